@@ -1,0 +1,118 @@
+"""The ``meibo`` command: one entry point, subcommands registered by each package.
+
+Every command prints Japanese for people by default and, with ``--json``, one JSON object with a
+stable English ``code``. A refusal (already voted, not eligible, bad input) exits non-zero.
+Command modules expose ``register(cli: Cli)`` and add parsers whose ``func(args) -> Outcome``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from appliance.errors import MeiboError
+
+# Modules that add commands. Each owns its commands; this file only dispatches.
+COMMAND_MODULES = [
+    "appliance.commands_terminal",
+    "appliance.commands_roll",
+    "sync_protocol.commands",
+    "provisioning.commands",
+    "hardware.commands",
+    "ui_kivy.commands",
+]
+
+
+@dataclass
+class Outcome:
+    """What a command answers: ``data`` for --json (must hold ``code``), ``text`` for people."""
+
+    data: dict[str, Any]
+    text: str
+    exit_status: int = 0
+
+
+Handler = Callable[[argparse.Namespace], Outcome]
+
+
+@dataclass
+class Cli:
+    parser: argparse.ArgumentParser
+    top: Any  # the top-level subparsers action
+    groups: dict[str, Any] = field(default_factory=dict)
+
+    def group(self, name: str, help: str) -> Any:
+        """Subparsers of ``meibo NAME`` (hq, roll, terminal, provision, hardware)."""
+        if name not in self.groups:
+            p = self.top.add_parser(name, help=help)
+            self.groups[name] = p.add_subparsers(dest="sub", metavar="COMMAND", required=True)
+        return self.groups[name]
+
+    def command(self, group: str | None, name: str, func: Handler, help: str) -> argparse.ArgumentParser:
+        subs = self.top if group is None else self.groups[group]
+        p: argparse.ArgumentParser = subs.add_parser(name, help=help, description=help)
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+        p.set_defaults(func=func)
+        return p
+
+
+GROUP_HELP = {
+    "hq": "election HQ (選挙管理委員会事務局)",
+    "roll": "voter roll (選挙人名簿) at HQ",
+    "terminal": "station terminal (名簿対照端末)",
+    "provision": "smart-card enrollment (プロビジョニング)",
+    "hardware": "modem, scanner and card reader",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="meibo", description="選挙人名簿対照システム meibo")
+    top = parser.add_subparsers(dest="cmd", metavar="COMMAND", required=True)
+    cli = Cli(parser, top)
+    for g, h in GROUP_HELP.items():
+        cli.group(g, h)
+    for mod in COMMAND_MODULES:
+        try:
+            m = importlib.import_module(mod)
+        except ModuleNotFoundError as e:
+            if e.name == mod:
+                continue
+            raise
+        m.register(cli)
+    return parser
+
+
+def emit(args: argparse.Namespace, out: Outcome) -> int:
+    if getattr(args, "json", False):
+        print(json.dumps(out.data, ensure_ascii=False, indent=None, default=str))
+    elif out.text:
+        print(out.text)
+    return out.exit_status
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        out = args.func(args)
+    except MeiboError as e:
+        if getattr(args, "json", False):
+            print(json.dumps(e.as_dict(), ensure_ascii=False, default=str))
+        else:
+            print(f"エラー: {e.message}", file=sys.stderr)
+            for p in e.problems[:200]:
+                print(f"  {p.where()}: {p.message}", file=sys.stderr)
+            if len(e.problems) > 200:
+                print(f"  …ほか {len(e.problems) - 200} 件", file=sys.stderr)
+        return e.exit_status
+    except KeyboardInterrupt:
+        return 130
+    return emit(args, out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

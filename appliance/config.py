@@ -1,0 +1,269 @@
+"""election.toml: one election day, its contests and stations. Pure parsing and validation.
+
+Every problem is reported with the key it concerns (``station[2].open[0].hours``), all at once,
+so that HQ staff fix the file in one pass. Nothing is created from an invalid file.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from datetime import date, time, timedelta
+from pathlib import Path
+from typing import Any
+
+from appliance.errors import ConfigInvalid, Problem
+from appliance.model import (BarcodeFormat, Contest, ContestId, ElectionConfig, Level,
+                             OpenWindow, Station, StationId, StationKind)
+
+_HOURS = re.compile(r"^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$")
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
+EARLIEST_OPEN = time(6, 30)  # 期日前投票所 hours may be extended to 6:30–22:00
+LATEST_CLOSE = time(22, 0)
+MAX_CONFIG_BYTES = 1 << 20
+
+
+class _Collector:
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.problems: list[Problem] = []
+
+    def add(self, key: str, message: str, code: str = "config_invalid") -> None:
+        self.problems.append(Problem(code=code, message=message, file=self.file, column=key))
+
+
+def load_config(path: Path) -> ElectionConfig:
+    """Read and validate election.toml; raise ``ConfigInvalid`` listing every problem."""
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise ConfigInvalid(f"設定ファイルを読めません: {path} ({e.strerror})", code="config_unreadable")
+    return parse_config(raw, str(path))
+
+
+def parse_config(raw: bytes, file: str = "election.toml") -> ElectionConfig:
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigInvalid(f"{file}: 設定ファイルが大きすぎます（{len(raw)} バイト）", code="config_too_large")
+    try:
+        text = raw.decode("utf-8-sig")
+        data = tomllib.loads(text)
+    except UnicodeDecodeError:
+        raise ConfigInvalid(f"{file}: UTF-8 で書かれていません", code="config_encoding")
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigInvalid(f"{file}: TOML の書式誤り: {e}", code="config_syntax")
+    c = _Collector(file)
+    cfg = _build(data, c)
+    if c.problems or cfg is None:
+        lines = "\n".join(f"  {p.where()}: {p.message}" for p in c.problems)
+        raise ConfigInvalid(f"{file}: 設定に誤りがあります（{len(c.problems)} 件）\n{lines}", problems=c.problems)
+    return cfg
+
+
+def _date(v: Any, key: str, c: _Collector) -> date | None:
+    if isinstance(v, date) and not hasattr(v, "hour"):
+        return v
+    if isinstance(v, str):
+        try:
+            return date.fromisoformat(v)
+        except ValueError:
+            pass
+    c.add(key, f"日付が読めません: {v!r}（例: 2027-04-25）")
+    return None
+
+
+def _str(d: dict[str, Any], k: str, key: str, c: _Collector, required: bool = True) -> str | None:
+    v = d.get(k)
+    if v is None:
+        if required:
+            c.add(key, "必須の項目がありません")
+        return None
+    if not isinstance(v, str) or not v.strip():
+        c.add(key, f"文字列で指定してください: {v!r}")
+        return None
+    return v
+
+
+def _hours(v: Any, key: str, c: _Collector) -> tuple[time, time] | None:
+    m = _HOURS.match(v) if isinstance(v, str) else None
+    if not m:
+        c.add(key, f"時間帯が読めません: {v!r}（例: \"08:30-20:00\"）")
+        return None
+    h1, m1, h2, m2 = (int(x) for x in m.groups())
+    if h1 > 23 or m1 > 59 or h2 > 24 or m2 > 59 or (h2 == 24 and m2 != 0):
+        c.add(key, f"時刻が正しくありません: {v!r}")
+        return None
+    opens = time(h1, m1)
+    closes = time.max if h2 == 24 else time(h2, m2)
+    if closes <= opens:
+        c.add(key, f"終了時刻が開始時刻より前です: {v!r}")
+        return None
+    return opens, closes
+
+
+def _build(data: dict[str, Any], c: _Collector) -> ElectionConfig | None:
+    known_top = {"election", "hq", "contest", "station", "barcode", "network"}
+    for k in data:
+        if k not in known_top:
+            c.add(k, "不明な項目です")
+    el = data.get("election")
+    if not isinstance(el, dict):
+        c.add("election", "[election] がありません")
+        return None
+    eid = _str(el, "id", "election.id", c)
+    if eid is not None and not _ID.match(eid):
+        c.add("election.id", f"英数字と - _ . のみ、32 文字までで指定してください: {eid!r}")
+    name = _str(el, "name", "election.name", c)
+    day = _date(el.get("election_day"), "election.election_day", c) if "election_day" in el else None
+    if "election_day" not in el:
+        c.add("election.election_day", "必須の項目がありません")
+    ev_start = _date(el["early_voting_start"], "election.early_voting_start", c) if "early_voting_start" in el else None
+    ev_end = _date(el["early_voting_end"], "election.early_voting_end", c) if "early_voting_end" in el else None
+    if day is not None:
+        if ev_start is None and "early_voting_start" not in el:
+            ev_start = day - timedelta(days=1)
+        if ev_end is None and "early_voting_end" not in el:
+            ev_end = day - timedelta(days=1)
+        if ev_end is not None and ev_end >= day:
+            c.add("election.early_voting_end", "期日前投票の終了日は選挙期日より前にしてください")
+    if ev_start and ev_end and ev_start > ev_end:
+        c.add("election.early_voting_start", "期日前投票の開始日が終了日より後です")
+
+    hq = data.get("hq")
+    hq_address = None
+    if not isinstance(hq, dict):
+        c.add("hq", "[hq] がありません")
+    else:
+        hq_address = _str(hq, "address", "hq.address", c)
+        if hq_address is not None and not re.match(r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$", hq_address):
+            c.add("hq.address", f"host:port の形で指定してください: {hq_address!r}")
+        elif hq_address is not None and not (0 < int(hq_address.rsplit(":", 1)[1]) < 65536):
+            c.add("hq.address", f"ポート番号が範囲外です: {hq_address!r}")
+
+    contests: list[Contest] = []
+    raw_contests = data.get("contest", [])
+    if not isinstance(raw_contests, list):
+        c.add("contest", "[[contest]] の表で指定してください")
+        raw_contests = []
+    seen: set[str] = set()
+    for i, rc in enumerate(raw_contests):
+        k = f"contest[{i}]"
+        if not isinstance(rc, dict):
+            c.add(k, "表で指定してください")
+            continue
+        cid = _str(rc, "id", f"{k}.id", c)
+        cname = _str(rc, "name", f"{k}.name", c)
+        if cid is not None:
+            if not _ID.match(cid):
+                c.add(f"{k}.id", f"英数字と - _ . のみで指定してください: {cid!r}")
+            if cid in seen:
+                c.add(f"{k}.id", f"選挙の id が重複しています: {cid!r}")
+            seen.add(cid)
+        lv = rc.get("level", "municipal")
+        try:
+            level = Level(lv)
+        except ValueError:
+            c.add(f"{k}.level", f"national / prefectural / municipal のいずれかです: {lv!r}")
+            level = Level.MUNICIPAL
+        cs = _date(rc["early_voting_start"], f"{k}.early_voting_start", c) if "early_voting_start" in rc else ev_start
+        ce = _date(rc["early_voting_end"], f"{k}.early_voting_end", c) if "early_voting_end" in rc else ev_end
+        if cs and ce and cs > ce:
+            c.add(f"{k}.early_voting_start", "期日前投票の開始日が終了日より後です")
+        if day and ce and ce >= day:
+            c.add(f"{k}.early_voting_end", "期日前投票の終了日は選挙期日より前にしてください")
+        if cid and cname and cs and ce:
+            contests.append(Contest(ContestId(cid), cname, level, cs, ce))
+    if not raw_contests and eid and name and ev_start and ev_end:
+        contests.append(Contest(ContestId(eid), name, Level.MUNICIPAL, ev_start, ev_end))
+
+    stations: list[Station] = []
+    raw_stations = data.get("station", [])
+    if not isinstance(raw_stations, list) or not raw_stations:
+        c.add("station", "[[station]] が一つもありません")
+        raw_stations = [] if not isinstance(raw_stations, list) else raw_stations
+    sseen: set[str] = set()
+    for i, rs in enumerate(raw_stations):
+        k = f"station[{i}]"
+        if not isinstance(rs, dict):
+            c.add(k, "表で指定してください")
+            continue
+        sid = _str(rs, "id", f"{k}.id", c)
+        sname = _str(rs, "name", f"{k}.name", c)
+        if sid is not None:
+            if not _ID.match(sid):
+                c.add(f"{k}.id", f"英数字と - _ . のみで指定してください: {sid!r}")
+            if sid in sseen:
+                c.add(f"{k}.id", f"投票所の id が重複しています: {sid!r}")
+            sseen.add(sid)
+        kind_raw = rs.get("kind")
+        try:
+            kind = StationKind(kind_raw)
+        except ValueError:
+            c.add(f"{k}.kind", f"early / common / day のいずれかです: {kind_raw!r}")
+            continue
+        district = rs.get("district")
+        if kind is StationKind.DAY:
+            if not isinstance(district, int) or isinstance(district, bool) or district < 0:
+                c.add(f"{k}.district", "当日投票所には投票区（整数）が必要です")
+                district = None
+        elif district is not None:
+            c.add(f"{k}.district", "投票区は当日投票所にだけ指定します")
+            district = None
+        windows: list[OpenWindow] = []
+        raw_open = rs.get("open", [])
+        if not isinstance(raw_open, list):
+            c.add(f"{k}.open", "[[station.open]] の表で指定してください")
+            raw_open = []
+        if kind is StationKind.EARLY:
+            default_from, default_to = ev_start, ev_end
+        else:
+            default_from = default_to = day
+        for j, ro in enumerate(raw_open):
+            ok = f"{k}.open[{j}]"
+            if not isinstance(ro, dict):
+                c.add(ok, "表で指定してください")
+                continue
+            f = _date(ro["from"], f"{ok}.from", c) if "from" in ro else default_from
+            t = _date(ro["to"], f"{ok}.to", c) if "to" in ro else default_to
+            hrs = _hours(ro["hours"], f"{ok}.hours", c) if "hours" in ro else (time(0, 0), time.max)
+            if hrs is None or f is None or t is None:
+                continue
+            if f > t:
+                c.add(f"{ok}.from", "開始日が終了日より後です")
+                continue
+            if kind is StationKind.EARLY:
+                if "hours" in ro and (hrs[0] < EARLIEST_OPEN or hrs[1] > LATEST_CLOSE):
+                    c.add(f"{ok}.hours", "期日前投票所の時間は 6:30〜22:00 の範囲です")
+                if ev_start and ev_end and (f < min(ev_start, *(x.early_voting_start for x in contests)) or t > ev_end):
+                    c.add(ok, "期日前投票の期間の外の日が含まれています")
+            elif day and (f != day or t != day):
+                c.add(ok, "共通投票所・当日投票所は選挙期日にだけ開きます")
+            windows.append(OpenWindow(f, t, hrs[0], hrs[1]))
+        if not raw_open and default_from and default_to:
+            windows.append(OpenWindow(default_from, default_to, time(0, 0), time.max))
+        if sid and sname:
+            stations.append(Station(StationId(sid), sname, kind, district, tuple(windows)))
+
+    bc = data.get("barcode", {})
+    barcode = BarcodeFormat()
+    if not isinstance(bc, dict):
+        c.add("barcode", "[barcode] は表で指定してください")
+    else:
+        prefix = bc.get("prefix", "")
+        luhn = bc.get("luhn", True)
+        if not isinstance(prefix, str) or not prefix.isascii() or not prefix.isdigit() and prefix != "":
+            c.add("barcode.prefix", f"数字で指定してください: {prefix!r}")
+            prefix = ""
+        if not isinstance(luhn, bool):
+            c.add("barcode.luhn", "true / false で指定してください")
+            luhn = True
+        barcode = BarcodeFormat(prefix, luhn)
+    net = data.get("network", {})
+    closed_apn = net.get("closed_apn") if isinstance(net, dict) else None
+    if closed_apn is not None and not isinstance(closed_apn, str):
+        c.add("network.closed_apn", "文字列で指定してください")
+        closed_apn = None
+
+    if c.problems or not (eid and name and day and ev_start and ev_end and hq_address):
+        return None
+    return ElectionConfig(eid, name, day, ev_start, ev_end, hq_address, tuple(contests),
+                          tuple(stations), barcode, closed_apn)

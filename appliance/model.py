@@ -1,0 +1,150 @@
+"""The words of the domain as types: voters (選挙人), contests, stations, the election day.
+
+Pure: no I/O. Ids are ``NewType`` strings so that a station id is never passed as a voter id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, time
+from enum import Enum
+from typing import NewType
+
+VoterId = NewType("VoterId", str)  # 選挙人番号
+TerminalId = NewType("TerminalId", str)
+StationId = NewType("StationId", str)
+ContestId = NewType("ContestId", str)
+ClerkId = NewType("ClerkId", str)  # 投票事務従事者
+
+HQ_TERMINAL = TerminalId("HQ")  # events HQ writes itself (不在者投票) carry this terminal id
+
+
+class Level(str, Enum):
+    NATIONAL = "national"
+    PREFECTURAL = "prefectural"
+    MUNICIPAL = "municipal"
+
+
+class StationKind(str, Enum):
+    EARLY = "early"  # 期日前投票所
+    COMMON = "common"  # 共通投票所
+    DAY = "day"  # 当日投票所
+
+    @property
+    def ja(self) -> str:
+        return {"early": "期日前投票所", "common": "共通投票所", "day": "当日投票所"}[self.value]
+
+
+class Status(str, Enum):
+    """状態 of a roll row."""
+
+    REGISTERED = "registered"  # 登録
+    DELETED = "deleted"  # 抹消
+    DISPLAYED = "displayed"  # 表示
+
+    @property
+    def ja(self) -> str:
+        return {"registered": "登録", "deleted": "抹消", "displayed": "表示"}[self.value]
+
+
+class DisplayReason(str, Enum):
+    """The kind of a 表示 mark."""
+
+    MOVED = "moved"  # 転出
+    LOST_RIGHTS = "lost_rights"  # 失権
+
+
+class Sex(str, Enum):
+    MALE = "M"
+    FEMALE = "F"
+
+    @property
+    def ja(self) -> str:
+        return "男" if self is Sex.MALE else "女"
+
+
+@dataclass(frozen=True)
+class Voter:
+    """One row of the 選挙人名簿, holding only what a check-in needs."""
+
+    voter_id: VoterId
+    district: int  # 投票区
+    name: str  # 氏名, kanji kept as written
+    name_kana: str  # 氏名カナ, full-width katakana, one space between family and given name
+    birth_date: date
+    sex: Sex
+    address: str
+    status: Status = Status.REGISTERED
+    display_reason: DisplayReason | None = None
+    moved_on: date | None = None  # 転出日 for 表示(転出)
+    moved_within_prefecture: bool | None = None
+    page: int | None = None  # 頁
+    line: int | None = None  # 行
+
+
+@dataclass(frozen=True)
+class Contest:
+    """One ballot of the election day (同日選挙 means several)."""
+
+    contest_id: ContestId
+    name: str
+    level: Level
+    early_voting_start: date
+    early_voting_end: date
+
+
+@dataclass(frozen=True)
+class OpenWindow:
+    """Days and hours a station is open (both ends inclusive; hours end-exclusive)."""
+
+    first_day: date
+    last_day: date
+    opens: time
+    closes: time  # time(0, 0) never; 24:00 is represented as time.max
+
+
+@dataclass(frozen=True)
+class Station:
+    station_id: StationId
+    name: str
+    kind: StationKind
+    district: int | None = None  # only for DAY stations
+    windows: tuple[OpenWindow, ...] = ()
+
+
+@dataclass(frozen=True)
+class BarcodeFormat:
+    """入場整理券 barcode: ``prefix`` + 選挙人番号 + one Luhn check digit (when ``luhn``)."""
+
+    prefix: str = ""
+    luhn: bool = True
+
+
+@dataclass(frozen=True)
+class ElectionConfig:
+    election_id: str
+    name: str
+    election_day: date
+    early_voting_start: date
+    early_voting_end: date
+    hq_address: str  # host:port on the closed network
+    contests: tuple[Contest, ...]
+    stations: tuple[Station, ...]
+    barcode: BarcodeFormat = field(default_factory=BarcodeFormat)
+    closed_apn: str | None = None
+
+    def station(self, station_id: str) -> Station:
+        for s in self.stations:
+            if s.station_id == station_id:
+                return s
+        raise KeyError(station_id)
+
+    def contest(self, contest_id: str) -> Contest:
+        for c in self.contests:
+            if c.contest_id == contest_id:
+                return c
+        raise KeyError(contest_id)
+
+    @property
+    def contest_ids(self) -> tuple[ContestId, ...]:
+        return tuple(c.contest_id for c in self.contests)

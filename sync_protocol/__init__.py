@@ -1,0 +1,1 @@
+"""See README.md: this package's role in meibo."""
