@@ -1,0 +1,240 @@
+"""Eligibility (投票資格の判定): which ballots a voter may be handed at this station, now.
+
+Pure rules, decided per contest (同日選挙: each contest is its own ballot). ``decide`` answers with
+every contest of the election in the config's order (the order a poll worker hands them over):
+the ones to hand over, and each refused one with its own stable code and a Japanese reason.
+
+The rules, in the order they are checked for each contest (the first that applies wins):
+1. 抹消 → ``not_eligible_deleted``; 表示(失権) → ``not_eligible_lost_rights`` (every contest).
+2. The station: ``common``/``day`` only on election day (``not_election_day``); every station only
+   inside its open windows, days and hours (``outside_hours``); a ``day`` station only for voters
+   of its own 投票区 (``not_eligible_district``).
+3. A ballot the voter is already known to have received, at any station or by 不在者投票
+   (``already_voted``, with where and when). Checked before the rules below so that a poll worker
+   always sees the hard stop; the other contests stay open.
+4. At early stations, the contest's own early-voting period (``outside_period``: 国民審査 may open
+   days after the 衆院選).
+5. 表示(転出): national contests yes; prefectural only when moved within the prefecture within three
+   months before election day, and the voter must show proof of the move (公職選挙法 44条3項,
+   ``proof_required``); municipal never (``not_eligible_moved``).
+6. At early stations, a voter who turns 18 by election day but has not reached 18 today (age is
+   reached the day BEFORE the 18th birthday) → ``underage_early``: 不在者投票 at the 選挙管理委員会.
+
+Must never import anything that does I/O (SQLite, sockets, files, clocks): ``now`` is an argument.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from enum import Enum
+
+from appliance.clock import JST
+from appliance.model import (Contest, ContestId, DisplayReason, ElectionConfig, Level, Station,
+                             StationKind, Status, Voter)
+
+VOTING_AGE = 18
+MOVED_WITHIN_MONTHS = 3  # 転出 within the prefecture: still votes for the 知事 (公職選挙法 9条3項)
+
+
+class Code(str, Enum):
+    OK = "ok"
+    ALREADY_VOTED = "already_voted"
+    NOT_ELIGIBLE_DISTRICT = "not_eligible_district"
+    NOT_ELIGIBLE_DELETED = "not_eligible_deleted"
+    NOT_ELIGIBLE_LOST_RIGHTS = "not_eligible_lost_rights"
+    NOT_ELIGIBLE_MOVED = "not_eligible_moved"
+    UNDERAGE_EARLY = "underage_early"
+    OUTSIDE_HOURS = "outside_hours"
+    OUTSIDE_PERIOD = "outside_period"
+    NOT_ELECTION_DAY = "not_election_day"
+
+
+@dataclass(frozen=True)
+class VotedInfo:
+    """Where and when a voter is known to have received one contest's ballot."""
+
+    station: str  # station id, or "HQ" for 不在者投票
+    terminal: str
+    at: datetime | None = None  # Japan time, from the event's hybrid-logical-clock timestamp
+    seq: int | None = None  # the terminal's journal seq of that check-in
+
+
+@dataclass(frozen=True)
+class ContestDecision:
+    contest: ContestId
+    name: str
+    code: Code
+    reason: str = ""  # Japanese; empty when handed over
+    proof_required: bool = False  # 転出 voter: proof of the move must be shown (44条3項)
+    note: str = ""  # Japanese note for the poll worker on a handed ballot
+    voted: VotedInfo | None = None  # set for ``already_voted``
+
+    @property
+    def handed(self) -> bool:
+        return self.code is Code.OK
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Every contest of the election, in config order, handed or refused."""
+
+    contests: tuple[ContestDecision, ...]
+
+    @property
+    def handed(self) -> tuple[ContestDecision, ...]:
+        return tuple(c for c in self.contests if c.handed)
+
+    @property
+    def refused(self) -> tuple[ContestDecision, ...]:
+        return tuple(c for c in self.contests if not c.handed)
+
+    @property
+    def code(self) -> Code:
+        """``ok`` when every contest is handed; otherwise the first refused contest's code."""
+        for c in self.contests:
+            if not c.handed:
+                return c.code
+        return Code.OK
+
+
+# ---------------------------------------------------------------------------------------------
+# dates
+
+def age_reached_on(birth_date: date, age: int = VOTING_AGE) -> date:
+    """The day a person reaches ``age``: the day before the birthday (年齢計算ニ関スル法律).
+
+    Born 29 February: the birthday of a common year is taken as 1 March, so the age is reached
+    on 28 February.
+    """
+    year = birth_date.year + age
+    try:
+        birthday = birth_date.replace(year=year)
+    except ValueError:  # 29 Feb in a common year
+        birthday = date(year, 3, 1)
+    return birthday - timedelta(days=1)
+
+
+def months_before(day: date, months: int) -> date:
+    """The same day ``months`` calendar months earlier (clamped to the month's last day)."""
+    y, m = divmod(day.year * 12 + (day.month - 1) - months, 12)
+    m += 1
+    for d in range(day.day, 27, -1):
+        try:
+            return date(y, m, d)
+        except ValueError:
+            continue
+    return date(y, m, min(day.day, 28))
+
+
+def in_window(station: Station, now: datetime) -> bool:
+    """``now`` falls on one of the station's open days and inside that day's hours."""
+    d, t = now.date(), now.time().replace(tzinfo=None)
+    for w in station.windows:
+        if w.first_day <= d <= w.last_day and w.opens <= t and (t < w.closes or w.closes == time.max):
+            return True
+    return False
+
+
+def _hours_text(station: Station, day: date) -> str:
+    spans = [f"{w.opens:%H:%M}〜{'24:00' if w.closes == time.max else format(w.closes, '%H:%M')}"
+             for w in station.windows if w.first_day <= day <= w.last_day]
+    if spans:
+        return f"本日の受付時間は {'、'.join(spans)} です"
+    days = [f"{w.first_day:%m/%d}〜{w.last_day:%m/%d}" for w in station.windows]
+    return f"本日は開設日ではありません（開設日: {'、'.join(days) or 'なし'}）"
+
+
+def _at_text(v: VotedInfo) -> str:
+    where = "不在者投票" if v.station == "HQ" else f"投票所 {v.station}"
+    when = f" {v.at:%m月%d日 %H:%M}" if v.at is not None else ""
+    return f"{where}{when}"
+
+
+# ---------------------------------------------------------------------------------------------
+# the rules
+
+def _station_refusal(config: ElectionConfig, station: Station, voter: Voter,
+                     now: datetime) -> tuple[Code, str] | None:
+    today = now.date()
+    if station.kind is not StationKind.EARLY and today != config.election_day:
+        return (Code.NOT_ELECTION_DAY,
+                f"{station.kind.ja}は選挙期日（{config.election_day:%Y年%m月%d日}）にだけ受け付けます")
+    if not in_window(station, now):
+        return Code.OUTSIDE_HOURS, f"受付時間外です。{_hours_text(station, today)}"
+    if station.kind is StationKind.DAY and voter.district != station.district:
+        return (Code.NOT_ELIGIBLE_DISTRICT,
+                f"この当日投票所は第{station.district}投票区の方のみです（この方は第{voter.district}投票区）。"
+                "指定の投票所または共通投票所へご案内ください")
+    return None
+
+
+def _moved_rule(config: ElectionConfig, contest: Contest, voter: Voter) -> ContestDecision | None:
+    """表示(転出): None when eligible without a note; else a refusal or an eligible-with-proof."""
+    if contest.level is Level.NATIONAL:
+        return None
+    if contest.level is Level.PREFECTURAL:
+        limit = months_before(config.election_day, MOVED_WITHIN_MONTHS)
+        if (voter.moved_within_prefecture and voter.moved_on is not None
+                and limit <= voter.moved_on <= config.election_day):
+            return ContestDecision(
+                contest.contest_id, contest.name, Code.OK, proof_required=True,
+                note=f"県内転出（{voter.moved_on:%Y年%m月%d日}）: 引き続き県内に住所があることの証明"
+                     "（転出先の住民票の写し等）を確認してから交付してください（公職選挙法44条3項）")
+        if voter.moved_within_prefecture and voter.moved_on is None:
+            why = "転出日が名簿にないため判定できません。選挙管理委員会に確認してください"
+        elif voter.moved_within_prefecture:
+            why = f"県内転出から3か月を超えています（転出日 {voter.moved_on:%Y年%m月%d日}）"
+        else:
+            why = "県外へ転出しています"
+        return ContestDecision(contest.contest_id, contest.name, Code.NOT_ELIGIBLE_MOVED,
+                               f"{contest.name}の投票資格がありません: {why}")
+    return ContestDecision(contest.contest_id, contest.name, Code.NOT_ELIGIBLE_MOVED,
+                           f"{contest.name}の投票資格がありません: 市区町村外へ転出しています")
+
+
+def decide_contest(config: ElectionConfig, station: Station, voter: Voter, now: datetime,
+                   contest: Contest, known: VotedInfo | None) -> ContestDecision:
+    cid, name = contest.contest_id, contest.name
+
+    def refuse(code: Code, reason: str, voted: VotedInfo | None = None) -> ContestDecision:
+        return ContestDecision(cid, name, code, reason, voted=voted)
+
+    if voter.status is Status.DELETED:
+        return refuse(Code.NOT_ELIGIBLE_DELETED, "選挙人名簿から抹消されています。交付できません")
+    if voter.status is Status.DISPLAYED and voter.display_reason is DisplayReason.LOST_RIGHTS:
+        return refuse(Code.NOT_ELIGIBLE_LOST_RIGHTS, "選挙権を失っています（表示: 失権）。交付できません")
+    s = _station_refusal(config, station, voter, now)
+    if s is not None:
+        return refuse(*s)
+    if known is not None:
+        return refuse(Code.ALREADY_VOTED,
+                      f"{name}の投票用紙は交付済みです（{_at_text(known)}）。二重に交付しないでください", known)
+    today = now.date()
+    if station.kind is StationKind.EARLY and not (contest.early_voting_start <= today <= contest.early_voting_end):
+        if today < contest.early_voting_start:
+            why = f"{name}の期日前投票は {contest.early_voting_start:%m月%d日} から受け付けます"
+        else:
+            why = f"{name}の期日前投票は {contest.early_voting_end:%m月%d日} で終了しました"
+        return refuse(Code.OUTSIDE_PERIOD, why)
+    moved: ContestDecision | None = None
+    if voter.status is Status.DISPLAYED and voter.display_reason is DisplayReason.MOVED:
+        moved = _moved_rule(config, contest, voter)
+        if moved is not None and not moved.handed:
+            return moved
+    if station.kind is StationKind.EARLY:
+        reached = age_reached_on(voter.birth_date)
+        if today < reached:
+            return refuse(Code.UNDERAGE_EARLY,
+                          f"まだ18歳に達していません（{reached:%Y年%m月%d日}から期日前投票ができます）。"
+                          "それまでは選挙管理委員会での不在者投票をご案内ください")
+    return moved if moved is not None else ContestDecision(cid, name, Code.OK)
+
+
+def decide(config: ElectionConfig, station: Station, voter: Voter, now: datetime,
+           known_voted: Mapping[ContestId, VotedInfo]) -> Decision:
+    """Decide every contest for ``voter`` at ``station`` at ``now`` (read as Japan time)."""
+    now = now.astimezone(JST) if now.tzinfo is not None else now.replace(tzinfo=JST)
+    return Decision(tuple(decide_contest(config, station, voter, now, c, known_voted.get(c.contest_id))
+                          for c in config.contests))
