@@ -1,0 +1,370 @@
+"""HQ's ledger (名簿対照 at HQ): first writer wins per voter and contest, double-vote alerts,
+clone alarms, and the ordered stream of voted flags every terminal follows. Pure: no I/O.
+
+HQ is event-sourced: the ledger's whole state is a function of the journal events it accepted, in
+HQ's ingest order. The adapter stores the events durably and, after a restart, replays them
+through ``apply()`` to rebuild exactly the same verdicts, alerts and flag stream (cursors stay
+valid across restarts). Verification (``check_batch``) happens before anything is applied.
+
+A ballot of contest *c* handed to voter *v* is a ``checkin`` event naming *c*, unless
+- HQ answered ALREADY_VOTED for it and the terminal then wrote ``withheld`` (the poll worker was
+  told within the budget and handed nothing), or
+- it was voided (``void``: the voter left without voting).
+While HQ's ALREADY_VOTED answer awaits the terminal's marker (``withheld`` or ``provisional``)
+the contest is *pending*: not (yet) a ballot. Two or more ballots of one contest for one voter is
+a double vote (二重投票): an alert holding every ballot. Verdicts are fixed at first ingest, so a
+resent batch gets the same answer it got the first time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Iterable
+
+from appliance.events import Event, EventKind, chain_hash, genesis_hash
+from appliance.model import HQ_TERMINAL
+from sync_protocol.crypto import verify_batch
+from sync_protocol.errors import BatchRejected
+
+
+class Verdict(str, Enum):
+    ACCEPTED = "accepted"
+    ALREADY_VOTED = "already_voted"
+
+
+class CState(str, Enum):
+    BALLOT = "ballot"
+    PENDING = "pending"
+    WITHHELD = "withheld"
+    VOIDED = "voided"
+
+
+@dataclass(frozen=True)
+class BallotRef:
+    terminal: str
+    seq: int
+    station: str
+    hlc: int
+    clerk: str = ""
+
+
+@dataclass(frozen=True)
+class ContestVerdict:
+    seq: int
+    contest: str
+    verdict: Verdict
+    first: BallotRef | None = None  # where and when the voter already received it
+
+    def wire(self) -> list[object]:
+        if self.first is None:
+            return [self.seq, self.contest, "A"]
+        f = self.first
+        return [self.seq, self.contest, "V", f.station, f.terminal, f.hlc]
+
+
+@dataclass
+class CheckinRec:
+    voter: str
+    ref: BallotRef
+    contests: tuple[str, ...]
+    state: dict[str, CState]
+    verdict: dict[str, ContestVerdict]
+
+
+@dataclass(frozen=True)
+class Flag:
+    """One change of the voted-flag stream: +1 voter received contest there, -1 released."""
+
+    cursor: int
+    voter: str
+    contest: str
+    delta: int
+    station: str
+    terminal: str
+    seq: int
+    hlc: int
+
+    def wire(self) -> tuple[object, ...]:
+        return (self.cursor, self.voter, self.contest, self.delta, self.station, self.terminal, self.seq, self.hlc)
+
+
+@dataclass
+class Alert:
+    """二重投票: one voter holding two or more ballots of one contest."""
+
+    alert_id: int
+    voter: str
+    contest: str
+    ballots: list[BallotRef]
+    active: bool = True
+
+
+@dataclass
+class Alarm:
+    """Cloned or forked terminal: two different events at one position (or a changed event)."""
+
+    terminal: str
+    seq: int
+    reason: str
+    held_hash: str
+    offered_hash: str
+
+
+@dataclass
+class TermState:
+    terminal: str
+    station: str
+    device_pub: bytes
+    acked_seq: int = 0
+    head: bytes = b""
+    hashes: list[bytes] = field(default_factory=list)  # hashes[i] = hash of seq i+1
+    held: bool = False
+    revoked: bool = False
+
+
+@dataclass
+class BatchCheck:
+    """Outcome of verifying one batch: the events to apply, or why not."""
+
+    new_events: list[Event]
+    duplicate_upto: int  # events at or below this seq were already held (a replay)
+    gap_from: int | None = None  # ask the terminal to resend from here
+    alarm: Alarm | None = None
+
+
+class Ledger:
+    def __init__(self, election_id: str) -> None:
+        self.election_id = election_id
+        self.terminals: dict[str, TermState] = {}
+        self.checkins: dict[tuple[str, int], CheckinRec] = {}
+        self.ballots: dict[tuple[str, str], list[tuple[str, int]]] = {}
+        self.alerts: dict[tuple[str, str], Alert] = {}
+        self.flags: list[Flag] = []
+        self.alarms: list[Alarm] = []
+        self.other_events: list[Event] = []  # tentative, lookup, station, count: kept for reports
+        self.order = 0  # events applied, in HQ's ingest order
+        self._next_alert = 1
+        self.alert_log: list[Alert] = []  # in creation order (ids are stable across replays)
+
+    # --- terminals -------------------------------------------------------------------------
+    def register(self, terminal: str, station: str, device_pub: bytes) -> TermState:
+        ts = self.terminals.get(terminal)
+        if ts is None:
+            ts = TermState(terminal, station, device_pub, head=genesis_hash(self.election_id, terminal))
+            self.terminals[terminal] = ts
+        else:
+            ts.station, ts.device_pub = station, device_pub
+        return ts
+
+    def hash_at(self, terminal: str, seq: int) -> bytes:
+        ts = self.terminals[terminal]
+        return ts.head if seq == ts.acked_seq else (ts.hashes[seq - 1] if seq > 0 else genesis_hash(self.election_id, terminal))
+
+    # --- verification ----------------------------------------------------------------------
+    def check_batch(self, terminal: str, events: list[Event], signature: bytes, first_seq: int,
+                    last_seq: int, prev_hex: str, head_hex: str) -> BatchCheck:
+        """Verify a batch from ``terminal`` (the identity its TLS certificate proved).
+
+        Raises ``BatchRejected`` for a forged, tampered, foreign or malformed batch. Returns a
+        clone alarm (and holds the terminal) when the batch is validly signed by the terminal's
+        own key but contradicts what HQ already holds at the same positions: two journals with
+        one identity."""
+        ts = self.terminals.get(terminal)
+        if ts is None or ts.revoked:
+            raise BatchRejected("登録されていない、または失効した端末です", code="terminal_unknown")
+        if ts.held:
+            raise BatchRejected("この端末は複製の疑いで保留中です", code="terminal_held")
+        if not events or len(events) != last_seq - first_seq + 1 or events[0].seq != first_seq:
+            raise BatchRejected("一括送信の範囲が不正です", code="batch_range_invalid")
+        for i, ev in enumerate(events):
+            if ev.terminal != terminal or ev.seq != first_seq + i:
+                raise BatchRejected("他の端末の記録、または連番が不正です", code="batch_identity_mismatch")
+            if ev.kind is EventKind.ABSENTEE:
+                raise BatchRejected("端末は不在者投票を記録できません", code="batch_kind_invalid")
+        try:
+            prev, head = bytes.fromhex(prev_hex), bytes.fromhex(head_hex)
+        except ValueError:
+            raise BatchRejected("署名を確認できません", code="batch_signature_invalid")
+        hashes = []
+        h = prev
+        for ev in events:
+            h = chain_hash(h, ev.encode())
+            hashes.append(h)
+        if h != head:  # events changed after signing
+            raise BatchRejected("署名を確認できません", code="batch_signature_invalid")
+        verify_batch(ts.device_pub, signature, self.election_id, terminal, first_seq, last_seq, prev, head)
+        if first_seq > ts.acked_seq + 1:
+            return BatchCheck([], 0, gap_from=ts.acked_seq + 1)
+        held_prev = self.hash_at(terminal, first_seq - 1)
+        if held_prev != prev:
+            return self._alarm(ts, first_seq - 1, "chain_fork", held_prev.hex(), prev.hex())
+        dup_upto = min(last_seq, ts.acked_seq)
+        for i in range(first_seq, dup_upto + 1):
+            held = ts.hashes[i - 1]
+            offered = hashes[i - first_seq]
+            if held != offered:
+                return self._alarm(ts, i, "changed_event", held.hex(), offered.hex())
+        new = [ev for ev in events if ev.seq > ts.acked_seq]
+        return BatchCheck(new, dup_upto)
+
+    def _alarm(self, ts: TermState, seq: int, reason: str, held: str, offered: str) -> BatchCheck:
+        alarm = Alarm(ts.terminal, seq, reason, held, offered)
+        self.raise_alarm(alarm)
+        return BatchCheck([], 0, alarm=alarm)
+
+    def raise_alarm(self, alarm: Alarm) -> None:
+        self.alarms.append(alarm)
+        self.terminals[alarm.terminal].held = True
+
+    # --- applying ----------------------------------------------------------------------------
+    def apply(self, ev: Event) -> list[Flag]:
+        """Apply one verified event in HQ's order; returns the flag changes it caused."""
+        ts = self.terminals[ev.terminal]
+        if ev.seq != ts.acked_seq + 1:  # check_batch guarantees this; a bug if not
+            raise BatchRejected("連番が連続していません", code="batch_gap")
+        h = chain_hash(ts.head, ev.encode())
+        ts.hashes.append(h)
+        ts.head = h
+        ts.acked_seq = ev.seq
+        self.order += 1
+        before = len(self.flags)
+        if ev.kind in (EventKind.CHECKIN, EventKind.ABSENTEE):
+            self._checkin(ev)
+        elif ev.kind is EventKind.WITHHELD:
+            self._withheld(ev)
+        elif ev.kind is EventKind.PROVISIONAL:
+            self._provisional(ev)
+        elif ev.kind is EventKind.VOID:
+            self._void(ev)
+        else:
+            self.other_events.append(ev)
+        return self.flags[before:]
+
+    def _flag(self, voter: str, contest: str, delta: int, ref: BallotRef) -> None:
+        self.flags.append(Flag(len(self.flags) + 1, voter, contest, delta, ref.station, ref.terminal, ref.seq, ref.hlc))
+
+    def holder(self, voter: str, contest: str) -> BallotRef | None:
+        lst = self.ballots.get((voter, contest))
+        return self.checkins[lst[0]].ref if lst else None
+
+    def _add_ballot(self, rec: CheckinRec, contest: str) -> None:
+        key = (rec.voter, contest)
+        lst = self.ballots.setdefault(key, [])
+        lst.append((rec.ref.terminal, rec.ref.seq))
+        rec.state[contest] = CState.BALLOT
+        if len(lst) == 1:
+            self._flag(rec.voter, contest, +1, rec.ref)
+        else:
+            refs = [self.checkins[k].ref for k in lst]
+            alert = self.alerts.get(key)
+            if alert is None:
+                alert = Alert(self._next_alert, rec.voter, contest, refs)
+                self._next_alert += 1
+                self.alerts[key] = alert
+                self.alert_log.append(alert)
+            else:
+                alert.ballots = refs
+                alert.active = True
+
+    def _remove_ballot(self, rec: CheckinRec, contest: str) -> None:
+        key = (rec.voter, contest)
+        lst = self.ballots.get(key, [])
+        me = (rec.ref.terminal, rec.ref.seq)
+        if me not in lst:
+            return
+        was_holder = lst[0] == me
+        lst.remove(me)
+        if was_holder:
+            self._flag(rec.voter, contest, -1, rec.ref)
+            if lst:
+                self._flag(rec.voter, contest, +1, self.checkins[lst[0]].ref)
+        alert = self.alerts.get(key)
+        if alert is not None:
+            alert.ballots = [self.checkins[k].ref for k in lst]
+            alert.active = len(lst) >= 2
+        if not lst:
+            del self.ballots[key]
+
+    def _checkin(self, ev: Event) -> None:
+        ref = BallotRef(ev.terminal, ev.seq, str(ev.data.get("station", "")), ev.hlc, str(ev.data.get("clerk", "")))
+        rec = CheckinRec(ev.voter, ref, ev.contests, {}, {})
+        self.checkins[(ev.terminal, ev.seq)] = rec
+        for c in ev.contests:
+            first = self.holder(ev.voter, c)
+            if first is None or ev.kind is EventKind.ABSENTEE:
+                rec.verdict[c] = ContestVerdict(ev.seq, c, Verdict.ACCEPTED)
+                self._add_ballot(rec, c)
+            else:
+                rec.verdict[c] = ContestVerdict(ev.seq, c, Verdict.ALREADY_VOTED, first)
+                rec.state[c] = CState.PENDING
+
+    def _rec(self, ev: Event) -> CheckinRec | None:
+        return self.checkins.get((ev.terminal, ev.ref))
+
+    def _withheld(self, ev: Event) -> None:
+        rec = self._rec(ev)
+        if rec is None:
+            return
+        for c in ev.contests:
+            st = rec.state.get(c)
+            if st is CState.PENDING:
+                rec.state[c] = CState.WITHHELD
+            elif st is CState.BALLOT:
+                self._remove_ballot(rec, c)
+                rec.state[c] = CState.WITHHELD
+
+    def _provisional(self, ev: Event) -> None:
+        rec = self._rec(ev)
+        if rec is None:
+            return
+        for c, st in list(rec.state.items()):
+            if st is CState.PENDING:
+                self._add_ballot(rec, c)
+
+    def _void(self, ev: Event) -> None:
+        rec = self._rec(ev)
+        if rec is None:
+            return
+        for c, st in list(rec.state.items()):
+            if st is CState.BALLOT:
+                self._remove_ballot(rec, c)
+            if st in (CState.BALLOT, CState.PENDING):
+                rec.state[c] = CState.VOIDED
+
+    # --- queries -----------------------------------------------------------------------------
+    def verdicts_for(self, terminal: str, seqs: Iterable[int]) -> list[ContestVerdict]:
+        out: list[ContestVerdict] = []
+        for s in seqs:
+            rec = self.checkins.get((terminal, s))
+            if rec is not None:
+                out.extend(rec.verdict[c] for c in rec.contests)
+        return out
+
+    def flags_after(self, cursor: int, exclude_terminal: str | None = None, limit: int = 5000,
+                    upto: int | None = None) -> tuple[list[Flag], int]:
+        """Flags after ``cursor`` (at most ``upto``), skipping the recipient's own; returns the
+        new cursor (which moves past skipped flags too)."""
+        end = len(self.flags) if upto is None else min(upto, len(self.flags))
+        out = []
+        pos = cursor
+        while pos < end and len(out) < limit:
+            f = self.flags[pos]
+            pos += 1
+            if f.terminal != exclude_terminal:
+                out.append(f)
+        return out, pos
+
+    def active_alerts(self) -> list[Alert]:
+        return [a for a in self.alert_log if a.active]
+
+    def voted_set(self) -> set[tuple[str, str]]:
+        return set(self.ballots)
+
+    def ballot_count(self, voter: str, contest: str) -> int:
+        return len(self.ballots.get((voter, contest), ()))
+
+
+HQ_STATION = "HQ"
+__all__ = ["Ledger", "Verdict", "ContestVerdict", "Flag", "Alert", "Alarm", "BallotRef", "BatchCheck",
+           "HQ_TERMINAL", "HQ_STATION", "CState"]
