@@ -1,9 +1,169 @@
-"""Commands of this package (registered into ``meibo`` by appliance.cli). Placeholder until filled."""
+"""Roll commands: ``meibo roll import|publish``, ``meibo terminal install-roll|lookup``, ``meibo synth-roll``.
+
+Thin edge: parse arguments, call hqroll / rollpkg / lookup / synth, turn results into an
+``Outcome`` (English ``code`` + Japanese text). No roll logic lives here.
+"""
 
 from __future__ import annotations
 
+import argparse
+from datetime import date
+from pathlib import Path
 from typing import Any
+
+from appliance.cli import Outcome
+from appliance.clock import clock_from_arg
+from appliance.dirs import HqDir, TerminalDir
+from appliance.errors import ApplianceError, RollSignatureInvalid, UsageError
+from appliance.hqroll import import_roll, publish
+from appliance.lookup import LookupResult, by_barcode, by_kana, by_voter_id
+from appliance.rollpkg import SIGNATURE_MESSAGE, Limits, install_package
+from appliance.store import Store
+from appliance.synth import SynthSettings, write_roll_file
+from appliance.wareki import WarekiInvalid, parse_date
+
+
+def _outcome(data: dict[str, Any], text: str, exit_status: int = 0) -> Outcome:
+    return Outcome(data, text, exit_status)
+
+
+def cmd_import(args: argparse.Namespace) -> Outcome:
+    hq = HqDir(Path(args.hqdir)).require()
+    res = import_roll(hq, Path(args.csv), clock_from_arg(args.now))
+    st = res.by_status
+    text = (f"名簿を取り込みました: {res.rows} 人（登録 {st.get('registered', 0)}、抹消 {st.get('deleted', 0)}、"
+            f"表示 {st.get('displayed', 0)}）。公開するには meibo roll publish を実行してください。")
+    return _outcome({"code": "ok", "rows": res.rows, "by_status": st, "source_sha256": res.source_sha256}, text)
+
+
+def cmd_publish(args: argparse.Namespace) -> Outcome:
+    hq = HqDir(Path(args.hqdir)).require()
+    res = publish(hq, Path(args.out), clock_from_arg(args.now), full=args.full)
+    m = res.manifest
+    kind = "全件" if m.kind == "full" else f"差分（第 {m.base_version} 版から）"
+    text = (f"名簿 第 {m.version} 版（{kind}、{m.row_count} 行、{res.size} バイト）を署名して書き出しました: {args.out}\n"
+            f"本体 SHA-256: {m.body_sha256}")
+    return _outcome({"code": "ok", **m.as_json(), "size": res.size, "out": str(args.out), "copy": str(res.path)}, text)
+
+
+def _terminal_election(t: TerminalDir) -> str:
+    if t.identity_path.exists():
+        return t.identity().election_id
+    return t.config().election_id
+
+
+def cmd_install(args: argparse.Namespace) -> Outcome:
+    t = TerminalDir(Path(args.tdir))
+    election_id = _terminal_election(t)
+    try:
+        pub = t.hq_roll_pub.read_bytes()
+    except OSError:
+        raise UsageError(f"本部の名簿署名用公開鍵がありません: {t.hq_roll_pub}", code="hq_key_missing")
+    limits = Limits()
+    path = Path(args.file)
+    try:
+        if path.stat().st_size > limits.max_package_bytes:
+            raise RollSignatureInvalid(SIGNATURE_MESSAGE)
+        data = path.read_bytes()
+    except OSError as e:
+        raise ApplianceError(f"名簿パッケージを読めません: {path} ({e.strerror})", code="roll_unreadable")
+    store = Store(t.store_path)
+    try:
+        res = install_package(store, data, pub, election_id, limits)
+    finally:
+        store.close()
+    m = res.manifest
+    kind = "全件" if m.kind == "full" else f"差分（第 {m.base_version} 版から）"
+    text = (f"名簿 第 {m.version} 版（{kind}）を導入しました: 追加・更新 {res.put} 人、削除 {res.removed} 人"
+            f"（前の版: {res.previous_version if res.previous_version is not None else 'なし'}）")
+    return _outcome({"code": "ok", "version": m.version, "kind": m.kind, "base_version": m.base_version,
+                     "previous_version": res.previous_version, "put": res.put, "removed": res.removed,
+                     "digest": m.body_sha256, "election_id": m.election_id}, text)
+
+
+def _render(res: LookupResult) -> str:
+    lines = []
+    for f in res.found:
+        v = f.voter
+        d = f.as_dict()
+        lines.append(f"{v.voter_id}  {v.name}（{v.name_kana}）  {d['birth_wareki']}生  {v.sex.ja}  "
+                     f"第{v.district}投票区  {d['status_ja']}")
+        lines.append(f"    {v.address}")
+        for m in f.voted:
+            lines.append(f"    投票済: {m.contest}  {m.station}  {m.at.strftime('%m/%d %H:%M')}")
+    if res.truncated:
+        lines.append(f"（先頭 {len(res.found)} 件のみ表示。条件を絞ってください）")
+    return "\n".join(lines)
+
+
+def cmd_lookup(args: argparse.Namespace) -> Outcome:
+    t = TerminalDir(Path(args.tdir))
+    if not t.store_path.exists():
+        raise ApplianceError("名簿が導入されていません（meibo terminal install-roll を実行してください）",
+                             code="roll_not_installed")
+    birth: date | None = None
+    if args.birth:
+        if not args.kana:
+            raise UsageError("--birth は --kana と一緒に指定してください", code="usage")
+        try:
+            birth = parse_date(args.birth)
+        except WarekiInvalid as e:
+            raise UsageError(f"--birth: {e}", code="bad_birth")
+    store = Store(t.store_path)
+    try:
+        if args.barcode is not None:
+            res = by_barcode(store.conn, args.barcode, t.config().barcode)
+        elif args.voter_id is not None:
+            res = by_voter_id(store.conn, args.voter_id.strip())
+        else:
+            res = by_kana(store.conn, args.kana, birth)
+    finally:
+        store.close()
+    data = {"code": "ok" if res.found else "not_found", "count": len(res.found), "truncated": res.truncated,
+            "voters": [f.as_dict() for f in res.found]}
+    if not res.found:
+        return _outcome(data, "該当する選挙人はいません。", 1)
+    return _outcome(data, _render(res))
+
+
+def cmd_synth(args: argparse.Namespace) -> Outcome:
+    if args.voters < 1:
+        raise UsageError("--voters は 1 以上です", code="usage")
+    day = date.fromisoformat(args.election_day) if args.election_day else date(2027, 4, 25)
+    s = SynthSettings(voters=args.voters, seed=args.seed, election_day=day, districts=args.districts)
+    n = write_roll_file(s, Path(args.out))
+    return _outcome({"code": "ok", "voters": n, "seed": args.seed, "out": str(args.out)},
+                    f"合成名簿を書き出しました: {n} 人（seed {args.seed}）→ {args.out}")
 
 
 def register(cli: Any) -> None:
     """Add this package's commands to the ``meibo`` parser."""
+    p = cli.command("roll", "import", cmd_import, "市区町村の名簿 CSV を本部の名簿に取り込む（全件置き換え）")
+    p.add_argument("hqdir", metavar="HQDIR")
+    p.add_argument("csv", metavar="ROLL_CSV")
+    p.add_argument("--now", help="日時 (ISO 8601)")
+
+    p = cli.command("roll", "publish", cmd_publish, "名簿の次の版を署名して書き出す（前の版からの差分、--full で全件）")
+    p.add_argument("hqdir", metavar="HQDIR")
+    p.add_argument("--out", required=True, metavar="FILE")
+    p.add_argument("--full", action="store_true", help="差分ではなく全件を書き出す")
+    p.add_argument("--now", help="日時 (ISO 8601)")
+
+    p = cli.command("terminal", "install-roll", cmd_install, "署名付き名簿パッケージを検証して端末に導入する")
+    p.add_argument("tdir", metavar="TDIR")
+    p.add_argument("file", metavar="FILE")
+
+    p = cli.command("terminal", "lookup", cmd_lookup, "名簿を検索する（バーコード・選挙人番号・カナ）")
+    p.add_argument("tdir", metavar="TDIR")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--barcode", metavar="B", help="入場整理券のバーコード")
+    g.add_argument("--voter-id", metavar="V", help="選挙人番号")
+    g.add_argument("--kana", metavar="K", help="氏名カナの先頭（ひらがな・カタカナ・半角可、空白は無視）")
+    p.add_argument("--birth", metavar="YYYY-MM-DD", help="生年月日で絞り込む（和暦も可）")
+
+    p = cli.command(None, "synth-roll", cmd_synth, "合成の名簿 CSV を書き出す（デモ・試験・性能測定用）")
+    p.add_argument("--voters", type=int, required=True, metavar="N")
+    p.add_argument("--seed", type=int, default=1, metavar="S")
+    p.add_argument("--out", required=True, metavar="FILE")
+    p.add_argument("--election-day", metavar="YYYY-MM-DD")
+    p.add_argument("--districts", type=int, metavar="K")

@@ -1,0 +1,198 @@
+"""HQ's master roll (HQDIR/roll.db): import the municipality's export, publish signed versions.
+
+Owns roll.db's schema and the roll version sequence. Imports rollcsv (parsing) and rollpkg
+(format, signing); never imports the terminal's store tables, the network or the CLI.
+
+Rules:
+- ``import_roll`` replaces the master roll in ONE transaction; rows are written as they are
+  parsed (bounded memory) and the transaction is rolled back when the file has any problem, so
+  a bad file leaves the previous roll untouched;
+- every publish takes the next version number (1, 2, …) and records what it published in
+  ``published`` (one canonical line per voter); a later publish carries only the differences
+  (``+`` 追加/訂正/抹消 as a changed row, ``-`` a voter no longer on the roll) against that
+  record, unless ``full`` is asked for or nothing was published yet;
+- the package file is written (fsynced) under HQDIR/rolls/ before the version is committed;
+  if the commit fails the file is removed, so a version number never names two packages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from appliance.clock import Clock
+from appliance.dirs import HqDir, write_atomic
+from appliance.errors import ApplianceError, RollInvalid, UsageError
+from appliance.rollcsv import Limits as CsvLimits, iter_roll_file
+from appliance.rollpkg import Kind, Manifest, Op, build_package, encode_voter
+from appliance.store import Migration, Store, _script
+
+
+def _m1(c: sqlite3.Connection) -> None:
+    _script(
+        c,
+        """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE roll (
+            voter_id TEXT PRIMARY KEY, district INTEGER NOT NULL, name TEXT NOT NULL,
+            kana TEXT NOT NULL, birth_date TEXT NOT NULL, sex TEXT NOT NULL, address TEXT NOT NULL,
+            status TEXT NOT NULL, display_reason TEXT, moved_on TEXT, moved_within_pref INTEGER,
+            page INTEGER, line INTEGER,
+            canon TEXT NOT NULL  -- the package's canonical row (rollpkg.encode_voter)
+        ) WITHOUT ROWID;
+        CREATE TABLE published (voter_id TEXT PRIMARY KEY, canon TEXT NOT NULL) WITHOUT ROWID;
+        CREATE TABLE versions (
+            version INTEGER PRIMARY KEY, kind TEXT NOT NULL, base_version INTEGER,
+            row_count INTEGER NOT NULL, body_sha256 TEXT NOT NULL, created TEXT NOT NULL,
+            file TEXT NOT NULL
+        );
+        """
+    )
+
+
+HQ_ROLL_MIGRATIONS: list[Migration] = [_m1]
+
+
+def open_roll_db(hq: HqDir) -> Store:
+    return Store(hq.roll_db, migrations=HQ_ROLL_MIGRATIONS)
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    rows: int
+    by_status: dict[str, int]
+    source_sha256: str
+
+
+def import_roll(hq: HqDir, csv_path: Path, clock: Clock, limits: CsvLimits = CsvLimits()) -> ImportResult:
+    """Replace HQ's master roll with ``csv_path``; raise ``RollInvalid`` (nothing changed) on any problem."""
+    cfg = hq.config()
+    store = open_roll_db(hq)
+    by_status: dict[str, int] = {}
+    try:
+        with store.atomic() as conn:
+            conn.execute("DELETE FROM roll")
+
+            def rows() -> Iterator[tuple[Any, ...]]:
+                for v in iter_roll_file(csv_path, limits=limits, election_day=cfg.election_day):
+                    by_status[v.status.value] = by_status.get(v.status.value, 0) + 1
+                    yield (v.voter_id, v.district, v.name, v.name_kana, v.birth_date.isoformat(), v.sex.value,
+                           v.address, v.status.value, v.display_reason.value if v.display_reason else None,
+                           v.moved_on.isoformat() if v.moved_on else None,
+                           None if v.moved_within_prefecture is None else int(v.moved_within_prefecture),
+                           v.page, v.line, encode_voter(v))
+
+            conn.execute("PRAGMA cache_size=-131072")
+            conn.executemany("INSERT INTO roll VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows())
+            conn.execute("PRAGMA cache_size=-2000")
+            digest = _file_sha256(csv_path)
+            for k, val in (("imported_at", clock.now().isoformat()), ("import_source", str(csv_path)),
+                           ("import_sha256", digest), ("import_rows", str(sum(by_status.values())))):
+                store.set_meta(conn, k, val)
+    except sqlite3.IntegrityError as e:  # the parser already refuses duplicates; belt and braces
+        raise RollInvalid(f"名簿を取り込めません: {e}", code="roll_invalid") from e
+    finally:
+        store.close()
+    return ImportResult(sum(by_status.values()), by_status, digest)
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    manifest: Manifest
+    path: Path  # the copy under HQDIR/rolls/
+    size: int
+
+
+class RollUnchanged(UsageError):
+    code = "roll_unchanged"
+
+
+class RollNotImported(UsageError):
+    code = "roll_not_imported"
+
+
+_DELTA_SQL = """
+    SELECT voter_id, '+', canon FROM roll r
+     WHERE NOT EXISTS (SELECT 1 FROM published p WHERE p.voter_id = r.voter_id AND p.canon = r.canon)
+    UNION ALL
+    SELECT voter_id, '-', voter_id FROM published p
+     WHERE NOT EXISTS (SELECT 1 FROM roll r WHERE r.voter_id = p.voter_id)
+    ORDER BY 1
+"""
+
+
+def publish(hq: HqDir, out: Path | None, clock: Clock, *, full: bool = False) -> PublishResult:
+    """Sign and write the next roll version (a delta unless ``full`` or nothing was published)."""
+    cfg = hq.config()
+    seed = hq.roll_key.read_bytes()
+    if len(seed) != 32:
+        raise ApplianceError(f"署名鍵の形式が正しくありません: {hq.roll_key}", code="roll_key_invalid")
+    store = open_roll_db(hq)
+    path: Path | None = None
+    try:
+        with store.atomic() as conn:
+            if conn.execute("SELECT 1 FROM roll LIMIT 1").fetchone() is None:
+                raise RollNotImported("名簿がまだ取り込まれていません（先に meibo roll import を実行してください）")
+            last = conn.execute("SELECT max(version) FROM versions").fetchone()[0]
+            version = (last or 0) + 1
+            kind: Kind = "full" if (full or last is None) else "delta"
+            if kind == "full":
+                cur = conn.execute("SELECT '+', canon FROM roll ORDER BY voter_id")
+            else:
+                cur = conn.execute(_DELTA_SQL)
+                cur = (row[1:] for row in cur)  # type: ignore[assignment]
+            ops: Iterator[tuple[Op, str]] = ((op, payload) for op, payload in cur)
+            data, manifest = build_package(election_id=cfg.election_id, version=version,
+                                           base_version=None if kind == "full" else last, kind=kind,
+                                           ops=ops, created=clock.now().isoformat(timespec="seconds"), seed=seed)
+            if kind == "delta" and manifest.row_count == 0:
+                raise RollUnchanged(f"前回の公開（第 {last} 版）から名簿に変更がありません（全件を出すには --full）")
+            path = hq.rolls / f"roll-v{version:04d}-{kind}.mbr"
+            write_atomic(path, data)
+            if kind == "full":
+                conn.execute("DELETE FROM published")
+                conn.execute("INSERT INTO published SELECT voter_id, canon FROM roll")
+            else:
+                conn.execute("DELETE FROM published WHERE voter_id NOT IN (SELECT voter_id FROM roll)")
+                conn.execute("INSERT OR REPLACE INTO published SELECT voter_id, canon FROM roll r WHERE NOT EXISTS "
+                             "(SELECT 1 FROM published p WHERE p.voter_id = r.voter_id AND p.canon = r.canon)")
+            conn.execute("INSERT INTO versions VALUES (?,?,?,?,?,?,?)",
+                         (version, kind, manifest.base_version, manifest.row_count, manifest.body_sha256,
+                          manifest.created, str(path)))
+    except BaseException:
+        if path is not None:  # the version was not committed: its file must not exist
+            path.unlink(missing_ok=True)
+        raise
+    finally:
+        store.close()
+    assert path is not None
+    if out is not None and out.resolve() != path.resolve():
+        write_atomic(out, data)
+    return PublishResult(manifest, path, len(data))
+
+
+def versions(hq: HqDir) -> list[dict[str, Any]]:
+    store = open_roll_db(hq)
+    try:
+        cur = store.conn.execute("SELECT version, kind, base_version, row_count, body_sha256, created, file "
+                                 "FROM versions ORDER BY version")
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, r)) for r in cur]
+    finally:
+        store.close()
+
+
+__all__ = ["import_roll", "publish", "versions", "ImportResult", "PublishResult", "RollUnchanged",
+           "RollNotImported", "open_roll_db"]

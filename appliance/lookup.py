@@ -1,0 +1,127 @@
+"""Terminal lookup (名簿検索): by 入場整理券 barcode, by 選挙人番号, or by kana prefix (+ birth date).
+
+Reads the terminal's store only (never writes it, never touches the journal: audit logging of
+lookups belongs to the journal's owner). Imports barcode and kana parsing; no CLI, no network.
+
+Results are ordered by kana then birth date and capped at ``MAX_RESULTS``; each carries its 状態
+and the ballots the terminal knows the voter received (``voted`` table: contest, station, time).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from appliance.barcode import parse_barcode
+from appliance.clock import JST
+from appliance.errors import ApplianceError, UsageError
+from appliance.hlc import wall_ms_of
+from appliance.kana import kana_key, prefix_upper_bound
+from appliance.model import BarcodeFormat, DisplayReason, Sex, Status, Voter, VoterId
+from appliance.wareki import to_wareki
+
+MAX_RESULTS = 50
+_COLS = ("voter_id, district, name, kana, birth_date, sex, address, status, display_reason, moved_on, "
+         "moved_within_pref")
+
+
+class RollNotInstalled(ApplianceError):
+    code = "roll_not_installed"
+
+
+@dataclass(frozen=True)
+class VotedMark:
+    """A ballot this terminal knows was handed to the voter (投票済)."""
+
+    contest: str
+    station: str
+    terminal: str
+    at: datetime  # wall time of the hybrid-logical-clock stamp, Japan time
+
+
+@dataclass(frozen=True)
+class Found:
+    voter: Voter
+    voted: tuple[VotedMark, ...] = field(default_factory=tuple)
+
+    def as_dict(self) -> dict[str, Any]:
+        v = self.voter
+        return {
+            "voter_id": v.voter_id, "district": v.district, "name": v.name, "name_kana": v.name_kana,
+            "birth_date": v.birth_date.isoformat(), "birth_wareki": to_wareki(v.birth_date), "sex": v.sex.value,
+            "address": v.address, "status": v.status.value, "status_ja": status_ja(v),
+            "display_reason": v.display_reason.value if v.display_reason else None,
+            "moved_on": v.moved_on.isoformat() if v.moved_on else None,
+            "moved_within_prefecture": v.moved_within_prefecture,
+            "voted": [{"contest": m.contest, "station": m.station, "terminal": m.terminal,
+                       "at": m.at.isoformat(timespec="seconds")} for m in self.voted],
+        }
+
+
+@dataclass(frozen=True)
+class LookupResult:
+    found: tuple[Found, ...]
+    truncated: bool  # more than MAX_RESULTS matched
+
+
+def status_ja(v: Voter) -> str:
+    if v.status is not Status.DISPLAYED:
+        return v.status.ja
+    if v.display_reason is DisplayReason.LOST_RIGHTS:
+        return "表示（失権）"
+    where = {True: "県内", False: "県外", None: ""}[v.moved_within_prefecture]
+    on = f" {v.moved_on.isoformat()}" if v.moved_on else ""
+    return f"表示（転出・{where}{on}）"
+
+
+def _voter(r: tuple[Any, ...]) -> Voter:
+    vid, district, name, kana, birth, sex, address, status, reason, moved_on, within = r
+    return Voter(VoterId(vid), district, name, kana, date.fromisoformat(birth), Sex(sex), address, Status(status),
+                 DisplayReason(reason) if reason else None, date.fromisoformat(moved_on) if moved_on else None,
+                 None if within is None else bool(within))
+
+
+def _voted(conn: sqlite3.Connection, voter_id: str) -> tuple[VotedMark, ...]:
+    rows = conn.execute("SELECT contest, station, terminal, hlc FROM voted WHERE voter_id=? ORDER BY hlc",
+                        (voter_id,)).fetchall()
+    return tuple(VotedMark(c, s, t, datetime.fromtimestamp(wall_ms_of(h) / 1000, JST)) for c, s, t, h in rows)
+
+
+def _require_roll(conn: sqlite3.Connection) -> None:
+    if conn.execute("SELECT 1 FROM meta WHERE key='roll_version'").fetchone() is None:
+        raise RollNotInstalled("名簿が導入されていません（meibo terminal install-roll を実行してください）")
+
+
+def by_voter_id(conn: sqlite3.Connection, voter_id: str) -> LookupResult:
+    _require_roll(conn)
+    r = conn.execute(f"SELECT {_COLS} FROM voters WHERE voter_id=?", (voter_id,)).fetchone()
+    if r is None:
+        return LookupResult((), False)
+    return LookupResult((Found(_voter(r), _voted(conn, r[0])),), False)
+
+
+def by_barcode(conn: sqlite3.Connection, text: str, fmt: BarcodeFormat) -> LookupResult:
+    """Parse first: a misread check digit or another election's ticket raises and is never looked up."""
+    voter_id = parse_barcode(text, fmt)
+    return by_voter_id(conn, voter_id)
+
+
+def by_kana(conn: sqlite3.Connection, query: str, birth: date | None = None) -> LookupResult:
+    """Voters whose kana starts with ``query`` (any script, space optional), ordered by kana then birth."""
+    key = kana_key(query)
+    if not key:
+        raise UsageError("カナを 1 文字以上入力してください", code="kana_empty")
+    _require_roll(conn)
+    hi = prefix_upper_bound(key)
+    # Range scan on the (kana_key, birth_date) index: reads at most MAX_RESULTS + 1 rows.
+    if birth is None:
+        rows = conn.execute(f"SELECT {_COLS} FROM voters WHERE kana_key >= ? AND kana_key < ? "
+                            "ORDER BY kana_key, birth_date, voter_id LIMIT ?", (key, hi, MAX_RESULTS + 1)).fetchall()
+    else:
+        rows = conn.execute(f"SELECT {_COLS} FROM voters WHERE kana_key >= ? AND kana_key < ? AND birth_date = ? "
+                            "ORDER BY kana_key, birth_date, voter_id LIMIT ?",
+                            (key, hi, birth.isoformat(), MAX_RESULTS + 1)).fetchall()
+    truncated = len(rows) > MAX_RESULTS
+    return LookupResult(tuple(Found(_voter(r), _voted(conn, r[0])) for r in rows[:MAX_RESULTS]), truncated)
