@@ -27,7 +27,7 @@ import hashlib
 import hmac
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from enum import Enum
+from enum import IntEnum
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -57,12 +57,12 @@ ATR = _make_atr(b"MEIBO-01")
 RandomSource = Callable[[int], bytes]  # os.urandom, or random.Random(seed).randbytes in tests
 
 
-class Lifecycle(int, Enum):
+class Lifecycle(IntEnum):
     PERSONALISING = 0x01  # blank or being written at HQ
     ISSUED = 0x07  # finalised: data and key are fixed
 
 
-class SW(int, Enum):
+class SW(IntEnum):
     """Status words the card answers (ISO 7816-4 §5.1.3)."""
 
     OK = 0x9000
@@ -82,7 +82,7 @@ def sw_pin_tries(n: int) -> int:
     return 0x63C0 | (n & 0x0F)
 
 
-class Tag(int, Enum):
+class Tag(IntEnum):
     """GET DATA / PUT DATA objects (P1P2)."""
 
     ELECTION_ID = 0x0101
@@ -142,8 +142,8 @@ class CardStatus(Exception):
     """Raised inside the applet for a refused command; becomes the status word answered."""
 
     def __init__(self, sw: int) -> None:
-        super().__init__(f"{sw:04X}")
-        self.sw = sw
+        super().__init__(f"{int(sw):04X}")
+        self.sw = int(sw)
 
 
 @dataclass(frozen=True)
