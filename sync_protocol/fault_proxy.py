@@ -291,8 +291,7 @@ class FaultProxy:
         try:
             await self._up_event.wait()  # black-holed while manually down without reset
             if self.settings.handshake_delay:
-                t = self.now()
-                syn = OrderedPipe(self.model, Direction.UP).schedule(t, 0)
+                syn = OrderedPipe(self.model, Direction.UP).schedule(self.now(), 0)
                 synack = OrderedPipe(self.model, Direction.DOWN).schedule(syn, 0)
                 await asyncio.sleep(max(0.0, synack - self.now()))
             try:

@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 HQ_ADDR = "10.99.0.1"
 TERM_ADDR = "10.99.0.2"
 Side = Literal["hq", "term"]
+SIDES: tuple[Side, Side] = ("hq", "term")
 _counter = itertools.count()
 
 
@@ -88,12 +89,12 @@ class NetnsLink:
 
     def open(self) -> NetnsLink:
         try:
-            for side in ("hq", "term"):
+            for side in SIDES:
                 _ip("netns", "add", self.ns[side])
                 self._created.append(self.ns[side])
             _ip("link", "add", self.dev["hq"], "netns", self.ns["hq"], "type", "veth",
                 "peer", "name", self.dev["term"], "netns", self.ns["term"])
-            for side in ("hq", "term"):
+            for side in SIDES:
                 _ip("-n", self.ns[side], "addr", "add", f"{self.addr[side]}/30", "dev", self.dev[side])
                 _ip("-n", self.ns[side], "link", "set", self.dev[side], "up")
                 _ip("-n", self.ns[side], "link", "set", "lo", "up")
