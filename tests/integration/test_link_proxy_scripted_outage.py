@@ -102,3 +102,23 @@ async def test_black_hole_holds_data_and_delivers_after_up() -> None:
         await close(w)
         await close(w2)
         assert proxy.stats().connections_cut == 0
+
+
+async def test_scripted_blackout_holds_bytes_and_delivers_them_in_order_after() -> None:
+    # 10:00:00–10:00:30 blackout at 60×: from 0.5 s to 1.0 s of real time
+    clock = FixedClock(datetime(2027, 4, 25, 9, 59, 30, tzinfo=JST))
+    async with EchoServer() as echo, FaultProxy(
+            echo.address, rng=random.Random(6), profile="good", speed=60.0, clock=clock,
+            schedule=parse_schedule("10:00:00-10:00:30 blackout")) as proxy:
+        r, w = await asyncio.open_connection(*proxy.address)
+        await ping(r, w)
+        await asyncio.sleep(0.6 - proxy.now())
+        assert proxy.state() is LinkState.BLACKOUT
+        w.write(b"first,")
+        w.write(b"second")
+        await w.drain()
+        got = await asyncio.wait_for(r.readexactly(12), 3)
+        assert got == b"first,second"
+        assert proxy.now() >= 1.0  # nothing came back before the radio did
+        await close(w)
+        assert proxy.stats().connections_cut == 0
