@@ -1,9 +1,302 @@
-"""Commands of this package (registered into ``meibo`` by appliance.cli). Placeholder until filled."""
+"""Commands of the sync layer: ``meibo hq serve|report|absentee|import-journal|alert|revoke`` and
+``meibo terminal run|sync|export``.
+
+HQ commands that change the ledger go through the running server's admin socket when HQ is
+serving (so there is one writer and one order), and work on hq.db directly when it is not.
+"""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
 from typing import Any
 
+from nacl.signing import SigningKey
 
-def register(cli: Any) -> None:
-    """Add this package's commands to the ``meibo`` parser."""
+from appliance.cli import Cli, Outcome
+from appliance.clock import clock_from_arg
+from appliance.dirs import HqDir, TerminalDir
+from appliance.errors import MeiboError, UsageError
+from appliance.terminal import Terminal
+from sync_protocol import hq_ops
+from sync_protocol.client import SyncAgent, SyncSettings, _until_acked
+from sync_protocol.hq_store import HqStore, update_registry
+from sync_protocol.journal_file import export_journal
+from sync_protocol.server import ADMIN_SOCKET, HqNode, bound_port, check_bind_address, serve
+
+
+async def _ask(path: Path, req: dict[str, Any], timeout: float = 60.0) -> dict[str, Any] | None:
+    if not path.exists():
+        return None
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(str(path)), 2.0)
+    except (OSError, asyncio.TimeoutError):
+        return None
+    try:
+        writer.write(json.dumps(req, ensure_ascii=False).encode() + b"\n")
+        await writer.drain()
+        line = await asyncio.wait_for(reader.readline(), timeout)
+    finally:
+        writer.close()
+    return json.loads(line) if line else None
+
+
+def ask_hq(hq: HqDir, req: dict[str, Any]) -> dict[str, Any] | None:
+    """Run an admin request on the serving HQ; None when HQ is not serving."""
+    out = asyncio.run(_ask(hq.root / ADMIN_SOCKET, req))
+    if out is not None and out.get("status") == "error":
+        err = MeiboError(str(out.get("message")), code=str(out.get("code")))
+        raise err
+    return out
+
+
+def _offline(hq: HqDir) -> tuple[HqStore, Any]:
+    store = HqStore(hq)
+    return store, store.load()
+
+
+# --- hq serve -------------------------------------------------------------------------------
+
+def _cmd_serve(args: argparse.Namespace) -> Outcome:
+    hq = HqDir(Path(args.hqdir)).require()
+    config = hq.config()
+    addr = args.listen or config.hq_address
+    host, port_s = addr.rsplit(":", 1)
+    host = host.strip("[]")
+    check_bind_address(host, args.dev_loopback)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+    async def main() -> None:
+        node = HqNode(hq)
+        runner = await serve(node, host, int(port_s))
+        admin = await node.serve_admin()
+        port = bound_port(runner)
+        msg = {"code": "listening", "address": f"{host}:{port}", "election": config.election_id}
+        print(json.dumps(msg) if args.json else f"本部サーバ待受中: {host}:{port}（選挙 {config.election_id}）",
+              flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        admin.close()
+        await node.stop()
+        await runner.cleanup()
+        with contextlib.suppress(FileNotFoundError):
+            (hq.root / ADMIN_SOCKET).unlink()
+
+    asyncio.run(main())
+    return Outcome({"code": "stopped"}, "本部サーバを停止しました")
+
+
+# --- hq report / absentee / import / alert / revoke ------------------------------------------
+
+def _cmd_report(args: argparse.Namespace) -> Outcome:
+    hq = HqDir(Path(args.hqdir)).require()
+    r = ask_hq(hq, {"op": "report"})
+    if r is None:
+        store, ledger = _offline(hq)
+        try:
+            r = hq_ops.report(store, ledger)
+        finally:
+            store.close()
+    return Outcome(r, hq_ops.report_text(r))
+
+
+def _cmd_absentee(args: argparse.Namespace) -> Outcome:
+    hq = HqDir(Path(args.hqdir)).require()
+    req = {"op": "absentee", "voter": args.voter_id, "contests": args.contest or None, "now": args.now}
+    out = ask_hq(hq, req)
+    if out is None:
+        store, ledger = _offline(hq)
+        try:
+            out, events = hq_ops.record_absentee(store, ledger, args.voter_id, args.contest or None,
+                                                 clock_from_arg(args.now))
+            store.commit(events)
+        finally:
+            store.close()
+    text = f"不在者投票を記録しました: 選挙人 {out['voter']}  選挙 {', '.join(out['recorded'])}"
+    if out.get("already_voted"):
+        text += f"\n  投票済のため記録しなかった選挙: {', '.join(out['already_voted'])}"
+    return Outcome(out, text)
+
+
+def _cmd_import(args: argparse.Namespace) -> Outcome:
+    hq = HqDir(Path(args.hqdir)).require()
+    path = Path(args.file).resolve()
+    out = ask_hq(hq, {"op": "import", "path": str(path)})
+    if out is None:
+        store, ledger = _offline(hq)
+        try:
+            out, events = hq_ops.import_journal(ledger, path, store.record_alarm)
+            store.commit(events)
+        finally:
+            store.close()
+    return Outcome(out, f"端末 {out['terminal']} の受付記録を取り込みました: 新規 {out['applied']} 件、"
+                        f"既着 {out['duplicates']} 件（本部保有 {out['acked_seq']} 番まで）")
+
+
+def _cmd_alert(args: argparse.Namespace) -> Outcome:
+    hq = HqDir(Path(args.hqdir)).require()
+    req = {"op": "alert", "id": args.alert_id, "state": args.state, "who": args.who, "note": args.note or "",
+           "now": args.now}
+    out = ask_hq(hq, req)
+    if out is None:
+        store, ledger = _offline(hq)
+        try:
+            out = hq_ops.set_alert(store, ledger, args.alert_id, args.state, args.who, args.note or "",
+                                   clock_from_arg(args.now))
+        finally:
+            store.close()
+    return Outcome(out, f"警告 {args.alert_id} 番を「{args.state}」にしました（{args.who}）")
+
+
+def _cmd_revoke(args: argparse.Namespace) -> Outcome:
+    from provisioning import pki
+    from sync_protocol.hq_store import read_registry
+
+    hq = HqDir(Path(args.hqdir)).require()
+    reg = read_registry(hq)
+    if args.terminal not in reg:
+        raise UsageError(f"端末 {args.terminal} は登録されていません", code="terminal_unknown")
+    if not args.reason.strip():
+        raise UsageError("失効の理由を入力してください", code="reason_required")
+    clock = clock_from_arg(args.now)
+    revoked = {int(s) for t, r in reg.items() if r.revoked for s in pki.serials_of_terminal(hq.pki, t)}
+    revoked |= pki.serials_of_terminal(hq.pki, args.terminal)
+    try:
+        pki.write_crl(hq.pki, clock, revoked)
+    except MeiboError:
+        pass  # CA key kept offline: the registry still refuses the terminal at once
+    update_registry(hq, args.terminal, revoked=True, revoked_reason=args.reason,
+                    revoked_at=clock.now().isoformat(timespec="seconds"))
+    return Outcome({"code": "ok", "terminal": args.terminal, "reason": args.reason},
+                   f"端末 {args.terminal} を失効させました（理由: {args.reason}）。以後の接続と記録は拒否されます。")
+
+
+# --- terminal run / sync / export ------------------------------------------------------------
+
+def _cmd_run(args: argparse.Namespace) -> Outcome:
+    tdir = TerminalDir(Path(args.tdir))
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+    async def main() -> None:
+        term = Terminal.open(tdir, clock_from_arg(None))
+        agent = SyncAgent(tdir, term, SyncSettings(verdict_budget_s=args.budget), hq_address=args.hq)
+        local = await agent.serve_local()
+        task = asyncio.create_task(agent.run())
+        print(json.dumps({"code": "running", "terminal": term.terminal_id, "hq": agent.hq_address})
+              if args.json else f"端末 {term.terminal_id} 同期エージェント稼働中（本部 {agent.hq_address}）", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        agent.stop()
+        local.close()
+        await asyncio.gather(task, return_exceptions=True)
+        with contextlib.suppress(FileNotFoundError):
+            (tdir.root / "agent.sock").unlink()
+        term.close()
+
+    asyncio.run(main())
+    return Outcome({"code": "stopped"}, "同期エージェントを停止しました")
+
+
+def _cmd_sync(args: argparse.Namespace) -> Outcome:
+    """Connect once, send everything pending, take HQ's flags, and stop."""
+    tdir = TerminalDir(Path(args.tdir))
+
+    async def main() -> dict[str, Any]:
+        with Terminal.open(tdir, clock_from_arg(None)) as term:
+            agent = SyncAgent(tdir, term, hq_address=args.hq)
+            task = asyncio.create_task(agent.run())
+            try:
+                await asyncio.wait_for(agent.online.wait(), args.timeout)
+                await asyncio.wait_for(_until_acked(agent), args.timeout)
+                await asyncio.sleep(0.2)  # flags pushed after the last ack
+            except asyncio.TimeoutError:
+                pass
+            finally:
+                agent.stop()
+                await asyncio.gather(task, return_exceptions=True)
+            st = agent.status()
+            st["late_alerts"] = len(agent.late_alerts)
+            return st
+
+    st = asyncio.run(main())
+    ok = st["online"] or st["pending"] == 0
+    code = "ok" if st["pending"] == 0 and not st["refused"] else (st["refused"] or "hq_unreachable")
+    text = (f"同期しました（未確認 {st['pending']} 件）" if code == "ok"
+            else f"本部と同期できませんでした（{code}、未確認 {st['pending']} 件）")
+    return Outcome({"code": code, **st}, text, 0 if code == "ok" else 1)
+
+
+def _cmd_export(args: argparse.Namespace) -> Outcome:
+    tdir = TerminalDir(Path(args.tdir))
+    clock = clock_from_arg(args.now)
+    with Terminal.open(tdir, clock) as term:
+        info = export_journal(term.store, SigningKey(tdir.device_key.read_bytes()), term.config.election_id,
+                              term.terminal_id, term.station.station_id, Path(args.out),
+                              clock.now().isoformat(timespec="seconds"))
+    return Outcome({"code": "ok", "file": args.out, **info},
+                   f"受付記録 {info['events']} 件を書き出しました: {args.out}（本部で meibo hq import-journal）")
+
+
+def register(cli: Cli) -> None:
+    p = cli.command("hq", "serve", _cmd_serve, "本部サーバを起動する（TLS 1.3 相互認証）")
+    p.add_argument("hqdir")
+    p.add_argument("--listen", help="ADDR:PORT (default: [hq] address of election.toml)")
+    p.add_argument("--dev-loopback", action="store_true", help="development only: allow a loopback address")
+    p.add_argument("--verbose", action="store_true")
+
+    p = cli.command("hq", "report", _cmd_report, "端末・二重投票の警告・複製警報の一覧")
+    p.add_argument("hqdir")
+
+    p = cli.command("hq", "absentee", _cmd_absentee, "不在者投票を記録して全端末に配信する")
+    p.add_argument("hqdir")
+    p.add_argument("voter_id")
+    p.add_argument("--contest", action="append", help="contest id (repeatable; default: all)")
+    p.add_argument("--now")
+
+    p = cli.command("hq", "import-journal", _cmd_import, "持ち込まれた端末の受付記録を取り込む")
+    p.add_argument("hqdir")
+    p.add_argument("file")
+
+    p = cli.command("hq", "alert", _cmd_alert, "二重投票の警告の対応状況を記録する")
+    p.add_argument("hqdir")
+    p.add_argument("alert_id", type=int)
+    p.add_argument("--state", required=True, choices=["open", "investigating", "resolved"])
+    p.add_argument("--who", required=True)
+    p.add_argument("--note")
+    p.add_argument("--now")
+
+    p = cli.command("hq", "revoke", _cmd_revoke, "端末を失効させる（即時）")
+    p.add_argument("hqdir")
+    p.add_argument("terminal")
+    p.add_argument("--reason", required=True)
+    p.add_argument("--now")
+
+    p = cli.command("terminal", "run", _cmd_run, "端末の同期エージェントを起動する")
+    p.add_argument("tdir")
+    p.add_argument("--hq", help="override HQ address (e.g. a link emulator)")
+    p.add_argument("--budget", type=float, default=1.5, help="seconds to wait for HQ's verdict")
+    p.add_argument("--verbose", action="store_true")
+
+    p = cli.command("terminal", "sync", _cmd_sync, "本部と一度同期する")
+    p.add_argument("tdir")
+    p.add_argument("--hq")
+    p.add_argument("--timeout", type=float, default=10.0)
+
+    p = cli.command("terminal", "export", _cmd_export, "署名付き受付記録を書き出す（持ち込み用）")
+    p.add_argument("tdir")
+    p.add_argument("--out", required=True)
+    p.add_argument("--now")

@@ -60,7 +60,7 @@ class ContestVerdict:
         if self.first is None:
             return [self.seq, self.contest, "A"]
         f = self.first
-        return [self.seq, self.contest, "V", f.station, f.terminal, f.hlc]
+        return [self.seq, self.contest, "V", f.station, f.terminal, f.hlc, f.seq]
 
 
 @dataclass

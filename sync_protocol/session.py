@@ -64,6 +64,7 @@ class TerminalVerdict:
     station: str = ""
     terminal: str = ""
     hlc: int = 0
+    first_seq: int = 0  # the earlier ballot's sequence number on its terminal
 
 
 @dataclass
@@ -141,7 +142,7 @@ class TerminalLink:
                 if v[2] == "A":
                     a.verdicts.append(TerminalVerdict(int(v[0]), str(v[1]), True))
                 else:
-                    a.verdicts.append(TerminalVerdict(int(v[0]), str(v[1]), False, str(v[3]), str(v[4]), int(v[5])))
+                    a.verdicts.append(TerminalVerdict(int(v[0]), str(v[1]), False, str(v[3]), str(v[4]), int(v[5]), int(v[6])))
             a.need_events_from = self.sent_upto + 1
         elif t is FrameType.FLAGS:
             self._move("flags")

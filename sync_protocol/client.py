@@ -1,0 +1,423 @@
+"""The terminal's sync agent (``meibo terminal run``): keeps one link to HQ, ships the journal,
+waits for verdicts, applies voted flags from elsewhere. The I/O edge around ``TerminalLink``.
+
+Check-ins are always recorded locally first (appliance.terminal, fsynced). ``resolve(seq)``
+then waits up to the verdict budget for HQ's answer on every handed contest and records the
+outcome *before* the poll worker is told: ``withheld`` for contests HQ says were already voted
+(no ballot; not a double vote), ``provisional`` when any verdict is missing (オフライン受付).
+A verdict that arrives after the budget and says ALREADY_VOTED is a late alert on the terminal.
+
+Other processes on the same terminal directory (``meibo terminal checkin``) reach a running
+agent over a Unix socket in TDIR (local IPC only; the terminal listens on no network port,
+特定通信 ②). Without an agent they run ``resolve_direct``: the same agent, for one check-in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import random
+import ssl
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from nacl.signing import SigningKey
+
+from appliance import journal
+from appliance.dirs import TerminalDir
+from appliance.errors import MeiboError
+from appliance.events import EventKind
+from appliance.store import Store
+from appliance.terminal import Terminal
+from provisioning.pki import hq_server_name
+from sync_protocol.codec import Frame, FrameInvalid, decode, encode
+from sync_protocol.session import LinkActions, LinkState, TerminalLink, TerminalVerdict, outcome_for
+from sync_protocol.tls import client_context
+
+log = logging.getLogger("meibo.terminal")
+
+META_ACKED = "sync.acked_seq"
+META_CURSOR = "sync.flag_cursor"
+META_LAST_SYNC = "sync.last_contact"
+META_REFUSED = "sync.refused"
+SOCKET_NAME = "agent.sock"
+
+
+@dataclass(frozen=True)
+class SyncSettings:
+    verdict_budget_s: float = 1.5  # how long a check-in waits for HQ before オフライン受付
+    connect_timeout_s: float = 5.0
+    backoff_initial_s: float = 0.2
+    backoff_max_s: float = 30.0
+    backoff_jitter: float = 0.5  # ± fraction, so a hundred terminals do not reconnect in step
+    heartbeat_s: float = 30.0
+    max_batch: int = 500
+
+
+@dataclass
+class Resolution:
+    seq: int
+    withheld: list[str]
+    provisional: bool
+    verdicts: list[TerminalVerdict] = field(default_factory=list)
+
+
+@dataclass
+class LateAlert:
+    """HQ's ALREADY_VOTED for a check-in that was already handed out provisionally."""
+
+    seq: int
+    contest: str
+    station: str
+    terminal: str
+    hlc: int
+
+
+def _hostport(addr: str) -> tuple[str, int]:
+    host, port = addr.rsplit(":", 1)
+    return host.strip("[]"), int(port)
+
+
+class SyncAgent:
+    def __init__(self, tdir: TerminalDir, terminal: Terminal, settings: SyncSettings = SyncSettings(),
+                 rng: random.Random | None = None, hq_address: str | None = None) -> None:
+        self.tdir = tdir
+        self.term = terminal
+        self.settings = settings
+        self.rng = rng or random.Random()
+        ident = tdir.identity()
+        self.hq_address = hq_address or ident.hq_address
+        self.key = SigningKey(tdir.device_key.read_bytes())
+        self.link = TerminalLink(terminal.config.election_id, terminal.terminal_id, terminal.station.station_id,
+                                 self.key, max_batch=settings.max_batch)
+        self.link.acked_seq = int(self.store.get_meta(META_ACKED, "0") or 0)
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._waiters: dict[int, asyncio.Future[list[TerminalVerdict]]] = {}
+        self._verdicts: dict[int, list[TerminalVerdict]] = {}
+        self._resolved: set[int] = set()
+        self.late_alerts: list[LateAlert] = []
+        self.online = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._kick = asyncio.Event()
+        self.bytes_out = 0
+        self.bytes_in = 0
+        self.last_contact: float | None = None
+        self.refused: str | None = None
+        self.hq_roll_version: int | None = None
+        self._ssl: ssl.SSLContext | None = None
+
+    @property
+    def store(self) -> Store:
+        return self.term.store
+
+    # --- public ------------------------------------------------------------------------------
+    def pending(self) -> int:
+        """Journal entries HQ has not yet acknowledged."""
+        return journal.head(self.store).seq - self.link.acked_seq
+
+    async def resolve(self, seq: int, contests: list[str], budget_s: float | None = None) -> Resolution:
+        """Wait for HQ's verdict on check-in ``seq`` and record the outcome before returning."""
+        budget = self.settings.verdict_budget_s if budget_s is None else budget_s
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[list[TerminalVerdict]] = loop.create_future()
+        if seq in self._verdicts:
+            fut.set_result(self._verdicts.pop(seq))
+        else:
+            self._waiters[seq] = fut
+        self._kick.set()
+        got: list[TerminalVerdict] | None
+        try:
+            got = await asyncio.wait_for(asyncio.shield(fut), timeout=budget)
+        except asyncio.TimeoutError:
+            got = None
+        finally:
+            self._waiters.pop(seq, None)
+        withheld, provisional = outcome_for(contests, got)
+        # Record before the poll worker is told (rule 1). The terminal object is shared with the
+        # loop's thread; the writes are short fsynced transactions.
+        if withheld:
+            self.term.record_withheld(seq, withheld)
+            self._remember_holders(got or [], withheld)
+        if provisional:
+            self.term.record_provisional(seq)
+        self._resolved.add(seq)
+        self._kick.set()
+        return Resolution(seq, withheld, provisional, got or [])
+
+    def _remember_holders(self, verdicts: list[TerminalVerdict], contests: list[str]) -> None:
+        """After a withheld ballot, keep knowing the voter voted (the earlier ballot's flag)."""
+        ev = journal.entry(self.store, verdicts[0].seq) if verdicts else None
+        if ev is None:
+            return
+        with self.store.atomic() as c:
+            for v in verdicts:
+                if not v.accepted and v.contest in contests:
+                    c.execute("INSERT OR IGNORE INTO voted(voter_id, contest, terminal, station, hlc, seq) "
+                              "VALUES(?,?,?,?,?,?)", (ev.voter, v.contest, v.terminal, v.station, v.hlc, v.first_seq))
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._kick.set()
+
+    # --- the connection loop -----------------------------------------------------------------
+    async def run(self) -> None:
+        backoff = self.settings.backoff_initial_s
+        while not self._stop.is_set():
+            try:
+                await self._session()
+                backoff = self.settings.backoff_initial_s
+            except (aiohttp.ClientError, OSError, asyncio.TimeoutError, FrameInvalid, ssl.SSLError) as e:
+                log.info("link to HQ down: %s", e)
+            except MeiboError as e:
+                log.warning("sync: %s", e.message)
+            finally:
+                self.online.clear()
+                self._ws = None
+                if self.link.state is not LinkState.DISCONNECTED:
+                    self.link.disconnected()
+            if self._stop.is_set():
+                break
+            if self.link.state is LinkState.REFUSED:
+                log.error("HQ refused this terminal (%s); retrying slowly", self.refused)
+                self.link.reset()
+                backoff = self.settings.backoff_max_s
+            delay = backoff * (1 + self.settings.backoff_jitter * (2 * self.rng.random() - 1))
+            backoff = min(backoff * 2, self.settings.backoff_max_s)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=delay)
+
+    async def _session(self) -> None:
+        host, port = _hostport(self.hq_address)
+        if self._ssl is None:
+            self._ssl = client_context(self.tdir.tls)
+        timeout = aiohttp.ClientTimeout(total=None, connect=self.settings.connect_timeout_s,
+                                        sock_connect=self.settings.connect_timeout_s)
+        async with aiohttp.ClientSession(timeout=timeout) as http:
+            async with http.ws_connect(f"wss://{host}:{port}/sync", ssl=self._ssl,
+                                       server_hostname=hq_server_name(self.term.config.election_id),
+                                       heartbeat=self.settings.heartbeat_s, compress=0,
+                                       max_msg_size=1 << 20) as ws:
+                self._ws = ws
+                head = journal.head(self.store)
+                cursor = int(self.store.get_meta(META_CURSOR, "0") or 0)
+                roll = int(self.store.get_meta("roll_version", "0") or 0)
+                await self._send(self.link.connect(head.seq, head.hash, cursor, roll))
+                reader = asyncio.create_task(self._reader(ws))
+                kicker = asyncio.create_task(self._sender())
+                stopper = asyncio.create_task(self._stop.wait())
+                try:
+                    done, _ = await asyncio.wait({reader, kicker, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                    for t in done:
+                        if t is not stopper and t.exception() is not None:
+                            raise t.exception()  # type: ignore[misc]
+                finally:
+                    for t in (reader, kicker, stopper):
+                        t.cancel()
+                    await asyncio.gather(reader, kicker, stopper, return_exceptions=True)
+
+    async def _send(self, frame: Frame) -> None:
+        assert self._ws is not None
+        data = encode(frame)
+        self.bytes_out += len(data)
+        await self._ws.send_bytes(data)
+
+    async def _reader(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        async for msg in ws:
+            if msg.type is not aiohttp.WSMsgType.BINARY:
+                continue
+            self.bytes_in += len(msg.data)
+            self.last_contact = time.time()
+            actions = self.link.receive(decode(msg.data), self._hash_at)
+            await self._act(actions)
+            if self.link.state is LinkState.REFUSED:
+                return
+
+    async def _sender(self) -> None:
+        while True:
+            await self._kick.wait()
+            self._kick.clear()
+            await self._send_pending()
+
+    def _hash_at(self, seq: int) -> bytes | None:
+        if seq == 0:
+            from appliance.events import genesis_hash
+
+            return genesis_hash(self.term.config.election_id, self.term.terminal_id)
+        row = self.store.conn.execute("SELECT hash FROM journal WHERE seq=?", (seq,)).fetchone()
+        return bytes(row[0]) if row else None
+
+    async def _send_pending(self) -> None:
+        while self.link.can_send():
+            start = self.link.sent_upto
+            events = journal.entries_after(self.store, start, limit=self.settings.max_batch)
+            if not events:
+                return
+            prev = self._hash_at(start)
+            assert prev is not None
+            frame = self.link.batch(events, prev)
+            if frame is None:
+                return
+            await self._send(frame)
+
+    async def _act(self, a: LinkActions) -> None:
+        if a.refused:
+            self.refused = a.refused
+            with self.store.atomic() as c:
+                self.store.set_meta(c, META_REFUSED, a.refused)
+            log.error("HQ refused: %s", a.refused)
+            return
+        if a.hq_roll_version is not None:
+            self.hq_roll_version = a.hq_roll_version
+            self.online.set()
+        if a.acked_seq is not None:
+            with self.store.atomic() as c:
+                self.store.set_meta(c, META_ACKED, str(self.link.acked_seq))
+                self.store.set_meta(c, META_LAST_SYNC, str(time.time()))
+        if a.verdicts:
+            by_seq: dict[int, list[TerminalVerdict]] = {}
+            for v in a.verdicts:
+                by_seq.setdefault(v.seq, []).append(v)
+            for seq, vs in by_seq.items():
+                fut = self._waiters.get(seq)
+                if fut is not None and not fut.done():
+                    fut.set_result(vs)
+                elif seq not in self._resolved and not self._is_settled(seq):
+                    self._verdicts[seq] = vs  # resolve() may not have started waiting yet
+                else:
+                    for v in vs:
+                        if not v.accepted and self._was_handed(seq, v.contest):
+                            self.late_alerts.append(LateAlert(seq, v.contest, v.station, v.terminal, v.hlc))
+                            log.error("late ALREADY_VOTED for check-in %s contest %s (first at %s)",
+                                      seq, v.contest, v.station)
+        if a.flags or a.flags_cursor is not None:
+            # On the loop's thread: the store's connection is not shared across threads.
+            self.apply_flags(a.flags, a.flags_cursor)
+        if a.flags_cursor is not None:
+            await self._send(self.link.flags_applied(a.flags_cursor))
+        if a.need_events_from is not None:
+            self._kick.set()
+
+    def _outcomes_of(self, seq: int) -> list[tuple[EventKind, tuple[str, ...]]]:
+        """The withheld/provisional entries written for check-in ``seq``."""
+        out = []
+        for ev in journal.entries_after(self.store, seq, limit=1_000_000):
+            if ev.kind in (EventKind.WITHHELD, EventKind.PROVISIONAL) and ev.data.get("ref") == seq:
+                out.append((ev.kind, ev.contests))
+        return out
+
+    def _is_settled(self, seq: int) -> bool:
+        return bool(self._outcomes_of(seq))
+
+    def _was_handed(self, seq: int, contest: str) -> bool:
+        return not any(k is EventKind.WITHHELD and contest in cs for k, cs in self._outcomes_of(seq))
+
+    def apply_flags(self, flags: list[tuple[Any, ...]], cursor: int | None) -> None:
+        """Voted flags from HQ's stream, durably, in one transaction with the new cursor."""
+        with self.store.atomic() as c:
+            for f in flags:
+                _, voter, contest, delta, station, terminal, seq, hlc = f
+                if terminal == self.term.terminal_id:
+                    continue
+                if int(delta) > 0:
+                    c.execute("INSERT OR IGNORE INTO voted(voter_id, contest, terminal, station, hlc, seq) "
+                              "VALUES(?,?,?,?,?,?)", (voter, contest, terminal, station, int(hlc), int(seq)))
+                else:
+                    c.execute("DELETE FROM voted WHERE voter_id=? AND contest=? AND terminal=? AND seq=?",
+                              (voter, contest, terminal, int(seq)))
+                self.term.hlc.observe(int(hlc))
+            if cursor is not None:
+                self.store.set_meta(c, META_CURSOR, str(cursor))
+
+    # --- local IPC for other processes on this terminal --------------------------------------
+    async def serve_local(self) -> asyncio.AbstractServer:
+        path = self.tdir.root / SOCKET_NAME
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        server = await asyncio.start_unix_server(self._local_client, path=str(path))
+        os.chmod(path, 0o600)
+        return server
+
+    async def _local_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            line = await reader.readline()
+            req = json.loads(line or b"{}")
+            if req.get("op") == "resolve":
+                res = await self.resolve(int(req["seq"]), list(req["contests"]))
+                out = {"ok": True, "withheld": res.withheld, "provisional": res.provisional,
+                       "verdicts": [v.__dict__ for v in res.verdicts]}
+            elif req.get("op") == "status":
+                out = {"ok": True, **self.status()}
+            else:
+                out = {"ok": False, "error": "unknown op"}
+        except (ValueError, KeyError, TypeError) as e:
+            out = {"ok": False, "error": str(e)}
+        except MeiboError as e:
+            out = {"ok": False, "error": e.message, "code": e.code}
+        writer.write(json.dumps(out, ensure_ascii=False).encode() + b"\n")
+        with contextlib.suppress(ConnectionError):
+            await writer.drain()
+        writer.close()
+
+    def status(self) -> dict[str, Any]:
+        return {"online": self.online.is_set(), "acked_seq": self.link.acked_seq, "pending": self.pending(),
+                "last_contact": self.last_contact, "refused": self.refused,
+                "late_alerts": [a.__dict__ for a in self.late_alerts], "hq": self.hq_address}
+
+
+async def ask_agent(tdir: TerminalDir, request: dict[str, Any], timeout_s: float = 5.0) -> dict[str, Any] | None:
+    """Send one request to a running agent; None when no agent listens on this TDIR."""
+    path = tdir.root / SOCKET_NAME
+    if not path.exists():
+        return None
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(str(path)), timeout=1.0)
+    except (OSError, asyncio.TimeoutError):
+        return None
+    try:
+        writer.write(json.dumps(request).encode() + b"\n")
+        await writer.drain()
+        line = await asyncio.wait_for(reader.readline(), timeout=timeout_s)
+    finally:
+        writer.close()
+    if not line:
+        return None
+    data: dict[str, Any] = json.loads(line)
+    return data
+
+
+async def resolve_direct(tdir: TerminalDir, term: Terminal, seq: int, contests: list[str],
+                         settings: SyncSettings = SyncSettings()) -> Resolution:
+    """No agent running: open the link for this one check-in, within the same budget."""
+    agent = SyncAgent(tdir, term, settings)
+    task = asyncio.create_task(agent.run())
+    try:
+        res = await agent.resolve(seq, contests)
+        if agent.online.is_set():  # let the outcome entry reach HQ too, briefly
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(_until_acked(agent), timeout=0.5)
+        return res
+    finally:
+        agent.stop()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def _until_acked(agent: SyncAgent) -> None:
+    while agent.pending() > 0:
+        await asyncio.sleep(0.02)
+
+
+async def resolve(tdir: TerminalDir, term: Terminal, seq: int, contests: list[str],
+                  settings: SyncSettings = SyncSettings()) -> Resolution:
+    """Through the running agent when there is one, else directly."""
+    answer = await ask_agent(tdir, {"op": "resolve", "seq": seq, "contests": contests},
+                             timeout_s=settings.verdict_budget_s + 5.0)
+    if answer is not None and answer.get("ok"):
+        return Resolution(seq, list(answer["withheld"]), bool(answer["provisional"]),
+                          [TerminalVerdict(**v) for v in answer.get("verdicts", [])])
+    return await resolve_direct(tdir, term, seq, contests, settings)

@@ -1,0 +1,185 @@
+"""HQ's durable store (hq.db) and the terminal registry: the I/O edge of the ledger.
+
+Event-sourced: ``events`` holds every accepted journal event in HQ's ingest order
+(``hq_order``), idempotent on (terminal, seq). ``load()`` replays them into a fresh
+``Ledger``, which rebuilds verdicts, alerts and the voted-flag stream exactly. What people
+decide (alert workflow, alarms) lives in its own tables. HQ's own events (不在者投票) are a
+journal of the pseudo-terminal "HQ", hash-chained like any other.
+
+The registry of enrolled terminals is HQDIR/terminals.json (written by enrollment and by
+``hq revoke``); HQ re-reads it when it changes, so a revocation takes effect at once.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from nacl.signing import SigningKey
+
+from appliance.dirs import HqDir, write_atomic
+from appliance.errors import StorageFailed
+from appliance.events import Event, EventKind, chain_hash, decode
+from appliance.model import HQ_TERMINAL
+from appliance.store import Store, _script
+from sync_protocol.ledger import Alarm, Ledger
+
+ALERT_STATES = ("open", "investigating", "resolved")
+
+
+def _m1(c: sqlite3.Connection) -> None:
+    _script(c, """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE events (
+            hq_order INTEGER PRIMARY KEY, terminal TEXT NOT NULL, seq INTEGER NOT NULL,
+            hlc INTEGER NOT NULL, kind TEXT NOT NULL, body BLOB NOT NULL, received_at REAL NOT NULL,
+            UNIQUE (terminal, seq)
+        );
+        CREATE TABLE alarms (
+            id INTEGER PRIMARY KEY, terminal TEXT NOT NULL, seq INTEGER NOT NULL, reason TEXT NOT NULL,
+            held_hash TEXT NOT NULL, offered_hash TEXT NOT NULL, at REAL NOT NULL, cleared_by TEXT
+        );
+        CREATE TABLE alert_actions (
+            id INTEGER PRIMARY KEY, alert_id INTEGER NOT NULL, state TEXT NOT NULL,
+            who TEXT NOT NULL, at TEXT NOT NULL, note TEXT NOT NULL
+        );
+        CREATE TABLE contacts (
+            terminal TEXT PRIMARY KEY, last_contact REAL NOT NULL, peer TEXT, signal TEXT
+        )
+    """)
+
+
+MIGRATIONS = [_m1]
+
+
+@dataclass
+class TerminalRecord:
+    terminal: str
+    station: str
+    device_pub: bytes
+    revoked: bool = False
+    reason: str = ""
+    serials: tuple[int, ...] = ()
+
+
+def read_registry(hq: HqDir) -> dict[str, TerminalRecord]:
+    path = hq.root / "terminals.json"
+    if not path.exists():
+        return {}
+    raw = json.loads(path.read_text("utf-8"))
+    items = raw if isinstance(raw, list) else raw.get("terminals", [])
+    out: dict[str, TerminalRecord] = {}
+    for d in items:
+        out[d["terminal"]] = TerminalRecord(d["terminal"], d["station"], bytes.fromhex(d["device_pub"]),
+                                            bool(d.get("revoked", False)), str(d.get("revoked_reason", "")),
+                                            tuple(int(s) for s in d.get("tls_serials", [])))
+    return out
+
+
+def update_registry(hq: HqDir, terminal: str, **changes: Any) -> None:
+    path = hq.root / "terminals.json"
+    raw = json.loads(path.read_text("utf-8")) if path.exists() else []
+    items = raw if isinstance(raw, list) else raw.get("terminals", [])
+    for d in items:
+        if d["terminal"] == terminal:
+            d.update(changes)
+    write_atomic(path, json.dumps(items, ensure_ascii=False, indent=1).encode("utf-8"))
+
+
+def hq_key(hq: HqDir) -> SigningKey:
+    """HQ signs its own journal (不在者投票) with its roll-signing key."""
+    return SigningKey(hq.roll_key.read_bytes())
+
+
+class HqStore:
+    def __init__(self, hq: HqDir) -> None:
+        self.hq = hq
+        self.config = hq.config()
+        self.store = Store(hq.hq_db, migrations=MIGRATIONS)
+        self.registry_mtime = 0.0
+        self.registry: dict[str, TerminalRecord] = {}
+
+    def close(self) -> None:
+        self.store.close()
+
+    def refresh_registry(self, ledger: Ledger | None = None) -> bool:
+        path = self.hq.root / "terminals.json"
+        m = path.stat().st_mtime if path.exists() else 0.0
+        if m == self.registry_mtime:
+            return False
+        self.registry_mtime = m
+        self.registry = read_registry(self.hq)
+        if ledger is not None:
+            self.register_all(ledger)
+        return True
+
+    def register_all(self, ledger: Ledger) -> None:
+        for rec in self.registry.values():
+            ts = ledger.register(rec.terminal, rec.station, rec.device_pub)
+            ts.revoked = rec.revoked
+        ledger.register(HQ_TERMINAL, "HQ", bytes(hq_key(self.hq).verify_key))
+
+    def load(self, ledger_cls: type[Ledger] = Ledger) -> Ledger:
+        """Rebuild the ledger from what is durable."""
+        self.registry_mtime = 0.0
+        ledger = ledger_cls(self.config.election_id)
+        self.refresh_registry(ledger)
+        for terminal, seq, body in self.store.conn.execute(
+                "SELECT terminal, seq, body FROM events ORDER BY hq_order"):
+            if terminal not in ledger.terminals:  # enrolled then removed from the registry
+                ledger.register(terminal, "?", b"")
+            ledger.apply(decode(bytes(body)))
+        for terminal, seq, reason, held, offered in self.store.conn.execute(
+                "SELECT terminal, seq, reason, held_hash, offered_hash FROM alarms WHERE cleared_by IS NULL"):
+            if terminal in ledger.terminals:
+                ledger.raise_alarm(Alarm(terminal, seq, reason, held, offered))
+        return ledger
+
+    def commit(self, events: Iterable[Event], now: float | None = None) -> None:
+        """Make accepted events durable (one transaction, fsynced): only then may HQ ack."""
+        at = time.time() if now is None else now
+        rows = [(ev.terminal, ev.seq, ev.hlc, ev.kind.value, ev.encode(), at) for ev in events]
+        if not rows:
+            return
+        with self.store.atomic() as c:
+            c.executemany("INSERT INTO events(terminal, seq, hlc, kind, body, received_at) VALUES(?,?,?,?,?,?)", rows)
+
+    def record_alarm(self, alarm: Alarm) -> None:
+        with self.store.atomic() as c:
+            c.execute("INSERT INTO alarms(terminal, seq, reason, held_hash, offered_hash, at) VALUES(?,?,?,?,?,?)",
+                      (alarm.terminal, alarm.seq, alarm.reason, alarm.held_hash, alarm.offered_hash, time.time()))
+
+    def touch(self, terminal: str, peer: str = "", signal: str | None = None) -> None:
+        with self.store.atomic() as c:
+            c.execute("INSERT INTO contacts(terminal, last_contact, peer, signal) VALUES(?,?,?,?) "
+                      "ON CONFLICT(terminal) DO UPDATE SET last_contact=excluded.last_contact, peer=excluded.peer, "
+                      "signal=COALESCE(excluded.signal, contacts.signal)", (terminal, time.time(), peer, signal))
+
+    def contacts(self) -> dict[str, tuple[float, str, str | None]]:
+        return {r[0]: (r[1], r[2], r[3]) for r in self.store.conn.execute("SELECT * FROM contacts")}
+
+    def alert_states(self) -> dict[int, list[dict[str, Any]]]:
+        out: dict[int, list[dict[str, Any]]] = {}
+        for aid, state, who, at, note in self.store.conn.execute(
+                "SELECT alert_id, state, who, at, note FROM alert_actions ORDER BY id"):
+            out.setdefault(aid, []).append({"state": state, "who": who, "at": at, "note": note})
+        return out
+
+    def set_alert_state(self, alert_id: int, state: str, who: str, at: str, note: str) -> None:
+        if state not in ALERT_STATES:
+            raise StorageFailed(f"不明な状態です: {state}", code="alert_state_invalid")
+        with self.store.atomic() as c:
+            c.execute("INSERT INTO alert_actions(alert_id, state, who, at, note) VALUES(?,?,?,?,?)",
+                      (alert_id, state, who, at, note))
+
+    def hq_append(self, ledger: Ledger, kind: EventKind, data: dict[str, Any], hlc: int) -> Event:
+        """Append one of HQ's own events (不在者投票) durably and apply it."""
+        ts = ledger.terminals[HQ_TERMINAL]
+        ev = Event(kind, ts.acked_seq + 1, hlc, HQ_TERMINAL, data)
+        self.commit([ev])
+        ledger.apply(ev)
+        return ev

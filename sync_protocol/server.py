@@ -1,0 +1,341 @@
+"""HQ's sync endpoint: aiohttp WebSocket over mutually authenticated TLS 1.3 (the I/O edge).
+
+One ``HqNode`` per election: it owns the ledger, the durable store, and a session per connected
+terminal. The terminal's identity comes from its TLS client certificate only (the HELLO must
+agree). Accepted events are applied to the ledger in arrival order and committed in groups (one
+fsync for whatever arrived meanwhile); nothing is acknowledged, and no voted flag is sent to
+another terminal, before the commit that holds it has returned.
+
+Revocation (``meibo hq revoke`` in another process) rewrites the registry; the node re-reads it
+twice a second, closes the revoked terminal's connections and refuses it from then on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+import logging
+import os
+import ssl
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from appliance.clock import clock_from_arg
+from appliance.dirs import HqDir
+from appliance.errors import MeiboError, UsageError
+from sync_protocol import hq_ops
+from appliance.events import Event
+from provisioning.pki import cert_identity
+from sync_protocol.codec import Frame, decode, encode
+from sync_protocol.errors import FrameInvalid, SyncError
+from sync_protocol.hq_store import HqStore
+from sync_protocol.ledger import Ledger
+from sync_protocol.session import HqSession, SessionResult
+from sync_protocol.tls import server_context
+
+log = logging.getLogger("meibo.hq")
+ADMIN_SOCKET = "hq.sock"
+
+
+@dataclass(frozen=True)
+class HqSettings:
+    heartbeat_s: float = 30.0  # WebSocket ping: keeps NAT/LTE bearers up, ~100 B a minute
+    registry_poll_s: float = 0.5
+    max_frame: int = 1 << 20
+    flags_per_frame: int = 5000
+
+
+class BindRefused(SyncError):
+    code = "public_address_refused"
+
+
+def check_bind_address(host: str, allow_loopback_dev: bool) -> None:
+    """特定通信 ④: HQ binds only a closed-network (private) address, never a public one.
+    Loopback is allowed only with the explicit development flag."""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        raise BindRefused(f"待受アドレスは IP アドレスで指定してください: {host}", code="bind_not_ip")
+    if ip.is_loopback:
+        if not allow_loopback_dev:
+            raise BindRefused("ループバックでの待受は開発用フラグ --dev-loopback を付けたときだけです",
+                              code="loopback_needs_dev_flag")
+        return
+    if ip.is_unspecified:
+        raise BindRefused("全アドレスでの待受（0.0.0.0 / ::）はできません", code="bind_unspecified")
+    if not ip.is_private or ip.is_global:
+        raise BindRefused(f"公開アドレスでは待ち受けません（閉域網のアドレスを指定してください）: {host}")
+
+
+class HqNode:
+    def __init__(self, hq: HqDir, settings: HqSettings = HqSettings(), ledger_cls: type[Ledger] = Ledger) -> None:
+        self.hq = hq
+        self.settings = settings
+        self.store = HqStore(hq)
+        self.ledger = self.store.load(ledger_cls)
+        self.sessions: dict[str, set[tuple[HqSession, web.WebSocketResponse]]] = {}
+        self.committed_flags = len(self.ledger.flags)
+        self._queue: list[tuple[list[Event], asyncio.Future[None]]] = []
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        # One thread owns the SQLite connection: every store call goes through ``io()``.
+        self._io_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hq-store")
+        self.frames_in = 0
+        self.bytes_in = 0
+        self.bytes_out = 0
+
+    async def io(self, fn: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._io_pool, fn, *args)
+
+    # --- lifecycle --------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._committer()), asyncio.create_task(self._watch_registry())]
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for conns in list(self.sessions.values()):
+            for _, ws in list(conns):
+                await ws.close()
+        await self.io(self.store.close)
+        self._io_pool.shutdown(wait=True)
+
+    # --- group commit -----------------------------------------------------------------------
+    async def commit(self, events: list[Event]) -> None:
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.append((events, fut))
+        self._wake.set()
+        await fut
+
+    async def _committer(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            batch, self._queue = self._queue, []
+            if not batch:
+                continue
+            flags_after = len(self.ledger.flags)
+            events = [ev for evs, _ in batch for ev in evs]
+            try:
+                await self.io(self.store.commit, events)
+            except MeiboError as e:
+                # The ledger in memory is ahead of the disk: nothing of it may be acknowledged.
+                log.error("commit failed, reloading ledger from disk: %s", e.message)
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(e)
+                self.ledger = await self.io(self.store.load, type(self.ledger))
+                self.committed_flags = len(self.ledger.flags)
+                await self._close_all()
+                continue
+            self.committed_flags = max(self.committed_flags, flags_after)
+            for _, fut in batch:
+                if not fut.done():
+                    fut.set_result(None)
+            await self.push_flags()
+
+    async def push_flags(self) -> None:
+        for conns in list(self.sessions.values()):
+            for sess, ws in list(conns):
+                await self._send_flags(sess, ws)
+
+    async def _send_flags(self, sess: HqSession, ws: web.WebSocketResponse) -> None:
+        while True:
+            f = sess.flags_frame(self.committed_flags, self.settings.flags_per_frame)
+            if f is None or ws.closed:
+                return
+            await self._send(ws, f)
+
+    async def _send(self, ws: web.WebSocketResponse, frame: Frame) -> None:
+        data = encode(frame)
+        self.bytes_out += len(data)
+        try:
+            await ws.send_bytes(data)
+        except (ConnectionError, RuntimeError):
+            pass
+
+    async def _close_all(self) -> None:
+        for conns in list(self.sessions.values()):
+            for _, ws in list(conns):
+                await ws.close()
+
+    # --- registry / revocation --------------------------------------------------------------
+    async def _watch_registry(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.registry_poll_s)
+            await self.refresh_registry()
+
+    async def refresh_registry(self) -> None:
+        if not await self.io(self.store.refresh_registry, None):
+            return
+        self.store.register_all(self.ledger)
+        for terminal, rec in self.store.registry.items():
+            if rec.revoked and terminal in self.sessions:
+                log.warning("terminal %s revoked: closing its connections", terminal)
+                for _, ws in list(self.sessions.get(terminal, ())):
+                    await ws.close(code=4003, message=b"revoked")
+
+    # --- one connection ---------------------------------------------------------------------
+    def peer_terminal(self, request: web.Request) -> str | None:
+        sslobj = request.transport.get_extra_info("ssl_object") if request.transport else None
+        if sslobj is None:
+            return None
+        der = sslobj.getpeercert(binary_form=True)
+        ident = cert_identity(der) if der else None
+        if ident is None:
+            return None
+        election, terminal, station, serial = ident
+        rec = self.store.registry.get(terminal)
+        if election != self.ledger.election_id or rec is None or rec.revoked or rec.station != station:
+            return None
+        return terminal
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        if await self.io(self.store.refresh_registry, None):
+            self.store.register_all(self.ledger)
+        terminal = self.peer_terminal(request)
+        if terminal is None:
+            raise web.HTTPForbidden(text="unknown or revoked terminal")
+        ws = web.WebSocketResponse(heartbeat=self.settings.heartbeat_s, max_msg_size=self.settings.max_frame,
+                                   compress=False)
+        await ws.prepare(request)
+        sess = HqSession(self.ledger, terminal, roll_version=self.roll_version)
+        entry = (sess, ws)
+        self.sessions.setdefault(terminal, set()).add(entry)
+        peer = request.remote or ""
+        await self.io(self.store.touch, terminal, peer, None)
+        try:
+            async for msg in ws:
+                if msg.type is not WSMsgType.BINARY:
+                    if msg.type in (WSMsgType.TEXT,):
+                        await ws.close(code=4000, message=b"binary frames only")
+                    continue
+                self.bytes_in += len(msg.data)
+                self.frames_in += 1
+                try:
+                    frame = decode(msg.data)
+                    sess.ledger = self.ledger  # a reload may have replaced it
+                    res: SessionResult = sess.receive(frame)
+                except (FrameInvalid, SyncError) as e:
+                    log.warning("terminal %s: %s", terminal, e.message)
+                    await ws.close(code=4001, message=e.code.encode())
+                    break
+                if res.alarm is not None:
+                    await self.io(self.store.record_alarm, res.alarm)
+                    log.error("clone alarm for %s at seq %s", terminal, res.alarm.seq)
+                if res.to_commit:
+                    for ev in res.to_commit:
+                        self.ledger.apply(ev)
+                    try:
+                        await self.commit(res.to_commit)
+                    except MeiboError:
+                        break
+                for f in res.send:
+                    await self._send(ws, f)
+                if res.pending_ack is not None:
+                    await self._send(ws, sess.ack_frame(res.pending_ack))
+                    await self._send_flags(sess, ws)
+                elif frame.type.name == "HELLO" and not res.close:
+                    await self._send_flags(sess, ws)
+                if res.close:
+                    await ws.close(code=4002, message=b"refused")
+                    break
+        finally:
+            self.sessions.get(terminal, set()).discard(entry)
+            await self.io(self.store.touch, terminal, peer, None)
+        return ws
+
+    def roll_version(self) -> int:
+        try:
+            from appliance import hqroll  # the roll publisher, when present
+
+            return int(getattr(hqroll, "published_version")(self.hq))  # type: ignore[no-any-return]
+        except (ImportError, AttributeError, MeiboError, OSError, ValueError):
+            return 0
+
+    # --- admin socket (other HQ commands while serving; local IPC only) ---------------------
+    async def serve_admin(self) -> asyncio.AbstractServer:
+        path = self.hq.root / ADMIN_SOCKET
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        server = await asyncio.start_unix_server(self._admin_client, path=str(path))
+        os.chmod(path, 0o600)
+        return server
+
+    async def _admin_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            req = json.loads(await reader.readline() or b"{}")
+            out = await self.admin(req)
+        except MeiboError as e:
+            out = e.as_dict()
+        except (ValueError, KeyError, TypeError) as e:
+            out = {"status": "error", "code": "bad_request", "message": str(e)}
+        writer.write(json.dumps(out, ensure_ascii=False, default=str).encode() + b"\n")
+        with contextlib.suppress(ConnectionError):
+            await writer.drain()
+        writer.close()
+
+    async def admin(self, req: dict[str, Any]) -> dict[str, Any]:
+        op = req.get("op")
+        clock = clock_from_arg(req.get("now"))
+        if op == "report":
+            # on the loop's thread: the ledger is only ever touched there (reads of the store are safe)
+            return hq_ops.report(self.store, self.ledger, self.online())
+        if op == "absentee":
+            out, events = hq_ops.record_absentee(self.store, self.ledger, str(req["voter"]), req.get("contests"), clock)
+            await self._commit_or_reload(events)
+            return out
+        if op == "import":
+            alarms: list[Any] = []
+            try:
+                out, events = hq_ops.import_journal(self.ledger, Path(req["path"]), alarms.append)
+            except MeiboError:
+                for al in alarms:
+                    await self.io(self.store.record_alarm, al)
+                self.ledger = await self.io(self.store.load, type(self.ledger))  # nothing of a bad file stays
+                self.committed_flags = len(self.ledger.flags)
+                raise
+            await self._commit_or_reload(events)
+            return out
+        if op == "alert":
+            return await self.io(hq_ops.set_alert, self.store, self.ledger, int(req["id"]),  # type: ignore[no-any-return]
+                                 str(req["state"]), str(req["who"]), str(req.get("note", "")), clock)
+        raise UsageError(f"unknown admin op {op!r}", code="bad_request")
+
+    async def _commit_or_reload(self, events: list[Event]) -> None:
+        if events:
+            await self.commit(events)
+
+    def online(self) -> set[str]:
+        return {t for t, conns in self.sessions.items() if conns}
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=self.settings.max_frame)
+        app.router.add_get("/sync", self.handle)
+        return app
+
+
+async def serve(node: HqNode, host: str, port: int, ssl_ctx: ssl.SSLContext | None = None) -> web.AppRunner:
+    """Start the node on host:port; returns the runner (``await runner.cleanup()`` to stop)."""
+    await node.start()
+    runner = web.AppRunner(node.app(), access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, ssl_context=ssl_ctx or server_context(node.hq.pki),
+                       reuse_address=True)
+    await site.start()
+    return runner
+
+
+def bound_port(runner: web.AppRunner) -> int:
+    for site in runner.sites:
+        server = getattr(site, "_server", None)
+        if server is not None and server.sockets:
+            return int(server.sockets[0].getsockname()[1])
+    raise RuntimeError("not bound")
