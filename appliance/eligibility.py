@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import Enum
+from functools import cached_property
 
 from appliance.clock import JST
 from appliance.model import (Contest, ContestId, DisplayReason, ElectionConfig, Level, Station,
@@ -82,13 +83,13 @@ class Decision:
 
     contests: tuple[ContestDecision, ...]
 
-    @property
+    @cached_property
     def handed(self) -> tuple[ContestDecision, ...]:
-        return tuple(c for c in self.contests if c.handed)
+        return tuple(c for c in self.contests if c.code is Code.OK)
 
-    @property
+    @cached_property
     def refused(self) -> tuple[ContestDecision, ...]:
-        return tuple(c for c in self.contests if not c.handed)
+        return tuple(c for c in self.contests if c.code is not Code.OK)
 
     @property
     def code(self) -> Code:
@@ -196,39 +197,48 @@ def _moved_rule(config: ElectionConfig, contest: Contest, voter: Voter) -> Conte
 
 def decide_contest(config: ElectionConfig, station: Station, voter: Voter, now: datetime,
                    contest: Contest, known: VotedInfo | None) -> ContestDecision:
-    cid, name = contest.contest_id, contest.name
+    """One contest's answer (``decide`` is the same for every contest, computed once)."""
+    return _decide_contest(config, station, voter, now, contest, known, _voter_refusal(voter)
+                           or _station_refusal(config, station, voter, now))
 
-    def refuse(code: Code, reason: str, voted: VotedInfo | None = None) -> ContestDecision:
-        return ContestDecision(cid, name, code, reason, voted=voted)
 
+def _voter_refusal(voter: Voter) -> tuple[Code, str] | None:
     if voter.status is Status.DELETED:
-        return refuse(Code.NOT_ELIGIBLE_DELETED, "選挙人名簿から抹消されています。交付できません")
+        return Code.NOT_ELIGIBLE_DELETED, "選挙人名簿から抹消されています。交付できません"
     if voter.status is Status.DISPLAYED and voter.display_reason is DisplayReason.LOST_RIGHTS:
-        return refuse(Code.NOT_ELIGIBLE_LOST_RIGHTS, "選挙権を失っています（表示: 失権）。交付できません")
-    s = _station_refusal(config, station, voter, now)
-    if s is not None:
-        return refuse(*s)
+        return Code.NOT_ELIGIBLE_LOST_RIGHTS, "選挙権を失っています（表示: 失権）。交付できません"
+    return None
+
+
+def _decide_contest(config: ElectionConfig, station: Station, voter: Voter, now: datetime,
+                    contest: Contest, known: VotedInfo | None,
+                    common: tuple[Code, str] | None) -> ContestDecision:
+    cid, name = contest.contest_id, contest.name
+    if common is not None:  # rules 1 and 2: the same for every contest
+        return ContestDecision(cid, name, common[0], common[1])
     if known is not None:
-        return refuse(Code.ALREADY_VOTED,
-                      f"{name}の投票用紙は交付済みです（{_at_text(known)}）。二重に交付しないでください", known)
+        return ContestDecision(cid, name, Code.ALREADY_VOTED,
+                               f"{name}の投票用紙は交付済みです（{_at_text(known)}）。二重に交付しないでください",
+                               voted=known)
     today = now.date()
-    if station.kind is StationKind.EARLY and not (contest.early_voting_start <= today <= contest.early_voting_end):
+    early = station.kind is StationKind.EARLY
+    if early and not (contest.early_voting_start <= today <= contest.early_voting_end):
         if today < contest.early_voting_start:
             why = f"{name}の期日前投票は {contest.early_voting_start:%m月%d日} から受け付けます"
         else:
             why = f"{name}の期日前投票は {contest.early_voting_end:%m月%d日} で終了しました"
-        return refuse(Code.OUTSIDE_PERIOD, why)
+        return ContestDecision(cid, name, Code.OUTSIDE_PERIOD, why)
     moved: ContestDecision | None = None
     if voter.status is Status.DISPLAYED and voter.display_reason is DisplayReason.MOVED:
         moved = _moved_rule(config, contest, voter)
         if moved is not None and not moved.handed:
             return moved
-    if station.kind is StationKind.EARLY:
+    if early:
         reached = age_reached_on(voter.birth_date)
         if today < reached:
-            return refuse(Code.UNDERAGE_EARLY,
-                          f"まだ18歳に達していません（{reached:%Y年%m月%d日}から期日前投票ができます）。"
-                          "それまでは選挙管理委員会での不在者投票をご案内ください")
+            return ContestDecision(cid, name, Code.UNDERAGE_EARLY,
+                                   f"まだ18歳に達していません（{reached:%Y年%m月%d日}から期日前投票ができます）。"
+                                   "それまでは選挙管理委員会での不在者投票をご案内ください")
     return moved if moved is not None else ContestDecision(cid, name, Code.OK)
 
 
@@ -236,5 +246,6 @@ def decide(config: ElectionConfig, station: Station, voter: Voter, now: datetime
            known_voted: Mapping[ContestId, VotedInfo]) -> Decision:
     """Decide every contest for ``voter`` at ``station`` at ``now`` (read as Japan time)."""
     now = now.astimezone(JST) if now.tzinfo is not None else now.replace(tzinfo=JST)
-    return Decision(tuple(decide_contest(config, station, voter, now, c, known_voted.get(c.contest_id))
+    common = _voter_refusal(voter) or _station_refusal(config, station, voter, now)
+    return Decision(tuple(_decide_contest(config, station, voter, now, c, known_voted.get(c.contest_id), common)
                           for c in config.contests))

@@ -21,6 +21,7 @@ Imports the store's connection type only; never the network, the UI or the roll 
 from __future__ import annotations
 
 import sqlite3
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -68,10 +69,18 @@ def init(store: Store, election_id: str, terminal: TerminalId) -> None:
         store.set_meta(conn, META_TERMINAL, terminal)
 
 
+_IDENTITY: "weakref.WeakKeyDictionary[Store, tuple[str, TerminalId]]" = weakref.WeakKeyDictionary()
+
+
 def identity(store: Store) -> tuple[str, TerminalId]:
+    """(election, terminal) the journal is bound to; cached, since ``init`` never changes it."""
+    got = _IDENTITY.get(store)
+    if got is not None:
+        return got
     e, t = store.get_meta(META_ELECTION), store.get_meta(META_TERMINAL)
     if e is None or t is None:
         raise UsageError("記録が初期化されていません（端末の登録をやり直してください）", code="journal_uninitialised")
+    _IDENTITY[store] = (e, TerminalId(t))
     return e, TerminalId(t)
 
 

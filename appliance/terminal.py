@@ -81,6 +81,11 @@ class LocalCheckin:
 # ---------------------------------------------------------------------------------------------
 # roll rows → Voter
 
+_VOTER_COLUMNS = ("voter_id", "district", "name", "kana", "birth_date", "sex", "address", "status",
+                  "display_reason", "moved_on", "moved_within_pref")
+_VOTER_SQL = ", ".join(_VOTER_COLUMNS)
+
+
 def voter_from_row(row: Mapping[str, Any]) -> Voter:
     """Map a ``voters`` table row (appliance/store.py columns) to a ``Voter``."""
     dr = row["display_reason"]
@@ -172,11 +177,10 @@ class Terminal:
 
     def voter(self, voter_id: str, conn: sqlite3.Connection | None = None) -> Voter:
         c = conn or self.store.conn
-        cur = c.execute("SELECT * FROM voters WHERE voter_id=?", (voter_id,))
-        row = cur.fetchone()
+        row = c.execute(f"SELECT {_VOTER_SQL} FROM voters WHERE voter_id=?", (voter_id,)).fetchone()
         if row is None:
             raise NotFound(f"選挙人番号 {voter_id} は名簿にありません", voter=voter_id)
-        return voter_from_row(dict(zip([d[0] for d in cur.description], row)))
+        return voter_from_row(dict(zip(_VOTER_COLUMNS, row)))
 
     def known_voted(self, voter_id: str, conn: sqlite3.Connection | None = None) -> dict[ContestId, VotedInfo]:
         c = conn or self.store.conn

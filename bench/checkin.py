@@ -1,0 +1,104 @@
+"""Durable check-in latency vs a bare fsynced single-row insert, measured in the same run.
+
+``Terminal.checkin`` (voter lookup, voted flags, eligibility, journal append with hash chain,
+voted rows, one fsynced commit) on a store holding 100k voters, against the floor: one
+``INSERT`` + ``COMMIT`` per operation into an equally configured SQLite file (WAL,
+``synchronous=FULL``) in the same directory. Goal: check-in p99 ≤ 1.5 × floor p99.
+
+Run: ``.venv/bin/python -m bench.checkin`` (or via ``make bench``). Environment: MEIBO_BENCH_VOTERS,
+MEIBO_BENCH_CHECKINS to change the sizes.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import statistics
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from appliance.clock import FixedClock
+from appliance.model import Sex, Status, Voter, VoterId
+from appliance.store import Store
+from appliance.terminal import Terminal
+from tests.builders import EARLY_NOON, terminal_dir, voter_row
+
+GOAL = 1.5
+
+
+def _pct(xs: list[float], p: float) -> float:
+    s = sorted(xs)
+    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+
+
+def _voters(n: int) -> list[tuple[Any, ...]]:
+    rows = []
+    for i in range(n):
+        v = Voter(VoterId(f"{i:09d}"), 1 + i % 30, "山田 太郎", "ヤマダ タロウ",
+                  date(1940, 1, 1) + timedelta(days=i % 20000), Sex.MALE if i % 2 else Sex.FEMALE,
+                  f"横浜市中区本町{i % 9 + 1}-{i % 50 + 1}", Status.REGISTERED)
+        rows.append(tuple(voter_row(v).values()))
+    return rows
+
+
+def _floor_db(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(str(path), isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, voter TEXT NOT NULL, body BLOB NOT NULL)")
+    return conn
+
+
+def run(voters: int | None = None, checkins: int | None = None) -> list[dict[str, Any]]:
+    nv = voters or int(os.environ.get("MEIBO_BENCH_VOTERS", "100000"))
+    nc = checkins or int(os.environ.get("MEIBO_BENCH_CHECKINS", "3000"))
+    with tempfile.TemporaryDirectory(prefix="meibo-bench-", dir=os.environ.get("MEIBO_BENCH_DIR")) as d:
+        tdir = terminal_dir(Path(d) / "t")
+        store = Store(tdir.store_path)
+        cols = list(voter_row(Voter(VoterId("0"), 1, "", "", date(2000, 1, 1), Sex.MALE, "")).keys())
+        with store.atomic() as conn:
+            conn.executemany(f"INSERT INTO voters({','.join(cols)}) VALUES({','.join('?' * len(cols))})",
+                             _voters(nv))
+        store.close()
+        term = Terminal(tdir, FixedClock(EARLY_NOON))
+        step = max(1, nv // nc)
+        fconn = _floor_db(Path(d) / "floor.db")
+        lat: list[float] = []
+        floor: list[float] = []
+        # alternate one check-in and one floor insert so both see the same disk and load
+        body = b"x" * 160  # about the size of a check-in entry
+        for i in range(nc):
+            vid = f"{(i * step) % nv:09d}"
+            t0 = time.perf_counter()
+            r = term.checkin(vid, "bench")
+            lat.append(time.perf_counter() - t0)
+            assert r.seq is not None
+            t0 = time.perf_counter()
+            fconn.execute("BEGIN IMMEDIATE")
+            fconn.execute("INSERT INTO t(voter, body) VALUES(?, ?)", (vid, body))
+            fconn.execute("COMMIT")
+            floor.append(time.perf_counter() - t0)
+        rep = term.verify()
+        assert rep.ok and rep.entries == nc
+        term.close()
+        fconn.close()
+    p99, f99 = _pct(lat, 99), _pct(floor, 99)
+    figures = [
+        {"name": "checkin_p50_ms", "value": round(statistics.median(lat) * 1000, 3)},
+        {"name": "checkin_p99_ms", "value": round(p99 * 1000, 3)},
+        {"name": "floor_insert_p50_ms", "value": round(statistics.median(floor) * 1000, 3)},
+        {"name": "floor_insert_p99_ms", "value": round(f99 * 1000, 3)},
+        {"name": "checkin_p99_ratio", "value": round(p99 / f99, 2), "goal": GOAL, "ok": p99 / f99 <= GOAL,
+         "voters": nv, "checkins": nc},
+    ]
+    for f in figures:
+        extra = f"  (goal ≤ {f['goal']}×: {'ok' if f['ok'] else 'MISSED'})" if "goal" in f else ""
+        print(f"checkin  {f['name']:<22} {f['value']}{extra}")
+    return figures
+
+
+if __name__ == "__main__":
+    run()
