@@ -168,6 +168,8 @@ def cmd_virtual_card(args: argparse.Namespace) -> Outcome:
 def register(cli: Cli) -> None:
     p = cli.command("provision", "issue-card", cmd_issue_card,
                     "登録カードを発行する（PC/SC リーダーの白紙カードに書き込み、台帳に記録）")
+    # No abbreviations: ``--pin 1234`` must be an error, not taken as ``--pin-file 1234``.
+    p.allow_abbrev = False
     p.add_argument("hqdir", metavar="HQDIR")
     p.add_argument("--terminal", required=True, help="端末 id（例: T01）")
     p.add_argument("--station", required=True, help="投票所 id（election.toml にあるもの）")
