@@ -16,6 +16,7 @@ import json
 import os
 import random
 import signal
+import stat
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -298,8 +299,13 @@ async def _stdin_lines() -> "asyncio.Queue[str | None]":
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     try:
+        mode = os.fstat(sys.stdin.fileno()).st_mode
+        # epoll refuses regular files and /dev/null (EPERM, raised later from a callback):
+        # only pipes, sockets and terminals are read as they come.
+        if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or os.isatty(sys.stdin.fileno())):
+            raise ValueError("not a pipe")
         await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    except (ValueError, OSError, PermissionError):
+    except (ValueError, OSError):
         for line in sys.stdin.read().splitlines():
             q.put_nowait(line)
         q.put_nowait(None)
