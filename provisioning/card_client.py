@@ -219,7 +219,8 @@ class CardClient:
     def read_enrollment_data(self) -> EnrollmentData:
         """Read everything a terminal needs; ``CardNotIssued`` for a blank or half-written card."""
         values = {t: self.get_data(t) for t in Tag}
-        lifecycle = Lifecycle(values[Tag.LIFECYCLE][0]) if values[Tag.LIFECYCLE] else None
+        lc = values[Tag.LIFECYCLE]
+        lifecycle = Lifecycle(lc[0]) if lc and lc[0] in Lifecycle._value2member_map_ else None
         if lifecycle is not Lifecycle.ISSUED or any(v is None for v in values.values()):
             raise CardNotIssued("このカードは選挙管理委員会での発行が済んでいません（未発行のカード）")
 

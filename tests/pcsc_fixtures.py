@@ -80,7 +80,7 @@ def _free_port_pair() -> int:
     for _ in range(50):
         with socket.socket() as a:
             a.bind(("0.0.0.0", 0))
-            p = a.getsockname()[1]
+            p = int(a.getsockname()[1])
             if p >= 65535:
                 continue
             with socket.socket() as b:
