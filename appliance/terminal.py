@@ -39,7 +39,7 @@ from appliance.errors import ApplianceError, NotFound, StorageFailed, UsageError
 from appliance.events import MAX_STR, Event, EventKind, decode
 from appliance.hlc import HybridClock, wall_ms_of
 from appliance.model import (ClerkId, ContestId, DisplayReason, ElectionConfig, Sex, Station,
-                             StationId, Status, TerminalId, Voter, VoterId)
+                             Status, TerminalId, Voter, VoterId)
 from appliance.store import Store
 
 META_HLC = "hlc.observed"  # highest HLC observed from HQ's stream (restores the clock)
