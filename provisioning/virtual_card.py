@@ -85,9 +85,12 @@ class VirtualCard:
     # --- domain actions ----------------------------------------------------------------------
     def insert(self) -> None:
         """Put the card into the reader: connect to vpcd (retrying until it listens)."""
+        t = self._thread
+        if t is not None and t.is_alive():
+            if not self._stop.is_set():
+                return  # already in
+            t.join(timeout=5)  # a card just pulled (pull_on) is still leaving: let it go first
         with self._lock:
-            if self._thread is not None and self._thread.is_alive():
-                return
             self._stop.clear()
             self.error = None
             sock = self._connect()
@@ -111,7 +114,7 @@ class VirtualCard:
 
     @property
     def inserted(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._thread is not None and self._thread.is_alive() and not self._stop.is_set()
 
     def run_forever(self) -> None:
         """Insert and serve until ``stop()``; with ``settings.reconnect`` survive pcscd restarts."""
