@@ -150,6 +150,21 @@ def find_card(hq_root: Path, serial: str) -> CardRecord:
     raise CardUnknown(f"このカードは台帳にありません（シリアル {s}）", serial=s)
 
 
+def usable_card(hq_root: Path, serial: str, election_id: str) -> CardRecord:
+    """The record of a card that may enroll a terminal now (for HQ's enrollment endpoint).
+
+    ``CardUnknown`` if HQ never issued it; ``CardStateConflict`` (code ``card_used`` /
+    ``card_cancelled`` / ``card_other_election``) otherwise."""
+    rec = find_card(hq_root, serial)
+    if rec.election_id != election_id:
+        raise CardStateConflict(f"別の選挙のカードです（{rec.election_id}）", code="card_other_election",
+                                serial=rec.serial)
+    if rec.state is not CardRecordState.ISSUED:
+        raise CardStateConflict(f"カード {rec.serial} は「{rec.state.ja}」です", code=f"card_{rec.state.value}",
+                                serial=rec.serial, state=rec.state.value)
+    return rec
+
+
 def active_card_for(hq_root: Path, terminal: str) -> CardRecord | None:
     """The issued (not yet used, not cancelled) card of a terminal, if any."""
     for c in load_cards(hq_root):

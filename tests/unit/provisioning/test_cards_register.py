@@ -69,3 +69,17 @@ def test_corrupt_register_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(cards.CardsFileInvalid) as e:
         cards.load_cards(tmp_path)
     assert "カード台帳が壊れています" in e.value.message
+
+
+def test_usable_card_for_the_enrollment_endpoint(tmp_path: Path) -> None:
+    cards.record_issued(tmp_path, rec())
+    assert cards.usable_card(tmp_path, rec().serial, "yokohama-2027") == rec()
+    with pytest.raises(CardStateConflict) as e:
+        cards.usable_card(tmp_path, rec().serial, "osaka-2027")
+    assert e.value.code == "card_other_election"
+    cards.mark_used(tmp_path, rec().serial, CLOCK)
+    with pytest.raises(CardStateConflict) as e:
+        cards.usable_card(tmp_path, rec().serial, "yokohama-2027")
+    assert e.value.code == "card_used"
+    with pytest.raises(CardUnknown):
+        cards.usable_card(tmp_path, "FFFFFFFFFFFFFFFF", "yokohama-2027")
