@@ -28,7 +28,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-VOTERS = [voter(f"{100000 + i}", name_kana=f"テスト {i}") for i in range(1, 41)]
+VOTERS = [voter(f"{100000 + i}", name_kana=f"テスト {i}") for i in range(1, 601)]
 
 
 @dataclass
@@ -64,6 +64,7 @@ class Env:
 
 def make_env(tmp: Path, terminals: dict[str, str] | None = None, port: int | None = None) -> Env:
     port = port or free_port()
+    tmp.mkdir(parents=True, exist_ok=True)
     cfg = tmp / "election.toml"
     cfg.write_text(election_toml(election_id="sync-test", hq_address=f"127.0.0.1:{port}"), "utf-8")
     clock = FixedClock(EARLY_NOON)
