@@ -55,12 +55,9 @@ def prefix_upper_bound(prefix: str) -> str:
 
     ``prefix`` must be non-empty. Code points are bumped from the right; the bound is exclusive.
     """
-    if not prefix:
-        raise ValueError("empty prefix")
-    last = ord(prefix[-1])
-    if last >= 0x10FFFF:
-        return prefix_upper_bound(prefix[:-1]) if len(prefix) > 1 else prefix + "\U0010ffff"
-    nxt = last + 1
+    if not prefix or ord(prefix[-1]) >= 0x10FFFF:
+        raise ValueError(f"no upper bound for prefix {prefix!r}")
+    nxt = ord(prefix[-1]) + 1
     if 0xD800 <= nxt <= 0xDFFF:  # never produce a lone surrogate
         nxt = 0xE000
     return prefix[:-1] + chr(nxt)

@@ -18,7 +18,7 @@ from appliance.barcode import parse_barcode
 from appliance.clock import JST
 from appliance.errors import ApplianceError, UsageError
 from appliance.hlc import wall_ms_of
-from appliance.kana import kana_key, prefix_upper_bound
+from appliance.kana import is_valid_kana, kana_key, prefix_upper_bound
 from appliance.model import BarcodeFormat, DisplayReason, Sex, Status, Voter, VoterId
 from appliance.wareki import to_wareki
 
@@ -120,6 +120,8 @@ def by_kana(conn: sqlite3.Connection, query: str, birth: date | None = None) -> 
     key = kana_key(query)
     if not key:
         raise UsageError("カナを 1 文字以上入力してください", code="kana_empty")
+    if not is_valid_kana(key):  # no stored key can start with it (kanji, symbols …)
+        raise UsageError(f"氏名カナはかな（ひらがな・カタカナ）で入力してください: {query!r}", code="kana_invalid")
     _require_roll(conn)
     hi = prefix_upper_bound(key)
     # Range scan on the (kana_key, birth_date) index: reads at most MAX_RESULTS + 1 rows.

@@ -112,13 +112,9 @@ def _detect_encoding(f: BinaryIO, file: str) -> str:
         return "utf-8-sig"
     for enc in ("utf-8", "cp932"):
         dec = codecs.getincrementaldecoder(enc)()
-        offset = 0
-        lines = 1
         try:
             while chunk := f.read(_CHUNK):
                 dec.decode(chunk)
-                offset += len(chunk)
-                lines += chunk.count(b"\n")
             dec.decode(b"", final=True)
             f.seek(0)
             return enc

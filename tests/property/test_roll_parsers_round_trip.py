@@ -147,3 +147,22 @@ def test_fast_path_agrees_with_full_check(fields: list[str], day: date | None) -
     if got is not None:
         probs = _Problems("x", 100)
         assert _row(fields, index, shown, 2, Limits(), probs, day) == got and not probs
+
+
+@given(st.from_regex(r"[0-9]{1,20}", fullmatch=True), st.from_regex(r"[0-9]{0,4}", fullmatch=True))
+def test_barcode_round_trip(voter_id: str, prefix: str) -> None:
+    from appliance.barcode import make_barcode, parse_barcode
+    from appliance.model import BarcodeFormat
+    fmt = BarcodeFormat(prefix=prefix)
+    assert parse_barcode(make_barcode(voter_id, fmt), fmt) == voter_id
+
+
+@given(st.text(max_size=60))
+def test_barcode_parser_only_barcode_invalid(text: str) -> None:
+    from appliance.barcode import parse_barcode
+    from appliance.errors import BarcodeInvalid
+    from appliance.model import BarcodeFormat
+    try:
+        parse_barcode(text, BarcodeFormat(prefix="14"))
+    except BarcodeInvalid:
+        pass

@@ -94,3 +94,10 @@ def test_kana_query_uses_index(store: Store) -> None:
         "EXPLAIN QUERY PLAN SELECT voter_id FROM voters WHERE kana_key >= ? AND kana_key < ? "
         "ORDER BY kana_key, birth_date, voter_id LIMIT 51", ("サト", "サド")))
     assert "voters_kana" in plan and "TEMP B-TREE" not in plan
+
+
+@pytest.mark.parametrize("q", ["佐藤", "\U0010ffff", "\udcff", "", "  "])
+def test_non_kana_query_is_a_usage_error(store: Store, q: str) -> None:
+    from appliance.errors import UsageError
+    with pytest.raises(UsageError):
+        by_kana(store.conn, q)
