@@ -20,6 +20,7 @@ and every child process (``meibo`` run as a subprocess), find the private pcscd.
 
 from __future__ import annotations
 
+import atexit
 import os
 import random
 import shutil
@@ -182,17 +183,38 @@ def issued_state(perso: Personalisation, pin: str, *, seed: int = 7) -> tuple[Ca
     return card.applet.state, pub
 
 
+# One pcscd per process, however many modules import the fixture (each import registers its own
+# session fixture): shared by reference count, stopped when the last user is done or at exit.
+_shared: PcscdService | None = None
+_users = 0
+
+
+def _stop_shared() -> None:
+    global _shared
+    if _shared is not None:
+        stop_pcscd(_shared)
+        _shared = None
+        shutil.rmtree(RUN_DIR, ignore_errors=True)
+
+
+atexit.register(_stop_shared)
+
+
 @pytest.fixture(scope="session")
 def pcscd_service() -> Iterator[PcscdService]:
+    global _shared, _users
+    if _shared is None or _shared.process.poll() is not None:
+        try:
+            _shared = start_pcscd()
+        except PcscUnavailable as e:
+            pytest.skip(f"real PC/SC stack unavailable: {e}")
+    _users += 1
     try:
-        svc = start_pcscd()
-    except PcscUnavailable as e:
-        pytest.skip(f"real PC/SC stack unavailable: {e}")
-    try:
-        yield svc
+        yield _shared
     finally:
-        stop_pcscd(svc)
-        shutil.rmtree(RUN_DIR, ignore_errors=True)
+        _users -= 1
+        if _users == 0:
+            _stop_shared()
 
 
 @pytest.fixture
