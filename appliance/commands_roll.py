@@ -17,7 +17,7 @@ from appliance.dirs import HqDir, TerminalDir
 from appliance.errors import ApplianceError, RollSignatureInvalid, UsageError
 from appliance.hqroll import import_roll, publish
 from appliance.lookup import LookupResult, by_barcode, by_kana, by_voter_id
-from appliance.rollpkg import SIGNATURE_MESSAGE, Limits, install_package
+from appliance.rollpkg import SIGNATURE_MESSAGE, Limits, install_verified, open_package
 from appliance.store import Store
 from appliance.synth import SynthSettings, write_roll_file
 from appliance.wareki import WarekiInvalid, parse_date
@@ -67,9 +67,11 @@ def cmd_install(args: argparse.Namespace) -> Outcome:
         data = path.read_bytes()
     except OSError as e:
         raise ApplianceError(f"名簿パッケージを読めません: {path} ({e.strerror})", code="roll_unreadable")
+    # Verify completely before the store is even opened (opening may create it or migrate it).
+    manifest, body = open_package(data, pub, limits)
     store = Store(t.store_path)
     try:
-        res = install_package(store, data, pub, election_id, limits)
+        res = install_verified(store, manifest, body, election_id, limits)
     finally:
         store.close()
     m = res.manifest

@@ -342,6 +342,12 @@ def install_package(store: Store, data: bytes, public_key: bytes, election_id: s
                     limits: Limits = Limits()) -> InstallResult:
     """Verify ``data`` and install it into ``store`` atomically (see the module rules)."""
     manifest, body = open_package(data, public_key, limits)  # before anything touches the store
+    return install_verified(store, manifest, body, election_id, limits)
+
+
+def install_verified(store: Store, manifest: Manifest, body: memoryview, election_id: str,
+                     limits: Limits = Limits()) -> InstallResult:
+    """Install what ``open_package`` returned (callers that verify before even opening the store)."""
     if manifest.election_id != election_id:
         raise RollRejected(f"別の選挙の名簿です（名簿: {manifest.election_id}、この端末: {election_id}）。入れ替えていません。",
                            code="roll_other_election", roll_election=manifest.election_id, election=election_id)
@@ -443,5 +449,5 @@ def installed_version(store: Store) -> int | None:
 
 
 __all__ = ["MAGIC", "FIELDS", "Limits", "Manifest", "InstallResult", "build_package", "open_package",
-           "decode_package", "install_package", "encode_voter", "decode_voter", "sign_header",
+           "decode_package", "install_package", "install_verified", "encode_voter", "decode_voter", "sign_header",
            "verify_header", "public_key_of", "installed_version"]

@@ -82,3 +82,13 @@ def test_cli_flipped_byte_json_code(published, tmp_path: Path, capsys) -> None: 
     out = capsys.readouterr().out
     assert rc != 0 and '"code": "roll_signature_invalid"' in out
     assert store_snapshot(pair.terminal.store_path).get("voters", []) == []
+
+
+def test_cli_refuses_before_creating_the_store(published, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    pair, data, _ = published
+    bad = bytearray(data)
+    bad[-1] ^= 0x01
+    (tmp_path / "bad.mbr").write_bytes(bytes(bad))
+    assert not pair.terminal.store_path.exists()
+    assert main(["terminal", "install-roll", str(pair.terminal.root), str(tmp_path / "bad.mbr")]) != 0
+    assert not pair.terminal.store_path.exists()
