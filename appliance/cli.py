@@ -21,9 +21,12 @@ COMMAND_MODULES = [
     "appliance.commands_terminal",
     "appliance.commands_roll",
     "sync_protocol.commands",
+    "sync_protocol.commands_link",
+    "sync_protocol.commands_sim",
     "provisioning.commands",
     "hardware.commands",
     "ui_kivy.commands",
+    "ui_kivy.console_commands",
 ]
 
 

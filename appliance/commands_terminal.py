@@ -231,15 +231,42 @@ class ContestOutcome:
 def resolve_with_hq(term: Terminal, local: LocalCheckin) -> list[ContestOutcome]:
     """Ask HQ for its verdict on the handed contests and record the answer in the journal.
 
-    Offline stand-in until the sync layer replaces this function: no verdict, so the check-in is
-    recorded ``provisional`` and every handed ballot is ``offline_provisional``. The lead's version
-    calls ``term.record_withheld(seq, contests)`` for contests HQ says were already voted and
-    ``term.record_provisional(seq)`` when no verdict arrives within the budget.
+    Through the terminal's running sync agent when there is one, else over a link opened for
+    this check-in (sync_protocol.client). Contests HQ says were already voted are recorded
+    ``withheld`` (not handed); when any verdict is missing within the budget the check-in is
+    recorded ``provisional`` and those ballots are ``offline_provisional``.
     """
+    import asyncio
+
+    from appliance.terminal import hlc_to_jst
+    from sync_protocol.client import resolve
+
     assert local.seq is not None
-    term.record_provisional(local.seq)
-    return [ContestOutcome(d, "offline_provisional",
-                           "オフライン受付（本部の確認は接続後に行われます）") for d in local.handed]
+    res = asyncio.run(resolve(term.tdir, term, local.seq, [d.contest for d in local.handed]))
+    by_contest = {v.contest: v for v in res.verdicts}
+    out: list[ContestOutcome] = []
+    for d in local.handed:
+        v = by_contest.get(d.contest)
+        if d.contest in res.withheld and v is not None:
+            at = hlc_to_jst(v.hlc).strftime("%m月%d日 %H:%M")
+            where = _station_name(term, v.station)
+            out.append(ContestOutcome(d, "already_voted",
+                                      f"投票済: {where}（端末 {v.terminal}、{at}）で交付済み。交付しないでください"))
+        elif v is not None and v.accepted:
+            out.append(ContestOutcome(d, "ok"))
+        else:
+            out.append(ContestOutcome(d, "offline_provisional",
+                                      "オフライン受付（本部の確認は接続後に行われます。オフライン時の手順に従ってください）"))
+    return out
+
+
+def _station_name(term: Terminal, station_id: str) -> str:
+    if station_id == "HQ":
+        return "選挙管理委員会（不在者投票）"
+    try:
+        return term.config.station(station_id).name
+    except KeyError:
+        return station_id
 
 
 Resolver = Callable[[Terminal, LocalCheckin], list[ContestOutcome]]
