@@ -54,7 +54,7 @@ def _fake_rig() -> Rig:
     return Rig(r, "Fake Reader 0", "Fake Reader 1", make)
 
 
-@pytest.fixture(params=["fake", "pcsc"])
+@pytest.fixture(params=["fake", pytest.param("pcsc", marks=pytest.mark.pcsc)])
 def rig(request: pytest.FixtureRequest) -> Iterator[Rig]:
     if request.param == "fake":
         rig = _fake_rig()

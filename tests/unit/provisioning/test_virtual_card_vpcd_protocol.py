@@ -128,3 +128,17 @@ def test_insert_gives_up_when_no_vpcd_listens(tmp_path: Path) -> None:
                        settings=VirtualCardSettings(connect_timeout_s=0.3, connect_retry_s=0.05))
     with pytest.raises(OSError):
         card.insert()
+
+
+def test_a_message_split_into_single_bytes_is_reassembled(vpcd: StandInVpcd, tmp_path: Path) -> None:
+    card = make_card(vpcd, tmp_path)
+    card.insert()
+    vpcd.accept()
+    assert vpcd.conn is not None
+    vpcd.conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    framed = struct.pack(">H", len(SELECT)) + SELECT
+    for i in range(len(framed)):
+        vpcd.conn.sendall(framed[i:i + 1])
+    resp = vpcd.recv()
+    assert resp is not None and resp[-2:] == b"\x90\x00"
+    card.remove()
