@@ -124,7 +124,7 @@ def draw_mix(seed: int, rng: random.Random) -> FaultMix:
     steps = [(rng.randint(0, safety - 1), rng.choice(terms), rng.choice((-1, 1)) * _log_uniform(rng, 500, 2 * HOUR))
              for _ in range(rng.choice((0, 0, 1, 2)))]
 
-    n_voters = rng.randint(10, 40)
+    n_voters = rng.randint(8, 30)
     double_p = rng.uniform(0.05, 0.3)
     visits: list[Visit] = []
     windows = partitions + swizzle

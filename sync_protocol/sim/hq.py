@@ -35,6 +35,9 @@ if TYPE_CHECKING:
     from sync_protocol.sim.world import World
 
 
+FLAG_PUSH_MS = 200
+
+
 class LwwLedger(Ledger):
     """PLANTED BUG (``--bug lww-merge``): the later check-in silently replaces the earlier one,
     as a last-writer-wins merge would (VxPollBook before 2026); no alert is raised."""
@@ -86,6 +89,7 @@ class SimHq:
         self.open = Group()
         self.inflight: Group | None = None
         self.committed_flags = len(self.ledger.flags)
+        self.push_armed = False
         self.sched.trace(f"HQ boot events={self.log.durable_n} flags={self.committed_flags}")
 
     def crash(self, downtime: int) -> None:
@@ -194,9 +198,20 @@ class SimHq:
             self.w.net.drop(conn, "refused")
         for ev in g.told:
             self.w.absentee_done(ev)
-        self._push_flags()
+        if g.events or any(f.type is codec.FrameType.WELCOME for _, f in g.out):
+            self._schedule_push()
 
-    def _push_flags(self) -> None:
+    def _schedule_push(self) -> None:
+        """Flags go out at most every ``FLAG_PUSH_MS``: one FLAGS frame carries many changes."""
+        if not self.push_armed:
+            self.push_armed = True
+            epoch = self.epoch
+            self.sched.after(FLAG_PUSH_MS, self._push_flags, epoch)
+
+    def _push_flags(self, epoch: int) -> None:
+        if epoch != self.epoch or not self.up:
+            return
+        self.push_armed = False
         for cid in sorted(self.sessions):
             conn, sess = self.sessions[cid]
             if conn.open and cid in self.welcomed and sess.state is SessionState.READY:

@@ -61,10 +61,14 @@ def run_seed(seed: int, bug: str | None = None, keep_trace: bool = False) -> Run
     violations = check(w, converged_at is not None)
     faults = {k: w.stats[k] for k in FAULT_KINDS if w.stats[k]}
     h = w.history
+    led = w.hq.ledger
+    knew = sum(1 for k in set(w.lost_verdicts) if k in led.checkins
+               and any(v.verdict.value == "already_voted" for v in led.checkins[k].verdict.values()))
     counts = {"checkins_told": sum(1 for t in h.told if t.terminal != "HQ"), "local_stops": h.local_stops,
               "already_voted": len(h.already_voted), "alerts": len(w.hq.ledger.active_alerts()),
               "hq_events": w.hq.log.durable_n, "interrupted": h.interrupted,
-              "restart_provisional": w.stats["restart_provisional"], "sched_steps": w.sched.steps}
+              "restart_provisional": w.stats["restart_provisional"], "sched_steps": w.sched.steps,
+              "verdict_lost_on_reconnect": len(set(w.lost_verdicts)), "double_ballot_hq_knew": knew}
     return RunReport(seed, bug, mix.summary(), w.sched.now,
                      None if converged_at is None else converged_at - heal_at, faults, violations,
                      w.sched.trace_hash(), counts, w.sched.trace_lines)

@@ -29,6 +29,7 @@ class World:
         self.stats: Counter[str] = Counter()
         self.history = History()
         self.healing = False
+        self.lost_verdicts: list[tuple[str, int]] = []  # check-ins whose verdict a reconnect lost
         self.net = Net(self.sched, substream(seed, "net"), mix, self.stats)
         self.rng = substream(seed, "world")
         self.terminals: dict[str, SimTerminal] = {}
