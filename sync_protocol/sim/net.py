@@ -38,10 +38,10 @@ class NetSettings:
 
 
 class TermEnd(Protocol):
-    def on_open(self, conn: "Connection") -> None: ...
+    def on_open(self, conn: "Connection", token: int) -> None: ...
     def on_frame(self, conn: "Connection", data: bytes) -> None: ...
     def on_closed(self, conn: "Connection") -> None: ...
-    def on_connect_failed(self) -> None: ...
+    def on_connect_failed(self, token: int) -> None: ...
 
 
 class HqEnd(Protocol):
@@ -93,26 +93,26 @@ class Net:
         return self.clogged[terminal] > 0
 
     # --- connections --------------------------------------------------------------------------
-    def connect(self, terminal: str) -> None:
+    def connect(self, terminal: str, token: int) -> None:
         """Start a connection; the terminal hears ``on_open`` or ``on_connect_failed``."""
         rtt = 2 * self._one_way()
         hq = self.hq
         if self.is_clogged(terminal) or hq is None or not hq.up:
-            self.sched.after(self.s.connect_timeout_ms, self.terms[terminal].on_connect_failed)
+            self.sched.after(self.s.connect_timeout_ms, self.terms[terminal].on_connect_failed, token)
             return
-        self.sched.after(rtt, self._established, terminal)
+        self.sched.after(rtt, self._established, terminal, token)
 
-    def _established(self, terminal: str) -> None:
+    def _established(self, terminal: str, token: int) -> None:
         hq = self.hq
         if self.is_clogged(terminal) or hq is None or not hq.up:
-            self.sched.after(self.s.connect_timeout_ms, self.terms[terminal].on_connect_failed)
+            self.sched.after(self.s.connect_timeout_ms, self.terms[terminal].on_connect_failed, token)
             return
         conn = Connection(self._next_cid, terminal)
         self._next_cid += 1
         self.conns[conn.cid] = conn
         self.sched.trace(f"net open {terminal} c{conn.cid}")
         hq.accept(conn)
-        self.terms[terminal].on_open(conn)
+        self.terms[terminal].on_open(conn, token)
         if self.drop_per_hour > 0:
             mean = 3_600_000 / self.drop_per_hour
             self.sched.after(int(self.rng.expovariate(1 / mean)) + 1, self._random_drop, conn)

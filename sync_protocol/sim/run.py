@@ -44,7 +44,8 @@ class RunReport:
         return d
 
 
-def run_seed(seed: int, bug: str | None = None, keep_trace: bool = False) -> RunReport:
+def run_world(seed: int, bug: str | None = None, keep_trace: bool = False) -> tuple[World, int, int | None]:
+    """Safety phase under faults, then heal; returns (world, heal time, convergence time or None)."""
     if bug is not None and bug not in BUGS:
         raise ValueError(f"unknown bug {bug!r}")
     mix = draw_mix(seed, substream(seed, "mix"))
@@ -58,6 +59,12 @@ def run_seed(seed: int, bug: str | None = None, keep_trace: bool = False) -> Run
         if w.converged():
             converged_at = w.sched.now
             break
+    return w, heal_at, converged_at
+
+
+def run_seed(seed: int, bug: str | None = None, keep_trace: bool = False) -> RunReport:
+    w, heal_at, converged_at = run_world(seed, bug, keep_trace)
+    mix = w.mix
     violations = check(w, converged_at is not None)
     faults = {k: w.stats[k] for k in FAULT_KINDS if w.stats[k]}
     h = w.history
@@ -74,4 +81,4 @@ def run_seed(seed: int, bug: str | None = None, keep_trace: bool = False) -> Run
                      w.sched.trace_hash(), counts, w.sched.trace_lines)
 
 
-__all__ = ["run_seed", "RunReport", "BUGS", "HEAL_BOUND_MS", "SECOND"]
+__all__ = ["run_seed", "run_world", "RunReport", "BUGS", "HEAL_BOUND_MS", "SECOND"]

@@ -46,7 +46,7 @@ class TerminalSettings:
     verdict_budget_ms: int = 1500
     service_ms: tuple[int, int] = (5 * SECOND, 30 * SECOND)  # the next voter steps up
     void_after_ms: tuple[int, int] = (10 * SECOND, 10 * 60 * SECOND)
-    backoff_ms: tuple[int, int] = (1 * SECOND, 30 * SECOND)
+    backoff_ms: tuple[int, int] = (250, 30 * SECOND)  # first retry at once, then back off
     lazy_fsync_ms: int = 5 * SECOND  # only under the planted bug ack-before-fsync
     revisit_p: float = 0.5  # a voter whose check-in was voided comes back later
 
@@ -95,6 +95,7 @@ class SimTerminal:
         self.genesis = genesis_hash(world.election, tid)
         self.up = True
         self.incarnation = 0
+        self.attempt = 0
         self.waiting: list[Visit] = []  # voters who arrived while the terminal was down
         self.crash_armed_delay: int | None = None
         self._boot()
@@ -325,9 +326,12 @@ class SimTerminal:
         if not self.up or self.conn is not None or self.connecting or self.link.state is LinkState.REFUSED:
             return
         self.connecting = True
-        self.w.net.connect(self.tid)
+        self.attempt += 1
+        self.w.net.connect(self.tid, self.attempt)
 
-    def on_connect_failed(self) -> None:
+    def on_connect_failed(self, token: int) -> None:
+        if token != self.attempt:  # an attempt of an earlier incarnation
+            return
         self.connecting = False
         if self.up:
             self._retry_later()
@@ -343,7 +347,10 @@ class SimTerminal:
         self.backoff = self.s.backoff_ms[0]
         self._connect()
 
-    def on_open(self, conn: Connection) -> None:
+    def on_open(self, conn: Connection, token: int) -> None:
+        if token != self.attempt or not self.up or self.conn is not None:
+            self.w.net.drop(conn, "stale attempt")
+            return
         self.connecting = False
         if not self.up:
             self.w.net.drop(conn, "terminal down")
