@@ -53,6 +53,13 @@ def check(w: World, converged: bool) -> list[str]:
     journals: dict[str, list[Event]] = {tid: t.journal.durable() for tid, t in w.terminals.items()}
     journals[HQ_TERMINAL] = [e for e in hq_log if e.terminal == HQ_TERMINAL]
 
+    # 0. each journal's hybrid timestamps strictly increase, whatever the wall clock did
+    for tid, evs in journals.items():
+        for a, b in zip(evs, evs[1:]):
+            if b.hlc <= a.hlc:
+                v.append(f"{tid}: HLC went backwards at #{b.seq} ({a.hlc} -> {b.hlc})")
+                break
+
     # 2. HQ holds nothing that no terminal wrote; per terminal, positions 1..n exactly once
     seen: dict[str, int] = {}
     for e in hq_log:

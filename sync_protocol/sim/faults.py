@@ -59,6 +59,7 @@ class FaultMix:
     visits: tuple[Visit, ...] = ()
     void_p: float = 0.0
     absentee: tuple[tuple[int, str, tuple[str, ...]], ...] = ()
+    replay: float = 0.0  # probability that a middlebox replays an old BATCH after a new one
 
     def summary(self) -> dict[str, object]:
         return {
@@ -72,7 +73,7 @@ class FaultMix:
             "term_crashes": [list(c) for c in self.term_crashes], "hq_crashes": [list(c) for c in self.hq_crashes],
             "drift_ppm": dict(self.drift_ppm), "clock_steps": [list(s) for s in self.clock_steps],
             "double_visits": sum(1 for v in self.visits if v.kind == "double"),
-            "void_p": round(self.void_p, 3), "absentee": len(self.absentee),
+            "void_p": round(self.void_p, 3), "absentee": len(self.absentee), "replay": round(self.replay, 3),
         }
 
 
@@ -149,6 +150,7 @@ def draw_mix(seed: int, rng: random.Random) -> FaultMix:
     for _ in range(rng.choice((0, 0, 1, 2))):
         voter = f"{100000 + rng.randrange(n_voters + 3)}"  # some on a station's list too
         absentee.append((rng.randint(0, safety - 1), voter, contests))
+    replay = rng.uniform(0, 0.3) if rng.random() < 0.3 else 0.0
     return FaultMix(seed, terms, contests, safety, loss, dup, reorder, delay, spike, drop, fsync,
                     tuple(partitions), tuple(swizzle), tuple(term_crashes), tuple(hq_crashes), drift,
-                    tuple(steps), tuple(visits), void_p, tuple(absentee))
+                    tuple(steps), tuple(visits), void_p, tuple(absentee), replay)

@@ -70,6 +70,7 @@ class Net:
         self.sched, self.rng, self.mix, self.stats, self.s = sched, rng, mix, stats, settings
         self.loss, self.dup, self.reorder, self.spike = mix.loss, mix.dup, mix.reorder, mix.spike
         self.drop_per_hour = mix.conn_drop_per_hour
+        self.replay = mix.replay
         self.clogged: Counter[str] = Counter()
         self.terms: dict[str, TermEnd] = {}
         self.hq: HqEnd | None = None
@@ -85,7 +86,7 @@ class Net:
             self.clogged[terminal] -= 1
 
     def heal(self) -> None:
-        self.loss = self.dup = self.reorder = self.spike = 0.0
+        self.loss = self.dup = self.reorder = self.spike = self.replay = 0.0
         self.drop_per_hour = 0.0
         self.clogged.clear()
 

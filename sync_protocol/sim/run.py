@@ -17,7 +17,7 @@ BUGS = ("ack-before-fsync", "lww-merge")
 HEAL_BOUND_MS = 10 * MINUTE  # after heal, everything must converge within this virtual time
 HEAL_STEP_MS = 250
 FAULT_KINDS = ("loss", "dup", "reorder", "delay_spike", "clogged_packet", "partition", "swizzle", "conn_drop",
-               "term_crash", "hq_crash", "drift", "clock_step", "double_visit", "void", "revisit", "absentee")
+               "term_crash", "hq_crash", "drift", "clock_step", "double_visit", "void", "revisit", "absentee", "replay")
 
 
 @dataclass

@@ -96,6 +96,7 @@ class SimTerminal:
         self.up = True
         self.incarnation = 0
         self.attempt = 0
+        self.sent_batches: list[bytes] = []  # kept by the fault injector, survives crashes
         self.waiting: list[Visit] = []  # voters who arrived while the terminal was down
         self.crash_armed_delay: int | None = None
         self._boot()
@@ -368,8 +369,19 @@ class SimTerminal:
             self._retry_later()
 
     def _send(self, frame: codec.Frame) -> None:
-        if self.conn is not None:
-            self.w.net.send(self.conn, TO_HQ, codec.encode(frame))
+        if self.conn is None:
+            return
+        data = codec.encode(frame)
+        self.w.net.send(self.conn, TO_HQ, data)
+        if frame.type is codec.FrameType.BATCH:
+            # fault: a middlebox replays an old batch of ours (maybe from before an HQ crash)
+            # after this one: HQ must answer it idempotently (duplicate, or RESEND for a gap)
+            if self.sent_batches and self.w.net.replay and self.rng.random() < self.w.net.replay:
+                self.w.stats["replay"] += 1
+                self.w.net.send(self.conn, TO_HQ, self.rng.choice(self.sent_batches))
+            self.sent_batches.append(data)
+            if len(self.sent_batches) > 16:
+                del self.sent_batches[0]
 
     def on_frame(self, conn: Connection, data: bytes) -> None:
         if conn is not self.conn or not self.up:
