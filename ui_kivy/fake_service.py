@@ -1,0 +1,201 @@
+"""An in-memory ``KioskService`` for presenter tests and screenshots, with a simulated HQ.
+
+It decides eligibility with the real pure rules (appliance.eligibility.decide), parses barcodes
+and kana with the real parsers, and keeps a list of real ``Event`` values as its journal so that
+名簿対照数 is computed by the same function as the real service. The contract suite
+(tests/unit/ui_kivy/test_service_contract.py) runs the same scenario against this fake and
+``TerminalService``.
+
+HQ is simulated by ``online`` (verdicts arrive) and ``hq_voted`` (ballots HQ knows were handed
+elsewhere, which the terminal has not heard of yet: HQ answers ALREADY_VOTED and the ballot is
+withheld). ``push_late_alert`` plays a late ALREADY_VOTED verdict. Never imports Kivy or SQLite.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from appliance.barcode import parse_barcode
+from appliance.clock import Clock
+from appliance.eligibility import VotedInfo, decide
+from appliance.errors import NotFound, StationClosed, UsageError
+from appliance.events import Event, EventKind
+from appliance.kana import is_valid_kana, kana_key
+from appliance.lookup import MAX_RESULTS
+from appliance.model import ContestId, ElectionConfig, Station, TerminalId, Voter
+from ui_kivy.service import (BallotLine, CheckinAnswer, CheckinRow, CountRow, LateAlertInfo, LinkStatus,
+                             SearchAnswer, StationState, VoterCard, VotedLine, _check_count, answer_lines,
+                             card_of, counts_from_events, line_of, station_label)
+
+
+@dataclass
+class FakeKioskService:
+    config: ElectionConfig
+    station: Station
+    voters: list[Voter]
+    clock: Clock
+    pin: str = "1234"
+    online: bool = True
+    terminal: str = "T01"
+    hq_voted: dict[tuple[str, str], VotedInfo] = field(default_factory=dict)
+    voted: dict[tuple[str, str], VotedInfo] = field(default_factory=dict)
+    events: list[Event] = field(default_factory=list)
+    pending: int = 0
+    last_sync: datetime | None = None
+    refused: str | None = None
+    checkin_calls: int = 0
+    _alerts: list[LateAlertInfo] = field(default_factory=list)
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    # -- reads ---------------------------------------------------------------------------------
+    def _voter(self, voter_id: str) -> Voter:
+        for v in self.voters:
+            if v.voter_id == voter_id:
+                return v
+        raise NotFound(f"選挙人番号 {voter_id} は名簿にありません", voter=voter_id)
+
+    def _known(self, voter_id: str) -> dict[ContestId, VotedInfo]:
+        return {ContestId(c): i for (v, c), i in self.voted.items() if v == voter_id}
+
+    def _card(self, v: Voter) -> VoterCard:
+        names = {c.contest_id: c.name for c in self.config.contests}
+        return card_of(v, self.now().date(), [VotedLine(c, names[c], station_label(self.config, i.station), i.at)
+                                              for c, i in self._known(v.voter_id).items()], self.config)
+
+    def voter_card(self, voter_id: str) -> VoterCard:
+        return self._card(self._voter(voter_id))
+
+    def lookup_barcode(self, raw: str) -> VoterCard:
+        vid = parse_barcode(raw, self.config.barcode)
+        try:
+            return self.voter_card(vid)
+        except NotFound:
+            raise NotFound("この入場整理券の選挙人は名簿にありません。選挙管理委員会に確認してください") from None
+
+    def search_kana(self, query: str, birth: date | None = None) -> SearchAnswer:
+        key = kana_key(query)
+        if not key:
+            raise UsageError("カナを 1 文字以上入力してください", code="kana_empty")
+        if not is_valid_kana(key):
+            raise UsageError(f"氏名カナはかな（ひらがな・カタカナ）で入力してください: {query!r}", code="kana_invalid")
+        hits = sorted((v for v in self.voters if kana_key(v.name_kana).startswith(key)
+                       and (birth is None or v.birth_date == birth)),
+                      key=lambda v: (kana_key(v.name_kana), v.birth_date, v.voter_id))
+        return SearchAnswer(tuple(self._card(v) for v in hits[:MAX_RESULTS]), len(hits) > MAX_RESULTS)
+
+    def audit_lookup(self, voter_id: str, via: str, clerk: str) -> None:
+        self._append(EventKind.LOOKUP, {"voter": voter_id, "via": via, "clerk": clerk})
+
+    def preview(self, voter_id: str) -> tuple[BallotLine, ...]:
+        d = decide(self.config, self.station, self._voter(voter_id), self.now(), self._known(voter_id))
+        return tuple(line_of(self.config, c) for c in d.contests)
+
+    # -- writes --------------------------------------------------------------------------------
+    def _append(self, kind: EventKind, data: dict[str, object]) -> Event:
+        ev = Event(kind, len(self.events) + 1, int(self.now().timestamp() * 1000) << 16, TerminalId(self.terminal),
+                   dict(data))
+        self.events.append(ev)
+        self.pending += 1
+        return ev
+
+    async def checkin(self, voter_id: str, clerk: str) -> CheckinAnswer:
+        if not self.station_state().is_open:
+            raise StationClosed("投票所が開設されていません。管理者メニューから開設してください")
+        self.checkin_calls += 1
+        v = self._voter(voter_id)
+        d = decide(self.config, self.station, v, self.now(), self._known(voter_id))
+        if not d.handed:
+            return CheckinAnswer(None, self._card(v), answer_lines(self.config, d, {}, False), False)
+        ev = self._append(EventKind.CHECKIN, {"station": self.station.station_id, "clerk": clerk,
+                                              "voter": voter_id, "contests": [c.contest for c in d.handed]})
+        withheld: dict[str, tuple[str, datetime | None]] = {}
+        if self.online:
+            for c in d.handed:
+                other = self.hq_voted.get((voter_id, c.contest))
+                if other is not None:
+                    withheld[c.contest] = (station_label(self.config, other.station), other.at)
+            if withheld:
+                self._append(EventKind.WITHHELD, {"ref": ev.seq, "contests": list(withheld)})
+                for c in withheld:
+                    self.voted[(voter_id, c)] = self.hq_voted[(voter_id, c)]
+            self.pending = 0
+            self.last_sync = self.now()
+        else:
+            self._append(EventKind.PROVISIONAL, {"ref": ev.seq})
+        for c in d.handed:
+            if c.contest not in withheld:
+                self.voted[(voter_id, c.contest)] = VotedInfo(self.station.station_id, self.terminal, self.now(),
+                                                              ev.seq)
+        card = card_of(v, self.now().date())
+        return CheckinAnswer(ev.seq, card, answer_lines(self.config, d, withheld, not self.online), not self.online)
+
+    def void(self, seq: int, reason: str, clerk: str) -> None:
+        reason = reason.strip()
+        if not reason:
+            raise UsageError("取消の理由を入力してください", code="reason_invalid")
+        ev = next((e for e in self.events if e.seq == seq), None)
+        if ev is None:
+            raise NotFound(f"受付記録 {seq} 番はありません", seq=seq)
+        if ev.kind is not EventKind.CHECKIN or any(e.kind is EventKind.VOID and e.ref == seq for e in self.events):
+            raise UsageError(f"受付記録 {seq} 番は取り消せません", code="void_refused")
+        self._append(EventKind.VOID, {"ref": seq, "reason": reason, "clerk": clerk})
+        for k, i in list(self.voted.items()):
+            if i.seq == seq and i.terminal == self.terminal:
+                del self.voted[k]
+
+    def recent_checkins(self, limit: int = 20) -> list[CheckinRow]:
+        voided = {e.ref for e in self.events if e.kind is EventKind.VOID}
+        withheld: dict[int, set[str]] = {}
+        for e in self.events:
+            if e.kind is EventKind.WITHHELD:
+                withheld.setdefault(e.ref, set()).update(e.contests)
+        names = {c.contest_id: c.name for c in self.config.contests}
+        rows = []
+        for e in reversed(self.events):
+            if e.kind is EventKind.CHECKIN:
+                left = [c for c in e.contests if c not in withheld.get(e.seq, set())]
+                if left:
+                    rows.append(CheckinRow(e.seq, self.now(), e.voter, self._voter(e.voter).name,
+                                           tuple(names[c] for c in left), e.seq in voided))
+        return rows[:limit]
+
+    def check_pin(self, pin: str) -> bool:
+        return pin == self.pin
+
+    def station_state(self) -> StationState:
+        for e in reversed(self.events):
+            if e.kind is EventKind.STATION:
+                return StationState("open" if e.data["action"] == "open" else "closed", self.now(),
+                                    str(e.data.get("clerk", "")))
+        return StationState("never")
+
+    def set_station(self, action: str, clerk: str) -> StationState:
+        if action not in ("open", "close"):
+            raise UsageError(f"開設・閉鎖の指定が不正です: {action}", code="station_action_invalid")
+        if (action == "open") == self.station_state().is_open:
+            raise UsageError("すでに開設しています" if action == "open" else "開設していません", code="station_state")
+        self._append(EventKind.STATION, {"action": action, "clerk": clerk})
+        return self.station_state()
+
+    def record_count(self, contest: str, hour: int, issued: int, clerk: str) -> None:
+        _check_count(self.config, contest, hour, issued)
+        self._append(EventKind.COUNT, {"contest": contest, "hour": hour, "issued": issued, "clerk": clerk})
+
+    def counts(self) -> list[CountRow]:
+        return counts_from_events(self.config, self.events)
+
+    def link_status(self) -> LinkStatus:
+        return LinkStatus(self.online, self.pending, self.last_sync, self.refused, self.config.hq_address)
+
+    def push_late_alert(self, seq: int, contest: str, where_station: str, at: datetime | None) -> None:
+        ev = next(e for e in self.events if e.seq == seq)
+        names = {c.contest_id: c.name for c in self.config.contests}
+        self._alerts.append(LateAlertInfo(seq, contest, names[contest], self._voter(ev.voter).name,
+                                          station_label(self.config, where_station), at))
+
+    def take_late_alerts(self) -> list[LateAlertInfo]:
+        out, self._alerts = self._alerts, []
+        return out

@@ -1,0 +1,476 @@
+"""The kiosk's one door to the terminal: ``KioskService`` (a Protocol) and ``TerminalService``.
+
+Presenters call only this interface, so they are tested against ``FakeKioskService``
+(ui_kivy/fake_service.py) and the contract suite (tests/unit/ui_kivy/test_service_contract.py)
+holds the fake and the real implementation to the same answers.
+
+``TerminalService`` wraps ``appliance.terminal.Terminal`` and, when there is one, the running
+``SyncAgent``. Its rules:
+- A check-in is recorded by the terminal (fsynced) and HQ's verdict is awaited and recorded
+  (withheld / provisional) by the agent BEFORE the answer is returned to the screen (rule 1 and 2).
+- With the link down the verdict is not awaited at all (budget 0): the poll worker is told
+  オフライン受付 at once instead of after the full budget.
+- 開設/閉鎖 (``station``) and 交付数 (``count``) have no verbs on the terminal yet; they are
+  appended here with ``journal.append`` inside ``store.atomic()``, like every other entry.
+- 名簿対照数 per contest is computed from the journal: ballots of ``checkin`` entries minus those
+  ``withheld`` minus those of ``void``ed check-ins.
+- Opening a voter's confirm screen appends a ``lookup`` audit entry (personal data, DESIGN rule 6).
+
+Never imports Kivy. Values handed to presenters are plain frozen dataclasses defined here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import Enum
+from typing import Any, Protocol
+
+from appliance import journal, lookup
+from appliance.eligibility import Code, ContestDecision, Decision
+from appliance.errors import NotFound, StationClosed, UsageError
+from appliance.events import EventKind, decode
+from appliance.model import ElectionConfig, Station, Voter
+from appliance.terminal import Terminal, check_pin, hlc_to_jst
+from appliance.wareki import to_wareki
+
+
+# --- values the presenters see --------------------------------------------------------------
+
+class Outcome(str, Enum):
+    """What the poll worker does with one contest's ballot."""
+
+    HAND = "hand"  # 交付する (HQ confirmed)
+    HAND_OFFLINE = "hand_offline"  # 交付する, オフライン受付 (no verdict: link down)
+    ALREADY_VOTED = "already_voted"  # 投票済: 交付しない
+    REFUSED = "refused"  # 対象外: 交付しない
+
+    @property
+    def hand(self) -> bool:
+        return self in (Outcome.HAND, Outcome.HAND_OFFLINE)
+
+
+@dataclass(frozen=True)
+class VotedLine:
+    contest: str
+    contest_name: str
+    where: str  # station name, or 不在者投票
+    at: datetime | None
+
+
+@dataclass(frozen=True)
+class VoterCard:
+    voter_id: str
+    name: str
+    kana: str
+    birth_date: date
+    birth_wareki: str
+    age: int
+    sex_ja: str
+    address: str
+    district: int
+    status_ja: str
+    voted: tuple[VotedLine, ...] = ()
+
+
+@dataclass(frozen=True)
+class BallotLine:
+    contest: str
+    name: str
+    outcome: Outcome
+    code: str  # eligibility code (appliance.eligibility.Code value) or "already_voted"
+    reason: str = ""  # Japanese, for the ballots not handed
+    where: str = ""  # 投票済: where the ballot was handed
+    at: datetime | None = None  # 投票済: when
+    note: str = ""  # a note to check before handing (転出の証明 …)
+
+
+@dataclass(frozen=True)
+class CheckinAnswer:
+    seq: int | None  # None: nothing handed, nothing recorded
+    voter: VoterCard
+    lines: tuple[BallotLine, ...]  # every contest, in hand-out order
+    provisional: bool
+
+
+@dataclass(frozen=True)
+class SearchAnswer:
+    cards: tuple[VoterCard, ...]
+    truncated: bool
+
+
+@dataclass(frozen=True)
+class LinkStatus:
+    online: bool
+    pending: int  # journal entries HQ has not acknowledged
+    last_sync: datetime | None
+    refused: str | None = None
+    hq: str = ""
+
+
+@dataclass(frozen=True)
+class RadioInfo:
+    name: str
+    registered: bool
+    bars: int  # 0..4
+    carrier: str | None
+    closed_apn_ok: bool | None = None  # None: not known
+
+
+@dataclass(frozen=True)
+class LateAlertInfo:
+    seq: int
+    contest: str
+    contest_name: str
+    voter_name: str
+    where: str
+    at: datetime | None
+
+
+@dataclass(frozen=True)
+class CheckinRow:
+    seq: int
+    at: datetime
+    voter_id: str
+    name: str
+    contest_names: tuple[str, ...]
+    voided: bool
+
+
+@dataclass(frozen=True)
+class StationState:
+    state: str  # never | open | closed
+    at: datetime | None = None
+    clerk: str = ""
+
+    @property
+    def is_open(self) -> bool:
+        return self.state == "open"
+
+
+@dataclass(frozen=True)
+class CountRow:
+    contest: str
+    name: str
+    recorded: int  # 名簿対照数
+    issued: int | None  # 交付数 last entered (None: not yet)
+    hour: int | None
+
+    @property
+    def diff(self) -> int | None:
+        return None if self.issued is None else self.issued - self.recorded
+
+
+class KioskService(Protocol):
+    """What a presenter may ask of the terminal. Every write is durable when the call returns."""
+
+    @property
+    def config(self) -> ElectionConfig: ...
+
+    @property
+    def station(self) -> Station: ...
+
+    def now(self) -> datetime: ...
+
+    def lookup_barcode(self, raw: str) -> VoterCard:
+        """Raises a ``BarcodeInvalid`` subclass (misread, other election) or ``NotFound``."""
+        ...
+
+    def voter_card(self, voter_id: str) -> VoterCard:
+        """Raises ``NotFound``."""
+        ...
+
+    def search_kana(self, query: str, birth: date | None = None) -> SearchAnswer: ...
+
+    def audit_lookup(self, voter_id: str, via: str, clerk: str) -> None: ...
+
+    def preview(self, voter_id: str) -> tuple[BallotLine, ...]: ...
+
+    async def checkin(self, voter_id: str, clerk: str) -> CheckinAnswer:
+        """Raises ``StationClosed`` unless the station is open."""
+        ...
+
+    def void(self, seq: int, reason: str, clerk: str) -> None: ...
+
+    def recent_checkins(self, limit: int = 20) -> list[CheckinRow]: ...
+
+    def check_pin(self, pin: str) -> bool: ...
+
+    def station_state(self) -> StationState: ...
+
+    def set_station(self, action: str, clerk: str) -> StationState: ...
+
+    def record_count(self, contest: str, hour: int, issued: int, clerk: str) -> None: ...
+
+    def counts(self) -> list[CountRow]: ...
+
+    def link_status(self) -> LinkStatus: ...
+
+    def take_late_alerts(self) -> list[LateAlertInfo]: ...
+
+
+# --- pure helpers shared by the real service and the fake ----------------------------------
+
+def age_on(birth: date, day: date) -> int:
+    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
+
+
+def station_label(config: ElectionConfig, station_id: str) -> str:
+    if station_id == "HQ":
+        return "不在者投票（選挙管理委員会）"
+    try:
+        return config.station(station_id).name
+    except KeyError:
+        return f"投票所 {station_id}"
+
+
+def card_of(v: Voter, today: date, voted: Sequence[VotedLine] = (),
+            config: ElectionConfig | None = None) -> VoterCard:
+    if config is not None:  # the config's contest order, the order ballots are handed
+        order = {c: i for i, c in enumerate(config.contest_ids)}
+        voted = sorted(voted, key=lambda x: order.get(x.contest, len(order)))
+    return VoterCard(v.voter_id, v.name, v.name_kana, v.birth_date, to_wareki(v.birth_date),
+                     age_on(v.birth_date, today), v.sex.ja, v.address, v.district, lookup.status_ja(v),
+                     tuple(voted))
+
+
+def line_of(config: ElectionConfig, d: ContestDecision, outcome: Outcome | None = None) -> BallotLine:
+    if outcome is None:
+        outcome = (Outcome.HAND if d.handed else
+                   Outcome.ALREADY_VOTED if d.code is Code.ALREADY_VOTED else Outcome.REFUSED)
+    where, at = "", None
+    if d.voted is not None:
+        where, at = station_label(config, d.voted.station), d.voted.at
+    return BallotLine(d.contest, d.name, outcome, d.code.value, d.reason, where, at, d.note)
+
+
+def answer_lines(config: ElectionConfig, decision: Decision, withheld: dict[str, tuple[str, datetime | None]],
+                 provisional: bool) -> tuple[BallotLine, ...]:
+    """Every contest after HQ's verdict: ``withheld`` maps contest → (where, when) HQ named."""
+    out = []
+    for d in decision.contests:
+        if d.handed and d.contest in withheld:
+            where, at = withheld[d.contest]
+            when = f" {at:%m月%d日 %H:%M}" if at else ""
+            out.append(BallotLine(d.contest, d.name, Outcome.ALREADY_VOTED, Code.ALREADY_VOTED.value,
+                                  f"{d.name}の投票用紙は交付済みです（{where}{when}）。交付しないでください",
+                                  where, at))
+        elif d.handed:
+            out.append(line_of(config, d, Outcome.HAND_OFFLINE if provisional else Outcome.HAND))
+        else:
+            out.append(line_of(config, d))
+    return tuple(out)
+
+
+def radio_from_snapshot(snapshot: Any) -> list[RadioInfo]:
+    """``hardware.commands.HardwareSnapshot`` → what the status bar shows (duck-typed on purpose)."""
+    out = []
+    for m in snapshot.modems:
+        if snapshot.active_modem not in (None, m.name):
+            continue
+        apn = m.apn_check.value
+        out.append(RadioInfo(m.name, m.registered, m.bars, m.carrier, None if apn == "unknown" else apn == "ok"))
+    return out
+
+
+# --- the real one ---------------------------------------------------------------------------
+
+class TerminalService:
+    """``KioskService`` over a ``Terminal`` and (optionally) its running ``SyncAgent``."""
+
+    def __init__(self, terminal: Terminal, agent: Any | None = None) -> None:
+        self.term = terminal
+        self.agent = agent  # sync_protocol.client.SyncAgent; None = no link at all
+        self._alerts_seen = 0
+
+    @property
+    def config(self) -> ElectionConfig:
+        return self.term.config
+
+    @property
+    def station(self) -> Station:
+        return self.term.station
+
+    def now(self) -> datetime:
+        return self.term.clock.now()
+
+    def _voted_lines(self, voter_id: str) -> list[VotedLine]:
+        names = {c.contest_id: c.name for c in self.config.contests}
+        return [VotedLine(c, names.get(c, c), station_label(self.config, v.station), v.at)
+                for c, v in self.term.known_voted(voter_id).items()]
+
+    def voter_card(self, voter_id: str) -> VoterCard:
+        v = self.term.voter(voter_id)
+        return card_of(v, self.now().date(), self._voted_lines(voter_id), self.config)
+
+    def lookup_barcode(self, raw: str) -> VoterCard:
+        res = lookup.by_barcode(self.term.store.conn, raw, self.config.barcode)
+        if not res.found:
+            raise NotFound("この入場整理券の選挙人は名簿にありません。選挙管理委員会に確認してください")
+        return self.voter_card(res.found[0].voter.voter_id)
+
+    def search_kana(self, query: str, birth: date | None = None) -> SearchAnswer:
+        res = lookup.by_kana(self.term.store.conn, query, birth)
+        today = self.now().date()
+        names = {c.contest_id: c.name for c in self.config.contests}
+        cards = tuple(card_of(f.voter, today, [VotedLine(m.contest, names.get(m.contest, m.contest),
+                                                         station_label(self.config, m.station), m.at)
+                                               for m in f.voted], self.config) for f in res.found)
+        return SearchAnswer(cards, res.truncated)
+
+    def audit_lookup(self, voter_id: str, via: str, clerk: str) -> None:
+        with self.term.store.atomic() as conn:
+            journal.append(self.term.store, conn, EventKind.LOOKUP,
+                           {"voter": voter_id, "via": via, "clerk": clerk}, self.term.hlc)
+
+    def preview(self, voter_id: str) -> tuple[BallotLine, ...]:
+        _, d = self.term.decide(voter_id)
+        return tuple(line_of(self.config, c) for c in d.contests)
+
+    async def checkin(self, voter_id: str, clerk: str) -> CheckinAnswer:
+        if not self.station_state().is_open:
+            raise StationClosed("投票所が開設されていません。管理者メニューから開設してください")
+        local = self.term.checkin(voter_id, clerk)
+        card = self.voter_card(voter_id) if local.seq is None else card_of(local.voter, self.now().date())
+        if local.seq is None:
+            return CheckinAnswer(None, card, answer_lines(self.config, local.decision, {}, False), False)
+        contests = [c.contest for c in local.handed]
+        if self.agent is None:
+            self.term.record_provisional(local.seq)
+            withheld: dict[str, tuple[str, datetime | None]] = {}
+            provisional = True
+        else:
+            budget = None if self.agent.online.is_set() else 0.0
+            res = await self.agent.resolve(local.seq, contests, budget_s=budget)
+            by = {v.contest: v for v in res.verdicts}
+            withheld = {c: (station_label(self.config, by[c].station) if c in by else "",
+                            hlc_to_jst(by[c].hlc) if c in by and by[c].hlc else None) for c in res.withheld}
+            provisional = res.provisional
+        return CheckinAnswer(local.seq, card, answer_lines(self.config, local.decision, withheld, provisional),
+                             provisional)
+
+    def void(self, seq: int, reason: str, clerk: str) -> None:
+        self.term.void(seq, reason, clerk)
+
+    def _events(self) -> list[Any]:
+        return [decode(bytes(b)) for (b,) in self.term.store.conn.execute("SELECT body FROM journal ORDER BY seq")]
+
+    def recent_checkins(self, limit: int = 20) -> list[CheckinRow]:
+        evs = self._events()
+        voided = {e.ref for e in evs if e.kind is EventKind.VOID}
+        withheld: dict[int, set[str]] = {}
+        for e in evs:
+            if e.kind is EventKind.WITHHELD:
+                withheld.setdefault(e.ref, set()).update(e.contests)
+        names = {c.contest_id: c.name for c in self.config.contests}
+        rows = []
+        for e in reversed(evs):
+            if e.kind is not EventKind.CHECKIN:
+                continue
+            left = [c for c in e.contests if c not in withheld.get(e.seq, set())]
+            if not left:
+                continue  # nothing was handed over: nothing to void
+            try:
+                name = self.term.voter(e.voter).name
+            except NotFound:
+                name = "（名簿にない選挙人）"
+            rows.append(CheckinRow(e.seq, hlc_to_jst(e.hlc), e.voter, name, tuple(names.get(c, c) for c in left),
+                                   e.seq in voided))
+            if len(rows) >= limit:
+                break
+        return rows
+
+    def check_pin(self, pin: str) -> bool:
+        return check_pin(self.term.tdir, pin)
+
+    def station_state(self) -> StationState:
+        row = self.term.store.conn.execute(
+            "SELECT body FROM journal WHERE kind='station' ORDER BY seq DESC LIMIT 1").fetchone()
+        if row is None:
+            return StationState("never")
+        e = decode(bytes(row[0]))
+        return StationState("open" if e.data["action"] == "open" else "closed", hlc_to_jst(e.hlc),
+                            str(e.data.get("clerk", "")))
+
+    def set_station(self, action: str, clerk: str) -> StationState:
+        if action not in ("open", "close"):
+            raise UsageError(f"開設・閉鎖の指定が不正です: {action}", code="station_action_invalid")
+        cur = self.station_state()
+        if (action == "open") == cur.is_open:
+            raise UsageError("すでに開設しています" if cur.is_open else "開設していません", code="station_state")
+        with self.term.store.atomic() as conn:
+            journal.append(self.term.store, conn, EventKind.STATION, {"action": action, "clerk": clerk},
+                           self.term.hlc)
+        return self.station_state()
+
+    def record_count(self, contest: str, hour: int, issued: int, clerk: str) -> None:
+        _check_count(self.config, contest, hour, issued)
+        with self.term.store.atomic() as conn:
+            journal.append(self.term.store, conn, EventKind.COUNT,
+                           {"contest": contest, "hour": hour, "issued": issued, "clerk": clerk}, self.term.hlc)
+
+    def counts(self) -> list[CountRow]:
+        return counts_from_events(self.config, self._events())
+
+    def link_status(self) -> LinkStatus:
+        if self.agent is None:
+            return LinkStatus(False, journal.head(self.term.store).seq, None, None, "")
+        st = self.agent.status()
+        last = st.get("last_contact")
+        return LinkStatus(bool(st["online"]), int(st["pending"]),
+                          datetime.fromtimestamp(last, self.now().tzinfo) if last else None,
+                          st.get("refused"), str(st.get("hq", "")))
+
+    def take_late_alerts(self) -> list[LateAlertInfo]:
+        if self.agent is None:
+            return []
+        new = self.agent.late_alerts[self._alerts_seen:]
+        self._alerts_seen += len(new)
+        names = {c.contest_id: c.name for c in self.config.contests}
+        out = []
+        for a in new:
+            ev = journal.entry(self.term.store, a.seq)
+            try:
+                who = self.term.voter(ev.voter).name if ev is not None else ""
+            except NotFound:
+                who = ""
+            out.append(LateAlertInfo(a.seq, a.contest, names.get(a.contest, a.contest), who,
+                                     station_label(self.config, a.station), hlc_to_jst(a.hlc) if a.hlc else None))
+        return out
+
+
+def _check_count(config: ElectionConfig, contest: str, hour: int, issued: int) -> None:
+    if contest not in config.contest_ids:
+        raise UsageError(f"選挙 {contest} はこの選挙にありません", code="contest_unknown")
+    if not 0 <= hour <= 23:
+        raise UsageError(f"時刻（時）が不正です: {hour}", code="hour_invalid")
+    if not 0 <= issued <= 1_000_000:
+        raise UsageError(f"交付数が不正です: {issued}", code="issued_invalid")
+
+
+def counts_from_events(config: ElectionConfig, events: Sequence[Any]) -> list[CountRow]:
+    """名簿対照数 per contest (checkins − withheld − voided) and the last 交付数 entered."""
+    handed: dict[int, set[str]] = {}
+    last: dict[str, tuple[int, int]] = {}
+    for e in events:
+        if e.kind is EventKind.CHECKIN:
+            handed[e.seq] = set(e.contests)
+        elif e.kind is EventKind.WITHHELD and e.ref in handed:
+            handed[e.ref] -= set(e.contests)
+        elif e.kind is EventKind.VOID:
+            handed.pop(e.ref, None)
+        elif e.kind is EventKind.COUNT:
+            last[str(e.data["contest"])] = (int(e.data["hour"]), int(e.data["issued"]))
+    rows = []
+    for c in config.contests:
+        n = sum(1 for cs in handed.values() if c.contest_id in cs)
+        h, i = last.get(c.contest_id, (None, None))
+        rows.append(CountRow(c.contest_id, c.name, n, i, h))
+    return rows
+
+
+__all__ = ["Outcome", "VotedLine", "VoterCard", "BallotLine", "CheckinAnswer", "SearchAnswer", "LinkStatus",
+           "RadioInfo", "LateAlertInfo", "CheckinRow", "StationState", "CountRow", "KioskService",
+           "TerminalService", "age_on", "station_label", "card_of", "line_of", "answer_lines",
+           "radio_from_snapshot", "counts_from_events"]
