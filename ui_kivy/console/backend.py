@@ -1,0 +1,199 @@
+"""Where the console's data and actions come from (the I/O edge of the console; no kivy).
+
+Two ways to reach HQ, one interface (``snapshot()`` + the presenter's ``ConsoleBackend``):
+
+- ``LocalHq``: the console runs the ``HqNode`` itself on the same asyncio loop. The ledger is
+  only ever touched on the loop's thread (the node's rule), so the snapshot is built there, and
+  the store is read through the node's single store thread (``node.io``). Actions use the very
+  code path of the admin socket (``node.admin``), so there is one writer and one order.
+- ``RemoteHq``: HQ is serving in another process. Once a second the console asks the admin
+  socket for its report (online terminals) and follows hq.db read-only (SQLite WAL: readers
+  never block the writer), applying new events by ``hq_order`` to its own ``RecordsLedger``;
+  actions go through the admin socket. Nothing here ever writes hq.db.
+
+Revocation is the ``meibo hq revoke`` command's own code (registry + CRL); the running node
+re-reads the registry at once (local) or within half a second (remote).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from appliance.clock import Clock
+from appliance.dirs import HqDir
+from appliance.errors import MeiboError
+from appliance.events import decode
+from sync_protocol.hq_store import HqStore
+from sync_protocol.ledger import Alarm
+from sync_protocol.records import ConsoleData, HqFacts, RecordsLedger, console_data
+from sync_protocol.server import ADMIN_SOCKET, HqNode
+
+
+class HqUnreachable(MeiboError):
+    code = "hq_unreachable"
+
+
+def revoke_terminal(hq: HqDir, terminal: str, reason: str, now: str | None = None) -> dict[str, Any]:
+    """``meibo hq revoke`` itself: registry first (refused at once), then the CRL when the CA key is here."""
+    from sync_protocol.commands import _cmd_revoke
+
+    out = _cmd_revoke(argparse.Namespace(hqdir=str(hq.root), terminal=terminal, reason=reason, now=now, json=False))
+    return dict(out.data)
+
+
+def publish_roll(hq: HqDir, clock: Clock, full: bool) -> dict[str, Any]:
+    from appliance.hqroll import publish
+
+    res = publish(hq, None, clock, full=full)
+    m = res.manifest
+    return {"code": "ok", "version": m.version, "kind": m.kind, "rows": m.row_count, "file": str(res.path)}
+
+
+def _revoked_reasons(store: HqStore) -> dict[str, str]:
+    return {t: r.reason for t, r in store.registry.items() if r.revoked}
+
+
+class LocalHq:
+    """The console and the HQ node in one process, on one loop."""
+
+    def __init__(self, node: HqNode, clock: Clock) -> None:
+        self.node = node
+        self.clock = clock
+        self.link = "本部サーバをこの画面で起動中"
+
+    async def snapshot(self) -> ConsoleData:
+        node = self.node
+        contacts, states = await node.io(lambda: (node.store.contacts(), node.store.alert_states()))
+        unacked = {}
+        for t, conns in node.sessions.items():
+            if conns:
+                unacked[t] = max(max(0, s.sent_cursor - s.cursor) for s, _ in conns)
+        facts = HqFacts(contacts, states, _revoked_reasons(node.store), frozenset(node.online()),
+                        unacked_flags=unacked)
+        return console_data(node.ledger, node.store.config, facts, self.clock.now())
+
+    async def _admin(self, req: dict[str, Any]) -> dict[str, Any]:
+        req.setdefault("now", self.clock.now().isoformat())
+        return await self.node.admin(req)
+
+    async def set_alert(self, alert_id: int, state: str, who: str, note: str) -> dict[str, Any]:
+        return await self._admin({"op": "alert", "id": alert_id, "state": state, "who": who, "note": note})
+
+    async def absentee(self, voter: str, contests: list[str] | None) -> dict[str, Any]:
+        return await self._admin({"op": "absentee", "voter": voter, "contests": contests})
+
+    async def revoke(self, terminal: str, reason: str) -> dict[str, Any]:
+        out = await asyncio.to_thread(revoke_terminal, self.node.hq, terminal, reason, self.clock.now().isoformat())
+        await self.node.refresh_registry()
+        return out
+
+    async def publish_roll(self, full: bool) -> dict[str, Any]:
+        return await asyncio.to_thread(publish_roll, self.node.hq, self.clock, full)
+
+    async def close(self) -> None:
+        pass
+
+
+class RemoteHq:
+    """A console beside an HQ serving in another process: admin socket + read-only hq.db follower."""
+
+    def __init__(self, hq: HqDir, clock: Clock, batch: int = 50_000) -> None:
+        self.hq = hq
+        self.clock = clock
+        self.batch = batch
+        self.link = "別プロセスの本部サーバを監視中"
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="console-follow")
+        self._store: HqStore | None = None
+        self._ledger: RecordsLedger | None = None
+        self._last_order = 0
+
+    async def ask(self, req: dict[str, Any], timeout: float = 30.0) -> dict[str, Any]:
+        from sync_protocol.commands import _ask
+
+        out = await _ask(self.hq.root / ADMIN_SOCKET, req, timeout)
+        if out is None:
+            raise HqUnreachable("本部サーバに接続できません（meibo hq serve が動いているか確認してください）")
+        if out.get("status") == "error":
+            raise MeiboError(str(out.get("message")), code=str(out.get("code")))
+        return out
+
+    def _follow(self, online: frozenset[str]) -> ConsoleData:
+        """On the follower thread: apply what was committed since last time, then build."""
+        if self._store is None:
+            self._store = HqStore(self.hq)
+            self._ledger = RecordsLedger(self._store.config.election_id)
+            self._store.registry_mtime = 0.0
+        store, ledger = self._store, self._ledger
+        assert ledger is not None
+        store.refresh_registry(ledger)
+        while True:
+            rows = store.store.conn.execute(
+                "SELECT hq_order, terminal, body FROM events WHERE hq_order > ? ORDER BY hq_order LIMIT ?",
+                (self._last_order, self.batch)).fetchall()
+            for order, terminal, body in rows:
+                if terminal not in ledger.terminals:
+                    ledger.register(terminal, "?", b"")
+                ledger.apply(decode(bytes(body)))
+                self._last_order = order
+            if len(rows) < self.batch:
+                break
+        ledger.alarms = []
+        for t in ledger.terminals.values():
+            t.held = False
+        for terminal, seq, reason, held, offered in store.store.conn.execute(
+                "SELECT terminal, seq, reason, held_hash, offered_hash FROM alarms WHERE cleared_by IS NULL"):
+            if terminal in ledger.terminals:
+                ledger.raise_alarm(Alarm(terminal, seq, reason, held, offered))
+        facts = HqFacts(store.contacts(), store.alert_states(), _revoked_reasons(store), online)
+        return console_data(ledger, store.config, facts, self.clock.now())
+
+    async def snapshot(self) -> ConsoleData:
+        try:
+            rep = await self.ask({"op": "report"}, timeout=5.0)
+            online = frozenset(s["terminal"] for s in rep.get("stations", []) if s.get("online"))
+            self.link = "別プロセスの本部サーバを監視中"
+        except MeiboError:
+            online = frozenset()
+            self.link = "本部サーバに接続できません（記録のみ表示）"
+        return await asyncio.get_running_loop().run_in_executor(self._pool, self._follow, online)
+
+    async def set_alert(self, alert_id: int, state: str, who: str, note: str) -> dict[str, Any]:
+        return await self.ask({"op": "alert", "id": alert_id, "state": state, "who": who, "note": note,
+                               "now": self.clock.now().isoformat()})
+
+    async def absentee(self, voter: str, contests: list[str] | None) -> dict[str, Any]:
+        return await self.ask({"op": "absentee", "voter": voter, "contests": contests,
+                               "now": self.clock.now().isoformat()})
+
+    async def revoke(self, terminal: str, reason: str) -> dict[str, Any]:
+        return await asyncio.to_thread(revoke_terminal, self.hq, terminal, reason, self.clock.now().isoformat())
+
+    async def publish_roll(self, full: bool) -> dict[str, Any]:
+        return await asyncio.to_thread(publish_roll, self.hq, self.clock, full)
+
+    async def close(self) -> None:
+        store = self._store
+
+        def _close() -> None:
+            if store is not None:
+                store.close()
+        await asyncio.get_running_loop().run_in_executor(self._pool, _close)
+        self._pool.shutdown(wait=True)
+
+
+def hq_is_serving(hq: HqDir) -> bool:
+    from sync_protocol.commands import _ask
+
+    async def probe() -> bool:
+        return await _ask(hq.root / ADMIN_SOCKET, {"op": "report"}, 5.0) is not None
+    try:
+        return asyncio.run(probe())
+    except OSError:
+        return False
+
+
+__all__ = ["LocalHq", "RemoteHq", "HqUnreachable", "revoke_terminal", "publish_roll", "hq_is_serving"]
+
