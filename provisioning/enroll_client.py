@@ -1,0 +1,373 @@
+"""The terminal's side of card enrollment (``meibo terminal enroll``): the I/O edge of enroll.py.
+
+Owns: driving the card (CardClient over any CardReader), HQ's enrollment endpoint (aiohttp, TLS
+pinned to the card's CA fingerprint) and the new terminal directory. Everything is built in a
+staging directory beside TDIR (the same ``_Staging`` and key helpers as ``hq enroll-local``) and
+renamed into place only after HQ committed, so any failure leaves TDIR as it was (absent, or the
+old enrolled directory). Keys are generated here and never leave the terminal: HQ gets only the
+CSR of the TLS key and the public half of the device key.
+
+Trust: the first request (GET /enroll/v1/ca) runs without verification on purpose; what it
+returns is trusted only if its SHA-256 equals the fingerprint on the card. Every later request
+verifies HQ's certificate chain against exactly that CA (no system store) and HQ's stable name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from appliance.clock import Clock
+from appliance.dirs import TerminalDir, TerminalIdentity, write_atomic, write_private
+from appliance.errors import MeiboError
+from appliance.model import StationId, TerminalId
+from hardware.cardreader.base import CardAbsent, CardReader, msg_card_absent
+from provisioning import pki
+from provisioning.card_client import (CardAlreadyUsed, CardClient, CardLocked, CardOfOtherElection,
+                                      EnrollmentData, WrongPin)
+from provisioning.enroll import (T_HQ_SESSION, T_TABLE, AlreadyEnrolled, CaInfo, Certified, Challenge,
+                                 EnrollProtocolError, Hello, HqNotTrusted, HqUnreachable, Proof, Proven,
+                                 TState, challenge_for, check_certificate, enrollment_address, fingerprint,
+                                 make_csr, refusal, step)
+
+PinSource = Callable[[int], str]  # tries left → the PIN typed (or read from --pin-file)
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class EnrollSettings:
+    connect_timeout_s: float = 10.0
+    request_timeout_s: float = 30.0
+    roll_timeout_s: float = 600.0  # a 1M-voter roll at the cell edge
+    abort_timeout_s: float = 3.0
+    card_wait_s: float = 0.0  # how long to wait for the card to be inserted
+
+
+@dataclass
+class EnrollResult:
+    terminal: str
+    station: str
+    election_id: str
+    card_serial: str
+    tls_serial: int
+    roll_version: int
+    hq_address: str
+    replaced: str | None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class _Flow:
+    """The terminal's state, moved only through enroll.T_TABLE."""
+
+    def __init__(self) -> None:
+        self.state = TState.START
+
+    def __call__(self, event: str) -> None:
+        self.state = step(T_TABLE, self.state, event)
+
+
+def _hostport(addr: str) -> tuple[str, int]:
+    host, port = addr.rsplit(":", 1)
+    return host.strip("[]"), int(port)
+
+
+def _pinned_context(ca_pem: bytes) -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # no load_default_certs(): the card's CA only
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_3
+    ctx.check_hostname = True
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.load_verify_locations(cadata=ca_pem.decode("ascii"))
+    return ctx
+
+
+def _unverified_context() -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # only for GET /ca, whose answer is checked by fingerprint
+    return ctx
+
+
+class _Hq:
+    """HTTP to the enrollment endpoint; foreign exceptions become HqUnreachable / HqNotTrusted."""
+
+    def __init__(self, address: str, settings: EnrollSettings) -> None:
+        self.host, self.port = _hostport(address)
+        self.address = address
+        self.settings = settings
+        self.http: aiohttp.ClientSession | None = None
+        self.ctx: ssl.SSLContext | None = None
+        self.server_name = ""
+
+    def _url(self, path: str) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"https://{host}:{self.port}{path}"
+
+    def _fail(self, e: BaseException) -> MeiboError:
+        if isinstance(e, aiohttp.ClientConnectorCertificateError) or isinstance(e, ssl.SSLCertVerificationError):
+            return HqNotTrusted(f"本部（{self.address}）の証明書がカードの選挙 CA と一致しません。"
+                                "接続先が正しいか本部に確認してください", code="hq_not_trusted")
+        return HqUnreachable(f"本部の登録窓口（{self.address}）に接続できません: {type(e).__name__} {e}。"
+                             "本部で meibo hq provisioning が動いているか、回線を確かめてください",
+                             code="hq_unreachable", address=self.address)
+
+    async def open(self) -> None:
+        t = self.settings
+        self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(
+            total=None, connect=t.connect_timeout_s, sock_connect=t.connect_timeout_s, sock_read=t.request_timeout_s))
+
+    async def close(self) -> None:
+        if self.http is not None:
+            await self.http.close()
+
+    async def ca(self) -> CaInfo:
+        assert self.http is not None
+        try:
+            async with self.http.get(self._url("/enroll/v1/ca"), ssl=_unverified_context()) as r:
+                body = await r.json(content_type=None)
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as e:
+            raise self._fail(e) from None
+        return CaInfo.parse(body)
+
+    def pin(self, ca_pem: bytes, election_id: str) -> None:
+        self.ctx = _pinned_context(ca_pem)
+        self.server_name = pki.hq_server_name(election_id)
+
+    async def post(self, path: str, body: dict[str, Any]) -> Any:
+        assert self.http is not None and self.ctx is not None
+        try:
+            async with self.http.post(self._url(path), json=body, ssl=self.ctx,
+                                      server_hostname=self.server_name) as r:
+                raw = await r.read()
+                status = r.status
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
+            raise self._fail(e) from None
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            raise EnrollProtocolError(f"本部の登録窓口がエラーを返しました（HTTP {status}）", code="hq_error",
+                                      http_status=status) from None
+        if isinstance(data, dict) and data.get("status") == "error":
+            raise refusal(str(data.get("code")), hq_message=str(data.get("message", "")))
+        return data
+
+    async def download(self, version: int, session: bytes, out: Path, size: int, sha256: str) -> None:
+        assert self.http is not None and self.ctx is not None
+        h = hashlib.sha256()
+        n = 0
+        try:
+            async with self.http.get(self._url(f"/enroll/v1/roll/{version}"), ssl=self.ctx,
+                                     server_hostname=self.server_name, headers={"X-Meibo-Session": session.hex()},
+                                     timeout=aiohttp.ClientTimeout(total=self.settings.roll_timeout_s,
+                                                                   connect=self.settings.connect_timeout_s)) as r:
+                if r.status != 200:
+                    data = await r.json(content_type=None)
+                    raise refusal(str(data.get("code")), hq_message=str(data.get("message", "")))
+                with open(out, "wb") as f:
+                    async for chunk in r.content.iter_chunked(1 << 20):
+                        n += len(chunk)
+                        if n > size:
+                            break
+                        h.update(chunk)
+                        f.write(chunk)
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as e:
+            raise self._fail(e) from None
+        if n != size or h.hexdigest() != sha256:
+            raise EnrollProtocolError(f"名簿第 {version} 版の受信が途中で切れたか、内容が違います", code="roll_download_failed")
+
+    async def abort(self, session: bytes) -> None:
+        with contextlib.suppress(MeiboError, asyncio.TimeoutError):
+            await asyncio.wait_for(self.post("/enroll/v1/abort", {"session": session.hex()}),
+                                   self.settings.abort_timeout_s)
+
+
+def _read_card(client: CardClient, election: str | None) -> EnrollmentData:
+    client.select()
+    data = client.check_usable(election) if election else client.read_enrollment_data()
+    if data.used:
+        raise CardAlreadyUsed(f"このカードは使用済みです（端末 {data.terminal_id} の登録に使われました）",
+                              terminal=data.terminal_id)
+    return data
+
+
+def _verify_pin(client: CardClient, pin_source: PinSource) -> None:
+    """One try per run: ``WrongPin`` says how many remain; the card locks itself after the last."""
+    tries = client.pin_tries_left()
+    if tries == 0:
+        raise CardLocked()
+    try:
+        client.verify_pin(pin_source(tries))
+    except WrongPin as e:
+        if e.tries_left == 0:
+            raise CardLocked() from None
+        raise
+
+
+def _local_checks(out: Path, replace: bool) -> None:
+    tdir = TerminalDir(out)
+    if tdir.identity_path.exists() and not replace:
+        raise AlreadyEnrolled(f"この端末ディレクトリはすでに登録済みです（登録し直すときは --replace）: {out}",
+                              code="already_enrolled")
+    if out.exists() and not tdir.identity_path.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise AlreadyEnrolled(f"ディレクトリが空ではありません（上書きしません）: {out}", code="dir_not_empty")
+
+
+async def enroll(out: Path, reader: CardReader, reader_name: str, pin_source: PinSource, clock: Clock, *,
+                 hq: str | None = None, replace: bool = False, election: str | None = None,
+                 supervisor_pin: str | None = None, settings: EnrollSettings = EnrollSettings(),
+                 progress: Progress = lambda s: None) -> EnrollResult:
+    """Enroll this terminal into ``out`` with the card in ``reader_name``. Raises a MeiboError
+    (card, HQ or local) and leaves ``out``, HQ's register and the card as they were."""
+    from appliance.commands_terminal import _ed25519_keypair, _Staging
+
+    _local_checks(out, replace)
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    timings: dict[str, float] = {}
+    flow = _Flow()
+    if not reader.card_present(reader_name) and not reader.wait_for_card(reader_name, settings.card_wait_s):
+        raise CardAbsent(msg_card_absent(reader_name), reader=reader_name)
+    stage: _Staging | None = None
+    link: _Hq | None = None
+    session: bytes | None = None
+    try:
+        with reader.connect(reader_name) as ch:
+            card = CardClient(ch)
+            data = _read_card(card, election)
+            flow("card_read")
+            progress(f"カード {data.serial_hex}: 端末 {data.terminal_id} / 投票所 {data.station_id} / 選挙 {data.election_id}")
+            _verify_pin(card, pin_source)
+            flow("pin_verified")
+
+            stage = _Staging(out)
+            t = TerminalDir(stage.path)
+            device_pub = _ed25519_keypair(t.device_key, t.device_pub)
+            tls_key_pem, _ = pki.new_device_key()
+            write_private(t.tls / "client.key", tls_key_pem)
+            csr = make_csr(tls_key_pem, data.terminal_id)
+            flow("keys_made")
+
+            link = _Hq(hq or enrollment_address(data.hq_address), settings)
+            await link.open()
+            progress(f"本部の登録窓口 {link.address} に接続します")
+            info = await link.ca()
+            if fingerprint(info.ca_pem) != data.hq_ca_fingerprint:
+                raise HqNotTrusted(f"本部（{link.address}）の選挙 CA がカードに記録された指紋と一致しません。"
+                                   "接続先が正しいか本部に確認してください", code="hq_not_trusted")
+            if info.election_id != data.election_id:
+                raise CardOfOtherElection(f"別の選挙のカードです（カード: {data.election_id}、本部: {info.election_id}）",
+                                          card_election=data.election_id, expected=info.election_id)
+            link.pin(info.ca_pem, data.election_id)
+            flow("hq_trusted")
+
+            hello = Hello(data.election_id, data.serial, data.terminal_id, data.station_id, replace)
+            chal = Challenge.parse(await link.post("/enroll/v1/hello", hello.to_json()))
+            session = chal.session
+            flow("challenge")
+            signature = card.internal_authenticate(
+                challenge_for(data.election_id, data.serial, chal.session, chal.nonce, csr, device_pub, replace))
+            flow("card_signed")
+            proven = Proven.parse(await link.post("/enroll/v1/prove",
+                                                  Proof(chal.session, csr, device_pub, signature).to_json()))
+            flow("proven")
+            timings["to_proven_s"] = loop.time() - t0
+
+            # Everything the roll needs, then the roll itself, into the staging directory.
+            write_atomic(t.config_path, proven.election_toml)
+            write_atomic(t.hq_roll_pub, proven.hq_roll_pub)
+            cfg = t.config()
+            if cfg.election_id != data.election_id:
+                raise EnrollProtocolError("本部から受け取った選挙の設定がカードの選挙と違います", code="config_mismatch")
+            cfg.station(data.station_id)
+            version = await _install_rolls(link, chal.session, proven, t, data, supervisor_pin, progress, timings)
+            flow("roll_installed")
+            timings["to_roll_s"] = loop.time() - t0
+
+            card.mark_used()  # the card's one use, just before HQ commits (see enroll.py)
+            flow("card_marked")
+            cert = Certified.parse(await link.post("/enroll/v1/commit", {"session": chal.session.hex()}))
+            flow("certified")
+            session = None  # committed: nothing to abort any more
+    except BaseException:
+        if link is not None and session is not None and flow.state in T_HQ_SESSION:
+            await link.abort(session)
+        if flow.state is not TState.FAILED:
+            with contextlib.suppress(MeiboError):
+                flow("fail")
+        if stage is not None:
+            stage.discard()
+        raise
+    finally:
+        if link is not None:
+            await link.close()
+
+    # HQ has committed: write what it sent and put the directory in place.
+    try:
+        check_certificate(cert.certificate_pem, info.ca_pem, csr, data.election_id, data.terminal_id, data.station_id)
+        write_atomic(t.tls / "client.pem", cert.certificate_pem)
+        write_atomic(t.tls / "ca.pem", info.ca_pem)
+        t.write_identity(TerminalIdentity(TerminalId(data.terminal_id), StationId(data.station_id), data.election_id,
+                                          proven.hq_address))
+        replaced: str | None = None
+        if out.exists() and any(out.iterdir()):
+            # never destroy a journal: the old directory is kept beside the new one
+            moved = out.with_name(f"{out.name}.replaced-{clock.now():%Y%m%dT%H%M%S}")
+            os.replace(out, moved)
+            replaced = str(moved)
+        stage.commit()
+        flow("committed")
+    except BaseException:
+        stage.discard()
+        raise
+    timings["total_s"] = loop.time() - t0
+    return EnrollResult(data.terminal_id, data.station_id, data.election_id, data.serial_hex, cert.serial, version,
+                        proven.hq_address, replaced, timings)
+
+
+async def _install_rolls(link: _Hq, session: bytes, proven: Proven, t: TerminalDir, data: EnrollmentData,
+                         supervisor_pin: str | None, progress: Progress, timings: dict[str, float]) -> int:
+    from appliance import journal
+    from appliance.rollpkg import install_verified, open_package
+    from appliance.store import Store
+
+    key = None
+    if supervisor_pin is not None:
+        from appliance import atrest
+        from appliance.terminal import write_pin
+        write_pin(t, supervisor_pin)
+        key = atrest.seal_new(t, supervisor_pin)  # personal data at rest, as hq enroll-local does
+    store = Store(t.store_path, key=key) if key is not None else Store(t.store_path)
+    loop = asyncio.get_running_loop()
+    try:
+        journal.init(store, data.election_id, TerminalId(data.terminal_id))
+        version = 0
+        dl = t.root / "rolls.tmp"
+        dl.mkdir(exist_ok=True)
+        for ref in proven.rolls:
+            progress(f"名簿 第 {ref.version} 版（{ref.size / 1e6:.1f} MB）を受信しています")
+            path = dl / f"v{ref.version}.mbr"
+            t1 = loop.time()
+            await link.download(ref.version, session, path, ref.size, ref.sha256)
+            t2 = loop.time()
+            pkg = path.read_bytes()
+            manifest, body = open_package(pkg, proven.hq_roll_pub)
+            await asyncio.to_thread(install_verified, store, manifest, body, data.election_id)
+            timings[f"roll_v{ref.version}_download_s"] = t2 - t1
+            timings[f"roll_v{ref.version}_install_s"] = loop.time() - t2
+            version = manifest.version
+        shutil.rmtree(dl, ignore_errors=True)
+        return version
+    finally:
+        store.close()
