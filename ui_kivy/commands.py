@@ -1,9 +1,53 @@
-"""Commands of this package (registered into ``meibo`` by appliance.cli). Placeholder until filled."""
+"""``meibo kiosk TDIR``: the poll-worker kiosk (Kivy) on an enrolled terminal directory.
+
+Runs the kiosk, the sync agent and the hardware drivers on one asyncio loop (ui_kivy/app.py).
+Kivy is imported only when the command runs, so ``meibo --help`` works without a display.
+"""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import re
+from pathlib import Path
 from typing import Any
+
+from appliance.clock import clock_from_arg
+from appliance.errors import UsageError
+
+
+def _size(text: str) -> tuple[int, int]:
+    m = re.fullmatch(r"(\d{3,4})x(\d{3,4})", text.strip())
+    if not m:
+        raise UsageError(f"--size は 幅x高さ で指定してください（例: 1280x800）: {text!r}", code="size_invalid")
+    w, h = int(m.group(1)), int(m.group(2))
+    if w < 1024 or h < 600:
+        raise UsageError(f"画面が小さすぎます（1024x600 以上）: {text}", code="size_invalid")
+    return w, h
+
+
+def _cmd_kiosk(args: argparse.Namespace) -> Any:
+    from appliance.cli import Outcome
+    from appliance.dirs import TerminalDir
+    from ui_kivy.app import run_kiosk
+    from ui_kivy.fonts import find_cjk_font
+
+    size = _size(args.size)
+    find_cjk_font()  # fail before any window opens, with the package to install
+    tdir = Path(args.tdir)
+    TerminalDir(tdir).identity()  # not enrolled → a clear error before Kivy starts
+    asyncio.run(run_kiosk(tdir, clock=clock_from_arg(args.now), clerk=args.clerk, scanner=args.scanner,
+                          modems=list(args.modem or []), hq=args.hq, size=size, fullscreen=args.fullscreen))
+    return Outcome({"code": "ok"}, "")
 
 
 def register(cli: Any) -> None:
-    """Add this package's commands to the ``meibo`` parser."""
+    p = cli.command(None, "kiosk", _cmd_kiosk, "受付端末の画面（名簿対照キオスク）を起動する")
+    p.add_argument("tdir", help="登録済みの端末ディレクトリ")
+    p.add_argument("--now", help="現在時刻（ISO 8601、リハーサル・試験用）")
+    p.add_argument("--scanner", help="入場整理券スキャナのシリアルポート")
+    p.add_argument("--modem", action="append", help="LTE モデムのシリアルポート（2 台まで、繰り返し指定）")
+    p.add_argument("--hq", help="本部のアドレス host:port（既定は登録時のもの）")
+    p.add_argument("--size", default="1280x800", help="画面の大きさ（既定 1280x800）")
+    p.add_argument("--fullscreen", action="store_true", help="全画面で表示する")
+    p.add_argument("--clerk", default="係員", help="担当者（投票事務従事者）の名前または ID")

@@ -1,0 +1,366 @@
+"""The kiosk's screens. Each ``update(flow)`` copies presenter state into widgets; each button
+calls one intent. Lists (keypads, results, ballots) are rebuilt from the state on update.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from kivy.factory import Factory
+from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.gridlayout import GridLayout
+from kivy.uix.screenmanager import Screen
+from kivy.uix.scrollview import ScrollView
+
+from ui_kivy.presenters.app_flow import KioskFlow
+from ui_kivy.presenters.search import ERA_KEYS, KEYPAD
+from ui_kivy.views import theme
+
+Intent = Callable[..., Any]
+
+
+def txt(text: str = "", size: int = theme.TEXT, **kw: Any) -> Any:
+    return Factory.Txt(text=text, font_size=size, **kw)
+
+
+def big(text: str, on: Intent, **kw: Any) -> Any:
+    b = Factory.Big(text=text, **kw)
+    b.bind(on_release=lambda *_: on())
+    return b
+
+
+def keypad(keys: tuple[tuple[str, ...], ...], on: Callable[[str], None], cols: int) -> GridLayout:
+    g = GridLayout(cols=cols, spacing=6)
+    for row in keys:
+        for k in row:
+            b = Factory.Key(text=k)
+            if k:
+                b.bind(on_release=lambda _b, k=k: on(k))
+            g.add_widget(b)
+    return g
+
+
+DIGITS = (("1", "2", "3"), ("4", "5", "6"), ("7", "8", "9"))
+
+
+class KioskScreen(Screen):
+    flow: KioskFlow
+
+    def __init__(self, flow: KioskFlow, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.flow = flow
+        self.box = BoxLayout(orientation="vertical", padding=16, spacing=12)
+        self.add_widget(self.box)
+        self.build()
+
+    def build(self) -> None:
+        ...
+
+    def update(self) -> None:
+        ...
+
+    def run(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        _TASKS.add(task)
+        task.add_done_callback(_TASKS.discard)
+
+
+_TASKS: set[asyncio.Future[Any]] = set()
+
+
+class IdleView(KioskScreen):
+    def build(self) -> None:
+        f = self.flow
+        self.station = txt("", theme.TEXT_BIG, bold=True)
+        self.clerk = txt("")
+        self.prompt = txt("", theme.TEXT_HUGE, halign="center")
+        self.prompt.size_hint_y = 1
+        self.closed = txt("", theme.TEXT_BIG, halign="center", color=theme.RED)
+        row = BoxLayout(size_hint_y=None, height=130, spacing=16)
+        self.search_btn = big("検索（氏名カナ）", f.open_search, height=130, font_size=theme.TEXT_BIG)
+        self.sup_btn = big("管理者", f.open_supervisor, height=130, size_hint_x=0.35, background_color=theme.GREY)
+        row.add_widget(self.search_btn)
+        row.add_widget(self.sup_btn)
+        for w in (self.station, self.clerk, self.prompt, self.closed, row):
+            self.box.add_widget(w)
+
+    def update(self) -> None:
+        s = self.flow.idle
+        self.station.text = s.station_name
+        self.clerk.text = f"担当: {s.clerk}"
+        self.prompt.text = ("▶ " + s.prompt) if s.station_open else ""
+        self.closed.text = "" if s.station_open else f"× {s.closed_text}"
+
+
+class KanaView(KioskScreen):
+    def build(self) -> None:
+        f = self.flow
+        top = BoxLayout(size_hint_y=None, height=theme.TOUCH, spacing=10)
+        top.add_widget(big("戻る", f.back, size_hint_x=0.22, background_color=theme.GREY))
+        self.query = txt("", theme.TEXT_BIG, size_hint_y=1, halign="center")
+        top.add_widget(self.query)
+        self.go = big("一覧を見る", f.show_results, size_hint_x=0.38, background_color=theme.GREEN)
+        top.add_widget(self.go)
+        self.box.add_widget(top)
+        self.box.add_widget(keypad(KEYPAD, f.on_kana, 10))
+
+    def update(self) -> None:
+        s = self.flow.search.state
+        self.query.text = f"カナ: [b]{s.query or '＿'}[/b]" + (f"  [size=24]{s.message}[/size]" if s.message else "")
+        self.go.text = f"一覧を見る（{s.count_text or '0 件'}）"
+
+
+class ResultsView(KioskScreen):
+    def build(self) -> None:
+        f = self.flow
+        top = BoxLayout(size_hint_y=None, height=theme.TOUCH, spacing=10)
+        top.add_widget(big("戻る", f.back, size_hint_x=0.2, background_color=theme.GREY))
+        self.head = txt("", theme.TEXT, size_hint_y=1)
+        top.add_widget(self.head)
+        top.add_widget(big("生年月日で絞り込み", f.open_birth, size_hint_x=0.33))
+        self.box.add_widget(top)
+        self.list = BoxLayout(orientation="vertical", size_hint_y=None, spacing=8)
+        self.list.bind(minimum_height=self.list.setter("height"))
+        sv = ScrollView(do_scroll_x=False, bar_width=14)
+        sv.add_widget(self.list)
+        self.box.add_widget(sv)
+
+    def update(self) -> None:
+        s = self.flow.search.state
+        self.head.text = f"「{s.query}」 {s.count_text}" + (f"  {s.birth_filter}" if s.birth_filter else "") + (
+            f"\n{s.message}" if s.message else "")
+        self.list.clear_widgets()
+        for r in s.rows:
+            voted = f"   [color=b01010]× {r.voted_text}[/color]" if r.voted_text else ""
+            b = Factory.Big(text=f"[size=36][b]{r.name}[/b][/size]  {r.kana}{voted}\n{r.birth}   {r.address}",
+                            markup=True, height=124, background_color=theme.WHITE, color=theme.INK, halign="left")
+            b.bind(on_release=lambda _b, vid=r.voter_id: self.flow.pick(vid))
+            self.list.add_widget(b)
+
+
+class BirthView(KioskScreen):
+    def build(self) -> None:
+        f = self.flow
+        top = BoxLayout(size_hint_y=None, height=theme.TOUCH, spacing=10)
+        top.add_widget(big("戻る", f.back, size_hint_x=0.2, background_color=theme.GREY))
+        self.text = txt("", theme.TEXT_BIG, size_hint_y=1, halign="center")
+        top.add_widget(self.text)
+        top.add_widget(big("絞り込む", f.birth_apply, size_hint_x=0.28, background_color=theme.GREEN))
+        self.box.add_widget(top)
+        eras = BoxLayout(size_hint_y=None, height=theme.TOUCH, spacing=8)
+        for e in ERA_KEYS:
+            eras.add_widget(big(e, lambda e=e: f.birth_era(e)))
+        self.box.add_widget(eras)
+        pad = keypad(DIGITS + (("次へ", "0", "クリア"),), self._key, 3)
+        self.box.add_widget(pad)
+
+    def _key(self, k: str) -> None:
+        {"次へ": self.flow.birth_next, "クリア": self.flow.birth_clear}.get(k, lambda: self.flow.birth_digit(k))()
+
+    def update(self) -> None:
+        s = self.flow.search.state
+        self.text.text = "生年月日: " + s.birth.text + (f"\n[size=24]{s.message}[/size]" if s.message else "")
+
+
+def _field(label: str, value: str, size: int = theme.TEXT) -> Any:
+    return txt(f"[color=555555]{label}[/color]  {value}", size)
+
+
+class ConfirmView(KioskScreen):
+    def build(self) -> None:
+        cols = BoxLayout(spacing=24)
+        self.col_l = BoxLayout(orientation="vertical", spacing=4)
+        self.col_r = BoxLayout(orientation="vertical", spacing=6)
+        cols.add_widget(self.col_l)
+        cols.add_widget(self.col_r)
+        self.box.add_widget(cols)
+        row = BoxLayout(size_hint_y=None, height=130, spacing=16)
+        row.add_widget(big("戻る", self.flow.back, height=130, size_hint_x=0.3, background_color=theme.GREY))
+        self.ok = big("受付", lambda: self.run(self.flow.confirm_checkin()), height=130,
+                      background_color=theme.GREEN, font_size=theme.TEXT_BIG)
+        row.add_widget(self.ok)
+        self.box.add_widget(row)
+
+    def update(self) -> None:
+        c = self.flow.confirm
+        self.col_l.clear_widgets()
+        self.col_r.clear_widgets()
+        if c is None:
+            return
+        self.col_l.add_widget(txt("本人確認", theme.TEXT, color=theme.GREY))
+        self.col_l.add_widget(txt(f"[b]{c.name}[/b]", theme.TEXT_HUGE))
+        self.col_l.add_widget(txt(c.kana, theme.TEXT_BIG))
+        for label, value in (("生年月日", c.birth), ("住所", c.address), ("投票区", c.district),
+                             ("選挙人番号", c.voter_id), ("状態", c.status)):
+            self.col_l.add_widget(_field(label, value))
+        self.col_l.add_widget(BoxLayout())
+        self.col_r.add_widget(txt("この投票所での交付", theme.TEXT, color=theme.GREY))
+        for p in c.lines:
+            colour = "0a6a2a" if p.ok else "b01010"
+            self.col_r.add_widget(txt(f"[b]{p.name}[/b]\n[color={colour}]{p.text}[/color]", 26))
+        self.col_r.add_widget(BoxLayout())
+        self.ok.text = c.button_text
+        self.ok.background_color = theme.GREEN if c.can_hand else theme.GREY
+
+
+class CheckingView(KioskScreen):
+    def build(self) -> None:
+        self.box.add_widget(txt("本部に確認中… そのままお待ちください", theme.TEXT_BIG, halign="center", size_hint_y=1))
+
+
+class ResultView(KioskScreen):
+    def build(self) -> None:
+        self.banner = Factory.Banner()
+        self.box.add_widget(self.banner)
+        cols = BoxLayout(spacing=24)
+        self.hand = BoxLayout(orientation="vertical", spacing=8)
+        self.withhold = BoxLayout(orientation="vertical", spacing=8)
+        cols.add_widget(self.hand)
+        cols.add_widget(self.withhold)
+        self.box.add_widget(cols)
+        self.actions = BoxLayout(size_hint_y=None, height=120, spacing=16)
+        self.box.add_widget(self.actions)
+
+    def update(self) -> None:
+        r = self.flow.result
+        if r is None:
+            return
+        self.banner.colour = r.colour
+        self.banner.title = r.title
+        self.banner.subtitle = f"{r.voter_name} 様 — {r.subtitle}" + (f"（受付 {r.seq}）" if r.seq else "")
+        self.hand.clear_widgets()
+        self.withhold.clear_widgets()
+        if r.hand:
+            self.hand.add_widget(txt("[color=0a6a2a]✓ 交付する（この順に手渡す）[/color]", theme.TEXT))
+            for h in r.hand:
+                self.hand.add_widget(txt(f"[b]{h.text}[/b]", 38))
+                if h.note:
+                    self.hand.add_widget(txt(f"※ {h.note}", 24))
+        if r.withhold:
+            self.withhold.add_widget(txt("[color=b01010]× 交付しない[/color]", theme.TEXT))
+            for w in r.withhold:
+                self.withhold.add_widget(txt(f"[b][color=b01010]{w.text}[/color][/b]", 34))
+                self.withhold.add_widget(txt(w.reason, 24))
+        self.hand.add_widget(BoxLayout())
+        self.withhold.add_widget(BoxLayout())
+        self.actions.clear_widgets()
+        for a in r.actions:
+            self.actions.add_widget(big(a.label, lambda a=a: self.run(self.flow.on_result_action(a.id)), height=120,
+                                        font_size=theme.TEXT_BIG))
+
+
+class PinView(KioskScreen):
+    def build(self) -> None:
+        f = self.flow
+        top = BoxLayout(size_hint_y=None, height=theme.TOUCH, spacing=10)
+        top.add_widget(big("戻る", f.back, size_hint_x=0.2, background_color=theme.GREY))
+        self.masked = txt("", theme.TEXT_BIG, size_hint_y=1, halign="center")
+        top.add_widget(self.masked)
+        top.add_widget(big("確定", f.pin_submit, size_hint_x=0.25, background_color=theme.GREEN))
+        self.box.add_widget(txt("管理者（投票管理者）PIN", theme.TEXT, halign="center"))
+        self.box.add_widget(top)
+        self.msg = txt("", theme.TEXT, halign="center", color=theme.RED)
+        self.box.add_widget(self.msg)
+        self.box.add_widget(keypad(DIGITS + (("", "0", "削除"),), self._key, 3))
+
+    def _key(self, k: str) -> None:
+        self.flow.pin_backspace() if k == "削除" else self.flow.pin_digit(k)
+
+    def update(self) -> None:
+        self.masked.text = self.flow.pin.state.masked
+        self.msg.text = self.flow.pin.state.message
+
+
+class MenuView(KioskScreen):
+    def build(self) -> None:
+        f = self.flow
+        self.head = txt("", theme.TEXT_BIG)
+        self.box.add_widget(txt("管理者メニュー", theme.TEXT, color=theme.GREY))
+        self.box.add_widget(self.head)
+        g = GridLayout(cols=2, spacing=16, row_default_height=120, row_force_default=True)
+        self.open_btn = big("開設する", f.open_station, height=120, background_color=theme.GREEN)
+        self.close_btn = big("閉鎖する（受付終了）", f.close_station, height=120, background_color=theme.RED)
+        for w in (self.open_btn, self.close_btn, big("受付の取消", f.open_void, height=120),
+                  big("交付数の入力・照合（毎時）", f.open_counts, height=120)):
+            g.add_widget(w)
+        self.box.add_widget(g)
+        self.box.add_widget(BoxLayout())
+        self.box.add_widget(big("受付画面に戻る", f.back, background_color=theme.GREY))
+
+    def update(self) -> None:
+        m = self.flow.menu
+        self.head.text = m.station_text
+        self.open_btn.disabled = not m.can_open
+        self.close_btn.disabled = not m.can_close
+
+
+class VoidView(KioskScreen):
+    def build(self) -> None:
+        f = self.flow
+        self.box.add_widget(txt("受付の取消: 取り消す受付と理由を選んでください", theme.TEXT))
+        self.list = BoxLayout(orientation="vertical", size_hint_y=None, spacing=6)
+        self.list.bind(minimum_height=self.list.setter("height"))
+        sv = ScrollView(do_scroll_x=False, bar_width=14)
+        sv.add_widget(self.list)
+        self.box.add_widget(sv)
+        self.reasons = BoxLayout(size_hint_y=None, height=theme.TOUCH, spacing=8)
+        self.box.add_widget(self.reasons)
+        row = BoxLayout(size_hint_y=None, height=theme.TOUCH, spacing=16)
+        row.add_widget(big("戻る", f.back, size_hint_x=0.3, background_color=theme.GREY))
+        self.go = big("取消を記録する", lambda: f.void(), background_color=theme.RED)
+        row.add_widget(self.go)
+        self.box.add_widget(row)
+
+    def update(self) -> None:
+        s = self.flow.void_state
+        self.list.clear_widgets()
+        for r in s.rows:
+            mark = "● " if r.selected else ""
+            b = Factory.Big(text=mark + r.text, background_color=theme.BLUE if r.selected else theme.WHITE,
+                            color=theme.WHITE if r.selected else theme.INK, disabled=r.voided, halign="left")
+            b.bind(on_release=lambda _b, seq=r.seq: self.flow.void_select(seq))
+            self.list.add_widget(b)
+        self.reasons.clear_widgets()
+        for reason in s.reasons:
+            chosen = reason == s.reason
+            self.reasons.add_widget(big(("● " if chosen else "") + reason, lambda r=reason: self.flow.void_reason(r),
+                                        background_color=theme.BLUE if chosen else theme.GREY, font_size=24))
+        self.go.disabled = not s.can_void
+
+
+class CountsView(KioskScreen):
+    def build(self) -> None:
+        f = self.flow
+        self.head = txt("", 24)
+        self.box.add_widget(self.head)
+        body = BoxLayout(spacing=16)
+        self.rows = BoxLayout(orientation="vertical", spacing=8)
+        body.add_widget(self.rows)
+        side = BoxLayout(orientation="vertical", size_hint_x=0.36, spacing=8)
+        side.add_widget(keypad(DIGITS + (("", "0", "削除"),), self._key, 3))
+        side.add_widget(big("交付数を記録", lambda: f.enter_hourly_count(), background_color=theme.GREEN))
+        side.add_widget(big("戻る", f.back, background_color=theme.GREY))
+        body.add_widget(side)
+        self.box.add_widget(body)
+
+    def _key(self, k: str) -> None:
+        self.flow.counts_backspace() if k == "削除" else self.flow.counts_digit(k)
+
+    def update(self) -> None:
+        s = self.flow.counts_state
+        self.head.text = f"{s.hour}時の交付数（累計）を選挙ごとに入力し、名簿対照数と照合します"
+        self.rows.clear_widgets()
+        for r in s.rows:
+            line = BoxLayout(size_hint_y=None, height=theme.TOUCH, spacing=8)
+            sel = Factory.Big(text=("● " if r.selected else "") + r.name, font_size=24, size_hint_x=1.3,
+                              background_color=theme.BLUE if r.selected else theme.WHITE,
+                              color=theme.WHITE if r.selected else theme.INK)
+            sel.bind(on_release=lambda _b, c=r.contest: self.flow.counts_select(c))
+            line.add_widget(sel)
+            line.add_widget(txt(f"{r.recorded_text}\n{r.issued_text}", 24, size_hint_y=1))
+            diff = txt(f"[b]{r.diff_text}[/b]", 24, size_hint_y=1, color=theme.RED if r.mismatch else theme.GREEN)
+            line.add_widget(diff)
+            self.rows.add_widget(line)
+        self.rows.add_widget(BoxLayout())
