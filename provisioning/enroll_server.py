@@ -201,6 +201,11 @@ class EnrollService:
         return Certified(cert_pem, serial, tuple(sorted(revoked)))
 
     # --- sessions -------------------------------------------------------------------------------
+    def _roll_file(self, version: dict[str, Any]) -> Path:
+        # versions() records the path at publish time; the file lives in HQDIR/rolls/ wherever
+        # the HQ directory has been moved (a restored backup, a rehearsal copy).
+        return self.hq.rolls / Path(str(version["file"])).name
+
     def _sha256(self, path: Path) -> str:
         st = path.stat()
         k = (str(path), st.st_size, st.st_mtime_ns)
@@ -274,7 +279,7 @@ class EnrollService:
             hq_roll_pub = self.hq.roll_pub.read_bytes()
             refs: list[RollRef] = []
             for v in chain:
-                path = Path(v["file"])
+                path = self._roll_file(v)
                 refs.append(RollRef(int(v["version"]), str(v["kind"]), path.stat().st_size,
                                     await self.io(self._sha256, path)))
             return web.json_response(Proven(self.hq.config_path.read_bytes(), hq_roll_pub, self.config.hq_address,
@@ -297,7 +302,7 @@ class EnrollService:
                 raise EnrollProtocolError(f"名簿の第 {version} 版はこの登録の対象ではありません", code="bad_request")
         except (MeiboError, ValueError) as e:
             return self._error(e if isinstance(e, MeiboError) else EnrollProtocolError(str(e), code="bad_request"))
-        path = Path(entry["file"])
+        path = self._roll_file(entry)
         resp = web.StreamResponse(headers={"Content-Type": "application/octet-stream",
                                            "Content-Length": str(path.stat().st_size)})
         await resp.prepare(request)
