@@ -25,7 +25,8 @@ Pure: imports nothing that does I/O.
 from __future__ import annotations
 
 import hashlib
-import json
+
+import orjson
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Mapping
@@ -57,10 +58,17 @@ class Event:
     hlc: int
     terminal: TerminalId
     data: Mapping[str, Any] = field(default_factory=dict)
+    # The canonical bytes, computed once: HQ hashes, stores and compares an event several
+    # times on its way in, and the encoding is the costly part of ingest.
+    _raw: bytes | None = field(default=None, compare=False, repr=False)
 
     def encode(self) -> bytes:
-        return canonical_json({"d": dict(self.data), "h": self.hlc, "k": self.kind.value,
-                               "s": self.seq, "t": self.terminal})
+        raw = self._raw
+        if raw is None:
+            raw = canonical_json({"d": dict(self.data), "h": self.hlc, "k": self.kind.value,
+                                  "s": self.seq, "t": self.terminal})
+            object.__setattr__(self, "_raw", raw)
+        return raw
 
     # convenience accessors used by the rules and HQ
     @property
@@ -77,8 +85,13 @@ class Event:
 
 
 def canonical_json(obj: Any) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False).encode("utf-8")
+    """Sorted keys, no whitespace, UTF-8: byte-identical to ``json.dumps(sort_keys=True,
+    separators=(",", ":"), ensure_ascii=False)``, by orjson (C) because HQ encodes every
+    incoming event to check it is canonical, and the pure-Python encoder was most of ingest."""
+    try:
+        return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
+    except (TypeError, orjson.JSONEncodeError) as e:
+        raise ValueError(f"not canonical-JSON encodable: {e}") from e
 
 
 def genesis_hash(election_id: str, terminal: str) -> bytes:
@@ -89,56 +102,59 @@ def chain_hash(prev_hash: bytes, encoded: bytes) -> bytes:
     return hashlib.sha256(prev_hash + encoded).digest()
 
 
-def _check_value(v: Any, where: str) -> None:
-    if isinstance(v, bool) or isinstance(v, int):
-        if isinstance(v, int) and not isinstance(v, bool) and not (-(1 << 62) < v < (1 << 62)):
-            raise JournalCorrupt(f"{where}: 数値が範囲外です", code="event_invalid")
-        return
-    if isinstance(v, str):
-        if len(v) > MAX_STR:
-            raise JournalCorrupt(f"{where}: 文字列が長すぎます", code="event_invalid")
-        return
-    if isinstance(v, list):
-        if len(v) > MAX_LIST:
-            raise JournalCorrupt(f"{where}: 項目が多すぎます", code="event_invalid")
-        for x in v:
-            if not isinstance(x, str) or len(x) > MAX_STR:
-                raise JournalCorrupt(f"{where}: 一覧の要素が不正です", code="event_invalid")
-        return
-    raise JournalCorrupt(f"{where}: 使えない型です ({type(v).__name__})", code="event_invalid")
+_INT_LIMIT = 1 << 62
 
 
-_REQUIRED: dict[EventKind, dict[str, type]] = {
-    EventKind.CHECKIN: {"station": str, "clerk": str, "voter": str, "contests": list},
-    EventKind.WITHHELD: {"ref": int, "contests": list},
-    EventKind.PROVISIONAL: {"ref": int},
-    EventKind.VOID: {"ref": int, "reason": str},
-    EventKind.TENTATIVE: {"voter": str, "contests": list, "reason": str},
-    EventKind.LOOKUP: {"voter": str, "via": str},
-    EventKind.STATION: {"action": str},
-    EventKind.COUNT: {"contest": str, "hour": int, "issued": int},
-    EventKind.ABSENTEE: {"voter": str, "contests": list},
+def _value_ok(v: Any) -> bool:
+    """Only strings, bounded ints, booleans, and short lists of short strings (hot path: HQ
+    checks every field of every incoming event, so exact ``type`` tests, no isinstance chains)."""
+    t = type(v)
+    if t is str:
+        return len(v) <= MAX_STR
+    if t is int:
+        return -_INT_LIMIT < v < _INT_LIMIT
+    if t is bool:
+        return True
+    if t is list:
+        return len(v) <= MAX_LIST and all(type(x) is str and len(x) <= MAX_STR for x in v)
+    return False
+
+
+_REQUIRED: dict[EventKind, tuple[tuple[str, type], ...]] = {
+    EventKind.CHECKIN: (("station", str), ("clerk", str), ("voter", str), ("contests", list)),
+    EventKind.WITHHELD: (("ref", int), ("contests", list)),
+    EventKind.PROVISIONAL: (("ref", int),),
+    EventKind.VOID: (("ref", int), ("reason", str)),
+    EventKind.TENTATIVE: (("voter", str), ("contests", list), ("reason", str)),
+    EventKind.LOOKUP: (("voter", str), ("via", str)),
+    EventKind.STATION: (("action", str),),
+    EventKind.COUNT: (("contest", str), ("hour", int), ("issued", int)),
+    EventKind.ABSENTEE: (("voter", str), ("contests", list)),
 }
 
 
 def validate(ev: Event) -> Event:
     """Check an event's shape (hostile input from the wire or an export)."""
-    where = f"{ev.terminal}#{ev.seq}"
-    if ev.seq < 1 or ev.hlc < 0:
-        raise JournalCorrupt(f"{where}: 番号または時刻が不正です", code="event_invalid")
-    if not isinstance(ev.terminal, str) or not ev.terminal or len(ev.terminal) > 32:
-        raise JournalCorrupt(f"{where}: 端末IDが不正です", code="event_invalid")
-    for k, v in ev.data.items():
-        _check_value(v, f"{where}.{k}")
-    for k, t in _REQUIRED[ev.kind].items():
-        v = ev.data.get(k)
-        if not isinstance(v, t) or isinstance(v, bool):
-            raise JournalCorrupt(f"{where}: 項目 {k} がないか型が違います", code="event_invalid")
-    if "contests" in _REQUIRED[ev.kind]:
-        cs = ev.data["contests"]
-        if not cs or len(set(cs)) != len(cs):
-            raise JournalCorrupt(f"{where}: 選挙の一覧が空か重複しています", code="event_invalid")
+    if ev.seq < 1 or ev.hlc < 0 or ev.hlc >= (1 << 63):
+        raise JournalCorrupt(f"{ev.terminal}#{ev.seq}: 番号または時刻が不正です", code="event_invalid")
+    if type(ev.terminal) is not str or not ev.terminal or len(ev.terminal) > 32:
+        raise JournalCorrupt(f"#{ev.seq}: 端末IDが不正です", code="event_invalid")
+    data = ev.data
+    for k, v in data.items():
+        if not _value_ok(v):
+            raise JournalCorrupt(f"{ev.terminal}#{ev.seq}.{k}: 値が不正です（型・長さ・範囲）", code="event_invalid")
+    for k, t in _REQUIRED[ev.kind]:
+        if type(data.get(k)) is not t:
+            raise JournalCorrupt(f"{ev.terminal}#{ev.seq}: 項目 {k} がないか型が違います", code="event_invalid")
+        if t is list:
+            cs = data[k]
+            if not cs or len(set(cs)) != len(cs):
+                raise JournalCorrupt(f"{ev.terminal}#{ev.seq}: 選挙の一覧が空か重複しています", code="event_invalid")
     return ev
+
+
+_KINDS = {k.value: k for k in EventKind}
+_KEYS = {"d", "h", "k", "s", "t"}
 
 
 def decode(raw: bytes) -> Event:
@@ -146,13 +162,15 @@ def decode(raw: bytes) -> Event:
     if len(raw) > MAX_EVENT_BYTES:
         raise JournalCorrupt("記録が大きすぎます", code="event_too_large")
     try:
-        obj = json.loads(raw.decode("utf-8"))
-        ev = Event(EventKind(obj["k"]), int(obj["s"]), int(obj["h"]), TerminalId(obj["t"]), dict(obj["d"]))
-        if set(obj) != {"d", "h", "k", "s", "t"} or not isinstance(obj["s"], int) or not isinstance(obj["h"], int):
-            raise ValueError("keys")
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError, AttributeError):
+        obj = orjson.loads(raw)
+        if type(obj) is not dict or obj.keys() != _KEYS or type(obj["d"]) is not dict \
+                or type(obj["s"]) is not int or type(obj["h"]) is not int:
+            raise ValueError("shape")
+        ev = Event(_KINDS[obj["k"]], obj["s"], obj["h"], TerminalId(obj["t"]), obj["d"])
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError, AttributeError, orjson.JSONDecodeError):
         raise JournalCorrupt("記録の形式が不正です", code="event_invalid")
     validate(ev)
+    object.__setattr__(ev, "_raw", None)
     if ev.encode() != raw:
         raise JournalCorrupt(f"{ev.terminal}#{ev.seq}: 記録が正規形ではありません", code="event_not_canonical")
     return ev

@@ -37,7 +37,8 @@ from appliance.store import Store
 from appliance.terminal import Terminal
 from provisioning.pki import hq_server_name
 from sync_protocol.codec import Frame, FrameInvalid, decode, encode
-from sync_protocol.session import LinkActions, LinkState, TerminalLink, TerminalVerdict, outcome_for
+from sync_protocol.session import (ALL_CONTESTS, LinkActions, LinkState, TerminalLink, TerminalVerdict,
+                                  outcome_for)
 from sync_protocol.tls import client_context
 
 log = logging.getLogger("meibo.terminal")
@@ -77,6 +78,17 @@ class LateAlert:
     station: str
     terminal: str
     hlc: int
+
+
+def expand_verdicts(verdicts: list[TerminalVerdict], contests: list[str]) -> list[TerminalVerdict]:
+    """Turn HQ's "every contest accepted" shorthand into one verdict per contest."""
+    out: list[TerminalVerdict] = []
+    for v in verdicts:
+        if v.contest == ALL_CONTESTS:
+            out.extend(TerminalVerdict(v.seq, c, True) for c in contests)
+        else:
+            out.append(v)
+    return out
 
 
 def _hostport(addr: str) -> tuple[str, int]:
@@ -138,6 +150,8 @@ class SyncAgent:
             got = None
         finally:
             self._waiters.pop(seq, None)
+        if got is not None:
+            got = expand_verdicts(got, contests)
         withheld, provisional = outcome_for(contests, got)
         # Record before the poll worker is told (rule 1). The terminal object is shared with the
         # loop's thread; the writes are short fsynced transactions.

@@ -15,8 +15,9 @@ Pure: no sockets, no aiohttp, no SQLite.
 
 from __future__ import annotations
 
-import json
 import zlib
+
+import orjson
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
@@ -122,7 +123,7 @@ def decode(data: bytes) -> Frame:
         raise FrameInvalid("ヘッダが途切れています", code="frame_truncated")
     hraw = data[pos:pos + hlen]
     try:
-        header = json.loads(hraw.decode("utf-8"))
+        header = orjson.loads(hraw)
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise FrameInvalid("ヘッダが読めません", code="frame_header_invalid")
     if not isinstance(header, dict) or canonical_json(header) != hraw:
@@ -146,7 +147,7 @@ def decode(data: bytes) -> Frame:
             p += n
     elif ftype is FrameType.FLAGS:
         try:
-            lst = json.loads(_inflate(body).decode("utf-8"))
+            lst = orjson.loads(_inflate(body))
         except (UnicodeDecodeError, ValueError, RecursionError):
             raise FrameInvalid("投票済情報が読めません", code="frame_body_invalid")
         if not isinstance(lst, list) or len(lst) > MAX_FLAGS or not all(isinstance(x, list) for x in lst):

@@ -54,6 +54,9 @@ _TERMINAL_MOVES: dict[tuple[LinkState, str], LinkState] = {
 }
 
 
+ALL_CONTESTS = "*"  # a verdict that covers every contest of the check-in
+
+
 @dataclass(frozen=True)
 class TerminalVerdict:
     """HQ's answer for one contest of one of our check-ins."""
@@ -138,7 +141,10 @@ class TerminalLink:
             if acked > self.acked_seq:
                 self.acked_seq = acked
             a.acked_seq = self.acked_seq
-            for v in h.get("verdicts", []):
+            for lo, hi in h.get("ok", []):
+                for seq in range(int(lo), int(hi) + 1):
+                    a.verdicts.append(TerminalVerdict(seq, ALL_CONTESTS, True))
+            for v in h.get("v", []):
                 if v[2] == "A":
                     a.verdicts.append(TerminalVerdict(int(v[0]), str(v[1]), True))
                 else:
@@ -194,6 +200,8 @@ def outcome_for(handed: Sequence[str], verdicts: Sequence[TerminalVerdict] | Non
     if verdicts is None:
         return [], True
     by_contest = {v.contest: v for v in verdicts}
+    if ALL_CONTESTS in by_contest:
+        by_contest = {c: TerminalVerdict(by_contest[ALL_CONTESTS].seq, c, True) for c in handed}
     withheld = [c for c in handed if c in by_contest and not by_contest[c].accepted]
     missing = [c for c in handed if c not in by_contest]
     return withheld, bool(missing)
@@ -301,11 +309,26 @@ class HqSession:
         raise IllegalTransition(f"hq session: unexpected frame {frame.type.name}")
 
     def ack_frame(self, pending: tuple[int, list[int]]) -> Frame:
-        """After the batch's events are durable: the ACK with a verdict for every check-in."""
+        """After the batch's events are durable: the ACK with a verdict for every check-in.
+
+        Check-ins whose every contest was accepted (the common case) travel as seq ranges in
+        ``ok``; any other check-in lists each contest in ``v``. Bytes matter on metered LTE."""
         last, seqs = pending
         ts = self.ledger.terminals[self.terminal]
-        verdicts = self.ledger.verdicts_for(self.terminal, seqs)
-        return Frame(FrameType.ACK, {"acked_seq": min(last, ts.acked_seq), "verdicts": [v.wire() for v in verdicts]})
+        ok: list[list[int]] = []
+        detailed: list[list[object]] = []
+        for s in seqs:
+            vs = self.ledger.verdicts_for(self.terminal, [s])
+            if not vs:
+                continue
+            if all(v.verdict is Verdict.ACCEPTED for v in vs):
+                if ok and ok[-1][1] == s - 1:
+                    ok[-1][1] = s
+                else:
+                    ok.append([s, s])
+            else:
+                detailed.extend(v.wire() for v in vs)
+        return Frame(FrameType.ACK, {"acked_seq": min(last, ts.acked_seq), "ok": ok, "v": detailed})
 
     def flags_frame(self, committed_upto: int, limit: int = 5000) -> Frame | None:
         """Voted flags from elsewhere that are durable at HQ and not yet sent on this link."""

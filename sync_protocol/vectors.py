@@ -33,8 +33,8 @@ def vectors() -> list[tuple[str, bytes]]:
         ("HELLO", encode(hello)),
         ("WELCOME", encode(Frame(FrameType.WELCOME, {"acked_seq": 0, "acked_head": g.hex(), "roll": 1}))),
         ("BATCH", encode(batch)),
-        ("ACK", encode(Frame(FrameType.ACK, {"acked_seq": 2, "verdicts": [[1, "governor", "A"],
-                                                                         [1, "mayor", "V", "E02", "T07", e1.hlc - 5, 3]]}))),
+        ("ACK", encode(Frame(FrameType.ACK, {"acked_seq": 2, "ok": [[4, 9]], "v": [
+            [1, "governor", "A"], [1, "mayor", "V", "E02", "T07", e1.hlc - 5, 3]]}))),
         ("FLAGS", encode(Frame(FrameType.FLAGS, {"cursor": 2}, flags=(
             (1, "0000012345", "governor", 1, "E01", "T01", 1, e1.hlc),
             (2, "0000012345", "governor", -1, "E01", "T01", 1, e1.hlc))))),

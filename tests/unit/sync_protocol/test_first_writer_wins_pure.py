@@ -88,5 +88,5 @@ def test_replayed_batch_changes_nothing_and_gets_same_verdicts():
             order_after_first = led.order
     assert led.order == order_after_first
     assert answers[0] == answers[1]
-    assert answers[0]["verdicts"][0][2] == "V"
+    assert answers[0]["v"][0][2] == "V" and answers[0]["ok"] == []
     assert led.ballot_count("500", "gov") == 1
