@@ -51,6 +51,8 @@ class EnrollSettings:
     request_timeout_s: float = 30.0
     roll_timeout_s: float = 600.0  # a 1M-voter roll at the cell edge
     abort_timeout_s: float = 3.0
+    commit_attempts: int = 4  # COMMIT is idempotent per session: ask again if the answer was lost
+    commit_retry_s: float = 1.0
     card_wait_s: float = 0.0  # how long to wait for the card to be inserted
 
 
@@ -297,10 +299,11 @@ async def enroll(out: Path, reader: CardReader, reader_name: str, pin_source: Pi
 
             card.mark_used()  # the card's one use, just before HQ commits (see enroll.py)
             flow("card_marked")
-            cert = Certified.parse(await link.post("/enroll/v1/commit", {"session": chal.session.hex()}))
+            cert = Certified.parse(await _commit(link, chal.session, settings))
             flow("certified")
             session = None  # committed: nothing to abort any more
-    except BaseException:
+    except BaseException as e:
+        unknown = flow.state is TState.CARD_MARKED and isinstance(e, HqUnreachable)
         if link is not None and session is not None and flow.state in T_HQ_SESSION:
             await link.abort(session)
         if flow.state is not TState.FAILED:
@@ -308,6 +311,12 @@ async def enroll(out: Path, reader: CardReader, reader_name: str, pin_source: Pi
                 flow("fail")
         if stage is not None:
             stage.discard()
+        if unknown:
+            raise HqUnreachable(
+                "本部との接続が登録の確定の直前に切れました。本部で登録が済んだかどうか分かりません。"
+                "本部で meibo hq report / terminals.json を確かめ、登録済みなら新しいカードと --replace で、"
+                "未登録ならこのカードを取り消して新しいカードで登録し直してください",
+                code="commit_unknown") from e
         raise
     finally:
         if link is not None:
@@ -334,6 +343,16 @@ async def enroll(out: Path, reader: CardReader, reader_name: str, pin_source: Pi
     timings["total_s"] = loop.time() - t0
     return EnrollResult(data.terminal_id, data.station_id, data.election_id, data.serial_hex, cert.serial, version,
                         proven.hq_address, replaced, timings)
+
+
+async def _commit(link: _Hq, session: bytes, settings: EnrollSettings) -> Any:
+    for attempt in range(settings.commit_attempts):
+        try:
+            return await link.post("/enroll/v1/commit", {"session": session.hex()})
+        except HqUnreachable:
+            if attempt + 1 == settings.commit_attempts:
+                raise
+            await asyncio.sleep(settings.commit_retry_s)
 
 
 async def _install_rolls(link: _Hq, session: bytes, proven: Proven, t: TerminalDir, data: EnrollmentData,

@@ -65,6 +65,7 @@ class _Session:
     state: HState = HState.CHALLENGED
     proof: Proof | None = None
     rolls: list[dict[str, Any]] = field(default_factory=list)
+    certified: Certified | None = None  # kept so a commit whose answer was lost can be asked again
 
 
 def _card_facts(hq: HqDir, serial: bytes) -> CardFacts | None:
@@ -216,7 +217,8 @@ class EnrollService:
     def _expire(self) -> None:
         now = self.monotonic()
         for sid, s in list(self.sessions.items()):
-            if now - s.created > self.settings.session_ttl_s or s.state not in (HState.CHALLENGED, HState.PROVEN):
+            if now - s.created > self.settings.session_ttl_s or \
+                    s.state not in (HState.CHALLENGED, HState.PROVEN, HState.ENROLLED):
                 del self.sessions[sid]
 
     def _session(self, sid: bytes) -> _Session:
@@ -317,6 +319,10 @@ class EnrollService:
             sid = session_of(await self._json(request), "commit")
             async with self._commit_lock:
                 s = self._session(sid)
+                if s.state is HState.ENROLLED and s.certified is not None:
+                    # The terminal lost our answer (the link dropped after we committed): the
+                    # same session gets the same certificate again, and nothing is done twice.
+                    return web.json_response(s.certified.to_json())
                 if s.state is not HState.PROVEN:
                     raise refusal("session_unknown")
                 try:
@@ -325,6 +331,7 @@ class EnrollService:
                     self._move(s, "refuse")
                     raise
                 self._move(s, "commit")
+                s.certified = out
                 self.enrolled.append(s.hello.terminal)
             return web.json_response(out.to_json())
         except MeiboError as e:

@@ -125,3 +125,35 @@ def test_pin_is_never_an_argument(monkeypatch: pytest.MonkeyPatch) -> None:
         build_parser().parse_args(["terminal", "enroll", "T", "--reader", "r", "--pin", "1234"])
     args: Any = build_parser().parse_args(["terminal", "enroll", "T", "--reader", "r", "--pin-file", "f"])
     assert args.pin_file == "f"
+
+
+async def test_commit_asked_again_returns_the_same_certificate_and_registers_once(hq: HqDir) -> None:
+    reader, card = card_in_reader(hq)
+    ep = await serve_enrollment(EnrollService(hq, CLOCK), "127.0.0.1", 0)
+    link = _Hq(f"127.0.0.1:{ep.port}", EnrollSettings())
+    await link.open()
+    try:
+        info = await link.ca()
+        link.pin(info.ca_pem, info.election_id)
+        key_pem, _ = pki.new_device_key()
+        csr, dev = make_csr(key_pem, "T01"), b"\x07" * 32
+        with reader.connect("r") as ch:
+            c = CardClient(ch)
+            c.select()
+            c.verify_pin(PIN)
+            serial = card.applet.state.serial
+            ch1 = Challenge.parse(await link.post("/enroll/v1/hello", Hello("yokohama-2027", serial, "T01", "E01",
+                                                                               False).to_json()))
+            sig = c.internal_authenticate(challenge_for("yokohama-2027", serial, ch1.session, ch1.nonce, csr, dev,
+                                                        False))
+        await link.post("/enroll/v1/prove", Proof(ch1.session, csr, dev, sig).to_json())
+        first = await link.post("/enroll/v1/commit", {"session": ch1.session.hex()})
+        again = await link.post("/enroll/v1/commit", {"session": ch1.session.hex()})  # the answer was "lost"
+        await link.post("/enroll/v1/abort", {"session": ch1.session.hex()})  # too late to abort: no effect
+    finally:
+        await link.close()
+        await ep.stop()
+    assert first == again
+    [entry] = json.loads((hq.root / "terminals.json").read_text())
+    assert entry["tls_serials"] == [int(first["serial"])] and not entry["revoked"]
+    assert cards.load_cards(hq.root)[0].state is cards.CardRecordState.USED
