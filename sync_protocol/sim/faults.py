@@ -60,6 +60,9 @@ class FaultMix:
     void_p: float = 0.0
     absentee: tuple[tuple[int, str, tuple[str, ...]], ...] = ()
     replay: float = 0.0  # probability that a middlebox replays an old BATCH after a new one
+    max_batch: int = 500  # TerminalLink batch size and window: small ones exercise back-pressure
+    window: int = 4
+    flag_limit: int = 5000  # flags per FLAGS frame: small ones exercise paging
 
     def summary(self) -> dict[str, object]:
         return {
@@ -74,6 +77,7 @@ class FaultMix:
             "drift_ppm": dict(self.drift_ppm), "clock_steps": [list(s) for s in self.clock_steps],
             "double_visits": sum(1 for v in self.visits if v.kind == "double"),
             "void_p": round(self.void_p, 3), "absentee": len(self.absentee), "replay": round(self.replay, 3),
+            "max_batch": self.max_batch, "window": self.window, "flag_limit": self.flag_limit,
         }
 
 
@@ -151,6 +155,9 @@ def draw_mix(seed: int, rng: random.Random) -> FaultMix:
         voter = f"{100000 + rng.randrange(n_voters + 3)}"  # some on a station's list too
         absentee.append((rng.randint(0, safety - 1), voter, contests))
     replay = rng.uniform(0, 0.3) if rng.random() < 0.3 else 0.0
+    max_batch = rng.choice((1, 2, 3, 500, 500))
+    window = rng.choice((1, 2, 4))
+    flag_limit = rng.choice((1, 2, 5, 5000, 5000))
     return FaultMix(seed, terms, contests, safety, loss, dup, reorder, delay, spike, drop, fsync,
                     tuple(partitions), tuple(swizzle), tuple(term_crashes), tuple(hq_crashes), drift,
-                    tuple(steps), tuple(visits), void_p, tuple(absentee), replay)
+                    tuple(steps), tuple(visits), void_p, tuple(absentee), replay, max_batch, window, flag_limit)

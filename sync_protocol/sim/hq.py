@@ -215,8 +215,7 @@ class SimHq:
         for cid in sorted(self.sessions):
             conn, sess = self.sessions[cid]
             if conn.open and cid in self.welcomed and sess.state is SessionState.READY:
-                f = sess.flags_frame(self.committed_flags)
-                if f is not None:
+                while (f := sess.flags_frame(self.committed_flags, limit=self.w.mix.flag_limit)) is not None:
                     self.w.net.send(conn, TO_TERM, codec.encode(f))
 
     # --- 不在者投票 ----------------------------------------------------------------------------

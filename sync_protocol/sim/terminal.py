@@ -105,7 +105,8 @@ class SimTerminal:
     def _boot(self) -> None:
         evs = self.journal.durable()
         self.hlc = HybridClock(self.clock, last=max((e.hlc for e in evs), default=0))
-        self.link = TerminalLink(self.w.election, self.tid, self.station, self.key)
+        self.link = TerminalLink(self.w.election, self.tid, self.station, self.key,
+                                 max_batch=self.w.mix.max_batch, window=self.w.mix.window)
         self.conn: Connection | None = None
         self.connecting = False
         self.backoff = self.s.backoff_ms[0]
