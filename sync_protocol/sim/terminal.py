@@ -400,14 +400,15 @@ class SimTerminal:
             return
         if frame.type is codec.FrameType.WELCOME:
             self.backoff = self.s.backoff_ms[0]
-            # FINDING (see notes/sim-findings.md): WELCOME carries no verdicts, so a check-in HQ
+            # FINDING (docs/simulation.md, "What the simulator found"): WELCOME carries no verdicts, so a check-in HQ
             # ingested on a connection that died before its ACK never gets one on the new link.
-            for p in self.pending.values():
-                if not p.decided and p.seq <= self.link.acked_seq and len(p.verdicts) < len(p.handed):
-                    self.w.lost_verdicts.append((self.tid, p.seq))
+            for q in self.pending.values():
+                if not q.decided and q.seq <= self.link.acked_seq and len(q.verdicts) < len(q.handed):
+                    self.w.lost_verdicts.append((self.tid, q.seq))
         for v in a.verdicts:
             if not v.accepted:
-                self.w.history.already_voted.append(AlreadyVotedSeen(self.tid, v.seq, v.contest, v.terminal, v.hlc, v.station, self.sched.now))
+                self.w.history.already_voted.append(
+                    AlreadyVotedSeen(self.tid, v.seq, v.contest, v.terminal, v.hlc, v.station, self.sched.now))
             p = self.pending.get(v.seq)
             if p is not None and not p.decided and v.contest in p.handed:
                 p.verdicts[v.contest] = v
