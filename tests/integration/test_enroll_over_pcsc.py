@@ -30,7 +30,7 @@ from appliance.hqroll import import_roll, publish
 from appliance.synth import SynthSettings, write_roll_file
 from hardware.cardreader.pcsc import PcscCardReader
 from provisioning import cards, pki
-from provisioning.applet import CardState
+from provisioning.applet import CardState, blank_card
 from provisioning.card_client import Personalisation
 from provisioning.enroll_client import EnrollResult, EnrollSettings, enroll
 from provisioning.enroll_server import EnrollService, RunningEndpoint, serve_enrollment
@@ -163,10 +163,15 @@ def test_enroll_by_cli_then_checkin_syncs_to_hq(world: World) -> None:
     from sync_protocol.client import SyncAgent, SyncSettings
     from sync_protocol.server import HqNode, serve
 
-    card = world.issue("T01", "E01")
-    tdir = world.tmp / "T01"
+    # A blank card, issued at HQ by the real command through the real reader.
+    card = world.insert(blank_card(random.Random(5).randbytes))
     pin_file = world.tmp / "pin.txt"
     pin_file.write_text(PIN + "\n")
+    p = subprocess.run([*MEIBO, "provision", "issue-card", str(world.hq.root), "--terminal", "T01", "--station", "E01",
+                        "--reader", READER_SLOT0, "--pin-file", str(pin_file), "--json"],
+                       capture_output=True, text=True, timeout=60, env=os.environ.copy())
+    assert p.returncode == 0, p.stdout + p.stderr
+    tdir = world.tmp / "T01"
     p = subprocess.run([*MEIBO, "terminal", "enroll", str(tdir), "--reader", READER_SLOT0, "--pin-file", str(pin_file),
                         "--hq", world.endpoint.address, "--now", EARLY_NOON.isoformat(), "--json"],
                        capture_output=True, text=True, timeout=60, env=os.environ.copy())

@@ -157,3 +157,25 @@ async def test_commit_asked_again_returns_the_same_certificate_and_registers_onc
     [entry] = json.loads((hq.root / "terminals.json").read_text())
     assert entry["tls_serials"] == [int(first["serial"])] and not entry["revoked"]
     assert cards.load_cards(hq.root)[0].state is cards.CardRecordState.USED
+
+
+async def test_card_cancelled_at_hq_during_enrollment_is_refused_at_commit(hq: HqDir, tmp_path: Path) -> None:
+    reader, card = card_in_reader(hq)
+    serial = card.applet.state.serial.hex()
+    ep = await serve_enrollment(EnrollService(hq, CLOCK), "127.0.0.1", 0)
+    registry_before = (hq.root / "terminals.json").read_bytes()
+
+    def progress(text: str) -> None:
+        if text.startswith("名簿"):  # after HQ accepted the card's proof, before COMMIT
+            cards.cancel(hq.root, serial, "紛失の届け", CLOCK)
+
+    try:
+        with pytest.raises(MeiboError) as ei:
+            await enroll(tmp_path / "T01", reader, "r", lambda t: PIN, CLOCK, hq=f"127.0.0.1:{ep.port}",
+                         progress=progress)
+    finally:
+        await ep.stop()
+    assert ei.value.code == "card_cancelled"
+    assert (hq.root / "terminals.json").read_bytes() == registry_before
+    assert cards.load_cards(hq.root)[0].state is cards.CardRecordState.CANCELLED
+    assert not (tmp_path / "T01").exists() and not list(tmp_path.glob(".T01.*"))
