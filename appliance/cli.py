@@ -20,9 +20,12 @@ from appliance.errors import MeiboError
 COMMAND_MODULES = [
     "appliance.commands_terminal",
     "appliance.commands_roll",
+    "appliance.commands_security",
+    "appliance.commands_procedures",
     "sync_protocol.commands",
     "sync_protocol.commands_link",
     "sync_protocol.commands_sim",
+    "sync_protocol.commands_demo",
     "provisioning.commands",
     "hardware.commands",
     "ui_kivy.commands",

@@ -59,6 +59,7 @@ class SyncSettings:
     backoff_jitter: float = 0.5  # ± fraction, so a hundred terminals do not reconnect in step
     heartbeat_s: float = 30.0
     max_batch: int = 500
+    journal_poll_s: float = 1.0  # look for entries other processes appended
 
 
 @dataclass
@@ -253,8 +254,11 @@ class SyncAgent:
                 return
 
     async def _sender(self) -> None:
+        # Other processes on this terminal (``meibo terminal checkin``/``void``) append to the
+        # journal without telling us, so look once a second even when nobody kicks.
         while True:
-            await self._kick.wait()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._kick.wait(), timeout=self.settings.journal_poll_s)
             self._kick.clear()
             await self._send_pending()
 
