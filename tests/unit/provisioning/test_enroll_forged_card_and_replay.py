@@ -179,3 +179,28 @@ async def test_card_cancelled_at_hq_during_enrollment_is_refused_at_commit(hq: H
     assert (hq.root / "terminals.json").read_bytes() == registry_before
     assert cards.load_cards(hq.root)[0].state is cards.CardRecordState.CANCELLED
     assert not (tmp_path / "T01").exists() and not list(tmp_path.glob(".T01.*"))
+
+
+async def test_impostor_serving_the_right_ca_but_its_own_certificate_is_not_trusted(hq: HqDir, tmp_path: Path) -> None:
+    reader, card = card_in_reader(hq)
+    cfg = tmp_path / "impostor.toml"
+    cfg.write_text(election_toml(), "utf-8")
+    impostor = HqDir(tmp_path / "impostor")
+    hq_init(impostor.root, cfg, CLOCK)
+    service = EnrollService(impostor, CLOCK)
+    real_ca = pki.PkiPaths(hq.pki).ca_cert.read_bytes()
+
+    async def copied_ca(request: Any) -> Any:  # passes the fingerprint check; TLS must still fail
+        from aiohttp import web
+        from provisioning.enroll import CaInfo
+        return web.json_response(CaInfo("yokohama-2027", real_ca).to_json())
+
+    service.h_ca = copied_ca  # type: ignore[method-assign]
+    ep = await serve_enrollment(service, "127.0.0.1", 0)
+    try:
+        with pytest.raises(MeiboError) as ei:
+            await enroll(tmp_path / "T01", reader, "r", lambda t: PIN, CLOCK, hq=f"127.0.0.1:{ep.port}")
+    finally:
+        await ep.stop()
+    assert ei.value.code == "hq_not_trusted"
+    assert card.applet.state.use_counter == 0 and not (tmp_path / "T01").exists()
