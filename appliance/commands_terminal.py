@@ -26,7 +26,7 @@ from appliance.config import load_config
 from appliance.dirs import HqDir, TerminalDir, TerminalIdentity, write_atomic, write_private
 from appliance.eligibility import ContestDecision
 from appliance.errors import ApplianceError, UsageError
-from appliance import journal
+from appliance import atrest, journal
 from appliance.model import ElectionConfig, HQ_TERMINAL, StationId, TerminalId
 from appliance.store import Store
 from appliance.terminal import LocalCheckin, Terminal, write_pin
@@ -173,9 +173,12 @@ def enroll_local(hq_root: Path, terminal: str, station: str, out: Path, clock: C
                                           config.hq_address))
         device_pub = _ed25519_keypair(t.device_key, t.device_pub)
         write_atomic(t.hq_roll_pub, hq.roll_pub.read_bytes())
+        key = None
         if pin is not None:
             write_pin(t, pin)
-        store = Store(t.store_path)
+            # personal data at rest: the store is SQLCipher under a data key sealed by the PIN
+            key = atrest.seal_new(t, pin)
+        store = Store(t.store_path, key=key)
         try:
             journal.init(store, config.election_id, TerminalId(terminal))
         finally:
@@ -208,8 +211,12 @@ def _cmd_enroll_local(args: argparse.Namespace) -> Outcome:
             raise UsageError(f"PIN ファイルを読めません: {args.pin_file} ({e.strerror})", code="pin_unreadable")
     entry = enroll_local(Path(args.hqdir), args.terminal, args.station, Path(args.out),
                          clock_from_arg(args.now), replace=args.replace, pin=pin)
-    return Outcome({"code": "ok", "tdir": args.out, **entry},
-                   f"端末 {args.terminal} を投票所 {args.station} に登録しました: {args.out}")
+    text = f"端末 {args.terminal} を投票所 {args.station} に登録しました: {args.out}"
+    if pin is None:
+        text += "\n注意: PIN が指定されていないため、端末の保存データは暗号化されません（--pin-file で登録してください）"
+    else:
+        text += "\n保存データは暗号化されています。使う前に meibo terminal open TDIR --pin-file F で開設してください"
+    return Outcome({"code": "ok", "tdir": args.out, "encrypted": pin is not None, **entry}, text)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -5,6 +5,12 @@ transaction (``atomic()``: ``BEGIN IMMEDIATE`` so that two processes on one term
 serialise and can never fork the journal). WAL with ``synchronous=FULL``: a commit is fsynced
 before ``atomic()`` returns, which is what lets us tell a poll worker a check-in happened.
 Schema changes are numbered migrations tracked in ``PRAGMA user_version``.
+
+At rest: a terminal's ``store.db`` is a SQLCipher file when its directory holds a sealed data key
+(appliance/atrest.py). ``Store(path)`` finds that out by itself and takes the unlocked key from
+the station's runtime directory, so every caller (CLI, sync agent, kiosk, roll installer) opens
+an encrypted store exactly like a plain one; a closed station is refused with ``station_closed``.
+SQLCipher's errors are not ``sqlite3.Error``: catch ``DB_ERRORS``.
 """
 
 from __future__ import annotations
@@ -13,12 +19,48 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import sqlite_utils
 
 from appliance.errors import StorageFailed
 
 Migration = Callable[[sqlite3.Connection], None]
+
+
+def _cipher_module() -> Any:
+    from sqlcipher3 import dbapi2
+
+    return dbapi2
+
+
+def _db_errors() -> tuple[type[BaseException], ...]:
+    try:
+        return (sqlite3.Error, _cipher_module().Error)
+    except ImportError:  # pragma: no cover - sqlcipher3-binary is a dependency
+        return (sqlite3.Error,)
+
+
+DB_ERRORS: tuple[type[BaseException], ...] = _db_errors()
+
+
+class _Auto:
+    """Sentinel: find the key from the store's directory (see module docstring)."""
+
+
+AUTO = _Auto()
+StoreKey = bytes | None | _Auto
+
+
+def _resolve_key(path: Path, key: StoreKey) -> bytes | None:
+    if not isinstance(key, _Auto):
+        return key
+    from appliance import atrest
+    from appliance.dirs import TerminalDir
+
+    if path.name != "store.db" or not atrest.store_is_protected(path):
+        return None
+    return atrest.store_key(TerminalDir(path.parent))
 
 
 def _script(c: sqlite3.Connection, sql: str) -> None:
@@ -62,10 +104,22 @@ def _m2(c: sqlite3.Connection) -> None:
 MIGRATIONS: list[Migration] = [_m1, _m2]
 
 
-def connect(path: Path | str, *, migrations: list[Migration] = MIGRATIONS) -> sqlite3.Connection:
-    """Open (creating if needed) a durable SQLite file and bring its schema up to date."""
+def connect(path: Path | str, *, migrations: list[Migration] = MIGRATIONS,
+            key: bytes | None = None) -> sqlite3.Connection:
+    """Open (creating if needed) a durable SQLite file and bring its schema up to date.
+
+    With ``key`` the file is SQLCipher (AES-256, per-page HMAC; WAL encrypted too), keyed with the
+    raw 256-bit data key (no passphrase KDF: the key is already random)."""
     try:
-        conn = sqlite3.connect(str(path), isolation_level=None, timeout=30.0, check_same_thread=False)
+        if key is None:
+            conn = sqlite3.connect(str(path), isolation_level=None, timeout=30.0, check_same_thread=False)
+        else:
+            if len(key) != 32:
+                raise ValueError("data key must be 32 bytes")
+            conn = _cipher_module().connect(str(path), isolation_level=None, timeout=30.0,
+                                            check_same_thread=False)
+            conn.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # wrong key fails here
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
@@ -80,7 +134,7 @@ def connect(path: Path | str, *, migrations: list[Migration] = MIGRATIONS) -> sq
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-    except sqlite3.Error as e:
+    except DB_ERRORS as e:
         raise StorageFailed(f"データベースを開けません: {path} ({e})")
     return conn
 
@@ -88,9 +142,13 @@ def connect(path: Path | str, *, migrations: list[Migration] = MIGRATIONS) -> sq
 class Store:
     """A SQLite file opened for durable writes. ``db`` is the sqlite-utils view of it."""
 
-    def __init__(self, path: Path | str, *, migrations: list[Migration] = MIGRATIONS) -> None:
+    def __init__(self, path: Path | str, *, migrations: list[Migration] = MIGRATIONS,
+                 key: StoreKey = AUTO) -> None:
         self.path = Path(path)
-        self.conn = connect(path, migrations=migrations)
+        self.encrypted = False
+        k = _resolve_key(self.path, key)
+        self.conn = connect(path, migrations=migrations, key=k)
+        self.encrypted = k is not None
         self.db = sqlite_utils.Database(self.conn)
 
     def close(self) -> None:
@@ -101,7 +159,7 @@ class Store:
         """One durable transaction: everything inside commits (fsynced) or nothing does."""
         try:
             self.conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as e:
+        except DB_ERRORS as e:
             raise StorageFailed(f"記録を開始できません: {e}") from e
         try:
             yield self.conn
@@ -110,11 +168,11 @@ class Store:
             raise
         try:
             self.conn.execute("COMMIT")
-        except sqlite3.Error as e:
+        except DB_ERRORS as e:
             # disk full / read-only: the transaction did not happen
             try:
                 self.conn.execute("ROLLBACK")
-            except sqlite3.Error:
+            except DB_ERRORS:
                 pass
             raise StorageFailed(f"記録を保存できませんでした（ディスクの空きや書き込み権限を確認してください）: {e}") from e
 

@@ -40,9 +40,10 @@ from appliance.events import MAX_STR, Event, EventKind, decode
 from appliance.hlc import HybridClock, wall_ms_of
 from appliance.model import (ClerkId, ContestId, DisplayReason, ElectionConfig, Sex, Station,
                              Status, TerminalId, Voter, VoterId)
-from appliance.store import Store
+from appliance.store import DB_ERRORS, Store
 
 META_HLC = "hlc.observed"  # highest HLC observed from HQ's stream (restores the clock)
+LOOKUP_VIA = ("scan", "search")  # 入場券の読取 / 氏名・番号の検索
 MARK_KEYS: dict[str, type] = {"proxy": bool, "braille": bool, "oath_reason": str}  # 代理・点字・宣誓書事由
 
 
@@ -170,7 +171,7 @@ class Terminal:
         try:
             with self.store.atomic() as conn:
                 yield conn
-        except sqlite3.Error as e:
+        except DB_ERRORS as e:
             raise StorageFailed(f"記録を保存できませんでした（ディスクの空きや書き込み権限を確認してください）: {e}") from e
 
     # -- reads ------------------------------------------------------------------------------
@@ -286,6 +287,34 @@ class Terminal:
             self.hlc.observe(hlc)
             if hlc > int(self.store.get_meta(META_HLC, "0") or 0):
                 self.store.set_meta(conn, META_HLC, str(hlc))
+
+    def record_lookup(self, voter_ids: list[str], via: str, clerk: str | None = None) -> list[Event]:
+        """Audit: the roll rows of ``voter_ids`` were shown (``via`` scan or search), one
+        ``lookup`` entry each, in one transaction. Shipped to HQ with the journal."""
+        if via not in LOOKUP_VIA:
+            raise UsageError(f"検索の種別が不正です: {via!r}（scan / search）", code="usage")
+        if clerk is not None and len(clerk) > MAX_STR:
+            raise UsageError("担当者IDが長すぎます", code="clerk_invalid")
+        out: list[Event] = []
+        if not voter_ids:
+            return out
+        with self._write() as conn:
+            for v in voter_ids:
+                data: dict[str, Any] = {"voter": str(v)[:MAX_STR], "via": via}
+                if clerk:
+                    data["clerk"] = clerk
+                out.append(journal.append(self.store, conn, EventKind.LOOKUP, data, self.hlc))
+        return out
+
+    def record_station(self, action: str, clerk: str | None = None) -> Event:
+        """開設 / 閉鎖 of the station (``action`` open or close), in the journal."""
+        if action not in ("open", "close"):
+            raise UsageError(f"action が不正です: {action!r}", code="usage")
+        data: dict[str, Any] = {"action": action}
+        if clerk:
+            data["clerk"] = clerk[:MAX_STR]
+        with self._write() as conn:
+            return journal.append(self.store, conn, EventKind.STATION, data, self.hlc)
 
     def verify(self) -> journal.VerifyReport:
         return journal.verify(self.store, self.config.election_id, self.terminal_id)

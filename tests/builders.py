@@ -12,11 +12,17 @@ built from the real parsers and the real store, so a test exercises the code use
 - ``voter_row(v)`` → the dict stored in the ``voters`` table; ``insert_voters(store, voters)``.
 - ``terminal_dir(path, voters=..., terminal=..., station=...)`` → an enrolled ``TerminalDir`` with
   election.toml, terminal.toml, device keys, and a store holding the voters (no CLI involved).
+  The store is encrypted at rest (SQLCipher, data key sealed under ``TEST_PIN`` with a cheap
+  Argon2id cost) and the station is left *open* (key in the runtime dir) unless ``opened=False``;
+  ``pin=None`` gives a plain, unprotected store. ``raw_connect(path)`` opens a store file behind
+  the code's back (tamper tests): the stdlib sqlite3 for a plain store, SQLCipher with the
+  unlocked key for an encrypted one. Runtime keys made here are removed when the process exits.
 - ``jst(...)`` → an aware Japan-time datetime; ``EARLY_DAY``/``ELECTION_DAY`` moments.
 """
 
 from __future__ import annotations
 
+import atexit
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from pathlib import Path
@@ -27,7 +33,44 @@ from appliance.config import parse_config
 from appliance.dirs import TerminalDir, TerminalIdentity, write_atomic, write_private
 from appliance.model import (DisplayReason, ElectionConfig, Sex, StationId, Status, TerminalId,
                              Voter, VoterId)
+from appliance import atrest
 from appliance.store import Store
+
+TEST_PIN = "2468"
+# Argon2id at its minimum cost: the tests exercise the sealing, not its price.
+TEST_ATREST = atrest.AtRestSettings(opslimit=1, memlimit=8192)
+_OPENED: list[TerminalDir] = []
+
+
+def _close_opened() -> None:
+    for t in _OPENED:
+        atrest.close_station(t)
+
+
+atexit.register(_close_opened)
+
+
+def open_station(tdir: TerminalDir, pin: str = TEST_PIN) -> None:
+    """``meibo terminal open`` without the CLI (and remembered for clean-up at exit)."""
+    atrest.open_station(tdir, pin)
+    _OPENED.append(tdir)
+
+
+def raw_connect(path: Path) -> Any:
+    """A DB-API connection to a terminal store file, bypassing ``Store`` (for tamper tests)."""
+    import sqlite3
+
+    tdir = TerminalDir(Path(path).parent)
+    if not atrest.is_protected(tdir):
+        return sqlite3.connect(path)
+    from sqlcipher3 import dbapi2  # type: ignore[import-untyped]
+
+    key = atrest.store_key(tdir)
+    assert key is not None
+    c = dbapi2.connect(str(path))
+    c.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
+    return c
+
 
 ELECTION_DAY = date(2027, 4, 25)
 
@@ -134,7 +177,8 @@ def insert_voters(store: Store, voters: Iterable[Voter]) -> None:
 
 
 def terminal_dir(root: Path, voters: Iterable[Voter] = (), *, terminal: str = "T01",
-                 station: str = "E01", toml_text: str | None = None) -> TerminalDir:
+                 station: str = "E01", toml_text: str | None = None, pin: str | None = TEST_PIN,
+                 opened: bool = True) -> TerminalDir:
     """An enrolled terminal directory (as ``meibo hq enroll-local`` makes) holding ``voters``."""
     from nacl.signing import SigningKey  # keys are real but deterministic per terminal id
     import hashlib
@@ -151,7 +195,13 @@ def terminal_dir(root: Path, voters: Iterable[Voter] = (), *, terminal: str = "T
     write_private(tdir.device_key, seed)
     write_atomic(tdir.device_pub, bytes(SigningKey(seed).verify_key))
     write_atomic(tdir.hq_roll_pub, bytes(SigningKey(hashlib.sha256(b"test-hq").digest()).verify_key))
-    store = Store(tdir.store_path)
+    key = None
+    if pin is not None:
+        key = atrest.seal_new(tdir, pin, settings=TEST_ATREST)
+        if opened:
+            atrest.install_runtime_key(tdir, key)
+            _OPENED.append(tdir)
+    store = Store(tdir.store_path, key=key)
     try:
         from appliance import journal
         journal.init(store, cfg.election_id, TerminalId(terminal))

@@ -1,6 +1,7 @@
 """A real HQ and real terminals for integration tests: HQDIR made by ``hq init``, terminals by
-``hq enroll-local`` (so each has a CA-issued TLS client certificate), voters in each terminal's
-store, HQ serving TLS 1.3 on a loopback port in the test's event loop.
+``hq enroll-local`` (so each has a CA-issued TLS client certificate and, with the supervisor PIN
+``TEST_PIN``, an encrypted store), each station opened (``meibo terminal open``), voters in each
+terminal's store, HQ serving TLS 1.3 on a loopback port in the test's event loop.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from appliance.store import Store
 from appliance.terminal import Terminal
 from sync_protocol.client import Resolution, SyncAgent, SyncSettings
 from sync_protocol.server import HqNode, bound_port, serve
-from tests.builders import EARLY_NOON, election_toml, insert_voters, voter
+from tests.builders import EARLY_NOON, TEST_PIN, election_toml, insert_voters, open_station, voter
 
 
 def free_port() -> int:
@@ -73,7 +74,8 @@ def make_env(tmp: Path, terminals: dict[str, str] | None = None, port: int | Non
     env = Env(tmp, port, hq, clock)
     for tid, station in (terminals or {"T01": "E01", "T02": "E02"}).items():
         out = tmp / tid
-        enroll_local(hq.root, tid, station, out, clock)
+        enroll_local(hq.root, tid, station, out, clock, pin=TEST_PIN)
+        open_station(TerminalDir(out))
         store = Store(TerminalDir(out).store_path)
         insert_voters(store, VOTERS)
         store.close()

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from appliance import journal
 from sync_protocol.hq_store import HqStore
+from tests.builders import raw_connect
 from tests.integration.sync_env import make_env
 
 MEIBO = str(Path(sys.executable).parent / "meibo")
@@ -31,7 +32,7 @@ def _start_hq(env) -> subprocess.Popen[bytes]:
 
 
 def _integrity(path: Path) -> str:
-    c = sqlite3.connect(path)
+    c = raw_connect(path) if path.name == "store.db" else sqlite3.connect(path)
     try:
         return str(c.execute("PRAGMA integrity_check").fetchone()[0])
     finally:
@@ -86,7 +87,7 @@ def test_hq_killed_mid_ingest_loses_no_acknowledged_event(tmp_path):
 
 
 def _terminal_acked(env) -> int:
-    c = sqlite3.connect(env.terminals["T01"].store_path)
+    c = raw_connect(env.terminals["T01"].store_path)
     try:
         row = c.execute("SELECT value FROM meta WHERE key='sync.acked_seq'").fetchone()
         return int(row[0]) if row else 0
@@ -95,7 +96,7 @@ def _terminal_acked(env) -> int:
 
 
 def _terminal_head(env) -> int:
-    c = sqlite3.connect(env.terminals["T01"].store_path)
+    c = raw_connect(env.terminals["T01"].store_path)
     try:
         return int(c.execute("SELECT coalesce(max(seq), 0) FROM journal").fetchone()[0])
     finally:

@@ -1,13 +1,12 @@
 """`meibo terminal checkin|void|verify --json` through the real console script."""
 
 import json
-import sqlite3
 import subprocess
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from tests.builders import moved_voter, terminal_dir, voter
+from tests.builders import moved_voter, raw_connect, terminal_dir, voter
 
 ROOT = Path(__file__).resolve().parents[3]
 MEIBO = str(ROOT / ".venv" / "bin" / "meibo")
@@ -53,7 +52,7 @@ def test_checkin_void_verify(tmp_path: Path) -> None:
     rc, out = meibo("terminal", "verify", str(t.root))
     assert rc == 0 and out["code"] == "ok" and out["entries"] == out["head_seq"] >= 6
 
-    c = sqlite3.connect(t.store_path)
+    c = raw_connect(t.store_path)
     c.execute("UPDATE journal SET hlc=hlc+1 WHERE seq=3")
     c.commit()
     c.close()

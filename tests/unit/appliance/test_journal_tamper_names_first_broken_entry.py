@@ -1,7 +1,6 @@
 """verify checks the whole chain and names the first broken entry: a changed body, a changed
 hash, a missing entry, a non-canonical body, an entry of another terminal."""
 
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,7 @@ from appliance.clock import FixedClock
 from appliance.errors import JournalCorrupt
 from appliance.events import Event, EventKind, chain_hash
 from appliance.terminal import Terminal
-from tests.builders import EARLY_NOON, terminal_dir, voter
+from tests.builders import EARLY_NOON, raw_connect, terminal_dir, voter
 
 
 def five(tmp_path: Path) -> tuple[Terminal, Path]:
@@ -24,7 +23,7 @@ def five(tmp_path: Path) -> tuple[Terminal, Path]:
 
 
 def raw(path: Path, sql: str, *args: object) -> None:
-    c = sqlite3.connect(path)
+    c = raw_connect(path)
     c.execute(sql, args)
     c.commit()
     c.close()

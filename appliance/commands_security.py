@@ -1,0 +1,237 @@
+"""Commands: ``meibo compliance``, ``meibo terminal open|close|wipe|lookup-audited``.
+
+- ``terminal open TDIR --pin-file F``: unseal the store's data key with the supervisor PIN
+  (投票管理者) and keep it in tmpfs until ``terminal close`` or a reboot (appliance/atrest.py);
+  records a ``station`` open entry in the journal.
+- ``terminal close TDIR``: records the close entry, then forgets the key.
+- ``terminal wipe TDIR [--force-after-export FILE]``: after the election. Only when HQ has
+  acknowledged the whole journal (``sync.acked_seq`` = journal head), or when FILE verifies as
+  this terminal's complete, signed export. Destroys the sealed key, the runtime key, the store
+  (and its WAL/SHM), the TLS and device keys, and prints a wipe record (JSON).
+- ``compliance TDIR|HQDIR``: the 特定通信 self-check (appliance/compliance.py).
+
+The I/O edge: arguments in, ``Outcome`` out. Never imports the UI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from appliance import atrest
+from appliance.cli import Cli, Outcome
+from appliance.clock import Clock, clock_from_arg
+from appliance.dirs import TerminalDir, write_atomic
+from appliance.errors import ApplianceError, Problem, UsageError
+from appliance.events import genesis_hash
+from appliance.terminal import Terminal
+
+META_ACKED = "sync.acked_seq"  # written by sync_protocol/client.py when HQ acknowledges
+
+
+class WipeRefused(ApplianceError):
+    code = "wipe_refused"
+
+
+class ExportMismatch(ApplianceError):
+    code = "export_mismatch"
+
+
+def read_pin_file(path: str) -> str:
+    try:
+        pin = Path(path).read_text("utf-8").strip()
+    except (OSError, UnicodeDecodeError) as e:
+        raise UsageError(f"PIN ファイルを読めません: {path} ({e})", code="pin_unreadable") from None
+    if not (pin.isascii() and pin.isdigit() and 4 <= len(pin) <= 12):
+        raise UsageError("PIN は 4〜12 桁の数字にしてください", code="pin_invalid",
+                         problems=[Problem("pin_invalid", "4〜12 桁の数字ではありません", file=path, row=1)])
+    return pin
+
+
+# ---------------------------------------------------------------------------------------------
+# open / close
+
+def _cmd_open(args: argparse.Namespace) -> Outcome:
+    tdir = TerminalDir(Path(args.tdir))
+    tdir.identity()  # not_enrolled / identity_corrupt first
+    pin = read_pin_file(args.pin_file)
+    if not atrest.is_protected(tdir):
+        return Outcome({"code": "ok", "encrypted": False, "tdir": args.tdir},
+                       "この端末の保存データは暗号化されていません（PIN なしで登録）。開設の手続きは不要です")
+    atrest.open_station(tdir, pin)
+    with Terminal.open(tdir, clock_from_arg(args.now)) as term:
+        ev = term.record_station("open", args.clerk)
+    return Outcome({"code": "ok", "encrypted": True, "tdir": args.tdir, "seq": ev.seq},
+                   f"投票所を開設しました（端末 {term.terminal_id}）。閉鎖するまで、または再起動まで使えます")
+
+
+def _cmd_close(args: argparse.Namespace) -> Outcome:
+    tdir = TerminalDir(Path(args.tdir))
+    tdir.identity()
+    if not atrest.is_protected(tdir):
+        return Outcome({"code": "ok", "encrypted": False, "was_open": False},
+                       "この端末の保存データは暗号化されていません（閉鎖の手続きは不要です）")
+    seq = None
+    if atrest.unlocked_key(tdir) is not None:
+        with Terminal.open(tdir, clock_from_arg(args.now)) as term:
+            seq = term.record_station("close", args.clerk).seq
+    was = atrest.close_station(tdir)
+    if not was:
+        return Outcome({"code": "already_closed", "was_open": False}, "投票所はすでに閉鎖されています")
+    return Outcome({"code": "ok", "was_open": True, "seq": seq},
+                   "投票所を閉鎖しました（データ鍵をメモリから消去しました）")
+
+
+# ---------------------------------------------------------------------------------------------
+# wipe
+
+def verify_complete_export(path: Path, tdir: TerminalDir, term: Terminal) -> dict[str, Any]:
+    """FILE must be this terminal's export, signed by its device key, chained from genesis to
+    the journal's current head. Raises ``ExportMismatch`` (one message per kind of doubt)."""
+    from appliance.errors import MeiboError
+    from sync_protocol.codec import FrameType
+    from sync_protocol.crypto import verify_batch
+    from sync_protocol.journal_file import read_journal_file
+    from appliance.events import chain_hash
+
+    head = term.head()
+    election, terminal = term.config.election_id, term.terminal_id
+    try:
+        header, frames = read_journal_file(path)
+        if header.get("election") != election or header.get("terminal") != terminal:
+            raise ExportMismatch(f"{path}: 別の選挙・端末の書き出しです（{header.get('election')} / {header.get('terminal')}）")
+        pub = tdir.device_pub.read_bytes()
+        seq, h = 0, genesis_hash(election, terminal)
+        for fr in frames:
+            if fr.type is not FrameType.BATCH:
+                raise ExportMismatch(f"{path}: 受付記録以外のブロックがあります")
+            first, last = int(fr.header["first"]), int(fr.header["last"])
+            prev, fhead = bytes.fromhex(fr.header["prev"]), bytes.fromhex(fr.header["head"])
+            if first != seq + 1 or prev != h or not fr.events or fr.events[0].seq != first \
+                    or fr.events[-1].seq != last:
+                raise ExportMismatch(f"{path}: 受付記録が {seq + 1} 番からつながっていません")
+            x = prev
+            for ev in fr.events:
+                if ev.terminal != terminal:
+                    raise ExportMismatch(f"{path}: 別の端末の記録が混ざっています")
+                x = chain_hash(x, ev.encode())
+            if x != fhead:
+                raise ExportMismatch(f"{path}: 記録が署名の後で変えられています")
+            verify_batch(pub, bytes.fromhex(fr.header["sig"]), election, terminal, first, last, prev, fhead)
+            seq, h = last, fhead
+    except ExportMismatch:
+        raise
+    except MeiboError as e:
+        raise ExportMismatch(f"{path}: この端末の書き出しとして確認できません（{e.message}）") from None
+    except (KeyError, ValueError, TypeError, OSError):
+        raise ExportMismatch(f"{path}: この端末の書き出しとして確認できません") from None
+    if seq != head.seq or h != head.hash:
+        raise ExportMismatch(f"{path}: 書き出しは {seq} 番までで、端末の受付記録（{head.seq} 番まで）の全部ではありません")
+    return {"file": str(path), "events": seq, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+
+
+def _shred(path: Path) -> bool:
+    """Overwrite a file with zeros, fsync, unlink. (On flash the old blocks may survive: that is
+    why the store is encrypted and the key is what gets destroyed.)"""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return False
+    try:
+        with open(path, "r+b") as f:
+            left = size
+            while left > 0:
+                n = min(left, 1 << 20)
+                f.write(b"\0" * n)
+                left -= n
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError:
+        pass
+    path.unlink()
+    return True
+
+
+def wipe(tdir: TerminalDir, clock: Clock, export: Path | None = None) -> dict[str, Any]:
+    ident = tdir.identity()
+    with Terminal.open(tdir, clock) as term:  # station_closed when it is not open
+        head = term.head()
+        acked = int(term.store.get_meta(META_ACKED, "0") or 0)
+        verified = None
+        if export is not None:
+            verified = verify_complete_export(export, tdir, term)
+        elif acked != head.seq:
+            raise WipeRefused(f"本部が受付記録の全部を受け取ったことを確認できません（本部確認 {acked} 番 / 記録 {head.seq} 番）。"
+                              "同期するか、meibo terminal export で書き出して --force-after-export FILE を指定してください",
+                              acked_seq=acked, head_seq=head.seq)
+        encrypted = term.store.encrypted
+    record: dict[str, Any] = {
+        "terminal": ident.terminal_id, "station": ident.station_id, "election": ident.election_id,
+        "wiped_at": clock.now().isoformat(timespec="seconds"), "journal_head_seq": head.seq,
+        "journal_head_hash": head.hash.hex(), "acked_seq": acked, "forced": export is not None,
+        "encrypted": encrypted,
+    }
+    if verified is not None:
+        record["export"] = verified
+    destroyed: list[str] = []
+    # the key first: once it is gone, whatever of the store survives on flash is unreadable
+    atrest.close_station(tdir)
+    if atrest.destroy_sealed(tdir):
+        destroyed.append(str(atrest.sealed_path(tdir)))
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        p = Path(str(tdir.store_path) + suffix)
+        if _shred(p):
+            destroyed.append(str(p))
+    for p in [tdir.device_key, tdir.root / "keys" / "supervisor.pin", *sorted(tdir.tls.glob("*"))]:
+        if p.is_file() and _shred(p):
+            destroyed.append(str(p))
+    record["destroyed"] = destroyed
+    write_atomic(tdir.root / "wipe-record.json", json.dumps(record, ensure_ascii=False, indent=1).encode("utf-8"))
+    return record
+
+
+def _cmd_wipe(args: argparse.Namespace) -> Outcome:
+    record = wipe(TerminalDir(Path(args.tdir)), clock_from_arg(args.now),
+                  Path(args.force_after_export) if args.force_after_export else None)
+    how = "書き出しを確認して強制消去" if record["forced"] else "本部の受領を確認して消去"
+    text = (f"端末 {record['terminal']} のデータと鍵を消去しました（{how}）\n"
+            + json.dumps(record, ensure_ascii=False, indent=1))
+    return Outcome({"code": "ok", **record}, text)
+
+
+# ---------------------------------------------------------------------------------------------
+# compliance
+
+def _cmd_compliance(args: argparse.Namespace) -> Outcome:
+    from appliance import compliance
+
+    report = compliance.run(Path(args.dir), clock_from_arg(args.now), Path(args.proc_root))
+    return Outcome(report, compliance.render(report), 0 if report["code"] == "ok" else 1)
+
+
+def register(cli: Cli) -> None:
+    p = cli.command("terminal", "open", _cmd_open, "投票所を開設する（投票管理者 PIN で保存データの鍵を開く）")
+    p.add_argument("tdir")
+    p.add_argument("--pin-file", required=True, help="投票管理者 PIN を書いたファイル")
+    p.add_argument("--clerk", help="開設した担当者ID")
+    p.add_argument("--now", help="ISO 8601 (Japan time)")
+
+    p = cli.command("terminal", "close", _cmd_close, "投票所を閉鎖する（保存データの鍵をメモリから消す）")
+    p.add_argument("tdir")
+    p.add_argument("--clerk", help="閉鎖した担当者ID")
+    p.add_argument("--now", help="ISO 8601 (Japan time)")
+
+    p = cli.command("terminal", "wipe", _cmd_wipe, "選挙後に端末のデータと鍵を消去する（本部の受領確認後）")
+    p.add_argument("tdir")
+    p.add_argument("--force-after-export", metavar="FILE",
+                   help="本部の受領を確認できないとき: この端末の完全な書き出し（meibo terminal export）")
+    p.add_argument("--now", help="ISO 8601 (Japan time)")
+
+    p = cli.command(None, "compliance", _cmd_compliance, "特定通信の 4 条件を自己点検する（通信は行わない）")
+    p.add_argument("dir", metavar="TDIR|HQDIR")
+    p.add_argument("--proc-root", default="/proc", help=argparse.SUPPRESS)
+    p.add_argument("--now", help="ISO 8601 (Japan time)")
