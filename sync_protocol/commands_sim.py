@@ -17,7 +17,7 @@ from typing import Any
 
 from appliance.cli import Outcome
 from appliance.errors import UsageError
-from sync_protocol.sim.run import BUGS, RunReport, run_seed
+from sync_protocol.sim.run import BUGS, WEAKNESS_COUNTS, RunReport, run_seed
 
 HOUR_MS = 3_600_000
 
@@ -53,6 +53,7 @@ def _many(args: argparse.Namespace) -> Outcome:
         raise UsageError("--seeds は 1 以上で指定してください", code="bad_seeds")
     t0 = time.perf_counter()
     faults: Counter[str] = Counter()
+    weak: Counter[str] = Counter()
     virtual = 0
     longest: tuple[int, int] | None = None
     failed: list[RunReport] = []
@@ -60,6 +61,7 @@ def _many(args: argparse.Namespace) -> Outcome:
         r = run_seed(seed, args.bug)
         virtual += r.virtual_ms
         faults.update(r.faults)
+        weak.update({k: r.counts.get(k, 0) for k in WEAKNESS_COUNTS})
         if r.convergence_ms is not None and (longest is None or r.convergence_ms > longest[0]):
             longest = (r.convergence_ms, seed)
         if not r.ok:
@@ -73,7 +75,9 @@ def _many(args: argparse.Namespace) -> Outcome:
              f"仮想時間 {virtual / HOUR_MS:.1f} 時間, 実時間 {wall:.1f} 秒（1,000 シードあたり {wall * 1000 / run:.1f} 秒）",
              f"注入した故障: {_fmt_faults(dict(faults))}",
              f"回復後の最長収束時間: {longest[0] / 1000:.2f} 秒（シード {longest[1]}）" if longest else "回復後の収束: なし",
-             f"不変条件の違反: {sum(len(r.violations) for r in failed)} 件（{len(failed)} シード）"]
+             f"不変条件の違反: {sum(len(r.violations) for r in failed)} 件（{len(failed)} シード）",
+             f"既知の弱点: 再接続で失われた判定 {weak['verdict_lost_on_reconnect']} 件、"
+             f"うち HQ が投票済と判定していた二重交付 {weak['double_ballot_hq_knew']} 件"]
     for r in failed[:20]:
         lines.append(f"  シード {r.seed}: {r.violations[0]}")
         lines.append(f"    再現: meibo sim --seed {r.seed}{bug}")
@@ -82,6 +86,7 @@ def _many(args: argparse.Namespace) -> Outcome:
         "virtual_hours": round(virtual / HOUR_MS, 2), "wall_s": round(wall, 2),
         "wall_s_per_1000": round(wall * 1000 / run, 2), "faults": dict(sorted(faults.items())),
         "violations": sum(len(r.violations) for r in failed),
+        "weaknesses": {k: weak[k] for k in WEAKNESS_COUNTS},
         "longest_convergence_ms": longest[0] if longest else None,
         "longest_convergence_seed": longest[1] if longest else None,
         "failed": [{"seed": r.seed, "violations": r.violations, "replay": f"meibo sim --seed {r.seed}{bug}"}

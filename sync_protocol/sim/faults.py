@@ -63,6 +63,7 @@ class FaultMix:
     max_batch: int = 500  # TerminalLink batch size and window: small ones exercise back-pressure
     window: int = 4
     flag_limit: int = 5000  # flags per FLAGS frame: small ones exercise paging
+    handover: bool = False  # radio drops are handovers, noticed within 300 ms and redialled at once
 
     def summary(self) -> dict[str, object]:
         return {
@@ -78,6 +79,7 @@ class FaultMix:
             "double_visits": sum(1 for v in self.visits if v.kind == "double"),
             "void_p": round(self.void_p, 3), "absentee": len(self.absentee), "replay": round(self.replay, 3),
             "max_batch": self.max_batch, "window": self.window, "flag_limit": self.flag_limit,
+            "handover": self.handover,
         }
 
 
@@ -158,6 +160,9 @@ def draw_mix(seed: int, rng: random.Random) -> FaultMix:
     max_batch = rng.choice((1, 2, 3, 500, 500))
     window = rng.choice((1, 2, 4))
     flag_limit = rng.choice((1, 2, 5, 5000, 5000))
+    handover = rng.random() < 0.3
+    if handover and not drop:
+        drop = rng.uniform(10, 60)  # a moving cell edge: handovers every one to six minutes
     return FaultMix(seed, terms, contests, safety, loss, dup, reorder, delay, spike, drop, fsync,
                     tuple(partitions), tuple(swizzle), tuple(term_crashes), tuple(hq_crashes), drift,
-                    tuple(steps), tuple(visits), void_p, tuple(absentee), replay, max_batch, window, flag_limit)
+                    tuple(steps), tuple(visits), void_p, tuple(absentee), replay, max_batch, window, flag_limit, handover)

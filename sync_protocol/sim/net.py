@@ -34,6 +34,7 @@ class NetSettings:
     conn_timeout_ms: int = 15 * SECOND
     connect_timeout_ms: int = 5 * SECOND
     notice_ms: tuple[int, int] = (0, 2000)  # how long each side takes to notice a dead connection
+    handover_notice_ms: tuple[int, int] = (0, 300)  # a handover: the modem reports it at once
     spike_ms: tuple[int, int] = (300, 5000)
 
 
@@ -130,7 +131,7 @@ class Net:
         conn.open = False
         self.conns.pop(conn.cid, None)
         self.sched.trace(f"net drop {conn.terminal} c{conn.cid} {why}")
-        lo, hi = self.s.notice_ms
+        lo, hi = self.s.handover_notice_ms if why == "radio" and self.mix.handover else self.s.notice_ms
         self.sched.after(self.rng.randint(lo, hi), self.terms[conn.terminal].on_closed, conn)
         if self.hq is not None:
             self.sched.after(self.rng.randint(lo, hi), self.hq.on_closed, conn)

@@ -41,3 +41,13 @@ def test_second_station_gets_its_verdict_after_a_quick_reconnect():
     verdicts = [v for v in again.verdicts if v.seq == 1]
     withheld, provisional = outcome_for(["gov"], verdicts or None)
     assert withheld == ["gov"] and not provisional  # today: provisional, a second ballot, an alert
+
+
+@pytest.mark.xfail(strict=True, reason="core: WELCOME carries no verdicts (the sim must pass undecided "
+                                       "check-ins in HELLO once the core takes them)")
+def test_sim_seed_62_hands_no_second_ballot_hq_had_refused():
+    from sync_protocol.sim.run import run_seed
+
+    r = run_seed(62)
+    assert r.ok  # no invariant is broken: the double vote is detected (alert) ...
+    assert r.counts["double_ballot_hq_knew"] == 0  # ... but it should have been prevented
