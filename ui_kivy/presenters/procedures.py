@@ -1,0 +1,132 @@
+"""Presenter-level pieces of the election-day procedures (issue 10) for the kiosk: the 仮投票 form
+offered on a 投票済 hard stop, the 宣誓書事由 choices, the opening-check and closing panels, and
+the 不在者投票 warning banner. Plain Python, no kivy import; the rules live in
+appliance/procedures.py and are reached through ``ProceduresPort`` (``TerminalProcedures`` is the
+real one over a ``Terminal``).
+
+The 仮投票 form never hands a ballot: its only write is a ``tentative`` journal entry. Colour is
+never the only signal: every panel has an icon word in its title.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+from appliance import procedures as P
+from appliance.errors import MeiboError
+from appliance.model import ElectionConfig
+
+
+@dataclass(frozen=True)
+class Panel:
+    colour: str  # green | amber | red
+    title: str  # starts with ✓ / ！ / ×
+    lines: tuple[str, ...]
+
+
+def oath_choices() -> tuple[tuple[str, str], ...]:
+    """(code, label) of the 宣誓書事由 buttons, in the order of the law's 号."""
+    return tuple((r.value, f"{i}号 {r.ja}") for i, r in enumerate(P.OathReason, 1))
+
+
+def opening_panel(check: P.OpeningCheck) -> Panel:
+    colour = {"ok": "green", "unchecked": "amber", "mismatch": "red"}[check.status]
+    lines = check.text().splitlines()
+    return Panel(colour, lines[0], tuple(lines[1:]))
+
+
+def closing_panel(figs: P.ClosingFigures, config: ElectionConfig) -> Panel:
+    lines = figs.text(config).splitlines()
+    flagged = bool(figs.flagged)
+    title = ("！ 閉鎖しました — 交付数と名簿対照数に差があります" if flagged
+             else "✓ 閉鎖しました — 以後の受付はできません")
+    return Panel("amber" if flagged else "green", title, tuple(lines))
+
+
+def absentee_banner(warning: P.AbsenteeWarning | None) -> Panel | None:
+    if warning is None:
+        return None
+    lines = warning.text.splitlines()
+    return Panel("amber", lines[0], tuple(x.strip() for x in lines[1:]))
+
+
+class ProceduresPort(Protocol):
+    def record_tentative(self, *, contests: Sequence[str], reason: str, decided_by: str, clerk: str,
+                         voter_id: str | None = None, declared: P.Declared | None = None) -> P.TentativeRecord: ...
+
+
+class TerminalProcedures:
+    """The real port: the terminal itself."""
+
+    def __init__(self, terminal: Any) -> None:
+        self.term = terminal
+
+    def record_tentative(self, *, contests: Sequence[str], reason: str, decided_by: str, clerk: str,
+                         voter_id: str | None = None, declared: P.Declared | None = None) -> P.TentativeRecord:
+        return P.record_tentative(self.term, contests=contests, reason=reason, decided_by=decided_by, clerk=clerk,
+                                  voter_id=voter_id, declared=declared)
+
+
+@dataclass(frozen=True)
+class TentativeForm:
+    """State of the 仮投票 screen (supervisor). ``contests`` preselects the ballots refused as 投票済."""
+
+    voter_id: str | None
+    voter_name: str
+    contests: tuple[tuple[str, str], ...]  # every (id, name) of the election
+    selected: frozenset[str]
+    reason: str | None = None
+    decided_by: str = ""
+    message: str = ""
+    done: P.TentativeRecord | None = None
+    reasons: tuple[tuple[str, str], ...] = field(default_factory=lambda: tuple((r.value, r.ja) for r in P.TentativeReason))
+
+    @property
+    def can_submit(self) -> bool:
+        return bool(self.selected) and self.reason is not None and bool(self.decided_by.strip()) and self.done is None
+
+
+def tentative_form(config: ElectionConfig, voter_id: str | None, voter_name: str,
+                   refused_names: Sequence[str] = ()) -> TentativeForm:
+    contests = tuple((c.contest_id, c.name) for c in config.contests)
+    pre = frozenset(cid for cid, name in contests if name in refused_names)
+    return TentativeForm(voter_id, voter_name, contests, pre,
+                         reason=P.TentativeReason.CLAIMS_NOT_VOTED.value if pre else None)
+
+
+def toggle(form: TentativeForm, contest: str) -> TentativeForm:
+    sel = set(form.selected)
+    sel.symmetric_difference_update({contest})
+    return replace(form, selected=frozenset(sel), message="")
+
+
+def submit(form: TentativeForm, port: ProceduresPort, clerk: str, config: ElectionConfig) -> TentativeForm:
+    if not form.can_submit:
+        return replace(form, message="選挙・理由・決定者をすべて入力してください")
+    order = [c for c, _ in form.contests if c in form.selected]
+    try:
+        rec = port.record_tentative(contests=order, reason=str(form.reason), decided_by=form.decided_by, clerk=clerk,
+                                    voter_id=form.voter_id,
+                                    declared=None if form.voter_id else P.Declared(form.voter_name))
+    except MeiboError as e:
+        return replace(form, message=f"× 記録できませんでした: {e.message}")
+    return replace(form, done=rec, message=rec.text(config))
+
+
+def install_tentative_action(flow: Any, on_form: Callable[[TentativeForm], None]) -> None:
+    """Offer 仮投票 on every 投票済 result of ``flow`` (a ``KioskFlow``): the handler builds the form
+    from the stopped voter and hands it to ``on_form`` (the view shows it; ``submit`` records it)."""
+    from ui_kivy.presenters.result import Action
+
+    def handler(f: Any, result: Any) -> None:
+        voter_id = f.confirm.voter_id if getattr(f, "confirm", None) is not None else None
+        refused = [w.name for w in result.withhold if w.already_voted]
+        on_form(tentative_form(f.service.config, voter_id, result.voter_name, refused))
+
+    flow.add_hard_stop_action(Action("tentative", "仮投票（管理者）"), handler)
+
+
+__all__ = ["Panel", "oath_choices", "opening_panel", "closing_panel", "absentee_banner", "ProceduresPort",
+           "TerminalProcedures", "TentativeForm", "tentative_form", "toggle", "submit", "install_tentative_action"]
