@@ -213,7 +213,7 @@ def _cmd_reports(args: argparse.Namespace) -> Outcome:
     from sync_protocol import procedures_hq as H
 
     hq = HqDir(Path(args.hqdir)).require()
-    hours = H.DEFAULT_REPORT_HOURS
+    hours: tuple[int, ...] = H.DEFAULT_REPORT_HOURS
     if args.hours:
         try:
             hours = tuple(int(h) for h in args.hours.split(","))

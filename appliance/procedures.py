@@ -166,14 +166,16 @@ def parse_oath_reason(text: str) -> OathReason:
 
 
 def checkin_marks(station: Station, *, oath_reason: str | None = None, proxy: bool = False,
-                  braille: bool = False) -> dict[str, Any]:
+                  braille: bool = False, require_oath: bool = True) -> dict[str, Any]:
     """The marks of one check-in, validated for this station: the dict to pass to
-    ``Terminal.checkin(..., marks)``. Early stations require a 宣誓書事由; others refuse one."""
+    ``Terminal.checkin(..., marks)``. Early stations require a 宣誓書事由 (the kiosk always;
+    ``require_oath=False`` lets a rehearsal CLI omit it); others refuse one."""
     marks: dict[str, Any] = {}
     if station.kind is StationKind.EARLY:
-        if not oath_reason:
+        if oath_reason:
+            marks["oath_reason"] = parse_oath_reason(oath_reason).value
+        elif require_oath:
             raise OathReasonRequired("期日前投票では宣誓書の事由を選んでください（宣誓書の用紙が正式の記録です）")
-        marks["oath_reason"] = parse_oath_reason(oath_reason).value
     elif oath_reason:
         raise OathReasonInvalid(f"{station.kind.ja}では宣誓書を使いません（期日前投票所だけです）")
     if proxy:
@@ -288,10 +290,10 @@ def closing_figures(config: ElectionConfig, station: Station, events: Sequence[E
                              int(rec) if isinstance(rec, int) else None)
     live = {s: cs for s, cs in handed.items() if cs}
     rows = []
-    for c in config.contests:
-        n = sum(1 for cs in live.values() if c.contest_id in cs)
-        got = issued.get(c.contest_id)
-        rows.append(ContestFigures(c.contest_id, c.name, n, got[1] if got else None, got[2] if got else None,
+    for ct in config.contests:
+        n = sum(1 for cs in live.values() if ct.contest_id in cs)
+        got = issued.get(ct.contest_id)
+        rows.append(ContestFigures(ct.contest_id, ct.name, n, got[1] if got else None, got[2] if got else None,
                                    got[3] if got else None))
     oath: dict[str, int] = {}
     proxy = braille = zaigai = 0
@@ -564,7 +566,7 @@ def absentee_warning(store: Store, config: ElectionConfig, voter_id: str) -> Abs
     held = [(str(c), str(s)) for c, s in rows if s in ("issued", "requested")]
     if not held:
         return None
-    order = {c: i for i, c in enumerate(config.contest_ids)}
+    order: dict[str, int] = {c: i for i, c in enumerate(config.contest_ids)}
     held.sort(key=lambda x: order.get(x[0], 99))
     names = "、".join(f"{_contest_name(config, c)}（{ABSENTEE_STATE_JA[s]}）" for c, s in held)
     text = (f"！ 不在者投票の用紙を請求・交付済みの方です: {names}\n"

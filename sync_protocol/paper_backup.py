@@ -120,7 +120,7 @@ def render_pdf(ex: Extract, out: Path, font: Path = DEFAULT_FONT) -> int:
     where = f"第{ex.district}投票区" if ex.district is not None else "全投票区"
     stamp = f"{ex.as_of:%Y年%m月%d日 %H:%M} 現在"
 
-    class _Pdf(FPDF):  # type: ignore[misc]
+    class _Pdf(FPDF):
         def header(self) -> None:
             self.set_font(FONT, size=10)
             self.cell(0, 6, f"選挙人名簿抄本（紙の予備）　{ex.station_name}（{ex.station}）　{where}　投票済の記載: {stamp}",

@@ -211,8 +211,8 @@ def day_hourly(ledger: Ledger, config: ElectionConfig, roll: Mapping[str, RollFa
             electors[(f.district, f.sex)] = electors.get((f.district, f.sex), 0) + 1
     counts: dict[tuple[int | None, str], list[datetime]] = {}
     for vid, v in first.items():
-        f = roll.get(vid)
-        key = (f.district, f.sex) if f else (None, "")
+        fact = roll.get(vid)
+        key = (fact.district, fact.sex) if fact else (None, "")
         counts.setdefault(key, []).append(v.at)
     keys = sorted(set(electors) | set(counts), key=lambda k: (k[0] is None, k[0] or 0, k[1]))
     rows = []
@@ -260,12 +260,12 @@ def turnout_by_age(ledger: Ledger, config: ElectionConfig, roll: Mapping[str, Ro
             electors[(b, f.sex)] = electors.get((b, f.sex), 0) + 1
     voted: dict[tuple[str, str], set[str]] = {}
     for v in visits(ledger, config):
-        f = roll.get(v.voter)
-        if f is None or f.status != "registered":
+        fact = roll.get(v.voter)
+        if fact is None or fact.status != "registered":
             continue
-        b = age_band(age_on(f.birth_date, day))
+        b = age_band(age_on(fact.birth_date, day))
         if b:
-            voted.setdefault((b, f.sex), set()).add(v.voter)
+            voted.setdefault((b, fact.sex), set()).add(v.voter)
     rows = []
     for label, _, _ in AGE_BANDS:
         e = {s: electors.get((label, s), 0) for s in ("M", "F")}
@@ -299,7 +299,7 @@ def tohyoroku(ledger: Ledger, config: ElectionConfig, events: Sequence[Event], r
     ``received`` (受領数 known at HQ) overrides what the station entered."""
     marks = checkin_marks(events)
     rows: dict[tuple[str, str], dict[str, Any]] = {}
-    day_of_district = {s.district: s.station_id for s in config.stations if s.kind is StationKind.DAY}
+    day_of_district: dict[int | None, str] = {s.district: s.station_id for s in config.stations if s.kind is StationKind.DAY}
 
     def row(station: str, contest: str) -> dict[str, Any]:
         key = (station, contest)
@@ -312,17 +312,17 @@ def tohyoroku(ledger: Ledger, config: ElectionConfig, events: Sequence[Event], r
         return rows[key]
 
     for s in config.stations:
-        for c in config.contest_ids:
-            row(s.station_id, c)
+        for cid in config.contest_ids:
+            row(s.station_id, cid)
     for v in visits(ledger, config):
         d = marks.get((v.terminal, v.seq), {})
         for c in v.contests:
             if v.kind == "absentee":
-                f = roll.get(v.voter)
-                st = day_of_district.get(f.district) if f else None
-                if st is None:
+                fact = roll.get(v.voter)
+                day_st = day_of_district.get(fact.district) if fact else None
+                if day_st is None:
                     continue
-                r = row(st, c)
+                r = row(day_st, c)
                 r["voters_absentee"] += 1
                 continue
             r = row(v.station, c)
@@ -332,23 +332,23 @@ def tohyoroku(ledger: Ledger, config: ElectionConfig, events: Sequence[Event], r
             r["braille"] += bool(d.get("braille"))
     last: dict[tuple[str, str], tuple[int, Mapping[str, Any]]] = {}
     for e in events:
-        st = str(e.data.get("station") or (ledger.terminals[e.terminal].station if e.terminal in ledger.terminals else ""))
+        st: str = str(e.data.get("station") or (ledger.terminals[e.terminal].station if e.terminal in ledger.terminals else ""))
         if e.kind is EventKind.TENTATIVE:
             for c in e.contests:
                 row(st, c)["tentative"] += 1
         elif e.kind is EventKind.COUNT:
-            k = (st, str(e.data["contest"]))
+            k: tuple[str, str] = (st, str(e.data["contest"]))
             if k not in last or e.hlc >= last[k][0]:
                 last[k] = (e.hlc, e.data)
-    for k, (_, d) in last.items():
-        r = row(*k)
+    for key, (_, d) in last.items():
+        r = row(*key)
         r["issued"] = int(d["issued"])
         if isinstance(d.get("left"), int):
             r["left"] = d["left"]
         if isinstance(d.get("received"), int):
             r["received"] = d["received"]
-    for k, n in (received or {}).items():
-        row(*k)["received"] = n
+    for key, n in (received or {}).items():
+        row(*key)["received"] = n
     out = []
     for r in rows.values():
         r["voters_total"] = r["voters_normal"] + r["voters_early"] + r["voters_absentee"]

@@ -39,6 +39,7 @@ def test_required_at_early_refused_on_the_day() -> None:
     assert ei.value.code == "oath_reason_required" and "宣誓書の事由" in ei.value.message
     assert P.checkin_marks(cfg.station("E01"), oath_reason="仕事・用務に従事", proxy=True) == {
         "oath_reason": "work", "proxy": True}
+    assert P.checkin_marks(cfg.station("E01"), require_oath=False) == {}  # rehearsal CLI only
     with pytest.raises(P.OathReasonInvalid):
         P.checkin_marks(cfg.station("D01"), oath_reason="work")
     assert P.checkin_marks(cfg.station("D01"), braille=True) == {"braille": True}
