@@ -67,8 +67,11 @@ async def _hq_view(term: Terminal, timeout: float) -> tuple[P.VersionInfo | None
     if agent.hq_roll_version is None:
         return None, agent.refused
     # WELCOME carries HQ's roll version; HELLO was accepted, so HQ serves this election. The
-    # contest set is not on the wire yet (docs/procedures.md proposes it): None = not compared.
-    return P.VersionInfo(term.config.election_id, None, agent.hq_roll_version), None
+    # contest set is on the wire once WELCOME carries it (docs/procedures.md): until then None,
+    # and contests are not compared.
+    contests = getattr(agent, "hq_contests", None)
+    return P.VersionInfo(term.config.election_id, tuple(contests) if contests is not None else None,
+                         agent.hq_roll_version), None
 
 
 def _cmd_open_check(args: argparse.Namespace) -> Outcome:
