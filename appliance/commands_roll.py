@@ -16,7 +16,7 @@ from appliance.clock import clock_from_arg
 from appliance.dirs import HqDir, TerminalDir
 from appliance.errors import ApplianceError, RollSignatureInvalid, UsageError
 from appliance.hqroll import import_roll, publish
-from appliance.lookup import LookupResult, by_barcode, by_kana, by_voter_id
+from appliance.lookup import LookupResult
 from appliance.rollpkg import SIGNATURE_MESSAGE, Limits, install_verified, open_package
 from appliance.store import Store
 from appliance.synth import SynthSettings, write_roll_file
@@ -111,16 +111,15 @@ def cmd_lookup(args: argparse.Namespace) -> Outcome:
             birth = parse_date(args.birth)
         except WarekiInvalid as e:
             raise UsageError(f"--birth: {e}", code="bad_birth")
-    store = Store(t.store_path)
-    try:
-        if args.barcode is not None:
-            res = by_barcode(store.conn, args.barcode, t.config().barcode)
-        elif args.voter_id is not None:
-            res = by_voter_id(store.conn, args.voter_id.strip())
-        else:
-            res = by_kana(store.conn, args.kana, birth)
-    finally:
-        store.close()
+    # Every lookup that shows a voter is audit-logged in the journal first (appliance/audit.py).
+    from appliance.audit import audited_lookup
+    from appliance.clock import clock_from_arg
+    from appliance.terminal import Terminal
+
+    with Terminal.open(t, clock_from_arg(getattr(args, "now", None))) as term:
+        res = audited_lookup(term, barcode=args.barcode, voter_id=args.voter_id,
+                             kana=args.kana if args.barcode is None and args.voter_id is None else None,
+                             birth=birth, clerk=getattr(args, "clerk", None))
     data = {"code": "ok" if res.found else "not_found", "count": len(res.found), "truncated": res.truncated,
             "voters": [f.as_dict() for f in res.found]}
     if not res.found:
@@ -162,6 +161,8 @@ def register(cli: Any) -> None:
     g.add_argument("--voter-id", metavar="V", help="選挙人番号")
     g.add_argument("--kana", metavar="K", help="氏名カナの先頭（ひらがな・カタカナ・半角可、空白は無視）")
     p.add_argument("--birth", metavar="YYYY-MM-DD", help="生年月日で絞り込む（和暦も可）")
+    p.add_argument("--clerk", metavar="ID", help="担当者ID（閲覧記録に残る）")
+    p.add_argument("--now", help="日時 (ISO 8601)")
 
     p = cli.command(None, "synth-roll", cmd_synth, "合成の名簿 CSV を書き出す（デモ・試験・性能測定用）")
     p.add_argument("--voters", type=int, required=True, metavar="N")

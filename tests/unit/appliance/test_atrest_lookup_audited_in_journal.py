@@ -71,3 +71,15 @@ def test_hq_ledger_keeps_lookups_out_of_ballots(tmp_path: Path) -> None:
         assert ledger.apply(ev) == []  # no voted flag
     assert ledger.ballots == {} and ledger.voted_set() == set()
     assert [ev.kind for ev in ledger.other_events] == [EventKind.LOOKUP]
+
+
+def test_cli_lookup_is_audited(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                               capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.security_helpers import meibo
+
+    t = terminal_dir(tmp_path / "t", [voter("100001")])
+    with_roll(Terminal.open(t, FixedClock(EARLY_NOON))).close()
+    rc, out = meibo(monkeypatch, capsys, "terminal", "lookup", str(t.root), "--voter-id", "100001", "--clerk", "k2")
+    assert rc == 0 and out["count"] == 1
+    with Terminal.open(t, FixedClock(EARLY_NOON)) as term:
+        assert lookups(term) == [("100001", "search", "k2")]
