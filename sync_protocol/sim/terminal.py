@@ -29,7 +29,7 @@ from appliance.hlc import HybridClock
 from appliance.model import TerminalId
 from sync_protocol import codec
 from sync_protocol.errors import FrameInvalid, IllegalTransition
-from sync_protocol.session import LinkState, TerminalLink, TerminalVerdict, outcome_for
+from sync_protocol.session import ALL_CONTESTS, LinkState, TerminalLink, TerminalVerdict, outcome_for
 from sync_protocol.sim.disk import SimDisk
 from sync_protocol.sim.faults import SECOND, Visit
 from sync_protocol.sim.history import AlreadyVotedSeen, Told
@@ -410,9 +410,10 @@ class SimTerminal:
                 self.w.history.already_voted.append(
                     AlreadyVotedSeen(self.tid, v.seq, v.contest, v.terminal, v.hlc, v.station, self.sched.now))
             p = self.pending.get(v.seq)
-            if p is not None and not p.decided and v.contest in p.handed:
+            # a compact ACK answers an all-accepted check-in with one ALL_CONTESTS verdict
+            if p is not None and not p.decided and (v.contest in p.handed or v.contest == ALL_CONTESTS):
                 p.verdicts[v.contest] = v
-                if all(c in p.verdicts for c in p.handed):
+                if ALL_CONTESTS in p.verdicts or all(c in p.verdicts for c in p.handed):
                     self._decide(p)
         if a.flags_cursor is not None:
             rec = FlagRec(a.flags_cursor, tuple(tuple(f) for f in a.flags))
