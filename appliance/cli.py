@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "sync_protocol.commands_sim",
     "sync_protocol.commands_demo",
     "provisioning.commands",
+    "provisioning.enroll_commands",
     "hardware.commands",
     "ui_kivy.commands",
     "ui_kivy.console_commands",

@@ -145,10 +145,11 @@ class SyncAgent:
             self._waiters[seq] = fut
         self._kick.set()
         got: list[TerminalVerdict] | None
+        got = None
         try:
-            got = await asyncio.wait_for(asyncio.shield(fut), timeout=budget)
-        except asyncio.TimeoutError:
-            got = None
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(budget):
+                    got = await asyncio.shield(fut)
         finally:
             self._waiters.pop(seq, None)
         if got is not None:
@@ -204,8 +205,9 @@ class SyncAgent:
                 backoff = self.settings.backoff_max_s
             delay = backoff * (1 + self.settings.backoff_jitter * (2 * self.rng.random() - 1))
             backoff = min(backoff * 2, self.settings.backoff_max_s)
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), timeout=delay)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await self._stop.wait()
 
     async def _session(self) -> None:
         host, port = _hostport(self.hq_address)
@@ -257,8 +259,11 @@ class SyncAgent:
         # Other processes on this terminal (``meibo terminal checkin``/``void``) append to the
         # journal without telling us, so look once a second even when nobody kicks.
         while True:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._kick.wait(), timeout=self.settings.journal_poll_s)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+            # races with the event being set, and the task then never stops.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.settings.journal_poll_s):
+                    await self._kick.wait()
             self._kick.clear()
             await self._send_pending()
 

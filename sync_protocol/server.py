@@ -86,6 +86,7 @@ class HqNode:
         self._tasks: list[asyncio.Task[None]] = []
         # One thread owns the SQLite connection: every store call goes through ``io()``.
         self._io_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hq-store")
+        self._stopping = False
         self.frames_in = 0
         self.bytes_in = 0
         self.bytes_out = 0
@@ -98,12 +99,19 @@ class HqNode:
         self._tasks = [asyncio.create_task(self._committer()), asyncio.create_task(self._watch_registry())]
 
     async def stop(self) -> None:
+        """Close every link first (handlers finish), then the committer, then the store."""
+        self._stopping = True
+        for conns in list(self.sessions.values()):
+            for _, ws in list(conns):
+                with contextlib.suppress(asyncio.TimeoutError, ConnectionError, RuntimeError):
+                    await asyncio.wait_for(ws.close(), 2.0)
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        for conns in list(self.sessions.values()):
-            for _, ws in list(conns):
-                await ws.close()
+        for _, fut in self._queue:  # never acknowledged: the terminal will resend
+            if not fut.done():
+                fut.set_exception(SyncError("本部を停止中です", code="hq_stopping"))
+        self._queue = []
         await self.io(self.store.close)
         self._io_pool.shutdown(wait=True)
 
@@ -125,7 +133,8 @@ class HqNode:
             events = [ev for evs, _ in batch for ev in evs]
             try:
                 await self.io(self.store.commit, events)
-            except MeiboError as e:
+            except Exception as raw:  # noqa: BLE001 — any failure: nothing of it is acknowledged
+                e = raw if isinstance(raw, MeiboError) else SyncError(f"記録を保存できません: {raw}", code="hq_commit_failed")
                 # The ledger in memory is ahead of the disk: nothing of it may be acknowledged.
                 log.error("commit failed, reloading ledger from disk: %s", e.message)
                 for _, fut in batch:
@@ -235,7 +244,7 @@ class HqNode:
                         self.ledger.apply(ev)
                     try:
                         await self.commit(res.to_commit)
-                    except MeiboError:
+                    except MeiboError:  # not durable: no ACK; the terminal resends
                         break
                 for f in res.send:
                     await self._send(ws, f)
@@ -249,7 +258,8 @@ class HqNode:
                     break
         finally:
             self.sessions.get(terminal, set()).discard(entry)
-            await self.io(self.store.touch, terminal, peer, None)
+            if not self._stopping:
+                await self.io(self.store.touch, terminal, peer, None)
         return ws
 
     def roll_version(self) -> int:
