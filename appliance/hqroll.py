@@ -61,6 +61,19 @@ def open_roll_db(hq: HqDir) -> Store:
     return Store(hq.roll_db, migrations=HQ_ROLL_MIGRATIONS)
 
 
+def published_version(hq: HqDir) -> int:
+    """The latest signed roll version HQ has published (0 before the first): what the sync
+    WELCOME tells terminals, so a station's opening check can compare versions (高知 2025)."""
+    if not hq.roll_db.exists():
+        return 0
+    store = open_roll_db(hq)
+    try:
+        row = store.conn.execute("SELECT coalesce(max(version), 0) FROM versions").fetchone()
+        return int(row[0])
+    finally:
+        store.close()
+
+
 @dataclass(frozen=True)
 class ImportResult:
     rows: int

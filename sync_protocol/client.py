@@ -123,6 +123,7 @@ class SyncAgent:
         self.last_contact: float | None = None
         self.refused: str | None = None
         self.hq_roll_version: int | None = None
+        self.hq_contests: list[str] | None = None
         self._ssl: ssl.SSLContext | None = None
 
     @property
@@ -297,6 +298,7 @@ class SyncAgent:
             return
         if a.hq_roll_version is not None:
             self.hq_roll_version = a.hq_roll_version
+            self.hq_contests = a.hq_contests
             self.online.set()
         if a.acked_seq is not None:
             with self.store.atomic() as c:
@@ -390,7 +392,8 @@ class SyncAgent:
     def status(self) -> dict[str, Any]:
         return {"online": self.online.is_set(), "acked_seq": self.link.acked_seq, "pending": self.pending(),
                 "last_contact": self.last_contact, "refused": self.refused,
-                "late_alerts": [a.__dict__ for a in self.late_alerts], "hq": self.hq_address}
+                "late_alerts": [a.__dict__ for a in self.late_alerts], "hq": self.hq_address,
+                "hq_roll_version": self.hq_roll_version, "hq_contests": self.hq_contests}
 
 
 async def ask_agent(tdir: TerminalDir, request: dict[str, Any], timeout_s: float = 5.0) -> dict[str, Any] | None:

@@ -168,8 +168,11 @@ def _cmd_revoke(args: argparse.Namespace) -> Outcome:
         raise UsageError(f"端末 {args.terminal} は登録されていません", code="terminal_unknown")
     if not args.reason.strip():
         raise UsageError("失効の理由を入力してください", code="reason_required")
+    from sync_protocol.hq_store import revoked_serials
+
     clock = clock_from_arg(args.now)
-    revoked = {int(s) for t, r in reg.items() if r.revoked for s in pki.serials_of_terminal(hq.pki, t)}
+    # every serial of every revoked identity (a re-enrolled terminal's old ones too), plus this one's
+    revoked = revoked_serials(hq) | set(reg[args.terminal].serials)
     revoked |= pki.serials_of_terminal(hq.pki, args.terminal)
     try:
         pki.write_crl(hq.pki, clock, revoked)

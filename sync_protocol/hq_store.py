@@ -53,7 +53,13 @@ def _m1(c: sqlite3.Connection) -> None:
     """)
 
 
-MIGRATIONS = [_m1]
+def _m2(c: sqlite3.Connection) -> None:
+    from sync_protocol.procedures_hq import migrate_absentee_status  # its own module owns the table
+
+    migrate_absentee_status(c)
+
+
+MIGRATIONS = [_m1, _m2]
 
 
 @dataclass
@@ -74,10 +80,24 @@ def read_registry(hq: HqDir) -> dict[str, TerminalRecord]:
     items = raw if isinstance(raw, list) else raw.get("terminals", [])
     out: dict[str, TerminalRecord] = {}
     for d in items:
-        out[d["terminal"]] = TerminalRecord(d["terminal"], d["station"], bytes.fromhex(d["device_pub"]),
-                                            bool(d.get("revoked", False)), str(d.get("revoked_reason", "")),
-                                            tuple(int(s) for s in d.get("tls_serials", [])))
+        rec = TerminalRecord(d["terminal"], d["station"], bytes.fromhex(d["device_pub"]),
+                             bool(d.get("revoked", False)), str(d.get("revoked_reason", "")),
+                             tuple(int(s) for s in d.get("tls_serials", [])))
+        old = out.get(rec.terminal)
+        # a terminal re-enrolled with --replace has an old (revoked) entry and a new one
+        if old is None or old.revoked or not rec.revoked:
+            out[rec.terminal] = rec
     return out
+
+
+def revoked_serials(hq: HqDir) -> set[int]:
+    """TLS certificate serials of every revoked registry entry (a replaced identity too)."""
+    path = hq.root / "terminals.json"
+    if not path.exists():
+        return set()
+    raw = json.loads(path.read_text("utf-8"))
+    items = raw if isinstance(raw, list) else raw.get("terminals", [])
+    return {int(s) for d in items if d.get("revoked") for s in d.get("tls_serials", [])}
 
 
 def update_registry(hq: HqDir, terminal: str, **changes: Any) -> None:
@@ -85,7 +105,7 @@ def update_registry(hq: HqDir, terminal: str, **changes: Any) -> None:
     raw = json.loads(path.read_text("utf-8")) if path.exists() else []
     items = raw if isinstance(raw, list) else raw.get("terminals", [])
     for d in items:
-        if d["terminal"] == terminal:
+        if d["terminal"] == terminal and not d.get("revoked"):
             d.update(changes)
     write_atomic(path, json.dumps(items, ensure_ascii=False, indent=1).encode("utf-8"))
 
@@ -102,6 +122,7 @@ class HqStore:
         self.store = Store(hq.hq_db, migrations=MIGRATIONS)
         self.registry_mtime = 0.0
         self.registry: dict[str, TerminalRecord] = {}
+        self.revoked_serials: set[int] = set()
 
     def close(self) -> None:
         self.store.close()
@@ -113,6 +134,7 @@ class HqStore:
             return False
         self.registry_mtime = m
         self.registry = read_registry(self.hq)
+        self.revoked_serials = revoked_serials(self.hq)
         if ledger is not None:
             self.register_all(ledger)
         return True

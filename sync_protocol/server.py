@@ -204,6 +204,10 @@ class HqNode:
         rec = self.store.registry.get(terminal)
         if election != self.ledger.election_id or rec is None or rec.revoked or rec.station != station:
             return None
+        # the certificate itself: not one of a revoked identity (a terminal re-enrolled with
+        # --replace keeps its id), and the one issued to this identity when the registry says
+        if serial in self.store.revoked_serials or (rec.serials and serial not in rec.serials):
+            return None
         return terminal
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -215,7 +219,8 @@ class HqNode:
         ws = web.WebSocketResponse(heartbeat=self.settings.heartbeat_s, max_msg_size=self.settings.max_frame,
                                    compress=False)
         await ws.prepare(request)
-        sess = HqSession(self.ledger, terminal, roll_version=self.roll_version)
+        sess = HqSession(self.ledger, terminal, roll_version=self.roll_version,
+                         contests=list(self.store.config.contest_ids))
         entry = (sess, ws)
         self.sessions.setdefault(terminal, set()).add(entry)
         peer = request.remote or ""
@@ -266,7 +271,7 @@ class HqNode:
         try:
             from appliance import hqroll  # the roll publisher, when present
 
-            return int(getattr(hqroll, "published_version")(self.hq))  # type: ignore[no-any-return]
+            return hqroll.published_version(self.hq)
         except (ImportError, AttributeError, MeiboError, OSError, ValueError):
             return 0
 

@@ -83,6 +83,7 @@ class LinkActions:
     refused: str | None = None  # code
     hq_mismatch: bool = False  # HQ holds a different journal for us: raise the alarm locally
     hq_roll_version: int | None = None
+    hq_contests: list[str] | None = None
 
 
 class TerminalLink:
@@ -135,6 +136,8 @@ class TerminalLink:
             a.acked_seq = acked
             a.need_events_from = acked + 1
             a.hq_roll_version = int(h.get("roll", 0))
+            if isinstance(h.get("contests"), list):
+                a.hq_contests = [str(c) for c in h["contests"]]
         elif t is FrameType.ACK:
             self._move("ack")
             acked = int(h["acked_seq"])
@@ -242,13 +245,15 @@ class HqSession:
     """HQ side of one terminal connection. ``terminal`` is the identity its TLS certificate
     proved; the session refuses any HELLO or batch that claims another."""
 
-    def __init__(self, ledger: Ledger, terminal: str, roll_version: Callable[[], int] = lambda: 0) -> None:
+    def __init__(self, ledger: Ledger, terminal: str, roll_version: Callable[[], int] = lambda: 0,
+                 contests: list[str] | None = None) -> None:
         self.ledger = ledger
         self.terminal = terminal
         self.state = SessionState.AWAIT_HELLO
         self.cursor = 0  # flags durably applied by the terminal
         self.sent_cursor = 0  # flags sent on this connection
         self._roll_version = roll_version
+        self._contests = contests
 
     def _move(self, what: str) -> None:
         nxt = _HQ_MOVES.get((self.state, what))
@@ -278,8 +283,11 @@ class HqSession:
                 return self._refuse("terminal_held", "この端末は複製の疑いで保留中です")
             self._move("hello")
             self.cursor = self.sent_cursor = max(0, int(h.get("cursor", 0)))
-            return SessionResult(send=[Frame(FrameType.WELCOME, {
-                "acked_seq": ts.acked_seq, "acked_head": ts.head.hex(), "roll": self._roll_version()})])
+            welcome: dict[str, Any] = {"acked_seq": ts.acked_seq, "acked_head": ts.head.hex(),
+                                       "roll": self._roll_version()}
+            if self._contests is not None:
+                welcome["contests"] = self._contests
+            return SessionResult(send=[Frame(FrameType.WELCOME, welcome)])
         if frame.type is FrameType.BATCH:
             if self.state is not SessionState.READY:
                 raise IllegalTransition("hq session: BATCH before HELLO")
