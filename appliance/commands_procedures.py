@@ -183,6 +183,13 @@ def _cmd_absentee_status(args: argparse.Namespace) -> Outcome:
                 store.commit(events)
         res = H.set_absentee_status(store.store.conn, ledger, store.config, args.voter_id, args.contest, args.state,
                                     args.who, clock.now(), args.note or "")
+        # every terminal learns it through the voted-flag stream (a warning there, never a block)
+        notice = {"op": "absentee_notice", "voter": args.voter_id, "contests": [args.contest],
+                  "state": args.state, "now": args.now}
+        if ask_hq(hq, notice) is None:
+            ledger = store.load()
+            _, events = hq_ops.record_absentee_notice(ledger, args.voter_id, [args.contest], args.state, clock)
+            store.commit(events)
     finally:
         store.close()
     text = (f"不在者投票の状態を記録しました: 選挙人 {args.voter_id}  選挙 {args.contest}  "

@@ -17,7 +17,9 @@ Kinds (``data`` fields):
 - ``void``     ref, reason, clerk — 取消: the voter left without voting; releases the ballots;
 - ``tentative`` 仮投票 (公職選挙法 50条): voter, contests, reason, decided_by — never a ballot;
 - ``lookup``   voter, via (scan/search), clerk — audit of a roll lookup (personal data);
-- ``station``  action (open/close), clerk; ``count`` contest, hour, issued (交付数).
+- ``station``  action (open/close), clerk; ``count`` contest, hour, issued (交付数);
+- ``absentee`` / ``absentee_status`` (HQ only): a 不在者投票 ballot / the state of a voter's
+               不在者 papers (terminals warn, never block).
 
 Pure: imports nothing that does I/O.
 """
@@ -49,6 +51,7 @@ class EventKind(str, Enum):
     STATION = "station"
     COUNT = "count"
     ABSENTEE = "absentee"  # written by HQ only (terminal "HQ")
+    ABSENTEE_STATUS = "absentee_status"  # HQ only: 不在者投票 papers requested/issued/… (a warning, not a ballot)
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,7 @@ _REQUIRED: dict[EventKind, tuple[tuple[str, type], ...]] = {
     EventKind.STATION: (("action", str),),
     EventKind.COUNT: (("contest", str), ("hour", int), ("issued", int)),
     EventKind.ABSENTEE: (("voter", str), ("contests", list)),
+    EventKind.ABSENTEE_STATUS: (("voter", str), ("contests", list), ("state", str)),
 }
 
 

@@ -344,9 +344,21 @@ class SyncAgent:
 
     def apply_flags(self, flags: list[tuple[Any, ...]], cursor: int | None) -> None:
         """Voted flags from HQ's stream, durably, in one transaction with the new cursor."""
+        if any(int(f[3]) == 0 for f in flags):
+            from appliance.procedures import ensure_schema
+
+            ensure_schema(self.store)  # its tables, before the transaction that writes to them
         with self.store.atomic() as c:
             for f in flags:
                 _, voter, contest, delta, station, terminal, seq, hlc = f
+                if int(delta) == 0:  # a notice, not a ballot (不在者投票 papers): warn at check-in
+                    if str(station).startswith("absentee:"):
+                        from appliance.procedures import apply_absentee_notice
+
+                        with contextlib.suppress(MeiboError):
+                            apply_absentee_notice(self.store, str(voter), str(contest), str(station)[9:],
+                                                  int(hlc), conn=c)
+                    continue
                 if terminal == self.term.terminal_id:
                     continue
                 if int(delta) > 0:

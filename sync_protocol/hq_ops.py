@@ -51,9 +51,22 @@ def record_absentee(store: HqStore, ledger: Ledger, voter: str, contests: list[s
     return {"code": "ok", "voter": voter, "recorded": todo, "already_voted": sorted(already), "seq": ev.seq}, [ev]
 
 
+def record_absentee_notice(ledger: Ledger, voter: str, contests: list[str], state: str,
+                           clock: Clock) -> tuple[dict[str, Any], list[Event]]:
+    """The state of a voter's 不在者 papers, sent to every terminal (they warn, never block).
+    Applies to the ledger; the caller commits the returned events."""
+    ts = ledger.terminals[HQ_TERMINAL]
+    hlc = HybridClock(clock, _last_hlc(ledger)).tick()
+    ev = Event(EventKind.ABSENTEE_STATUS, ts.acked_seq + 1, hlc, HQ_TERMINAL,
+               {"voter": voter, "contests": list(contests), "state": state})
+    ledger.apply(ev)
+    return {"code": "ok", "voter": voter, "contests": list(contests), "state": state, "seq": ev.seq}, [ev]
+
+
 def _last_hlc(ledger: Ledger) -> int:
     recs = [r for (t, _), r in ledger.checkins.items() if t == HQ_TERMINAL]
-    return max((r.ref.hlc for r in recs), default=0)
+    notices = [e.hlc for e in ledger.other_events if e.terminal == HQ_TERMINAL]
+    return max([r.ref.hlc for r in recs] + notices, default=0)
 
 
 def import_journal(ledger: Ledger, path: Path, record_alarm: Callable[[Any], None]

@@ -181,7 +181,7 @@ class Ledger:
         for i, ev in enumerate(events):
             if ev.terminal != terminal or ev.seq != first_seq + i:
                 raise BatchRejected("他の端末の記録、または連番が不正です", code="batch_identity_mismatch")
-            if ev.kind is EventKind.ABSENTEE:
+            if ev.kind in (EventKind.ABSENTEE, EventKind.ABSENTEE_STATUS):
                 raise BatchRejected("端末は不在者投票を記録できません", code="batch_kind_invalid")
         try:
             prev, head = bytes.fromhex(prev_hex), bytes.fromhex(head_hex)
@@ -242,6 +242,13 @@ class Ledger:
             self._provisional(ev)
         elif ev.kind is EventKind.VOID:
             self._void(ev)
+        elif ev.kind is EventKind.ABSENTEE_STATUS:
+            # a notice, not a ballot: a delta-0 flag "absentee:<state>" on the stream, which an
+            # older terminal's DELETE branch ignores (no voted row has HQ's seq for it)
+            self.other_events.append(ev)
+            for c in ev.contests:
+                self.flags.append(Flag(len(self.flags) + 1, ev.voter, c, 0, "absentee:" + str(ev.data["state"]),
+                                       ev.terminal, ev.seq, ev.hlc))
         else:
             self.other_events.append(ev)
         return self.flags[before:]

@@ -307,6 +307,11 @@ class HqNode:
             out, events = hq_ops.record_absentee(self.store, self.ledger, str(req["voter"]), req.get("contests"), clock)
             await self._commit_or_reload(events)
             return out
+        if op == "absentee_notice":
+            out, events = hq_ops.record_absentee_notice(self.ledger, str(req["voter"]), list(req["contests"]),
+                                                        str(req["state"]), clock)
+            await self._commit_or_reload(events)
+            return out
         if op == "import":
             alarms: list[Any] = []
             try:
