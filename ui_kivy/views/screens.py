@@ -210,16 +210,23 @@ class CheckingView(KioskScreen):
         self.box.add_widget(txt("本部に確認中… そのままお待ちください", theme.TEXT_BIG, halign="center", size_hint_y=1))
 
 
+def _scrolled(box: BoxLayout) -> ScrollView:
+    box.size_hint_y = None
+    box.bind(minimum_height=box.setter("height"))
+    sv = ScrollView(do_scroll_x=False, bar_width=14)
+    sv.add_widget(box)
+    return sv
+
+
 class ResultView(KioskScreen):
     def build(self) -> None:
         self.banner = Factory.Banner()
         self.box.add_widget(self.banner)
-        cols = BoxLayout(spacing=24)
+        self.cols = BoxLayout(spacing=24)
         self.hand = BoxLayout(orientation="vertical", spacing=8)
-        self.withhold = BoxLayout(orientation="vertical", spacing=8)
-        cols.add_widget(self.hand)
-        cols.add_widget(self.withhold)
-        self.box.add_widget(cols)
+        self.withhold = BoxLayout(orientation="vertical", spacing=6)
+        self.hand_sv, self.withhold_sv = _scrolled(self.hand), _scrolled(self.withhold)
+        self.box.add_widget(self.cols)
         self.actions = BoxLayout(size_hint_y=None, height=120, spacing=16)
         self.box.add_widget(self.actions)
 
@@ -232,19 +239,25 @@ class ResultView(KioskScreen):
         self.banner.subtitle = f"{r.voter_name} 様 — {r.subtitle}" + (f"（受付 {r.seq}）" if r.seq else "")
         self.hand.clear_widgets()
         self.withhold.clear_widgets()
+        self.cols.clear_widgets()
         if r.hand:
+            self.cols.add_widget(self.hand_sv)
             self.hand.add_widget(txt("[color=0a6a2a]✓ 交付する（この順に手渡す）[/color]", theme.TEXT))
             for h in r.hand:
                 self.hand.add_widget(txt(f"[b]{h.text}[/b]", 38))
                 if h.note:
                     self.hand.add_widget(txt(f"※ {h.note}", 24))
         if r.withhold:
+            self.cols.add_widget(self.withhold_sv)
             self.withhold.add_widget(txt("[color=b01010]× 交付しない[/color]", theme.TEXT))
+            reasons = {w.reason for w in r.withhold}
+            shared = len(reasons) == 1 and len(r.withhold) > 1
             for w in r.withhold:
                 self.withhold.add_widget(txt(f"[b][color=b01010]{w.text}[/color][/b]", 34))
-                self.withhold.add_widget(txt(w.reason, 24))
-        self.hand.add_widget(BoxLayout())
-        self.withhold.add_widget(BoxLayout())
+                if not shared:
+                    self.withhold.add_widget(txt(w.reason, 24))
+            if shared:
+                self.withhold.add_widget(txt(f"理由（全 {len(r.withhold)} 枚）: {r.withhold[0].reason}", 26))
         self.actions.clear_widgets()
         for a in r.actions:
             self.actions.add_widget(big(a.label, lambda a=a: self.run(self.flow.on_result_action(a.id)), height=120,
@@ -333,15 +346,17 @@ class VoidView(KioskScreen):
 class CountsView(KioskScreen):
     def build(self) -> None:
         f = self.flow
-        self.head = txt("", 24)
-        self.box.add_widget(self.head)
+        top = BoxLayout(size_hint_y=None, height=theme.TOUCH, spacing=12)
+        self.head = txt("", 24, size_hint_y=1)
+        top.add_widget(self.head)
+        top.add_widget(big("戻る", f.back, size_hint_x=0.25, background_color=theme.GREY))
+        self.box.add_widget(top)
         body = BoxLayout(spacing=16)
-        self.rows = BoxLayout(orientation="vertical", spacing=8)
+        self.rows = BoxLayout(orientation="vertical", spacing=6)
         body.add_widget(self.rows)
-        side = BoxLayout(orientation="vertical", size_hint_x=0.36, spacing=8)
+        side = BoxLayout(orientation="vertical", size_hint_x=0.5, spacing=8)
         side.add_widget(keypad(DIGITS + (("", "0", "削除"),), self._key, 3))
         side.add_widget(big("交付数を記録", lambda: f.enter_hourly_count(), background_color=theme.GREEN))
-        side.add_widget(big("戻る", f.back, background_color=theme.GREY))
         body.add_widget(side)
         self.box.add_widget(body)
 
@@ -353,7 +368,7 @@ class CountsView(KioskScreen):
         self.head.text = f"{s.hour}時の交付数（累計）を選挙ごとに入力し、名簿対照数と照合します"
         self.rows.clear_widgets()
         for r in s.rows:
-            line = BoxLayout(size_hint_y=None, height=theme.TOUCH, spacing=8)
+            line = BoxLayout(size_hint_y=None, height=92, spacing=8)
             sel = Factory.Big(text=("● " if r.selected else "") + r.name, font_size=24, size_hint_x=1.3,
                               background_color=theme.BLUE if r.selected else theme.WHITE,
                               color=theme.WHITE if r.selected else theme.INK)
