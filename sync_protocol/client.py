@@ -225,7 +225,7 @@ class SyncAgent:
                 head = journal.head(self.store)
                 cursor = int(self.store.get_meta(META_CURSOR, "0") or 0)
                 roll = int(self.store.get_meta("roll_version", "0") or 0)
-                await self._send(self.link.connect(head.seq, head.hash, cursor, roll))
+                await self._send(self.link.connect(head.seq, head.hash, cursor, roll, list(self._waiters)))
                 reader = asyncio.create_task(self._reader(ws))
                 kicker = asyncio.create_task(self._sender())
                 stopper = asyncio.create_task(self._stop.wait())

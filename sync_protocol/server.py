@@ -32,7 +32,7 @@ from appliance.errors import MeiboError, UsageError
 from sync_protocol import hq_ops
 from appliance.events import Event
 from provisioning.pki import cert_identity
-from sync_protocol.codec import Frame, decode, encode
+from sync_protocol.codec import Frame, FrameType, decode, encode
 from sync_protocol.errors import FrameInvalid, SyncError
 from sync_protocol.hq_store import HqStore
 from sync_protocol.ledger import Ledger
@@ -87,6 +87,7 @@ class HqNode:
         # One thread owns the SQLite connection: every store call goes through ``io()``.
         self._io_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hq-store")
         self._stopping = False
+        self._welcomed: set[HqSession] = set()
         self.frames_in = 0
         self.bytes_in = 0
         self.bytes_out = 0
@@ -156,6 +157,8 @@ class HqNode:
                 await self._send_flags(sess, ws)
 
     async def _send_flags(self, sess: HqSession, ws: web.WebSocketResponse) -> None:
+        if sess not in self._welcomed:  # never a FLAGS frame before the WELCOME
+            return
         while True:
             f = sess.flags_frame(self.committed_flags, self.settings.flags_per_frame)
             if f is None or ws.closed:
@@ -244,15 +247,22 @@ class HqNode:
                 if res.alarm is not None:
                     await self.io(self.store.record_alarm, res.alarm)
                     log.error("clone alarm for %s at seq %s", terminal, res.alarm.seq)
+                # Every reply (WELCOME, ACK, verdicts) waits until everything applied before it is
+                # durable, not just this batch: a verdict or an acked seq resting on an event that
+                # a crash could still lose must never leave HQ. With nothing new, an empty commit is
+                # that barrier (the committer keeps arrival order).
                 if res.to_commit:
                     for ev in res.to_commit:
                         self.ledger.apply(ev)
+                if res.to_commit or res.pending_ack is not None or (res.send and not res.close):
                     try:
                         await self.commit(res.to_commit)
                     except MeiboError:  # not durable: no ACK; the terminal resends
                         break
                 for f in res.send:
                     await self._send(ws, f)
+                    if f.type is FrameType.WELCOME:
+                        self._welcomed.add(sess)
                 if res.pending_ack is not None:
                     await self._send(ws, sess.ack_frame(res.pending_ack))
                     await self._send_flags(sess, ws)
@@ -263,6 +273,7 @@ class HqNode:
                     break
         finally:
             self.sessions.get(terminal, set()).discard(entry)
+            self._welcomed.discard(sess)
             if not self._stopping:
                 await self.io(self.store.touch, terminal, peer, None)
         return ws

@@ -55,6 +55,7 @@ _TERMINAL_MOVES: dict[tuple[LinkState, str], LinkState] = {
 
 
 ALL_CONTESTS = "*"  # a verdict that covers every contest of the check-in
+MAX_UNDECIDED = 256  # check-ins a HELLO may ask verdicts for (bounded: hostile input)
 
 
 @dataclass(frozen=True)
@@ -105,11 +106,17 @@ class TerminalLink:
             raise IllegalTransition(f"terminal link: {what} in state {self.state.value}")
         self.state = nxt
 
-    def connect(self, head_seq: int, head_hash: bytes, flag_cursor: int, roll_version: int) -> Frame:
+    def connect(self, head_seq: int, head_hash: bytes, flag_cursor: int, roll_version: int,
+                undecided: Sequence[int] = ()) -> Frame:
+        """HELLO. ``undecided``: check-ins still waiting for HQ's verdict (within the budget):
+        if their ACK was lost with the last connection, WELCOME brings the verdicts again."""
         self._move("connect")
-        return Frame(FrameType.HELLO, {"v": PROTOCOL_VERSION, "election": self.election, "terminal": self.terminal,
-                                       "station": self.station, "head_seq": head_seq, "head": head_hash.hex(),
-                                       "cursor": flag_cursor, "roll": roll_version})
+        header: dict[str, Any] = {"v": PROTOCOL_VERSION, "election": self.election, "terminal": self.terminal,
+                                  "station": self.station, "head_seq": head_seq, "head": head_hash.hex(),
+                                  "cursor": flag_cursor, "roll": roll_version}
+        if undecided:
+            header["undecided"] = sorted(set(int(s) for s in undecided))[-MAX_UNDECIDED:]
+        return Frame(FrameType.HELLO, header)
 
     def disconnected(self) -> None:
         self._move("disconnect")
@@ -135,6 +142,7 @@ class TerminalLink:
             self.acked_seq = self.sent_upto = acked
             a.acked_seq = acked
             a.need_events_from = acked + 1
+            a.verdicts = _parse_verdicts(h)
             a.hq_roll_version = int(h.get("roll", 0))
             if isinstance(h.get("contests"), list):
                 a.hq_contests = [str(c) for c in h["contests"]]
@@ -144,14 +152,7 @@ class TerminalLink:
             if acked > self.acked_seq:
                 self.acked_seq = acked
             a.acked_seq = self.acked_seq
-            for lo, hi in h.get("ok", []):
-                for seq in range(int(lo), int(hi) + 1):
-                    a.verdicts.append(TerminalVerdict(seq, ALL_CONTESTS, True))
-            for v in h.get("v", []):
-                if v[2] == "A":
-                    a.verdicts.append(TerminalVerdict(int(v[0]), str(v[1]), True))
-                else:
-                    a.verdicts.append(TerminalVerdict(int(v[0]), str(v[1]), False, str(v[3]), str(v[4]), int(v[5]), int(v[6])))
+            a.verdicts = _parse_verdicts(h)
             a.need_events_from = self.sent_upto + 1
         elif t is FrameType.FLAGS:
             self._move("flags")
@@ -192,6 +193,22 @@ class TerminalLink:
 
     def flags_applied(self, cursor: int) -> Frame:
         return Frame(FrameType.FLAGS_ACK, {"cursor": cursor})
+
+
+def _parse_verdicts(h: dict[str, Any]) -> list[TerminalVerdict]:
+    """Verdicts of an ACK or WELCOME header: ``ok`` seq ranges (every contest accepted) and
+    ``v`` per-contest entries."""
+    out: list[TerminalVerdict] = []
+    for lo, hi in h.get("ok", []):
+        if int(hi) - int(lo) > 100_000:
+            raise IllegalTransition("verdict range too large")
+        out.extend(TerminalVerdict(seq, ALL_CONTESTS, True) for seq in range(int(lo), int(hi) + 1))
+    for v in h.get("v", []):
+        if v[2] == "A":
+            out.append(TerminalVerdict(int(v[0]), str(v[1]), True))
+        else:
+            out.append(TerminalVerdict(int(v[0]), str(v[1]), False, str(v[3]), str(v[4]), int(v[5]), int(v[6])))
+    return out
 
 
 def outcome_for(handed: Sequence[str], verdicts: Sequence[TerminalVerdict] | None) -> tuple[list[str], bool]:
@@ -285,6 +302,10 @@ class HqSession:
             self.cursor = self.sent_cursor = max(0, int(h.get("cursor", 0)))
             welcome: dict[str, Any] = {"acked_seq": ts.acked_seq, "acked_head": ts.head.hex(),
                                        "roll": self._roll_version()}
+            undecided = h.get("undecided", [])
+            if isinstance(undecided, list) and undecided:
+                seqs = [int(x) for x in undecided[:MAX_UNDECIDED] if isinstance(x, int) and 0 < x <= ts.acked_seq]
+                welcome.update(self._verdict_fields(seqs))
             if self._contests is not None:
                 welcome["contests"] = self._contests
             return SessionResult(send=[Frame(FrameType.WELCOME, welcome)])
@@ -317,12 +338,14 @@ class HqSession:
         raise IllegalTransition(f"hq session: unexpected frame {frame.type.name}")
 
     def ack_frame(self, pending: tuple[int, list[int]]) -> Frame:
-        """After the batch's events are durable: the ACK with a verdict for every check-in.
-
-        Check-ins whose every contest was accepted (the common case) travel as seq ranges in
-        ``ok``; any other check-in lists each contest in ``v``. Bytes matter on metered LTE."""
+        """After the batch's events are durable: the ACK with a verdict for every check-in."""
         last, seqs = pending
         ts = self.ledger.terminals[self.terminal]
+        return Frame(FrameType.ACK, {"acked_seq": min(last, ts.acked_seq), **self._verdict_fields(seqs)})
+
+    def _verdict_fields(self, seqs: Sequence[int]) -> dict[str, Any]:
+        """Check-ins whose every contest was accepted (the common case) travel as seq ranges in
+        ``ok``; any other check-in lists each contest in ``v``. Bytes matter on metered LTE."""
         ok: list[list[int]] = []
         detailed: list[list[object]] = []
         for s in seqs:
@@ -336,7 +359,7 @@ class HqSession:
                     ok.append([s, s])
             else:
                 detailed.extend(v.wire() for v in vs)
-        return Frame(FrameType.ACK, {"acked_seq": min(last, ts.acked_seq), "ok": ok, "v": detailed})
+        return {"ok": ok, "v": detailed}
 
     def flags_frame(self, committed_upto: int, limit: int = 5000) -> Frame | None:
         """Voted flags from elsewhere that are durable at HQ and not yet sent on this link."""

@@ -359,7 +359,8 @@ class SimTerminal:
             return
         self.conn = conn
         n = self.journal.durable_n
-        self._send(self.link.connect(n, self.hash_at(n) or b"", self.cursor, 0))
+        undecided = [seq for seq, p in self.pending.items() if not p.decided and seq <= n]
+        self._send(self.link.connect(n, self.hash_at(n) or b"", self.cursor, 0, undecided))
 
     def on_closed(self, conn: Connection) -> None:
         if conn is not self.conn:
