@@ -86,8 +86,11 @@ class FakeKioskService:
                       key=lambda v: (kana_key(v.name_kana), v.birth_date, v.voter_id))
         return SearchAnswer(tuple(self._card(v) for v in hits[:MAX_RESULTS]), len(hits) > MAX_RESULTS)
 
-    def audit_lookup(self, voter_id: str, via: str, clerk: str) -> None:
-        self._append(EventKind.LOOKUP, {"voter": voter_id, "via": via, "clerk": clerk})
+    def audit_lookup(self, voter_ids: list[str], via: str, clerk: str) -> None:
+        if via not in ("scan", "search"):
+            raise UsageError(f"検索の種別が不正です: {via!r}（scan / search）", code="usage")
+        for v in voter_ids:
+            self._append(EventKind.LOOKUP, {"voter": v, "via": via, "clerk": clerk})
 
     def preview(self, voter_id: str) -> tuple[BallotLine, ...]:
         d = decide(self.config, self.station, self._voter(voter_id), self.now(), self._known(voter_id))
@@ -175,8 +178,10 @@ class FakeKioskService:
     def set_station(self, action: str, clerk: str) -> StationState:
         if action not in ("open", "close"):
             raise UsageError(f"開設・閉鎖の指定が不正です: {action}", code="station_action_invalid")
-        if (action == "open") == self.station_state().is_open:
-            raise UsageError("すでに開設しています" if action == "open" else "開設していません", code="station_state")
+        st = self.station_state().state
+        if (action == "open" and st == "open") or (action == "close" and st == "closed"):
+            raise UsageError("投票所はすでに開設されています" if action == "open" else "投票所はすでに閉鎖されています",
+                             code="station_state")
         self._append(EventKind.STATION, {"action": action, "clerk": clerk})
         return self.station_state()
 

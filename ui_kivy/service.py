@@ -10,11 +10,14 @@ holds the fake and the real implementation to the same answers.
   (withheld / provisional) by the agent BEFORE the answer is returned to the screen (rule 1 and 2).
 - With the link down the verdict is not awaited at all (budget 0): the poll worker is told
   オフライン受付 at once instead of after the full budget.
-- 開設/閉鎖 (``station``) and 交付数 (``count``) have no verbs on the terminal yet; they are
-  appended here with ``journal.append`` inside ``store.atomic()``, like every other entry.
+- 開設/閉鎖 go through appliance.procedures (``station`` entries; a closed station refuses
+  check-ins). The kiosk is stricter than the CLI: it takes no check-in before a supervisor opened
+  the station. 交付数 (``count``) has no verb elsewhere yet: appended here with ``journal.append``
+  inside ``store.atomic()``, like every other entry.
 - 名簿対照数 per contest is computed from the journal: ballots of ``checkin`` entries minus those
   ``withheld`` minus those of ``void``ed check-ins.
-- Opening a voter's confirm screen appends a ``lookup`` audit entry (personal data, DESIGN rule 6).
+- Every voter shown (the confirm screen, each row of a shown result list) gets a ``lookup`` audit
+  entry through ``Terminal.record_lookup`` (personal data, DESIGN rule 6).
 
 Never imports Kivy. Values handed to presenters are plain frozen dataclasses defined here.
 """
@@ -27,7 +30,7 @@ from datetime import date, datetime
 from enum import Enum
 from typing import Any, Protocol
 
-from appliance import journal, lookup
+from appliance import journal, lookup, procedures
 from appliance.eligibility import Code, ContestDecision, Decision
 from appliance.errors import NotFound, StationClosed, UsageError
 from appliance.events import EventKind, decode
@@ -183,7 +186,9 @@ class KioskService(Protocol):
 
     def search_kana(self, query: str, birth: date | None = None) -> SearchAnswer: ...
 
-    def audit_lookup(self, voter_id: str, via: str, clerk: str) -> None: ...
+    def audit_lookup(self, voter_ids: list[str], via: str, clerk: str) -> None:
+        """Audit: these roll rows were shown (``via`` scan or search): one ``lookup`` entry each."""
+        ...
 
     def preview(self, voter_id: str) -> tuple[BallotLine, ...]: ...
 
@@ -319,10 +324,8 @@ class TerminalService:
                                                for m in f.voted], self.config) for f in res.found)
         return SearchAnswer(cards, res.truncated)
 
-    def audit_lookup(self, voter_id: str, via: str, clerk: str) -> None:
-        with self.term.store.atomic() as conn:
-            journal.append(self.term.store, conn, EventKind.LOOKUP,
-                           {"voter": voter_id, "via": via, "clerk": clerk}, self.term.hlc)
+    def audit_lookup(self, voter_ids: list[str], via: str, clerk: str) -> None:
+        self.term.record_lookup(voter_ids, via, clerk)
 
     def preview(self, voter_id: str) -> tuple[BallotLine, ...]:
         _, d = self.term.decide(voter_id)
@@ -331,6 +334,7 @@ class TerminalService:
     async def checkin(self, voter_id: str, clerk: str) -> CheckinAnswer:
         if not self.station_state().is_open:
             raise StationClosed("投票所が開設されていません。管理者メニューから開設してください")
+        procedures.ensure_accepting(self.term.store)
         local = self.term.checkin(voter_id, clerk)
         card = self.voter_card(voter_id) if local.seq is None else card_of(local.voter, self.now().date())
         if local.seq is None:
@@ -385,23 +389,16 @@ class TerminalService:
         return check_pin(self.term.tdir, pin)
 
     def station_state(self) -> StationState:
-        row = self.term.store.conn.execute(
-            "SELECT body FROM journal WHERE kind='station' ORDER BY seq DESC LIMIT 1").fetchone()
-        if row is None:
-            return StationState("never")
-        e = decode(bytes(row[0]))
-        return StationState("open" if e.data["action"] == "open" else "closed", hlc_to_jst(e.hlc),
-                            str(e.data.get("clerk", "")))
+        st = procedures.day_state(self.term.store)
+        return StationState(st.state, st.at, st.clerk)
 
     def set_station(self, action: str, clerk: str) -> StationState:
-        if action not in ("open", "close"):
+        if action == "open":
+            procedures.open_station_day(self.term, clerk)
+        elif action == "close":
+            procedures.close_station_day(self.term, clerk)
+        else:
             raise UsageError(f"開設・閉鎖の指定が不正です: {action}", code="station_action_invalid")
-        cur = self.station_state()
-        if (action == "open") == cur.is_open:
-            raise UsageError("すでに開設しています" if cur.is_open else "開設していません", code="station_state")
-        with self.term.store.atomic() as conn:
-            journal.append(self.term.store, conn, EventKind.STATION, {"action": action, "clerk": clerk},
-                           self.term.hlc)
         return self.station_state()
 
     def record_count(self, contest: str, hour: int, issued: int, clerk: str) -> None:

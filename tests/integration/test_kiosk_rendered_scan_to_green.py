@@ -45,7 +45,10 @@ async def kiosk(env: Env, tid: str, online: bool = True) -> tuple[KioskFlow, Any
     agent = env.agent(tid)
     task = asyncio.create_task(agent.run())
     if online:
-        await until(agent.online.is_set, 10)
+        try:
+            await until(agent.online.is_set, 10)
+        except TimeoutError:
+            raise AssertionError(f"{tid} not online: {agent.status()}")
     store = agent.term.store
     with store.atomic() as c:  # sync_env puts voters in directly; lookups want an installed roll
         store.set_meta(c, "roll_version", "1")

@@ -219,7 +219,7 @@ class KioskFlow:
             return self._notice("投票所が開設されていません。管理者メニューから開設してください")
         if not self.can(Intent.VOTER):
             raise IllegalTransition(self.screen, Intent.VOTER)
-        self.service.audit_lookup(card.voter_id, via, self.clerk)
+        self.service.audit_lookup([card.voter_id], via, self.clerk)
         self.confirm = confirm_state(card, self.service.preview(card.voter_id), via)
         self._go(Intent.VOTER)
         self._changed()
@@ -238,7 +238,14 @@ class KioskFlow:
         if not self.search.state.query:
             return self._notice("カナを入力してください")
         self._go(Intent.SHOW_RESULTS)
+        self._audit_rows()
         self._changed()
+
+    def _audit_rows(self) -> None:
+        """The result list shows personal data: every row shown is audit-logged."""
+        ids = [r.voter_id for r in self.search.state.rows]
+        if ids:
+            self.service.audit_lookup(ids, "search", self.clerk)
 
     def open_birth(self) -> None:
         self._go(Intent.BIRTH)
@@ -263,6 +270,7 @@ class KioskFlow:
     def birth_apply(self) -> None:
         if self.search.birth_apply():
             self._go(Intent.APPLY)
+            self._audit_rows()
         self._changed()
 
     def pick(self, voter_id: str) -> None:

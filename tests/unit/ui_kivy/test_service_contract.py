@@ -61,7 +61,7 @@ async def test_contract(svc: KioskService) -> None:
         svc.search_kana("山田")
 
     assert all(b.outcome is Outcome.HAND for b in svc.preview("100001"))
-    svc.audit_lookup("100001", "scan", "c")
+    svc.audit_lookup(["100001"], "scan", "c")
     ans = await svc.checkin("100001", "c")
     assert ans.seq is not None and ans.provisional
     assert [b.outcome for b in ans.lines] == [Outcome.HAND_OFFLINE] * 4
