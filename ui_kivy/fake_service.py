@@ -61,7 +61,7 @@ class FakeKioskService:
         return {ContestId(c): i for (v, c), i in self.voted.items() if v == voter_id}
 
     def _card(self, v: Voter) -> VoterCard:
-        names = {c.contest_id: c.name for c in self.config.contests}
+        names: dict[str, str] = {c.contest_id: c.name for c in self.config.contests}
         return card_of(v, self.now().date(), [VotedLine(c, names[c], station_label(self.config, i.station), i.at)
                                               for c, i in self._known(v.voter_id).items()], self.config)
 
@@ -122,8 +122,8 @@ class FakeKioskService:
                     withheld[c.contest] = (station_label(self.config, other.station), other.at)
             if withheld:
                 self._append(EventKind.WITHHELD, {"ref": ev.seq, "contests": list(withheld)})
-                for c in withheld:
-                    self.voted[(voter_id, c)] = self.hq_voted[(voter_id, c)]
+                for cid in withheld:
+                    self.voted[(voter_id, cid)] = self.hq_voted[(voter_id, cid)]
             self.pending = 0
             self.last_sync = self.now()
         else:
@@ -155,7 +155,7 @@ class FakeKioskService:
         for e in self.events:
             if e.kind is EventKind.WITHHELD:
                 withheld.setdefault(e.ref, set()).update(e.contests)
-        names = {c.contest_id: c.name for c in self.config.contests}
+        names: dict[str, str] = {c.contest_id: c.name for c in self.config.contests}
         rows = []
         for e in reversed(self.events):
             if e.kind is EventKind.CHECKIN:
@@ -197,7 +197,7 @@ class FakeKioskService:
 
     def push_late_alert(self, seq: int, contest: str, where_station: str, at: datetime | None) -> None:
         ev = next(e for e in self.events if e.seq == seq)
-        names = {c.contest_id: c.name for c in self.config.contests}
+        names: dict[str, str] = {c.contest_id: c.name for c in self.config.contests}
         self._alerts.append(LateAlertInfo(seq, contest, names[contest], self._voter(ev.voter).name,
                                           station_label(self.config, where_station), at))
 

@@ -233,7 +233,7 @@ def station_label(config: ElectionConfig, station_id: str) -> str:
 def card_of(v: Voter, today: date, voted: Sequence[VotedLine] = (),
             config: ElectionConfig | None = None) -> VoterCard:
     if config is not None:  # the config's contest order, the order ballots are handed
-        order = {c: i for i, c in enumerate(config.contest_ids)}
+        order: dict[str, int] = {c: i for i, c in enumerate(config.contest_ids)}
         voted = sorted(voted, key=lambda x: order.get(x.contest, len(order)))
     return VoterCard(v.voter_id, v.name, v.name_kana, v.birth_date, to_wareki(v.birth_date),
                      age_on(v.birth_date, today), v.sex.ja, v.address, v.district, lookup.status_ja(v),
@@ -301,7 +301,7 @@ class TerminalService:
         return self.term.clock.now()
 
     def _voted_lines(self, voter_id: str) -> list[VotedLine]:
-        names = {c.contest_id: c.name for c in self.config.contests}
+        names: dict[str, str] = {c.contest_id: c.name for c in self.config.contests}
         return [VotedLine(c, names.get(c, c), station_label(self.config, v.station), v.at)
                 for c, v in self.term.known_voted(voter_id).items()]
 
@@ -318,7 +318,7 @@ class TerminalService:
     def search_kana(self, query: str, birth: date | None = None) -> SearchAnswer:
         res = lookup.by_kana(self.term.store.conn, query, birth)
         today = self.now().date()
-        names = {c.contest_id: c.name for c in self.config.contests}
+        names: dict[str, str] = {c.contest_id: c.name for c in self.config.contests}
         cards = tuple(card_of(f.voter, today, [VotedLine(m.contest, names.get(m.contest, m.contest),
                                                          station_label(self.config, m.station), m.at)
                                                for m in f.voted], self.config) for f in res.found)
@@ -367,7 +367,7 @@ class TerminalService:
         for e in evs:
             if e.kind is EventKind.WITHHELD:
                 withheld.setdefault(e.ref, set()).update(e.contests)
-        names = {c.contest_id: c.name for c in self.config.contests}
+        names: dict[str, str] = {c.contest_id: c.name for c in self.config.contests}
         rows = []
         for e in reversed(evs):
             if e.kind is not EventKind.CHECKIN:
@@ -424,7 +424,7 @@ class TerminalService:
             return []
         new = self.agent.late_alerts[self._alerts_seen:]
         self._alerts_seen += len(new)
-        names = {c.contest_id: c.name for c in self.config.contests}
+        names: dict[str, str] = {c.contest_id: c.name for c in self.config.contests}
         out = []
         for a in new:
             ev = journal.entry(self.term.store, a.seq)

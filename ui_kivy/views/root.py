@@ -24,7 +24,7 @@ VIEWS: dict[Screen, type[screens.KioskScreen]] = {
 }
 
 
-class KioskRoot(FloatLayout):
+class KioskRoot(FloatLayout):  # type: ignore[misc]
     def __init__(self, flow: KioskFlow, **kw: Any) -> None:
         super().__init__(**kw)
         for cls in (StatusBar, NoticeBar, Banner, AlertOverlay):
@@ -100,4 +100,4 @@ class KioskRoot(FloatLayout):
 
     @property
     def banner(self) -> Banner:
-        return self.views[Screen.RESULT].banner  # type: ignore[attr-defined, no-any-return]
+        return self.views[Screen.RESULT].banner  # type: ignore[no-any-return]

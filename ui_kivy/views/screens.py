@@ -45,7 +45,7 @@ def keypad(keys: tuple[tuple[str, ...], ...], on: Callable[[str], None], cols: i
 DIGITS = (("1", "2", "3"), ("4", "5", "6"), ("7", "8", "9"))
 
 
-class KioskScreen(Screen):
+class KioskScreen(Screen):  # type: ignore[misc]
     flow: KioskFlow
 
     def __init__(self, flow: KioskFlow, **kw: Any) -> None:

@@ -11,7 +11,7 @@ from kivy.uix.floatlayout import FloatLayout
 from ui_kivy.views import theme
 
 
-class StatusBar(BoxLayout):
+class StatusBar(BoxLayout):  # type: ignore[misc]
     link_text = StringProperty("")
     link_ok = BooleanProperty(False)
     signal_text = StringProperty("")
@@ -27,12 +27,12 @@ class StatusBar(BoxLayout):
         self.pending_warn, self.clock_text = s.pending_warn, s.clock_text
 
 
-class NoticeBar(BoxLayout):
+class NoticeBar(BoxLayout):  # type: ignore[misc]
     text = StringProperty("")
     level = StringProperty("info")
 
 
-class Banner(BoxLayout):
+class Banner(BoxLayout):  # type: ignore[misc]
     title = StringProperty("")
     subtitle = StringProperty("")
     colour = StringProperty("green")
@@ -44,7 +44,7 @@ class Banner(BoxLayout):
         self.bg, self.fg = list(bg), list(fg)
 
 
-class AlertOverlay(FloatLayout):
+class AlertOverlay(FloatLayout):  # type: ignore[misc]
     title = StringProperty("")
     body = StringProperty("")
     flow = ObjectProperty(None, allownone=True)

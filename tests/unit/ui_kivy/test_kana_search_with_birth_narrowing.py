@@ -85,3 +85,15 @@ def test_no_hit_says_so(flow: KioskFlow) -> None:
     flow.open_search()
     _type(flow, "ヌ")
     assert flow.search.state.count_text == "0 件" and "該当する方がいません" in flow.search.state.message
+
+
+def test_every_shown_row_is_audit_logged(flow: KioskFlow) -> None:
+    svc = flow.service
+    before = len(svc.events)  # type: ignore[attr-defined]
+    flow.open_search()
+    _type(flow, "ヤマダ")
+    assert len(svc.events) == before  # type: ignore[attr-defined]  # the keypad shows only a count
+    flow.show_results()
+    shown = [e.data for e in svc.events[before:]]  # type: ignore[attr-defined]
+    assert [(d["voter"], d["via"]) for d in shown] == [("100003", "search"), ("100001", "search"),
+                                                       ("100002", "search")]
