@@ -39,12 +39,15 @@ from appliance.store import Store
 TEST_PIN = "2468"
 # Argon2id at its minimum cost: the tests exercise the sealing, not its price.
 TEST_ATREST = atrest.AtRestSettings(opslimit=1, memlimit=8192)
-_OPENED: list[TerminalDir] = []
+_OPENED: list[Path] = []  # runtime (tmpfs) key directories made here
 
 
 def _close_opened() -> None:
-    for t in _OPENED:
-        atrest.close_station(t)
+    # by path: the terminal directory (and its sealed key) may be gone already (a temp dir)
+    import shutil
+
+    for d in _OPENED:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 atexit.register(_close_opened)
@@ -53,7 +56,7 @@ atexit.register(_close_opened)
 def open_station(tdir: TerminalDir, pin: str = TEST_PIN) -> None:
     """``meibo terminal open`` without the CLI (and remembered for clean-up at exit)."""
     atrest.open_station(tdir, pin)
-    _OPENED.append(tdir)
+    _OPENED.append(atrest.runtime_dir(tdir))
 
 
 def raw_connect(path: Path) -> Any:
@@ -199,8 +202,7 @@ def terminal_dir(root: Path, voters: Iterable[Voter] = (), *, terminal: str = "T
     if pin is not None:
         key = atrest.seal_new(tdir, pin, settings=TEST_ATREST)
         if opened:
-            atrest.install_runtime_key(tdir, key)
-            _OPENED.append(tdir)
+            _OPENED.append(atrest.install_runtime_key(tdir, key).parent)
     store = Store(tdir.store_path, key=key)
     try:
         from appliance import journal
