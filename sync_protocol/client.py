@@ -60,6 +60,7 @@ class SyncSettings:
     heartbeat_s: float = 30.0
     max_batch: int = 500
     journal_poll_s: float = 1.0  # look for entries other processes appended
+    offline_grace_s: float = 0.3  # the verdict wait when the link is already known to be down
 
 
 @dataclass
@@ -138,6 +139,11 @@ class SyncAgent:
     async def resolve(self, seq: int, contests: list[str], budget_s: float | None = None) -> Resolution:
         """Wait for HQ's verdict on check-in ``seq`` and record the outcome before returning."""
         budget = self.settings.verdict_budget_s if budget_s is None else budget_s
+        if not self.online.is_set():
+            # The link is known to be down: tell the poll worker オフライン受付 now rather than
+            # after the whole budget (a queue forms at a station in an outage otherwise). A short
+            # grace still catches a link that is coming back this instant.
+            budget = min(budget, self.settings.offline_grace_s)
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[list[TerminalVerdict]] = loop.create_future()
         if seq in self._verdicts:

@@ -70,7 +70,7 @@ def plan_stations(n: int) -> list[StationPlan]:
     pool = [
         StationPlan("E01", "中区役所 期日前投票所", "early", "good"),
         StationPlan("E02", "港北区役所 期日前投票所", "early", "cell-edge"),
-        StationPlan("C01", "横浜駅 共通投票所", "common", "good", outage=(10.0, 11.0)),
+        StationPlan("C01", "横浜駅 共通投票所", "common", "good", outage=(10.0, 11.5)),
         StationPlan("D01", "本町小学校", "day", "good", district=1),
         StationPlan("E03", "関内駅前 期日前投票所", "early", "handover"),
         StationPlan("C02", "新横浜駅 共通投票所", "common", "good"),
@@ -158,7 +158,7 @@ class DemoReport:
             f"二重投票（オフライン中に発生）: 注入 {self.injected_double_votes} / 本部が検出 {self.detected_double_votes}"
             + ("  ✓ 一致" if self.injected_double_votes == self.detected_double_votes else "  ✕ 不一致"),
             f"失われた記録: {self.events_lost}   本部にない受付（通知済み）: {self.acknowledged_missing}",
-            f"回線上のバイト数（1 記録あたり）: {self.bytes_per_event:.1f} B",
+            f"回線上のバイト数（1 記録あたり、TLS 接続・他端末への投票済配信を含む）: {self.bytes_per_event:.1f} B",
             f"判定の応答時間: p50 {self.latency_p50_ms:.0f} ms / p99 {self.latency_p99_ms:.0f} ms",
             f"全端末の収束: 回線復旧後 {self.converged_s:.1f} 秒   所要時間 {self.wall_s:.0f} 秒",
             "結果: " + ("正常（すべて一致）" if self.ok() else "異常あり"),
@@ -330,13 +330,13 @@ class Demo:
             others = [s for s in sunday if s is not offline and s.district is None] or \
                      [s for s in sunday if s is not offline]
             for _ in range(max(2, self.n_checkins // 400)):
-                v = pick(None)
-                t = offline.outage[0] + 0.05 + rng.random() * (offline.outage[1] - offline.outage[0] - 0.2)
+                # early in the outage, the offline station first: it cannot know, and the other
+                # station's HQ cannot either, so both hand out ballots (HQ must flag it later)
                 other = rng.choice(others)
-                if other.district is not None:
-                    v = pick(other.district)
-                per_station[other.station].append(Attempt(t - 0.02, other.station, v, "second_offline"))
-                per_station[offline.station].append(Attempt(t + 0.01, offline.station, v, "second_offline"))
+                v = pick(other.district)
+                t = offline.outage[0] + 0.05 + rng.random() * 0.25 * (offline.outage[1] - offline.outage[0])
+                per_station[offline.station].append(Attempt(t, offline.station, v, "second_offline"))
+                per_station[other.station].append(Attempt(t + 0.02, other.station, v, "second_offline"))
         # 3. voids (the voter left without voting)
         for s in self.plan:
             for a in rng.sample(per_station[s.station], max(1, len(per_station[s.station]) // 200)):

@@ -356,7 +356,7 @@ class HqNode:
 async def serve(node: HqNode, host: str, port: int, ssl_ctx: ssl.SSLContext | None = None) -> web.AppRunner:
     """Start the node on host:port; returns the runner (``await runner.cleanup()`` to stop)."""
     await node.start()
-    runner = web.AppRunner(node.app(), access_log=None, handle_signals=False)
+    runner = web.AppRunner(node.app(), access_log=None, handle_signals=False, shutdown_timeout=3.0)
     await runner.setup()
     site = web.TCPSite(runner, host, port, ssl_context=ssl_ctx or server_context(node.hq.pki),
                        reuse_address=True)
