@@ -32,7 +32,9 @@ _ALLOWED = re.compile(r"^[\u30a1-\u30fa\u30fc-\u30fe\u30fbA-Z0-9]+( [\u30a1-\u30
 
 def _fold(text: str) -> str:
     t = unicodedata.normalize("NFKC", text.translate(_PRE))
-    return t.translate(_HIRA_TO_KATA).upper()
+    # NFC again after hiragana → katakana: わ+゛ has no precomposed hiragana, but ワ+゛ is ヷ,
+    # and the key must not depend on which script the voiced mark was typed after
+    return unicodedata.normalize("NFC", t.translate(_HIRA_TO_KATA).upper())
 
 
 def normalize_kana(text: str) -> str:
