@@ -42,6 +42,7 @@ soak: install
 
 screenshots: install
 	SDL_VIDEODRIVER=offscreen $(PY) -m ui_kivy.screenshots docs/screenshots
+	SDL_VIDEODRIVER=offscreen $(PY) -m ui_kivy.console.screenshots docs/screenshots
 
 clean:
 	rm -rf $(VENV) build *.egg-info
