@@ -115,7 +115,7 @@ def _value_ok(v: Any) -> bool:
     if t is str:
         return len(v) <= MAX_STR
     if t is int:
-        return -_INT_LIMIT < v < _INT_LIMIT
+        return bool(-_INT_LIMIT < v < _INT_LIMIT)
     if t is bool:
         return True
     if t is list:

@@ -36,7 +36,8 @@ from appliance.events import EventKind
 from appliance.store import Store
 from appliance.terminal import Terminal
 from provisioning.pki import hq_server_name
-from sync_protocol.codec import Frame, FrameInvalid, decode, encode
+from sync_protocol.codec import Frame, decode, encode
+from sync_protocol.errors import FrameInvalid
 from sync_protocol.session import (ALL_CONTESTS, LinkActions, LinkState, TerminalLink, TerminalVerdict,
                                   outcome_for)
 from sync_protocol.tls import client_context
@@ -336,7 +337,7 @@ class SyncAgent:
 
     def _outcomes_of(self, seq: int) -> list[tuple[EventKind, tuple[str, ...]]]:
         """The withheld/provisional entries written for check-in ``seq``."""
-        out = []
+        out: list[tuple[EventKind, tuple[str, ...]]] = []
         for ev in journal.entries_after(self.store, seq, limit=1_000_000):
             if ev.kind in (EventKind.WITHHELD, EventKind.PROVISIONAL) and ev.data.get("ref") == seq:
                 out.append((ev.kind, ev.contests))

@@ -25,7 +25,7 @@ from appliance.dirs import HqDir, write_atomic
 from appliance.errors import StorageFailed
 from appliance.events import Event, EventKind, chain_hash, decode
 from appliance.model import HQ_TERMINAL
-from appliance.store import Store, _script
+from appliance.store import Migration, Store, _script
 from sync_protocol.ledger import Alarm, Ledger
 
 ALERT_STATES = ("open", "investigating", "resolved")
@@ -59,7 +59,7 @@ def _m2(c: sqlite3.Connection) -> None:
     migrate_absentee_status(c)
 
 
-MIGRATIONS = [_m1, _m2]
+MIGRATIONS: list[Migration] = [_m1, _m2]
 
 
 @dataclass

@@ -358,7 +358,7 @@ class Ledger:
         """Flags after ``cursor`` (at most ``upto``), skipping the recipient's own; returns the
         new cursor (which moves past skipped flags too)."""
         end = len(self.flags) if upto is None else min(upto, len(self.flags))
-        out = []
+        out: list[Flag] = []
         pos = cursor
         while pos < end and len(out) < limit:
             f = self.flags[pos]
