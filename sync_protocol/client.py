@@ -126,6 +126,8 @@ class SyncAgent:
         self.refused: str | None = None
         self.hq_roll_version: int | None = None
         self.hq_contests: list[str] | None = None
+        self.radio: dict[str, Any] | None = None
+        self._radio_dirty = False
         self._ssl: ssl.SSLContext | None = None
 
     @property
@@ -188,6 +190,13 @@ class SyncAgent:
     def stop(self) -> None:
         self._stop.set()
         self._kick.set()
+
+    def set_radio(self, radio: dict[str, Any]) -> None:
+        """The modem's state changed: report it to HQ (its console shows bars and carrier)."""
+        if radio != self.radio:
+            self.radio = radio
+            self._radio_dirty = True
+            self._kick.set()
 
     # --- the connection loop -----------------------------------------------------------------
     async def run(self) -> None:
@@ -274,6 +283,11 @@ class SyncAgent:
                     await self._kick.wait()
             self._kick.clear()
             await self._send_pending()
+            if self._radio_dirty and self.radio is not None:
+                frame = self.link.status(self.radio)
+                if frame is not None:
+                    self._radio_dirty = False
+                    await self._send(frame)
 
     def _hash_at(self, seq: int) -> bytes | None:
         if seq == 0:
@@ -304,6 +318,7 @@ class SyncAgent:
             log.error("HQ refused: %s", a.refused)
             return
         if a.hq_roll_version is not None:
+            self._radio_dirty = self.radio is not None  # a new link: tell HQ again
             self.hq_roll_version = a.hq_roll_version
             self.hq_contests = a.hq_contests
             self.online.set()

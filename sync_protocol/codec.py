@@ -43,6 +43,7 @@ class FrameType(IntEnum):
     RESEND = 6  # H→T: gap: send again from seq
     REFUSED = 7  # H→T: batch refused or terminal held/revoked
     FLAGS_ACK = 8  # T→H: flags durable up to cursor
+    STATUS = 9  # T→H: the terminal's radio as it changes (LTE bars, carrier, closed APN)
 
 
 @dataclass(frozen=True)

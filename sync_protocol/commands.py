@@ -196,6 +196,14 @@ def _cmd_run(args: argparse.Namespace) -> Outcome:
         agent = SyncAgent(tdir, term, SyncSettings(verdict_budget_s=args.budget), hq_address=args.hq)
         local = await agent.serve_local()
         task = asyncio.create_task(agent.run())
+        hw = None
+        if args.modem or args.scanner:
+            from hardware.commands import TerminalHardware
+
+            hw = TerminalHardware.from_paths(args.modem or [], args.scanner, config=term.config,
+                                             clock=term.clock, health_check=_path_to_hq(agent))
+            hw.on_status(lambda snap: agent.set_radio(radio_of(snap)))
+            await hw.__aenter__()
         print(json.dumps({"code": "running", "terminal": term.terminal_id, "hq": agent.hq_address})
               if args.json else f"端末 {term.terminal_id} 同期エージェント稼働中（本部 {agent.hq_address}）", flush=True)
         stop = asyncio.Event()
@@ -203,6 +211,8 @@ def _cmd_run(args: argparse.Namespace) -> Outcome:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
+        if hw is not None:
+            await hw.__aexit__(None, None, None)
         agent.stop()
         local.close()
         await asyncio.gather(task, return_exceptions=True)
@@ -212,6 +222,24 @@ def _cmd_run(args: argparse.Namespace) -> Outcome:
 
     asyncio.run(main())
     return Outcome({"code": "stopped"}, "同期エージェントを停止しました")
+
+
+def _path_to_hq(agent: SyncAgent) -> Any:
+    """The dual-modem health check: is HQ reachable (the sync link is up)? Both modems share
+    the terminal's one route, so the agent's link state stands for the active modem's path."""
+    async def check(_modem: str) -> bool:
+        return agent.online.is_set()
+
+    return check
+
+
+def radio_of(snap: Any) -> dict[str, Any]:
+    """What HQ's console shows of a terminal's radio: the active modem's bars, carrier, APN."""
+    active = next((m for m in snap.modems if m.name == snap.active_modem), snap.modems[0] if snap.modems else None)
+    if active is None:
+        return {}
+    return {"modem": str(active.name), "bars": int(active.bars), "carrier": str(active.carrier or ""),
+            "apn_ok": active.apn_check.value == "ok", "registered": bool(active.registered)}
 
 
 def _cmd_sync(args: argparse.Namespace) -> Outcome:
@@ -290,6 +318,8 @@ def register(cli: Cli) -> None:
 
     p = cli.command("terminal", "run", _cmd_run, "端末の同期エージェントを起動する")
     p.add_argument("tdir")
+    p.add_argument("--modem", action="append", help="LTE modem serial port (twice for a second carrier)")
+    p.add_argument("--scanner", help="入場整理券 scanner serial port")
     p.add_argument("--hq", help="override HQ address (e.g. a link emulator)")
     p.add_argument("--budget", type=float, default=1.5, help="seconds to wait for HQ's verdict")
     p.add_argument("--verbose", action="store_true")

@@ -244,6 +244,8 @@ class HqNode:
                     log.warning("terminal %s: %s", terminal, e.message)
                     await ws.close(code=4001, message=e.code.encode())
                     break
+                if res.radio is not None:
+                    await self.io(self.store.touch, terminal, peer, json.dumps(res.radio, ensure_ascii=False))
                 if res.alarm is not None:
                     await self.io(self.store.record_alarm, res.alarm)
                     log.error("clone alarm for %s at seq %s", terminal, res.alarm.seq)

@@ -194,6 +194,24 @@ class TerminalLink:
     def flags_applied(self, cursor: int) -> Frame:
         return Frame(FrameType.FLAGS_ACK, {"cursor": cursor})
 
+    def status(self, radio: dict[str, Any]) -> Frame | None:
+        """The terminal's radio for HQ's console (only on a ready link)."""
+        if self.state is not LinkState.READY:
+            return None
+        return Frame(FrameType.STATUS, {"radio": _radio(radio)})
+
+
+def _radio(r: Any) -> dict[str, Any]:
+    """Only the few bounded fields HQ shows (hostile input: never more)."""
+    if not isinstance(r, dict):
+        return {}
+    out: dict[str, Any] = {}
+    for k, t in (("bars", int), ("carrier", str), ("apn_ok", bool), ("modem", str), ("registered", bool)):
+        v = r.get(k)
+        if isinstance(v, t) and (not isinstance(v, str) or len(v) <= 32):
+            out[k] = v
+    return out
+
 
 def _parse_verdicts(h: dict[str, Any]) -> list[TerminalVerdict]:
     """Verdicts of an ACK or WELCOME header: ``ok`` seq ranges (every contest accepted) and
@@ -242,6 +260,7 @@ _HQ_MOVES: dict[tuple[SessionState, str], SessionState] = {
     (SessionState.AWAIT_HELLO, "refuse"): SessionState.CLOSED,
     (SessionState.READY, "batch"): SessionState.READY,
     (SessionState.READY, "flags_ack"): SessionState.READY,
+    (SessionState.READY, "status"): SessionState.READY,
     (SessionState.READY, "refuse"): SessionState.CLOSED,
     (SessionState.READY, "close"): SessionState.CLOSED,
     (SessionState.AWAIT_HELLO, "close"): SessionState.CLOSED,
@@ -256,6 +275,7 @@ class SessionResult:
     pending_ack: tuple[int, list[int]] | None = None  # (acked seq, checkin seqs to answer) after commit
     alarm: Any = None
     close: bool = False
+    radio: dict[str, Any] | None = None  # the terminal reported its radio (STATUS)
 
 
 class HqSession:
@@ -329,6 +349,9 @@ class HqSession:
             self._move("batch")
             seqs = [ev.seq for ev in frame.events]
             return SessionResult(to_commit=chk.new_events, pending_ack=(int(h["last"]), seqs))
+        if frame.type is FrameType.STATUS:
+            self._move("status")
+            return SessionResult(radio=_radio(h.get("radio")))
         if frame.type is FrameType.FLAGS_ACK:
             self._move("flags_ack")
             c = int(h.get("cursor", 0))
