@@ -24,45 +24,29 @@ import atexit
 import os
 import random
 import shutil
-import socket
-import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from provisioning import pcsc_service as _svc
 from provisioning.applet import Applet, CardState, blank_card
 from provisioning.card_client import Personalisation
+from provisioning.pcsc_service import READER_SLOT0, READER_SLOT1, PcscUnavailable  # noqa: F401
 from provisioning.virtual_card import VirtualCard, VirtualCardSettings
 
 RUN_DIR = Path(tempfile.gettempdir()) / f"meibo-pcscd-{os.getpid()}"
 SOCKET = RUN_DIR / "run" / "pcscd.comm"
 os.environ["PCSCLITE_CSOCK_NAME"] = str(SOCKET)
 
-READER_SLOT0 = "Virtual PCD 00 00"
-READER_SLOT1 = "Virtual PCD 00 01"
 START_TIMEOUT_S = 10.0
 
 
-class PcscUnavailable(Exception):
-    pass
-
-
 @dataclass
-class PcscdService:
-    process: subprocess.Popen[bytes]
-    vpcd_port: int  # slot 0; slot 1 listens on vpcd_port + 1
-    log: Path
-    readers: list[str]
-
-    def reader_name(self, slot: int = 0) -> str:
-        return READER_SLOT0 if slot == 0 else READER_SLOT1
-
-    def port(self, slot: int = 0) -> int:
-        return self.vpcd_port + slot
+class PcscdService(_svc.PcscdService):
+    """provisioning/pcsc_service.py's service, plus ``card()`` for tests."""
 
     def card(self, state: CardState, *, slot: int = 0, state_path: Path | None = None,
              seed: int = 0) -> VirtualCard:
@@ -70,102 +54,17 @@ class PcscdService:
         return VirtualCard(state, random.Random(seed).randbytes, port=self.port(slot),
                            state_path=state_path, settings=VirtualCardSettings(connect_timeout_s=5.0))
 
-    def log_tail(self, n: int = 40) -> str:
-        try:
-            return "\n".join(self.log.read_text("utf-8", "replace").splitlines()[-n:])
-        except OSError:
-            return ""
-
-
-def _free_port_pair() -> int:
-    for _ in range(50):
-        with socket.socket() as a:
-            a.bind(("0.0.0.0", 0))
-            p = int(a.getsockname()[1])
-            if p >= 65535:
-                continue
-            with socket.socket() as b:
-                try:
-                    b.bind(("0.0.0.0", p + 1))
-                except OSError:
-                    continue
-            return p
-    raise PcscUnavailable("no free port pair for vpcd")
-
 
 def start_pcscd(run_dir: Path = RUN_DIR) -> PcscdService:
     """Start a private pcscd with vpcd; raise ``PcscUnavailable`` saying why when it cannot."""
-    pcscd = shutil.which("pcscd") or ("/usr/sbin/pcscd" if Path("/usr/sbin/pcscd").exists() else None)
-    unshare = shutil.which("unshare")
-    driver = Path("/usr/lib/pcsc/drivers/serial/libifdvpcd.so")
-    if pcscd is None:
-        raise PcscUnavailable("pcscd is not installed (apt-get install pcscd)")
-    if not driver.exists():
-        raise PcscUnavailable("the vpcd driver is not installed (apt-get install vsmartcard-vpcd)")
-    if unshare is None:
-        raise PcscUnavailable("unshare (util-linux) is missing: cannot give pcscd a private /run/pcscd")
-    try:
-        from hardware.cardreader.pcsc import PcscCardReader
-        import smartcard.scard  # noqa: F401
-    except ImportError:
-        raise PcscUnavailable("pyscard is not installed (.venv/bin/pip install pyscard)") from None
-    if os.environ.get("PCSCLITE_CSOCK_NAME") != str(run_dir / "run" / "pcscd.comm"):
+    if os.environ.get("PCSCLITE_CSOCK_NAME") != str(_svc.socket_path(run_dir)):
         raise PcscUnavailable("PCSCLITE_CSOCK_NAME was changed after tests/pcsc_fixtures.py set it")
-    shutil.rmtree(run_dir, ignore_errors=True)
-    (run_dir / "run").mkdir(parents=True)
-    conf = run_dir / "reader.conf.d"
-    conf.mkdir()
-    port = _free_port_pair()
-    (conf / "vpcd").write_text(
-        'FRIENDLYNAME "Virtual PCD"\n'
-        f"DEVICENAME   /dev/null:0x{port:04X}\n"
-        f"LIBPATH      {driver}\n"
-        f"CHANNELID    0x{port:04X}\n")
-    log = run_dir / "pcscd.log"
-    inner = (f"mkdir -p /run/pcscd && mount --bind {run_dir / 'run'} /run/pcscd && "
-             f"exec {pcscd} --foreground --info -c {conf}")
-    ns = ["--mount", "--propagation", "private"]
-    if os.geteuid() != 0:
-        ns = ["--user", "--map-root-user"] + ns
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([unshare, *ns, "sh", "-c", inner], stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
-    svc = PcscdService(proc, port, log, [])
-    deadline = time.monotonic() + START_TIMEOUT_S
-    reader = PcscCardReader()
-    last = ""
-    try:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise PcscUnavailable(f"pcscd exited with {proc.returncode}:\n{svc.log_tail()}")
-            if SOCKET.exists() or (run_dir / "run" / "pcscd.comm").exists():
-                try:
-                    names = reader.readers()
-                    if READER_SLOT0 in names:
-                        svc.readers = names
-                        return svc
-                    last = f"readers so far: {names}"
-                except Exception as e:  # still starting
-                    last = str(e)
-            time.sleep(0.1)
-        raise PcscUnavailable(f"pcscd did not show the vpcd reader within {START_TIMEOUT_S}s ({last}):\n"
-                              f"{svc.log_tail()}")
-    except BaseException:
-        stop_pcscd(svc)
-        raise
-    finally:
-        reader.close()
+    base = _svc.start_pcscd(run_dir, _svc.PcscdSettings(start_timeout_s=START_TIMEOUT_S))
+    return PcscdService(base.process, base.vpcd_port, base.log, base.run_dir, base.readers)
 
 
-def stop_pcscd(svc: PcscdService) -> None:
-    p = svc.process
-    if p.poll() is None:
-        p.terminate()
-        try:
-            p.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait(timeout=5)
+def stop_pcscd(svc: _svc.PcscdService) -> None:
+    _svc.stop_pcscd(svc)
 
 
 def issued_state(perso: Personalisation, pin: str, *, seed: int = 7) -> tuple[CardState, bytes]:
