@@ -13,8 +13,12 @@ withheld). ``push_late_alert`` plays a late ALREADY_VOTED verdict. Never imports
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
+
+from appliance import procedures as P
 
 from appliance.barcode import parse_barcode
 from appliance.clock import Clock
@@ -45,6 +49,9 @@ class FakeKioskService:
     last_sync: datetime | None = None
     refused: str | None = None
     checkin_calls: int = 0
+    roll_version: int | None = 1
+    hq_roll_version: int | None = None  # None: HQ's versions not heard (opening check unchecked)
+    absentee: dict[tuple[str, str], str] = field(default_factory=dict)  # (voter, contest) → 不在者 state
     _alerts: list[LateAlertInfo] = field(default_factory=list)
 
     def now(self) -> datetime:
@@ -104,16 +111,21 @@ class FakeKioskService:
         self.pending += 1
         return ev
 
-    async def checkin(self, voter_id: str, clerk: str) -> CheckinAnswer:
+    async def checkin(self, voter_id: str, clerk: str, marks: Mapping[str, Any] | None = None) -> CheckinAnswer:
         if not self.station_state().is_open:
             raise StationClosed("投票所が開設されていません。管理者メニューから開設してください")
+        extra = {k: v for k, v in (marks or {}).items() if v is not False and v != ""}
+        if not set(extra) <= {"oath_reason", "proxy", "braille"}:
+            raise UsageError(f"受付の付記が不正です: {sorted(extra)}（proxy / braille / oath_reason）",
+                             code="marks_invalid")
         self.checkin_calls += 1
         v = self._voter(voter_id)
         d = decide(self.config, self.station, v, self.now(), self._known(voter_id))
         if not d.handed:
             return CheckinAnswer(None, self._card(v), answer_lines(self.config, d, {}, False), False)
         ev = self._append(EventKind.CHECKIN, {"station": self.station.station_id, "clerk": clerk,
-                                              "voter": voter_id, "contests": [c.contest for c in d.handed]})
+                                              "voter": voter_id, "contests": [c.contest for c in d.handed],
+                                              **extra})
         withheld: dict[str, tuple[str, datetime | None]] = {}
         if self.online:
             for c in d.handed:
@@ -148,6 +160,52 @@ class FakeKioskService:
         for k, i in list(self.voted.items()):
             if i.seq == seq and i.terminal == self.terminal:
                 del self.voted[k]
+
+    def record_tentative(self, *, contests: Sequence[str], reason: str, decided_by: str, clerk: str,
+                         voter_id: str | None = None, declared: P.Declared | None = None) -> P.TentativeRecord:
+        r = P.parse_tentative_reason(reason)
+        if (voter_id is None) == (declared is None):
+            raise P.TentativeInvalid("選挙人は名簿の番号か、申立ての氏名のどちらか一方で指定してください")
+        cs = list(dict.fromkeys(c.strip() for c in contests if c.strip()))
+        if not cs:
+            raise P.TentativeInvalid("仮投票の対象の選挙を一つ以上選んでください")
+        unknown = [c for c in cs if c not in self.config.contest_ids]
+        if unknown:
+            raise P.TentativeInvalid(f"選挙 {', '.join(unknown)} はこの選挙にありません")
+        if not decided_by.strip():
+            raise UsageError("決定者を入力してください", code="usage")
+        if voter_id is not None:
+            self._voter(voter_id)
+        if self.station_state().state == "closed":
+            raise P.StationClosedForDay("投票所は閉鎖されています。受付できません。再開するときは投票管理者が開設してください")
+        who = voter_id if voter_id is not None else P.DECLARED_VOTER
+        ev = self._append(EventKind.TENTATIVE, {"station": self.station.station_id, "voter": who, "contests": cs,
+                                                "reason": r.value, "decided_by": decided_by.strip(), "clerk": clerk})
+        return P.TentativeRecord(ev.seq, self.now(), who, declared, tuple(cs), r, decided_by.strip())
+
+    def absentee_warning(self, voter_id: str) -> P.AbsenteeWarning | None:
+        """Same words as appliance.procedures.absentee_warning (the contract test compares them)."""
+        order: dict[str, int] = {c: i for i, c in enumerate(self.config.contest_ids)}
+        held = sorted(((c, s) for (v, c), s in self.absentee.items() if v == voter_id and s in ("issued", "requested")),
+                      key=lambda x: (order.get(x[0], 99), x[0]))
+        if not held:
+            return None
+        names = "、".join(f"{self.config.contest(c).name}（{P.ABSENTEE_STATE_JA[s]}）" for c, s in held)
+        text = (f"！ 不在者投票の用紙を請求・交付済みの方です: {names}\n"
+                "  この投票所で投票するときは、未使用の不在者投票用紙・封筒を返還してもらってください。\n"
+                "  すでに郵送して選挙管理委員会に届いていない不在者投票は、この投票により不受理となります。\n"
+                "  受付はできます（止める必要はありません）。返還を受けたら管理者に伝えてください。")
+        return P.AbsenteeWarning(voter_id, tuple(held), text)
+
+    def opening_check(self) -> P.OpeningCheck:
+        local = P.VersionInfo(self.config.election_id, tuple(self.config.contest_ids), self.roll_version)
+        hq = None if self.hq_roll_version is None else P.VersionInfo(self.config.election_id, None,
+                                                                     self.hq_roll_version)
+        return P.opening_check(local, hq)
+
+    def close_day(self, clerk: str) -> P.ClosingFigures:
+        self.set_station("close", clerk)
+        return P.closing_figures(self.config, self.station, self.events, self.now().date())
 
     def recent_checkins(self, limit: int = 20) -> list[CheckinRow]:
         voided = {e.ref for e in self.events if e.kind is EventKind.VOID}

@@ -24,7 +24,7 @@ Never imports Kivy. Values handed to presenters are plain frozen dataclasses def
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import Enum
@@ -192,8 +192,27 @@ class KioskService(Protocol):
 
     def preview(self, voter_id: str) -> tuple[BallotLine, ...]: ...
 
-    async def checkin(self, voter_id: str, clerk: str) -> CheckinAnswer:
-        """Raises ``StationClosed`` unless the station is open."""
+    async def checkin(self, voter_id: str, clerk: str, marks: Mapping[str, Any] | None = None) -> CheckinAnswer:
+        """Raises ``StationClosed`` unless the station is open. ``marks``: from
+        ``procedures.checkin_marks`` (宣誓書事由, 代理投票, 点字投票), recorded on the check-in."""
+        ...
+
+    def record_tentative(self, *, contests: Sequence[str], reason: str, decided_by: str, clerk: str,
+                         voter_id: str | None = None,
+                         declared: procedures.Declared | None = None) -> procedures.TentativeRecord:
+        """仮投票: a ``tentative`` entry, never a check-in (no ballot, nothing in ``voted``)."""
+        ...
+
+    def absentee_warning(self, voter_id: str) -> procedures.AbsenteeWarning | None:
+        """不在者投票 papers held (HQ's notices): warn, never block."""
+        ...
+
+    def opening_check(self) -> procedures.OpeningCheck:
+        """The terminal's election, contests and roll version against HQ's (when the link told us)."""
+        ...
+
+    def close_day(self, clerk: str) -> procedures.ClosingFigures:
+        """閉鎖: stop check-ins and return the station's closing figures."""
         ...
 
     def void(self, seq: int, reason: str, clerk: str) -> None: ...
@@ -331,11 +350,11 @@ class TerminalService:
         _, d = self.term.decide(voter_id)
         return tuple(line_of(self.config, c) for c in d.contests)
 
-    async def checkin(self, voter_id: str, clerk: str) -> CheckinAnswer:
+    async def checkin(self, voter_id: str, clerk: str, marks: Mapping[str, Any] | None = None) -> CheckinAnswer:
         if not self.station_state().is_open:
             raise StationClosed("投票所が開設されていません。管理者メニューから開設してください")
         procedures.ensure_accepting(self.term.store)
-        local = self.term.checkin(voter_id, clerk)
+        local = self.term.checkin(voter_id, clerk, marks)
         card = self.voter_card(voter_id) if local.seq is None else card_of(local.voter, self.now().date())
         if local.seq is None:
             return CheckinAnswer(None, card, answer_lines(self.config, local.decision, {}, False), False)
@@ -356,6 +375,31 @@ class TerminalService:
 
     def void(self, seq: int, reason: str, clerk: str) -> None:
         self.term.void(seq, reason, clerk)
+
+    def record_tentative(self, *, contests: Sequence[str], reason: str, decided_by: str, clerk: str,
+                         voter_id: str | None = None,
+                         declared: procedures.Declared | None = None) -> procedures.TentativeRecord:
+        return procedures.record_tentative(self.term, contests=contests, reason=reason, decided_by=decided_by,
+                                           clerk=clerk, voter_id=voter_id, declared=declared)
+
+    def absentee_warning(self, voter_id: str) -> procedures.AbsenteeWarning | None:
+        return procedures.absentee_warning(self.term.store, self.config, voter_id)
+
+    def opening_check(self) -> procedures.OpeningCheck:
+        local = procedures.local_versions(self.term)
+        if self.agent is None:
+            return procedures.opening_check(local, None)
+        hq_roll = getattr(self.agent, "hq_roll_version", None)
+        refused = getattr(self.agent, "refused", None)
+        if hq_roll is None:
+            return procedures.opening_check(local, None, refused=refused)
+        contests = getattr(self.agent, "hq_contests", None)
+        hq = procedures.VersionInfo(self.config.election_id, tuple(contests) if contests is not None else None,
+                                    int(hq_roll))
+        return procedures.opening_check(local, hq)
+
+    def close_day(self, clerk: str) -> procedures.ClosingFigures:
+        return procedures.close_station_day(self.term, clerk)
 
     def _events(self) -> list[Any]:
         return [decode(bytes(b)) for (b,) in self.term.store.conn.execute("SELECT body FROM journal ORDER BY seq")]

@@ -22,7 +22,7 @@ Never imports Kivy; time comes from the service's clock.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import Enum
 from typing import Any
@@ -32,6 +32,9 @@ from appliance.errors import MeiboError, NotFound
 from ui_kivy.presenters.confirm import ConfirmState, confirm_state
 from ui_kivy.presenters.format import mdhm
 from ui_kivy.presenters.idle import IdleState, idle_state
+from ui_kivy.presenters import procedures as proc
+from appliance import procedures as P
+from appliance.model import StationKind
 from ui_kivy.presenters.result import Action, ResultState, result_state
 from ui_kivy.presenters.search import SearchPresenter
 from ui_kivy.presenters.status import StatusState, status_state
@@ -52,6 +55,9 @@ class Screen(str, Enum):
     MENU = "menu"
     VOID = "void"
     COUNTS = "counts"
+    TENTATIVE = "tentative"  # 仮投票 form (issue 10)
+    OPENING = "opening"  # 開設前の確認 panel
+    CLOSING = "closing"  # 閉鎖 and the closing figures
 
 
 class Intent(str, Enum):
@@ -69,6 +75,9 @@ class Intent(str, Enum):
     PIN_OK = "pin_ok"
     VOID = "void"
     COUNTS = "counts"
+    TENTATIVE = "tentative"
+    OPENING = "opening"
+    CLOSE = "close"
 
 
 S, I = Screen, Intent
@@ -77,16 +86,37 @@ TRANSITIONS: dict[Screen, dict[Intent, Screen]] = {
     S.KANA: {I.VOTER: S.CONFIRM, I.SHOW_RESULTS: S.RESULTS, I.BACK: S.IDLE},
     S.RESULTS: {I.VOTER: S.CONFIRM, I.BIRTH: S.BIRTH, I.BACK: S.KANA},
     S.BIRTH: {I.VOTER: S.CONFIRM, I.APPLY: S.RESULTS, I.BACK: S.RESULTS},
-    S.CONFIRM: {I.CONFIRM: S.CHECKING, I.BACK: S.IDLE},
+    S.CONFIRM: {I.CONFIRM: S.CHECKING, I.BACK: S.IDLE, I.TENTATIVE: S.TENTATIVE},
     S.CHECKING: {I.ANSWERED: S.RESULT, I.FAILED: S.CONFIRM},
-    S.RESULT: {I.VOTER: S.CONFIRM, I.NEXT: S.IDLE, I.SEARCH: S.KANA},
+    S.RESULT: {I.VOTER: S.CONFIRM, I.NEXT: S.IDLE, I.SEARCH: S.KANA, I.TENTATIVE: S.TENTATIVE},
+    S.TENTATIVE: {I.NEXT: S.IDLE, I.BACK: S.IDLE},
     S.PIN: {I.PIN_OK: S.MENU, I.BACK: S.IDLE},
-    S.MENU: {I.VOID: S.VOID, I.COUNTS: S.COUNTS, I.BACK: S.IDLE},
+    S.MENU: {I.VOID: S.VOID, I.COUNTS: S.COUNTS, I.BACK: S.IDLE, I.OPENING: S.OPENING, I.CLOSE: S.CLOSING},
     S.VOID: {I.BACK: S.MENU},
     S.COUNTS: {I.BACK: S.MENU},
+    S.OPENING: {I.NEXT: S.IDLE, I.BACK: S.IDLE},
+    S.CLOSING: {I.BACK: S.MENU},
 }
 SCAN_SCREENS = frozenset({S.IDLE, S.KANA, S.RESULTS, S.BIRTH, S.RESULT})
-SUPERVISOR_SCREENS = frozenset({S.PIN, S.MENU, S.VOID, S.COUNTS})
+SUPERVISOR_SCREENS = frozenset({S.PIN, S.MENU, S.VOID, S.COUNTS, S.TENTATIVE, S.OPENING, S.CLOSING})
+
+
+@dataclass(frozen=True)
+class MarksState:
+    """The confirm screen's marks: 宣誓書事由 (required at early stations before 受付), 代理/点字."""
+
+    oath_required: bool
+    oath: str | None = None
+    proxy: bool = False
+    braille: bool = False
+    choices: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def oath_text(self) -> str:
+        if not self.oath_required:
+            return ""
+        label = dict(self.choices).get(self.oath or "", "")
+        return f"宣誓書の事由: {label}" if label else "宣誓書の事由を選んでください（選ぶまで受付できません）"
 
 
 class IllegalTransition(Exception):
@@ -139,6 +169,13 @@ class KioskFlow:
         self.status: StatusState = status_state(service.link_status(), None, service.now())
         self._hard_stop: dict[str, tuple[Action, HardStopHandler]] = {}
         self._listeners: list[Callable[[], None]] = []
+        self.marks = MarksState(False)
+        self.absentee: proc.Panel | None = None
+        self.tentative: proc.TentativeForm | None = None
+        self.opening: proc.Panel | None = None
+        self.opening_ok = False
+        self.closing: proc.Panel | None = None
+        proc.install_tentative_action(self, self._show_tentative)
 
     # -- plumbing ------------------------------------------------------------------------------
     def subscribe(self, cb: Callable[[], None]) -> Callable[[], None]:
@@ -221,6 +258,8 @@ class KioskFlow:
             raise IllegalTransition(self.screen, Intent.VOTER)
         self.service.audit_lookup([card.voter_id], via, self.clerk)
         self.confirm = confirm_state(card, self.service.preview(card.voter_id), via)
+        self.marks = MarksState(self.service.station.kind is StationKind.EARLY, choices=proc.oath_choices())
+        self.absentee = proc.absentee_banner(self.service.absentee_warning(card.voter_id))
         self._go(Intent.VOTER)
         self._changed()
 
@@ -280,13 +319,53 @@ class KioskFlow:
         self._open_voter(card, "search")
 
     # -- check-in ------------------------------------------------------------------------------
+    @property
+    def can_confirm(self) -> bool:
+        """受付 is enabled: at an early station only once a 宣誓書事由 is chosen (when a ballot would be handed)."""
+        c = self.confirm
+        if c is None:
+            return False
+        return not (c.can_hand and self.marks.oath_required and self.marks.oath is None)
+
+    def choose_oath(self, code: str) -> None:
+        if self.screen is not Screen.CONFIRM or not self.marks.oath_required:
+            raise IllegalTransition(self.screen, Intent.CONFIRM)
+        if code not in dict(self.marks.choices):
+            raise ValueError(f"no oath reason {code}")
+        self.marks = replace(self.marks, oath=code)
+        self._changed()
+
+    def toggle_proxy(self) -> None:
+        if self.screen is not Screen.CONFIRM:
+            raise IllegalTransition(self.screen, Intent.CONFIRM)
+        self.marks = replace(self.marks, proxy=not self.marks.proxy)
+        self._changed()
+
+    def toggle_braille(self) -> None:
+        if self.screen is not Screen.CONFIRM:
+            raise IllegalTransition(self.screen, Intent.CONFIRM)
+        self.marks = replace(self.marks, braille=not self.marks.braille)
+        self._changed()
+
     async def confirm_checkin(self) -> ResultState | None:
         if self.confirm is None:
             raise IllegalTransition(self.screen, Intent.CONFIRM)
+        if not self.can(Intent.CONFIRM):
+            raise IllegalTransition(self.screen, Intent.CONFIRM)
+        if not self.can_confirm:
+            self._notice("宣誓書の事由を選んでから「受付」を押してください")
+            return None
+        m = self.marks
+        try:
+            marks = P.checkin_marks(self.service.station, oath_reason=m.oath if self.confirm.can_hand else None,
+                                    proxy=m.proxy, braille=m.braille, require_oath=False)
+        except MeiboError as e:
+            self._notice(f"× {e.message}")
+            return None
         self._go(Intent.CONFIRM)
         self._changed()
         try:
-            answer = await self.service.checkin(self.confirm.voter_id, self.clerk)
+            answer = await self.service.checkin(self.confirm.voter_id, self.clerk, marks)
         except MeiboError as e:
             self._go(Intent.FAILED)
             self._notice(f"× 受付できませんでした: {e.message}")
@@ -316,13 +395,69 @@ class KioskFlow:
 
     def next_voter(self) -> None:
         self._go(Intent.NEXT)
-        self.confirm = self.result = None
+        self.confirm = self.result = self.tentative = None
+        self.absentee = None
+        self._changed()
+
+    # -- 仮投票 (公職選挙法 50条): records a ``tentative`` entry, never a ballot ------------------------
+    def _show_tentative(self, form: proc.TentativeForm) -> None:
+        self._go(Intent.TENTATIVE)
+        self.tentative = form
+        self._changed()
+
+    def doubt_identity(self) -> None:
+        """The supervisor (or a 立会人) doubts the voter's identity on the confirm screen: 仮投票."""
+        c = self.confirm
+        if self.screen is not Screen.CONFIRM or c is None:
+            raise IllegalTransition(self.screen, Intent.TENTATIVE)
+        cfg = self.service.config
+        could = [p.name for p in c.lines if p.ok]
+        form = proc.tentative_form(cfg, c.voter_id, c.name, could)
+        form = replace(form, reason=P.TentativeReason.SUPERVISOR_REFUSAL.value)
+        self._show_tentative(form)
+
+    def _form(self) -> proc.TentativeForm:
+        if self.screen is not Screen.TENTATIVE or self.tentative is None:
+            raise IllegalTransition(self.screen, Intent.TENTATIVE)
+        return self.tentative
+
+    def tentative_toggle(self, contest: str) -> None:
+        f = self._form()
+        if f.done is None:
+            self.tentative = proc.toggle(f, contest)
+        self._changed()
+
+    def tentative_reason(self, reason: str) -> None:
+        f = self._form()
+        if f.done is None and reason in dict(f.reasons):
+            self.tentative = replace(f, reason=reason, message="")
+        self._changed()
+
+    def tentative_decided_by(self, who: str) -> None:
+        f = self._form()
+        if f.done is None:
+            self.tentative = replace(f, decided_by=who, message="")
+        self._changed()
+
+    def submit_tentative(self) -> bool:
+        f = self._form()
+        self.tentative = proc.submit(f, self.service, self.clerk, self.service.config)
+        self._changed()
+        return self.tentative.done is not None
+
+    def leave_tentative(self) -> None:
+        """次の方へ (after recording) or 取りやめ (nothing recorded): back to 待受."""
+        f = self._form()
+        self._go(Intent.NEXT if f.done is not None else Intent.BACK)
+        self.confirm = self.result = self.tentative = None
+        self.absentee = None
         self._changed()
 
     def back(self) -> None:
         self._go(Intent.BACK)
         if self.screen is Screen.IDLE:
             self.confirm = None
+            self.absentee = None
             self.pin.reset()
         self._changed()
 
@@ -392,10 +527,43 @@ class KioskFlow:
         self._notice("投票所を開設しました" if action == "open" else "投票所を閉鎖しました（受付終了）", "info")
 
     def open_station(self) -> None:
+        """開設: from the menu directly, or from the opening-check screen (refused on a mismatch)."""
+        if self.screen is Screen.OPENING:
+            if not self.opening_ok:
+                return self._notice("× 本部と一致しないため開設できません。選挙管理委員会に連絡してください")
+            try:
+                self.service.set_station("open", self.clerk)
+            except MeiboError as e:
+                return self._notice(f"× {e.message}")
+            self._go(Intent.NEXT)
+            self._notice("投票所を開設しました", "info")
+            return
         self._station("open")
 
+    def show_opening(self) -> None:
+        """開設前の確認: election, contests and roll version against HQ's (after unlock, or from the menu)."""
+        chk = self.service.opening_check()
+        if self.screen is Screen.MENU:
+            self._go(Intent.OPENING)
+        elif self.screen is not Screen.OPENING:
+            self.screen = Screen.OPENING  # the first screen after the station unlock
+        self.opening = proc.opening_panel(chk)
+        self.opening_ok = chk.status != "mismatch"
+        self._changed()
+
     def close_station(self) -> None:
-        self._station("close")
+        """閉鎖 (never a clock cut-off): stop check-ins and show the closing figures."""
+        if self.screen is not Screen.MENU:
+            raise IllegalTransition(self.screen, Intent.CLOSE)
+        try:
+            figs = self.service.close_day(self.clerk)
+        except MeiboError as e:
+            self._refresh_menu()
+            return self._notice(f"× {e.message}")
+        self._refresh_menu()
+        self.closing = proc.closing_panel(figs, self.service.config)
+        self._go(Intent.CLOSE)
+        self._notice("投票所を閉鎖しました（受付終了）", "info")
 
     def open_void(self) -> None:
         self._go(Intent.VOID)

@@ -11,7 +11,8 @@ from appliance.clock import FixedClock
 from appliance.model import DisplayReason, Status
 from tests.builders import EARLY_NOON, election_config, moved_voter, voter
 from ui_kivy.fake_service import FakeKioskService
-from ui_kivy.presenters.app_flow import KioskFlow
+from ui_kivy.presenters.app_flow import KioskFlow, Screen
+from ui_kivy.presenters.result import ResultState
 
 CONFIG = election_config()
 VOTERS = [
@@ -47,3 +48,11 @@ def service(clock: FixedClock) -> FakeKioskService:
 @pytest.fixture
 def flow(service: FakeKioskService) -> KioskFlow:
     return KioskFlow(service, "係員A")
+
+
+async def check_in(flow: KioskFlow, oath: str = "work") -> ResultState | None:
+    """Press 受付 as a poll worker would: at an early station the 宣誓書事由 is chosen first."""
+    if flow.screen is Screen.CONFIRM and flow.marks.oath_required and flow.confirm is not None \
+            and flow.confirm.can_hand and flow.marks.oath is None:
+        flow.choose_oath(oath)
+    return await flow.confirm_checkin()

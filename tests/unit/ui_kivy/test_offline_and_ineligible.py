@@ -6,13 +6,13 @@ from ui_kivy.fake_service import FakeKioskService
 from ui_kivy.presenters.app_flow import KioskFlow
 from ui_kivy.presenters.result import ResultKind
 
-from tests.unit.ui_kivy.conftest import CONFIG, VOTERS, barcode
+from tests.unit.ui_kivy.conftest import CONFIG, VOTERS, barcode, check_in
 
 
 async def test_offline_is_amber_and_still_lists_ballots(flow: KioskFlow, service: FakeKioskService) -> None:
     service.online = False
     flow.on_barcode(barcode("100004"))
-    r = await flow.confirm_checkin()
+    r = await check_in(flow)
     assert r is not None and r.kind is ResultKind.OFFLINE
     assert r.colour == "amber" and r.title == "！ オフライン受付"
     assert "オフライン時の手順" in r.subtitle and len(r.hand) == 4
@@ -34,7 +34,7 @@ async def test_ineligible_is_red_with_the_reason(vid: str, station: str, at: obj
     svc.set_station("open", "管理者")
     flow = KioskFlow(svc, "係員A")
     flow.on_barcode(barcode(vid))
-    r = await flow.confirm_checkin()
+    r = await check_in(flow)
     assert r is not None and r.kind is ResultKind.INELIGIBLE
     assert r.colour == "red" and r.title == "× 対象外 — 交付しない" and r.hand == ()
     assert code_text in r.withhold[0].reason
@@ -43,7 +43,7 @@ async def test_ineligible_is_red_with_the_reason(vid: str, station: str, at: obj
 
 async def test_mixed_moved_out_of_prefecture(flow: KioskFlow) -> None:
     flow.on_barcode(barcode("100007"))
-    r = await flow.confirm_checkin()
+    r = await check_in(flow)
     assert r is not None and r.kind is ResultKind.MIXED and r.colour == "amber"
     assert [h.text for h in r.hand] == ["1. 衆議院小選挙区選出議員選挙", "2. 最高裁判所裁判官国民審査"]
     assert [w.text for w in r.withhold] == ["× 神奈川県知事選挙", "× 横浜市長選挙"]
@@ -55,7 +55,7 @@ async def test_mixed_outside_period_for_one_contest() -> None:
     svc.set_station("open", "管理者")
     flow = KioskFlow(svc, "係員A")
     flow.on_barcode(barcode("100001"))
-    r = await flow.confirm_checkin()
+    r = await check_in(flow)
     assert r is not None and r.kind is ResultKind.MIXED
     assert [w.name for w in r.withhold] == ["最高裁判所裁判官国民審査"]
     assert "04月18日 から" in r.withhold[0].reason

@@ -5,7 +5,7 @@ from ui_kivy.presenters.app_flow import KioskFlow, Screen
 from ui_kivy.presenters.idle import PROMPT
 from ui_kivy.presenters.result import ResultKind
 
-from tests.unit.ui_kivy.conftest import barcode
+from tests.unit.ui_kivy.conftest import barcode, check_in
 
 
 def test_idle_shows_prompt_station_and_clerk(flow: KioskFlow) -> None:
@@ -24,7 +24,7 @@ async def test_scan_confirm_then_green_with_four_ballots_in_order(flow: KioskFlo
     assert c.birth == "昭和60年4月1日（42歳）"
     assert c.can_hand and c.button_text == "受付（名簿対照）"
     assert all(p.ok for p in c.lines)
-    r = await flow.confirm_checkin()
+    r = await check_in(flow)
     assert r is not None and flow.screen is Screen.RESULT
     assert r.kind is ResultKind.OK and r.colour == "green" and r.title == "✓ 受付完了"
     assert [h.text for h in r.hand] == ["1. 衆議院小選挙区選出議員選挙", "2. 最高裁判所裁判官国民審査",
@@ -40,7 +40,7 @@ async def test_scan_confirm_then_green_with_four_ballots_in_order(flow: KioskFlo
 
 async def test_scan_from_result_goes_to_next_voter(flow: KioskFlow) -> None:
     flow.on_barcode(barcode("100001"))
-    await flow.confirm_checkin()
+    await check_in(flow)
     flow.on_barcode(barcode("100002"))
     assert flow.screen is Screen.CONFIRM and flow.confirm is not None and flow.confirm.name == "山田 花子"
 
@@ -55,7 +55,7 @@ def test_scan_refused_while_confirming_another(flow: KioskFlow) -> None:
 async def test_hq_says_voted_elsewhere_withholds_that_ballot(flow: KioskFlow, service: FakeKioskService) -> None:
     service.hq_voted[("100001", "governor")] = VotedInfo("E02", "T02", jst(2027, 4, 20, 11, 5), 7)
     flow.on_barcode(barcode("100001"))
-    r = await flow.confirm_checkin()
+    r = await check_in(flow)
     assert r is not None and r.kind is ResultKind.MIXED
     assert [h.name for h in r.hand] == ["衆議院小選挙区選出議員選挙", "最高裁判所裁判官国民審査", "横浜市長選挙"]
     assert r.withhold[0].text == "× 神奈川県知事選挙"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from appliance import procedures as P
 from appliance.barcode import BarcodeCheckDigit
 from appliance.clock import FixedClock
 from appliance.errors import MeiboError, NotFound, StationClosed
@@ -37,8 +38,19 @@ def svc(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[KioskService
     term.close()
 
 
+def absentee_notice(svc: KioskService, voter: str, contest: str, state: str) -> None:
+    """HQ's 不在者投票 notice reaching the terminal (the sync agent applies it on the real one)."""
+    if isinstance(svc, FakeKioskService):
+        svc.absentee[(voter, contest)] = state
+    else:
+        assert isinstance(svc, TerminalService)
+        P.apply_absentee_notice(svc.term.store, voter, contest, state, 1)
+
+
 async def test_contract(svc: KioskService) -> None:
     assert svc.station_state().state == "never"
+    chk = svc.opening_check()
+    assert chk.status == "unchecked" and chk.local.roll_version == 1
     with pytest.raises(StationClosed):
         await svc.checkin("100001", "c")
     assert svc.set_station("open", "管理者").is_open
@@ -68,6 +80,16 @@ async def test_contract(svc: KioskService) -> None:
     again = await svc.checkin("100001", "c")
     assert again.seq is None and [b.outcome for b in again.lines] == [Outcome.ALREADY_VOTED] * 4
     assert again.lines[0].where == "中区役所 期日前投票所"
+    with pytest.raises(MeiboError):
+        svc.record_tentative(contests=[], reason="claims_not_voted", decided_by="投票管理者", clerk="c",
+                             voter_id="100001")
+    with pytest.raises(MeiboError):
+        svc.record_tentative(contests=["shu"], reason="nope", decided_by="投票管理者", clerk="c", voter_id="100001")
+    tent = svc.record_tentative(contests=["shu", "mayor"], reason="claims_not_voted", decided_by="投票管理者",
+                                clerk="c", voter_id="100001")
+    assert (tent.voter, tent.contests, tent.reason.ja) == ("100001", ("shu", "mayor"), "投票済の申立て")
+    assert "通常の受付ではありません" in tent.text(svc.config)
+    assert [b.outcome for b in svc.preview("100001")] == [Outcome.ALREADY_VOTED] * 4  # nothing handed
     assert [v.contest for v in svc.voter_card("100001").voted] == ["shu", "shinsa", "governor", "mayor"]
     deleted = await svc.checkin("100005", "c")
     assert deleted.seq is None and {b.code for b in deleted.lines} == {"not_eligible_deleted"}
@@ -82,7 +104,15 @@ async def test_contract(svc: KioskService) -> None:
     assert svc.recent_checkins()[0].voided
     assert [b.outcome for b in svc.preview("100001")] == [Outcome.HAND] * 4
 
-    ans2 = await svc.checkin("100002", "c")
+    assert svc.absentee_warning("100002") is None
+    absentee_notice(svc, "100002", "mayor", "issued")
+    absentee_notice(svc, "100002", "shu", "accepted")
+    warn = svc.absentee_warning("100002")
+    assert warn is not None and warn.contests == (("mayor", "issued"),)
+    assert warn.text.startswith("！ 不在者投票の用紙を請求・交付済みの方です: 横浜市長選挙（用紙交付済）")
+    with pytest.raises(MeiboError):
+        await svc.checkin("100002", "c", {"oath": "work"})
+    ans2 = await svc.checkin("100002", "c", P.checkin_marks(svc.station, oath_reason="work", proxy=True))
     svc.record_count("shu", 12, 2, "管理者")
     with pytest.raises(MeiboError):
         svc.record_count("nope", 12, 2, "管理者")
@@ -96,6 +126,9 @@ async def test_contract(svc: KioskService) -> None:
     link = svc.link_status()
     assert not link.online and link.pending >= 1
     assert svc.take_late_alerts() == []
-    assert svc.set_station("close", "管理者").state == "closed"
+    figs = svc.close_day("管理者")
+    assert svc.station_state().state == "closed"
+    assert (figs.voters, figs.tentative, figs.proxy, figs.braille, figs.oath_reasons) == (1, 1, 1, 0, {"work": 1})
+    assert [(c.contest, c.matched, c.issued) for c in figs.contests][0] == ("shu", 1, 2)
     with pytest.raises(StationClosed):
         await svc.checkin("100004", "c")

@@ -5,7 +5,7 @@ from ui_kivy.fake_service import FakeKioskService
 from ui_kivy.presenters.app_flow import KioskFlow, Screen
 from ui_kivy.service import radio_from_snapshot
 
-from tests.unit.ui_kivy.conftest import barcode
+from tests.unit.ui_kivy.conftest import barcode, check_in
 
 
 def test_status_bar_fields(flow: KioskFlow, service: FakeKioskService) -> None:
@@ -33,7 +33,7 @@ def test_status_bar_fields(flow: KioskFlow, service: FakeKioskService) -> None:
 async def test_late_already_voted_interrupts_any_screen(flow: KioskFlow, service: FakeKioskService) -> None:
     service.online = False
     flow.on_barcode(barcode("100001"))
-    r = await flow.confirm_checkin()
+    r = await check_in(flow)
     assert r is not None and r.seq is not None
     flow.next_voter()
     flow.open_search()

@@ -4,7 +4,7 @@ from appliance.clock import FixedClock
 from ui_kivy.fake_service import FakeKioskService
 from ui_kivy.presenters.app_flow import KioskFlow, Screen
 
-from tests.unit.ui_kivy.conftest import barcode
+from tests.unit.ui_kivy.conftest import barcode, check_in
 
 
 def _pin(flow: KioskFlow, pin: str) -> bool:
@@ -37,7 +37,11 @@ def test_close_and_reopen_station(flow: KioskFlow, service: FakeKioskService) ->
     assert flow.menu.can_close and not flow.menu.can_open
     flow.close_station()
     assert flow.notice is not None and "閉鎖しました" in flow.notice.text
+    assert flow.screen is Screen.CLOSING and flow.closing is not None
+    assert flow.closing.title.startswith("✓ 閉鎖しました") and any("名簿対照数" in x for x in flow.closing.lines)
     assert flow.menu.can_open and "閉鎖済み" in flow.menu.station_text
+    flow.back()
+    assert flow.screen is Screen.MENU
     flow.back()
     assert flow.screen is Screen.IDLE and not flow.idle.station_open
     flow.on_barcode(barcode("100001"))
@@ -47,6 +51,7 @@ def test_close_and_reopen_station(flow: KioskFlow, service: FakeKioskService) ->
     flow.open_station()
     assert [e.data["action"] for e in service.events if e.kind.value == "station"] == ["open", "close", "open"]
     flow.close_station()
+    flow.back()
     flow.close_station()  # twice: refused, nothing appended
     assert flow.notice is not None and flow.notice.level == "error"
     assert [e.data["action"] for e in service.events if e.kind.value == "station"] == ["open", "close", "open", "close"]
@@ -54,7 +59,7 @@ def test_close_and_reopen_station(flow: KioskFlow, service: FakeKioskService) ->
 
 async def test_void_with_reason_releases_the_ballots(flow: KioskFlow, service: FakeKioskService) -> None:
     flow.on_barcode(barcode("100001"))
-    r = await flow.confirm_checkin()
+    r = await check_in(flow)
     assert r is not None
     flow.next_voter()
     flow.open_supervisor()
@@ -80,7 +85,7 @@ async def test_void_with_reason_releases_the_ballots(flow: KioskFlow, service: F
 async def test_hourly_count_difference_is_highlighted(flow: KioskFlow) -> None:
     for vid in ("100001", "100002", "100004"):
         flow.on_barcode(barcode(vid))
-        await flow.confirm_checkin()
+        await check_in(flow)
         flow.next_voter()
     flow.open_supervisor()
     _pin(flow, "1234")
@@ -108,7 +113,7 @@ async def test_counts_exclude_voided_and_withheld(flow: KioskFlow, service: Fake
     service.hq_voted[("100002", "mayor")] = VotedInfo("E02", "T02", None, 3)
     for vid in ("100001", "100002"):
         flow.on_barcode(barcode(vid))
-        await flow.confirm_checkin()
+        await check_in(flow)
         flow.next_voter()
     first = next(e.seq for e in service.events if e.kind.value == "checkin")
     service.void(first, "投票せずに帰った", "管理者")

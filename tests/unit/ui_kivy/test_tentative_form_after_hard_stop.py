@@ -11,7 +11,7 @@ from appliance import procedures as P
 from appliance.clock import FixedClock
 from appliance.terminal import Terminal
 from tests.builders import EARLY_NOON, terminal_dir
-from tests.unit.ui_kivy.conftest import CONFIG, VOTERS, barcode
+from tests.unit.ui_kivy.conftest import CONFIG, VOTERS, barcode, check_in
 from ui_kivy.fake_service import FakeKioskService
 from ui_kivy.presenters import procedures as UP
 from ui_kivy.presenters.app_flow import KioskFlow
@@ -21,10 +21,10 @@ async def test_hard_stop_to_tentative(flow: KioskFlow, service: FakeKioskService
     forms: list[UP.TentativeForm] = []
     UP.install_tentative_action(flow, forms.append)
     flow.on_barcode(barcode("100001"))
-    await flow.confirm_checkin()
+    await check_in(flow)
     flow.next_voter()
     flow.on_barcode(barcode("100001"))
-    r = await flow.confirm_checkin()
+    r = await check_in(flow)
     assert r is not None and r.hard_stop and "tentative" in [a.id for a in r.actions]
     calls = service.checkin_calls
     await flow.on_result_action("tentative")
