@@ -174,7 +174,9 @@ def decode(raw: bytes) -> Event:
     except (ValueError, KeyError, TypeError, UnicodeDecodeError, AttributeError, orjson.JSONDecodeError):
         raise JournalCorrupt("記録の形式が不正です", code="event_invalid")
     validate(ev)
-    object.__setattr__(ev, "_raw", None)
-    if ev.encode() != raw:
+    # canonical iff re-encoding the parsed object gives the same bytes (``obj`` has exactly the
+    # five keys, so this is ``ev.encode()`` without rebuilding the dict)
+    if orjson.dumps(obj, option=orjson.OPT_SORT_KEYS) != raw:
         raise JournalCorrupt(f"{ev.terminal}#{ev.seq}: 記録が正規形ではありません", code="event_not_canonical")
+    object.__setattr__(ev, "_raw", raw)
     return ev

@@ -299,16 +299,19 @@ class Ledger:
             del self.ballots[key]
 
     def _checkin(self, ev: Event) -> None:
-        ref = BallotRef(ev.terminal, ev.seq, str(ev.data.get("station", "")), ev.hlc, str(ev.data.get("clerk", "")))
-        rec = CheckinRec(ev.voter, ref, ev.contests, {}, {})
-        self.checkins[(ev.terminal, ev.seq)] = rec
-        for c in ev.contests:
-            first = self.holder(ev.voter, c)
-            if first is None or ev.kind is EventKind.ABSENTEE:
-                rec.verdict[c] = ContestVerdict(ev.seq, c, Verdict.ACCEPTED)
+        data = ev.data
+        voter, seq, contests = str(data["voter"]), ev.seq, tuple(data["contests"])
+        ref = BallotRef(ev.terminal, seq, str(data.get("station", "")), ev.hlc, str(data.get("clerk", "")))
+        rec = CheckinRec(voter, ref, contests, {}, {})
+        self.checkins[(ev.terminal, seq)] = rec
+        absentee = ev.kind is EventKind.ABSENTEE
+        for c in contests:
+            held = self.ballots.get((voter, c))
+            if not held or absentee:
+                rec.verdict[c] = ContestVerdict(seq, c, Verdict.ACCEPTED)
                 self._add_ballot(rec, c)
             else:
-                rec.verdict[c] = ContestVerdict(ev.seq, c, Verdict.ALREADY_VOTED, first)
+                rec.verdict[c] = ContestVerdict(seq, c, Verdict.ALREADY_VOTED, self.checkins[held[0]].ref)
                 rec.state[c] = CState.PENDING
 
     def _rec(self, ev: Event) -> CheckinRec | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import assume, HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from appliance.clock import FixedClock
@@ -44,6 +44,7 @@ def test_mutated_roll_package_leaves_the_store_unchanged(tmp_path_factory: pytes
             del raw[pos:]
             if not raw:
                 raw = bytearray(b"\0")
+    assume(bytes(raw) != pkg)  # two flips of one byte can cancel out: that is the genuine package
     before = snapshot(t.store_path)
     store = Store(t.store_path)
     try:
