@@ -65,6 +65,35 @@ def make_app(flow: Any, font: Path, tick_s: float = 1.0) -> Any:
     return KioskApp()
 
 
+def make_unlock_app(unlock: Any, font: Path, stop_when_unlocked: bool = True) -> Any:
+    """The station-unlock app (PIN pad) shown before the kiosk when the store is locked."""
+    from kivy.app import App
+    from kivy.clock import Clock
+    from kivy.lang import Builder
+
+    from ui_kivy.fonts import install_default_font
+
+    install_default_font(font)
+    if str(KV) not in Builder.files:
+        Builder.load_file(str(KV))
+    from ui_kivy.views.unlock import UnlockRoot
+
+    class UnlockApp(App):  # type: ignore[misc]
+        title = "meibo 投票所の開設"
+
+        def build(self) -> Any:
+            self.unlock_root = UnlockRoot(unlock)
+            if stop_when_unlocked:
+                unlock.subscribe(lambda: Clock.schedule_once(lambda _dt: self.stop(), 0.8)
+                                 if unlock.state.unlocked else None)
+            return self.unlock_root
+
+        def on_stop(self) -> None:
+            self.unlock_root.close()
+
+    return UnlockApp()
+
+
 async def run_kiosk(tdir_path: Path, *, clock: Any, clerk: str, scanner: str | None, modems: list[str],
                     hq: str | None, size: tuple[int, int], fullscreen: bool) -> None:
     font = prepare_kivy(size, fullscreen)
@@ -75,11 +104,21 @@ async def run_kiosk(tdir_path: Path, *, clock: Any, clerk: str, scanner: str | N
     from ui_kivy.presenters.app_flow import KioskFlow
     from ui_kivy.service import TerminalService, radio_from_snapshot
 
+    from ui_kivy.presenters.unlock import AtRestUnlock, UnlockPresenter, needs_unlock
+
     tdir = TerminalDir(tdir_path)
+    if needs_unlock(tdir_path):  # encrypted store, key not unlocked: the supervisor's PIN first
+        station_name = tdir.config().station(tdir.identity().station_id).name
+        unlock = UnlockPresenter(AtRestUnlock(tdir_path), station_name)
+        await make_unlock_app(unlock, font).async_run(async_lib="asyncio")
+        if not unlock.state.unlocked:
+            return  # window closed without unlocking
     term = Terminal.open(tdir, clock)
     agent = SyncAgent(tdir, term, hq_address=hq)
     hw = TerminalHardware.from_paths(modems, scanner, config=term.config, clock=clock)
     flow = KioskFlow(TerminalService(term, agent), clerk)
+    if not flow.service.station_state().is_open:
+        flow.show_opening()  # 開設前の確認 first (本部と再確認 once the link is up)
     hw.on_scan(flow.on_scan_event)
     hw.on_status(lambda snap: flow.set_radios(radio_from_snapshot(snap)))
     app = make_app(flow, font)

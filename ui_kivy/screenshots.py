@@ -20,7 +20,7 @@ from appliance.barcode import make_barcode
 from ui_kivy.app import make_app, prepare_kivy
 from ui_kivy.demo_data import DEMO_VOTERS, demo_config
 from ui_kivy.fake_service import FakeKioskService
-from ui_kivy.presenters.app_flow import KioskFlow
+from ui_kivy.presenters.app_flow import KioskFlow, Screen
 from ui_kivy.service import RadioInfo
 
 from datetime import datetime
@@ -46,23 +46,39 @@ def _code(svc: FakeKioskService, vid: str) -> str:
     return make_barcode(vid, svc.config.barcode)
 
 
+async def _checkin(f: KioskFlow) -> None:
+    """受付 as the poll worker does it at an early station: the 宣誓書事由 first."""
+    if f.marks.oath_required and f.confirm is not None and f.confirm.can_hand:
+        f.choose_oath("work")
+    await f.confirm_checkin()
+
+
 async def _green(f: KioskFlow, s: FakeKioskService) -> None:
     f.on_barcode(_code(s, "100001"))
-    await f.confirm_checkin()
+    await _checkin(f)
 
 
 async def _red(f: KioskFlow, s: FakeKioskService) -> None:
     f.next_voter()
     f.on_barcode(_code(s, "100001"))
-    await f.confirm_checkin()
+    await _checkin(f)
+
+
+async def _tentative_form(f: KioskFlow, s: FakeKioskService) -> None:
+    await f.on_result_action("tentative")
+    f.tentative_decided_by("投票管理者")
+
+
+def _tentative_done(f: KioskFlow, s: FakeKioskService) -> None:
+    f.submit_tentative()
 
 
 async def _amber(f: KioskFlow, s: FakeKioskService) -> None:
-    f.next_voter()
+    f.leave_tentative() if f.screen is Screen.TENTATIVE else f.next_voter()
     s.online = False
     f.refresh_status()
     f.on_barcode(_code(s, "100002"))
-    await f.confirm_checkin()
+    await _checkin(f)
 
 
 async def _ineligible(f: KioskFlow, s: FakeKioskService) -> None:
@@ -70,14 +86,14 @@ async def _ineligible(f: KioskFlow, s: FakeKioskService) -> None:
     s.online = True
     s.pending = 0
     f.on_barcode(_code(s, "100006"))
-    await f.confirm_checkin()
+    await _checkin(f)
 
 
 async def _mixed(f: KioskFlow, s: FakeKioskService) -> None:
     f.next_voter()
     s.hq_voted[("100004", "governor")] = VotedInfo("E02", "T07", datetime(2027, 4, 19, 10, 42, tzinfo=JST), 88)
     f.on_barcode(_code(s, "100004"))
-    await f.confirm_checkin()
+    await _checkin(f)
 
 
 def _late(f: KioskFlow, s: FakeKioskService) -> None:
@@ -102,8 +118,14 @@ def _birth(f: KioskFlow, s: FakeKioskService) -> None:
 
 
 async def _confirm_from_search(f: KioskFlow, s: FakeKioskService) -> None:
+    s.absentee[("100003", "governor")] = "issued"  # holds 不在者投票 papers: warned, not blocked
     f.birth_apply()
     f.pick("100003")
+
+
+def _confirm_oath(f: KioskFlow, s: FakeKioskService) -> None:
+    f.choose_oath("travel")
+    f.toggle_braille()
 
 
 def _pin(f: KioskFlow, s: FakeKioskService) -> None:
@@ -135,10 +157,27 @@ def _counts(f: KioskFlow, s: FakeKioskService) -> None:
     f.counts_digit("3")
 
 
+def _opening(f: KioskFlow, s: FakeKioskService) -> None:
+    f.back()
+    s.hq_roll_version = 2  # HQ has a newer roll than this terminal: a red mismatch naming both
+    f.show_opening()
+
+
+def _closing(f: KioskFlow, s: FakeKioskService) -> None:
+    f.back()
+    f.open_supervisor()
+    for d in "1234":
+        f.pin_digit(d)
+    f.pin_submit()
+    f.close_station()
+
+
 SHOTS: list[tuple[str, Step]] = [
     ("01_idle", lambda f, s: None),
     ("06_result_green_ok", _green),
     ("07_result_red_already_voted", _red),
+    ("07b_tentative_form", _tentative_form),
+    ("07c_tentative_recorded", _tentative_done),
     ("08_result_amber_offline", _amber),
     ("09_result_red_ineligible", _ineligible),
     ("10_result_mixed", _mixed),
@@ -147,10 +186,13 @@ SHOTS: list[tuple[str, Step]] = [
     ("03_search_results", lambda f, s: f.show_results()),
     ("04_search_birth", _birth),
     ("05_confirm", _confirm_from_search),
+    ("05b_confirm_oath_chosen", _confirm_oath),
     ("12_supervisor_pin", _pin),
     ("13_supervisor_menu", _menu),
     ("14_supervisor_void", _void),
     ("15_supervisor_hourly_count", _counts),
+    ("16_opening_check_mismatch", _opening),
+    ("17_closing_figures", _closing),
 ]
 
 
@@ -184,11 +226,50 @@ async def write_all(out: Path, size: tuple[int, int] = (1280, 800)) -> list[Path
     return written
 
 
+class _DemoUnlock:
+    """A PIN port for the screenshot: the first PIN tried is wrong (tries left shown)."""
+
+    def unlock(self, pin: str) -> None:
+        from appliance.atrest import PinWrong
+
+        raise PinWrong("PIN が違います（あと 9 回まで）", tries_left=9)
+
+
+async def write_unlock(out: Path, size: tuple[int, int] = (1280, 800)) -> Path:
+    from ui_kivy.app import make_unlock_app
+    from ui_kivy.presenters.unlock import UnlockPresenter
+
+    font = prepare_kivy(size)
+    unlock = UnlockPresenter(_DemoUnlock(), "中区役所 期日前投票所")
+    app = make_unlock_app(unlock, font)
+    path = out / "00_station_unlock.png"
+
+    async def script() -> None:
+        from kivy.core.window import Window
+
+        try:
+            await asyncio.sleep(0.3)
+            Window.size = size
+            for d in "1357":
+                unlock.digit(d)
+            unlock.submit()  # wrong: the tries left are shown
+            await asyncio.sleep(0.15)
+            app.root.export_to_png(str(path))
+        finally:
+            app.stop()
+
+    task = asyncio.ensure_future(script())
+    await app.async_run(async_lib="asyncio")
+    await task
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     out = Path(args[0] if args else "docs/screenshots")
     os.environ.setdefault("KIVY_HOME", tempfile.mkdtemp(prefix="meibo-kivy-"))
     paths = asyncio.run(write_all(out))
+    paths.insert(0, asyncio.run(write_unlock(out)))
     for p in paths:
         print(p)
     return 0

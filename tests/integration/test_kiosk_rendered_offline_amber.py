@@ -10,7 +10,7 @@ import pytest
 from appliance.barcode import make_barcode
 from tests.integration.test_kiosk_rendered_scan_to_green import kiosk, kiosk_env, stop
 from ui_kivy.presenters.app_flow import Screen
-from ui_kivy.rendered import offscreen_env, run_rendered, until
+from ui_kivy.rendered import frame, offscreen_env, run_rendered, until
 
 pytestmark = [pytest.mark.ui, pytest.mark.timeout(40)]
 
@@ -27,6 +27,8 @@ async def test_hq_unreachable_is_amber(tmp_path: Path) -> None:
     async def amber(root: Any) -> None:
         await until(lambda: "× 本部: 未接続（オフライン）" in root.texts())
         flow.on_barcode(make_barcode("100002", agent.term.config.barcode))
+        root.press("1号 仕事・用務に従事")  # 宣誓書事由 first (early station)
+        await frame()
         root.press("受付（名簿対照）")
         await until(lambda: flow.screen is Screen.RESULT)
         b = root.banner

@@ -52,6 +52,11 @@ def absentee_banner(warning: P.AbsenteeWarning | None) -> Panel | None:
     return Panel("amber", lines[0], tuple(x.strip() for x in lines[1:]))
 
 
+TENTATIVE_TITLE = "仮投票（公職選挙法50条）— 通常の投票用紙は交付しない"
+TENTATIVE_INSTRUCTION = "仮投票用の封筒で投票してもらう — 通常の投票用紙は交付しない"
+DECIDERS = ("投票管理者", "投票立会人")  # who decided (the kiosk has no keyboard: two large buttons)
+
+
 class ProceduresPort(Protocol):
     def record_tentative(self, *, contests: Sequence[str], reason: str, decided_by: str, clerk: str,
                          voter_id: str | None = None, declared: P.Declared | None = None) -> P.TentativeRecord: ...
@@ -128,5 +133,5 @@ def install_tentative_action(flow: Any, on_form: Callable[[TentativeForm], None]
     flow.add_hard_stop_action(Action("tentative", "仮投票（管理者）"), handler)
 
 
-__all__ = ["Panel", "oath_choices", "opening_panel", "closing_panel", "absentee_banner", "ProceduresPort",
+__all__ = ["TENTATIVE_TITLE", "TENTATIVE_INSTRUCTION", "DECIDERS", "Panel", "oath_choices", "opening_panel", "closing_panel", "absentee_banner", "ProceduresPort",
            "TerminalProcedures", "TentativeForm", "tentative_form", "toggle", "submit", "install_tentative_action"]

@@ -21,6 +21,8 @@ VIEWS: dict[Screen, type[screens.KioskScreen]] = {
     Screen.BIRTH: screens.BirthView, Screen.CONFIRM: screens.ConfirmView, Screen.CHECKING: screens.CheckingView,
     Screen.RESULT: screens.ResultView, Screen.PIN: screens.PinView, Screen.MENU: screens.MenuView,
     Screen.VOID: screens.VoidView, Screen.COUNTS: screens.CountsView,
+    Screen.TENTATIVE: screens.TentativeView, Screen.OPENING: screens.OpeningView,
+    Screen.CLOSING: screens.ClosingView,
 }
 
 

@@ -168,43 +168,6 @@ def _field(label: str, value: str, size: int = theme.TEXT) -> Any:
     return txt(f"[color=555555]{label}[/color]  {value}", size)
 
 
-class ConfirmView(KioskScreen):
-    def build(self) -> None:
-        cols = BoxLayout(spacing=24)
-        self.col_l = BoxLayout(orientation="vertical", spacing=4)
-        self.col_r = BoxLayout(orientation="vertical", spacing=6)
-        cols.add_widget(self.col_l)
-        cols.add_widget(self.col_r)
-        self.box.add_widget(cols)
-        row = BoxLayout(size_hint_y=None, height=130, spacing=16)
-        row.add_widget(big("戻る", self.flow.back, height=130, size_hint_x=0.3, background_color=theme.GREY))
-        self.ok = big("受付", lambda: self.run(self.flow.confirm_checkin()), height=130,
-                      background_color=theme.GREEN, font_size=theme.TEXT_BIG)
-        row.add_widget(self.ok)
-        self.box.add_widget(row)
-
-    def update(self) -> None:
-        c = self.flow.confirm
-        self.col_l.clear_widgets()
-        self.col_r.clear_widgets()
-        if c is None:
-            return
-        self.col_l.add_widget(txt("本人確認", theme.TEXT, color=theme.GREY))
-        self.col_l.add_widget(txt(f"[b]{c.name}[/b]", theme.TEXT_HUGE))
-        self.col_l.add_widget(txt(c.kana, theme.TEXT_BIG))
-        for label, value in (("生年月日", c.birth), ("住所", c.address), ("投票区", c.district),
-                             ("選挙人番号", c.voter_id), ("状態", c.status)):
-            self.col_l.add_widget(_field(label, value))
-        self.col_l.add_widget(BoxLayout())
-        self.col_r.add_widget(txt("この投票所での交付", theme.TEXT, color=theme.GREY))
-        for p in c.lines:
-            colour = "0a6a2a" if p.ok else "b01010"
-            self.col_r.add_widget(txt(f"[b]{p.name}[/b]\n[color={colour}]{p.text}[/color]", 26))
-        self.col_r.add_widget(BoxLayout())
-        self.ok.text = c.button_text
-        self.ok.background_color = theme.GREEN if c.can_hand else theme.GREY
-
-
 class CheckingView(KioskScreen):
     def build(self) -> None:
         self.box.add_widget(txt("本部に確認中… そのままお待ちください", theme.TEXT_BIG, halign="center", size_hint_y=1))
@@ -293,7 +256,7 @@ class MenuView(KioskScreen):
         self.box.add_widget(txt("管理者メニュー", theme.TEXT, color=theme.GREY))
         self.box.add_widget(self.head)
         g = GridLayout(cols=2, spacing=16, row_default_height=120, row_force_default=True)
-        self.open_btn = big("開設する", f.open_station, height=120, background_color=theme.GREEN)
+        self.open_btn = big("開設する（開設前の確認）", f.show_opening, height=120, background_color=theme.GREEN)
         self.close_btn = big("閉鎖する（受付終了）", f.close_station, height=120, background_color=theme.RED)
         for w in (self.open_btn, self.close_btn, big("受付の取消", f.open_void, height=120),
                   big("交付数の入力・照合（毎時）", f.open_counts, height=120)):
@@ -379,3 +342,216 @@ class CountsView(KioskScreen):
             line.add_widget(diff)
             self.rows.add_widget(line)
         self.rows.add_widget(BoxLayout())
+
+
+# --- issue 10: procedures ---------------------------------------------------------------------
+
+PANEL_BG = {"green": theme.PALE_GREEN, "red": theme.PALE_RED, "amber": (1.0, 0.93, 0.72, 1)}
+PANEL_INK = {"green": "0a6a2a", "red": "b01010", "amber": "6a4a00"}
+
+
+class PanelBox(BoxLayout):  # type: ignore[misc]
+    """A coloured box with a title (icon word first) and lines: colour is never the only signal."""
+
+    def __init__(self, **kw: Any) -> None:
+        kw.setdefault("orientation", "vertical")
+        kw.setdefault("padding", (14, 8))
+        kw.setdefault("spacing", 2)
+        kw.setdefault("size_hint_y", None)
+        super().__init__(**kw)
+        from kivy.graphics import Color, Rectangle
+
+        self.bind(minimum_height=self.setter("height"))
+        with self.canvas.before:
+            self._c = Color(*theme.BG)
+            self._r = Rectangle(pos=self.pos, size=self.size)
+        self.bind(pos=lambda *_: setattr(self._r, "pos", self.pos),
+                  size=lambda *_: setattr(self._r, "size", self.size))
+
+    def show(self, panel: Any | None, title_size: int = theme.TEXT, line_size: int = 24) -> None:
+        self.clear_widgets()
+        if panel is None:
+            self.opacity = 0
+            self.padding = (0, 0)
+            self.height = 0
+            self._c.rgba = (0, 0, 0, 0)
+            return
+        self.opacity = 1
+        self.padding = (14, 8)
+        self._c.rgba = PANEL_BG[panel.colour]
+        ink = PANEL_INK[panel.colour]
+        self.add_widget(txt(f"[b][color={ink}]{panel.title}[/color][/b]", title_size))
+        for line in panel.lines:
+            self.add_widget(txt(line.strip(), line_size))
+
+
+def choice(text: str, chosen: bool, on: Intent, **kw: Any) -> Any:
+    """A large choice button: the chosen one is blue with a ● (not colour alone)."""
+    kw.setdefault("font_size", 26)
+    return big(("● " if chosen else "") + text, on, background_color=theme.BLUE if chosen else theme.WHITE,
+               color=theme.WHITE if chosen else theme.INK, **kw)
+
+
+class ConfirmView(KioskScreen):
+    """本人確認 with the procedures: 不在者 warning, 宣誓書事由 (early stations), 代理/点字, 仮投票."""
+
+    def build(self) -> None:
+        f = self.flow
+        cols = BoxLayout(spacing=24)
+        self.col_l = BoxLayout(orientation="vertical", spacing=2)
+        self.col_r = BoxLayout(orientation="vertical", spacing=4)
+        cols.add_widget(self.col_l)
+        cols.add_widget(self.col_r)
+        self.box.add_widget(cols)
+        self.absentee = PanelBox()
+        self.box.add_widget(self.absentee)
+        self.oaths = GridLayout(cols=3, spacing=8, size_hint_y=None, row_default_height=92, row_force_default=True)
+        self.oaths.bind(minimum_height=self.oaths.setter("height"))
+        self.box.add_widget(self.oaths)
+        row = BoxLayout(size_hint_y=None, height=104, spacing=10)
+        row.add_widget(big("戻る", f.back, height=104, size_hint_x=0.55, background_color=theme.GREY))
+        self.proxy = big("代理投票", f.toggle_proxy, height=104, size_hint_x=0.7, font_size=26)
+        self.braille = big("点字投票", f.toggle_braille, height=104, size_hint_x=0.7, font_size=26)
+        self.doubt = big("仮投票\n（本人確認に疑義）", f.doubt_identity, height=104, size_hint_x=0.8, font_size=24,
+                         background_color=theme.RED)
+        self.ok = big("受付", lambda: self.run(self.flow.confirm_checkin()), height=104,
+                      background_color=theme.GREEN, font_size=theme.TEXT_BIG, size_hint_x=1.3)
+        for w in (self.proxy, self.braille, self.doubt, self.ok):
+            row.add_widget(w)
+        self.box.add_widget(row)
+
+    def update(self) -> None:
+        c = self.flow.confirm
+        self.col_l.clear_widgets()
+        self.col_r.clear_widgets()
+        self.oaths.clear_widgets()
+        if c is None:
+            return
+        m = self.flow.marks
+        small = m.oath_required or self.flow.absentee is not None
+        if not small:
+            self.col_l.add_widget(txt("本人確認", 24, color=theme.GREY))
+        self.col_l.add_widget(txt(f"[b]{c.name}[/b]", theme.TEXT_BIG if small else theme.TEXT_HUGE))
+        self.col_l.add_widget(txt(c.kana, theme.TEXT if small else theme.TEXT_BIG))
+        if small:  # room for the 宣誓書 choices and the 不在者 warning: three lines of details
+            self.col_l.add_widget(_field("生年月日", c.birth, 24))
+            self.col_l.add_widget(_field("住所", c.address, 24))
+            self.col_l.add_widget(_field(c.district, f"選挙人番号 {c.voter_id}  {c.status}", 24))
+        else:
+            for label, value in (("生年月日", c.birth), ("住所", c.address), ("投票区", c.district),
+                                 ("選挙人番号", c.voter_id), ("状態", c.status)):
+                self.col_l.add_widget(_field(label, value))
+        self.col_l.add_widget(BoxLayout())
+        self.absentee.show(self.flow.absentee, 24, 24)
+        if not small:
+            self.col_r.add_widget(txt("この投票所での交付", 24, color=theme.GREY))
+        for p in c.lines:
+            colour = "0a6a2a" if p.ok else "b01010"
+            self.col_r.add_widget(txt(f"[b]{p.name}[/b]  [color={colour}]{p.text}[/color]", 24))
+        self.col_r.add_widget(BoxLayout())
+        if m.oath_required and c.can_hand:
+            for code, label in m.choices:
+                self.oaths.add_widget(choice(label, m.oath == code, lambda code=code: self.flow.choose_oath(code),
+                                             height=92, font_size=24))
+        self.proxy.text = ("● " if m.proxy else "") + "代理投票"
+        self.braille.text = ("● " if m.braille else "") + "点字投票"
+        for b, on in ((self.proxy, m.proxy), (self.braille, m.braille)):
+            b.background_color = theme.BLUE if on else theme.GREY
+        self.ok.text = c.button_text if self.flow.can_confirm else "受付（事由を選ぶ）"
+        self.ok.disabled = not self.flow.can_confirm
+        self.ok.background_color = theme.GREEN if c.can_hand else theme.GREY
+
+
+class TentativeView(KioskScreen):
+    def build(self) -> None:
+        from ui_kivy.presenters.procedures import TENTATIVE_TITLE
+
+        self.head = PanelBox()
+        self.box.add_widget(self.head)
+        self.head_title = TENTATIVE_TITLE
+        self.body = BoxLayout(orientation="vertical", spacing=8)
+        self.box.add_widget(self.body)
+        self.row = BoxLayout(size_hint_y=None, height=104, spacing=16)
+        self.box.add_widget(self.row)
+
+    def update(self) -> None:
+        from ui_kivy.presenters.procedures import DECIDERS, TENTATIVE_INSTRUCTION, Panel
+
+        t = self.flow.tentative
+        if t is None:
+            return
+        f = self.flow
+        self.body.clear_widgets()
+        self.row.clear_widgets()
+        if t.done is not None:
+            self.head.show(Panel("red", f"✓ 仮投票を記録しました — {TENTATIVE_INSTRUCTION}",
+                                 (f"{t.voter_name} 様",)), theme.TEXT_BIG, theme.TEXT)
+            for line in t.message.splitlines():
+                self.body.add_widget(txt(line.strip(), 26))
+            self.body.add_widget(BoxLayout())
+            self.row.add_widget(big("次の方へ", f.leave_tentative, height=110, font_size=theme.TEXT_BIG))
+            return
+        self.head.show(Panel("red", self.head_title, (f"{t.voter_name} 様（選挙人番号 {t.voter_id or '申立て'}）",)),
+                       theme.TEXT, 26)
+        reasons = BoxLayout(size_hint_y=None, height=92, spacing=8)
+        reasons.add_widget(txt("理由", 24, size_hint_x=0.25, size_hint_y=1))
+        for code, label in t.reasons:
+            reasons.add_widget(choice(label, t.reason == code, lambda code=code: f.tentative_reason(code), height=92))
+        self.body.add_widget(reasons)
+        who = BoxLayout(size_hint_y=None, height=92, spacing=8)
+        who.add_widget(txt("決定した人", 24, size_hint_x=0.25, size_hint_y=1))
+        for d in DECIDERS:
+            who.add_widget(choice(d, t.decided_by == d, lambda d=d: f.tentative_decided_by(d), height=92))
+        self.body.add_widget(who)
+        self.body.add_widget(txt("仮投票する選挙（投票済とされた選挙は選択済み）", 24))
+        g = GridLayout(cols=3, spacing=8, size_hint_y=None, row_default_height=92, row_force_default=True)
+        g.bind(minimum_height=g.setter("height"))
+        for cid, name in t.contests:
+            g.add_widget(choice(name, cid in t.selected, lambda cid=cid: f.tentative_toggle(cid), height=92,
+                                font_size=24))
+        self.body.add_widget(g)
+        if t.message:
+            self.body.add_widget(txt(f"[color=b01010]{t.message}[/color]", 24))
+        self.body.add_widget(BoxLayout())
+        self.row.add_widget(big("取りやめ", f.leave_tentative, height=110, size_hint_x=0.35,
+                                background_color=theme.GREY))
+        go = big("仮投票を記録する", f.submit_tentative, height=110, background_color=theme.RED,
+                 font_size=theme.TEXT_BIG)
+        go.disabled = not t.can_submit
+        self.row.add_widget(go)
+
+
+class OpeningView(KioskScreen):
+    def build(self) -> None:
+        f = self.flow
+        self.box.add_widget(txt("開設前の確認（投票管理者）", theme.TEXT, color=theme.GREY))
+        self.panel = PanelBox()
+        self.box.add_widget(self.panel)
+        self.box.add_widget(BoxLayout())
+        row = BoxLayout(size_hint_y=None, height=120, spacing=16)
+        row.add_widget(big("受付画面へ", f.back, height=120, size_hint_x=0.5, background_color=theme.GREY))
+        row.add_widget(big("本部と再確認", f.show_opening, height=120, size_hint_x=0.6))
+        self.open_btn = big("開設する", f.open_station, height=120, background_color=theme.GREEN,
+                            font_size=theme.TEXT_BIG)
+        row.add_widget(self.open_btn)
+        self.box.add_widget(row)
+
+    def update(self) -> None:
+        self.panel.show(self.flow.opening, theme.TEXT, 26)
+        self.open_btn.disabled = not self.flow.opening_ok or self.flow.service.station_state().is_open
+
+
+class ClosingView(KioskScreen):
+    def build(self) -> None:
+        self.panel = PanelBox()
+        self.box.add_widget(_scrolled_panel(self.panel))
+        self.box.add_widget(big("管理者メニューに戻る", self.flow.back, height=110, background_color=theme.GREY))
+
+    def update(self) -> None:
+        self.panel.show(self.flow.closing, theme.TEXT, 26)
+
+
+def _scrolled_panel(panel: Any) -> ScrollView:
+    sv = ScrollView(do_scroll_x=False, bar_width=14)
+    sv.add_widget(panel)
+    return sv
