@@ -44,7 +44,19 @@ async def until(cond: Callable[[], bool], timeout_s: float = 10.0) -> None:
 async def run_rendered(flow: Any, script: Callable[[Any], Awaitable[None]], size: tuple[int, int] = (1280, 800),
                        tick_s: float = 0.2) -> None:
     font = prepare_kivy(size)
-    app = make_app(flow, font, tick_s=tick_s)
+    await drive_app(make_app(flow, font, tick_s=tick_s), script, size)
+
+
+async def run_rendered_unlock(unlock: Any, script: Callable[[Any], Awaitable[None]],
+                              size: tuple[int, int] = (1280, 800)) -> None:
+    """The station-unlock PIN pad (shown before the kiosk on a locked store), driven by ``script``."""
+    from ui_kivy.app import make_unlock_app
+
+    font = prepare_kivy(size)
+    await drive_app(make_unlock_app(unlock, font, stop_when_unlocked=False), script, size)
+
+
+async def drive_app(app: Any, script: Callable[[Any], Awaitable[None]], size: tuple[int, int]) -> None:
     failure: list[BaseException] = []
 
     async def driver() -> None:
