@@ -83,8 +83,12 @@ def free_port_pair() -> int:
     raise PcscUnavailable("no free port pair for vpcd")
 
 
-def start_pcscd(run_dir: Path, settings: PcscdSettings | None = None) -> PcscdService:
-    """Start a private pcscd with vpcd; raise ``PcscUnavailable`` saying why when it cannot."""
+def start_pcscd(run_dir: Path, settings: PcscdSettings | None = None, *,
+                fresh_process: bool = False) -> PcscdService:
+    """Start a private pcscd with vpcd; raise ``PcscUnavailable`` saying why when it cannot.
+
+    ``fresh_process``: this process has made no PC/SC call yet, so an inherited
+    ``PCSCLITE_CSOCK_NAME`` (another pcscd's) may be replaced instead of refused."""
     settings = settings or PcscdSettings()
     pcscd = shutil.which("pcscd") or ("/usr/sbin/pcscd" if Path("/usr/sbin/pcscd").exists() else None)
     unshare = shutil.which("unshare")
@@ -101,7 +105,7 @@ def start_pcscd(run_dir: Path, settings: PcscdSettings | None = None) -> PcscdSe
         raise PcscUnavailable("pyscard is not installed (.venv/bin/pip install pyscard)") from None
     sock = socket_path(run_dir)
     current = os.environ.get("PCSCLITE_CSOCK_NAME")
-    if current is None:
+    if current is None or fresh_process:
         os.environ["PCSCLITE_CSOCK_NAME"] = str(sock)
     elif current != str(sock):
         raise PcscUnavailable(f"PCSCLITE_CSOCK_NAME already names another pcscd socket ({current})")

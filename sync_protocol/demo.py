@@ -29,7 +29,9 @@ import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -41,6 +43,7 @@ from appliance.errors import MeiboError
 from appliance.terminal import Terminal
 from sync_protocol.client import ask_agent
 from sync_protocol.fault_proxy import FaultProxy
+from provisioning.pcsc_service import PcscdService, PcscUnavailable, start_pcscd, stop_pcscd
 from sync_protocol.lte_link import PROFILES
 
 ELECTION_DAY = date(2027, 4, 25)
@@ -136,6 +139,8 @@ class DemoReport:
     revoked: str = ""
     converged_s: float = 0.0
     wall_s: float = 0.0
+    enrollment: str = ""  # smart-card | enroll-local
+    enroll_s: float = 0.0
 
     def ok(self) -> bool:
         return (self.injected_double_votes == self.detected_double_votes and self.events_lost == 0
@@ -147,7 +152,9 @@ class DemoReport:
         return d
 
     def text(self) -> str:
-        lines = ["", "══ 投票日の照合結果 ══"]
+        how = {"smart-card": "登録カード（PC/SC・仮想カード）", "enroll-local": "直接登録（enroll-local、カードなし）"}
+        lines = ["", "══ 投票日の照合結果 ══",
+                 f"端末の登録: {how.get(self.enrollment, self.enrollment or '—')}（{self.enroll_s:.1f} 秒）"]
         for st, c in self.per_station.items():
             lines.append(f"  {st}: 受付 {c['checkins']:5d}  オフライン受付 {c['offline']:4d}  "
                          f"投票済で停止 {c['stopped']:3d}  対象外 {c['refused']:4d}")
@@ -187,6 +194,117 @@ def _run(args: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
     return p
 
 
+@dataclass(frozen=True)
+class CardDeskSettings:
+    card_wait_s: float = 5.0  # pcscd sees a (virtual) card inserted / removed within this
+    provisioning_stop_s: float = 10.0
+
+
+class CardDesk:
+    """HQ's card desk for the demo: a private pcscd with the vpcd reader, one virtual card slot and
+    ``meibo hq provisioning`` (the enrollment endpoint) on a free loopback port. For each terminal a
+    new blank card goes into the reader, ``meibo provision issue-card`` writes it and
+    ``meibo terminal enroll`` enrolls the terminal from it (which also installs HQ's signed roll),
+    exactly as an election office does with a real reader; then the used card is pulled."""
+
+    def __init__(self, root: Path, hq: HqDir, rng: random.Random, say: Any, pcscd: PcscdService,
+                 settings: CardDeskSettings) -> None:
+        self.root, self.hq, self.rng, self.say, self.pcscd, self.settings = root, hq, rng, say, pcscd, settings
+        self.card_pin = root / "card.pin"
+        self.card_pin.write_text("135790\n", "utf-8")
+        self.endpoint: subprocess.Popen[bytes] | None = None
+        self.address = ""
+        self.lock = threading.Lock()
+
+    @classmethod
+    def open(cls, root: Path, hq: HqDir, rng: random.Random, say: Any,
+             settings: CardDeskSettings = CardDeskSettings()) -> "CardDesk":
+        import tempfile
+
+        # a short path: the socket must fit in sun_path (108 bytes) whatever --dir is
+        run_dir = Path(tempfile.mkdtemp(prefix="meibo-demo-pcscd-"))
+        try:
+            pcscd = start_pcscd(run_dir, fresh_process=True)  # the driver itself never spoke PC/SC
+        except PcscUnavailable:
+            shutil.rmtree(run_dir, ignore_errors=True)
+            raise
+        desk = cls(root, hq, rng, say, pcscd, settings)
+        try:
+            desk._start_endpoint()
+        except BaseException:
+            desk.close()
+            raise
+        say(f"登録窓口を開設: PC/SC リーダー「{pcscd.reader_name(0)}」（仮想カード）、"
+            f"本部の登録窓口 {desk.address}")
+        return desk
+
+    def _start_endpoint(self) -> None:
+        port = _free_port()
+        log = open(self.root / "provisioning.log", "wb")
+        p = subprocess.Popen(_meibo() + ["hq", "provisioning", str(self.hq.root), "--listen", f"127.0.0.1:{port}",
+                                         "--dev-loopback", "--json"], stdout=subprocess.PIPE, stderr=log)
+        log.close()
+        self.endpoint = p
+        assert p.stdout is not None
+        line = p.stdout.readline()
+        try:
+            msg = json.loads(line)
+        except ValueError:
+            msg = {}
+        if msg.get("code") != "listening":
+            raise MeiboError(f"本部の登録窓口を開けません（{self.root / 'provisioning.log'} を参照）",
+                             code="demo_step_failed")
+        self.address = str(msg["address"])
+
+    def enroll(self, terminal: str, station: str, tdir: Path, supervisor_pin: Path, slot: int = 0) -> None:
+        """One terminal from a new blank card in reader ``slot`` (0 or 1; the two may run at once)."""
+        from hardware.cardreader.pcsc import PcscCardReader
+        from provisioning.applet import blank_card
+        from provisioning.virtual_card import VirtualCard, VirtualCardSettings
+
+        reader_name = self.pcscd.reader_name(slot)
+        with self.lock:
+            randbytes = random.Random(self.rng.random()).randbytes
+        card = VirtualCard(blank_card(randbytes), randbytes, port=self.pcscd.port(slot),
+                           settings=VirtualCardSettings(connect_timeout_s=self.settings.card_wait_s))
+        reader = PcscCardReader()
+        card.insert()
+        try:
+            if not reader.wait_for_card(reader_name, self.settings.card_wait_s):
+                raise MeiboError(f"仮想カードがリーダーに認識されません:\n{self.pcscd.log_tail()}",
+                                 code="demo_step_failed")
+            wait = str(self.settings.card_wait_s)
+            t0 = time.monotonic()
+            issued = json.loads(_run(["provision", "issue-card", str(self.hq.root), "--terminal", terminal,
+                                      "--station", station, "--reader", reader_name,
+                                      "--pin-file", str(self.card_pin), "--wait", wait, "--json"]).stdout)
+            t1 = time.monotonic()
+            done = json.loads(_run(["terminal", "enroll", str(tdir), "--reader", reader_name,
+                                    "--pin-file", str(self.card_pin), "--supervisor-pin-file", str(supervisor_pin),
+                                    "--hq", self.address, "--wait", wait, "--json"]).stdout)
+            t2 = time.monotonic()
+            self.say(f"  リーダー {slot}: カード {issued['serial']} を発行（{t1 - t0:.1f} 秒）→ 端末 {terminal}"
+                     f"（投票所 {station}）を登録し名簿 第 {done['roll_version']} 版を導入（{t2 - t1:.1f} 秒）")
+        finally:
+            card.remove()
+            reader.wait_for_removal(reader_name, self.settings.card_wait_s)
+            reader.close()
+
+    def close(self) -> None:
+        p = self.endpoint
+        if p is not None and p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(self.settings.provisioning_stop_s)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        if p is not None and p.stdout is not None:
+            p.stdout.close()
+        stop_pcscd(self.pcscd)
+        shutil.rmtree(self.pcscd.run_dir, ignore_errors=True)
+
+
 class Demo:
     def __init__(self, root: Path, stations: int, voters: int, hours: float, speed: float, checkins: int,
                  seed: int, say: Any = print) -> None:
@@ -224,17 +342,43 @@ class Demo:
         pkg = self.root / "roll-v1.pkg"
         _run(["roll", "publish", str(self.hq.root), "--out", str(pkg), "--full"])
         self.eligible = self._eligible_voters(roll)
-        for s in self.plan:
-            tdir = self.root / s.terminal
-            self.enroll(s, tdir)
-            _run(["terminal", "install-roll", str(tdir), str(pkg)])
-        self.say(f"端末 {len(self.plan)} 台を登録し、署名付き名簿を導入しました")
+        t0 = time.monotonic()
+        self.enroll_all(pkg)
+        self.report.enroll_s = time.monotonic() - t0
+        how = "登録カード（PC/SC・仮想カード）" if self.report.enrollment == "smart-card" else "直接登録（enroll-local）"
+        self.say(f"端末 {len(self.plan)} 台を{how}で登録し、署名付き名簿を導入しました"
+                 f"（{self.report.enroll_s:.1f} 秒）")
 
-    def enroll(self, s: StationPlan, tdir: Path) -> None:
-        """Enroll through the smart-card path when it is available, else the direct path."""
-        _run(["hq", "enroll-local", str(self.hq.root), "--terminal", s.terminal, "--station", s.station,
-              "--out", str(tdir), "--pin-file", str(self.pin_file)])
-        self._open_station(tdir)
+    def enroll_all(self, pkg: Path) -> None:
+        """Enroll every terminal with a smart card through the real path; the direct path only when
+        pcscd / vpcd cannot start here (the run says so, and the report records which path)."""
+        try:
+            cards = CardDesk.open(self.root, self.hq, random.Random(self.rng.random()), self.say)
+        except PcscUnavailable as e:
+            self.say(f"  注意: PC/SC（pcscd と仮想カードリーダー vpcd）を起動できないため、カードを使わず"
+                     f"直接登録（meibo hq enroll-local）に切り替えます。理由: {e}")
+            self.report.enrollment = "enroll-local"
+            for s in self.plan:
+                tdir = self.root / s.terminal
+                _run(["hq", "enroll-local", str(self.hq.root), "--terminal", s.terminal, "--station", s.station,
+                      "--out", str(tdir), "--pin-file", str(self.pin_file)])
+                _run(["terminal", "install-roll", str(tdir), str(pkg)])
+                self._open_station(tdir)
+            return
+        self.report.enrollment = "smart-card"
+
+        def lane(slot: int) -> None:  # the vpcd reader has two slots: two cards at a time
+            for s in self.plan[slot::2]:
+                tdir = self.root / s.terminal
+                cards.enroll(s.terminal, s.station, tdir, self.pin_file, slot)
+                self._open_station(tdir)
+
+        try:
+            with ThreadPoolExecutor(2) as pool:
+                for f in [pool.submit(lane, 0), pool.submit(lane, 1)]:
+                    f.result()
+        finally:
+            cards.close()
 
     def _open_station(self, tdir: Path) -> None:
         p = subprocess.run(_meibo() + ["terminal", "open", str(tdir), "--pin-file", str(self.pin_file)],
