@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import argparse
-import json
+import os
 from pathlib import Path
 
 from appliance.cli import Cli, Outcome
-from sync_protocol.demo import run_demo
+from sync_protocol.demo import gui_commands, open_windows, run_demo
 
 
 def _cmd_demo(args: argparse.Namespace) -> Outcome:
     say = (lambda *a, **k: None) if args.json else (lambda *a, **k: print(*a, **k, flush=True))
     report = run_demo(Path(args.dir), stations=args.stations, voters=args.voters, hours=args.hours,
                       speed=args.speed, checkins=args.checkins, seed=args.seed, say=say)
-    if args.console:
-        say("本部の監視画面は meibo console " + str(Path(args.dir) / "hq") + " で開けます")
-    return Outcome(report.as_dict(), report.text(), 0 if report.ok() else 1)
+    data = report.as_dict()
+    windows = gui_commands(Path(args.dir), report, args.stations, console=args.console, kiosk=args.kiosk)
+    if windows:
+        say(report.text())  # the figures first, then the windows
+        data["windows"] = open_windows(Path(args.dir), windows, dict(os.environ), say)
+        return Outcome(data, "", 0 if report.ok() else 1)
+    return Outcome(data, report.text(), 0 if report.ok() else 1)
 
 
 def register(cli: Cli) -> None:
@@ -28,5 +32,7 @@ def register(cli: Cli) -> None:
     p.add_argument("--checkins", type=int, default=2400, help="check-in attempts over both days")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--dir", default="demo-run", help="where the demo's HQ and terminals are created")
-    p.add_argument("--console", action="store_true", help="say how to open the HQ console afterwards")
-    p.add_argument("--kiosk", action="store_true", help="(reserved) open one kiosk")
+    p.add_argument("--console", action="store_true",
+                   help="open the HQ console (meibo console) on the demo's HQ after the day, if there is a display")
+    p.add_argument("--kiosk", action="store_true",
+                   help="open one election-day terminal's kiosk (meibo kiosk) after the day, if there is a display")
