@@ -5,13 +5,17 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import Any
 
 from appliance.cli import Cli, Outcome
 from sync_protocol.demo import gui_commands, open_windows, run_demo
 
 
 def _cmd_demo(args: argparse.Namespace) -> Outcome:
-    say = (lambda *a, **k: None) if args.json else (lambda *a, **k: print(*a, **k, flush=True))
+    def say(*a: Any) -> None:
+        if not args.json:
+            print(*a, flush=True)
+
     report = run_demo(Path(args.dir), stations=args.stations, voters=args.voters, hours=args.hours,
                       speed=args.speed, checkins=args.checkins, seed=args.seed, say=say)
     data = report.as_dict()

@@ -354,24 +354,27 @@ class Demo:
         """Enroll every terminal with a smart card through the real path; the direct path only when
         pcscd / vpcd cannot start here (the run says so, and the report records which path)."""
         try:
-            cards = CardDesk.open(self.root, self.hq, random.Random(self.rng.random()), self.say)
+            cards: CardDesk | None = CardDesk.open(self.root, self.hq, random.Random(self.rng.random()), self.say)
         except PcscUnavailable as e:
             self.say(f"  注意: PC/SC（pcscd と仮想カードリーダー vpcd）を起動できないため、カードを使わず"
                      f"直接登録（meibo hq enroll-local）に切り替えます。理由: {e}")
+            cards = None
+        if cards is None:
             self.report.enrollment = "enroll-local"
             for s in self.plan:
                 tdir = self.root / s.terminal
                 _run(["hq", "enroll-local", str(self.hq.root), "--terminal", s.terminal, "--station", s.station,
                       "--out", str(tdir), "--pin-file", str(self.pin_file)])
-                _run(["terminal", "install-roll", str(tdir), str(pkg)])
                 self._open_station(tdir)
+                _run(["terminal", "install-roll", str(tdir), str(pkg)])
             return
+        desk = cards
         self.report.enrollment = "smart-card"
 
         def lane(slot: int) -> None:  # the vpcd reader has two slots: two cards at a time
             for s in self.plan[slot::2]:
                 tdir = self.root / s.terminal
-                cards.enroll(s.terminal, s.station, tdir, self.pin_file, slot)
+                desk.enroll(s.terminal, s.station, tdir, self.pin_file, slot)
                 self._open_station(tdir)
 
         try:
@@ -379,7 +382,7 @@ class Demo:
                 for f in [pool.submit(lane, 0), pool.submit(lane, 1)]:
                     f.result()
         finally:
-            cards.close()
+            desk.close()
 
     def _open_station(self, tdir: Path) -> None:
         p = subprocess.run(_meibo() + ["terminal", "open", str(tdir), "--pin-file", str(self.pin_file)],
@@ -479,7 +482,8 @@ class Demo:
                 # station's HQ cannot either, so both hand out ballots (HQ must flag it later)
                 other = rng.choice(others)
                 v = pick(other.district)
-                t = offline.outage[0] + 0.05 + rng.random() * 0.25 * (offline.outage[1] - offline.outage[0])
+                start, end = offline.outage or (0.0, 0.0)
+                t = start + 0.05 + rng.random() * 0.25 * (end - start)
                 per_station[offline.station].append(Attempt(t, offline.station, v, "second_offline"))
                 per_station[other.station].append(Attempt(t + 0.02, other.station, v, "second_offline"))
         # 3. voids (the voter left without voting)
@@ -513,11 +517,11 @@ class Demo:
         except MeiboError as e:
             self.outcomes.append(Outcome(a, None, [], [], False, {"*": e.code}, None))
             return
-        refused = {d.contest: d.code.value for d in local.refused}
+        refused: dict[str, str] = {str(d.contest): d.code.value for d in local.refused}
         if local.seq is None:
             self.outcomes.append(Outcome(a, None, [], [], False, refused, None))
             return
-        handed = [d.contest for d in local.handed]
+        handed: list[str] = [str(d.contest) for d in local.handed]
         t0 = time.perf_counter()
         ans = await ask_agent(tdir, {"op": "resolve", "seq": local.seq, "contests": handed}, timeout_s=10.0)
         latency = (time.perf_counter() - t0) * 1000
@@ -679,9 +683,9 @@ class Demo:
         rep = await self._hq_report()
         r.detected_double_votes = int(rep.get("active_alerts", -1))
         if latencies:
-            s = sorted(latencies)
-            r.latency_p50_ms = statistics.median(s)
-            r.latency_p99_ms = s[min(len(s) - 1, int(0.99 * (len(s) - 1)))]
+            ordered = sorted(latencies)
+            r.latency_p50_ms = statistics.median(ordered)
+            r.latency_p99_ms = ordered[min(len(ordered) - 1, int(0.99 * (len(ordered) - 1)))]
         # every check-in a poll worker was told about must be at HQ, and every journal event too
         store = HqStore(self.hq)
         try:
