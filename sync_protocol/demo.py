@@ -3,6 +3,11 @@
 What runs is what an election office runs: ``meibo hq serve`` as its own process with TLS 1.3 and
 client certificates, one ``meibo terminal run`` process per station, each dialling HQ through its
 own emulated LTE link (sync_protocol/fault_proxy.py), real SQLite files under the demo directory.
+Terminals are enrolled as an office enrolls them: a private pcscd with the vpcd reader
+(provisioning/pcsc_service.py), a blank virtual card per terminal, ``meibo provision issue-card``
+and ``meibo terminal enroll`` against ``meibo hq provisioning`` (which also installs the signed
+roll). Only where pcscd / vpcd cannot start does it fall back to ``meibo hq enroll-local``, saying
+so; the report's ``enrollment`` is "smart-card" or "enroll-local".
 This module is only the *driver*: it plays the voters and the poll workers (it records check-ins
 through each terminal's own journal and asks that terminal's agent for HQ's verdict, exactly as
 ``meibo terminal checkin`` does), the network (links up and down on a schedule) and HQ staff
