@@ -11,9 +11,10 @@ import asyncio
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from enum import Enum
-from typing import Any, AsyncIterator, Callable, Generic, Protocol, TypeVar
+from typing import Any, Callable, Protocol
 
 from appliance.errors import MeiboError
+from hardware.subscribers import Subscribers as Subscribers  # re-exported: devices use it from here
 
 
 class ModemError(MeiboError):
@@ -170,42 +171,6 @@ class ModemStatus:
                ApnCheck.UNKNOWN: "APN未確認"}[self.apn_check]
         return (f"{self.name}: {reg} 電波{'▮' * self.bars}{'▯' * (4 - self.bars)} "
                 f"事業者 {self.carrier or '不明'} APN {self.apn or '不明'}（{apn}） アドレス {self.address or 'なし'}")
-
-
-T = TypeVar("T")
-
-
-class Subscribers(Generic[T]):
-    """Fan-out of values to callbacks and to async iterators (each with its own queue)."""
-
-    def __init__(self) -> None:
-        self._callbacks: list[Callable[[T], None]] = []
-        self._queues: list[asyncio.Queue[T]] = []
-
-    def add_listener(self, callback: Callable[[T], None]) -> Callable[[], None]:
-        self._callbacks.append(callback)
-        return lambda: self._callbacks.remove(callback) if callback in self._callbacks else None
-
-    def publish(self, value: T) -> None:
-        for cb in list(self._callbacks):
-            cb(value)
-        for q in list(self._queues):
-            q.put_nowait(value)
-
-    async def stream(self) -> AsyncIterator[T]:
-        q: asyncio.Queue[T] = asyncio.Queue()
-        self._queues.append(q)
-        try:
-            while True:
-                yield await q.get()
-        finally:
-            self._queues.remove(q)
-
-    def queue(self) -> "asyncio.Queue[T]":
-        """A queue that receives every later value (for tests and simple consumers)."""
-        q: asyncio.Queue[T] = asyncio.Queue()
-        self._queues.append(q)
-        return q
 
 
 class Modem(Protocol):

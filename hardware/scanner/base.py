@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any, AsyncIterator, Callable, Generic, Protocol, TypeVar
+from typing import Any, Callable, Protocol
 
 from appliance.errors import MeiboError
 from appliance.model import VoterId
+from hardware.subscribers import Subscribers as Subscribers  # re-exported: devices use it from here
 
 
 class ScannerError(MeiboError):
@@ -115,40 +116,6 @@ class ScannerStatus:
 
     def text_ja(self) -> str:
         return f"{self.name}: {'接続中' if self.connected else '未接続'}（読み取り {self.reads} 件）"
-
-
-T = TypeVar("T")
-
-
-class Subscribers(Generic[T]):
-    """Fan-out of values to callbacks and queues. (Same shape as the modem's; devices stay independent.)"""
-
-    def __init__(self) -> None:
-        self._callbacks: list[Callable[[T], None]] = []
-        self._queues: list[asyncio.Queue[T]] = []
-
-    def add_listener(self, callback: Callable[[T], None]) -> Callable[[], None]:
-        self._callbacks.append(callback)
-        return lambda: self._callbacks.remove(callback) if callback in self._callbacks else None
-
-    def publish(self, value: T) -> None:
-        for cb in list(self._callbacks):
-            cb(value)
-        for q in list(self._queues):
-            q.put_nowait(value)
-
-    def queue(self) -> "asyncio.Queue[T]":
-        q: asyncio.Queue[T] = asyncio.Queue()
-        self._queues.append(q)
-        return q
-
-    async def stream(self) -> AsyncIterator[T]:
-        q = self.queue()
-        try:
-            while True:
-                yield await q.get()
-        finally:
-            self._queues.remove(q)
 
 
 class Scanner(Protocol):
