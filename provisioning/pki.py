@@ -165,11 +165,6 @@ def ca_fingerprint(pki_dir: Path) -> bytes:
     return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).digest()
 
 
-def fingerprint_of_pem(pem: bytes) -> bytes:
-    cert = x509.load_pem_x509_certificate(pem)
-    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).digest()
-
-
 def issue_device_cert(pki_dir: Path, config: ElectionConfig, terminal: str, station: str,
                       public_key: ec.EllipticCurvePublicKey, clock: Clock) -> tuple[bytes, int]:
     """Issue a TLS client certificate naming terminal and station; returns (PEM, serial)."""

@@ -460,14 +460,15 @@ async def resolve_direct(tdir: TerminalDir, term: Terminal, seq: int, contests: 
         res = await agent.resolve(seq, contests)
         if agent.online.is_set():  # let the outcome entry reach HQ too, briefly
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(_until_acked(agent), timeout=0.5)
+                await asyncio.wait_for(until_acked(agent), timeout=0.5)
         return res
     finally:
         agent.stop()
         await asyncio.gather(task, return_exceptions=True)
 
 
-async def _until_acked(agent: SyncAgent) -> None:
+async def until_acked(agent: SyncAgent) -> None:
+    """Wait until HQ has acknowledged every journal entry (callers bound it with a timeout)."""
     while agent.pending() > 0:
         await asyncio.sleep(0.02)
 

@@ -25,7 +25,7 @@ from appliance.dirs import HqDir, TerminalDir
 from appliance.errors import MeiboError, UsageError
 from appliance.terminal import Terminal
 from sync_protocol import hq_ops
-from sync_protocol.client import SyncAgent, SyncSettings, _until_acked
+from sync_protocol.client import SyncAgent, SyncSettings, until_acked
 from sync_protocol.hq_store import HqStore, update_registry
 from sync_protocol.journal_file import export_journal
 from sync_protocol.server import ADMIN_SOCKET, HqNode, bound_port, check_bind_address, serve
@@ -252,7 +252,7 @@ def _cmd_sync(args: argparse.Namespace) -> Outcome:
             task = asyncio.create_task(agent.run())
             try:
                 await asyncio.wait_for(agent.online.wait(), args.timeout)
-                await asyncio.wait_for(_until_acked(agent), args.timeout)
+                await asyncio.wait_for(until_acked(agent), args.timeout)
                 await asyncio.sleep(0.2)  # flags pushed after the last ack
             except asyncio.TimeoutError:
                 pass
@@ -264,7 +264,6 @@ def _cmd_sync(args: argparse.Namespace) -> Outcome:
             return st
 
     st = asyncio.run(main())
-    ok = st["online"] or st["pending"] == 0
     code = "ok" if st["pending"] == 0 and not st["refused"] else (st["refused"] or "hq_unreachable")
     text = (f"同期しました（未確認 {st['pending']} 件）" if code == "ok"
             else f"本部と同期できませんでした（{code}、未確認 {st['pending']} 件）")

@@ -23,7 +23,7 @@ from nacl.signing import SigningKey
 
 from appliance.dirs import HqDir, write_atomic
 from appliance.errors import StorageFailed
-from appliance.events import Event, EventKind, chain_hash, decode
+from appliance.events import Event, decode
 from appliance.model import HQ_TERMINAL
 from appliance.store import Migration, Store, _script
 from sync_protocol.ledger import Alarm, Ledger
@@ -197,11 +197,3 @@ class HqStore:
         with self.store.atomic() as c:
             c.execute("INSERT INTO alert_actions(alert_id, state, who, at, note) VALUES(?,?,?,?,?)",
                       (alert_id, state, who, at, note))
-
-    def hq_append(self, ledger: Ledger, kind: EventKind, data: dict[str, Any], hlc: int) -> Event:
-        """Append one of HQ's own events (不在者投票) durably and apply it."""
-        ts = ledger.terminals[HQ_TERMINAL]
-        ev = Event(kind, ts.acked_seq + 1, hlc, HQ_TERMINAL, data)
-        self.commit([ev])
-        ledger.apply(ev)
-        return ev

@@ -318,12 +318,12 @@ class HqNode:
             return hq_ops.report(self.store, self.ledger, self.online())
         if op == "absentee":
             out, events = hq_ops.record_absentee(self.store, self.ledger, str(req["voter"]), req.get("contests"), clock)
-            await self._commit_or_reload(events)
+            await self.commit(events)
             return out
         if op == "absentee_notice":
             out, events = hq_ops.record_absentee_notice(self.ledger, str(req["voter"]), list(req["contests"]),
                                                         str(req["state"]), clock)
-            await self._commit_or_reload(events)
+            await self.commit(events)
             return out
         if op == "import":
             alarms: list[Any] = []
@@ -335,16 +335,12 @@ class HqNode:
                 self.ledger = await self.io(self.store.load, type(self.ledger))  # nothing of a bad file stays
                 self.committed_flags = len(self.ledger.flags)
                 raise
-            await self._commit_or_reload(events)
+            await self.commit(events)
             return out
         if op == "alert":
             return await self.io(hq_ops.set_alert, self.store, self.ledger, int(req["id"]),  # type: ignore[no-any-return]
                                  str(req["state"]), str(req["who"]), str(req.get("note", "")), clock)
         raise UsageError(f"unknown admin op {op!r}", code="bad_request")
-
-    async def _commit_or_reload(self, events: list[Event]) -> None:
-        if events:
-            await self.commit(events)
 
     def online(self) -> set[str]:
         return {t for t, conns in self.sessions.items() if conns}

@@ -28,7 +28,6 @@ def test_every_vector_in_the_document_matches_the_encoder():
             # header bytes exactly; the zlib body by content
             dd, od = decode(doc[name]), decode(data)
             assert dd == od, name
-            assert encode(dd)[: len(data) - 0] is not None
             hlen = data[1]  # one-byte LEB128 length for these small headers
             assert doc[name][: 2 + hlen] == data[: 2 + hlen], name
         else:
