@@ -705,6 +705,11 @@ def _zaigai_row(store: Store, zaigai_id: str) -> ZaigaiVoter:
     return ZaigaiVoter(r[0], r[1], r[2], r[3], date.fromisoformat(r[4]), r[5], r[6], r[7], r[8])
 
 
+def zaigai_lookup(store: Store, zaigai_id: str) -> ZaigaiVoter:
+    """The 在外選挙人 with this 在外選挙人番号 (full-width digits and hyphens accepted); NotFound if absent."""
+    return _zaigai_row(store, zaigai_id)
+
+
 @dataclass(frozen=True)
 class ZaigaiCheckin:
     voter: ZaigaiVoter
@@ -782,4 +787,4 @@ __all__ = ["OathReason", "OATH_LABELS", "parse_oath_reason", "checkin_marks", "D
            "local_versions", "opening_check", "TentativeReason", "parse_tentative_reason", "Declared",
            "TentativeRecord", "record_tentative", "ABSENTEE_STATES", "ABSENTEE_STATE_JA", "AbsenteeWarning",
            "apply_absentee_notice", "absentee_warning", "ZaigaiVoter", "parse_zaigai_csv", "import_zaigai",
-           "zaigai_checkin", "ZaigaiCheckin", "migrate_procedures", "ensure_schema"]
+           "zaigai_checkin", "zaigai_lookup", "zaigai_allowed_here", "ZaigaiCheckin", "migrate_procedures", "ensure_schema"]
