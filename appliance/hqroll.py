@@ -12,24 +12,28 @@ Rules:
   (``+`` 追加/訂正/抹消 as a changed row, ``-`` a voter no longer on the roll) against that
   record, unless ``full`` is asked for or nothing was published yet;
 - the package file is written (fsynced) under HQDIR/rolls/ before the version is committed;
-  if the commit fails the file is removed, so a version number never names two packages.
+  if the commit fails the file is removed, so a version number never names two packages;
+- the 在外選挙人名簿 (``zaigai*`` tables, migration 2) has its own version sequence and is always
+  published whole, signed with the same key in the same layout (appliance/zaigaipkg.py).
 """
 
 from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from appliance.clock import Clock
 from appliance.dirs import HqDir, write_atomic
-from appliance.errors import ApplianceError, RollInvalid, UsageError
+from appliance.errors import ApplianceError, MeiboError, RollInvalid, UsageError
 from appliance.rollcsv import Limits as CsvLimits, iter_roll_file
 from appliance.rollpkg import Kind, Manifest, Op, build_package, encode_voter
 from appliance.store import Migration, Store, _script
+from appliance.zaigaipkg import MAX_CSV_BYTES, ZaigaiVoter, build_zaigai_package, parse_zaigai_csv
 
 
 def _m1(c: sqlite3.Connection) -> None:
@@ -54,7 +58,26 @@ def _m1(c: sqlite3.Connection) -> None:
     )
 
 
-HQ_ROLL_MIGRATIONS: list[Migration] = [_m1]
+def _m2(c: sqlite3.Connection) -> None:
+    # 在外選挙人名簿: its own rows, designated stations and version sequence (zaigai_* below).
+    _script(
+        c,
+        """
+        CREATE TABLE zaigai (
+            zaigai_id TEXT PRIMARY KEY, card_no TEXT NOT NULL UNIQUE, name TEXT NOT NULL, kana TEXT NOT NULL,
+            birth_date TEXT NOT NULL, sex TEXT NOT NULL, last_address TEXT NOT NULL, country TEXT NOT NULL,
+            status TEXT NOT NULL
+        ) WITHOUT ROWID;
+        CREATE TABLE zaigai_designated (station_id TEXT PRIMARY KEY) WITHOUT ROWID;
+        CREATE TABLE zaigai_versions (
+            version INTEGER PRIMARY KEY, row_count INTEGER NOT NULL, body_sha256 TEXT NOT NULL,
+            designated TEXT NOT NULL, created TEXT NOT NULL, file TEXT NOT NULL
+        );
+        """
+    )
+
+
+HQ_ROLL_MIGRATIONS: list[Migration] = [_m1, _m2]
 
 
 def open_roll_db(hq: HqDir) -> Store:
@@ -207,5 +230,124 @@ def versions(hq: HqDir) -> list[dict[str, Any]]:
         store.close()
 
 
+# ---- 在外選挙人名簿 (the second roll: national contests, early and designated stations) -------------
+
+@dataclass(frozen=True)
+class ZaigaiImportResult:
+    rows: int
+    registered: int
+    designated: tuple[str, ...]
+    source_sha256: str
+
+
+def import_zaigai(hq: HqDir, csv_path: Path, designated: Sequence[str], clock: Clock) -> ZaigaiImportResult:
+    """Replace HQ's 在外選挙人名簿 and its designated stations with ``csv_path`` in ONE transaction.
+
+    The whole file is checked before the transaction starts (every problem with row and column,
+    ``RollInvalid``); a designated station must be one of the election's stations. On any error
+    nothing changes."""
+    cfg = hq.config()
+    known = {s.station_id for s in cfg.stations}
+    stations = tuple(sorted({s.strip() for s in designated if s.strip()}))
+    unknown = [s for s in stations if s not in known]
+    if unknown:
+        raise UsageError(f"指定投票所 {'、'.join(unknown)} はこの選挙の投票所にありません（{'、'.join(sorted(known))}）",
+                         code="station_unknown")
+    try:
+        if csv_path.stat().st_size > MAX_CSV_BYTES:
+            raise UsageError(f"在外選挙人名簿のファイルが大きすぎます: {csv_path}", code="file_too_large")
+        raw = csv_path.read_bytes()
+    except OSError as e:
+        raise UsageError(f"在外選挙人名簿を読めません: {csv_path} ({e.strerror})", code="file_unreadable")
+    voters = parse_zaigai_csv(raw, str(csv_path))
+    digest = hashlib.sha256(raw).hexdigest()
+    store = open_roll_db(hq)
+    try:
+        with store.atomic() as conn:
+            conn.execute("DELETE FROM zaigai")
+            conn.executemany("INSERT INTO zaigai VALUES (?,?,?,?,?,?,?,?,?)",
+                             [(v.zaigai_id, v.card_no, v.name, v.kana, v.birth_date.isoformat(), v.sex,
+                               v.last_address, v.country, v.status) for v in voters])
+            conn.execute("DELETE FROM zaigai_designated")
+            conn.executemany("INSERT INTO zaigai_designated VALUES (?)", [(s,) for s in stations])
+            for k, val in (("zaigai_imported_at", clock.now().isoformat()), ("zaigai_import_source", str(csv_path)),
+                           ("zaigai_import_sha256", digest), ("zaigai_import_rows", str(len(voters)))):
+                store.set_meta(conn, k, val)
+    finally:
+        store.close()
+    return ZaigaiImportResult(len(voters), sum(v.status == "registered" for v in voters), stations, digest)
+
+
+class ZaigaiUnchanged(UsageError):
+    code = "zaigai_unchanged"
+
+
+class ZaigaiNotImported(UsageError):
+    code = "zaigai_not_imported"
+
+
+def publish_zaigai(hq: HqDir, out: Path | None, clock: Clock) -> PublishResult:
+    """Sign the whole 在外 roll and its designated stations as the next 在外 version, with the roll
+    key (rollpkg's layout, format ``meibo-zaigai/1``; file HQDIR/rolls/zaigai-vNNNN.mbr). Refused
+    when nothing was imported or nothing changed since the last publish."""
+    cfg = hq.config()
+    seed = hq.roll_key.read_bytes()
+    if len(seed) != 32:
+        raise ApplianceError(f"署名鍵の形式が正しくありません: {hq.roll_key}", code="roll_key_invalid")
+    store = open_roll_db(hq)
+    path: Path | None = None
+    try:
+        with store.atomic() as conn:
+            if conn.execute("SELECT 1 FROM meta WHERE key='zaigai_imported_at'").fetchone() is None:
+                raise ZaigaiNotImported("在外選挙人名簿がまだ取り込まれていません（先に meibo hq zaigai-import を実行してください）")
+            voters = [ZaigaiVoter(r[0], r[1], r[2], r[3], date.fromisoformat(r[4]), r[5], r[6], r[7], r[8])
+                      for r in conn.execute("SELECT * FROM zaigai ORDER BY zaigai_id")]
+            stations = [r[0] for r in conn.execute("SELECT station_id FROM zaigai_designated ORDER BY station_id")]
+            last = conn.execute("SELECT version, body_sha256, designated FROM zaigai_versions "
+                                "ORDER BY version DESC LIMIT 1").fetchone()
+            version = (last[0] if last else 0) + 1
+            data, manifest = build_zaigai_package(election_id=cfg.election_id, version=version, voters=voters,
+                                                  designated=stations, created=clock.now().isoformat(timespec="seconds"),
+                                                  seed=seed)
+            if last is not None and last[1] == manifest.body_sha256 and last[2] == ",".join(stations):
+                raise ZaigaiUnchanged(f"前回の公開（在外選挙人名簿 第 {last[0]} 版）から変更がありません")
+            path = hq.rolls / f"zaigai-v{version:04d}.mbr"
+            write_atomic(path, data)
+            conn.execute("INSERT INTO zaigai_versions VALUES (?,?,?,?,?,?)",
+                         (version, manifest.row_count, manifest.body_sha256, ",".join(stations), manifest.created,
+                          str(path)))
+    except BaseException:
+        if path is not None:  # the version was not committed: its file must not exist
+            path.unlink(missing_ok=True)
+        raise
+    finally:
+        store.close()
+    if out is not None and out.resolve() != path.resolve():
+        write_atomic(out, data)
+    return PublishResult(manifest, path, len(data))
+
+
+def published_zaigai_version(hq: HqDir) -> int:
+    """The latest 在外 version HQ has published (0 before the first): WELCOME's ``zaigai``."""
+    if not hq.roll_db.exists():
+        return 0
+    store = open_roll_db(hq)
+    try:
+        row = store.conn.execute("SELECT coalesce(max(version), 0) FROM zaigai_versions").fetchone()
+        return int(row[0])
+    finally:
+        store.close()
+
+
+def zaigai_version_or_none(hq: HqDir) -> int | None:
+    """``published_zaigai_version`` for the sync server: None (WELCOME leaves the field out, so
+    terminals do not compare) when roll.db cannot be read just now, never a false 0."""
+    try:
+        return published_zaigai_version(hq)
+    except (MeiboError, OSError, sqlite3.Error):
+        return None
+
+
 __all__ = ["import_roll", "publish", "versions", "ImportResult", "PublishResult", "RollUnchanged",
-           "RollNotImported", "open_roll_db"]
+           "RollNotImported", "open_roll_db", "import_zaigai", "publish_zaigai", "published_zaigai_version",
+           "zaigai_version_or_none", "ZaigaiImportResult", "ZaigaiUnchanged", "ZaigaiNotImported"]

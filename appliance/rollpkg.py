@@ -42,6 +42,10 @@ _HEADER_FIXED = struct.Struct(">8sHI")  # magic, format version, manifest length
 SIG_LEN = 64
 FIELDS = ("voter_id", "district", "name", "name_kana", "birth_date", "sex", "address", "status",
           "display_reason", "moved_on", "moved_within_pref")
+# Other rolls share this file layout, key and verify path but carry their own ``format`` in the
+# signed manifest (appliance/zaigaipkg.py: the 在外選挙人名簿, "meibo-zaigai/1"). A reader asks for
+# exactly one format, so a package of one kind can never be installed as the other.
+KIND_NAMES = {FORMAT_NAME: "選挙人名簿", "meibo-zaigai/1": "在外選挙人名簿"}
 Kind = Literal["full", "delta"]
 Op = Literal["+", "-"]
 
@@ -71,12 +75,18 @@ class Manifest:
     created: str  # ISO 8601, Japan time
     format: str = FORMAT_NAME
     fields: tuple[str, ...] = FIELDS
+    # Roll-specific signed facts (the 在外 package's designated stations); None for the main roll,
+    # whose manifest then has no such key (format 1 bytes unchanged).
+    extra: dict[str, Any] | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return {"format": self.format, "election_id": self.election_id, "version": self.version,
-                "base_version": self.base_version, "kind": self.kind, "row_count": self.row_count,
-                "body_sha256": self.body_sha256, "body_bytes": self.body_bytes,
-                "body_raw_bytes": self.body_raw_bytes, "created": self.created, "fields": list(self.fields)}
+        d = {"format": self.format, "election_id": self.election_id, "version": self.version,
+             "base_version": self.base_version, "kind": self.kind, "row_count": self.row_count,
+             "body_sha256": self.body_sha256, "body_bytes": self.body_bytes,
+             "body_raw_bytes": self.body_raw_bytes, "created": self.created, "fields": list(self.fields)}
+        if self.extra is not None:
+            d["extra"] = self.extra
+        return d
 
     def encode(self) -> bytes:
         return canonical_json(self.as_json())
@@ -190,13 +200,17 @@ def encode_body(ops: Iterable[tuple[Op, str]], level: int = 6) -> tuple[bytes, i
 
 
 def build_package(*, election_id: str, version: int, base_version: int | None, kind: Kind,
-                  ops: Iterable[tuple[Op, str]], created: str, seed: bytes) -> tuple[bytes, Manifest]:
-    """The whole package file. ``ops`` must be in strictly increasing voter-id order."""
+                  ops: Iterable[tuple[Op, str]], created: str, seed: bytes, format: str = FORMAT_NAME,
+                  fields: tuple[str, ...] = FIELDS, extra: dict[str, Any] | None = None) -> tuple[bytes, Manifest]:
+    """The whole package file. ``ops`` must be in strictly increasing voter-id order.
+    ``format``/``fields``/``extra``: another roll in this layout (see ``KIND_NAMES``)."""
     if (kind == "full") != (base_version is None):
         raise ValueError("a full roll has no base version; a delta has one")
+    if (format == FORMAT_NAME) != (extra is None and fields == FIELDS):
+        raise ValueError("only another format has other fields or extra facts")
     body, raw_len, rows = encode_body(ops)
     manifest = Manifest(election_id, version, base_version, kind, rows, hashlib.sha256(body).hexdigest(),
-                        len(body), raw_len, created)
+                        len(body), raw_len, created, format, tuple(fields), extra)
     mbytes = manifest.encode()
     header = _HEADER_FIXED.pack(MAGIC, FORMAT_VERSION, len(mbytes)) + mbytes
     return header + sign_header(header, seed) + body, manifest
@@ -204,10 +218,14 @@ def build_package(*, election_id: str, version: int, base_version: int | None, k
 
 # ---- verifying -----------------------------------------------------------------------------
 
-def open_package(data: bytes, public_key: bytes, limits: Limits = Limits()) -> tuple[Manifest, memoryview]:
+def open_package(data: bytes, public_key: bytes, limits: Limits = Limits(), *, format: str = FORMAT_NAME,
+                 fields: tuple[str, ...] = FIELDS) -> tuple[Manifest, memoryview]:
     """Verify a package completely (signature, body digest and length) and return its parts.
 
     Every failure is the same ``RollSignatureInvalid``: a flipped byte anywhere is caught here.
+    The one exception: a package HQ did sign but of another known ``format`` (the 在外選挙人名簿
+    given as the main roll, or the reverse) is ``RollRejected`` ``package_wrong_kind``, which names
+    both kinds; it is refused all the same.
     """
     try:
         if len(data) > limits.max_package_bytes or len(data) < _HEADER_FIXED.size + SIG_LEN:
@@ -227,7 +245,11 @@ def open_package(data: bytes, public_key: bytes, limits: Limits = Limits()) -> t
     try:
         mraw = header[_HEADER_FIXED.size:]
         d = json.loads(mraw.decode("utf-8"))
-        manifest = _manifest_from(d)
+        other = d.get("format") if isinstance(d, dict) else None
+        if other != format and other in KIND_NAMES and format in KIND_NAMES:
+            raise RollRejected(f"これは{KIND_NAMES[other]}のパッケージです（{KIND_NAMES[format]}ではありません）。"
+                               "導入していません。", code="package_wrong_kind", package_format=other, expected=format)
+        manifest = _manifest_from(d, format, fields)
         if manifest.encode() != mraw:
             raise ValueError("manifest not canonical")
     except (ValueError, KeyError, TypeError, UnicodeDecodeError):
@@ -238,16 +260,23 @@ def open_package(data: bytes, public_key: bytes, limits: Limits = Limits()) -> t
     return manifest, body
 
 
-def _manifest_from(d: Any) -> Manifest:
-    if not isinstance(d, dict) or set(d) != {"format", "election_id", "version", "base_version", "kind",
-                                             "row_count", "body_sha256", "body_bytes", "body_raw_bytes",
-                                             "created", "fields"}:
+_MANIFEST_KEYS = frozenset({"format", "election_id", "version", "base_version", "kind", "row_count", "body_sha256",
+                            "body_bytes", "body_raw_bytes", "created", "fields"})
+
+
+def _manifest_from(d: Any, format: str = FORMAT_NAME, fields: tuple[str, ...] = FIELDS) -> Manifest:
+    main = format == FORMAT_NAME
+    if not isinstance(d, dict) or set(d) != (_MANIFEST_KEYS if main else _MANIFEST_KEYS | {"extra"}):
         raise ValueError("manifest keys")
     ints = ("version", "row_count", "body_bytes", "body_raw_bytes")
     if any(not isinstance(d[k], int) or isinstance(d[k], bool) or d[k] < 0 for k in ints):
         raise ValueError("manifest ints")
-    if d["format"] != FORMAT_NAME or d["kind"] not in ("full", "delta") or tuple(d["fields"]) != FIELDS:
+    if d["format"] != format or d["kind"] not in ("full", "delta") or not isinstance(d["fields"], list) \
+            or tuple(d["fields"]) != fields:
         raise ValueError("manifest format")
+    extra = None if main else d["extra"]
+    if extra is not None and not isinstance(extra, dict):
+        raise ValueError("manifest extra")
     base = d["base_version"]
     if (d["kind"] == "full") != (base is None) or (base is not None and (not isinstance(base, int) or base < 1)):
         raise ValueError("manifest base")
@@ -255,7 +284,7 @@ def _manifest_from(d: Any) -> Manifest:
             or not isinstance(d["body_sha256"], str):
         raise ValueError("manifest strings")
     return Manifest(d["election_id"], d["version"], base, d["kind"], d["row_count"], d["body_sha256"],
-                    d["body_bytes"], d["body_raw_bytes"], d["created"])
+                    d["body_bytes"], d["body_raw_bytes"], d["created"], format, fields, extra)
 
 
 def _body_invalid(detail: str) -> RollRejected:
@@ -448,6 +477,6 @@ def installed_version(store: Store) -> int | None:
     return int(v) if v is not None else None
 
 
-__all__ = ["MAGIC", "FIELDS", "Limits", "Manifest", "InstallResult", "build_package", "open_package",
+__all__ = ["MAGIC", "FIELDS", "FORMAT_NAME", "KIND_NAMES", "Limits", "Manifest", "InstallResult", "build_package", "open_package",
            "decode_package", "install_package", "install_verified", "encode_voter", "decode_voter", "sign_header",
            "verify_header", "public_key_of", "installed_version"]

@@ -126,6 +126,7 @@ class SyncAgent:
         self.refused: str | None = None
         self.hq_roll_version: int | None = None
         self.hq_contests: list[str] | None = None
+        self.hq_zaigai_version: int | None = None  # HQ's published 在外選挙人名簿 version (WELCOME)
         self.radio: dict[str, Any] | None = None
         self._radio_dirty = False
         self._ssl: ssl.SSLContext | None = None
@@ -321,6 +322,7 @@ class SyncAgent:
             self._radio_dirty = self.radio is not None  # a new link: tell HQ again
             self.hq_roll_version = a.hq_roll_version
             self.hq_contests = a.hq_contests
+            self.hq_zaigai_version = a.hq_zaigai_version
             self.online.set()
         if a.acked_seq is not None:
             with self.store.atomic() as c:
@@ -427,7 +429,8 @@ class SyncAgent:
         return {"online": self.online.is_set(), "acked_seq": self.link.acked_seq, "pending": self.pending(),
                 "last_contact": self.last_contact, "refused": self.refused,
                 "late_alerts": [a.__dict__ for a in self.late_alerts], "hq": self.hq_address,
-                "hq_roll_version": self.hq_roll_version, "hq_contests": self.hq_contests}
+                "hq_roll_version": self.hq_roll_version, "hq_contests": self.hq_contests,
+                "hq_zaigai_version": self.hq_zaigai_version}
 
 
 async def ask_agent(tdir: TerminalDir, request: dict[str, Any], timeout_s: float = 5.0) -> dict[str, Any] | None:

@@ -222,8 +222,11 @@ class HqNode:
         ws = web.WebSocketResponse(heartbeat=self.settings.heartbeat_s, max_msg_size=self.settings.max_frame,
                                    compress=False)
         await ws.prepare(request)
+        from appliance.hqroll import zaigai_version_or_none  # WELCOME ``zaigai`` (在外選挙人名簿)
+
         sess = HqSession(self.ledger, terminal, roll_version=self.roll_version,
-                         contests=list(self.store.config.contest_ids))
+                         contests=list(self.store.config.contest_ids),
+                         zaigai_version=lambda: zaigai_version_or_none(self.hq))
         entry = (sess, ws)
         self.sessions.setdefault(terminal, set()).add(entry)
         peer = request.remote or ""

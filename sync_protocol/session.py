@@ -85,6 +85,7 @@ class LinkActions:
     hq_mismatch: bool = False  # HQ holds a different journal for us: raise the alarm locally
     hq_roll_version: int | None = None
     hq_contests: list[str] | None = None
+    hq_zaigai_version: int | None = None  # WELCOME ``zaigai`` (在外選挙人名簿), None from an older HQ
 
 
 class TerminalLink:
@@ -146,6 +147,9 @@ class TerminalLink:
             a.hq_roll_version = int(h.get("roll", 0))
             if isinstance(h.get("contests"), list):
                 a.hq_contests = [str(c) for c in h["contests"]]
+            z = h.get("zaigai")  # optional: an older HQ leaves it out, and a bad one is ignored
+            if isinstance(z, int) and not isinstance(z, bool) and z >= 0:
+                a.hq_zaigai_version = z
         elif t is FrameType.ACK:
             self._move("ack")
             acked = int(h["acked_seq"])
@@ -283,7 +287,7 @@ class HqSession:
     proved; the session refuses any HELLO or batch that claims another."""
 
     def __init__(self, ledger: Ledger, terminal: str, roll_version: Callable[[], int] = lambda: 0,
-                 contests: list[str] | None = None) -> None:
+                 contests: list[str] | None = None, zaigai_version: Callable[[], int | None] | None = None) -> None:
         self.ledger = ledger
         self.terminal = terminal
         self.state = SessionState.AWAIT_HELLO
@@ -291,6 +295,7 @@ class HqSession:
         self.sent_cursor = 0  # flags sent on this connection
         self._roll_version = roll_version
         self._contests = contests
+        self._zaigai_version = zaigai_version  # HQ's published 在外選挙人名簿 version (None: unknown)
 
     def _move(self, what: str) -> None:
         nxt = _HQ_MOVES.get((self.state, what))
@@ -328,6 +333,9 @@ class HqSession:
                 welcome.update(self._verdict_fields(seqs))
             if self._contests is not None:
                 welcome["contests"] = self._contests
+            zv = self._zaigai_version() if self._zaigai_version is not None else None
+            if zv is not None:
+                welcome["zaigai"] = zv
             return SessionResult(send=[Frame(FrameType.WELCOME, welcome)])
         if frame.type is FrameType.BATCH:
             if self.state is not SessionState.READY:
