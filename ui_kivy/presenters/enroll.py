@@ -1,0 +1,606 @@
+"""Terminal enrollment by smart card on the kiosk (端末の登録（スマートカード）): the screen's state.
+
+``EnrollPresenter`` walks staff through what ``meibo terminal enroll`` does on the command line:
+insert the enrollment card (readers listed through the PC/SC adapter, card inserted / removed
+seen by ``poll()``), type the card's PIN on the digit pad, choose the 投票管理者 PIN twice (it
+seals the store's data key, as ``--supervisor-pin-file`` does), then watch the terminal's enroll
+states (provisioning/enroll.py ``TState``) tick by in Japanese until the terminal id, station and
+roll version are shown, or a plain Japanese error is.
+
+Rules kept here:
+- The screen's phases are one table (``TABLE``); an event not in it raises ``IllegalTransition``
+  and changes nothing.
+- Every failure leaves TDIR as it was: that is the enroll client's guarantee (staging directory
+  renamed only after HQ committed); this presenter only never retries on its own.
+- The HQ address is shown, never typed: it comes from the card (HQ wrote it at issue; its CA
+  fingerprint pins it), or from ``meibo kiosk --enroll-hq`` for a technician. A typo on a touch
+  pad could only fail (the CA check refuses any other HQ), so there is nothing to gain by it.
+- A wrong card PIN returns to the PIN pad with the tries the card says are left; the third wrong
+  PIN locks the card for good and the screen says so.
+- The card PIN and the supervisor PIN are kept in memory only until the attempt ends.
+
+Plain Python: no kivy import. The card reader and HQ are behind ``EnrollPort``; the real one,
+``CardEnrollPort`` (PC/SC reader + provisioning.enroll_client), imports its I/O lazily, as
+``AtRestUnlock`` does in unlock.py; the fake is in tests/unit/ui_kivy/enroll/fake_port.py and a
+contract test holds both to the same behaviour.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from enum import Enum
+from typing import Protocol
+
+from appliance.errors import MeiboError
+from provisioning.enroll import TState
+
+from provisioning.applet import PIN_MAX, PIN_MIN  # the card's PIN length
+SUPERVISOR_MIN, SUPERVISOR_MAX = 4, 12  # appliance.terminal.write_pin
+
+
+# --- the port -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CardSummary:
+    """What the card says before any PIN (nothing secret)."""
+
+    serial: str
+    election_id: str
+    terminal: str
+    station: str
+    hq_address: str  # the enrollment endpoint that will be used (card's address, port + 1, or override)
+    used: bool
+    tries_left: int
+
+
+@dataclass(frozen=True)
+class Enrolled:
+    terminal: str
+    station: str
+    station_name: str
+    election_id: str
+    roll_version: int
+    replaced: str | None  # where the old directory was kept (re-enrollment)
+
+
+StepCallback = Callable[[TState, str], None]
+
+
+class EnrollPort(Protocol):
+    def readers(self) -> list[str]:
+        """Reader names; raises ``NoReader`` (code ``no_pcsc_service``) when PC/SC is not running."""
+        ...
+
+    def card_present(self, reader: str) -> bool: ...
+
+    def read_card(self, reader: str) -> CardSummary:
+        """Card errors (``not_meibo_card``, ``card_not_issued`` …) or reader errors raise."""
+        ...
+
+    def enroll(self, reader: str, card_pin: str, supervisor_pin: str, *, replace: bool,
+               on_step: StepCallback) -> Awaitable[Enrolled]:
+        """Enroll TDIR; ``on_step(state, detail)`` as the terminal's enroll states are reached.
+        Raises a ``MeiboError`` (``wrong_pin`` with ``tries_left``, ``card_locked``, ``hq_unreachable``
+        …) and then TDIR, HQ and the card are as they were."""
+        ...
+
+
+# --- the phases -----------------------------------------------------------------------------------
+
+class Phase(str, Enum):
+    NO_READER = "no_reader"
+    WAIT_CARD = "wait_card"
+    CARD_PIN = "card_pin"
+    SUPERVISOR_PIN = "supervisor_pin"
+    SUPERVISOR_CONFIRM = "supervisor_confirm"
+    ENROLLING = "enrolling"
+    DONE = "done"
+    FAILED = "failed"
+    FINISHED = "finished"  # 続ける pressed: the app moves on
+    CANCELLED = "cancelled"  # やめる (re-enrollment only): the app returns to the kiosk
+
+
+TABLE: dict[tuple[Phase, str], Phase] = {
+    (Phase.NO_READER, "reader"): Phase.WAIT_CARD,
+    (Phase.WAIT_CARD, "no_reader"): Phase.NO_READER,
+    (Phase.WAIT_CARD, "card_in"): Phase.CARD_PIN,
+    (Phase.WAIT_CARD, "card_bad"): Phase.FAILED,
+    (Phase.CARD_PIN, "card_out"): Phase.WAIT_CARD,
+    (Phase.CARD_PIN, "pin"): Phase.SUPERVISOR_PIN,
+    (Phase.CARD_PIN, "pin_again"): Phase.ENROLLING,  # after a wrong card PIN: supervisor PIN kept
+    (Phase.SUPERVISOR_PIN, "pin"): Phase.SUPERVISOR_CONFIRM,
+    (Phase.SUPERVISOR_PIN, "back"): Phase.CARD_PIN,
+    (Phase.SUPERVISOR_PIN, "card_out"): Phase.WAIT_CARD,
+    (Phase.SUPERVISOR_CONFIRM, "confirm"): Phase.ENROLLING,
+    (Phase.SUPERVISOR_CONFIRM, "mismatch"): Phase.SUPERVISOR_PIN,
+    (Phase.SUPERVISOR_CONFIRM, "back"): Phase.SUPERVISOR_PIN,
+    (Phase.SUPERVISOR_CONFIRM, "card_out"): Phase.WAIT_CARD,
+    (Phase.ENROLLING, "enrolled"): Phase.DONE,
+    (Phase.ENROLLING, "wrong_pin"): Phase.CARD_PIN,
+    (Phase.ENROLLING, "failed"): Phase.FAILED,
+    (Phase.FAILED, "card_out"): Phase.WAIT_CARD,
+    (Phase.FAILED, "retry"): Phase.WAIT_CARD,
+    (Phase.FAILED, "no_reader"): Phase.NO_READER,
+    (Phase.DONE, "continue"): Phase.FINISHED,
+}
+for _p in (Phase.NO_READER, Phase.WAIT_CARD, Phase.CARD_PIN, Phase.SUPERVISOR_PIN, Phase.SUPERVISOR_CONFIRM,
+           Phase.FAILED):
+    TABLE[(_p, "cancel")] = Phase.CANCELLED  # only offered when re-enrolling (the kiosk is behind it)
+for _p in (Phase.CARD_PIN, Phase.SUPERVISOR_PIN, Phase.SUPERVISOR_CONFIRM):
+    TABLE[(_p, "no_reader")] = Phase.NO_READER
+
+PAD_PHASES = {Phase.CARD_PIN, Phase.SUPERVISOR_PIN, Phase.SUPERVISOR_CONFIRM}
+
+
+class IllegalTransition(MeiboError):
+    code = "illegal_transition"
+
+
+def step(phase: Phase, event: str) -> Phase:
+    nxt = TABLE.get((phase, event))
+    if nxt is None:
+        raise IllegalTransition(f"登録画面の操作が正しくありません（{phase.value} で {event}）",
+                                phase=phase.value, event=event)
+    return nxt
+
+
+# The terminal's enroll states as staff see them (TState order in provisioning/enroll.py).
+STEPS: tuple[tuple[TState, str], ...] = (
+    (TState.CARD_READ, "カードの読み取り"),
+    (TState.PIN_VERIFIED, "カードの暗証番号の照合"),
+    (TState.KEYS_READY, "端末の鍵の作成（鍵は端末の外に出ません）"),
+    (TState.HQ_TRUSTED, "本部の確認（カードの選挙 CA と照合）"),
+    (TState.CHALLENGED, "本部への登録の申し込み"),
+    (TState.CARD_SIGNED, "カードによる署名"),
+    (TState.PROVEN, "本部による認証"),
+    (TState.ROLL_INSTALLED, "選挙人名簿の受信と格納"),
+    (TState.CARD_MARKED, "カードに使用済みを記録"),
+    (TState.CERTIFIED, "本部での登録の確定（端末証明書）"),
+    (TState.ENROLLED, "端末の設定の書き込み"),
+)
+_ORDER = {s: i for i, (s, _) in enumerate(STEPS)}
+
+
+# Errors as the kiosk words them (codes from card_client, the reader, enroll and HQ's refusals).
+# Where the CLI's own message names a command-line flag, the kiosk says what to do at the kiosk.
+MESSAGES: dict[str, str] = {
+    "card_locked": "× カードはロックされています（暗証番号を 3 回間違えました）。"
+                   "このカードは使えません。選挙管理委員会でカードを取り消し、新しいカードを発行してもらってください",
+    "card_other_election": "× 別の選挙のカードです。この選挙の登録カードを使ってください",
+    "card_already_used": "× このカードは使用済みです（登録カードは 1 回だけ使えます）。本部で新しいカードを発行してもらってください",
+    "card_used": "× このカードは本部で使用済みになっています。本部で新しいカードを発行してもらってください",
+    "card_cancelled": "× このカードは本部で取り消されています。本部で新しいカードを発行してもらってください",
+    "card_unknown": "× このカードは本部の台帳にありません（別の本部のカードか、発行の記録がありません）",
+    "card_not_issued": "× このカードは選挙管理委員会での発行が済んでいません（未発行のカード）",
+    "not_meibo_card": "× meibo の登録カードではありません。登録カードを差し込んでください",
+    "card_removed": "× 登録の途中でカードが抜かれました。端末は登録前のままです。カードを差し直して、最初からやり直してください",
+    "card_absent": "× カードが入っていません。カードを差し込んでください",
+    "hq_unreachable": "× 本部の登録窓口に接続できません。本部で登録窓口（meibo hq provisioning）が開いているか、"
+                      "回線を確かめてください。端末は登録前のままです",
+    "hq_not_trusted": "× 接続先の本部がカードに記録された選挙 CA と一致しません。接続先が正しいか本部に確認してください。"
+                      "端末は登録前のままです",
+    "terminal_already_enrolled": "× この端末 ID はすでに本部に登録されています。"
+                                 "登録し直すときは、管理者メニューの「端末の登録（スマートカード）」から行ってください（古い登録は失効します）",
+    "already_enrolled": "× この端末はすでに登録済みです。登録し直すときは管理者メニューから行ってください",
+    "dir_not_empty": "× 端末ディレクトリに別のファイルがあるため登録できません（上書きしません）",
+    "commit_unknown": "× 本部との接続が登録の確定の直前に切れました。本部で登録が済んだかどうか分かりません。"
+                      "本部で端末一覧を確かめてもらってください（このカードは使用済みになっています）",
+    "no_pcsc_service": "カードリーダーのサービス（pcscd）が動いていません。端末の管理者に連絡してください",
+}
+
+
+def message_for(e: MeiboError) -> str:
+    m = MESSAGES.get(e.code)
+    return m if m is not None else f"× {e.message}"
+
+
+# --- the screen's state ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class StepRow:
+    label: str
+    status: str  # done | now | todo | failed
+
+    @property
+    def text(self) -> str:
+        mark = {"done": "✓", "now": "▶", "todo": "・", "failed": "×"}[self.status]
+        return f"{mark} {self.label}"
+
+
+@dataclass(frozen=True)
+class EnrollState:
+    phase: Phase
+    replace: bool = False
+    readers: tuple[tuple[str, bool], ...] = ()  # (name, card present)
+    reader: str | None = None  # the reader whose card is being used
+    card: CardSummary | None = None
+    digits: int = 0
+    message: str = ""
+    level: str = "info"  # info | error | ok
+    steps: tuple[StepRow, ...] = ()
+    detail: str = ""  # the current step's detail (roll size …)
+    result: Enrolled | None = None
+    error_code: str = ""
+
+    @property
+    def title(self) -> str:
+        return "端末の登録し直し（スマートカード）" if self.replace else "端末の登録（スマートカード）"
+
+    @property
+    def prompt(self) -> str:
+        return {
+            Phase.NO_READER: "カードリーダーをつないでください",
+            Phase.WAIT_CARD: "スマートカードを差し込んでください",
+            Phase.CARD_PIN: "カードの暗証番号を入力してください",
+            Phase.SUPERVISOR_PIN: "投票管理者の PIN を決めてください（4〜12 桁。端末の記録の鍵になります）",
+            Phase.SUPERVISOR_CONFIRM: "確認のため、もう一度投票管理者の PIN を入力してください",
+            Phase.ENROLLING: "登録しています。カードを抜かないでください",
+            Phase.DONE: "登録が完了しました。カードを抜いてください",
+            Phase.FAILED: "登録できませんでした",
+            Phase.FINISHED: "",
+            Phase.CANCELLED: "",
+        }[self.phase]
+
+    @property
+    def readers_text(self) -> str:
+        if not self.readers:
+            return "カードリーダー: なし"
+        return "カードリーダー: " + "、".join(f"{n}（{'カードあり' if p else '空'}）" for n, p in self.readers)
+
+    @property
+    def card_text(self) -> str:
+        c = self.card
+        if c is None:
+            return ""
+        return f"カード {c.serial}: 選挙 {c.election_id} / 端末 {c.terminal} / 投票所 {c.station}"
+
+    @property
+    def hq_text(self) -> str:
+        return f"本部の登録窓口: {self.card.hq_address}" if self.card is not None else ""
+
+    @property
+    def masked(self) -> str:
+        if self.phase not in PAD_PHASES:
+            return ""
+        return "●" * self.digits if self.digits else "（未入力）"
+
+    @property
+    def pad_enabled(self) -> bool:
+        return self.phase in PAD_PHASES
+
+    @property
+    def buttons(self) -> tuple[tuple[str, str], ...]:
+        """(intent id, label) of the buttons shown besides the digit pad."""
+        out: list[tuple[str, str]] = []
+        if self.phase in PAD_PHASES:
+            out.append(("submit", "次へ" if self.phase is not Phase.SUPERVISOR_CONFIRM else "登録する"))
+        if self.phase in (Phase.SUPERVISOR_PIN, Phase.SUPERVISOR_CONFIRM):
+            out.append(("back", "戻る"))
+        if self.phase is Phase.FAILED:
+            out.append(("retry", "最初からやり直す"))
+        if self.phase is Phase.DONE:
+            out.append(("continue", "続ける"))
+        if self.replace and (self.phase, "cancel") in TABLE:
+            out.append(("cancel", "やめる（受付画面に戻る）"))
+        return tuple(out)
+
+    @property
+    def done_text(self) -> str:
+        r = self.result
+        if r is None:
+            return ""
+        lines = [f"✓ 端末 {r.terminal} を {r.station_name}（{r.station}）の端末として登録しました",
+                 f"選挙 {r.election_id} / 選挙人名簿 第 {r.roll_version} 版を受信・格納済み（以後の版は本部との同期で届きます）",
+                 "次: 投票管理者の PIN で端末の記録を開き、開設前の確認をします"]
+        if r.replaced:
+            lines.insert(1, f"前の端末ディレクトリは {r.replaced} に残しました（記録は消していません）")
+        return "\n".join(lines)
+
+
+class EnrollPresenter:
+    def __init__(self, port: EnrollPort, *, replace: bool = False, election_id: str | None = None,
+                 on_finished: Callable[[Enrolled | None], None] | None = None) -> None:
+        """``replace``: re-enrollment from the kiosk's supervisor menu (offers やめる, and HQ
+        revokes the old identity). ``election_id``: refuse another election's card before the PIN."""
+        self.port = port
+        self.election_id = election_id
+        self.on_finished = on_finished
+        self._buf = ""
+        self._card_pin = ""
+        self._supervisor_pin = ""
+        self._listeners: list[Callable[[], None]] = []
+        self.state = EnrollState(Phase.NO_READER, replace=replace)
+
+    # -- plumbing --------------------------------------------------------------------------------
+    def subscribe(self, cb: Callable[[], None]) -> Callable[[], None]:
+        self._listeners.append(cb)
+        return lambda: self._listeners.remove(cb) if cb in self._listeners else None
+
+    def _set(self, **kw: object) -> None:
+        self.state = replace(self.state, **kw)  # type: ignore[arg-type]
+        for cb in list(self._listeners):
+            cb()
+
+    def _go(self, event: str, **kw: object) -> None:
+        nxt = step(self.state.phase, event)  # raises before anything changes
+        if nxt in (Phase.WAIT_CARD, Phase.NO_READER, Phase.CANCELLED):
+            self._forget()
+            kw = {"card": None, "reader": None, "steps": (), "detail": "", "error_code": "", **kw}
+        self._buf = ""
+        self._set(phase=nxt, digits=0, **kw)
+
+    def _forget(self) -> None:
+        self._buf = self._card_pin = self._supervisor_pin = ""
+
+    @property
+    def phase(self) -> Phase:
+        return self.state.phase
+
+    # -- readers and the card (called about every 0.3 s by the app) -----------------------------
+    def poll(self) -> None:
+        if self.phase in (Phase.ENROLLING, Phase.DONE, Phase.FINISHED, Phase.CANCELLED):
+            return
+        try:
+            names = self.port.readers()
+            present = tuple((n, self.port.card_present(n)) for n in names)
+        except MeiboError as e:
+            names, present = [], ()
+            msg = message_for(e) if e.code == "no_pcsc_service" else f"カードリーダーを確認できません: {e.message}"
+            if self.phase is not Phase.NO_READER and (self.phase, "no_reader") in TABLE:
+                self._go("no_reader", readers=(), message=msg, level="error")
+            elif self.state.message != msg:
+                self._set(readers=(), message=msg, level="error")
+            return
+        if present != self.state.readers:
+            self._set(readers=present)
+        if not names:
+            if (self.phase, "no_reader") in TABLE:
+                self._go("no_reader", message="", level="info")
+            return
+        if self.phase is Phase.NO_READER:
+            self._go("reader", message="", level="info")
+        with_card = [n for n, p in present if p]
+        if self.state.reader is not None and self.state.reader not in with_card:
+            if (self.phase, "card_out") in TABLE:
+                was_failed = self.phase is Phase.FAILED
+                self._go("card_out", message="" if was_failed else "カードが抜かれました。差し込み直してください",
+                         level="info")
+            return
+        if self.phase is Phase.WAIT_CARD and with_card:
+            self._read(with_card[0])
+
+    def _read(self, reader: str) -> None:
+        try:
+            card = self.port.read_card(reader)
+            if self.election_id is not None and card.election_id != self.election_id:
+                raise MeiboError("別の選挙のカードです", code="card_other_election")
+            if card.used:
+                raise MeiboError("使用済みのカードです", code="card_already_used")
+            if card.tries_left == 0:
+                raise MeiboError("ロックされたカードです", code="card_locked")
+        except MeiboError as e:
+            if e.code in ("card_absent", "card_removed"):
+                return  # pulled while being read: the next poll sees it gone or back
+            self._go("card_bad", reader=reader, message=message_for(e), level="error", error_code=e.code)
+            return
+        self._go("card_in", reader=reader, card=card, message="", level="info")
+
+    # -- the pad ---------------------------------------------------------------------------------
+    def _max(self) -> int:
+        return PIN_MAX if self.phase is Phase.CARD_PIN else SUPERVISOR_MAX
+
+    def digit(self, d: str) -> None:
+        if self.phase not in PAD_PHASES or not (len(d) == 1 and d.isascii() and d.isdigit()):
+            return
+        if len(self._buf) < self._max():
+            self._buf += d
+            self._set(digits=len(self._buf))
+
+    def backspace(self) -> None:
+        if self.phase in PAD_PHASES:
+            self._buf = self._buf[:-1]
+            self._set(digits=len(self._buf))
+
+    async def submit(self) -> None:
+        """次へ / 登録する on the pad."""
+        phase, typed = self.phase, self._buf
+        if phase is Phase.CARD_PIN:
+            if not PIN_MIN <= len(typed) <= PIN_MAX:
+                self._buf = ""
+                return self._set(digits=0, message=f"× カードの暗証番号は {PIN_MIN}〜{PIN_MAX} 桁です", level="error")
+            self._card_pin = typed
+            if self._supervisor_pin:
+                self._go("pin_again", message="", level="info")
+                return await self._enroll()
+            return self._go("pin", message="", level="info")
+        if phase is Phase.SUPERVISOR_PIN:
+            if not SUPERVISOR_MIN <= len(typed) <= SUPERVISOR_MAX:
+                self._buf = ""
+                return self._set(digits=0, message=f"× 投票管理者の PIN は {SUPERVISOR_MIN}〜{SUPERVISOR_MAX} 桁の数字にしてください",
+                                 level="error")
+            self._supervisor_pin = typed
+            return self._go("pin", message="", level="info")
+        if phase is Phase.SUPERVISOR_CONFIRM:
+            if typed != self._supervisor_pin:
+                self._supervisor_pin = ""
+                return self._go("mismatch", message="× 2 回の PIN が一致しません。もう一度決めてください", level="error")
+            self._go("confirm", message="", level="info")
+            return await self._enroll()
+        raise IllegalTransition(f"ここでは入力できません（{phase.value}）", phase=phase.value, event="submit")
+
+    def back(self) -> None:
+        self._supervisor_pin = "" if self.phase is Phase.SUPERVISOR_PIN else self._supervisor_pin
+        self._go("back", message="", level="info")
+
+    def retry(self) -> None:
+        self._go("retry", message="", level="info")
+
+    def cancel(self) -> None:
+        if not self.state.replace:
+            raise IllegalTransition("最初の登録はやめられません（端末が未登録のため）", phase=self.phase.value,
+                                    event="cancel")
+        self._go("cancel", message="", level="info")
+        if self.on_finished is not None:
+            self.on_finished(None)
+
+    def finish(self) -> None:
+        """続ける after success: the app goes on to the unlock and the opening check."""
+        self._go("continue")
+        if self.on_finished is not None:
+            self.on_finished(self.state.result)
+
+    # -- the enrollment itself ---------------------------------------------------------------------
+    def _on_step(self, reached: TState, detail: str) -> None:
+        n = _ORDER.get(reached)
+        if n is None:
+            return
+        rows = tuple(StepRow(label, "done" if i <= n else ("now" if i == n + 1 else "todo"))
+                     for i, (_, label) in enumerate(STEPS))
+        self._set(steps=rows, detail=detail)
+
+    async def _enroll(self) -> None:
+        assert self.state.reader is not None
+        self._set(steps=tuple(StepRow(label, "now" if i == 0 else "todo") for i, (_, label) in enumerate(STEPS)),
+                  detail="", message="", level="info")
+        card_pin, self._card_pin = self._card_pin, ""
+        try:
+            result = await self.port.enroll(self.state.reader, card_pin, self._supervisor_pin,
+                                            replace=self.state.replace, on_step=self._on_step)
+        except MeiboError as e:
+            if e.code == "wrong_pin" and int(e.details.get("tries_left", 0)) > 0:
+                left = int(e.details["tries_left"])
+                card = replace(self.state.card, tries_left=left) if self.state.card is not None else None
+                self._go("wrong_pin", card=card, steps=(), level="error",
+                         message=f"× カードの暗証番号が違います（あと {left} 回間違えるとカードがロックされます）")
+                return
+            code = "card_locked" if e.code == "wrong_pin" else e.code
+            steps = tuple(replace(r, status="failed") if r.status == "now" else r for r in self.state.steps)
+            self._supervisor_pin = ""
+            self._go("failed", steps=steps, message=message_for(MeiboError(e.message, code=code)), level="error",
+                     error_code=code)
+            return
+        self._supervisor_pin = ""
+        self._on_step(TState.ENROLLED, "")
+        self._go("enrolled", result=result, message="", level="ok")
+
+
+__all__ = ["CardEnrollPort", "CardSummary", "Enrolled", "EnrollPort", "Phase", "TABLE", "STEPS", "MESSAGES", "EnrollState",
+           "EnrollPresenter", "IllegalTransition", "StepRow", "message_for"]
+
+
+# --- the real port: PC/SC reader + provisioning.enroll_client --------------------------------------
+
+_VERIFY, _INTERNAL_AUTH, _MARK_USED = 0x20, 0x88, 0xE2  # INS bytes (docs/card.md)
+
+
+class _WatchedChannel:
+    """A card channel that reports the card's part of the enroll states as its commands answer."""
+
+    def __init__(self, inner: object, on_step: StepCallback) -> None:
+        self.inner = inner
+        self.on_step = on_step
+
+    @property
+    def atr(self) -> bytes:
+        return self.inner.atr  # type: ignore[attr-defined, no-any-return]
+
+    def transmit(self, apdu: bytes) -> bytes:
+        ins = apdu[1] if len(apdu) > 1 else -1
+        if ins == _INTERNAL_AUTH:
+            self.on_step(TState.CHALLENGED, "")  # HQ answered hello: it is trusted and has challenged
+        elif ins == _MARK_USED:
+            self.on_step(TState.ROLL_INSTALLED, "")
+        resp: bytes = self.inner.transmit(apdu)  # type: ignore[attr-defined]
+        ok = resp[-2:] == b"\x90\x00"
+        if ok and ins == _VERIFY and len(apdu) > 5:  # VERIFY with a PIN (without one it asks the tries left)
+            self.on_step(TState.PIN_VERIFIED, "")
+        elif ok and ins == _INTERNAL_AUTH:
+            self.on_step(TState.CARD_SIGNED, "")
+        elif ok and ins == _MARK_USED:
+            self.on_step(TState.CARD_MARKED, "")
+        return resp
+
+    def close(self) -> None:
+        self.inner.close()  # type: ignore[attr-defined]
+
+    def __enter__(self) -> "_WatchedChannel":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _WatchedReader:
+    def __init__(self, inner: object, on_step: StepCallback) -> None:
+        self.inner = inner
+        self.on_step = on_step
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    def connect(self, reader: str) -> _WatchedChannel:
+        return _WatchedChannel(self.inner.connect(reader), self.on_step)  # type: ignore[attr-defined]
+
+
+class CardEnrollPort:
+    """The real port: any ``CardReader`` (``PcscCardReader`` on a kiosk) and HQ's enrollment endpoint.
+
+    ``hq``: the enrollment endpoint ADDR:PORT when not the card's (``meibo kiosk --enroll-hq``)."""
+
+    def __init__(self, tdir_path: object, reader: object, clock: object, *, hq: str | None = None,
+                 election_id: str | None = None, settings: object | None = None) -> None:
+        from pathlib import Path
+
+        from provisioning.enroll_client import EnrollSettings
+
+        self.tdir_path = Path(str(tdir_path))
+        self.reader = reader
+        self.clock = clock
+        self.hq = hq
+        self.election_id = election_id
+        self.settings = settings if settings is not None else EnrollSettings()
+
+    def readers(self) -> list[str]:
+        return list(self.reader.readers())  # type: ignore[attr-defined]
+
+    def card_present(self, reader: str) -> bool:
+        return bool(self.reader.card_present(reader))  # type: ignore[attr-defined]
+
+    def read_card(self, reader: str) -> CardSummary:
+        from provisioning.card_client import CardClient
+        from provisioning.enroll import enrollment_address
+
+        with self.reader.connect(reader) as ch:  # type: ignore[attr-defined]
+            client = CardClient(ch)
+            client.select()
+            d = client.read_enrollment_data()
+            tries = client.pin_tries_left()
+        try:
+            address = self.hq or enrollment_address(d.hq_address)
+        except ValueError:
+            raise MeiboError(f"カードに記録された本部のアドレスが読めません: {d.hq_address!r}",
+                             code="card_hq_address_invalid") from None
+        return CardSummary(d.serial_hex, d.election_id, d.terminal_id, d.station_id, address, d.used, tries)
+
+    async def enroll(self, reader: str, card_pin: str, supervisor_pin: str, *, replace: bool,
+                     on_step: StepCallback) -> Enrolled:
+        from appliance.dirs import TerminalDir
+        from appliance.model import StationId
+        from provisioning.enroll_client import enroll
+
+        def progress(text: str) -> None:  # enroll_client's progress lines, in its order
+            if text.startswith("カード"):
+                on_step(TState.CARD_READ, "")
+            elif text.startswith("本部の登録窓口"):
+                on_step(TState.KEYS_READY, "")
+            elif text.startswith("名簿"):
+                on_step(TState.PROVEN, text)
+
+        r = await enroll(self.tdir_path, _WatchedReader(self.reader, on_step), reader,  # type: ignore[arg-type]
+                         lambda _tries: card_pin, self.clock, hq=self.hq, replace=replace,  # type: ignore[arg-type]
+                         election=self.election_id, supervisor_pin=supervisor_pin,
+                         settings=self.settings, progress=progress)  # type: ignore[arg-type]
+        on_step(TState.CERTIFIED, "")
+        name = TerminalDir(self.tdir_path).config().station(StationId(r.station)).name
+        return Enrolled(r.terminal, r.station, name, r.election_id, r.roll_version, r.replaced)
