@@ -508,7 +508,10 @@ class _WatchedChannel:
     def transmit(self, apdu: bytes) -> bytes:
         ins = apdu[1] if len(apdu) > 1 else -1
         if ins == _INTERNAL_AUTH:
-            self.on_step(TState.CHALLENGED, "")  # HQ answered hello: it is trusted and has challenged
+            # HQ answered hello, so its CA matched the card's fingerprint and it sent a challenge
+            # (enroll_client has no hook between the two: both are reported here).
+            self.on_step(TState.HQ_TRUSTED, "")
+            self.on_step(TState.CHALLENGED, "")
         elif ins == _MARK_USED:
             self.on_step(TState.ROLL_INSTALLED, "")
         resp: bytes = self.inner.transmit(apdu)  # type: ignore[attr-defined]
