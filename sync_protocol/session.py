@@ -377,19 +377,7 @@ class HqSession:
     def _verdict_fields(self, seqs: Sequence[int]) -> dict[str, Any]:
         """Check-ins whose every contest was accepted (the common case) travel as seq ranges in
         ``ok``; any other check-in lists each contest in ``v``. Bytes matter on metered LTE."""
-        ok: list[list[int]] = []
-        detailed: list[list[object]] = []
-        for s in seqs:
-            vs = self.ledger.verdicts_for(self.terminal, [s])
-            if not vs:
-                continue
-            if all(v.verdict is Verdict.ACCEPTED for v in vs):
-                if ok and ok[-1][1] == s - 1:
-                    ok[-1][1] = s
-                else:
-                    ok.append([s, s])
-            else:
-                detailed.extend(v.wire() for v in vs)
+        ok, detailed = self.ledger.verdict_wire(self.terminal, seqs)
         return {"ok": ok, "v": detailed}
 
     def flags_frame(self, committed_upto: int, limit: int = 5000) -> Frame | None:
