@@ -1,6 +1,6 @@
 """Commands of the election-day procedures (issue 10). Terminal side: ``meibo terminal tentative |
-open-check | close-station | count | zaigai-import | zaigai-checkin``; HQ side: ``meibo hq
-absentee-status | reports | paper-backup``. The I/O edge: arguments in, ``Outcome`` out (Japanese
+open-check | close-station | count | install-zaigai | zaigai-checkin``; HQ side: ``meibo hq
+zaigai-import | zaigai-publish | absentee-status | reports | paper-backup``. The I/O edge: arguments in, ``Outcome`` out (Japanese
 text, ``--json`` with stable English codes). The rules live in appliance/procedures.py,
 sync_protocol/procedures_hq.py and sync_protocol/paper_backup.py. Never imports the UI.
 """
@@ -71,7 +71,7 @@ async def _hq_view(term: Terminal, timeout: float) -> tuple[P.VersionInfo | None
     # and contests are not compared.
     contests = getattr(agent, "hq_contests", None)
     return P.VersionInfo(term.config.election_id, tuple(contests) if contests is not None else None,
-                         agent.hq_roll_version), None
+                         agent.hq_roll_version, getattr(agent, "hq_zaigai_version", None)), None
 
 
 def _cmd_open_check(args: argparse.Namespace) -> Outcome:
@@ -140,11 +140,38 @@ def _cmd_count(args: argparse.Namespace) -> Outcome:
                     "matched_now": row.matched}, text)
 
 
-def _cmd_zaigai_import(args: argparse.Namespace) -> Outcome:
-    with _open(args) as term:
-        n = P.import_zaigai(term.store, Path(args.file), args.designated or [])
-    return Outcome({"code": "ok", "rows": n, "designated": args.designated or []},
-                   f"在外選挙人名簿を取り込みました: {n} 人")
+def _cmd_install_zaigai(args: argparse.Namespace) -> Outcome:
+    from appliance.errors import ApplianceError, RollSignatureInvalid
+    from appliance.rollpkg import SIGNATURE_MESSAGE
+    from appliance.store import Store
+    from appliance.zaigaipkg import LIMITS, open_zaigai_package
+
+    t = TerminalDir(Path(args.tdir))
+    election_id = t.identity().election_id if t.identity_path.exists() else t.config().election_id
+    try:
+        pub = t.hq_roll_pub.read_bytes()
+    except OSError:
+        raise UsageError(f"本部の名簿署名用公開鍵がありません: {t.hq_roll_pub}", code="hq_key_missing")
+    path = Path(args.file)
+    try:
+        if path.stat().st_size > LIMITS.max_package_bytes:
+            raise RollSignatureInvalid(SIGNATURE_MESSAGE)
+        data = path.read_bytes()
+    except OSError as e:
+        raise ApplianceError(f"在外選挙人名簿パッケージを読めません: {path} ({e.strerror})", code="zaigai_unreadable")
+    # Verified and decoded completely before the store is even opened (opening may migrate it).
+    pkg = open_zaigai_package(data, pub)
+    store = Store(t.store_path)
+    try:
+        res = P.install_zaigai(store, pkg, election_id)
+    finally:
+        store.close()
+    where = "期日前投票所" + (f"と指定投票所 {'、'.join(res.designated)}" if res.designated else "")
+    text = (f"在外選挙人名簿 第 {res.version} 版を導入しました: {res.voters} 人（受付できる投票所: {where}）"
+            f"（前の版: {res.previous_version if res.previous_version is not None else 'なし'}）")
+    return Outcome({"code": "ok", "version": res.version, "previous_version": res.previous_version,
+                    "voters": res.voters, "designated": list(res.designated), "digest": res.digest,
+                    "election_id": pkg.manifest.election_id}, text)
 
 
 def _cmd_zaigai_checkin(args: argparse.Namespace) -> Outcome:
@@ -160,6 +187,32 @@ def _cmd_zaigai_checkin(args: argparse.Namespace) -> Outcome:
 
 
 # --- HQ -------------------------------------------------------------------------------------
+
+def _cmd_hq_zaigai_import(args: argparse.Namespace) -> Outcome:
+    from appliance.hqroll import import_zaigai
+
+    hq = HqDir(Path(args.hqdir)).require()
+    res = import_zaigai(hq, Path(args.file), args.designated or [], clock_from_arg(args.now))
+    where = "期日前投票所" + (f"と指定投票所 {'、'.join(res.designated)}" if res.designated else "")
+    return Outcome({"code": "ok", "rows": res.rows, "registered": res.registered, "designated": list(res.designated),
+                    "source_sha256": res.source_sha256},
+                   f"在外選挙人名簿を本部に取り込みました: {res.rows} 人（登録 {res.registered}、抹消 {res.rows - res.registered}）、"
+                   f"受付できる投票所: {where}。端末に配るには meibo hq zaigai-publish を実行してください。")
+
+
+def _cmd_hq_zaigai_publish(args: argparse.Namespace) -> Outcome:
+    from appliance.hqroll import publish_zaigai
+
+    hq = HqDir(Path(args.hqdir)).require()
+    res = publish_zaigai(hq, Path(args.out) if args.out else None, clock_from_arg(args.now))
+    m = res.manifest
+    out = args.out or str(res.path)
+    designated = list((m.extra or {}).get("designated", []))
+    return Outcome({"code": "ok", **m.as_json(), "designated": designated, "size": res.size, "out": out,
+                    "copy": str(res.path)},
+                   f"在外選挙人名簿 第 {m.version} 版（{m.row_count} 人、{res.size} バイト）を署名して書き出しました: {out}\n"
+                   f"本体 SHA-256: {m.body_sha256}\n端末には meibo terminal install-zaigai で導入します。")
+
 
 def _cmd_absentee_status(args: argparse.Namespace) -> Outcome:
     from sync_protocol import hq_ops, procedures_hq as H
@@ -314,10 +367,10 @@ def register(cli: Cli) -> None:
     p.add_argument("--clerk", default="unspecified")
     p.add_argument("--now")
 
-    p = cli.command("terminal", "zaigai-import", _cmd_zaigai_import, "在外選挙人名簿（CSV）を取り込む")
-    p.add_argument("tdir")
-    p.add_argument("file")
-    p.add_argument("--designated", action="append", metavar="STATION", help="在外選挙人を受け付ける指定投票所（繰返し可）")
+    p = cli.command("terminal", "install-zaigai", _cmd_install_zaigai,
+                    "本部が署名した在外選挙人名簿パッケージを検証して端末に導入する")
+    p.add_argument("tdir", metavar="TDIR")
+    p.add_argument("file", metavar="PKG")
 
     p = cli.command("terminal", "zaigai-checkin", _cmd_zaigai_checkin, "在外選挙人の受付（国政選挙のみ）")
     p.add_argument("tdir")
@@ -328,6 +381,19 @@ def register(cli: Cli) -> None:
     p.add_argument("--proxy", action="store_true")
     p.add_argument("--braille", action="store_true")
     p.add_argument("--now")
+
+    p = cli.command("hq", "zaigai-import", _cmd_hq_zaigai_import,
+                    "在外選挙人名簿（CSV）を本部に取り込む（全件置き換え。指定投票所も置き換え）")
+    p.add_argument("hqdir", metavar="HQDIR")
+    p.add_argument("file", metavar="FILE.csv")
+    p.add_argument("--designated", nargs="+", action="extend", metavar="STATION",
+                   help="期日前投票所のほかに在外選挙人を受け付ける指定投票所（複数可）")
+    p.add_argument("--now", help="日時 (ISO 8601)")
+
+    p = cli.command("hq", "zaigai-publish", _cmd_hq_zaigai_publish, "在外選挙人名簿の次の版を署名して書き出す")
+    p.add_argument("hqdir", metavar="HQDIR")
+    p.add_argument("--out", metavar="FILE", help="書き出し先（省略時は HQDIR/rolls/ の控えだけ）")
+    p.add_argument("--now", help="日時 (ISO 8601)")
 
     p = cli.command("hq", "absentee-status", _cmd_absentee_status, "不在者投票の状態（請求・交付・受領・受理・不受理）を記録する")
     p.add_argument("hqdir")

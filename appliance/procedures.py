@@ -15,8 +15,11 @@ What this module owns, and its rules:
 - **Opening check**: the terminal's election, contests and roll version against HQ's (as the sync
   agent learnt them in WELCOME); a typed result that names both versions on a mismatch.
 - **在外選挙人**: a second roll (``zaigai_voters``) for national contests only, at early stations and
-  at designated ones; the 在外選挙人証 number must match; the issue is a ``checkin`` entry for
-  voter ``Z:<number>`` with ``zaigai`` set, so HQ's double-vote rule covers it like any ballot.
+  at designated ones; it arrives only as HQ's signed package (appliance/zaigaipkg.py, verified
+  before the store is opened; ``install_zaigai`` refuses another election or an older version and
+  replaces roll, version and designated stations in one transaction); the 在外選挙人証 number must
+  match; the issue is a ``checkin`` entry for voter ``Z:<number>`` with ``zaigai`` set, so HQ's
+  double-vote rule covers it like any ballot.
 - **不在者投票 status** notices from HQ (``absentee_notices``): a voter holding papers is warned,
   never blocked, with the procedure to follow.
 
@@ -27,26 +30,24 @@ until that is wired, idempotently by ``ensure_schema``. Never imports the networ
 
 from __future__ import annotations
 
-import csv
-import io
 import sqlite3
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import Enum
-from pathlib import Path
 from typing import Any
 
 from appliance import journal
 from appliance.eligibility import in_window
-from appliance.errors import ApplianceError, NotFound, Problem, RollInvalid, UsageError
+from appliance.errors import ApplianceError, NotFound, RollRejected, UsageError
 from appliance.events import MAX_STR, Event, EventKind, decode
 from appliance.model import ContestId, ElectionConfig, Level, Station, StationKind
 from appliance.store import Store
 from appliance.terminal import Terminal, hlc_to_jst
+from appliance.zaigaipkg import (ZAIGAI_COLUMNS, ZAIGAI_PREFIX, ZaigaiPackage, ZaigaiVoter, card_number, digits,
+                                 parse_zaigai_csv)
 
-ZAIGAI_PREFIX = "Z:"  # voter ids of 在外選挙人 in the journal and the voted table
 DECLARED_VOTER = "?"  # ``voter`` of a 仮投票 whose voter is not on the roll (declared only)
 META_ZAIGAI_DESIGNATED = "zaigai.designated_stations"
 
@@ -366,6 +367,11 @@ class VersionInfo:
     election_id: str
     contests: tuple[str, ...] | None  # None: not known (HQ does not send it yet)
     roll_version: int | None  # None: no roll installed / not known
+    # 在外選挙人名簿. Terminal: the installed version (None: none). HQ: its published version from
+    # WELCOME ``zaigai`` (0: none published; None: not known, an HQ that does not send it).
+    zaigai_version: int | None = None
+    # Terminal only: this station must hold HQ's 在外 roll (an early station takes 在外選挙人).
+    zaigai_required: bool = False
 
 
 @dataclass(frozen=True)
@@ -376,7 +382,8 @@ class OpeningCheck:
     local: VersionInfo
     hq: VersionInfo | None
     problems: tuple[str, ...] = ()  # Japanese, one per mismatch
-    codes: tuple[str, ...] = ()  # election_mismatch | contests_mismatch | roll_version_mismatch | no_roll
+    codes: tuple[str, ...] = ()  # election_mismatch | contests_mismatch | roll_version_mismatch |
+    #                                zaigai_version_mismatch | no_roll
 
     @property
     def ok(self) -> bool:
@@ -387,11 +394,14 @@ class OpeningCheck:
         head = {"ok": "✓ 開設前の確認: 本部と一致しています",
                 "mismatch": "× 開設前の確認: 本部と一致しません — 開設せず選挙管理委員会に連絡してください",
                 "unchecked": "！ 開設前の確認: 本部に接続できないため照合できていません（接続後に再確認してください）"}[self.status]
+        zaigai = lv.zaigai_required or bool(lv.zaigai_version) or "zaigai_version_mismatch" in self.codes
         lines = [head, f"  この端末: 選挙 {lv.election_id}  選挙数 {len(lv.contests or ())}  "
-                       f"名簿 {_v(lv.roll_version)}"]
+                       f"名簿 {_v(lv.roll_version)}" + (f"  在外選挙人名簿 {_v(lv.zaigai_version)}" if zaigai else "")]
         if self.hq is not None:
+            hz = self.hq.zaigai_version
             lines.append(f"  本部:     選挙 {self.hq.election_id}  "
-                         f"選挙数 {'—' if self.hq.contests is None else len(self.hq.contests)}  名簿 {_v(self.hq.roll_version)}")
+                         f"選挙数 {'—' if self.hq.contests is None else len(self.hq.contests)}  名簿 {_v(self.hq.roll_version)}"
+                         + (f"  在外選挙人名簿 {'—' if hz is None else _v(hz)}" if zaigai else ""))
         lines += [f"  × {p}" for p in self.problems]
         return "\n".join(lines)
 
@@ -402,7 +412,8 @@ def _v(version: int | None) -> str:
 
 def local_versions(term: Terminal) -> VersionInfo:
     rv = term.store.get_meta("roll_version")
-    return VersionInfo(term.config.election_id, tuple(term.config.contest_ids), int(rv) if rv else None)
+    return VersionInfo(term.config.election_id, tuple(term.config.contest_ids), int(rv) if rv else None,
+                       installed_zaigai_version(term.store), term.station.kind is StationKind.EARLY)
 
 
 def opening_check(local: VersionInfo, hq: VersionInfo | None, *, refused: str | None = None) -> OpeningCheck:
@@ -431,6 +442,13 @@ def opening_check(local: VersionInfo, hq: VersionInfo | None, *, refused: str | 
     if local.roll_version and hq.roll_version != local.roll_version:
         problems.append(f"名簿の版が違います（この端末: {_v(local.roll_version)}、本部: {_v(hq.roll_version)}）")
         codes.append("roll_version_mismatch")
+    # 在外選挙人名簿: compared when HQ says its version, at a station that needs it (early) or holds
+    # one (a designated station learns it is designated from the package itself). A station that
+    # holds none while HQ published none (0) is in agreement.
+    if hq.zaigai_version is not None and (local.zaigai_required or local.zaigai_version) \
+            and (local.zaigai_version or 0) != hq.zaigai_version:
+        problems.append(f"在外選挙人名簿の版が違います（この端末: {_v(local.zaigai_version)}、本部: {_v(hq.zaigai_version)}）")
+        codes.append("zaigai_version_mismatch")
     return OpeningCheck("mismatch" if problems else "ok", local, hq, tuple(problems), tuple(codes))
 
 
@@ -586,120 +604,57 @@ def _contest_name(config: ElectionConfig, c: str) -> str:
 # ---------------------------------------------------------------------------------------------
 # 在外選挙人名簿
 
-ZAIGAI_COLUMNS = (("zaigai_id", "在外選挙人番号"), ("card_no", "在外選挙人証番号"), ("name", "氏名"),
-                  ("kana", "氏名カナ"), ("birth_date", "生年月日"), ("sex", "性別"),
-                  ("last_address", "最終住所"), ("country", "居住国"), ("status", "状態"))
-_STATUS = {"登録": "registered", "抹消": "deleted", "registered": "registered", "deleted": "deleted"}
-_SEX = {"男": "M", "女": "F", "M": "M", "F": "F"}
+ZAIGAI_VERSION_META = "zaigai_version"
+_ZAIGAI_INSERT = "INSERT INTO zaigai_voters VALUES (?,?,?,?,?,?,?,?,?)"
 
 
 @dataclass(frozen=True)
-class ZaigaiVoter:
-    zaigai_id: str
-    card_no: str
-    name: str
-    kana: str
-    birth_date: date
-    sex: str
-    last_address: str
-    country: str
-    status: str
-
-    @property
-    def voter_key(self) -> str:
-        return ZAIGAI_PREFIX + self.zaigai_id
+class ZaigaiInstall:
+    version: int
+    previous_version: int | None
+    voters: int
+    designated: tuple[str, ...]
+    digest: str
 
 
-def _digits(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).strip().replace("-", "").replace(" ", "")
+def installed_zaigai_version(store: Store) -> int | None:
+    v = store.get_meta(ZAIGAI_VERSION_META)
+    return int(v) if v else None
 
 
-def parse_zaigai_csv(raw: bytes, file: str = "zaigai.csv") -> list[ZaigaiVoter]:
-    """Parse the 在外選挙人名簿 CSV (UTF-8, BOM allowed; header row of the Japanese column names).
-    Raises ``RollInvalid`` listing every problem with its row and column; returns nothing then."""
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise RollInvalid(f"{file}: UTF-8 で書かれていません", code="zaigai_encoding",
-                          problems=[Problem("zaigai_encoding", "UTF-8 で書かれていません", file)])
-    rows = list(csv.reader(io.StringIO(text)))
-    problems: list[Problem] = []
-    headers = [h.strip() for h in rows[0]] if rows else []
-    want = [h for _, h in ZAIGAI_COLUMNS]
-    missing = [h for h in want if h not in headers]
-    if missing:
-        raise RollInvalid(f"{file}: 見出しに {'、'.join(missing)} がありません", code="zaigai_header",
-                          problems=[Problem("zaigai_header", "見出しがありません", file, 1, h) for h in missing])
-    idx = {h: headers.index(h) for h in want}
-    out: list[ZaigaiVoter] = []
-    seen_id: set[str] = set()
-    seen_card: set[str] = set()
-    for n, row in enumerate(rows[1:], start=2):
-        if not any(c.strip() for c in row):
-            continue
-
-        def cell(h: str) -> str:
-            i = idx[h]
-            return row[i].strip() if i < len(row) else ""
-
-        def bad(col: str, msg: str) -> None:
-            problems.append(Problem("zaigai_invalid", msg, file, n, col))
-
-        zid, card = _digits(cell("在外選挙人番号")), _digits(cell("在外選挙人証番号"))
-        if not zid.isascii() or not zid.isdigit() or len(zid) > 16:
-            bad("在外選挙人番号", f"数字 16 桁までで書いてください: {cell('在外選挙人番号')!r}")
-        elif zid in seen_id:
-            bad("在外選挙人番号", f"番号が重複しています: {zid}")
-        if not card.isascii() or not card.isalnum() or not 4 <= len(card) <= 20:
-            bad("在外選挙人証番号", f"英数字 4〜20 文字で書いてください: {cell('在外選挙人証番号')!r}")
-        elif card in seen_card:
-            bad("在外選挙人証番号", f"在外選挙人証番号が重複しています: {card}")
-        seen_id.add(zid)
-        seen_card.add(card)
-        for h in ("氏名", "氏名カナ", "最終住所", "居住国"):
-            if not cell(h) or len(cell(h)) > MAX_STR:
-                bad(h, "必須です（256 文字まで）")
-        try:
-            born = date.fromisoformat(_digits(cell("生年月日")).replace("/", "-"))
-        except ValueError:
-            bad("生年月日", f"日付が読めません: {cell('生年月日')!r}（例: 1980-04-01）")
-            born = None
-        sex = _SEX.get(cell("性別"))
-        if sex is None:
-            bad("性別", f"男 / 女 で書いてください: {cell('性別')!r}")
-        status = _STATUS.get(cell("状態") or "登録")
-        if status is None:
-            bad("状態", f"登録 / 抹消 で書いてください: {cell('状態')!r}")
-        if born is not None and sex is not None and status is not None:
-            out.append(ZaigaiVoter(zid, card, cell("氏名"), cell("氏名カナ"), born, sex, cell("最終住所"),
-                                   cell("居住国"), status))
-    if problems:
-        lines = "\n".join(f"  {p.where()}: {p.message}" for p in problems[:50])
-        raise RollInvalid(f"{file}: 在外選挙人名簿に誤りがあります（{len(problems)} 件）。取り込んでいません\n{lines}",
-                          code="zaigai_invalid", problems=problems)
-    return out
-
-
-def import_zaigai(store: Store, path: Path, designated: Sequence[str] = ()) -> int:
-    """Replace the 在外選挙人名簿 in one transaction (all or nothing); returns the row count."""
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise UsageError(f"在外選挙人名簿を読めません: {path} ({e.strerror})", code="file_unreadable")
-    voters = parse_zaigai_csv(raw, str(path))
-    ensure_schema(store)
+def install_zaigai(store: Store, pkg: ZaigaiPackage, election_id: str) -> ZaigaiInstall:
+    """Install a 在外 package that ``zaigaipkg.open_zaigai_package`` verified (signature, format,
+    rows) BEFORE the store was opened: the election must be this terminal's and the version newer
+    than the installed one (an equal version is refused too); then the roll, its version and the
+    designated stations (signed inside the package) replace the old ones in ONE transaction."""
+    m = pkg.manifest
+    if m.election_id != election_id:
+        raise RollRejected(f"別の選挙の在外選挙人名簿です（名簿: {m.election_id}、この端末: {election_id}）。導入していません。",
+                           code="zaigai_other_election", roll_election=m.election_id, election=election_id)
     with store.atomic() as c:
+        migrate_procedures(c)  # CREATE IF NOT EXISTS: the table exists inside this transaction
+        # Re-read inside the write transaction: two installs cannot interleave.
+        meta = dict(c.execute("SELECT key, value FROM meta WHERE key IN ('election_id', ?)", (ZAIGAI_VERSION_META,)))
+        if meta.get("election_id", election_id) != election_id:
+            raise RollRejected(f"この端末の記録は別の選挙（{meta['election_id']}）のものです。導入していません。",
+                               code="zaigai_other_election")
+        installed = int(meta[ZAIGAI_VERSION_META]) if meta.get(ZAIGAI_VERSION_META) else None
+        if installed is not None and m.version <= installed:
+            raise RollRejected(f"古い在外選挙人名簿です（パッケージの版 {m.version}、導入済み {installed}）。導入していません。",
+                               code="zaigai_rollback", version=m.version, installed=installed)
         c.execute("DELETE FROM zaigai_voters")
-        c.executemany("INSERT INTO zaigai_voters VALUES (?,?,?,?,?,?,?,?,?)",
-                      [(v.zaigai_id, v.card_no, v.name, v.kana, v.birth_date.isoformat(), v.sex, v.last_address,
-                        v.country, v.status) for v in voters])
-        store.set_meta(c, META_ZAIGAI_DESIGNATED, ",".join(s.strip() for s in designated if s.strip()))
-    return len(voters)
+        c.executemany(_ZAIGAI_INSERT, [(v.zaigai_id, v.card_no, v.name, v.kana, v.birth_date.isoformat(), v.sex,
+                                        v.last_address, v.country, v.status) for v in pkg.voters])
+        for k, val in ((ZAIGAI_VERSION_META, str(m.version)), ("zaigai_digest", m.body_sha256),
+                       ("zaigai_manifest", m.encode().decode("utf-8")),
+                       (META_ZAIGAI_DESIGNATED, ",".join(pkg.designated))):
+            store.set_meta(c, k, val)
+    return ZaigaiInstall(m.version, installed, len(pkg.voters), pkg.designated, m.body_sha256)
 
 
 def _zaigai_row(store: Store, zaigai_id: str) -> ZaigaiVoter:
     ensure_schema(store)
-    r = store.conn.execute("SELECT * FROM zaigai_voters WHERE zaigai_id=?", (_digits(zaigai_id),)).fetchone()
+    r = store.conn.execute("SELECT * FROM zaigai_voters WHERE zaigai_id=?", (digits(zaigai_id),)).fetchone()
     if r is None:
         raise NotFound(f"在外選挙人番号 {zaigai_id} は在外選挙人名簿にありません", code="zaigai_not_found")
     return ZaigaiVoter(r[0], r[1], r[2], r[3], date.fromisoformat(r[4]), r[5], r[6], r[7], r[8])
@@ -741,7 +696,7 @@ def zaigai_checkin(term: Terminal, zaigai_id: str, card_no: str, clerk: str,
     在外選挙人証 number matches. Recorded as a ``checkin`` of voter ``Z:<id>`` with ``zaigai``."""
     ensure_accepting(term.store)
     v = _zaigai_row(term.store, zaigai_id)
-    if _digits(card_no) != v.card_no:
+    if card_number(card_no) != v.card_no:
         raise ZaigaiRefused("在外選挙人証の番号が名簿と一致しません。在外選挙人証を確認してください", code="zaigai_card_mismatch")
     if v.status != "registered":
         raise ZaigaiRefused("在外選挙人名簿から抹消されています。交付できません", code="not_eligible_deleted")
@@ -786,5 +741,6 @@ __all__ = ["OathReason", "OATH_LABELS", "parse_oath_reason", "checkin_marks", "D
            "open_station_day", "close_station_day", "station_figures", "VersionInfo", "OpeningCheck",
            "local_versions", "opening_check", "TentativeReason", "parse_tentative_reason", "Declared",
            "TentativeRecord", "record_tentative", "ABSENTEE_STATES", "ABSENTEE_STATE_JA", "AbsenteeWarning",
-           "apply_absentee_notice", "absentee_warning", "ZaigaiVoter", "parse_zaigai_csv", "import_zaigai",
+           "apply_absentee_notice", "absentee_warning", "ZaigaiVoter", "ZAIGAI_COLUMNS", "ZAIGAI_PREFIX", "parse_zaigai_csv",
+           "install_zaigai", "installed_zaigai_version", "ZaigaiInstall",
            "zaigai_checkin", "zaigai_lookup", "zaigai_allowed_here", "ZaigaiCheckin", "migrate_procedures", "ensure_schema"]
