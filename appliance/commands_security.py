@@ -1,4 +1,4 @@
-"""Commands: ``meibo compliance``, ``meibo terminal open|close|wipe|lookup-audited``.
+"""Commands: ``meibo compliance``, ``meibo terminal open|close|wipe|lookup-audited``, ``meibo hq crl-renew``.
 
 - ``terminal open TDIR --pin-file F``: unseal the store's data key with the supervisor PIN
   (投票管理者) and keep it in tmpfs until ``terminal close`` or a reboot (appliance/atrest.py);
@@ -9,6 +9,9 @@
   this terminal's complete, signed export. Destroys the sealed key, the runtime key, the store
   (and its WAL/SHM), the TLS and device keys, and prints a wipe record (JSON).
 - ``compliance TDIR|HQDIR``: the 特定通信 self-check (appliance/compliance.py).
+- ``hq crl-renew HQDIR``: re-issue HQ's revocation list now (sync_protocol/crl_keeper.py). When
+  HQ serves, through its admin socket (one writer; new handshakes use it at once); otherwise
+  directly, with the lifetime HQ last served with.
 
 The I/O edge: arguments in, ``Outcome`` out. Never imports the UI.
 """
@@ -213,7 +216,32 @@ def _cmd_compliance(args: argparse.Namespace) -> Outcome:
     return Outcome(report, compliance.render(report), 0 if report["code"] == "ok" else 1)
 
 
+# ---------------------------------------------------------------------------------------------
+# hq crl-renew
+
+def _cmd_crl_renew(args: argparse.Namespace) -> Outcome:
+    from datetime import datetime
+
+    from appliance.clock import JST
+    from appliance.dirs import HqDir
+    from sync_protocol.commands import ask_hq
+    from sync_protocol.crl_keeper import renew_offline
+
+    hq = HqDir(Path(args.hqdir)).require()
+    out = ask_hq(hq, {"op": "crl_renew", "now": args.now})
+    if out is None:
+        out = renew_offline(hq, clock_from_arg(args.now))
+    nu = datetime.fromisoformat(str(out["next_update"])).astimezone(JST)
+    where = "稼働中の本部サーバで" if out.get("via") == "hq" else "本部サーバ停止中のため直接"
+    return Outcome(out, f"失効リストを再発行しました（{where}。失効 {out['revoked']} 件、"
+                        f"有効期限 {nu:%Y-%m-%d %H:%M}）")
+
+
 def register(cli: Cli) -> None:
+    p = cli.command("hq", "crl-renew", _cmd_crl_renew, "失効リスト（CRL）をいま再発行する（本部稼働中でも可）")
+    p.add_argument("hqdir")
+    p.add_argument("--now", help="ISO 8601 (Japan time)")
+
     p = cli.command("terminal", "open", _cmd_open, "投票所を開設する（投票管理者 PIN で保存データの鍵を開く）")
     p.add_argument("tdir")
     p.add_argument("--pin-file", required=True, help="投票管理者 PIN を書いたファイル")

@@ -12,13 +12,23 @@ Names: HQ's certificate carries its closed-network host and a stable name
 ``hq.<election>.meibo`` that terminals check as ``server_hostname``, so a terminal reached
 through a relay or a test proxy still verifies exactly one peer (特定通信 ②). A device certificate
 names the terminal (CN) and carries ``urn:meibo:<election>:<terminal>:<station>`` as a URI SAN.
+
+Revocation list (CRL): HQ checks it for every client certificate (``VERIFY_CRL_CHECK_LEAF``), and
+OpenSSL refuses *every* client once its ``next_update`` has passed. So the CRL is short-lived
+(``CrlSettings.lifetime``) and HQ re-issues it while it serves (sync_protocol/crl_keeper.py):
+when less than ``renew_fraction`` of the lifetime remains and at every revocation. Its dates come
+from the injected clock; like certificates, the window is stretched to cover the real time too,
+because TLS judges it by the machine's real clock (a ``--now`` rehearsal must not lock HQ out).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ipaddress
 import json
+import os
+import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -35,6 +45,7 @@ from appliance.model import ElectionConfig
 
 MARGIN = timedelta(days=30)
 CRL_LIFETIME = timedelta(days=2)
+CRL_BACKDATE = timedelta(minutes=5)  # this_update a little in the past: no "not yet valid" at the edge
 
 
 class PkiError(MeiboError):
@@ -207,18 +218,102 @@ def new_device_key() -> tuple[bytes, ec.EllipticCurvePublicKey]:
     return _key_pem(key), key.public_key()
 
 
-def write_crl(pki_dir: Path, clock: Clock, revoked_serials: set[int]) -> None:
-    """(Re)write the revocation list; HQ also refuses revoked terminals in the application."""
+@dataclass(frozen=True)
+class CrlSettings:
+    """How HQ keeps its revocation list current (失効リストの更新)."""
+
+    lifetime: timedelta = CRL_LIFETIME  # next_update - now of a freshly issued CRL
+    renew_fraction: float = 0.5  # re-issue when less than this share of the lifetime remains
+    check_interval_s: float = 0.5  # how often a serving HQ looks at the CRL and the registry
+    renew: bool = True  # periodic renewal while serving; False only to show what happens without it
+
+    @property
+    def renew_below(self) -> timedelta:
+        return self.lifetime * self.renew_fraction
+
+
+@dataclass(frozen=True)
+class CrlInfo:
+    """What HQ needs to know about the CRL on disk."""
+
+    last_update: datetime
+    next_update: datetime
+    serials: frozenset[int]
+
+
+def crl_window(at: datetime, real: datetime, lifetime: timedelta) -> tuple[datetime, datetime]:
+    """(this_update, next_update) for a CRL issued at ``at`` (the injected clock). ``real`` is the
+    machine's clock, by which TLS judges the CRL: the window covers both instants."""
+    at, real = at.astimezone(timezone.utc), real.astimezone(timezone.utc)
+    return min(at, real) - CRL_BACKDATE, max(at, real) + lifetime
+
+
+def crl_renewal_due(info: CrlInfo | None, now: datetime, settings: CrlSettings,
+                    must_list: frozenset[int] | set[int] = frozenset()) -> str | None:
+    """Why the CRL must be re-issued now, or None. Pure: the keeper and compliance share it.
+
+    ``unreadable`` (missing, corrupt or not signed by the CA), ``revocation`` (a revoked serial is
+    missing), ``not_yet_valid``, ``expired``, ``half_life`` (less than ``renew_below`` left)."""
+    if info is None:
+        return "unreadable"
+    if not set(must_list) <= info.serials:
+        return "revocation"
+    if info.last_update > now:
+        return "not_yet_valid"
+    if info.next_update <= now:
+        return "expired"
+    if info.next_update - now < settings.renew_below:
+        return "half_life"
+    return None
+
+
+def read_crl(pki_dir: Path) -> CrlInfo | None:
+    """The CRL on disk if it is signed by the election CA, else None."""
+    p = PkiPaths(pki_dir)
+    try:
+        ca = x509.load_pem_x509_certificate(p.ca_cert.read_bytes())
+        crl = x509.load_pem_x509_crl(p.crl.read_bytes())
+    except (OSError, ValueError):
+        return None
+    ca_pub = ca.public_key()
+    if crl.issuer != ca.subject or not isinstance(ca_pub, ec.EllipticCurvePublicKey) \
+            or not crl.is_signature_valid(ca_pub) or crl.next_update_utc is None:
+        return None
+    return CrlInfo(crl.last_update_utc, crl.next_update_utc, frozenset(r.serial_number for r in crl))
+
+
+def _replace_file(path: Path, data: bytes) -> None:
+    """Atomic replace through a temporary file of its own: ``hq revoke`` in another process and a
+    serving HQ may both write the CRL, and a shared temporary name could interleave them."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_crl(pki_dir: Path, clock: Clock, revoked_serials: set[int],
+              lifetime: timedelta = CRL_LIFETIME) -> CrlInfo:
+    """(Re)write the revocation list atomically; HQ also refuses revoked terminals in the
+    application. Dates from ``clock`` (window stretched to cover the real time, see crl_window)."""
     p = PkiPaths(pki_dir)
     ca_key, ca = _load_ca(p)
-    now = datetime.now(timezone.utc)
+    this_update, next_update = crl_window(clock.now(), datetime.now(timezone.utc), lifetime)
     b = (x509.CertificateRevocationListBuilder().issuer_name(ca.subject)
-         .last_update(now - timedelta(minutes=5)).next_update(now + CRL_LIFETIME))
+         .last_update(this_update).next_update(next_update))
     for s in sorted(revoked_serials):
         b = b.add_revoked_certificate(x509.RevokedCertificateBuilder().serial_number(s)
-                                      .revocation_date(now - timedelta(minutes=5)).build())
+                                      .revocation_date(this_update).build())
     crl = b.sign(ca_key, hashes.SHA256())
-    write_atomic(p.crl, crl.public_bytes(serialization.Encoding.PEM))
+    _replace_file(p.crl, crl.public_bytes(serialization.Encoding.PEM))
+    return CrlInfo(crl.last_update_utc, crl.next_update_utc or next_update, frozenset(revoked_serials))
 
 
 def serials_of_terminal(pki_dir: Path, terminal: str) -> set[int]:

@@ -26,18 +26,19 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from appliance.clock import clock_from_arg
+from appliance.clock import Clock, clock_from_arg
 from appliance.dirs import HqDir
 from appliance.errors import MeiboError, UsageError
 from sync_protocol import hq_ops
 from appliance.events import Event
-from provisioning.pki import cert_identity
+from provisioning.pki import CrlSettings, cert_identity
 from sync_protocol.codec import Frame, FrameType, decode, encode
 from sync_protocol.errors import FrameInvalid, SyncError
 from sync_protocol.hq_store import HqStore
 from sync_protocol.ledger import Ledger
 from sync_protocol.session import HqSession, SessionResult
-from sync_protocol.tls import server_context
+from sync_protocol.crl_keeper import CrlKeeper
+from sync_protocol.tls import ServerTls
 
 log = logging.getLogger("meibo.hq")
 ADMIN_SOCKET = "hq.sock"
@@ -49,6 +50,7 @@ class HqSettings:
     registry_poll_s: float = 0.5
     max_frame: int = 1 << 20
     flags_per_frame: int = 5000
+    crl: CrlSettings = CrlSettings()  # the revocation list is re-issued while HQ serves
 
 
 class BindRefused(SyncError):
@@ -74,9 +76,12 @@ def check_bind_address(host: str, allow_loopback_dev: bool) -> None:
 
 
 class HqNode:
-    def __init__(self, hq: HqDir, settings: HqSettings = HqSettings(), ledger_cls: type[Ledger] = Ledger) -> None:
+    def __init__(self, hq: HqDir, settings: HqSettings = HqSettings(), ledger_cls: type[Ledger] = Ledger,
+                 clock: Clock | None = None) -> None:
         self.hq = hq
         self.settings = settings
+        self.tls = ServerTls(hq.pki)  # new handshakes use the current CRL (crl_keeper.py)
+        self.crl = CrlKeeper(hq, settings.crl, clock, self.tls)
         self.store = HqStore(hq)
         self.ledger = self.store.load(ledger_cls)
         self.sessions: dict[str, set[tuple[HqSession, web.WebSocketResponse]]] = {}
@@ -97,7 +102,8 @@ class HqNode:
 
     # --- lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._committer()), asyncio.create_task(self._watch_registry())]
+        self._tasks = [asyncio.create_task(self._committer()), asyncio.create_task(self._watch_registry()),
+                       asyncio.create_task(self.crl.run())]
 
     async def stop(self) -> None:
         """Close every link first (handlers finish), then the committer, then the store."""
@@ -340,6 +346,8 @@ class HqNode:
                 raise
             await self.commit(events)
             return out
+        if op == "crl_renew":
+            return await self.crl.renew_now(clock if req.get("now") else None)
         if op == "alert":
             return await self.io(hq_ops.set_alert, self.store, self.ledger, int(req["id"]),  # type: ignore[no-any-return]
                                  str(req["state"]), str(req["who"]), str(req.get("note", "")), clock)
@@ -359,7 +367,7 @@ async def serve(node: HqNode, host: str, port: int, ssl_ctx: ssl.SSLContext | No
     await node.start()
     runner = web.AppRunner(node.app(), access_log=None, handle_signals=False, shutdown_timeout=3.0)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, ssl_context=ssl_ctx or server_context(node.hq.pki),
+    site = web.TCPSite(runner, host, port, ssl_context=ssl_ctx or node.tls.listener,
                        reuse_address=True)
     await site.start()
     return runner
