@@ -68,3 +68,19 @@ def hq_snapshot(hq: HqDir) -> dict[str, Any]:
                 for t in ("zaigai", "zaigai_designated", "zaigai_versions", "meta")}
     finally:
         store.close()
+
+
+def install_signed(store: Store, csv_text: str, designated: Sequence[str] = (), *,
+                   election_id: str | None = None, version: int | None = None, seed: bytes = HQ_SEED) -> int:
+    """Put a 在外 roll into a terminal's store the only way a terminal takes one: as HQ's signed
+    package (signed here with the key ``terminal_dir`` trusts), verified and installed. For tests
+    that need 在外選挙人 in a store (the replacement of the old per-terminal CSV import). Returns
+    the installed version (the next one unless ``version`` says)."""
+    from appliance import procedures as P
+    from appliance.zaigaipkg import build_zaigai_package, open_zaigai_package, parse_zaigai_csv
+
+    eid = election_id or store.get_meta("election_id") or "yokohama-2027"
+    v = version or (P.installed_zaigai_version(store) or 0) + 1
+    data, _ = build_zaigai_package(election_id=eid, version=v, voters=parse_zaigai_csv(csv_text.encode("utf-8")),
+                                   designated=designated, created="2027-04-01T09:00:00+09:00", seed=seed)
+    return P.install_zaigai(store, open_zaigai_package(data, public_key_of(seed)), eid).version

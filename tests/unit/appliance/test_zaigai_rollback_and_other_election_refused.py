@@ -58,3 +58,18 @@ def test_other_election_refused(tmp_path: Path) -> None:
         _install(tdir, data)
     assert e.value.code == "zaigai_other_election" and "kawasaki-2027" in e.value.message
     assert terminal_snapshot(tdir) == before
+
+
+def test_test_builder_installs_through_the_signed_path(tmp_path: Path) -> None:
+    from tests.builders_zaigai import install_signed
+
+    tdir = terminal_dir(tmp_path / "t", station="D01")
+    store = Store(tdir.store_path)
+    try:
+        assert install_signed(store, GOOD, ["D01"]) == 1
+        assert install_signed(store, MORE) == 2
+        assert store.conn.execute("SELECT count(*) FROM zaigai_voters").fetchone()[0] == 3
+        with pytest.raises(RollRejected):
+            install_signed(store, GOOD, version=2)
+    finally:
+        store.close()
