@@ -1,9 +1,12 @@
 """The kiosk app: Kivy on the SAME asyncio loop as the sync agent and the hardware drivers.
 
-``KioskApp(flow)`` shows a ``KioskFlow``; ``run_kiosk`` wires a terminal directory: the
-``Terminal``, its ``SyncAgent`` (link to HQ), ``TerminalHardware`` (scanner events go to
-``flow.on_scan_event``, modem snapshots to the status bar) and runs them all with
-``App.async_run(async_lib="asyncio")`` until the window closes. Kivy's environment
+``KioskApp(flow)`` shows a ``KioskFlow`` (rendered tests, screenshots). ``run_kiosk`` /
+``StationRun`` is ``meibo kiosk TDIR``: one App whose root shows, in turn, the smart-card
+enrollment screen (TDIR absent or not enrolled), the station unlock (encrypted store), then the
+``Terminal``, its ``SyncAgent`` (link to HQ) and ``TerminalHardware`` (scanner events go to
+``flow.on_scan_event``, modem snapshots to the status bar) behind the kiosk, all on the loop of
+``App.async_run(async_lib="asyncio")`` until the window closes. One App, not one per step: a
+Kivy window does not reopen reliably once its App stopped. Kivy's environment
 (``KIVY_NO_ARGS`` …) is set by ``prepare_kivy`` before Kivy is first imported.
 """
 
@@ -12,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -94,41 +98,236 @@ def make_unlock_app(unlock: Any, font: Path, stop_when_unlocked: bool = True) ->
     return UnlockApp()
 
 
-async def run_kiosk(tdir_path: Path, *, clock: Any, clerk: str, scanner: str | None, modems: list[str],
-                    hq: str | None, size: tuple[int, int], fullscreen: bool) -> None:
-    font = prepare_kivy(size, fullscreen)
+def _enrolled(tdir_path: Path) -> bool:
     from appliance.dirs import TerminalDir
-    from appliance.terminal import Terminal
-    from hardware.commands import TerminalHardware
-    from sync_protocol.client import SyncAgent
-    from ui_kivy.presenters.app_flow import KioskFlow
-    from ui_kivy.service import TerminalService, radio_from_snapshot
 
-    from ui_kivy.presenters.unlock import AtRestUnlock, UnlockPresenter, needs_unlock
+    return TerminalDir(tdir_path).identity_path.exists()
 
-    tdir = TerminalDir(tdir_path)
-    if needs_unlock(tdir_path):  # encrypted store, key not unlocked: the supervisor's PIN first
+
+class StationRun:
+    """One kiosk process (``meibo kiosk TDIR``): one Kivy App, one asyncio loop, its screens in turn.
+
+    ``run()`` opens the window and walks: enrollment by smart card when TDIR is absent or not
+    enrolled → station unlock when the store is encrypted and locked → the terminal, its sync
+    agent and hardware → the kiosk (the opening check first while the station is not open). The
+    kiosk's supervisor menu calls ``flow.on_enroll``: the terminal, agent and hardware stop and the
+    enrollment screen comes back in re-enrollment mode (やめる returns to the kiosk); after either
+    the walk starts again from the top. Closing the window ends it all.
+
+    The card reader is made by ``reader_factory`` (default ``PcscCardReader``) so tests and
+    rehearsals can pass theirs; everything else is the real path.
+    """
+
+    def __init__(self, tdir_path: Path, *, clock: Any, clerk: str, scanner: str | None = None,
+                 modems: list[str] | None = None, hq: str | None = None, enroll_hq: str | None = None,
+                 font: Path, reader_factory: Callable[[], Any] | None = None, enroll_settings: Any = None,
+                 tick_s: float = 0.3, unlocked_pause_s: float = 0.8) -> None:
+        self.tdir_path = tdir_path
+        self.clock = clock
+        self.clerk = clerk
+        self.scanner = scanner
+        self.modems = list(modems or [])
+        self.hq = hq
+        self.enroll_hq = enroll_hq
+        self.font = font
+        self.reader_factory = reader_factory
+        self.enroll_settings = enroll_settings
+        self.tick_s = tick_s
+        self.unlocked_pause_s = unlocked_pause_s
+        self.screen = ""  # enroll | unlock | kiosk: what is shown now
+        self.enroll: Any = None  # EnrollPresenter while enrolling
+        self.unlock: Any = None  # UnlockPresenter while unlocking
+        self.flow: Any = None  # KioskFlow while the kiosk runs
+        self.root: Any = None
+        self._built = asyncio.Event()
+        self._reader: Any = None
+        self.app = self._make_app()
+
+    # -- the App and its one root ------------------------------------------------------------
+    def _make_app(self) -> Any:
+        from kivy.app import App
+        from kivy.clock import Clock
+        from kivy.lang import Builder
+        from kivy.uix.boxlayout import BoxLayout
+
+        from ui_kivy.fonts import install_default_font
+
+        install_default_font(self.font)
+        if str(KV) not in Builder.files:
+            Builder.load_file(str(KV))
+        run = self
+
+        class StationRoot(BoxLayout):  # type: ignore[misc]
+            """Holds the one screen shown now; ``texts`` / ``press`` / ``shown`` go to it."""
+
+            current: Any = None
+
+            def show(self, widget: Any) -> None:
+                old = self.current
+                self.clear_widgets()
+                self.current = widget
+                self.add_widget(widget)
+                if old is not None:
+                    old.close()
+
+            def texts(self) -> list[str]:
+                return list(self.current.texts()) if self.current is not None else []
+
+            def shown(self) -> list[Any]:
+                return list(self.current.shown()) if self.current is not None else []
+
+            def press(self, text: str) -> None:
+                self.current.press(text)
+
+        class StationApp(App):  # type: ignore[misc]
+            title = "meibo 名簿対照"
+
+            def build(self) -> Any:
+                run.root = StationRoot()
+                self._tick = Clock.schedule_interval(lambda _dt: run.tick(), run.tick_s)
+                run._built.set()
+                return run.root
+
+            def on_stop(self) -> None:
+                self._tick.cancel()
+                if run.root is not None and run.root.current is not None:
+                    run.root.current.close()
+
+        return StationApp()
+
+    def tick(self) -> None:
+        """About every ``tick_s``: the reader / card on the enrollment screen, the kiosk's status."""
+        if self.screen == "enroll" and self.enroll is not None:
+            self.enroll.poll()
+        elif self.screen == "kiosk" and self.flow is not None:
+            self.flow.tick()
+
+    # -- the walk ------------------------------------------------------------------------------
+    async def run(self) -> None:
+        app_task = asyncio.ensure_future(self.app.async_run(async_lib="asyncio"))
+        built = asyncio.ensure_future(self._built.wait())
+        await asyncio.wait({app_task, built}, return_when=asyncio.FIRST_COMPLETED)
+        built.cancel()
+        walk = asyncio.ensure_future(self._walk()) if self._built.is_set() else None
+        failure: BaseException | None = None
+        try:
+            if walk is not None:
+                done, _ = await asyncio.wait({app_task, walk}, return_when=asyncio.FIRST_COMPLETED)
+                if walk in done and walk.exception() is not None:
+                    failure = walk.exception()
+                    self.app.stop()
+            await app_task
+        finally:
+            if walk is not None and not walk.done():
+                walk.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await walk
+            if self._reader is not None and hasattr(self._reader, "close"):
+                self._reader.close()
+        if failure is not None:
+            raise failure
+
+    async def _walk(self) -> None:
+        from appliance.dirs import TerminalDir
+
+        from ui_kivy.presenters.unlock import needs_unlock
+
+        while True:
+            if not _enrolled(self.tdir_path):
+                await self._enrollment(replace=False)
+            if needs_unlock(self.tdir_path):
+                await self._unlocking()
+            live = await self._kiosk()  # returns when the supervisor asks to re-enroll
+            await self._enrollment(replace=True, election_id=TerminalDir(self.tdir_path).config().election_id,
+                                   live_terminal=live)
+
+    async def _enrollment(self, *, replace: bool, election_id: str | None = None,
+                          live_terminal: str | None = None) -> Any:
+        from ui_kivy.presenters.enroll import CardEnrollPort, EnrollPresenter
+        from ui_kivy.views.enroll import EnrollRoot
+
+        if self._reader is None:
+            if self.reader_factory is not None:
+                self._reader = self.reader_factory()
+            else:
+                from hardware.cardreader.pcsc import PcscCardReader
+                self._reader = PcscCardReader()
+        finished: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        port = CardEnrollPort(self.tdir_path, self._reader, self.clock, hq=self.enroll_hq, election_id=election_id,
+                              settings=self.enroll_settings)
+        self.enroll = EnrollPresenter(port, replace=replace, election_id=election_id, live_terminal=live_terminal,
+                                      on_finished=lambda r: finished.done() or finished.set_result(r))
+        self.enroll.poll()
+        self.root.show(EnrollRoot(self.enroll))
+        self.screen = "enroll"
+        try:
+            return await finished
+        finally:
+            self.enroll = None
+
+    async def _unlocking(self) -> None:
+        from appliance.dirs import TerminalDir
+
+        from ui_kivy.presenters.unlock import AtRestUnlock, UnlockPresenter
+        from ui_kivy.views.unlock import UnlockRoot
+
+        tdir = TerminalDir(self.tdir_path)
         station_name = tdir.config().station(tdir.identity().station_id).name
-        unlock = UnlockPresenter(AtRestUnlock(tdir_path), station_name)
-        await make_unlock_app(unlock, font).async_run(async_lib="asyncio")
-        if not unlock.state.unlocked:
-            return  # window closed without unlocking
-    term = Terminal.open(tdir, clock)
-    agent = SyncAgent(tdir, term, hq_address=hq)
-    hw = TerminalHardware.from_paths(modems, scanner, config=term.config, clock=clock)
-    flow = KioskFlow(TerminalService(term, agent), clerk)
-    if not flow.service.station_state().is_open:
-        flow.show_opening()  # 開設前の確認 first (本部と再確認 once the link is up)
-    hw.on_scan(flow.on_scan_event)
-    hw.on_status(lambda snap: flow.set_radios(radio_from_snapshot(snap)))
-    app = make_app(flow, font)
-    agent_task = asyncio.create_task(agent.run(), name="sync-agent")
-    try:
-        async with hw:
-            flow.set_radios(radio_from_snapshot(hw.snapshot()) if modems else None)
-            await app.async_run(async_lib="asyncio")
-    finally:
-        agent.stop()
-        with contextlib.suppress(asyncio.CancelledError):
-            await agent_task
-        term.close()
+        unlocked = asyncio.Event()
+        self.unlock = UnlockPresenter(AtRestUnlock(self.tdir_path), station_name, on_unlocked=unlocked.set)
+        self.root.show(UnlockRoot(self.unlock))
+        self.screen = "unlock"
+        await unlocked.wait()
+        await asyncio.sleep(self.unlocked_pause_s)  # let "✓ 開きました" be read
+        self.unlock = None
+
+    async def _kiosk(self) -> str | None:
+        """Run the kiosk until the supervisor asks to re-enroll; returns this terminal's id when its
+        journal already holds events (a card for the same id is then refused), else None."""
+        from appliance import journal
+        from appliance.dirs import TerminalDir
+        from appliance.terminal import Terminal
+        from hardware.commands import TerminalHardware
+        from sync_protocol.client import SyncAgent
+        from ui_kivy.presenters.app_flow import KioskFlow
+        from ui_kivy.service import TerminalService, radio_from_snapshot
+        from ui_kivy.views.root import KioskRoot
+
+        tdir = TerminalDir(self.tdir_path)
+        term = Terminal.open(tdir, self.clock)
+        agent = SyncAgent(tdir, term, hq_address=self.hq)
+        agent_task: asyncio.Task[Any] | None = None
+        try:
+            hw = TerminalHardware.from_paths(self.modems, self.scanner, config=term.config, clock=self.clock)
+            flow = KioskFlow(TerminalService(term, agent), self.clerk)
+            reenroll = asyncio.Event()
+            # The supervisor menu shows 端末の登録（スマートカード） when this is set (app_flow.py).
+            setattr(flow, "on_enroll", reenroll.set)
+            if not flow.service.station_state().is_open:
+                flow.show_opening()  # 開設前の確認 first (本部と再確認 once the link is up)
+            hw.on_scan(flow.on_scan_event)
+            hw.on_status(lambda snap: flow.set_radios(radio_from_snapshot(snap)))
+            agent_task = asyncio.create_task(agent.run(), name="sync-agent")
+            async with hw:
+                flow.set_radios(radio_from_snapshot(hw.snapshot()) if self.modems else None)
+                self.flow = flow
+                self.root.show(KioskRoot(flow))
+                self.screen = "kiosk"
+                await reenroll.wait()
+            self.screen = ""
+            return term.terminal_id if journal.head(term.store).seq > 0 else None
+        finally:
+            self.flow = None
+            agent.stop()
+            if agent_task is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await agent_task
+            term.close()
+
+
+async def run_kiosk(tdir_path: Path, *, clock: Any, clerk: str, scanner: str | None, modems: list[str],
+                    hq: str | None, size: tuple[int, int], fullscreen: bool, enroll_hq: str | None = None) -> None:
+    """``meibo kiosk TDIR``: enrollment (if needed) → unlock (if locked) → opening check → kiosk."""
+    font = prepare_kivy(size, fullscreen)
+    await StationRun(tdir_path, clock=clock, clerk=clerk, scanner=scanner, modems=modems, hq=hq,
+                     enroll_hq=enroll_hq, font=font).run()

@@ -186,6 +186,8 @@ MESSAGES: dict[str, str] = {
     "dir_not_empty": "× 端末ディレクトリに別のファイルがあるため登録できません（上書きしません）",
     "commit_unknown": "× 本部との接続が登録の確定の直前に切れました。本部で登録が済んだかどうか分かりません。"
                       "本部で端末一覧を確かめてもらってください（このカードは使用済みになっています）",
+    "terminal_went_live": "× この端末はすでに受付などを記録しています。同じ端末 ID で登録し直すと、本部で一つの端末 ID に"
+                          "二つの記録が並び、複製の警報になります。本部で別の端末 ID の登録カードを発行してもらってください",
     "no_pcsc_service": "カードリーダーのサービス（pcscd）が動いていません。端末の管理者に連絡してください",
 }
 
@@ -300,11 +302,16 @@ class EnrollState:
 
 class EnrollPresenter:
     def __init__(self, port: EnrollPort, *, replace: bool = False, election_id: str | None = None,
+                 live_terminal: str | None = None,
                  on_finished: Callable[[Enrolled | None], None] | None = None) -> None:
         """``replace``: re-enrollment from the kiosk's supervisor menu (offers やめる, and HQ
-        revokes the old identity). ``election_id``: refuse another election's card before the PIN."""
+        revokes the old identity). ``election_id``: refuse another election's card before the PIN.
+        ``live_terminal``: this terminal's id when its journal already holds events; a card for
+        that same id is refused (a second journal under one id is a clone alarm at HQ,
+        docs/enrollment.md), a card for another terminal id is fine."""
         self.port = port
         self.election_id = election_id
+        self.live_terminal = live_terminal
         self.on_finished = on_finished
         self._buf = ""
         self._card_pin = ""
@@ -377,6 +384,8 @@ class EnrollPresenter:
                 raise MeiboError("別の選挙のカードです", code="card_other_election")
             if card.used:
                 raise MeiboError("使用済みのカードです", code="card_already_used")
+            if self.live_terminal is not None and card.terminal == self.live_terminal:
+                raise MeiboError("受付を記録した端末 ID です", code="terminal_went_live")
             if card.tries_left == 0:
                 raise MeiboError("ロックされたカードです", code="card_locked")
         except MeiboError as e:

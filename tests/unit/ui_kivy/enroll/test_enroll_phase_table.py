@@ -85,3 +85,17 @@ def test_presenter_imports_no_kivy() -> None:
             "bad = [m for m in sys.modules if m.startswith(('kivy', 'aiohttp', 'smartcard'))]; print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+async def test_reenroll_refuses_a_card_for_this_live_terminal(port: FakeEnrollPort) -> None:
+    p = EnrollPresenter(port, replace=True, election_id="yokohama-2027", live_terminal="T01")
+    p.poll()
+    port.insert(FakeCard(terminal="T01"))
+    p.poll()
+    assert p.phase is Phase.FAILED and p.state.error_code == "terminal_went_live"
+    assert "別の端末 ID の登録カード" in p.state.message and "enroll" not in port.calls
+    port.remove()
+    p.poll()
+    port.insert(FakeCard(terminal="T07", serial="00000000000000A2"))
+    p.poll()
+    assert p.phase is Phase.CARD_PIN and p.state.card is not None and p.state.card.terminal == "T07"
