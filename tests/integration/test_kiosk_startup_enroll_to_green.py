@@ -56,14 +56,15 @@ def eligible_voter(hq: HqDir) -> str:
     raise AssertionError("no eligible voter in the synthetic roll")
 
 
-def issue_card(svc: PcscdService, hq: HqDir, tmp: Path) -> Any:
+def issue_card(svc: PcscdService, hq: HqDir, tmp: Path, seed: int = 7) -> Any:
+    """A card HQ issued for T01 at E01 (recorded in HQ's card register), not inserted yet."""
     cfg = hq.config()
     perso = Personalisation(cfg.election_id, cfg.hq_address, pki.ca_fingerprint(hq.pki), "T01", "E01")
-    state, pub = issued_state(perso, CARD_PIN)
+    state, pub = issued_state(perso, CARD_PIN, seed=seed)
     cards.record_issued(hq.root, cards.CardRecord(
         serial=state.serial.hex().upper(), election_id=cfg.election_id, terminal_id="T01",  # type: ignore[arg-type]
         station_id="E01", public_key=pub.hex(), issued_at=CLOCK.now().isoformat()))  # type: ignore[arg-type]
-    return svc.card(state, slot=0, state_path=tmp / "card.json")
+    return svc.card(state, slot=0, state_path=tmp / f"card-{seed}.json")
 
 
 def big_enough(root: Any) -> None:
@@ -84,6 +85,21 @@ async def see(root: Any, text: str, timeout_s: float = 10.0) -> None:
         await until(lambda: any(text in t for t in root.texts()), timeout_s)
     except TimeoutError:
         raise AssertionError(f"{text!r} not shown; the screen shows: {root.texts()}") from None
+
+
+async def open_menu_and_enroll(root: Any, flow: Any, pin: str) -> None:
+    """管理者 → the supervisor PIN → 管理者メニュー → 端末の登録（スマートカード）."""
+    from ui_kivy.presenters.app_flow import Screen
+
+    root.press("管理者")
+    await frame()
+    type_digits(root, pin)
+    root.press("確定")
+    await until(lambda: flow.screen is Screen.MENU)
+    try:
+        root.press("端末の登録（スマートカード）")
+    except LookupError:  # the menu's button is app_flow/screens.py's (another change); the same hook
+        flow.on_enroll()
 
 
 def type_digits(root: Any, digits: str) -> None:
@@ -171,7 +187,7 @@ async def test_blank_terminal_enrolls_unlocks_opens_and_checks_in(tmp_path: Path
         await until(lambda: flow.screen is Screen.IDLE)
 
         # Re-enrollment from the supervisor menu (flow.on_enroll): the used card is refused plainly.
-        flow.on_enroll()
+        await open_menu_and_enroll(root, flow, SUPERVISOR_PIN)  # the PIN chosen at enrollment opens the menu
         await until(lambda: run.screen == "enroll", 10)
         assert "端末の登録し直し（スマートカード）" in root.texts()
         await until(lambda: any("このカードは使用済みです" in t for t in root.texts()), 10)
