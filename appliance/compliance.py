@@ -1,8 +1,9 @@
 """特定通信 self-check (``meibo compliance``): the four conditions, with evidence, PASS/FAIL.
 
 The seed allows LTE for 選挙人名簿対照 only when the link is a 特定通信 (docs/security.md):
-① HQ requires client certificates from the election CA, its revocation list (CRL) is loaded and
-  current; the terminal holds an enrolled identity.
+① HQ requires client certificates from the election CA, its revocation list (CRL) is loaded,
+  current, lists every revoked terminal, and is kept current (renewal on, CA key present, not
+  overdue); the terminal holds an enrolled identity.
 ② The terminal is configured with exactly one peer and listens on no network port (a Unix socket
   for local IPC is fine); HQ listens only on its configured closed-network address and serves
   enrolled terminals only.
@@ -26,6 +27,7 @@ import shutil
 import ssl
 import subprocess
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -489,9 +491,10 @@ def check_hq(hq: HqDir, facts: SystemFacts, clock: Clock) -> list[Check]:
         if nu is not None and nu > now:
             c1.good(f"失効リストは有効（次回更新 {nu:%Y-%m-%d %H:%M} UTC）")
         else:
-            c1.bad(f"失効リストの期限切れ（次回更新 {nu}）: meibo hq revoke などで更新してください")
+            c1.bad(f"失効リストの期限切れ（次回更新 {nu}）: 全端末が拒否されます。meibo hq crl-renew で再発行してください")
     except (OSError, ValueError, IndexError) as e:
         c1.bad(f"選挙 CA または失効リストを読めません: {e}")
+    _check_crl_renewal(c1, hq, now)
 
     # ② where HQ listens, who it serves
     host, port = _host_of(config.hq_address), int(config.hq_address.rsplit(":", 1)[1])
@@ -536,6 +539,55 @@ def check_hq(hq: HqDir, facts: SystemFacts, clock: Clock) -> list[Check]:
     _check_apn(c4, config.closed_apn)
     c4.note("本部の hq.db は暗号化していません（庁舎内の選挙管理委員会サーバ。docs/security.md）")
     return [c1, c2, c3, c4]
+
+
+def _span(seconds: float) -> str:
+    s = int(seconds)
+    if s >= 86400 and s % 3600 == 0:
+        return f"{s / 86400:g} 日" if s % 86400 == 0 else f"{s // 3600} 時間"
+    if s >= 3600:
+        return f"{s // 3600} 時間 {s % 3600 // 60} 分"
+    return f"{s // 60} 分 {s % 60} 秒" if s >= 60 else f"{s} 秒"
+
+
+def _check_crl_renewal(c1: Check, hq: HqDir, now: datetime) -> None:
+    """① also needs the CRL to *stay* current: OpenSSL refuses every terminal once it lapses,
+    and early voting outlasts one CRL. Evidence: HQ's renewal status (pki/crl-renewal.json,
+    written by the serving HQ), the CA key HQ signs with, and the CRL against the registry."""
+    from provisioning import pki
+    from sync_protocol.crl_keeper import read_status, serials_to_revoke, settings_of_status
+
+    status = read_status(hq)
+    settings = settings_of_status(status)
+    policy = f"寿命 {_span(settings.lifetime.total_seconds())}、残り {_span(settings.renew_below.total_seconds())}を切ると再発行"
+    if status is None:
+        c1.note(f"本部サーバはまだ失効リストの自動更新を始めていません（meibo hq serve で開始、既定で有効: {policy}）")
+    elif not status.get("renew", True):
+        c1.bad(f"失効リストの自動更新が無効です（{policy}）: 期限が来ると全端末が拒否されます")
+    else:
+        last = status.get("last_issued_at") or "—"
+        state = "本部サーバ稼働中" if status.get("serving") else "本部サーバ停止中（起動すると更新を再開）"
+        c1.good(f"失効リストの自動更新が有効（{policy}、最終発行 {last}、{state}）")
+    if status and status.get("last_error"):
+        c1.bad(f"失効リストの自動更新でエラー: {status['last_error']}")
+    if not pki.PkiPaths(hq.pki).ca_key.exists():
+        c1.bad("選挙 CA の鍵が本部にないため、失効リストを更新できません（自動更新には ca.key が必要）")
+    info = pki.read_crl(hq.pki)
+    if info is None:
+        return  # already reported above
+    try:
+        must = serials_to_revoke(hq)
+    except (OSError, ValueError, KeyError, TypeError):
+        must = set()
+    missing = must - info.serials
+    if missing:
+        c1.bad(f"失効させた端末の証明書 {len(missing)} 件が失効リストにありません（meibo hq crl-renew）")
+    due = pki.crl_renewal_due(info, now, settings)
+    if due == "half_life":
+        left = (info.next_update - now).total_seconds()
+        c1.bad(f"失効リストの再発行が遅れています（残り {_span(left)}）: 本部サーバが止まっているか、更新に失敗しています")
+    elif due == "not_yet_valid":
+        c1.bad(f"失効リストの発行日時 {info.last_update:%Y-%m-%d %H:%M} UTC が未来です（時計を確認してください）")
 
 
 def run(target: Path, clock: Clock, proc_root: Path = Path("/proc"), *,

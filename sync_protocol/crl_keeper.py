@@ -221,5 +221,5 @@ def renew_offline(hq: HqDir, clock: Clock) -> dict[str, Any]:
     keeper.status = status or {}
     res = keeper.check("operator")
     if res.error is not None:
-        raise pki.PkiError(res.error, code="crl_renew_failed")
+        raise pki.PkiError(res.error, code=res.error_code or "crl_renew_failed")
     return {**res.as_dict(), "via": "direct"}
