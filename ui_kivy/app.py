@@ -54,7 +54,7 @@ def make_app(flow: Any, font: Path, tick_s: float = 1.0) -> Any:
 
     from ui_kivy.views.root import KioskRoot
 
-    class KioskApp(App):  # type: ignore[misc]
+    class KioskApp(App):
         title = "meibo 名簿対照"
 
         def build(self) -> Any:
@@ -82,7 +82,7 @@ def make_unlock_app(unlock: Any, font: Path, stop_when_unlocked: bool = True) ->
         Builder.load_file(str(KV))
     from ui_kivy.views.unlock import UnlockRoot
 
-    class UnlockApp(App):  # type: ignore[misc]
+    class UnlockApp(App):
         title = "meibo 投票所の開設"
 
         def build(self) -> Any:
@@ -157,7 +157,7 @@ class StationRun:
             Builder.load_file(str(KV))
         run = self
 
-        class StationRoot(BoxLayout):  # type: ignore[misc]
+        class StationRoot(BoxLayout):
             """Holds the one screen shown now; ``texts`` / ``press`` / ``shown`` go to it."""
 
             current: Any = None
@@ -179,7 +179,7 @@ class StationRun:
             def press(self, text: str) -> None:
                 self.current.press(text)
 
-        class StationApp(App):  # type: ignore[misc]
+        class StationApp(App):
             title = "meibo 名簿対照"
 
             def build(self) -> Any:
@@ -253,10 +253,15 @@ class StationRun:
                 from hardware.cardreader.pcsc import PcscCardReader
                 self._reader = PcscCardReader()
         finished: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+        def on_finished(result: Any) -> None:
+            if not finished.done():
+                finished.set_result(result)
+
         port = CardEnrollPort(self.tdir_path, self._reader, self.clock, hq=self.enroll_hq, election_id=election_id,
                               settings=self.enroll_settings)
         self.enroll = EnrollPresenter(port, replace=replace, election_id=election_id, live_terminal=live_terminal,
-                                      on_finished=lambda r: finished.done() or finished.set_result(r))
+                                      on_finished=on_finished)
         self.enroll.poll()
         self.root.show(EnrollRoot(self.enroll))
         self.screen = "enroll"

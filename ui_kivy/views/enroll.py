@@ -23,7 +23,7 @@ _TASKS: set[asyncio.Future[Any]] = set()
 STEP_TEXT = 24  # px: the checklist (11 rows in two columns); still ≥ 24
 
 
-class EnrollRoot(BoxLayout):  # type: ignore[misc]
+class EnrollRoot(BoxLayout):
     def __init__(self, enroll: EnrollPresenter, **kw: Any) -> None:
         super().__init__(orientation="vertical", padding=16, spacing=8, **kw)
         self.enroll = enroll

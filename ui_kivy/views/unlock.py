@@ -16,7 +16,7 @@ from ui_kivy.views import theme
 from ui_kivy.views.screens import DIGITS, big, keypad, txt
 
 
-class UnlockRoot(BoxLayout):  # type: ignore[misc]
+class UnlockRoot(BoxLayout):
     def __init__(self, unlock: UnlockPresenter, **kw: Any) -> None:
         super().__init__(orientation="vertical", padding=24, spacing=14, **kw)
         self.unlock = unlock

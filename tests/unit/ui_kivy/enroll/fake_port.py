@@ -14,7 +14,7 @@ from pathlib import Path
 
 from appliance.errors import MeiboError
 from provisioning.enroll import TState
-from ui_kivy.presenters.enroll import STEPS, CardSummary, Enrolled, StepCallback
+from ui_kivy.presenters.enroll import STEPS, CardSummary, Enrolled, EnrollPort, StepCallback
 
 
 @dataclass
@@ -129,3 +129,8 @@ class FakeEnrollPort:
 
 def used(card: FakeCard) -> FakeCard:
     return replace(card, used=True)
+
+
+def as_port(fake: FakeEnrollPort) -> EnrollPort:
+    """mypy checks here that the fake has the port's shape."""
+    return fake
