@@ -180,3 +180,72 @@ def decode(raw: bytes) -> Event:
         raise JournalCorrupt(f"{ev.terminal}#{ev.seq}: 記録が正規形ではありません", code="event_not_canonical")
     object.__setattr__(ev, "_raw", raw)
     return ev
+
+
+_new = object.__new__
+_ORJSON_ERRORS = (ValueError, KeyError, TypeError, UnicodeDecodeError, AttributeError, orjson.JSONDecodeError)
+
+
+def _data_ok(kind: EventKind, data: dict[str, Any]) -> bool:
+    """``validate``'s rules on ``data`` as a yes/no, inlined (hot path: every incoming event)."""
+    for v in data.values():
+        t = type(v)
+        if t is str:
+            if len(v) > MAX_STR:
+                return False
+        elif t is list:
+            if len(v) > MAX_LIST:
+                return False
+            for x in v:
+                if type(x) is not str or len(x) > MAX_STR:
+                    return False
+        elif t is int:
+            if not -_INT_LIMIT < v < _INT_LIMIT:
+                return False
+        elif t is not bool:
+            return False
+    for k, t in _REQUIRED[kind]:
+        v = data.get(k)
+        if type(v) is not t:
+            return False
+        if t is list and (not v or len(set(v)) != len(v)):
+            return False
+    return True
+
+
+def decode_batch(raws: list[bytes]) -> list[Event]:
+    """``[decode(r) for r in raws]``, faster: the same checks, the same first error.
+
+    The fast path parses each event, checks its shape, and then checks canonical form once for
+    the whole batch: the canonical encoding of the list of parsed objects must equal
+    ``[`` + the raw events joined by ``,`` + ``]``. That holds iff every event is canonical:
+    each raw event parsed as exactly one JSON object (the parser refuses trailing bytes), and a
+    canonical object's encoding ends at its own closing brace, so the boundaries cannot shift.
+    Anything unusual (a refused event, a mismatch) falls back to the event-by-event ``decode``,
+    which raises exactly what it always raised."""
+    objs: list[dict[str, Any]] = []
+    out: list[Event] = []
+    loads, kinds, keys = orjson.loads, _KINDS, _KEYS
+    try:
+        for raw in raws:
+            if len(raw) > MAX_EVENT_BYTES:
+                break
+            obj = loads(raw)
+            if type(obj) is not dict or obj.keys() != keys:
+                break
+            data, seq, hlc, term = obj["d"], obj["s"], obj["h"], obj["t"]
+            kind = kinds.get(obj["k"])
+            if kind is None or type(data) is not dict or type(seq) is not int or type(hlc) is not int \
+                    or seq < 1 or hlc < 0 or hlc >= (1 << 63) \
+                    or type(term) is not str or not term or len(term) > 32 or not _data_ok(kind, data):
+                break
+            ev = _new(Event)
+            ev.__dict__.update(kind=kind, seq=seq, hlc=hlc, terminal=term, data=data, _raw=raw)
+            objs.append(obj)
+            out.append(ev)
+        else:
+            if orjson.dumps(objs, option=orjson.OPT_SORT_KEYS) == b"[" + b",".join(raws) + b"]":
+                return out
+    except _ORJSON_ERRORS:
+        pass
+    return [decode(r) for r in raws]

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
-from appliance.events import Event, canonical_json, decode as decode_event
+from appliance.events import Event, canonical_json, decode_batch
 from appliance.errors import JournalCorrupt
 from sync_protocol.errors import FrameInvalid
 
@@ -134,18 +134,38 @@ def decode(data: bytes) -> Frame:
     flags: list[tuple[Any, ...]] = []
     if ftype is FrameType.BATCH:
         raw = _inflate(body)
-        p = 0
-        while p < len(raw):
-            if len(events) >= MAX_BATCH_EVENTS:
-                raise FrameInvalid("一括送信の件数が上限を超えています", code="batch_too_large")
-            n, p = _read_leb(raw, p, 1 << 16)
-            if p + n > len(raw):
-                raise FrameInvalid("記録が途切れています", code="frame_truncated")
-            try:
-                events.append(decode_event(raw[p:p + n]))
-            except JournalCorrupt as e:
-                raise FrameInvalid(f"記録が不正です: {e.message}", code="frame_event_invalid")
+        # Split first, then decode the events as one batch (appliance.events.decode_batch); a
+        # framing fault is raised only after the events before it decoded, so the first fault in
+        # stream order is the one reported, as when each event was decoded as it was split off.
+        raws: list[bytes] = []
+        fault: FrameInvalid | None = None
+        p, end = 0, len(raw)
+        while p < end:
+            if len(raws) >= MAX_BATCH_EVENTS:
+                fault = FrameInvalid("一括送信の件数が上限を超えています", code="batch_too_large")
+                break
+            b = raw[p]
+            if b < 0x80:  # LEB128 inline: events are < 16 KiB, so one or two bytes
+                n, p = b, p + 1
+            elif p + 1 < end and raw[p + 1] < 0x80:
+                n, p = (b & 0x7F) | (raw[p + 1] << 7), p + 2
+            else:
+                try:
+                    n, p = _read_leb(raw, p, 1 << 16)
+                except FrameInvalid as e:
+                    fault = e
+                    break
+            if p + n > end:
+                fault = FrameInvalid("記録が途切れています", code="frame_truncated")
+                break
+            raws.append(raw[p:p + n])
             p += n
+        try:
+            events = decode_batch(raws)
+        except JournalCorrupt as e:
+            raise FrameInvalid(f"記録が不正です: {e.message}", code="frame_event_invalid")
+        if fault is not None:
+            raise fault
     elif ftype is FrameType.FLAGS:
         try:
             lst = orjson.loads(_inflate(body))

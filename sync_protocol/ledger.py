@@ -18,9 +18,10 @@ resent batch gets the same answer it got the first time.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Iterable, NamedTuple
+from typing import Any, Iterable, Iterator, NamedTuple, overload
 
 from appliance.events import Event, EventKind, chain_hash, genesis_hash
 from appliance.model import HQ_TERMINAL
@@ -64,13 +65,32 @@ class ContestVerdict(NamedTuple):
         return [self.seq, self.contest, "V", f.station, f.terminal, f.hlc, f.seq]
 
 
-@dataclass
+@dataclass(slots=True)
 class CheckinRec:
+    """One check-in at HQ. ``first`` holds, for each contest HQ answered ALREADY_VOTED, the
+    ballot the voter already had (None when every contest was accepted, the common case);
+    ``verdict`` is derived from it on demand: HQ keeps tens of thousands of these and each is
+    built on the ingest path, so it holds as few objects as it can."""
+
     voter: str
     ref: BallotRef
     contests: tuple[str, ...]
     state: dict[str, CState]
-    verdict: dict[str, ContestVerdict]
+    first: dict[str, BallotRef] | None = None
+    key: tuple[str, int] | None = field(default=None, compare=False, repr=False)  # (terminal, seq), shared
+
+    @property
+    def verdict(self) -> dict[str, ContestVerdict]:
+        seq, first = self.ref.seq, self.first
+        if not first:
+            return {c: ContestVerdict(seq, c, Verdict.ACCEPTED) for c in self.contests}
+        return {c: (ContestVerdict(seq, c, Verdict.ALREADY_VOTED, first[c]) if c in first
+                    else ContestVerdict(seq, c, Verdict.ACCEPTED)) for c in self.contests}
+
+    @property
+    def already_voted(self) -> bool:
+        """HQ answered ALREADY_VOTED for at least one contest."""
+        return bool(self.first)
 
 
 class Flag(NamedTuple):
@@ -111,6 +131,56 @@ class Alarm:
     offered_hash: str
 
 
+class ChainHashes:
+    """Every chain hash of one terminal's journal, 32 bytes each in one buffer (``self[i]`` is
+    the hash of seq i+1). Duplicate and clone detection compares a resent event with the hash
+    HQ holds at its position, anywhere in the journal, so all of them stay; as one buffer they
+    cost 32 B an event and no Python object each (a list of bytes cost ~90 B and GC work)."""
+
+    __slots__ = ("_buf",)
+
+    def __init__(self, hashes: Iterable[bytes] = ()) -> None:
+        self._buf = bytearray()
+        for h in hashes:
+            self.append(h)
+
+    def append(self, h: bytes) -> None:
+        if len(h) != 32:
+            raise ValueError("chain hashes are 32 bytes")
+        self._buf += h
+
+    def __len__(self) -> int:
+        return len(self._buf) >> 5
+
+    @overload
+    def __getitem__(self, i: int) -> bytes: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[bytes]: ...
+    def __getitem__(self, i: int | slice) -> bytes | list[bytes]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        n = len(self)
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError("chain hash index out of range")
+        return bytes(self._buf[i << 5:(i + 1) << 5])
+
+    def __iter__(self) -> Iterator[bytes]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ChainHashes):
+            return self._buf == other._buf
+        if isinstance(other, list):
+            return list(self) == other
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return f"ChainHashes(<{len(self)}>)"
+
+
 @dataclass
 class TermState:
     terminal: str
@@ -118,7 +188,7 @@ class TermState:
     device_pub: bytes
     acked_seq: int = 0
     head: bytes = b""
-    hashes: list[bytes] = field(default_factory=list)  # hashes[i] = hash of seq i+1
+    hashes: ChainHashes = field(default_factory=ChainHashes)  # hashes[i] = hash of seq i+1
     held: bool = False
     revoked: bool = False
 
@@ -138,7 +208,9 @@ class Ledger:
         self.election_id = election_id
         self.terminals: dict[str, TermState] = {}
         self.checkins: dict[tuple[str, int], CheckinRec] = {}
-        self.ballots: dict[tuple[str, str], list[tuple[str, int]]] = {}
+        # (voter, contest) → the check-ins holding a ballot of it, first (the holder) first; a
+        # tuple (replaced on change): almost always one entry, and tuples cost the GC nothing
+        self.ballots: dict[tuple[str, str], tuple[tuple[str, int], ...]] = {}
         self.alerts: dict[tuple[str, str], Alert] = {}
         self.flags: list[Flag] = []
         self.alarms: list[Alarm] = []
@@ -146,7 +218,9 @@ class Ledger:
         self.order = 0  # events applied, in HQ's ingest order
         self._next_alert = 1
         self.alert_log: list[Alert] = []  # in creation order (ids are stable across replays)
-        self._verified_hashes: dict[tuple[str, int], bytes] = {}
+        # per terminal, the last verified batch's new events and their chain hashes, so that
+        # apply() need not hash them again: (first seq, events, hashes)
+        self._verified: dict[str, tuple[int, list[Event], list[bytes]]] = {}
 
     # --- terminals -------------------------------------------------------------------------
     def register(self, terminal: str, station: str, device_pub: bytes) -> TermState:
@@ -178,19 +252,22 @@ class Ledger:
             raise BatchRejected("この端末は複製の疑いで保留中です", code="terminal_held")
         if not events or len(events) != last_seq - first_seq + 1 or events[0].seq != first_seq:
             raise BatchRejected("一括送信の範囲が不正です", code="batch_range_invalid")
-        for i, ev in enumerate(events):
-            if ev.terminal != terminal or ev.seq != first_seq + i:
+        seq = first_seq
+        for ev in events:
+            if ev.terminal != terminal or ev.seq != seq:
                 raise BatchRejected("他の端末の記録、または連番が不正です", code="batch_identity_mismatch")
-            if ev.kind in (EventKind.ABSENTEE, EventKind.ABSENTEE_STATUS):
+            if ev.kind in _HQ_ONLY:
                 raise BatchRejected("端末は不在者投票を記録できません", code="batch_kind_invalid")
+            seq += 1
         try:
             prev, head = bytes.fromhex(prev_hex), bytes.fromhex(head_hex)
         except ValueError:
             raise BatchRejected("署名を確認できません", code="batch_signature_invalid")
         hashes = []
         h = prev
-        for ev in events:
-            h = chain_hash(h, ev.encode())
+        sha256 = hashlib.sha256
+        for ev in events:  # chain_hash, inlined: once per event of every batch
+            h = sha256(h + ev.encode()).digest()
             hashes.append(h)
         if h != head:  # events changed after signing
             raise BatchRejected("署名を確認できません", code="batch_signature_invalid")
@@ -206,9 +283,10 @@ class Ledger:
             offered = hashes[i - first_seq]
             if held != offered:
                 return self._alarm(ts, i, "changed_event", held.hex(), offered.hex())
-        new = [ev for ev in events if ev.seq > ts.acked_seq]
-        for ev in new:  # apply() would compute these again
-            self._verified_hashes[(terminal, ev.seq)] = hashes[ev.seq - first_seq]
+        k = max(0, ts.acked_seq + 1 - first_seq)
+        new = events[k:]
+        if new:  # apply() would compute these again
+            self._verified[terminal] = (first_seq + k, new, hashes[k:])
         return BatchCheck(new, dup_upto)
 
     def _alarm(self, ts: TermState, seq: int, reason: str, held: str, offered: str) -> BatchCheck:
@@ -223,26 +301,40 @@ class Ledger:
     # --- applying ----------------------------------------------------------------------------
     def apply(self, ev: Event) -> list[Flag]:
         """Apply one verified event in HQ's order; returns the flag changes it caused."""
-        ts = self.terminals[ev.terminal]
-        if ev.seq != ts.acked_seq + 1:  # check_batch guarantees this; a bug if not
+        t, seq = ev.terminal, ev.seq
+        ts = self.terminals[t]
+        if seq != ts.acked_seq + 1:  # check_batch guarantees this; a bug if not
             raise BatchRejected("連番が連続していません", code="batch_gap")
-        h = self._verified_hashes.pop((ev.terminal, ev.seq), None)
+        h = None
+        v = self._verified.get(t)
+        if v is not None:
+            k = seq - v[0]
+            evs = v[1]
+            # the very event check_batch verified (same object), right after the one before it
+            if 0 <= k < len(evs) and evs[k] is ev:
+                h = v[2][k]
+            if k >= len(evs) - 1 or h is None:
+                del self._verified[t]
         if h is None:
             h = chain_hash(ts.head, ev.encode())
         ts.hashes.append(h)
         ts.head = h
-        ts.acked_seq = ev.seq
+        ts.acked_seq = seq
         self.order += 1
-        before = len(self.flags)
-        if ev.kind in (EventKind.CHECKIN, EventKind.ABSENTEE):
+        flags = self.flags
+        before = len(flags)
+        kind = ev.kind
+        if kind is _CHECKIN or kind is _ABSENTEE:
             self._checkin(ev)
-        elif ev.kind is EventKind.WITHHELD:
+            if len(flags) == before:
+                return []
+        elif kind is EventKind.WITHHELD:
             self._withheld(ev)
-        elif ev.kind is EventKind.PROVISIONAL:
+        elif kind is EventKind.PROVISIONAL:
             self._provisional(ev)
-        elif ev.kind is EventKind.VOID:
+        elif kind is EventKind.VOID:
             self._void(ev)
-        elif ev.kind is EventKind.ABSENTEE_STATUS:
+        elif kind is EventKind.ABSENTEE_STATUS:
             # a notice, not a ballot: a delta-0 flag "absentee:<state>" on the stream, which an
             # older terminal's DELETE branch ignores (no voted row has HQ's seq for it)
             self.other_events.append(ev)
@@ -262,11 +354,14 @@ class Ledger:
 
     def _add_ballot(self, rec: CheckinRec, contest: str) -> None:
         key = (rec.voter, contest)
-        lst = self.ballots.setdefault(key, [])
-        lst.append((rec.ref.terminal, rec.ref.seq))
-        rec.state[contest] = CState.BALLOT
-        if len(lst) == 1:
-            self._flag(rec.voter, contest, +1, rec.ref)
+        me = rec.key or (rec.ref.terminal, rec.ref.seq)
+        old = self.ballots.get(key)
+        lst = self.ballots[key] = (me,) if old is None else old + (me,)
+        rec.state[contest] = _BALLOT
+        if old is None:
+            r = rec.ref
+            flags = self.flags
+            flags.append(_tuple_new(Flag, (len(flags) + 1, rec.voter, contest, 1, r.station, r.terminal, r.seq, r.hlc)))
         else:
             refs = [self.checkins[k].ref for k in lst]
             alert = self.alerts.get(key)
@@ -281,12 +376,15 @@ class Ledger:
 
     def _remove_ballot(self, rec: CheckinRec, contest: str) -> None:
         key = (rec.voter, contest)
-        lst = self.ballots.get(key, [])
-        me = (rec.ref.terminal, rec.ref.seq)
+        lst = self.ballots.get(key, ())
+        me = rec.key or (rec.ref.terminal, rec.ref.seq)
         if me not in lst:
             return
         was_holder = lst[0] == me
-        lst.remove(me)
+        i = lst.index(me)
+        lst = lst[:i] + lst[i + 1:]
+        if lst:
+            self.ballots[key] = lst
         if was_holder:
             self._flag(rec.voter, contest, -1, rec.ref)
             if lst:
@@ -300,19 +398,25 @@ class Ledger:
 
     def _checkin(self, ev: Event) -> None:
         data = ev.data
-        voter, seq, contests = str(data["voter"]), ev.seq, tuple(data["contests"])
-        ref = BallotRef(ev.terminal, seq, str(data.get("station", "")), ev.hlc, str(data.get("clerk", "")))
-        rec = CheckinRec(voter, ref, contests, {}, {})
-        self.checkins[(ev.terminal, seq)] = rec
-        absentee = ev.kind is EventKind.ABSENTEE
+        t, seq = ev.terminal, ev.seq
+        voter, contests = str(data["voter"]), tuple(data["contests"])
+        ref = _tuple_new(BallotRef, (t, seq, str(data.get("station", "")), ev.hlc, str(data.get("clerk", ""))))
+        key = (t, seq)
+        state: dict[str, CState] = {}
+        rec = CheckinRec(voter, ref, contests, state, None, key)
+        checkins = self.checkins
+        checkins[key] = rec
+        absentee = ev.kind is _ABSENTEE
+        ballots = self.ballots
         for c in contests:
-            held = self.ballots.get((voter, c))
+            held = ballots.get((voter, c))
             if not held or absentee:
-                rec.verdict[c] = ContestVerdict(seq, c, Verdict.ACCEPTED)
                 self._add_ballot(rec, c)
             else:
-                rec.verdict[c] = ContestVerdict(seq, c, Verdict.ALREADY_VOTED, self.checkins[held[0]].ref)
-                rec.state[c] = CState.PENDING
+                if rec.first is None:
+                    rec.first = {}
+                rec.first[c] = checkins[held[0]].ref
+                state[c] = _PENDING
 
     def _rec(self, ev: Event) -> CheckinRec | None:
         return self.checkins.get((ev.terminal, ev.ref))
@@ -353,8 +457,27 @@ class Ledger:
         for s in seqs:
             rec = self.checkins.get((terminal, s))
             if rec is not None:
-                out.extend(rec.verdict[c] for c in rec.contests)
+                out.extend(rec.verdict.values())
         return out
+
+    def verdict_wire(self, terminal: str, seqs: Iterable[int]) -> tuple[list[list[int]], list[list[object]]]:
+        """Verdicts for the wire (ACK, WELCOME): check-ins whose every contest was accepted
+        (the common case) as seq ranges ``ok``; each contest of any other check-in in ``v``."""
+        ok: list[list[int]] = []
+        detailed: list[list[object]] = []
+        checkins = self.checkins
+        for s in seqs:
+            rec = checkins.get((terminal, s))
+            if rec is None or not rec.contests:
+                continue
+            if not rec.first:
+                if ok and ok[-1][1] == s - 1:
+                    ok[-1][1] = s
+                else:
+                    ok.append([s, s])
+            else:
+                detailed.extend(v.wire() for v in rec.verdict.values())
+        return ok, detailed
 
     def flags_after(self, cursor: int, exclude_terminal: str | None = None, limit: int = 5000,
                     upto: int | None = None) -> tuple[list[Flag], int]:
@@ -379,6 +502,11 @@ class Ledger:
     def ballot_count(self, voter: str, contest: str) -> int:
         return len(self.ballots.get((voter, contest), ()))
 
+
+_tuple_new: Any = tuple.__new__  # builds a NamedTuple in C, without its Python __new__
+_HQ_ONLY = frozenset((EventKind.ABSENTEE, EventKind.ABSENTEE_STATUS))
+_CHECKIN, _ABSENTEE = EventKind.CHECKIN, EventKind.ABSENTEE
+_BALLOT, _PENDING = CState.BALLOT, CState.PENDING
 
 HQ_STATION = "HQ"
 __all__ = ["Ledger", "Verdict", "ContestVerdict", "Flag", "Alert", "Alarm", "BallotRef", "BatchCheck",
