@@ -148,15 +148,15 @@ def step(phase: Phase, event: str) -> Phase:
 # The terminal's enroll states as staff see them (TState order in provisioning/enroll.py).
 STEPS: tuple[tuple[TState, str], ...] = (
     (TState.CARD_READ, "カードの読み取り"),
-    (TState.PIN_VERIFIED, "カードの暗証番号の照合"),
-    (TState.KEYS_READY, "端末の鍵の作成（鍵は端末の外に出ません）"),
-    (TState.HQ_TRUSTED, "本部の確認（カードの選挙 CA と照合）"),
-    (TState.CHALLENGED, "本部への登録の申し込み"),
+    (TState.PIN_VERIFIED, "暗証番号の照合"),
+    (TState.KEYS_READY, "端末の鍵の作成"),  # made on the terminal; they never leave it
+    (TState.HQ_TRUSTED, "本部の確認（選挙 CA）"),
+    (TState.CHALLENGED, "登録の申し込み"),
     (TState.CARD_SIGNED, "カードによる署名"),
     (TState.PROVEN, "本部による認証"),
-    (TState.ROLL_INSTALLED, "選挙人名簿の受信と格納"),
+    (TState.ROLL_INSTALLED, "名簿の受信と格納"),
     (TState.CARD_MARKED, "カードに使用済みを記録"),
-    (TState.CERTIFIED, "本部での登録の確定（端末証明書）"),
+    (TState.CERTIFIED, "登録の確定（証明書）"),
     (TState.ENROLLED, "端末の設定の書き込み"),
 )
 _ORDER = {s: i for i, (s, _) in enumerate(STEPS)}

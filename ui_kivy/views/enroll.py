@@ -98,6 +98,7 @@ class EnrollRoot(BoxLayout):
         self.done.text = s.done_text if s.phase is Phase.DONE else ""
         for b in self.pad.children:
             b.disabled = not s.pad_enabled or not b.text
+        self.pad.opacity = 1 if s.pad_enabled else 0  # no grey blocks while nothing is to be typed
         step_texts = tuple(r.text for r in s.steps) if s.phase is not Phase.DONE else ()
         if step_texts != self._shown_steps:
             self._shown_steps = step_texts

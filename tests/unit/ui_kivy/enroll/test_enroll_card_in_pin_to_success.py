@@ -64,7 +64,7 @@ async def test_steps_show_progress_while_enrolling(port: FakeEnrollPort, card: F
     await p.submit()
     type_pin(p, SUPERVISOR)
     await p.submit()
-    mid = [s for s in snapshots if s and "▶ 選挙人名簿の受信と格納" in s]
+    mid = [s for s in snapshots if s and "▶ 名簿の受信と格納" in s]
     assert mid, snapshots
     assert mid[0][:7] == tuple(f"✓ {label}" for _, label in STEPS[:7])
     assert any(p.state.detail == "" for _ in [0])  # detail cleared at the end
