@@ -369,10 +369,10 @@ class EnrollPresenter:
             self._go("reader", message="", level="info")
         with_card = [n for n, p in present if p]
         if self.state.reader is not None and self.state.reader not in with_card:
-            if (self.phase, "card_out") in TABLE:
-                was_failed = self.phase is Phase.FAILED
-                self._go("card_out", message="" if was_failed else "カードが抜かれました。差し込み直してください",
-                         level="info")
+            if self.phase is Phase.FAILED:
+                self._go("card_out")  # the failure's message stays until the next card is read
+            elif (self.phase, "card_out") in TABLE:
+                self._go("card_out", message="カードが抜かれました。差し込み直してください", level="info")
             return
         if self.phase is Phase.WAIT_CARD and with_card:
             self._read(with_card[0])

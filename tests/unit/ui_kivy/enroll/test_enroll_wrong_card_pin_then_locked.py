@@ -41,7 +41,10 @@ async def test_third_wrong_pin_locks_the_card(tmp_path: Path, port: FakeEnrollPo
     assert p.phase is Phase.FAILED and p.state.error_code == "card_locked"
     port.remove()
     p.poll()
-    assert p.phase is Phase.WAIT_CARD and p.state.message == ""
+    assert p.phase is Phase.WAIT_CARD and "カードはロックされています" in p.state.message  # still readable
+    port.insert(FakeCard(pin=PIN, serial="00000000000000A2"))
+    p.poll()
+    assert p.phase is Phase.CARD_PIN and p.state.message == ""  # a new card: a new start
 
 
 async def test_pin_length_checked_before_the_card(port: FakeEnrollPort, card: FakeCard) -> None:
