@@ -4,8 +4,9 @@
 starts the ``HqNode`` itself (TLS listener + admin socket, so ``meibo hq report`` and terminals
 work as with ``meibo hq serve``); otherwise it follows the serving HQ (``RemoteHq``).
 
-Live without blocking ingest: the refresher builds one snapshot a second (never two at once),
-and the ledger is only read on the loop between awaits, exactly like the node's own handlers.
+Live without blocking ingest: the refresher builds one snapshot a second (never two at once);
+each takes in only the events committed since the last one (``backend``, ``live``), and the
+ledger is only read on the loop between awaits, exactly like the node's own handlers.
 Kivy must be configured by the environment before this module is imported (see ``kivy_env``).
 """
 
@@ -134,6 +135,7 @@ async def run_console(hqdir: str, listen: str | None, dev_loopback: bool, now: s
     try:
         await run_app(ConsolePresenter(local), local, driver=driver)
     finally:
+        await local.close()
         admin.close()
         await node.stop()
         await runner.cleanup()

@@ -3,13 +3,20 @@
 Two ways to reach HQ, one interface (``snapshot()`` + the presenter's ``ConsoleBackend``):
 
 - ``LocalHq``: the console runs the ``HqNode`` itself on the same asyncio loop. The ledger is
-  only ever touched on the loop's thread (the node's rule), so the snapshot is built there, and
-  the store is read through the node's single store thread (``node.io``). Actions use the very
-  code path of the admin socket (``node.admin``), so there is one writer and one order.
+  only ever touched on the loop's thread (the node's rule). Actions use the very code path of
+  the admin socket (``node.admin``), so there is one writer and one order.
 - ``RemoteHq``: HQ is serving in another process. Once a second the console asks the admin
   socket for its report (online terminals) and follows hq.db read-only (SQLite WAL: readers
   never block the writer), applying new events by ``hq_order`` to its own ``RecordsLedger``;
   actions go through the admin socket. Nothing here ever writes hq.db.
+
+Incremental (``live.LiveRecords``): neither rebuilds the figures from every event each second.
+Both read only the events after their cursor in ``hq_order`` (HQ's ingest order; rows are
+committed in the order the ledger applied them, so every committed row is already in the node's
+ledger) and move the aggregates those events touch. The reading is done on a worker thread with
+its own read-only connection; ``LocalHq`` then applies the rows on the loop (the ledger's thread)
+in slices of ``FollowSettings.slice_rows``, yielding to the window between slices, so a console
+opened on a million stored events stays responsive while it catches up.
 
 Revocation is the ``meibo hq revoke`` command's own code (registry + CRL); the running node
 re-reads the registry at once (local) or within half a second (remote).
@@ -19,7 +26,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sqlite3
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from appliance.clock import Clock
@@ -28,8 +37,9 @@ from appliance.errors import MeiboError
 from appliance.events import decode
 from sync_protocol.hq_store import HqStore
 from sync_protocol.ledger import Alarm
-from sync_protocol.records import ConsoleData, HqFacts, RecordsLedger, console_data
+from sync_protocol.records import ConsoleData, HqFacts, RecordsLedger
 from sync_protocol.server import ADMIN_SOCKET, HqNode
+from ui_kivy.console.live import BODY_KINDS, Change, LiveRecords
 
 
 class HqUnreachable(MeiboError):
@@ -56,24 +66,85 @@ def _revoked_reasons(store: HqStore) -> dict[str, str]:
     return {t: r.reason for t, r in store.registry.items() if r.revoked}
 
 
+@dataclass(frozen=True)
+class FollowSettings:
+    read_rows: int = 50_000  # events read from hq.db per trip to the reader thread
+    slice_rows: int = 5_000  # events applied on the loop between two yields to the window
+
+
+_NEW_ROWS = ("SELECT hq_order, terminal, seq, hlc, kind, CASE WHEN kind IN ({}) THEN body END FROM events "
+             "WHERE hq_order > ? ORDER BY hq_order LIMIT ?").format(", ".join(f"'{k}'" for k in sorted(BODY_KINDS)))
+
+
+def read_changes(conn: sqlite3.Connection, after: int, limit: int) -> list[tuple[int, Change]]:
+    """Events after ``after`` in ``hq_order``, as the console needs them (bodies only for markers
+    and 交付数: a check-in is all in the stored columns)."""
+    out = []
+    for order, terminal, seq, hlc, kind, body in conn.execute(_NEW_ROWS, (after, limit)):
+        data = decode(bytes(body)).data if body is not None else {}
+        out.append((order, Change(kind, terminal, seq, hlc, data)))
+    return out
+
+
 class LocalHq:
     """The console and the HQ node in one process, on one loop."""
 
-    def __init__(self, node: HqNode, clock: Clock) -> None:
+    def __init__(self, node: HqNode, clock: Clock, settings: FollowSettings = FollowSettings()) -> None:
         self.node = node
         self.clock = clock
+        self.settings = settings
         self.link = "本部サーバをこの画面で起動中"
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="console-read")
+        self._conn: sqlite3.Connection | None = None
+        self._ledger: Any = None
+        self._live = LiveRecords(node.store.config)
+        self._cursor = 0  # hq_order of the last event the figures include
+        self._lock = asyncio.Lock()
+
+    def _read(self, after: int, limit: int) -> list[tuple[int, Change]]:
+        """On the reader thread: its own read-only connection (WAL: never blocks the node's writer)."""
+        if self._conn is None:
+            self._conn = sqlite3.connect(f"file:{self.node.hq.hq_db}?mode=ro", uri=True, check_same_thread=False)
+            self._conn.execute("PRAGMA busy_timeout=30000")
+        return read_changes(self._conn, after, limit)
+
+    async def catch_up(self) -> None:
+        """Bring the figures up to what hq.db holds, touching only what is new."""
+        node, st = self.node, self.settings
+        loop = asyncio.get_running_loop()
+        while True:
+            if node.ledger is not self._ledger:  # first time, or HQ reloaded its ledger from disk
+                self._ledger, self._live, self._cursor = node.ledger, LiveRecords(node.store.config), 0
+            ledger, live = self._ledger, self._live
+            rows = await loop.run_in_executor(self._pool, self._read, self._cursor, st.read_rows)
+            for i in range(0, len(rows), st.slice_rows):
+                if node.ledger is not ledger:
+                    break  # the ledger was replaced while we yielded: start again on the new one
+                part = rows[i:i + st.slice_rows]
+                for _, ch in part:
+                    live.observe(ledger, ch)
+                self._cursor = part[-1][0]
+                if len(rows) > st.slice_rows:
+                    await asyncio.sleep(0)  # let the window and ingest run between slices
+            if node.ledger is ledger and len(rows) < st.read_rows:
+                return
 
     async def snapshot(self) -> ConsoleData:
-        node = self.node
-        contacts, states = await node.io(lambda: (node.store.contacts(), node.store.alert_states()))
-        unacked = {}
-        for t, conns in node.sessions.items():
-            if conns:
-                unacked[t] = max(max(0, s.sent_cursor - s.cursor) for s, _ in conns)
-        facts = HqFacts(contacts, states, _revoked_reasons(node.store), frozenset(node.online()),
-                        unacked_flags=unacked)
-        return console_data(node.ledger, node.store.config, facts, self.clock.now())
+        async with self._lock:
+            await self.catch_up()
+            node = self.node
+            contacts, states = await node.io(lambda: (node.store.contacts(), node.store.alert_states()))
+            ledger = self._ledger
+            if node.ledger is not ledger:  # replaced during that await: next refresh starts over
+                await self.catch_up()
+                ledger = self._ledger
+            unacked = {}
+            for t, conns in node.sessions.items():
+                if conns:
+                    unacked[t] = max(max(0, s.sent_cursor - s.cursor) for s, _ in conns)
+            facts = HqFacts(contacts, states, _revoked_reasons(node.store), frozenset(node.online()),
+                            unacked_flags=unacked)
+            return self._live.build(ledger, facts, self.clock.now())
 
     async def _admin(self, req: dict[str, Any]) -> dict[str, Any]:
         req.setdefault("now", self.clock.now().isoformat())
@@ -94,7 +165,12 @@ class LocalHq:
         return await asyncio.to_thread(publish_roll, self.node.hq, self.clock, full)
 
     async def close(self) -> None:
-        pass
+        def _close() -> None:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+        await asyncio.get_running_loop().run_in_executor(self._pool, _close)
+        self._pool.shutdown(wait=True)
 
 
 class RemoteHq:
@@ -108,6 +184,7 @@ class RemoteHq:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="console-follow")
         self._store: HqStore | None = None
         self._ledger: RecordsLedger | None = None
+        self._live: LiveRecords | None = None
         self._last_order = 0
 
     async def ask(self, req: dict[str, Any], timeout: float = 30.0) -> dict[str, Any]:
@@ -125,9 +202,10 @@ class RemoteHq:
         if self._store is None:
             self._store = HqStore(self.hq)
             self._ledger = RecordsLedger(self._store.config.election_id)
+            self._live = LiveRecords(self._store.config)
             self._store.registry_mtime = 0.0
-        store, ledger = self._store, self._ledger
-        assert ledger is not None
+        store, ledger, live = self._store, self._ledger, self._live
+        assert ledger is not None and live is not None
         store.refresh_registry(ledger)
         while True:
             rows = store.store.conn.execute(
@@ -136,7 +214,9 @@ class RemoteHq:
             for order, terminal, body in rows:
                 if terminal not in ledger.terminals:
                     ledger.register(terminal, "?", b"")
-                ledger.apply(decode(bytes(body)))
+                ev = decode(bytes(body))
+                ledger.apply(ev)
+                live.observe(ledger, Change.of(ev))
                 self._last_order = order
             if len(rows) < self.batch:
                 break
@@ -148,7 +228,7 @@ class RemoteHq:
             if terminal in ledger.terminals:
                 ledger.raise_alarm(Alarm(terminal, seq, reason, held, offered))
         facts = HqFacts(store.contacts(), store.alert_states(), _revoked_reasons(store), online)
-        return console_data(ledger, store.config, facts, self.clock.now())
+        return live.build(ledger, facts, self.clock.now())
 
     async def snapshot(self) -> ConsoleData:
         try:
@@ -195,5 +275,5 @@ def hq_is_serving(hq: HqDir) -> bool:
         return False
 
 
-__all__ = ["LocalHq", "RemoteHq", "HqUnreachable", "revoke_terminal", "publish_roll", "hq_is_serving"]
+__all__ = ["LocalHq", "RemoteHq", "FollowSettings", "read_changes", "HqUnreachable", "revoke_terminal", "publish_roll", "hq_is_serving"]
 

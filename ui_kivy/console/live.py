@@ -1,0 +1,243 @@
+"""The console's figures kept up to date event by event (incremental records). Pure: no Kivy,
+no SQLite, no clock; the backend feeds it and asks it to build a ``ConsoleData``.
+
+Why: ``records.console_data`` walks every check-in HQ holds (station rows, 名簿対照数, turnout);
+once a second over millions of events (a prefecture-wide 同日選挙) that stalls the window. Here
+each event is looked at once, in HQ's order (``hq_order``), and only the aggregates it touches
+move; building the screen then costs terminals + alerts + hours, not events.
+
+How a check-in is counted: what a check-in adds to the figures depends only on its own
+``BallotRef`` (fixed) and on its contests' states (``ballot`` / ``pending`` / ``withheld`` /
+``voided``, changed later by ``withheld``, ``provisional`` and ``void`` events). ``observe`` takes
+one event, finds the check-in it is about, subtracts what that check-in was counted as so far and
+adds what it is now (read from the ledger). It never trusts the event's own effect, so it is
+right even when the ledger is already ahead of the event log (HQ applies before it commits): the
+next event about the same check-in moves nothing. What was counted is remembered only when it is
+not the usual "every contest a ballot" (a few double-vote attempts and voids, not millions).
+
+Rules: events must be observed in HQ's order, each exactly once, and only after the ledger
+applied them; a new ledger (HQ reloaded from disk) needs a new ``LiveRecords``. A property test
+(tests/property/test_console_incremental_equals_rebuild.py) holds the result equal to
+``records.console_data`` after any sequence of events and refreshes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Mapping, NamedTuple
+
+from appliance.clock import JST
+from appliance.events import Event, EventKind
+from appliance.model import HQ_TERMINAL, ElectionConfig
+from sync_protocol.ledger import CheckinRec, CState, Ledger
+from sync_protocol.records import (NONE_MARK, ConsoleData, HourlyRow, HqFacts, StationRow, Turnout, _iso,
+                                   alarm_rows, alert_rows, hlc_dt, parse_signal, station_kind, station_name)
+
+# event kinds whose ``ref`` names an earlier check-in whose state they change
+_REF_KINDS = frozenset({EventKind.WITHHELD.value, EventKind.PROVISIONAL.value, EventKind.VOID.value})
+_NEW_KINDS = frozenset({EventKind.CHECKIN.value, EventKind.ABSENTEE.value})
+# kinds whose body the console must read (the others need only the stored columns)
+BODY_KINDS = _REF_KINDS | {EventKind.COUNT.value}
+
+
+class Change(NamedTuple):
+    """One event as the console needs it: the stored columns, and ``data`` only for BODY_KINDS."""
+
+    kind: str
+    terminal: str
+    seq: int
+    hlc: int
+    data: Mapping[str, Any]
+
+    @classmethod
+    def of(cls, ev: Event) -> "Change":
+        return cls(ev.kind.value, ev.terminal, ev.seq, ev.hlc, ev.data if ev.kind.value in BODY_KINDS else {})
+
+
+# what one check-in adds: (contests it still hands as ballots, whether one is pending)
+Mark = tuple[tuple[str, ...], bool]
+
+
+def _mark(rec: CheckinRec) -> Mark:
+    ballots = tuple(c for c in rec.contests if rec.state.get(c) is CState.BALLOT)
+    return ballots, any(s is CState.PENDING for s in rec.state.values())
+
+
+def _usual(rec: CheckinRec) -> Mark:
+    return rec.contests, False
+
+
+def _bump(d: dict[Any, int], key: Any, by: int) -> None:
+    n = d.get(key, 0) + by
+    if n:
+        d[key] = n
+    else:  # a full rebuild has no key for a zero: neither may we
+        d.pop(key, None)
+
+
+@dataclass
+class _When:
+    day: date
+    day_iso: str
+    hour: int
+
+
+class LiveRecords:
+    def __init__(self, config: ElectionConfig) -> None:
+        self.config = config
+        self.observed = 0  # events looked at (the backend's cursor is its own ``hq_order``)
+        self._counted: dict[tuple[str, int], Mark] = {}  # only marks other than ``_usual``
+        self._kinds: dict[str, str] = {}
+        self._names: dict[str, str] = {}
+        # per terminal: check-ins that hand or await a ballot, by day; pending ones
+        self.term_total: dict[str, int] = {}
+        self.term_day: dict[tuple[str, date], int] = {}
+        self.term_pending: dict[str, int] = {}
+        # turnout: check-ins handing at least one ballot
+        self.kind_total: dict[str, int] = {}
+        self.kind_day: dict[tuple[date, str], int] = {}
+        self.turnout_cells: dict[tuple[date, str, int], int] = {}  # (day, station, hour)
+        # ballots per (station, contest, day, hour): 名簿対照数 is the sum over earlier hours
+        self.ballot_cells: dict[tuple[str, str, str, int], int] = {}
+        # 交付数 entries: (station-or-"", terminal, contest, day, hour) -> (hlc, observed, issued); the
+        # latest by terminal clock wins, and on a tie the later in HQ's order (as records does)
+        self.counts: dict[tuple[str, str, str, str, int], tuple[int, int, int]] = {}
+
+    # --- feeding --------------------------------------------------------------------------
+    def observe(self, ledger: Ledger, ch: Change) -> None:
+        self.observed += 1
+        if ch.kind in _NEW_KINDS:
+            rec = ledger.checkins.get((ch.terminal, ch.seq))
+            if rec is not None:
+                self._recount(rec, None)
+        elif ch.kind in _REF_KINDS:
+            ref = int(ch.data["ref"])
+            key = (ch.terminal, ref)
+            # The ledger ignored a marker whose check-in it did not hold when it applied it. A ref
+            # at or after the marker's own seq was not applied yet then (a terminal's events
+            # apply in seq order), even if the ledger, being ahead, holds that check-in now.
+            rec = ledger.checkins.get(key) if ref < ch.seq else None
+            if rec is not None:
+                self._recount(rec, self._counted.get(key, _usual(rec)))
+        elif ch.kind == EventKind.COUNT.value:
+            d = ch.data
+            ckey = (str(d.get("station") or ""), ch.terminal, str(d["contest"]),
+                    hlc_dt(ch.hlc).date().isoformat(), int(d["hour"]))
+            prev = self.counts.get(ckey)
+            if prev is None or ch.hlc >= prev[0]:
+                self.counts[ckey] = (ch.hlc, self.observed, int(d["issued"]))
+
+    def _recount(self, rec: CheckinRec, before: Mark | None) -> None:
+        now = _mark(rec)
+        if now == before:
+            return
+        key = (rec.ref.terminal, rec.ref.seq)
+        when = self._when(rec.ref.hlc)
+        if before is not None:
+            self._add(rec, before, when, -1)
+        self._add(rec, now, when, +1)
+        if now == _usual(rec):
+            self._counted.pop(key, None)
+        else:
+            self._counted[key] = now
+
+    @staticmethod
+    def _when(hlc: int) -> _When:
+        dt = hlc_dt(hlc)
+        d = dt.date()
+        return _When(d, d.isoformat(), dt.hour)
+
+    def _kind(self, station: str) -> str:
+        k = self._kinds.get(station)
+        if k is None:
+            k = self._kinds[station] = station_kind(self.config, station)
+        return k
+
+    def _name(self, station: str) -> str:
+        n = self._names.get(station)
+        if n is None:
+            n = self._names[station] = station_name(self.config, station)
+        return n
+
+    def _add(self, rec: CheckinRec, mark: Mark, when: _When, by: int) -> None:
+        ballots, pending = mark
+        t, s = rec.ref.terminal, rec.ref.station
+        if ballots or pending:
+            _bump(self.term_total, t, by)
+            _bump(self.term_day, (t, when.day), by)
+        if pending:
+            _bump(self.term_pending, t, by)
+        if ballots:
+            k = self._kind(s)
+            _bump(self.kind_total, k, by)
+            _bump(self.kind_day, (when.day, k), by)
+            _bump(self.turnout_cells, (when.day, s, when.hour), by)
+        for c in ballots:
+            _bump(self.ballot_cells, (s, c, when.day_iso, when.hour), by)
+
+    # --- building the screen ----------------------------------------------------------------
+    def build(self, ledger: Ledger, facts: HqFacts, now: datetime) -> ConsoleData:
+        """The same ``ConsoleData`` as ``records.console_data(ledger, config, facts, now)``."""
+        cfg = self.config
+        day = now.date()
+        return ConsoleData(cfg.election_id, cfg.name, _iso(now), ledger.order,
+                           tuple(self._stations(ledger, facts, day)), tuple(alert_rows(ledger, cfg, facts)),
+                           tuple(alarm_rows(ledger)), tuple(self._hourly(ledger)), self._turnout(day),
+                           tuple((c.contest_id, c.name) for c in cfg.contests))
+
+    def _stations(self, ledger: Ledger, facts: HqFacts, day: date) -> list[StationRow]:
+        alarmed = {a.terminal for a in ledger.alarms}
+        rows: list[StationRow] = []
+        seen: set[str] = set()
+        for t, ts in sorted(ledger.terminals.items(), key=lambda kv: (kv[1].station, kv[0])):
+            if t == HQ_TERMINAL:
+                continue
+            seen.add(ts.station)
+            c = facts.contacts.get(t)
+            sig, carrier = parse_signal(c[2] if c else None)
+            rows.append(StationRow(
+                ts.station, self._name(ts.station), self._kind(ts.station), t, t in facts.online,
+                _iso(datetime.fromtimestamp(c[0], JST)) if c else "", ts.acked_seq, self.term_pending.get(t, 0),
+                facts.unacked_flags.get(t) if t in facts.online else None, self.term_day.get((t, day), 0),
+                self.term_total.get(t, 0), sig, carrier, ts.revoked, facts.revoked_reasons.get(t, ""),
+                ts.held or t in alarmed))
+        for s in self.config.stations:
+            if s.station_id not in seen:
+                rows.append(StationRow(s.station_id, s.name, s.kind.value, "", False, "", 0, 0, None, 0, 0,
+                                       NONE_MARK, NONE_MARK, False, "", False))
+        rows.sort(key=lambda r: (r.station, r.terminal))
+        return rows
+
+    def _hourly(self, ledger: Ledger) -> list[HourlyRow]:
+        # the station of an entry without one is its terminal's station now (as records does)
+        latest: dict[tuple[str, str, str, int], tuple[int, int, int]] = {}
+        for (station, terminal, contest, day_iso, hour), entry in self.counts.items():
+            ts = ledger.terminals.get(terminal)
+            key = (station or (ts.station if ts else ""), contest, day_iso, hour)
+            prev = latest.get(key)
+            if prev is None or entry[:2] > prev[:2]:
+                latest[key] = entry
+        rows = []
+        for (station, contest, day_iso, hour), (_, _, issued) in sorted(latest.items()):
+            matched = sum(self.ballot_cells.get((station, contest, day_iso, h), 0) for h in range(hour))
+            rows.append(HourlyRow(day_iso, hour, station, self._name(station), contest, matched, issued,
+                                  issued - matched))
+        return rows
+
+    def _turnout(self, day: date) -> Turnout:
+        per: dict[str, dict[int, int]] = {}
+        for (d, s, h), n in self.turnout_cells.items():
+            if d == day:
+                per.setdefault(s, {})[h] = n
+        kind_today = {k: n for (d, k), n in self.kind_day.items() if d == day}
+        used = [h for hs in per.values() for h in hs]
+        lo, hi = min([7, *used]), max([20, *used])
+        hours = tuple(range(lo, hi + 1))
+        stations = sorted(per)
+        return Turnout(day.isoformat(), hours, {s: [per[s].get(h, 0) for h in hours] for s in stations},
+                       {s: self._name(s) for s in stations}, kind_today, dict(self.kind_total),
+                       sum(kind_today.values()), sum(self.kind_total.values()))
+
+
+__all__ = ["LiveRecords", "Change", "BODY_KINDS"]
