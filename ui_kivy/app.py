@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +99,14 @@ def make_unlock_app(unlock: Any, font: Path, stop_when_unlocked: bool = True) ->
     return UnlockApp()
 
 
+@dataclass(frozen=True)
+class StationSettings:
+    """The waits of ``StationRun`` (STYLE rule 9)."""
+
+    tick_s: float = 0.3  # reader / card poll on the enrollment screen; the kiosk's status tick
+    unlocked_pause_s: float = 0.8  # "✓ 開きました" stays this long before the kiosk appears
+
+
 def _enrolled(tdir_path: Path) -> bool:
     from appliance.dirs import TerminalDir
 
@@ -121,7 +130,7 @@ class StationRun:
     def __init__(self, tdir_path: Path, *, clock: Any, clerk: str, scanner: str | None = None,
                  modems: list[str] | None = None, hq: str | None = None, enroll_hq: str | None = None,
                  font: Path, reader_factory: Callable[[], Any] | None = None, enroll_settings: Any = None,
-                 tick_s: float = 0.3, unlocked_pause_s: float = 0.8) -> None:
+                 settings: StationSettings = StationSettings()) -> None:
         self.tdir_path = tdir_path
         self.clock = clock
         self.clerk = clerk
@@ -132,8 +141,7 @@ class StationRun:
         self.font = font
         self.reader_factory = reader_factory
         self.enroll_settings = enroll_settings
-        self.tick_s = tick_s
-        self.unlocked_pause_s = unlocked_pause_s
+        self.settings = settings
         self.screen = ""  # enroll | unlock | kiosk: what is shown now
         self.enroll: Any = None  # EnrollPresenter while enrolling
         self.unlock: Any = None  # UnlockPresenter while unlocking
@@ -184,7 +192,7 @@ class StationRun:
 
             def build(self) -> Any:
                 run.root = StationRoot()
-                self._tick = Clock.schedule_interval(lambda _dt: run.tick(), run.tick_s)
+                self._tick = Clock.schedule_interval(lambda _dt: run.tick(), run.settings.tick_s)
                 run._built.set()
                 return run.root
 
@@ -283,7 +291,7 @@ class StationRun:
         self.root.show(UnlockRoot(self.unlock))
         self.screen = "unlock"
         await unlocked.wait()
-        await asyncio.sleep(self.unlocked_pause_s)  # let "✓ 開きました" be read
+        await asyncio.sleep(self.settings.unlocked_pause_s)  # let "✓ 開きました" be read
         self.unlock = None
 
     async def _kiosk(self) -> str | None:

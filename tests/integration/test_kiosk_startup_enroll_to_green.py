@@ -110,7 +110,7 @@ def type_digits(root: Any, digits: str) -> None:
 async def test_blank_terminal_enrolls_unlocks_opens_and_checks_in(tmp_path: Path, pcscd_service: PcscdService,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     from sync_protocol.server import HqNode, serve
-    from ui_kivy.app import StationRun, prepare_kivy
+    from ui_kivy.app import StationRun, StationSettings, prepare_kivy
     from ui_kivy.presenters.app_flow import Screen
 
     monkeypatch.setenv(atrest.RUNTIME_ENV, str(tmp_path / "runtime"))
@@ -124,7 +124,7 @@ async def test_blank_terminal_enrolls_unlocks_opens_and_checks_in(tmp_path: Path
     tdir = tmp_path / "T01"
     run = StationRun(tdir, clock=CLOCK, clerk="係員A", font=prepare_kivy((1280, 800)), reader_factory=PcscCardReader,
                      enroll_settings=EnrollSettings(connect_timeout_s=2.0, request_timeout_s=10.0, abort_timeout_s=1.0),
-                     unlocked_pause_s=0.1)
+                     settings=StationSettings(unlocked_pause_s=0.1))
     failure: list[BaseException] = []
 
     async def script() -> None:

@@ -39,7 +39,7 @@ def _kivy_env(tmp_path_factory: pytest.TempPathFactory) -> None:
 async def test_reenroll_with_a_new_card_from_the_supervisor_menu(tmp_path: Path, pcscd_service: PcscdService,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     from sync_protocol.server import HqNode, serve
-    from ui_kivy.app import StationRun, prepare_kivy
+    from ui_kivy.app import StationRun, StationSettings, prepare_kivy
     from ui_kivy.presenters.app_flow import Screen
 
     monkeypatch.setenv(atrest.RUNTIME_ENV, str(tmp_path / "runtime"))
@@ -60,7 +60,7 @@ async def test_reenroll_with_a_new_card_from_the_supervisor_menu(tmp_path: Path,
     second = issue_card(pcscd_service, hq, tmp_path, seed=8)
 
     run = StationRun(tdir, clock=CLOCK, clerk="係員A", font=prepare_kivy((1280, 800)), reader_factory=PcscCardReader,
-                     enroll_settings=FAST, unlocked_pause_s=0.1)
+                     enroll_settings=FAST, settings=StationSettings(unlocked_pause_s=0.1))
     failure: list[BaseException] = []
 
     async def script() -> None:
