@@ -65,19 +65,42 @@ class ContestVerdict(NamedTuple):
         return [self.seq, self.contest, "V", f.station, f.terminal, f.hlc, f.seq]
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class CheckinRec:
     """One check-in at HQ. ``first`` holds, for each contest HQ answered ALREADY_VOTED, the
     ballot the voter already had (None when every contest was accepted, the common case);
-    ``verdict`` is derived from it on demand: HQ keeps tens of thousands of these and each is
-    built on the ingest path, so it holds as few objects as it can."""
+    ``verdict`` is derived from it on demand. ``state`` is a dict of each contest's state,
+    built the first time it is asked for: until then (``state_row`` None) every contest is a
+    ballot, the common case. HQ keeps one of these per check-in and builds it on the ingest
+    path, so it holds as few objects as it can (each one the GC tracks costs every full
+    collection)."""
 
     voter: str
-    ref: BallotRef
+    # the BallotRef's fields as a plain tuple: the GC stops tracking a plain tuple of strings and
+    # ints, never a NamedTuple, and every tracked object makes each full collection longer
+    ref_row: tuple[str, int, str, int, str]
     contests: tuple[str, ...]
-    state: dict[str, CState]
+    state_row: dict[str, CState] | None = None
     first: dict[str, BallotRef] | None = None
-    key: tuple[str, int] | None = field(default=None, compare=False, repr=False)  # (terminal, seq), shared
+    key: tuple[str, int] | None = field(default=None, repr=False)  # (terminal, seq), shared
+
+    @property
+    def state(self) -> dict[str, CState]:
+        st = self.state_row
+        if st is None:
+            st = self.state_row = dict.fromkeys(self.contests, _BALLOT)
+        return st
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CheckinRec):
+            return NotImplemented
+        return (self.voter, self.ref_row, self.contests, self.state, self.first) == \
+            (other.voter, other.ref_row, other.contests, other.state, other.first)
+
+    @property
+    def ref(self) -> BallotRef:
+        r: BallotRef = _tuple_new(BallotRef, self.ref_row)
+        return r
 
     @property
     def verdict(self) -> dict[str, ContestVerdict]:
@@ -107,6 +130,61 @@ class Flag(NamedTuple):
 
     def wire(self) -> tuple[object, ...]:
         return (self.cursor, self.voter, self.contest, self.delta, self.station, self.terminal, self.seq, self.hlc)
+
+
+class FlagLog:
+    """The voted-flag stream (``flags[i]`` has cursor i+1): ``Flag`` outside, plain tuples
+    inside, so that the GC stops tracking them (it never untracks a NamedTuple; HQ holds one
+    or two flags per check-in). ``wire_after`` hands the tuples out as they are."""
+
+    __slots__ = ("_rows",)
+
+    def __init__(self, flags: Iterable[Flag] = ()) -> None:
+        self._rows: list[tuple[Any, ...]] = [tuple(f) for f in flags]
+
+    def append(self, f: Flag | tuple[Any, ...]) -> None:
+        self._rows.append(f if type(f) is tuple else tuple(f))
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @overload
+    def __getitem__(self, i: int) -> Flag: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Flag]: ...
+    def __getitem__(self, i: int | slice) -> Flag | list[Flag]:
+        if isinstance(i, slice):
+            return [_tuple_new(Flag, r) for r in self._rows[i]]
+        f: Flag = _tuple_new(Flag, self._rows[i])
+        return f
+
+    def __iter__(self) -> Iterator[Flag]:
+        for r in self._rows:
+            yield _tuple_new(Flag, r)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, FlagLog):
+            return self._rows == other._rows
+        if isinstance(other, list):
+            return self._rows == [tuple(f) for f in other]
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return f"FlagLog(<{len(self)}>)"
+
+    def wire_after(self, cursor: int, exclude_terminal: str | None, limit: int,
+                   upto: int | None) -> tuple[list[tuple[Any, ...]], int]:
+        """``Ledger.flags_after`` in wire form (``Flag.wire()``), without building a Flag each."""
+        rows = self._rows
+        end = len(rows) if upto is None else min(upto, len(rows))
+        out: list[tuple[Any, ...]] = []
+        pos = cursor
+        while pos < end and len(out) < limit:
+            r = rows[pos]
+            pos += 1
+            if r[5] != exclude_terminal:
+                out.append(r)
+        return out, pos
 
 
 @dataclass
@@ -212,7 +290,7 @@ class Ledger:
         # tuple (replaced on change): almost always one entry, and tuples cost the GC nothing
         self.ballots: dict[tuple[str, str], tuple[tuple[str, int], ...]] = {}
         self.alerts: dict[tuple[str, str], Alert] = {}
-        self.flags: list[Flag] = []
+        self.flags = FlagLog()
         self.alarms: list[Alarm] = []
         self.other_events: list[Event] = []  # tentative, lookup, station, count: kept for reports
         self.order = 0  # events applied, in HQ's ingest order
@@ -354,14 +432,16 @@ class Ledger:
 
     def _add_ballot(self, rec: CheckinRec, contest: str) -> None:
         key = (rec.voter, contest)
-        me = rec.key or (rec.ref.terminal, rec.ref.seq)
+        r = rec.ref_row
+        me = rec.key or (r[0], r[1])
         old = self.ballots.get(key)
         lst = self.ballots[key] = (me,) if old is None else old + (me,)
-        rec.state[contest] = _BALLOT
-        if old is None:
-            r = rec.ref
+        st = rec.state_row
+        if st is not None:  # None: every contest is a ballot already
+            st[contest] = _BALLOT
+        if old is None:  # a Flag's fields, as a plain tuple (FlagLog)
             flags = self.flags
-            flags.append(_tuple_new(Flag, (len(flags) + 1, rec.voter, contest, 1, r.station, r.terminal, r.seq, r.hlc)))
+            flags.append((len(flags) + 1, rec.voter, contest, 1, r[2], r[0], r[1], r[3]))
         else:
             refs = [self.checkins[k].ref for k in lst]
             alert = self.alerts.get(key)
@@ -377,7 +457,7 @@ class Ledger:
     def _remove_ballot(self, rec: CheckinRec, contest: str) -> None:
         key = (rec.voter, contest)
         lst = self.ballots.get(key, ())
-        me = rec.key or (rec.ref.terminal, rec.ref.seq)
+        me = rec.key or (rec.ref_row[0], rec.ref_row[1])
         if me not in lst:
             return
         was_holder = lst[0] == me
@@ -400,10 +480,9 @@ class Ledger:
         data = ev.data
         t, seq = ev.terminal, ev.seq
         voter, contests = str(data["voter"]), tuple(data["contests"])
-        ref = _tuple_new(BallotRef, (t, seq, str(data.get("station", "")), ev.hlc, str(data.get("clerk", ""))))
+        ref = (t, seq, str(data.get("station", "")), ev.hlc, str(data.get("clerk", "")))
         key = (t, seq)
-        state: dict[str, CState] = {}
-        rec = CheckinRec(voter, ref, contests, state, None, key)
+        rec = CheckinRec(voter, ref, contests, None, None, key)
         checkins = self.checkins
         checkins[key] = rec
         absentee = ev.kind is _ABSENTEE
@@ -416,7 +495,7 @@ class Ledger:
                 if rec.first is None:
                     rec.first = {}
                 rec.first[c] = checkins[held[0]].ref
-                state[c] = _PENDING
+                rec.state[c] = _PENDING  # the contests after it set their own state below
 
     def _rec(self, ev: Event) -> CheckinRec | None:
         return self.checkins.get((ev.terminal, ev.ref))
@@ -483,15 +562,13 @@ class Ledger:
                     upto: int | None = None) -> tuple[list[Flag], int]:
         """Flags after ``cursor`` (at most ``upto``), skipping the recipient's own; returns the
         new cursor (which moves past skipped flags too)."""
-        end = len(self.flags) if upto is None else min(upto, len(self.flags))
-        out: list[Flag] = []
-        pos = cursor
-        while pos < end and len(out) < limit:
-            f = self.flags[pos]
-            pos += 1
-            if f.terminal != exclude_terminal:
-                out.append(f)
-        return out, pos
+        rows, pos = self.flags.wire_after(cursor, exclude_terminal, limit, upto)
+        return [_tuple_new(Flag, r) for r in rows], pos
+
+    def flags_wire_after(self, cursor: int, exclude_terminal: str | None = None, limit: int = 5000,
+                         upto: int | None = None) -> tuple[list[tuple[Any, ...]], int]:
+        """``flags_after`` in wire form (each ``Flag.wire()``), for the FLAGS frame."""
+        return self.flags.wire_after(cursor, exclude_terminal, limit, upto)
 
     def active_alerts(self) -> list[Alert]:
         return [a for a in self.alert_log if a.active]
@@ -509,5 +586,5 @@ _CHECKIN, _ABSENTEE = EventKind.CHECKIN, EventKind.ABSENTEE
 _BALLOT, _PENDING = CState.BALLOT, CState.PENDING
 
 HQ_STATION = "HQ"
-__all__ = ["Ledger", "Verdict", "ContestVerdict", "Flag", "Alert", "Alarm", "BallotRef", "BatchCheck",
+__all__ = ["Ledger", "Verdict", "ContestVerdict", "Flag", "FlagLog", "ChainHashes", "Alert", "Alarm", "BallotRef", "BatchCheck",
            "HQ_TERMINAL", "HQ_STATION", "CState"]

@@ -384,12 +384,12 @@ class HqSession:
         """Voted flags from elsewhere that are durable at HQ and not yet sent on this link."""
         if self.state is not SessionState.READY:
             return None
-        flags, pos = self.ledger.flags_after(self.sent_cursor, exclude_terminal=self.terminal, limit=limit,
-                                             upto=committed_upto)
+        rows, pos = self.ledger.flags_wire_after(self.sent_cursor, exclude_terminal=self.terminal, limit=limit,
+                                                 upto=committed_upto)
         if pos == self.sent_cursor:
             return None
         self.sent_cursor = pos
-        return Frame(FrameType.FLAGS, {"cursor": pos}, flags=tuple(f.wire() for f in flags))
+        return Frame(FrameType.FLAGS, {"cursor": pos}, flags=tuple(rows))
 
     def close(self) -> None:
         self._move("close")
