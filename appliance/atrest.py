@@ -4,8 +4,15 @@ Rules kept here:
 - Each terminal has one random 256-bit *data key* for its SQLCipher store (appliance/store.py).
   On the terminal's disk it exists only *sealed*: ``TDIR/keys/store.sealed`` is JSON holding a list
   of *wrappings*, each the data key encrypted (XSalsa20-Poly1305, nacl ``SecretBox``) under a key
-  derived from one secret. Today one kind exists: ``pin`` (supervisor PIN → Argon2id). A smart
-  card wrapping can be appended later without touching the store (the data key does not change).
+  derived from one secret. Two kinds: ``pin`` (supervisor PIN → Argon2id) and ``pin+card`` (the
+  same Argon2id output combined with the enrolled card's answer to a stored challenge, DERIVE
+  AT-REST KEY in provisioning/applet.py, given only after the card's own PIN). A ``pin+card``
+  wrapping is added to an existing directory without touching the store (the data key does not
+  change); removing the ``pin`` wrapping then makes the card necessary. Directories sealed before
+  (``pin`` only) keep opening with the PIN alone: that is the migration path.
+- Why the card: a copied disk holds everything an offline PIN search needs for ``pin``; for
+  ``pin+card`` it also needs the card's answer, which only the card computes (its key never
+  leaves it) and only after its PIN, with 3 tries before it locks.
 - ``open_station`` unwraps the data key with the PIN and puts it in a *runtime* directory that a
   reboot clears: ``/dev/shm/meibo-<key check>/key`` (directory 0700, file 0600), or under
   ``$MEIBO_RUNTIME_DIR`` when set (tests, systems without /dev/shm). Never on disk. The name is
@@ -57,6 +64,16 @@ class PinLocked(ApplianceError):
 
 class SealedKeyCorrupt(ApplianceError):
     code = "sealed_key_corrupt"
+
+
+class CardRequired(ApplianceError):
+    code = "card_required"
+
+
+# The enrolled card, already selected and past its PIN: challenge (32 bytes) → its 32-byte answer.
+# provisioning/card_client.py ``CardClient.derive_atrest_key`` over a real or fake reader.
+CardResponder = Callable[[bytes], bytes]
+CARD_CHALLENGE = 32
 
 
 @dataclass(frozen=True)
@@ -113,6 +130,28 @@ def pin_wrapping(key: bytes, pin: str, randbytes: RandomBytes, settings: AtRestS
             "salt": salt.hex(), "box": bytes(box).hex(), "failures": 0}
 
 
+def _card_kek(pin_kek: bytes, card_answer: bytes) -> bytes:
+    """Both secrets are needed: a keyed BLAKE2b of the card's answer under the PIN-derived key."""
+    if len(card_answer) != 32:
+        raise ValueError("card answer must be 32 bytes")
+    return hashlib.blake2b(card_answer, key=pin_kek, digest_size=KEY_BYTES, person=b"meibo-pin+card").digest()
+
+
+def card_wrapping(key: bytes, pin: str, card_serial: str, card: CardResponder, randbytes: RandomBytes,
+                  settings: AtRestSettings) -> dict[str, Any]:
+    """The data key under PIN (Argon2id) *and* the card's answer to a fresh random challenge."""
+    from nacl.secret import SecretBox
+
+    _check_pin_shape(pin)
+    salt, challenge = randbytes(16), randbytes(CARD_CHALLENGE)
+    pin_kek = _derive(pin, salt, settings.opslimit, settings.memlimit)
+    kek = _card_kek(pin_kek, card(challenge))
+    box = SecretBox(kek).encrypt(key, randbytes(SecretBox.NONCE_SIZE))
+    return {"kind": "pin+card", "kdf": "argon2id", "opslimit": settings.opslimit, "memlimit": settings.memlimit,
+            "salt": salt.hex(), "card_serial": card_serial, "challenge": challenge.hex(),
+            "box": bytes(box).hex(), "failures": 0}
+
+
 def seal_new(tdir: TerminalDir, pin: str, *, randbytes: RandomBytes = os.urandom,
              settings: AtRestSettings = DEFAULT_SETTINGS) -> bytes:
     """Make a fresh data key, write it sealed under ``pin``; return the key (for the new store)."""
@@ -146,22 +185,57 @@ def read_sealed(tdir: TerminalDir) -> dict[str, Any]:
         raise SealedKeyCorrupt(f"保存データの鍵ファイルが壊れています: {p}") from None
 
 
-def unseal(tdir: TerminalDir, pin: str, *, settings: AtRestSettings = DEFAULT_SETTINGS) -> bytes:
-    """The data key, unwrapped with the supervisor PIN. Counts wrong PINs (``PinWrong``/``PinLocked``)."""
+def wrapping_kinds(tdir: TerminalDir) -> list[str]:
+    return [str(w.get("kind")) for w in read_sealed(tdir)["wrappings"] if isinstance(w, dict)]
+
+
+def needs_card(tdir: TerminalDir) -> bool:
+    """True when the PIN alone no longer opens this terminal's store (only ``pin+card`` left)."""
+    kinds = wrapping_kinds(tdir)
+    return "pin+card" in kinds and "pin" not in kinds
+
+
+def card_challenge(tdir: TerminalDir) -> tuple[str, bytes] | None:
+    """(card serial, challenge) of the ``pin+card`` wrapping, for the caller that talks to the card."""
+    for w in read_sealed(tdir)["wrappings"]:
+        if isinstance(w, dict) and w.get("kind") == "pin+card":
+            try:
+                return str(w["card_serial"]), bytes.fromhex(w["challenge"])
+            except (KeyError, ValueError, TypeError):
+                raise SealedKeyCorrupt(f"保存データの鍵ファイルが壊れています: {sealed_path(tdir)}") from None
+    return None
+
+
+def unseal(tdir: TerminalDir, pin: str, *, card: CardResponder | None = None,
+           settings: AtRestSettings = DEFAULT_SETTINGS) -> bytes:
+    """The data key, unwrapped with the supervisor PIN (and the enrolled card when one is given
+    and the terminal has a card wrapping). Counts wrong PINs (``PinWrong``/``PinLocked``).
+
+    Which wrapping: ``pin+card`` when ``card`` is given and one exists; else ``pin`` (directories
+    sealed before the card wrapping); ``CardRequired`` when only ``pin+card`` is left."""
     from nacl.exceptions import CryptoError
     from nacl.secret import SecretBox
 
     doc = read_sealed(tdir)
-    wraps = [w for w in doc["wrappings"] if isinstance(w, dict) and w.get("kind") == "pin"]
-    if not wraps:
+    by_kind = {str(w.get("kind")): w for w in doc["wrappings"] if isinstance(w, dict)}
+    if card is not None and "pin+card" in by_kind:
+        kind = "pin+card"
+    elif "pin" in by_kind:
+        kind = "pin"
+    elif "pin+card" in by_kind:
+        raise CardRequired("この端末は登録カードと PIN の両方で開設します。カードを差し込んでください")
+    else:
         raise UsageError("この端末には PIN で開設する設定がありません", code="no_pin_wrapping")
-    w = wraps[0]
+    w = by_kind[kind]
     failures = int(w.get("failures", 0))
     if failures >= settings.max_tries:
         raise PinLocked(f"PIN を {settings.max_tries} 回間違えたため、PIN での開設は停止されています"
                         "（選挙管理委員会に連絡してください）", tries_left=0)
     try:
         kek = _derive(pin, bytes.fromhex(w["salt"]), int(w["opslimit"]), int(w["memlimit"]))
+        if kind == "pin+card":
+            assert card is not None
+            kek = _card_kek(kek, card(bytes.fromhex(w["challenge"])))
         key = bytes(SecretBox(kek).decrypt(bytes.fromhex(w["box"])))
         ok = len(key) == KEY_BYTES and hmac.compare_digest(key_check(key), doc["key_check"])
     except (CryptoError, ValueError, KeyError, TypeError):
@@ -170,14 +244,31 @@ def unseal(tdir: TerminalDir, pin: str, *, settings: AtRestSettings = DEFAULT_SE
         w["failures"] = failures + 1
         _write_sealed(tdir, doc)
         left = settings.max_tries - failures - 1
+        what = "PIN またはカード" if kind == "pin+card" else "PIN"
         if left <= 0:
-            raise PinLocked(f"PIN が違います。{settings.max_tries} 回間違えたため、PIN での開設は停止されました"
+            raise PinLocked(f"{what}が違います。{settings.max_tries} 回間違えたため、PIN での開設は停止されました"
                             "（選挙管理委員会に連絡してください）", tries_left=0)
-        raise PinWrong(f"PIN が違います（あと {left} 回まで）", tries_left=left)
+        raise PinWrong(f"{what}が違います（あと {left} 回まで）", tries_left=left)
     if failures:
         w["failures"] = 0
         _write_sealed(tdir, doc)
     return key
+
+
+def add_card_wrapping(tdir: TerminalDir, pin: str, card_serial: str, card: CardResponder, *,
+                      drop_pin_only: bool = True, randbytes: RandomBytes = os.urandom,
+                      settings: AtRestSettings = DEFAULT_SETTINGS) -> list[str]:
+    """Seal the same data key under PIN + this card (replacing an earlier card's wrapping); with
+    ``drop_pin_only`` remove the PIN-only wrapping, so that the card becomes necessary. The PIN
+    must open the store now (with ``card`` if only a card wrapping is left). Returns the kinds."""
+    key = unseal(tdir, pin, card=card, settings=settings)
+    doc = read_sealed(tdir)
+    new = card_wrapping(key, pin, card_serial, card, randbytes, settings)
+    keep = [w for w in doc["wrappings"] if isinstance(w, dict) and w.get("kind") != "pin+card"
+            and not (drop_pin_only and w.get("kind") == "pin")]
+    doc["wrappings"] = keep + [new]
+    _write_sealed(tdir, doc)
+    return [str(w.get("kind")) for w in doc["wrappings"]]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -254,9 +345,10 @@ def store_key(tdir: TerminalDir, settings: AtRestSettings = DEFAULT_SETTINGS) ->
     return key
 
 
-def open_station(tdir: TerminalDir, pin: str, settings: AtRestSettings = DEFAULT_SETTINGS) -> Path:
-    """Unseal with the PIN and make the key available until ``close_station`` or a reboot."""
-    key = unseal(tdir, pin, settings=settings)
+def open_station(tdir: TerminalDir, pin: str, settings: AtRestSettings = DEFAULT_SETTINGS, *,
+                 card: CardResponder | None = None) -> Path:
+    """Unseal with the PIN (and card) and make the key available until ``close_station`` or a reboot."""
+    key = unseal(tdir, pin, card=card, settings=settings)
     return install_runtime_key(tdir, key, settings)
 
 

@@ -1,4 +1,4 @@
-"""Commands: ``meibo compliance``, ``meibo terminal open|close|wipe|lookup-audited``, ``meibo hq crl-renew``.
+"""Commands: ``meibo compliance``, ``meibo terminal open|close|wipe|seal-card``, ``meibo hq crl-renew``.
 
 - ``terminal open TDIR --pin-file F``: unseal the store's data key with the supervisor PIN
   (投票管理者) and keep it in tmpfs until ``terminal close`` or a reboot (appliance/atrest.py);
@@ -8,6 +8,9 @@
   acknowledged the whole journal (``sync.acked_seq`` = journal head), or when FILE verifies as
   this terminal's complete, signed export. Destroys the sealed key, the runtime key, the store
   (and its WAL/SHM), the TLS and device keys, and prints a wipe record (JSON).
+- ``terminal seal-card TDIR --pin-file F --card-pin-file F2 --reader R``: seal the store's data
+  key under the PIN *and* the enrolled card (appliance/atrest.py ``pin+card``); ``terminal open``
+  then needs ``--reader`` and ``--card-pin-file`` too.
 - ``compliance TDIR|HQDIR``: the 特定通信 self-check (appliance/compliance.py).
 - ``hq crl-renew HQDIR``: re-issue HQ's revocation list now (sync_protocol/crl_keeper.py). When
   HQ serves, through its admin socket (one writer; new handshakes use it at once); otherwise
@@ -23,6 +26,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from appliance import atrest
@@ -58,6 +62,37 @@ def read_pin_file(path: str) -> str:
 # ---------------------------------------------------------------------------------------------
 # open / close
 
+def with_enrolled_card(tdir: TerminalDir, reader_name: str, card_pin: str,
+                       use: Callable[[str, atrest.CardResponder], Any]) -> Any:
+    """Connect to the card in ``reader_name``, check it is this terminal's enrollment card,
+    verify its PIN (the card counts wrong ones: 3 tries), and call ``use(serial, responder)``
+    while the card stays connected. Reader and card errors pass through (coded, Japanese)."""
+    from provisioning import commands as provision_commands
+    from provisioning.applet import Tag
+    from provisioning.card_client import CardClient
+
+    ident = tdir.identity()
+    reader = provision_commands.reader_factory()
+    with reader.connect(reader_name) as ch:
+        client = CardClient(ch)
+        info = client.select()
+        on_card = client.get_data(Tag.TERMINAL_ID)
+        election = client.get_data(Tag.ELECTION_ID)
+        if on_card != str(ident.terminal_id).encode() or election != ident.election_id.encode():
+            raise UsageError("この端末の登録カードではありません（別の端末・選挙のカードです）", code="card_other_terminal")
+        client.verify_pin(card_pin)
+        return use(info.serial.hex().upper(), client.derive_atrest_key)
+
+
+def _card_for_open(tdir: TerminalDir, args: argparse.Namespace) -> tuple[str, str] | None:
+    if not (args.reader or args.card_pin_file):
+        return None
+    if not (args.reader and args.card_pin_file):
+        raise UsageError("カードで開設するときは --reader と --card-pin-file の両方を指定してください",
+                         code="card_args_incomplete")
+    return args.reader, read_pin_file(args.card_pin_file)
+
+
 def _cmd_open(args: argparse.Namespace) -> Outcome:
     tdir = TerminalDir(Path(args.tdir))
     tdir.identity()  # not_enrolled / identity_corrupt first
@@ -65,7 +100,20 @@ def _cmd_open(args: argparse.Namespace) -> Outcome:
     if not atrest.is_protected(tdir):
         return Outcome({"code": "ok", "encrypted": False, "tdir": args.tdir},
                        "この端末の保存データは暗号化されていません（PIN なしで登録）。開設の手続きは不要です")
-    atrest.open_station(tdir, pin)
+    card = _card_for_open(tdir, args)
+    if card is None or atrest.card_challenge(tdir) is None:
+        atrest.open_station(tdir, pin)  # CardRequired when only the card wrapping is left
+    else:
+        expected = atrest.card_challenge(tdir)
+        assert expected is not None
+
+        def use(serial: str, responder: atrest.CardResponder) -> None:
+            if serial != expected[0]:  # said before any try is counted
+                raise UsageError(f"封印に使ったカードではありません（カード {serial}、封印 {expected[0]}）",
+                                 code="card_mismatch")
+            atrest.open_station(tdir, pin, card=responder)
+
+        with_enrolled_card(tdir, card[0], card[1], use)
     with Terminal.open(tdir, clock_from_arg(args.now)) as term:
         ev = term.record_station("open", args.clerk)
     return Outcome({"code": "ok", "encrypted": True, "tdir": args.tdir, "seq": ev.seq},
@@ -87,6 +135,25 @@ def _cmd_close(args: argparse.Namespace) -> Outcome:
         return Outcome({"code": "already_closed", "was_open": False}, "投票所はすでに閉鎖されています")
     return Outcome({"code": "ok", "was_open": True, "seq": seq},
                    "投票所を閉鎖しました（データ鍵をメモリから消去しました）")
+
+
+def _cmd_seal_card(args: argparse.Namespace) -> Outcome:
+    tdir = TerminalDir(Path(args.tdir))
+    tdir.identity()
+    if not atrest.is_protected(tdir):
+        raise UsageError("この端末は PIN 付きで登録されていません（保存データが暗号化されていません）",
+                         code="not_protected")
+    pin = read_pin_file(args.pin_file)
+    card_pin = read_pin_file(args.card_pin_file)
+
+    def use(serial: str, responder: atrest.CardResponder) -> list[str]:
+        return atrest.add_card_wrapping(tdir, pin, serial, responder, drop_pin_only=not args.keep_pin_only)
+
+    kinds = with_enrolled_card(tdir, args.reader, card_pin, use)
+    text = ("保存データの鍵を PIN と登録カードで封印しました。"
+            + ("以後は PIN だけでは開設できません（カードが必要です）" if "pin" not in kinds
+               else "PIN だけでの開設も残しています（--keep-pin-only）"))
+    return Outcome({"code": "ok", "wrappings": kinds, "card_required": "pin" not in kinds}, text)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -247,6 +314,16 @@ def register(cli: Cli) -> None:
     p.add_argument("--pin-file", required=True, help="投票管理者 PIN を書いたファイル")
     p.add_argument("--clerk", help="開設した担当者ID")
     p.add_argument("--now", help="ISO 8601 (Japan time)")
+    p.add_argument("--reader", help="登録カードを差したリーダー（PIN と登録カードで封印した端末）")
+    p.add_argument("--card-pin-file", help="登録カードの暗証番号を書いたファイル")
+
+    p = cli.command("terminal", "seal-card", _cmd_seal_card,
+                    "保存データの鍵を PIN と登録カードで封印する（盗まれたディスクの PIN 総当たりを防ぐ）")
+    p.add_argument("tdir")
+    p.add_argument("--pin-file", required=True, help="投票管理者 PIN を書いたファイル")
+    p.add_argument("--card-pin-file", required=True, help="登録カードの暗証番号を書いたファイル")
+    p.add_argument("--reader", required=True, help="PC/SC のリーダー名")
+    p.add_argument("--keep-pin-only", action="store_true", help="PIN だけでの開設も残す（移行期間）")
 
     p = cli.command("terminal", "close", _cmd_close, "投票所を閉鎖する（保存データの鍵をメモリから消す）")
     p.add_argument("tdir")

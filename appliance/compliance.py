@@ -424,6 +424,16 @@ def check_terminal(tdir: TerminalDir, facts: SystemFacts, clock: Clock) -> list[
     # data at rest
     if atrest.is_protected(tdir):
         c5.good(f"名簿と受付記録は SQLCipher で暗号化、データ鍵は PIN で封印: {atrest.sealed_path(tdir)}")
+        try:
+            kinds = atrest.wrapping_kinds(tdir)
+        except Exception as e:  # noqa: BLE001 - a corrupt sealed file is itself a finding
+            c5.bad(f"封印ファイルを読めません: {e}")
+            kinds = []
+        if "pin+card" in kinds and "pin" not in kinds:
+            c5.good("PIN と登録カードの両方が必要（盗まれたディスクで PIN を総当たりできない）")
+        elif "pin" in kinds:
+            c5.note("PIN だけで開設できます（ディスクを盗まれると PIN の総当たりが可能。meibo terminal seal-card で"
+                    "登録カードも必要にできます）")
         c5.note("開設中" if atrest.unlocked_key(tdir) is not None else "閉鎖中（鍵はどこにも平文でない）")
     else:
         c5.bad("端末の保存データが暗号化されていません（PIN なしで登録された端末）")

@@ -15,6 +15,11 @@ Rules the card keeps:
   (until SELECT, reset or power-off), never in the persistent state.
 - A use counter: MARK USED (after HQ accepted an enrollment) counts one use; a used card no longer
   signs, so a card enrolls one terminal once.
+- DERIVE AT-REST KEY (after the PIN, in any use count): HMAC-SHA256 under a key derived on the
+  card from its private seed (domain-separated, so it is never the signing key), over
+  ``ATREST_CONTEXT || serial || challenge``. The terminal mixes the answer into the key that seals
+  its store (appliance/atrest.py ``pin+card``): a copied disk cannot be opened, nor its PIN
+  guessed offline, without this card — and the card itself allows 3 PIN tries.
 - Every command is looked up in one table (``COMMANDS``): which life cycles allow it and whether
   it needs the PIN. A refused command raises ``CardStatus`` inside and answers its status word;
   the persistent state is replaced only when a handler returns a new one, so a refusal changes
@@ -35,6 +40,9 @@ from cryptography.exceptions import InvalidSignature
 
 AID = bytes.fromhex("F04D4549424F01")  # proprietary RID F0 + "MEIBO" + version 01
 AUTH_CONTEXT = b"meibo-enrollment-card-auth-v1\x00"  # domain separation for INTERNAL AUTHENTICATE
+ATREST_CONTEXT = b"meibo-card-atrest-v1\x00"  # domain separation for DERIVE AT-REST KEY
+ATREST_KEY_LABEL = b"meibo-card-atrest-hmac-key-v1"  # the card's HMAC key = HMAC(seed, label)
+ATREST_CHALLENGE = 32
 PIN_TRIES = 3
 PIN_MIN, PIN_MAX = 4, 12
 MAX_USES = 1
@@ -327,6 +335,24 @@ def _internal_authenticate(st: CardState, ss: Session, a: Apdu, rnd: RandomSourc
     return Result(st, ss, sig)
 
 
+def atrest_answer(seed: bytes, serial: bytes, challenge: bytes) -> bytes:
+    """What DERIVE AT-REST KEY answers (computed on the card; here for the card's own use and
+    the doc vectors: a host never has ``seed``)."""
+    card_key = hmac.new(seed, ATREST_KEY_LABEL, hashlib.sha256).digest()
+    return hmac.new(card_key, ATREST_CONTEXT + serial + challenge, hashlib.sha256).digest()
+
+
+def _derive_atrest(st: CardState, ss: Session, a: Apdu, rnd: RandomSource) -> Result:
+    # Not limited by the use counter: the card keeps opening its terminal's store after enrollment.
+    if a.p1 != 0x00 or a.p2 != 0x00:
+        raise CardStatus(SW.WRONG_P1P2)
+    if len(a.data) != ATREST_CHALLENGE:
+        raise CardStatus(SW.WRONG_LENGTH)
+    if st.key_seed is None:
+        raise CardStatus(SW.CONDITIONS_NOT_SATISFIED)
+    return Result(st, ss, atrest_answer(st.key_seed, st.serial, a.data))
+
+
 def _mark_used(st: CardState, ss: Session, a: Apdu, rnd: RandomSource) -> Result:
     if a.p1 != 0x00 or a.p2 != 0x00:
         raise CardStatus(SW.WRONG_P1P2)
@@ -369,6 +395,7 @@ COMMANDS: dict[tuple[int, int], Command] = {
     (0x00, 0x88): Command("INTERNAL AUTHENTICATE", _internal_authenticate, _ISSUED, needs_pin=True),
     (0x80, 0xE2): Command("MARK USED", _mark_used, _ISSUED, needs_pin=True),
     (0x80, 0xE4): Command("FINALISE", _finalise, _PERS),
+    (0x80, 0xE6): Command("DERIVE AT-REST KEY", _derive_atrest, _ISSUED, needs_pin=True),
 }
 _KNOWN_CLA = {cla for cla, _ in COMMANDS}
 

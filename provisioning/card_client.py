@@ -263,6 +263,20 @@ class CardClient:
             raise CardAlreadyUsed("このカードは使用済みか、発行が済んでいません")
         raise CardProtocolError(f"カードの認証（INTERNAL AUTHENTICATE）に失敗しました（SW={sw:04X}）")
 
+    def derive_atrest_key(self, challenge: bytes) -> bytes:
+        """The card's answer for the terminal's at-rest key (DERIVE AT-REST KEY; PIN first).
+        32 bytes; the same card and challenge always give the same answer."""
+        data, sw = self._send(_apdu(0x80, 0xE6, 0x00, 0x00, challenge, 0x00))
+        if sw == SW.OK and len(data) == 32:
+            return data
+        if sw == SW.SECURITY_NOT_SATISFIED:
+            raise CardError("暗証番号の照合が済んでいません", code="pin_not_verified")
+        if sw == SW.PIN_BLOCKED:
+            raise CardLocked()
+        if sw == SW.CONDITIONS_NOT_SATISFIED:
+            raise CardNotIssued("このカードは発行が済んでいません")
+        raise CardProtocolError(f"カードの鍵導出（DERIVE AT-REST KEY）に失敗しました（SW={sw:04X}）")
+
     def mark_used(self) -> int:
         """Count one use after HQ accepted the enrollment; returns the new use counter."""
         data, sw = self._send(_apdu(0x80, 0xE2, 0x00, 0x00, le=0x00))
