@@ -67,6 +67,16 @@ def issue_card(svc: PcscdService, hq: HqDir, tmp: Path, seed: int = 7) -> Any:
     return svc.card(state, slot=0, state_path=tmp / f"card-{seed}.json")
 
 
+async def start_enrollment(hq: HqDir, host: str, port: int) -> tuple[Any, str | None]:
+    """HQ's enrollment endpoint at the card's default (sync port + 1); if that port is taken on
+    this shared machine, any free port and the ``--enroll-hq`` override instead."""
+    try:
+        return await serve_enrollment(EnrollService(hq, CLOCK), host, port + 1), None
+    except OSError:
+        ep = await serve_enrollment(EnrollService(hq, CLOCK), host, 0)
+        return ep, f"{host}:{ep.port}"
+
+
 def big_enough(root: Any) -> None:
     """Touch targets ≥ 15 mm (≈ 90 px at 1280×800 on 10 inches) and text ≥ 24 px on what is shown."""
     from kivy.factory import Factory
@@ -118,11 +128,12 @@ async def test_blank_terminal_enrolls_unlocks_opens_and_checks_in(tmp_path: Path
     host, port = hq.config().hq_address.rsplit(":", 1)
     node_runner = await serve(HqNode(hq), host, int(port))
     node_runner._shutdown_timeout = 2.0
-    endpoint = await serve_enrollment(EnrollService(hq, CLOCK), host, int(port) + 1)  # the card's default
+    endpoint, override = await start_enrollment(hq, host, int(port))
     card = issue_card(pcscd_service, hq, tmp_path)
     voter_id = eligible_voter(hq)
     tdir = tmp_path / "T01"
     run = StationRun(tdir, clock=CLOCK, clerk="係員A", font=prepare_kivy((1280, 800)), reader_factory=PcscCardReader,
+                     enroll_hq=override,
                      enroll_settings=EnrollSettings(connect_timeout_s=2.0, request_timeout_s=10.0, abort_timeout_s=1.0),
                      settings=StationSettings(unlocked_pause_s=0.1))
     failure: list[BaseException] = []
@@ -138,7 +149,7 @@ async def test_blank_terminal_enrolls_unlocks_opens_and_checks_in(tmp_path: Path
         await asyncio.to_thread(card.insert)  # the card goes in: the screen sees it at its next poll
         await until(lambda: "カードの暗証番号を入力してください" in root.texts(), 10)
         shown = "\n".join(root.texts())
-        assert "端末 T01 / 投票所 E01" in shown and f"本部の登録窓口: {host}:{int(port) + 1}" in shown
+        assert "端末 T01 / 投票所 E01" in shown and f"本部の登録窓口: {override or f'{host}:{int(port) + 1}'}" in shown
         type_digits(root, "999999")
         assert "●●●●●●" in root.texts()
         root.press("次へ")

@@ -17,11 +17,10 @@ from appliance.clock import FixedClock
 from appliance.dirs import TerminalDir
 from hardware.cardreader.pcsc import PcscCardReader
 from provisioning.enroll_client import EnrollSettings, enroll
-from provisioning.enroll_server import EnrollService, serve_enrollment
 from tests.builders import EARLY_NOON
 from tests.integration.test_enroll_over_pcsc import make_hq
 from tests.integration.test_kiosk_startup_enroll_to_green import (CARD_PIN, issue_card, open_menu_and_enroll, see,
-                                                                   type_digits)
+                                                                   start_enrollment, type_digits)
 from tests.pcsc_fixtures import READER_SLOT0, PcscdService, pcscd_service  # noqa: F401
 from ui_kivy.rendered import offscreen_env, until
 
@@ -47,20 +46,21 @@ async def test_reenroll_with_a_new_card_from_the_supervisor_menu(tmp_path: Path,
     host, port = hq.config().hq_address.rsplit(":", 1)
     node_runner = await serve(HqNode(hq), host, int(port))
     node_runner._shutdown_timeout = 2.0
-    endpoint = await serve_enrollment(EnrollService(hq, CLOCK), host, int(port) + 1)
+    endpoint, override = await start_enrollment(hq, host, int(port))
     tdir = tmp_path / "T01"
     first = issue_card(pcscd_service, hq, tmp_path, seed=7)
     reader = PcscCardReader()
     await asyncio.to_thread(first.insert)
     assert reader.wait_for_card(READER_SLOT0, 5.0)
-    await enroll(tdir, reader, READER_SLOT0, lambda _t: CARD_PIN, CLOCK, supervisor_pin=OLD_PIN, settings=FAST)
+    await enroll(tdir, reader, READER_SLOT0, lambda _t: CARD_PIN, CLOCK, hq=override, supervisor_pin=OLD_PIN,
+                 settings=FAST)
     first.remove()
     assert reader.wait_for_removal(READER_SLOT0, 5.0)
     old_cert = (tdir / "tls" / "client.pem").read_bytes()
     second = issue_card(pcscd_service, hq, tmp_path, seed=8)
 
     run = StationRun(tdir, clock=CLOCK, clerk="係員A", font=prepare_kivy((1280, 800)), reader_factory=PcscCardReader,
-                     enroll_settings=FAST, settings=StationSettings(unlocked_pause_s=0.1))
+                     enroll_hq=override, enroll_settings=FAST, settings=StationSettings(unlocked_pause_s=0.1))
     failure: list[BaseException] = []
 
     async def script() -> None:
