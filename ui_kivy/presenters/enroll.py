@@ -494,9 +494,6 @@ class EnrollPresenter:
         self._go("enrolled", result=result, message="", level="ok")
 
 
-__all__ = ["CardEnrollPort", "CardSummary", "Enrolled", "EnrollPort", "Phase", "TABLE", "STEPS", "MESSAGES", "EnrollState",
-           "EnrollPresenter", "IllegalTransition", "StepRow", "message_for"]
-
 
 # --- the real port: PC/SC reader + provisioning.enroll_client --------------------------------------
 
@@ -616,3 +613,7 @@ class CardEnrollPort:
         on_step(TState.CERTIFIED, "")
         name = TerminalDir(self.tdir_path).config().station(StationId(r.station)).name
         return Enrolled(r.terminal, r.station, name, r.election_id, r.roll_version, r.replaced)
+
+
+__all__ = ["CardEnrollPort", "CardSummary", "Enrolled", "EnrollPort", "EnrollPresenter", "EnrollState",
+           "IllegalTransition", "MESSAGES", "Phase", "STEPS", "StepRow", "TABLE", "message_for"]
