@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date
 
 from appliance.config import parse_config
+from appliance.zaigaipkg import ZaigaiVoter, parse_zaigai_csv
 from appliance.model import DisplayReason, ElectionConfig, Sex, Status, Voter, VoterId
 
 DEMO_TOML = """
@@ -86,3 +87,12 @@ DEMO_VOTERS: tuple[Voter, ...] = (
        status=Status.DISPLAYED, display_reason=DisplayReason.MOVED, moved_on=date(2027, 1, 10),
        moved_within_prefecture=False),
 )
+
+
+DEMO_ZAIGAI_CSV = ("在外選挙人番号,在外選挙人証番号,氏名,氏名カナ,生年月日,性別,最終住所,居住国,状態\n"
+                   "900017,20270001,中村 恵美,ナカムラ エミ,1983-10-02,女,横浜市中区相生町3-1,ドイツ連邦共和国,登録\n")
+
+
+def demo_zaigai() -> list[ZaigaiVoter]:
+    """The 在外選挙人名簿 of the demo (one voter living in Germany)."""
+    return parse_zaigai_csv(DEMO_ZAIGAI_CSV.encode("utf-8"))

@@ -13,6 +13,7 @@ withheld). ``push_late_alert`` plays a late ALREADY_VOTED verdict. Never imports
 
 from __future__ import annotations
 
+
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -22,15 +23,18 @@ from appliance import procedures as P
 
 from appliance.barcode import parse_barcode
 from appliance.clock import Clock
-from appliance.eligibility import VotedInfo, decide
+from appliance.eligibility import VotedInfo, decide, in_window
 from appliance.errors import NotFound, StationClosed, UsageError
 from appliance.events import Event, EventKind
 from appliance.kana import is_valid_kana, kana_key
 from appliance.lookup import MAX_RESULTS
-from appliance.model import ContestId, ElectionConfig, Station, TerminalId, Voter
+from appliance.terminal import hlc_to_jst
+from appliance.zaigaipkg import card_number, digits
+from appliance.model import ContestId, ElectionConfig, Level, Station, StationKind, TerminalId, Voter
 from ui_kivy.service import (BallotLine, CheckinAnswer, CheckinRow, CountRow, LateAlertInfo, LinkStatus,
-                             SearchAnswer, StationState, VoterCard, VotedLine, _check_count, answer_lines,
-                             card_of, counts_from_events, line_of, station_label)
+                             SearchAnswer, StationReport, StationState, VoterCard, VotedLine, ZaigaiCard,
+                             _check_count, answer_lines, card_of, counts_from_events, hourly_checkins,
+                             interrupted_rows, line_of, station_label, zaigai_card, zaigai_lines, zaigai_voter_card)
 
 
 @dataclass
@@ -52,6 +56,9 @@ class FakeKioskService:
     roll_version: int | None = 1
     hq_roll_version: int | None = None  # None: HQ's versions not heard (opening check unchecked)
     absentee: dict[tuple[str, str], str] = field(default_factory=dict)  # (voter, contest) → 不在者 state
+    zaigai: list[P.ZaigaiVoter] = field(default_factory=list)  # 在外選挙人名簿
+    zaigai_designated: tuple[str, ...] = ()  # stations other than early ones that take 在外選挙人
+    meta: dict[str, str] = field(default_factory=dict)  # the store's local meta (never synced)
     _alerts: list[LateAlertInfo] = field(default_factory=list)
 
     def now(self) -> datetime:
@@ -126,24 +133,7 @@ class FakeKioskService:
         ev = self._append(EventKind.CHECKIN, {"station": self.station.station_id, "clerk": clerk,
                                               "voter": voter_id, "contests": [c.contest for c in d.handed],
                                               **extra})
-        withheld: dict[str, tuple[str, datetime | None]] = {}
-        if self.online:
-            for c in d.handed:
-                other = self.hq_voted.get((voter_id, c.contest))
-                if other is not None:
-                    withheld[c.contest] = (station_label(self.config, other.station), other.at)
-            if withheld:
-                self._append(EventKind.WITHHELD, {"ref": ev.seq, "contests": list(withheld)})
-                for cid in withheld:
-                    self.voted[(voter_id, cid)] = self.hq_voted[(voter_id, cid)]
-            self.pending = 0
-            self.last_sync = self.now()
-        else:
-            self._append(EventKind.PROVISIONAL, {"ref": ev.seq})
-        for c in d.handed:
-            if c.contest not in withheld:
-                self.voted[(voter_id, c.contest)] = VotedInfo(self.station.station_id, self.terminal, self.now(),
-                                                              ev.seq)
+        withheld = self._hq_verdict(ev, voter_id, [c.contest for c in d.handed])
         card = card_of(v, self.now().date())
         return CheckinAnswer(ev.seq, card, answer_lines(self.config, d, withheld, not self.online), not self.online)
 
@@ -175,12 +165,22 @@ class FakeKioskService:
         if not decided_by.strip():
             raise UsageError("決定者を入力してください", code="usage")
         if voter_id is not None:
-            self._voter(voter_id)
+            if voter_id.startswith(P.ZAIGAI_PREFIX):
+                self._zaigai(voter_id[len(P.ZAIGAI_PREFIX):])
+            else:
+                self._voter(voter_id)
         if self.station_state().state == "closed":
             raise P.StationClosedForDay("投票所は閉鎖されています。受付できません。再開するときは投票管理者が開設してください")
         who = voter_id if voter_id is not None else P.DECLARED_VOTER
-        ev = self._append(EventKind.TENTATIVE, {"station": self.station.station_id, "voter": who, "contests": cs,
-                                                "reason": r.value, "decided_by": decided_by.strip(), "clerk": clerk})
+        data: dict[str, object] = {"station": self.station.station_id, "voter": who, "contests": cs,
+                                   "reason": r.value, "decided_by": decided_by.strip(), "clerk": clerk}
+        if declared is not None:
+            if not declared.name.strip():
+                raise UsageError("申立ての氏名を 1〜256 文字で入力してください", code="usage")
+            data["declared_name"] = declared.name.strip()
+            if declared.birth_date is not None:
+                data["declared_birth"] = declared.birth_date.isoformat()
+        ev = self._append(EventKind.TENTATIVE, data)
         return P.TentativeRecord(ev.seq, self.now(), who, declared, tuple(cs), r, decided_by.strip())
 
     def absentee_warning(self, voter_id: str) -> P.AbsenteeWarning | None:
@@ -203,9 +203,124 @@ class FakeKioskService:
                                                                      self.hq_roll_version)
         return P.opening_check(local, hq)
 
-    def close_day(self, clerk: str) -> P.ClosingFigures:
+    def close_day(self, clerk: str,
+                  final: Mapping[str, tuple[int | None, int, int]] | None = None) -> P.ClosingFigures:
+        if self.station_state().state == "closed":
+            raise UsageError("投票所はすでに閉鎖されています", code="station_state")
+        for c, (rec, iss, left) in (final or {}).items():
+            if c not in self.config.contest_ids:
+                raise UsageError(f"選挙 {c} はこの選挙にありません", code="contest_unknown")
+            for label, v in (("受領数", rec), ("交付数", iss), ("残数", left)):
+                if v is not None and not 0 <= v <= 1_000_000:
+                    raise UsageError(f"{label}が不正です: {v}", code="count_invalid")
+        for c, (rec, iss, left) in (final or {}).items():
+            data: dict[str, object] = {"contest": c, "hour": self.now().hour, "issued": iss, "left": left,
+                                       "final": True, "clerk": clerk}
+            if rec is not None:
+                data["received"] = rec
+            self._append(EventKind.COUNT, data)
         self.set_station("close", clerk)
         return P.closing_figures(self.config, self.station, self.events, self.now().date())
+
+    def station_report(self) -> StationReport:
+        day = self.now().date()
+        return StationReport(P.closing_figures(self.config, self.station, self.events, day),
+                             hourly_checkins(self.events, day), self.link_status())
+
+    # -- 在外選挙人 (the same rules as appliance.procedures.zaigai_checkin) -------------------------
+    def _zaigai(self, zaigai_id: str) -> P.ZaigaiVoter:
+        key = digits(zaigai_id)
+        for z in self.zaigai:
+            if z.zaigai_id == key:
+                return z
+        raise NotFound(f"在外選挙人番号 {zaigai_id} は在外選挙人名簿にありません", code="zaigai_not_found")
+
+    def zaigai_allowed(self) -> bool:
+        return self.station.kind is StationKind.EARLY or self.station.station_id in self.zaigai_designated
+
+    def zaigai_lookup(self, zaigai_id: str) -> ZaigaiCard:
+        return zaigai_card(self._zaigai(zaigai_id), self.now().date())
+
+    async def zaigai_checkin(self, zaigai_id: str, card_no: str, clerk: str,
+                             marks: Mapping[str, Any] | None = None) -> CheckinAnswer:
+        if not self.station_state().is_open:
+            raise StationClosed("投票所が開設されていません。管理者メニューから開設してください")
+        z = self._zaigai(zaigai_id)
+        if card_number(card_no) != z.card_no:
+            raise P.ZaigaiRefused("在外選挙人証の番号が名簿と一致しません。在外選挙人証を確認してください",
+                                  code="zaigai_card_mismatch")
+        if z.status != "registered":
+            raise P.ZaigaiRefused("在外選挙人名簿から抹消されています。交付できません", code="not_eligible_deleted")
+        if not self.zaigai_allowed():
+            raise P.ZaigaiRefused("この投票所では在外選挙人の投票を受け付けません（期日前投票所または指定の投票所へご案内ください）",
+                                  code="zaigai_station_not_designated")
+        key, now, st = z.voter_key, self.now(), self.station
+        known = self._known(key)
+        before = {c: (station_label(self.config, i.station), i.at) for c, i in known.items()}
+        refused: list[tuple[str, str]] = []
+        handed: list[str] = []
+        for c in self.config.contests:
+            cid = c.contest_id
+            if c.level is not Level.NATIONAL:
+                refused.append((cid, "在外選挙人は国政選挙だけです"))
+            elif st.kind is not StationKind.EARLY and now.date() != self.config.election_day:
+                refused.append((cid, "この投票所は選挙期日にだけ受け付けます"))
+            elif not in_window(st, now):
+                refused.append((cid, "受付時間外です"))
+            elif ContestId(cid) in known:
+                k = known[ContestId(cid)]
+                when = f" {k.at:%m月%d日 %H:%M}" if k.at else ""
+                refused.append((cid, f"投票済です（投票所 {k.station}{when}）。二重に交付しないでください"))
+            elif st.kind is StationKind.EARLY and not (c.early_voting_start <= now.date() <= c.early_voting_end):
+                refused.append((cid, "期日前投票の期間外です"))
+            else:
+                handed.append(cid)
+        card = zaigai_card(z, now.date())
+        if not handed:
+            return CheckinAnswer(None, zaigai_voter_card(card),
+                                 zaigai_lines(self.config, (), refused, before, {}, False), False)
+        self.checkin_calls += 1
+        ev = self._append(EventKind.CHECKIN, {"station": st.station_id, "clerk": clerk, "voter": key,
+                                              "contests": handed, "zaigai": True, **dict(marks or {})})
+        withheld = self._hq_verdict(ev, key, handed)
+        return CheckinAnswer(ev.seq, zaigai_voter_card(card),
+                             zaigai_lines(self.config, handed, refused, before, withheld, not self.online),
+                             not self.online)
+
+    def _hq_verdict(self, ev: Event, voter_id: str, handed: Sequence[str]) -> dict[str, tuple[str, datetime | None]]:
+        """The simulated HQ: withheld ballots (already handed elsewhere), or オフライン (provisional)."""
+        withheld: dict[str, tuple[str, datetime | None]] = {}
+        if self.online:
+            for c in handed:
+                other = self.hq_voted.get((voter_id, c))
+                if other is not None:
+                    withheld[c] = (station_label(self.config, other.station), other.at)
+            if withheld:
+                self._append(EventKind.WITHHELD, {"ref": ev.seq, "contests": list(withheld)})
+                for cid in withheld:
+                    self.voted[(voter_id, cid)] = self.hq_voted[(voter_id, cid)]
+            self.pending = 0
+            self.last_sync = self.now()
+        else:
+            self._append(EventKind.PROVISIONAL, {"ref": ev.seq})
+        for c in handed:
+            if c not in withheld:
+                self.voted[(voter_id, c)] = VotedInfo(self.station.station_id, self.terminal, self.now(), ev.seq)
+        return withheld
+
+    # -- interrupted check-ins ------------------------------------------------------------------
+    def interrupted_checkins(self) -> list[CheckinRow]:
+        rows = self.recent_checkins(limit=1_000_000)
+        mark = self.meta.get("kiosk.last_shown_seq")
+        if mark is None:
+            self.mark_shown(max((r.seq for r in rows), default=0))
+            return []
+        return interrupted_rows(rows, int(mark))
+
+    def mark_shown(self, seq: int) -> None:
+        cur = self.meta.get("kiosk.last_shown_seq")
+        if cur is None or seq > int(cur):
+            self.meta["kiosk.last_shown_seq"] = str(seq)
 
     def recent_checkins(self, limit: int = 20) -> list[CheckinRow]:
         voided = {e.ref for e in self.events if e.kind is EventKind.VOID}
@@ -219,9 +334,17 @@ class FakeKioskService:
             if e.kind is EventKind.CHECKIN:
                 left = [c for c in e.contests if c not in withheld.get(e.seq, set())]
                 if left:
-                    rows.append(CheckinRow(e.seq, self.now(), e.voter, self._voter(e.voter).name,
+                    rows.append(CheckinRow(e.seq, hlc_to_jst(e.hlc), e.voter, self._name(e.voter),
                                            tuple(names[c] for c in left), e.seq in voided))
         return rows[:limit]
+
+    def _name(self, voter: str) -> str:
+        try:
+            if voter.startswith(P.ZAIGAI_PREFIX):
+                return "在外 " + self._zaigai(voter[len(P.ZAIGAI_PREFIX):]).name
+            return self._voter(voter).name
+        except NotFound:
+            return "（名簿にない選挙人）"
 
     def check_pin(self, pin: str) -> bool:
         return pin == self.pin

@@ -18,7 +18,7 @@ from appliance.clock import FixedClock
 from appliance.eligibility import VotedInfo
 from appliance.barcode import make_barcode
 from ui_kivy.app import make_app, prepare_kivy
-from ui_kivy.demo_data import DEMO_VOTERS, demo_config
+from ui_kivy.demo_data import DEMO_VOTERS, demo_config, demo_zaigai
 from ui_kivy.fake_service import FakeKioskService
 from ui_kivy.presenters.app_flow import KioskFlow, Screen
 from ui_kivy.service import RadioInfo
@@ -34,7 +34,9 @@ def demo_flow() -> tuple[KioskFlow, FakeKioskService]:
     svc = FakeKioskService(cfg, cfg.station("E01"), list(DEMO_VOTERS), FixedClock(NOW), pin="1234")
     svc.set_station("open", "管理者 佐々木")
     svc.last_sync = NOW
+    svc.zaigai = demo_zaigai()
     flow = KioskFlow(svc, "係員 田中")
+    flow.on_enroll = lambda: None  # the app wires enrollment; the menu shows its button
     flow.set_radios([RadioInfo("lte1", True, 3, "NTT DOCOMO", True)])
     return flow, svc
 
@@ -128,6 +130,54 @@ def _confirm_oath(f: KioskFlow, s: FakeKioskService) -> None:
     f.toggle_braille()
 
 
+def _zaigai_number(f: KioskFlow, s: FakeKioskService) -> None:
+    f.back()
+    f.open_zaigai()
+    for d in "900017":
+        f.zaigai_digit(d)
+
+
+def _zaigai_confirm(f: KioskFlow, s: FakeKioskService) -> None:
+    f.zaigai_lookup()
+    for d in "20270001":
+        f.zaigai_digit(d)
+    f.choose_oath("work")
+
+
+async def _zaigai_green(f: KioskFlow, s: FakeKioskService) -> None:
+    await f.zaigai_checkin()
+
+
+def _declare_name(f: KioskFlow, s: FakeKioskService) -> None:
+    f.next_voter()
+    f.open_search()
+    for k in "ワタナヘ":
+        f.on_kana(k)
+    f.on_kana("゛")
+    f.show_results()
+    f.declare_unlisted()
+    for d in "1234":
+        f.pin_digit(d)
+    f.pin_submit()
+    for k in ("空白", "ア", "キ", "ラ"):
+        f.declare_kana(k)
+
+
+def _declare_birth(f: KioskFlow, s: FakeKioskService) -> None:
+    f.declare_name_done()
+    f.declare_era("昭和")
+    for d in "480312":
+        f.declare_digit(d)
+
+
+def _declared_form(f: KioskFlow, s: FakeKioskService) -> None:
+    f.declare_done()
+    f.tentative_reason("supervisor_refusal")
+    f.tentative_decided_by("投票管理者")
+    for c in ("shu", "hirei", "shinsa"):
+        f.tentative_toggle(c)
+
+
 def _pin(f: KioskFlow, s: FakeKioskService) -> None:
     f.back()
     f.open_supervisor()
@@ -163,13 +213,49 @@ def _opening(f: KioskFlow, s: FakeKioskService) -> None:
     f.show_opening()
 
 
-def _closing(f: KioskFlow, s: FakeKioskService) -> None:
+def _report(f: KioskFlow, s: FakeKioskService) -> None:
     f.back()
     f.open_supervisor()
     for d in "1234":
         f.pin_digit(d)
     f.pin_submit()
+    f.open_report()
+
+
+def _type_cell(f: KioskFlow, contest: str, field: int, n: int) -> None:
+    f.closing_select(contest, field)
+    row = next(r for r in f.close_entry.rows if r.contest == contest)
+    for _ in row.values[field]:
+        f.closing_backspace()
+    for d in str(n):
+        f.closing_digit(d)
+
+
+def _closing_entry(f: KioskFlow, s: FakeKioskService) -> None:
+    f.back()
     f.close_station()
+    for contest, nums in (("shu", (500, 3, 497)), ("hirei", (500, 4, 495))):
+        for i, n in enumerate(nums):
+            _type_cell(f, contest, i, n)
+    _type_cell(f, "shinsa", 0, 30)
+
+
+def _closing(f: KioskFlow, s: FakeKioskService) -> None:
+    """Every figure in; 国民審査 is one ballot short (300 − 3 − 296 = 1): flagged in words."""
+    for contest, nums in (("shinsa", (300, 3, 296)), ("governor", (400, 3, 397)), ("mayor", (400, 3, 397))):
+        for i, n in enumerate(nums):
+            _type_cell(f, contest, i, n)
+    f.submit_closing()
+
+
+async def _interrupted(f: KioskFlow, s: FakeKioskService) -> None:
+    """As after a restart: a check-in recorded whose result never reached the screen."""
+    f.back()
+    f.back()
+    s.set_station("open", "管理者 佐々木")
+    await s.checkin("100005", "係員 田中", {"oath_reason": "work"})
+    f.check_interrupted()
+    f.refresh_status()
 
 
 SHOTS: list[tuple[str, Step]] = [
@@ -187,12 +273,21 @@ SHOTS: list[tuple[str, Step]] = [
     ("04_search_birth", _birth),
     ("05_confirm", _confirm_from_search),
     ("05b_confirm_oath_chosen", _confirm_oath),
+    ("18_zaigai_number", _zaigai_number),
+    ("19_zaigai_confirm", _zaigai_confirm),
+    ("20_zaigai_result_green", _zaigai_green),
+    ("21_declared_name_kana", _declare_name),
+    ("22_declared_birth", _declare_birth),
+    ("23_declared_tentative_form", _declared_form),
     ("12_supervisor_pin", _pin),
     ("13_supervisor_menu", _menu),
     ("14_supervisor_void", _void),
     ("15_supervisor_hourly_count", _counts),
     ("16_opening_check_mismatch", _opening),
+    ("24_station_report", _report),
+    ("25_closing_entry", _closing_entry),
     ("17_closing_figures", _closing),
+    ("26_interrupted_checkin", _interrupted),
 ]
 
 

@@ -18,6 +18,11 @@ holds the fake and the real implementation to the same answers.
   ``withheld`` minus those of ``void``ed check-ins.
 - Every voter shown (the confirm screen, each row of a shown result list) gets a ``lookup`` audit
   entry through ``Terminal.record_lookup`` (personal data, DESIGN rule 6).
+- 在外選挙人 check-ins go through ``procedures.zaigai_checkin`` (recorded, fsynced) and then wait
+  for HQ's verdict exactly as a roll check-in does.
+- After a result was SHOWN the kiosk calls ``mark_shown(seq)``: a local store meta value
+  (``kiosk.last_shown_seq``), never in the journal, so never synced. A check-in after that mark
+  and not voided was interrupted before its answer was seen (``interrupted_checkins``).
 
 Never imports Kivy. Values handed to presenters are plain frozen dataclasses defined here.
 """
@@ -34,7 +39,7 @@ from appliance import journal, lookup, procedures
 from appliance.eligibility import Code, ContestDecision, Decision
 from appliance.errors import NotFound, StationClosed, UsageError
 from appliance.events import EventKind, decode
-from appliance.model import ElectionConfig, Station, Voter
+from appliance.model import ElectionConfig, Level, Station, Voter
 from appliance.terminal import Terminal, check_pin, hlc_to_jst
 from appliance.wareki import to_wareki
 
@@ -165,6 +170,39 @@ class CountRow:
         return None if self.issued is None else self.issued - self.recorded
 
 
+@dataclass(frozen=True)
+class ZaigaiCard:
+    """A voter of the 在外選挙人名簿 as the kiosk shows them (no 在外選挙人証番号: that is typed)."""
+
+    zaigai_id: str
+    name: str
+    kana: str
+    birth_date: date
+    birth_wareki: str
+    age: int
+    country: str
+    last_address: str
+    registered: bool
+
+    @property
+    def voter_key(self) -> str:
+        return procedures.ZAIGAI_PREFIX + self.zaigai_id
+
+
+@dataclass(frozen=True)
+class StationReport:
+    """報告: the day's figures so far, check-ins by hour, and the link."""
+
+    figures: procedures.ClosingFigures
+    by_hour: tuple[tuple[int, int], ...]  # (hour, check-ins handing a ballot), hours with any
+    link: LinkStatus
+
+
+META_LAST_SHOWN = "kiosk.last_shown_seq"
+# a local contest for a 在外選挙人: expected, so not a reason for the amber 一部のみ交付 screen
+ZAIGAI_NATIONAL_ONLY = "zaigai_national_only"
+
+
 class KioskService(Protocol):
     """What a presenter may ask of the terminal. Every write is durable when the call returns."""
 
@@ -211,8 +249,37 @@ class KioskService(Protocol):
         """The terminal's election, contests and roll version against HQ's (when the link told us)."""
         ...
 
-    def close_day(self, clerk: str) -> procedures.ClosingFigures:
-        """閉鎖: stop check-ins and return the station's closing figures."""
+    def close_day(self, clerk: str,
+                  final: Mapping[str, tuple[int | None, int, int]] | None = None) -> procedures.ClosingFigures:
+        """閉鎖: stop check-ins and return the station's closing figures. ``final``: contest →
+        (受領数, 交付数, 残数), recorded as closing ``count`` entries with the ``close`` entry."""
+        ...
+
+    def station_report(self) -> StationReport:
+        """報告: the day's figures so far (never closes anything)."""
+        ...
+
+    def zaigai_allowed(self) -> bool:
+        """在外選挙人 are taken here (early stations and designated ones)."""
+        ...
+
+    def zaigai_lookup(self, zaigai_id: str) -> ZaigaiCard:
+        """Raises ``NotFound`` (code zaigai_not_found)."""
+        ...
+
+    async def zaigai_checkin(self, zaigai_id: str, card_no: str, clerk: str,
+                             marks: Mapping[str, Any] | None = None) -> CheckinAnswer:
+        """Recorded, then HQ's verdict awaited, like ``checkin``. Raises ``StationClosed``,
+        ``NotFound`` or ``procedures.ZaigaiRefused`` (card mismatch, 抹消, not designated), changing nothing."""
+        ...
+
+    def interrupted_checkins(self) -> list[CheckinRow]:
+        """Check-ins after the last shown mark, not voided (oldest first). The first call on a store
+        without a mark sets it to the latest check-in (nothing before the kiosk's first start counts)."""
+        ...
+
+    def mark_shown(self, seq: int) -> None:
+        """The answer to check-in ``seq`` was on screen: a local mark, never synced."""
         ...
 
     def void(self, seq: int, reason: str, clerk: str) -> None: ...
@@ -285,6 +352,71 @@ def answer_lines(config: ElectionConfig, decision: Decision, withheld: dict[str,
         else:
             out.append(line_of(config, d))
     return tuple(out)
+
+
+def zaigai_card(v: procedures.ZaigaiVoter, today: date) -> ZaigaiCard:
+    return ZaigaiCard(v.zaigai_id, v.name, v.kana, v.birth_date, to_wareki(v.birth_date), age_on(v.birth_date, today),
+                      v.country, v.last_address, v.status == "registered")
+
+
+def zaigai_voter_card(c: ZaigaiCard) -> VoterCard:
+    """The result screens show a 在外選挙人 like any voter: 居住国 in place of the address."""
+    return VoterCard(c.voter_key, c.name, c.kana, c.birth_date, c.birth_wareki, c.age, "", f"居住国 {c.country}", 0,
+                     "在外選挙人")
+
+
+def zaigai_lines(config: ElectionConfig, handed: Sequence[str], refused: Sequence[tuple[str, str]],
+                 known_before: Mapping[str, tuple[str, datetime | None]],
+                 withheld: Mapping[str, tuple[str, datetime | None]], provisional: bool) -> tuple[BallotLine, ...]:
+    """Every contest of a 在外選挙人 check-in, in hand-out order. ``known_before``: contest → (where,
+    when) already handed before this check-in (投票済); ``withheld``: HQ's ALREADY_VOTED verdicts."""
+    why = dict(refused)
+    out = []
+    for c in config.contests:
+        cid = c.contest_id
+        if cid in withheld:
+            where, at = withheld[cid]
+            out.append(BallotLine(cid, c.name, Outcome.ALREADY_VOTED, Code.ALREADY_VOTED.value,
+                                  f"{c.name}の投票用紙は交付済みです。交付しないでください", where, at))
+        elif cid in handed:
+            out.append(BallotLine(cid, c.name, Outcome.HAND_OFFLINE if provisional else Outcome.HAND, "ok"))
+        elif cid in known_before:
+            where, at = known_before[cid]
+            out.append(BallotLine(cid, c.name, Outcome.ALREADY_VOTED, Code.ALREADY_VOTED.value, why.get(cid, ""),
+                                  where, at))
+        else:
+            code = ZAIGAI_NATIONAL_ONLY if c.level is not Level.NATIONAL else "zaigai_refused"
+            out.append(BallotLine(cid, c.name, Outcome.REFUSED, code, why.get(cid, "交付できません")))
+    return tuple(out)
+
+
+def live_checkins(events: Sequence[Any]) -> dict[int, Any]:
+    """Check-in entries still handing at least one ballot (not voided, not wholly withheld)."""
+    handed: dict[int, set[str]] = {}
+    evs: dict[int, Any] = {}
+    for e in events:
+        if e.kind is EventKind.CHECKIN:
+            handed[e.seq] = set(e.contests)
+            evs[e.seq] = e
+        elif e.kind is EventKind.WITHHELD and e.ref in handed:
+            handed[e.ref] -= set(e.contests)
+        elif e.kind is EventKind.VOID:
+            handed.pop(e.ref, None)
+    return {s: evs[s] for s, cs in handed.items() if cs}
+
+
+def hourly_checkins(events: Sequence[Any], day: date) -> tuple[tuple[int, int], ...]:
+    """Check-ins (voters handed a ballot) per hour of ``day``."""
+    hours: dict[int, int] = {}
+    for e in live_checkins(events).values():
+        at = hlc_to_jst(e.hlc)
+        if at.date() == day:
+            hours[at.hour] = hours.get(at.hour, 0) + 1
+    return tuple(sorted(hours.items()))
+
+
+def interrupted_rows(rows: Sequence[CheckinRow], mark: int) -> list[CheckinRow]:
+    return sorted((r for r in rows if r.seq > mark and not r.voided), key=lambda r: r.seq)
 
 
 def radio_from_snapshot(snapshot: Any) -> list[RadioInfo]:
@@ -398,8 +530,65 @@ class TerminalService:
                                     int(hq_roll))
         return procedures.opening_check(local, hq)
 
-    def close_day(self, clerk: str) -> procedures.ClosingFigures:
-        return procedures.close_station_day(self.term, clerk)
+    def close_day(self, clerk: str,
+                  final: Mapping[str, tuple[int | None, int, int]] | None = None) -> procedures.ClosingFigures:
+        return procedures.close_station_day(self.term, clerk, final)
+
+    def station_report(self) -> StationReport:
+        day = self.now().date()
+        return StationReport(procedures.station_figures(self.term, day), hourly_checkins(self._events(), day),
+                             self.link_status())
+
+    # -- 在外選挙人 ------------------------------------------------------------------------------
+    def zaigai_allowed(self) -> bool:
+        return procedures.zaigai_allowed_here(self.term.store, self.station)
+
+    def zaigai_lookup(self, zaigai_id: str) -> ZaigaiCard:
+        return zaigai_card(procedures.zaigai_lookup(self.term.store, zaigai_id), self.now().date())
+
+    async def zaigai_checkin(self, zaigai_id: str, card_no: str, clerk: str,
+                             marks: Mapping[str, Any] | None = None) -> CheckinAnswer:
+        if not self.station_state().is_open:
+            raise StationClosed("投票所が開設されていません。管理者メニューから開設してください")
+        card = self.zaigai_lookup(zaigai_id)
+        before = {c: (station_label(self.config, v.station), v.at)
+                  for c, v in self.term.known_voted(card.voter_key).items()}
+        got = procedures.zaigai_checkin(self.term, zaigai_id, card_no, clerk, marks)
+        withheld: dict[str, tuple[str, datetime | None]] = {}
+        provisional = False
+        if got.seq is not None:
+            if self.agent is None:
+                self.term.record_provisional(got.seq)
+                provisional = True
+            else:
+                budget = None if self.agent.online.is_set() else 0.0
+                res = await self.agent.resolve(got.seq, list(got.handed), budget_s=budget)
+                by = {v.contest: v for v in res.verdicts}
+                withheld = {c: (station_label(self.config, by[c].station) if c in by else "",
+                                hlc_to_jst(by[c].hlc) if c in by and by[c].hlc else None) for c in res.withheld}
+                provisional = res.provisional
+        return CheckinAnswer(got.seq, zaigai_voter_card(card),
+                             zaigai_lines(self.config, got.handed, got.refused, before, withheld, provisional),
+                             provisional)
+
+    # -- interrupted check-ins ------------------------------------------------------------------
+    def _last_shown(self) -> int | None:
+        v = self.term.store.get_meta(META_LAST_SHOWN)
+        return None if v is None else int(v)
+
+    def interrupted_checkins(self) -> list[CheckinRow]:
+        rows = self.recent_checkins(limit=1_000_000)
+        mark = self._last_shown()
+        if mark is None:
+            self.mark_shown(max((r.seq for r in rows), default=0))
+            return []
+        return interrupted_rows(rows, mark)
+
+    def mark_shown(self, seq: int) -> None:
+        cur = self._last_shown() or 0
+        if seq > cur or self._last_shown() is None:
+            with self.term.store.atomic() as c:
+                self.term.store.set_meta(c, META_LAST_SHOWN, str(max(seq, cur)))
 
     def _events(self) -> list[Any]:
         return [decode(bytes(b)) for (b,) in self.term.store.conn.execute("SELECT body FROM journal ORDER BY seq")]
@@ -419,15 +608,20 @@ class TerminalService:
             left = [c for c in e.contests if c not in withheld.get(e.seq, set())]
             if not left:
                 continue  # nothing was handed over: nothing to void
-            try:
-                name = self.term.voter(e.voter).name
-            except NotFound:
-                name = "（名簿にない選挙人）"
+            name = self._name(e.voter)
             rows.append(CheckinRow(e.seq, hlc_to_jst(e.hlc), e.voter, name, tuple(names.get(c, c) for c in left),
                                    e.seq in voided))
             if len(rows) >= limit:
                 break
         return rows
+
+    def _name(self, voter: str) -> str:
+        try:
+            if voter.startswith(procedures.ZAIGAI_PREFIX):
+                return "在外 " + procedures.zaigai_lookup(self.term.store, voter[len(procedures.ZAIGAI_PREFIX):]).name
+            return self.term.voter(voter).name
+        except NotFound:
+            return "（名簿にない選挙人）"
 
     def check_pin(self, pin: str) -> bool:
         return check_pin(self.term.tdir, pin)
@@ -512,6 +706,8 @@ def counts_from_events(config: ElectionConfig, events: Sequence[Any]) -> list[Co
 
 
 __all__ = ["Outcome", "VotedLine", "VoterCard", "BallotLine", "CheckinAnswer", "SearchAnswer", "LinkStatus",
-           "RadioInfo", "LateAlertInfo", "CheckinRow", "StationState", "CountRow", "KioskService",
+           "RadioInfo", "LateAlertInfo", "CheckinRow", "StationState", "CountRow", "KioskService", "ZaigaiCard",
+           "StationReport", "META_LAST_SHOWN", "ZAIGAI_NATIONAL_ONLY", "zaigai_card", "zaigai_voter_card", "zaigai_lines", "live_checkins",
+           "hourly_checkins", "interrupted_rows",
            "TerminalService", "age_on", "station_label", "card_of", "line_of", "answer_lines",
            "radio_from_snapshot", "counts_from_events"]

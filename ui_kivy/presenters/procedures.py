@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from appliance import procedures as P
 from appliance.errors import MeiboError
 from appliance.model import ElectionConfig
+from appliance.wareki import to_wareki
 
 
 @dataclass(frozen=True)
@@ -37,12 +38,50 @@ def opening_panel(check: P.OpeningCheck) -> Panel:
     return Panel(colour, lines[0], tuple(lines[1:]))
 
 
+def balance(c: P.ContestFigures) -> int | None:
+    """受領数 − 交付数 − 残数 (0 when every ballot received is accounted for); None until all are entered."""
+    if c.received is None or c.issued is None or c.left is None:
+        return None
+    return c.received - c.issued - c.left
+
+
+def contest_lines(c: P.ContestFigures) -> tuple[str, ...]:
+    """One contest's figures, each difference flagged with a word and a sign (never colour alone)."""
+    issued = "未入力" if c.issued is None else str(c.issued)
+    d = c.difference
+    diff = ("" if d is None else "  ○ 一致" if d == 0
+            else f"  ！ 不一致 差 {d:+d}（{'交付数が多い' if d > 0 else '交付数が少ない'}）")
+    out = [f"{c.name}: 名簿対照数 {c.matched} / 交付数 {issued}{diff}"]
+    b = balance(c)
+    if b is not None:
+        word = "○ 一致" if b == 0 else f"！ 不一致 差 {b:+d}（{'用紙が足りない' if b > 0 else '用紙が多い'}）"
+        out.append(f"    受領数 {c.received} − 交付数 {c.issued} − 残数 {c.left} = {b}  {word}")
+    elif c.left is not None:
+        out.append(f"    残数 {c.left}（受領数 未入力）")
+    return tuple(out)
+
+
+def figures_lines(figs: P.ClosingFigures) -> tuple[str, ...]:
+    lines = [f"投票者数（受付） {figs.voters} 人"]
+    for c in figs.contests:
+        lines += contest_lines(c)
+    lines.append(f"仮投票 {figs.tentative} 件  代理投票 {figs.proxy} 件  点字投票 {figs.braille} 件"
+                 f"  在外選挙人 {figs.zaigai} 人")
+    if figs.oath_reasons:
+        lines.append("宣誓書の事由: " + "、".join(f"{P.OathReason(k).ja} {n}" for k, n in figs.oath_reasons.items()))
+    return tuple(lines)
+
+
+def figures_flagged(figs: P.ClosingFigures) -> bool:
+    return bool(figs.flagged) or any(balance(c) not in (None, 0) for c in figs.contests)
+
+
 def closing_panel(figs: P.ClosingFigures, config: ElectionConfig) -> Panel:
-    lines = figs.text(config).splitlines()
-    flagged = bool(figs.flagged)
-    title = ("！ 閉鎖しました — 交付数と名簿対照数に差があります" if flagged
+    flagged = figures_flagged(figs)
+    title = ("！ 閉鎖しました — 数が合わない選挙があります（不一致を確認）" if flagged
              else "✓ 閉鎖しました — 以後の受付はできません")
-    return Panel("amber" if flagged else "green", title, tuple(lines))
+    head = f"投票所 {config.station(figs.station).name}  {figs.day:%Y年%m月%d日} の集計"
+    return Panel("amber" if flagged else "green", title, (head,) + figures_lines(figs))
 
 
 def absentee_banner(warning: P.AbsenteeWarning | None) -> Panel | None:
@@ -86,6 +125,7 @@ class TentativeForm:
     decided_by: str = ""
     message: str = ""
     done: P.TentativeRecord | None = None
+    declared: P.Declared | None = None  # a person not on the roll: name (kana) and birth date as declared
     reasons: tuple[tuple[str, str], ...] = field(default_factory=lambda: tuple((r.value, r.ja) for r in P.TentativeReason))
 
     @property
@@ -101,6 +141,21 @@ def tentative_form(config: ElectionConfig, voter_id: str | None, voter_name: str
                          reason=P.TentativeReason.CLAIMS_NOT_VOTED.value if pre else None)
 
 
+def declared_form(config: ElectionConfig, declared: P.Declared) -> TentativeForm:
+    """仮投票 of a person not found on the roll: nothing preselected, the reason chosen by the supervisor."""
+    contests = tuple((c.contest_id, c.name) for c in config.contests)
+    return TentativeForm(None, declared.name, contests, frozenset(), declared=declared)
+
+
+def who_text(form: TentativeForm) -> str:
+    """The voter line of the 仮投票 form."""
+    if form.voter_id is not None:
+        return f"{form.voter_name} 様（選挙人番号 {form.voter_id}）"
+    d = form.declared
+    birth = f"  生年月日 {to_wareki(d.birth_date)}" if d is not None and d.birth_date else "  生年月日 申立てなし"
+    return f"名簿に見つからない方（申立て）: {form.voter_name} 様{birth}"
+
+
 def toggle(form: TentativeForm, contest: str) -> TentativeForm:
     sel = set(form.selected)
     sel.symmetric_difference_update({contest})
@@ -114,7 +169,7 @@ def submit(form: TentativeForm, port: ProceduresPort, clerk: str, config: Electi
     try:
         rec = port.record_tentative(contests=order, reason=str(form.reason), decided_by=form.decided_by, clerk=clerk,
                                     voter_id=form.voter_id,
-                                    declared=None if form.voter_id else P.Declared(form.voter_name))
+                                    declared=None if form.voter_id else form.declared or P.Declared(form.voter_name))
     except MeiboError as e:
         return replace(form, message=f"× 記録できませんでした: {e.message}")
     return replace(form, done=rec, message=rec.text(config))
@@ -126,12 +181,13 @@ def install_tentative_action(flow: Any, on_form: Callable[[TentativeForm], None]
     from ui_kivy.presenters.result import Action
 
     def handler(f: Any, result: Any) -> None:
-        voter_id = f.confirm.voter_id if getattr(f, "confirm", None) is not None else None
+        voter_id = f.result_voter_id  # a roll voter id, or Z:<number> for a 在外選挙人
         refused = [w.name for w in result.withhold if w.already_voted]
         on_form(tentative_form(f.service.config, voter_id, result.voter_name, refused))
 
     flow.add_hard_stop_action(Action("tentative", "仮投票（管理者）"), handler)
 
 
-__all__ = ["TENTATIVE_TITLE", "TENTATIVE_INSTRUCTION", "DECIDERS", "Panel", "oath_choices", "opening_panel", "closing_panel", "absentee_banner", "ProceduresPort",
+__all__ = ["TENTATIVE_TITLE", "TENTATIVE_INSTRUCTION", "DECIDERS", "Panel", "oath_choices", "opening_panel", "closing_panel", "balance", "contest_lines",
+           "figures_lines", "figures_flagged", "declared_form", "who_text", "absentee_banner", "ProceduresPort",
            "TerminalProcedures", "TentativeForm", "tentative_form", "toggle", "submit", "install_tentative_action"]

@@ -4,6 +4,9 @@ Each kind has a colour AND an icon word, so colour is never the only signal. The
 over are numbered in hand-out order (the config's contest order); the ones NOT to hand over are
 listed apart with their reason and, for 投票済, where and when the ballot was handed.
 
+A 在外選挙人's local contests (国政選挙だけ) are listed under × 交付しない with the reason but do not
+make the answer amber: for that voter they were never ballots to hand.
+
 The hard stop: a result with any 投票済 ballot offers no action that hands a ballot. Its action
 list is ``NEXT`` plus whatever ``hard_stop_actions`` the flow was given, which is where the
 仮投票 (公職選挙法 50条) button of issue 10 plugs in: it records a ``tentative`` entry, never a
@@ -16,7 +19,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from ui_kivy.presenters.format import mdhm
-from ui_kivy.service import CheckinAnswer, Outcome
+from ui_kivy.service import ZAIGAI_NATIONAL_ONLY, CheckinAnswer, Outcome
 
 
 class ResultKind(str, Enum):
@@ -57,6 +60,7 @@ class WithholdLine:
     text: str  # "× 神奈川県知事選挙"
     reason: str  # why, with where and when for 投票済
     already_voted: bool
+    expected: bool = False  # not this voter's ballot at all (a local contest for a 在外選挙人)
 
 
 @dataclass(frozen=True)
@@ -88,8 +92,9 @@ def result_state(answer: CheckinAnswer, hard_stop_actions: tuple[Action, ...] = 
                                          f"投票済: {b.where or '他の投票所'} {mdhm(b.at)} に交付済み。交付しないでください",
                                          True))
         else:
-            withhold.append(WithholdLine(b.name, f"× {b.name}", b.reason, False))
-    if hand and withhold:
+            withhold.append(WithholdLine(b.name, f"× {b.name}", b.reason, False, b.code == ZAIGAI_NATIONAL_ONLY))
+    surprising = [w for w in withhold if not w.expected]
+    if hand and surprising:
         kind = ResultKind.MIXED
     elif hand:
         kind = ResultKind.OFFLINE if answer.provisional else ResultKind.OK
@@ -103,7 +108,7 @@ def result_state(answer: CheckinAnswer, hard_stop_actions: tuple[Action, ...] = 
         ResultKind.OFFLINE: f"記録済み・本部と未接続です。次の {n} 枚を手渡し、オフライン時の手順に従ってください",
         ResultKind.ALREADY_VOTED: "この方には投票用紙を交付しないでください。申し出があれば管理者を呼んでください",
         ResultKind.INELIGIBLE: "この投票所では投票用紙を交付できません",
-        ResultKind.MIXED: f"○ 交付する {n} 枚と × 交付しない {len(withhold)} 枚があります",
+        ResultKind.MIXED: f"○ 交付する {n} 枚と × 交付しない {len(surprising)} 枚があります",
     }[kind]
     if kind is ResultKind.MIXED and answer.provisional:
         sub += "（オフライン受付）"

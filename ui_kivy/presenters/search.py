@@ -17,7 +17,7 @@ from appliance.wareki import ERAS, WarekiInvalid, era_of, from_era
 from ui_kivy.presenters.format import birth_text
 from ui_kivy.service import KioskService, VoterCard
 
-VOICED, SEMI, SMALL, DELETE, CLEAR = "゛", "゜", "小", "削除", "全消去"
+VOICED, SEMI, SMALL, DELETE, CLEAR, SPACE = "゛", "゜", "小", "削除", "全消去", "空白"
 KEYPAD: tuple[tuple[str, ...], ...] = (
     ("ア", "カ", "サ", "タ", "ナ", "ハ", "マ", "ヤ", "ラ", "ワ"),
     ("イ", "キ", "シ", "チ", "ニ", "ヒ", "ミ", "", "リ", "ヲ"),
@@ -26,6 +26,8 @@ KEYPAD: tuple[tuple[str, ...], ...] = (
     ("オ", "コ", "ソ", "ト", "ノ", "ホ", "モ", "ヨ", "ロ", ""),
     (VOICED, SEMI, SMALL, "", "", "", "", "", DELETE, CLEAR),
 )
+# the declared name of a 仮投票 (氏 and 名 apart): the same pad with a space key
+NAME_KEYPAD: tuple[tuple[str, ...], ...] = KEYPAD[:5] + ((VOICED, SEMI, SMALL, SPACE, "", "", "", "", DELETE, CLEAR),)
 _SMALL = dict(zip("アイウエオツヤユヨワカケ", "ァィゥェォッャュョヮヵヶ"))
 _SMALL.update({v: k for k, v in _SMALL.items()})
 ERA_KEYS = tuple(e.name for e in ERAS[1:])  # 大正 昭和 平成 令和 (明治 has nobody left on a roll)
@@ -66,6 +68,54 @@ class SearchState:
     birth_filter: str = ""  # shown when results are narrowed
 
 
+def edit_kana(q: str, key: str) -> str | None:
+    """One key of ``KEYPAD`` (or ``SPACE``) applied to ``q``; None for a key that does nothing."""
+    if key == DELETE:
+        return q[:-1]
+    if key == CLEAR:
+        return ""
+    if key == SPACE:
+        return q + " " if q and not q.endswith(" ") else q
+    if key in (VOICED, SEMI):
+        if q:
+            mark = "\u3099" if key == VOICED else "\u309a"
+            parts = unicodedata.normalize("NFD", q[-1])
+            if parts[1:] == mark:  # pressed again: back to the plain letter
+                return q[:-1] + parts[0]
+            composed = unicodedata.normalize("NFC", parts[0] + mark)
+            if len(composed) == 1:
+                return q[:-1] + composed
+        return q
+    if key == SMALL:
+        return q[:-1] + _SMALL[q[-1]] if q and q[-1] in _SMALL else q
+    if key and len(key) == 1:
+        return q + key
+    return None
+
+
+def birth_digit(b: BirthInput, digit: str) -> BirthInput:
+    """A digit typed into the year / month / day field (two digits each, then the next field)."""
+    if not (len(digit) == 1 and digit.isdigit()) or not b.era:
+        return b
+    parts = list(b.parts)
+    if len(parts[b.field]) >= 2:
+        return b
+    parts[b.field] += digit
+    fld = b.field
+    if len(parts[fld]) == 2 and fld < 2:
+        fld += 1
+    return BirthInput(b.era, (parts[0], parts[1], parts[2]), fld)
+
+
+def birth_date(b: BirthInput) -> date:
+    """The full date typed (era, year, month and day); ``WarekiInvalid`` with a Japanese message."""
+    era = next((e for e in ERAS if e.name == b.era), None)
+    y, m, d = b.parts
+    if era is None or not (y and m and d):
+        raise WarekiInvalid("元号・年・月・日をすべて入力してください")
+    return from_era(era, int(y), int(m), int(d))
+
+
 class SearchPresenter:
     def __init__(self, service: KioskService) -> None:
         self.service = service
@@ -78,27 +128,8 @@ class SearchPresenter:
 
     # -- kana ----------------------------------------------------------------------------------
     def on_kana(self, key: str) -> None:
-        q = self.state.query
-        if key == DELETE:
-            q = q[:-1]
-        elif key == CLEAR:
-            q = ""
-        elif key in (VOICED, SEMI):
-            if q:
-                mark = "\u3099" if key == VOICED else "\u309a"
-                parts = unicodedata.normalize("NFD", q[-1])
-                if parts[1:] == mark:  # pressed again: back to the plain letter
-                    q = q[:-1] + parts[0]
-                else:
-                    composed = unicodedata.normalize("NFC", parts[0] + mark)
-                    if len(composed) == 1:
-                        q = q[:-1] + composed
-        elif key == SMALL:
-            if q and q[-1] in _SMALL:
-                q = q[:-1] + _SMALL[q[-1]]
-        elif key and len(key) == 1:
-            q = q + key
-        else:
+        q = edit_kana(self.state.query, key)
+        if q is None:
             return
         self.state = replace(self.state, query=q, birth=BirthInput(), birth_filter="")
         self._run(None)
@@ -135,17 +166,7 @@ class SearchPresenter:
         self.state = replace(self.state, birth=BirthInput(era))
 
     def birth_digit(self, digit: str) -> None:
-        b = self.state.birth
-        if not (len(digit) == 1 and digit.isdigit()) or not b.era:
-            return
-        parts = list(b.parts)
-        if len(parts[b.field]) >= 2:
-            return
-        parts[b.field] += digit
-        fld = b.field
-        if len(parts[fld]) == 2 and fld < 2:
-            fld += 1
-        self.state = replace(self.state, birth=BirthInput(b.era, (parts[0], parts[1], parts[2]), fld))
+        self.state = replace(self.state, birth=birth_digit(self.state.birth, digit))
 
     def birth_next(self) -> None:
         b = self.state.birth

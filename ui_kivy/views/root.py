@@ -22,7 +22,10 @@ VIEWS: dict[Screen, type[screens.KioskScreen]] = {
     Screen.RESULT: screens.ResultView, Screen.PIN: screens.PinView, Screen.MENU: screens.MenuView,
     Screen.VOID: screens.VoidView, Screen.COUNTS: screens.CountsView,
     Screen.TENTATIVE: screens.TentativeView, Screen.OPENING: screens.OpeningView,
-    Screen.CLOSING: screens.ClosingView,
+    Screen.CLOSING: screens.ClosingView, Screen.CLOSE_ENTRY: screens.CloseEntryView,
+    Screen.REPORT: screens.ReportView, Screen.ZAIGAI_ID: screens.ZaigaiIdView,
+    Screen.ZAIGAI_CONFIRM: screens.ZaigaiConfirmView, Screen.DECLARE_NAME: screens.DeclareNameView,
+    Screen.DECLARE_BIRTH: screens.DeclareBirthView, Screen.INTERRUPTED: screens.InterruptedView,
 }
 
 
@@ -50,6 +53,7 @@ class KioskRoot(FloatLayout):  # type: ignore[misc]
         col.add_widget(self.manager)
         self.add_widget(col)
         self.overlay: AlertOverlay | None = None
+        self._shown_pending = False
         self._unsubscribe = flow.subscribe(self.refresh)
         self.refresh()
 
@@ -71,6 +75,17 @@ class KioskRoot(FloatLayout):  # type: ignore[misc]
             self.overlay = None
         if a is not None and self.overlay is not None:
             self.overlay.title, self.overlay.body = a.title, a.body
+        if f.unshown_seq is not None and not self._shown_pending:
+            # mark the result shown only once a frame with it has reached the panel (after the flip)
+            self._shown_pending = True
+            from kivy.core.window import Window
+
+            def shown(*_: Any) -> None:
+                Window.funbind("on_flip", shown)
+                self._shown_pending = False
+                f.result_shown()
+
+            Window.fbind("on_flip", shown)
 
     def close(self) -> None:
         self._unsubscribe()

@@ -15,7 +15,7 @@ from kivy.uix.screenmanager import Screen
 from kivy.uix.scrollview import ScrollView
 
 from ui_kivy.presenters.app_flow import KioskFlow
-from ui_kivy.presenters.search import ERA_KEYS, KEYPAD
+from ui_kivy.presenters.search import ERA_KEYS, KEYPAD, NAME_KEYPAD
 from ui_kivy.views import theme
 
 Intent = Callable[..., Any]
@@ -43,6 +43,7 @@ def keypad(keys: tuple[tuple[str, ...], ...], on: Callable[[str], None], cols: i
 
 
 DIGITS = (("1", "2", "3"), ("4", "5", "6"), ("7", "8", "9"))
+UNLISTED = "名簿に見つからない方（仮投票）"
 
 
 class KioskScreen(Screen):  # type: ignore[misc]
@@ -78,8 +79,9 @@ class IdleView(KioskScreen):
         self.prompt = txt("", theme.TEXT_HUGE, halign="center")
         self.prompt.size_hint_y = 1
         self.closed = txt("", theme.TEXT_BIG, halign="center", color=theme.RED)
-        row = BoxLayout(size_hint_y=None, height=130, spacing=16)
+        self.row = row = BoxLayout(size_hint_y=None, height=130, spacing=16)
         self.search_btn = big("検索（氏名カナ）", f.open_search, height=130, font_size=theme.TEXT_BIG)
+        self.zaigai_btn = big("在外選挙人", f.open_zaigai, height=130, size_hint_x=0.45, background_color=theme.BLUE)
         self.sup_btn = big("管理者", f.open_supervisor, height=130, size_hint_x=0.35, background_color=theme.GREY)
         row.add_widget(self.search_btn)
         row.add_widget(self.sup_btn)
@@ -92,6 +94,12 @@ class IdleView(KioskScreen):
         self.clerk.text = f"担当: {s.clerk}"
         self.prompt.text = ("▶ " + s.prompt) if s.station_open else ""
         self.closed.text = "" if s.station_open else f"× {s.closed_text}"
+        # 在外選挙人: only where they are taken (early stations and designated ones)
+        want = s.station_open and self.flow.service.zaigai_allowed()
+        if want and self.zaigai_btn.parent is None:
+            self.row.add_widget(self.zaigai_btn, index=1)
+        elif not want and self.zaigai_btn.parent is not None:
+            self.row.remove_widget(self.zaigai_btn)
 
 
 class KanaView(KioskScreen):
@@ -103,6 +111,7 @@ class KanaView(KioskScreen):
         top.add_widget(self.query)
         self.go = big("一覧を見る", f.show_results, size_hint_x=0.38, background_color=theme.GREEN)
         top.add_widget(self.go)
+        top.add_widget(big(UNLISTED, f.declare_unlisted, size_hint_x=0.36, font_size=24, background_color=theme.RED))
         self.box.add_widget(top)
         self.box.add_widget(keypad(KEYPAD, f.on_kana, 10))
 
@@ -120,6 +129,7 @@ class ResultsView(KioskScreen):
         self.head = txt("", theme.TEXT, size_hint_y=1)
         top.add_widget(self.head)
         top.add_widget(big("生年月日で絞り込み", f.open_birth, size_hint_x=0.33))
+        top.add_widget(big(UNLISTED, f.declare_unlisted, size_hint_x=0.36, font_size=24, background_color=theme.RED))
         self.box.add_widget(top)
         self.list = BoxLayout(orientation="vertical", size_hint_y=None, spacing=8)
         self.list.bind(minimum_height=self.list.setter("height"))
@@ -255,12 +265,15 @@ class MenuView(KioskScreen):
         self.head = txt("", theme.TEXT_BIG)
         self.box.add_widget(txt("管理者メニュー", theme.TEXT, color=theme.GREY))
         self.box.add_widget(self.head)
-        g = GridLayout(cols=2, spacing=16, row_default_height=120, row_force_default=True)
-        self.open_btn = big("開設する（開設前の確認）", f.show_opening, height=120, background_color=theme.GREEN)
-        self.close_btn = big("閉鎖する（受付終了）", f.close_station, height=120, background_color=theme.RED)
-        for w in (self.open_btn, self.close_btn, big("受付の取消", f.open_void, height=120),
-                  big("交付数の入力・照合（毎時）", f.open_counts, height=120)):
+        g = GridLayout(cols=2, spacing=16, row_default_height=110, row_force_default=True)
+        self.open_btn = big("開設する（開設前の確認）", f.show_opening, height=110, background_color=theme.GREEN)
+        self.close_btn = big("閉鎖する（受付終了）", f.close_station, height=110, background_color=theme.RED)
+        for w in (self.open_btn, self.close_btn, big("受付の取消", f.open_void, height=110),
+                  big("交付数の入力・照合（毎時）", f.open_counts, height=110),
+                  big("報告（本日の集計）", f.open_report, height=110)):
             g.add_widget(w)
+        self.enroll_btn = big("端末の登録（スマートカード）", f.enroll, height=110, background_color=theme.GREY)
+        g.add_widget(self.enroll_btn)
         self.box.add_widget(g)
         self.box.add_widget(BoxLayout())
         self.box.add_widget(big("受付画面に戻る", f.back, background_color=theme.GREY))
@@ -270,6 +283,8 @@ class MenuView(KioskScreen):
         self.head.text = m.station_text
         self.open_btn.disabled = not m.can_open
         self.close_btn.disabled = not m.can_close
+        self.enroll_btn.disabled = not m.can_enroll
+        self.enroll_btn.opacity = 1 if m.can_enroll else 0
 
 
 class VoidView(KioskScreen):
@@ -475,7 +490,7 @@ class TentativeView(KioskScreen):
         self.box.add_widget(self.row)
 
     def update(self) -> None:
-        from ui_kivy.presenters.procedures import DECIDERS, TENTATIVE_INSTRUCTION, Panel
+        from ui_kivy.presenters.procedures import DECIDERS, TENTATIVE_INSTRUCTION, Panel, who_text
 
         t = self.flow.tentative
         if t is None:
@@ -491,8 +506,7 @@ class TentativeView(KioskScreen):
             self.body.add_widget(BoxLayout())
             self.row.add_widget(big("次の方へ", f.leave_tentative, height=110, font_size=theme.TEXT_BIG))
             return
-        self.head.show(Panel("red", self.head_title, (f"{t.voter_name} 様（選挙人番号 {t.voter_id or '申立て'}）",)),
-                       theme.TEXT, 26)
+        self.head.show(Panel("red", self.head_title, (who_text(t),)), theme.TEXT, 26)
         reasons = BoxLayout(size_hint_y=None, height=92, spacing=8)
         reasons.add_widget(txt("理由", 24, size_hint_x=0.25, size_hint_y=1))
         for code, label in t.reasons:
@@ -503,7 +517,7 @@ class TentativeView(KioskScreen):
         for d in DECIDERS:
             who.add_widget(choice(d, t.decided_by == d, lambda d=d: f.tentative_decided_by(d), height=92))
         self.body.add_widget(who)
-        self.body.add_widget(txt("仮投票する選挙（投票済とされた選挙は選択済み）", 24))
+        self.body.add_widget(txt("仮投票する選挙" + ("（投票済とされた選挙は選択済み）" if t.voter_id else ""), 24))
         g = GridLayout(cols=3, spacing=8, size_hint_y=None, row_default_height=92, row_force_default=True)
         g.bind(minimum_height=g.setter("height"))
         for cid, name in t.contests:
@@ -555,3 +569,212 @@ def _scrolled_panel(panel: Any) -> ScrollView:
     sv = ScrollView(do_scroll_x=False, bar_width=14)
     sv.add_widget(panel)
     return sv
+
+
+# --- issue 6 / 10: 在外選挙人, 仮投票 of a person not on the roll, 閉鎖 entry, 報告, interrupted check-in ---
+
+def digit_pad(on_digit: Callable[[str], None], on_back: Callable[[], None], extra: str = "",
+              on_extra: Callable[[], None] | None = None) -> GridLayout:
+    """1–9, then (extra, 0, 削除): keys of at least 90 px both ways in the layouts below."""
+    def key(k: str) -> None:
+        if k == "削除":
+            on_back()
+        elif k == extra and on_extra is not None:
+            on_extra()
+        else:
+            on_digit(k)
+    return keypad(DIGITS + ((extra, "0", "削除"),), key, 3)
+
+
+class ZaigaiIdView(KioskScreen):
+    def build(self) -> None:
+        f = self.flow
+        self.box.add_widget(txt("在外選挙人（国政選挙のみ）: 在外選挙人証の「在外選挙人番号」を入力してください", 26))
+        top = BoxLayout(size_hint_y=None, height=theme.TOUCH, spacing=10)
+        top.add_widget(big("戻る", f.back, size_hint_x=0.25, background_color=theme.GREY))
+        self.text = txt("", theme.TEXT_BIG, size_hint_y=1, halign="center")
+        top.add_widget(self.text)
+        self.go = big("検索", f.zaigai_lookup, size_hint_x=0.3, background_color=theme.GREEN, font_size=theme.TEXT_BIG)
+        top.add_widget(self.go)
+        self.box.add_widget(top)
+        self.msg = txt("", 26, halign="center", color=theme.RED)
+        self.box.add_widget(self.msg)
+        row = BoxLayout()
+        row.add_widget(BoxLayout(size_hint_x=0.25))
+        row.add_widget(digit_pad(f.zaigai_digit, f.zaigai_backspace))
+        row.add_widget(BoxLayout(size_hint_x=0.25))
+        self.box.add_widget(row)
+
+    def update(self) -> None:
+        z = self.flow.zaigai
+        self.text.text = z.id_text
+        self.msg.text = z.message
+        self.go.disabled = not z.can_lookup
+
+
+class ZaigaiConfirmView(KioskScreen):
+    """The 在外選挙人 (氏名, カナ, 和暦, 居住国), the 宣誓書事由 at early stations, and the card number pad."""
+
+    def build(self) -> None:
+        f = self.flow
+        cols = BoxLayout(spacing=20)
+        self.left = BoxLayout(orientation="vertical", spacing=4)
+        right = BoxLayout(orientation="vertical", spacing=8, size_hint_x=0.62)
+        cols.add_widget(self.left)
+        cols.add_widget(right)
+        self.card = txt("", 30, halign="center")
+        right.add_widget(self.card)
+        right.add_widget(digit_pad(f.zaigai_digit, f.zaigai_backspace))
+        self.box.add_widget(cols)
+        self.row = BoxLayout(size_hint_y=None, height=104, spacing=12)
+        self.row.add_widget(big("戻る", f.back, height=104, size_hint_x=0.4, background_color=theme.GREY))
+        self.ok = big("受付", lambda: self.run(self.flow.zaigai_checkin()), height=104, background_color=theme.GREEN,
+                      font_size=theme.TEXT_BIG)
+        self.row.add_widget(self.ok)
+        self.box.add_widget(self.row)
+
+    def update(self) -> None:
+        f = self.flow
+        z = f.zaigai
+        self.left.clear_widgets()
+        self.card.text = z.card_text
+        if z.card is None:
+            return
+        self.left.add_widget(txt("在外選挙人（国政選挙のみ）", 24, color=theme.GREY))
+        for label, value in z.details():
+            size = theme.TEXT_BIG if label == "氏名" else 26
+            self.left.add_widget(_field(label, f"[b]{value}[/b]" if label == "氏名" else value, size))
+        if z.message:
+            self.left.add_widget(txt(f"[color=b01010]{z.message}[/color]", 24))
+        m = f.marks
+        if m.oath_required:
+            g = GridLayout(cols=2, spacing=6, size_hint_y=None, row_default_height=90, row_force_default=True)
+            g.bind(minimum_height=g.setter("height"))
+            for code, label in m.choices:
+                g.add_widget(choice(label, m.oath == code, lambda code=code: f.choose_oath(code), height=90,
+                                    font_size=24))
+            self.left.add_widget(g)
+        self.left.add_widget(BoxLayout())
+        self.ok.disabled = not f.can_zaigai_checkin
+        self.ok.text = "受付" if f.can_zaigai_checkin else (
+            "受付（事由を選ぶ）" if z.can_checkin else "受付（証の番号を入力）")
+
+
+class DeclareNameView(KioskScreen):
+    def build(self) -> None:
+        f = self.flow
+        top = BoxLayout(size_hint_y=None, height=theme.TOUCH, spacing=10)
+        top.add_widget(big("取りやめ", f.back, size_hint_x=0.22, background_color=theme.GREY))
+        self.text = txt("", 34, size_hint_y=1, halign="center")
+        top.add_widget(self.text)
+        top.add_widget(big("次へ（生年月日）", f.declare_name_done, size_hint_x=0.34, background_color=theme.GREEN))
+        self.box.add_widget(top)  # (no line of help above: the six rows of keys need the height)
+        self.box.add_widget(keypad(NAME_KEYPAD, f.declare_kana, 10))
+
+    def update(self) -> None:
+        self.text.text = self.flow.declare.name_text
+
+
+class DeclareBirthView(KioskScreen):
+    def build(self) -> None:
+        f = self.flow
+        top = BoxLayout(size_hint_y=None, height=theme.TOUCH, spacing=10)
+        top.add_widget(big("戻る", f.back, size_hint_x=0.18, background_color=theme.GREY))
+        self.text = txt("", 34, size_hint_y=1, halign="center")
+        top.add_widget(self.text)
+        top.add_widget(big("次へ", f.declare_done, size_hint_x=0.18, background_color=theme.GREEN))
+        top.add_widget(big("生年月日なしで次へ", lambda: f.declare_done(skip_birth=True), size_hint_x=0.3,
+                           font_size=24))
+        self.box.add_widget(txt("申し立てられた生年月日（分からなければ「生年月日なしで次へ」）", 24))
+        self.box.add_widget(top)
+        eras = BoxLayout(size_hint_y=None, height=theme.TOUCH, spacing=8)
+        for e in ERA_KEYS:
+            eras.add_widget(big(e, lambda e=e: f.declare_era(e)))
+        self.box.add_widget(eras)
+        self.box.add_widget(keypad(DIGITS + (("次の欄", "0", "クリア"),), self._key, 3))
+
+    def _key(self, k: str) -> None:
+        {"次の欄": self.flow.declare_birth_next, "クリア": self.flow.declare_birth_clear}.get(
+            k, lambda: self.flow.declare_digit(k))()
+
+    def update(self) -> None:
+        d = self.flow.declare
+        self.text.text = "生年月日: " + d.birth.text + (f"\n[size=24]{d.message}[/size]" if d.message else "")
+
+
+class CloseEntryView(KioskScreen):
+    """閉鎖: 受領数・交付数・残数 per contest (tap a cell, type on the pad), then 閉鎖する."""
+
+    def build(self) -> None:
+        f = self.flow
+        self.box.add_widget(txt("閉鎖の前に、選挙ごとに受領数・交付数・残数を入力してください（受領数 − 交付数 − 残数 = 0 を確認）", 24))
+        body = BoxLayout(spacing=14)
+        self.rows = BoxLayout(orientation="vertical", spacing=6)
+        body.add_widget(_scrolled(self.rows))
+        side = BoxLayout(orientation="vertical", spacing=8, size_hint_x=0.42)
+        side.add_widget(digit_pad(f.closing_digit, f.closing_backspace, "次へ", f.closing_next))
+        row = BoxLayout(size_hint_y=None, height=theme.TOUCH, spacing=8)
+        row.add_widget(big("戻る", f.back, size_hint_x=0.6, background_color=theme.GREY))
+        self.go = big("閉鎖する", f.submit_closing, background_color=theme.RED)
+        row.add_widget(self.go)
+        side.add_widget(row)
+        body.add_widget(side)
+        self.box.add_widget(body)
+
+    def update(self) -> None:
+        from ui_kivy.presenters.closing import FIELDS
+
+        e = self.flow.close_entry
+        self.rows.clear_widgets()
+        for r in e.rows:
+            line = BoxLayout(size_hint_y=None, height=92, spacing=6)
+            line.add_widget(txt(f"{r.name}\n[size=24][color=555555]名簿対照数 {r.matched}[/color][/size]", 24,
+                                size_hint_y=1))
+            for i in range(len(FIELDS)):
+                sel = e.selected == (r.contest, i)
+                b = Factory.Big(text=e.cell_text(r, i), font_size=24, size_hint_x=0.42, height=92,
+                                background_color=theme.BLUE if sel else theme.WHITE,
+                                color=theme.WHITE if sel else theme.INK)
+                b.bind(on_release=lambda _b, c=r.contest, i=i: self.flow.closing_select(c, i))
+                line.add_widget(b)
+            self.rows.add_widget(line)
+        self.go.text = "閉鎖する" if e.complete else "閉鎖する\n（未入力あり）"
+        self.go.font_size = theme.TEXT if e.complete else 24
+
+
+class ReportView(KioskScreen):
+    def build(self) -> None:
+        self.panel = PanelBox()
+        self.box.add_widget(_scrolled_panel(self.panel))
+        self.box.add_widget(big("管理者メニューに戻る", self.flow.back, height=104, background_color=theme.GREY))
+
+    def update(self) -> None:
+        self.panel.show(self.flow.report, theme.TEXT, 26)
+
+
+class InterruptedView(KioskScreen):
+    """Before anything else after a restart: a check-in recorded but never shown."""
+
+    def build(self) -> None:
+        f = self.flow
+        self.panel = PanelBox()
+        self.box.add_widget(self.panel)
+        self.box.add_widget(BoxLayout())
+        row = BoxLayout(size_hint_y=None, height=130, spacing=20)
+        row.add_widget(big("交付した（記録を残す）", f.interrupted_handed, height=130, background_color=theme.GREEN,
+                           font_size=theme.TEXT_BIG))
+        row.add_widget(big("交付していない（取消・管理者）", f.interrupted_not_handed, height=130,
+                           background_color=theme.RED, font_size=theme.TEXT))
+        self.box.add_widget(row)
+
+    def update(self) -> None:
+        from ui_kivy.presenters.procedures import Panel
+
+        it = self.flow.interrupted
+        if it is None:
+            return self.panel.show(None)
+        nb = "\u00a0"  # keep 氏名 and the time on one line
+        self.panel.show(Panel("amber", "！ 中断された受付があります", (it.prompt.replace(" ", nb),
+                                                                   it.detail.replace(" ", nb),
+                                                                   "交付していなければ、管理者の PIN で取り消します")),
+                        theme.TEXT_BIG, theme.TEXT)

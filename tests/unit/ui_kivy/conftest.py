@@ -56,3 +56,21 @@ async def check_in(flow: KioskFlow, oath: str = "work") -> ResultState | None:
             and flow.confirm.can_hand and flow.marks.oath is None:
         flow.choose_oath(oath)
     return await flow.confirm_checkin()
+
+
+def type_closing(flow: KioskFlow, values: dict[str, tuple[int, int, int]]) -> None:
+    """On the 閉鎖 entry screen: tap each cell and type 受領数, 交付数, 残数 on the digit pad."""
+    for contest, nums in values.items():
+        for i, n in enumerate(nums):
+            flow.closing_select(contest, i)
+            row = next(r for r in flow.close_entry.rows if r.contest == contest)
+            for _ in row.values[i]:
+                flow.closing_backspace()
+            for d in str(n):
+                flow.closing_digit(d)
+
+
+def close_balanced(flow: KioskFlow) -> bool:
+    """閉鎖する with figures that balance: 受領 100, 交付 = 名簿対照数, 残 the rest."""
+    type_closing(flow, {r.contest: (100, r.matched, 100 - r.matched) for r in flow.close_entry.rows})
+    return flow.submit_closing()

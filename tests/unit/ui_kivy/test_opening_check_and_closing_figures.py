@@ -3,7 +3,7 @@ mismatch cannot be opened) and closing, which shows the station's figures and st
 
 from __future__ import annotations
 
-from tests.unit.ui_kivy.conftest import CONFIG, VOTERS, barcode, check_in
+from tests.unit.ui_kivy.conftest import CONFIG, VOTERS, barcode, check_in, close_balanced
 from ui_kivy.fake_service import FakeKioskService
 from ui_kivy.presenters.app_flow import KioskFlow, Screen
 from appliance.clock import FixedClock
@@ -42,6 +42,7 @@ async def test_close_shows_figures_and_stops_checkins(flow: KioskFlow, service: 
     flow.next_voter()
     _menu(flow)
     flow.close_station()
+    assert close_balanced(flow)
     c = flow.closing
     assert flow.screen is Screen.CLOSING and c is not None and c.colour == "green"
     text = "\n".join(c.lines)

@@ -132,3 +132,85 @@ async def test_contract(svc: KioskService) -> None:
     assert [(c.contest, c.matched, c.issued) for c in figs.contests][0] == ("shu", 1, 2)
     with pytest.raises(StationClosed):
         await svc.checkin("100004", "c")
+
+
+@pytest.fixture(params=["fake", "real"])
+def svc_zaigai(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[KioskService]:
+    """The same, with the 在外選挙人名簿 of tests/unit/ui_kivy/zaigai_data.py installed."""
+    from tests.unit.ui_kivy.zaigai_data import install_zaigai, zaigai_voters
+
+    clock = FixedClock(EARLY_NOON)
+    if request.param == "fake":
+        yield FakeKioskService(CONFIG, CONFIG.station("E01"), list(VOTERS), clock, online=False,
+                               zaigai=zaigai_voters())
+        return
+    tdir = terminal_dir(tmp_path / "t", VOTERS)
+    store = Store(tdir.store_path)
+    with store.atomic() as c:
+        store.set_meta(c, "roll_version", "1")
+    install_zaigai(store)
+    store.close()
+    term = Terminal.open(tdir, clock)
+    yield TerminalService(term)
+    term.close()
+
+
+async def test_contract_zaigai_closing_report_interrupted(svc_zaigai: KioskService) -> None:
+    svc = svc_zaigai
+    assert svc.interrupted_checkins() == []  # the first start sets the mark
+    svc.set_station("open", "管理者")
+    assert svc.zaigai_allowed()
+    card = svc.zaigai_lookup("９０００-０１")
+    assert (card.name, card.kana, card.birth_wareki, card.country, card.voter_key) == (
+        "鈴木 一郎", "スズキ イチロウ", "昭和50年5月5日", "アメリカ合衆国", "Z:900001")
+    with pytest.raises(NotFound):
+        svc.zaigai_lookup("123")
+    marks = P.checkin_marks(svc.station, oath_reason="work")
+    with pytest.raises(P.ZaigaiRefused) as e:
+        await svc.zaigai_checkin("900001", "11112222", "c", marks)
+    assert e.value.code == "zaigai_card_mismatch"
+    with pytest.raises(P.ZaigaiRefused):
+        await svc.zaigai_checkin("900002", "87654321", "c", marks)  # 抹消
+    assert svc.recent_checkins() == []
+    ans = await svc.zaigai_checkin("900001", "12345678", "c", marks)
+    assert ans.seq is not None and ans.provisional and ans.voter.name == "鈴木 一郎"
+    assert [(b.contest, b.outcome) for b in ans.lines] == [
+        ("shu", Outcome.HAND_OFFLINE), ("shinsa", Outcome.HAND_OFFLINE), ("governor", Outcome.REFUSED),
+        ("mayor", Outcome.REFUSED)]
+    assert ans.lines[2].reason == "在外選挙人は国政選挙だけです" and ans.lines[2].code == "zaigai_national_only"
+    again = await svc.zaigai_checkin("900001", "12345678", "c", marks)
+    assert again.seq is None
+    assert [b.outcome for b in again.lines[:2]] == [Outcome.ALREADY_VOTED] * 2
+    assert again.lines[0].where == "中区役所 期日前投票所" and again.lines[0].at is not None
+    rows = svc.recent_checkins()
+    assert [(r.seq, r.name, r.contest_names) for r in rows] == [
+        (ans.seq, "在外 鈴木 一郎", ("衆議院小選挙区選出議員選挙", "最高裁判所裁判官国民審査"))]
+
+    # the zaigai check-in was never marked shown: it is interrupted; marking it clears it
+    assert [r.seq for r in svc.interrupted_checkins()] == [ans.seq]
+    svc.mark_shown(ans.seq)
+    assert svc.interrupted_checkins() == []
+    ans2 = await svc.checkin("100001", "c", marks)
+    assert ans2.seq is not None and [r.seq for r in svc.interrupted_checkins()] == [ans2.seq]
+    svc.mark_shown(1)  # an older mark never moves it back
+    assert [r.seq for r in svc.interrupted_checkins()] == [ans2.seq]
+    svc.void(ans2.seq, "中断のため交付せず", "管理者")
+    assert svc.interrupted_checkins() == []  # voided: nothing to ask
+
+    svc.record_count("shu", 12, 1, "管理者")
+    rep = svc.station_report()
+    assert rep.by_hour == ((12, 1),) and rep.figures.zaigai == 1 and not rep.link.online
+    assert [(c.contest, c.matched, c.issued) for c in rep.figures.contests][:2] == [("shu", 1, 1), ("shinsa", 1, None)]
+    assert svc.station_state().is_open  # a report closes nothing
+    with pytest.raises(MeiboError):
+        svc.close_day("管理者", {"nope": (1, 1, 0)})
+    with pytest.raises(MeiboError):
+        svc.close_day("管理者", {"shu": (-1, 1, 0)})
+    assert svc.station_state().is_open
+    figs = svc.close_day("管理者", {"shu": (50, 1, 48), "shinsa": (50, 1, 49), "governor": (30, 0, 30),
+                                   "mayor": (30, 0, 30)})
+    assert [(c.contest, c.received, c.issued, c.left) for c in figs.contests] == [
+        ("shu", 50, 1, 48), ("shinsa", 50, 1, 49), ("governor", 30, 0, 30), ("mayor", 30, 0, 30)]
+    assert svc.station_state().state == "closed"
+    with pytest.raises(MeiboError):
+        svc.close_day("管理者")

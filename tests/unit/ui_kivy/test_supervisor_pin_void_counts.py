@@ -4,7 +4,7 @@ from appliance.clock import FixedClock
 from ui_kivy.fake_service import FakeKioskService
 from ui_kivy.presenters.app_flow import KioskFlow, Screen
 
-from tests.unit.ui_kivy.conftest import barcode, check_in
+from tests.unit.ui_kivy.conftest import barcode, check_in, close_balanced
 
 
 def _pin(flow: KioskFlow, pin: str) -> bool:
@@ -36,6 +36,8 @@ def test_close_and_reopen_station(flow: KioskFlow, service: FakeKioskService) ->
     _pin(flow, "1234")
     assert flow.menu.can_close and not flow.menu.can_open
     flow.close_station()
+    assert flow.screen is Screen.CLOSE_ENTRY and service.station_state().is_open  # nothing closed yet
+    assert close_balanced(flow)
     assert flow.notice is not None and "閉鎖しました" in flow.notice.text
     assert flow.screen is Screen.CLOSING and flow.closing is not None
     assert flow.closing.title.startswith("✓ 閉鎖しました") and any("名簿対照数" in x for x in flow.closing.lines)
@@ -51,6 +53,7 @@ def test_close_and_reopen_station(flow: KioskFlow, service: FakeKioskService) ->
     flow.open_station()
     assert [e.data["action"] for e in service.events if e.kind.value == "station"] == ["open", "close", "open"]
     flow.close_station()
+    assert close_balanced(flow)
     flow.back()
     flow.close_station()  # twice: refused, nothing appended
     assert flow.notice is not None and flow.notice.level == "error"

@@ -1,0 +1,191 @@
+"""在外選挙人 at the kiosk: idle → 在外選挙人番号 on a digit pad → the voter (氏名, カナ, 和暦, 居住国) and
+the 在外選挙人証番号 → 受付 → green with the national ballots only, in order; a second visit is the red
+投票済 hard stop; errors are Japanese and change nothing; a day station hides and refuses it."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from appliance import procedures as P
+from appliance.clock import FixedClock
+from tests.builders import EARLY_NOON
+from tests.unit.ui_kivy.conftest import CONFIG, VOTERS
+from tests.unit.ui_kivy.zaigai_data import zaigai_voters
+from ui_kivy.fake_service import FakeKioskService
+from ui_kivy.presenters.app_flow import KioskFlow, Screen
+from ui_kivy.presenters.result import ResultKind
+
+
+def _svc(station: str = "E01", **kw: object) -> FakeKioskService:
+    svc = FakeKioskService(CONFIG, CONFIG.station(station), list(VOTERS), FixedClock(EARLY_NOON),
+                           zaigai=zaigai_voters(), **kw)  # type: ignore[arg-type]
+    svc.set_station("open", "管理者")
+    return svc
+
+
+def _type(flow: KioskFlow, digits: str) -> None:
+    for d in digits:
+        flow.zaigai_digit(d)
+
+
+async def _check_in(flow: KioskFlow, zid: str = "900001", card: str = "12345678") -> None:
+    flow.open_zaigai()
+    _type(flow, zid)
+    assert flow.zaigai_lookup()
+    _type(flow, card)
+    flow.choose_oath("work")
+    await flow.zaigai_checkin()
+
+
+async def test_zaigai_to_green_national_ballots_only() -> None:
+    svc = _svc()
+    flow = KioskFlow(svc, "係員A")
+    flow.open_zaigai()
+    assert flow.screen is Screen.ZAIGAI_ID
+    _type(flow, "9000011")
+    flow.zaigai_backspace()
+    assert flow.zaigai.id_text == "在外選挙人番号: 900001"
+    assert flow.zaigai_lookup() and flow.screen is Screen.ZAIGAI_CONFIRM
+    shown = dict(flow.zaigai.details())
+    assert shown == {"氏名": "鈴木 一郎", "カナ": "スズキ イチロウ", "生年月日": "昭和50年5月5日（51歳）",
+                     "居住国": "アメリカ合衆国", "在外選挙人番号": "900001"}
+    _type(flow, "12345678")
+    assert flow.zaigai.card_text == "在外選挙人証番号: 12345678"
+    assert not flow.can_zaigai_checkin  # early station: the 宣誓書事由 first
+    assert await flow.zaigai_checkin() is None and flow.notice is not None and "宣誓書の事由" in flow.notice.text
+    flow.choose_oath("work")
+    r = await flow.zaigai_checkin()
+    assert r is not None and flow.screen is Screen.RESULT
+    assert (r.kind, r.title, r.colour) == (ResultKind.OK, "✓ 受付完了", "green")
+    assert r.subtitle == "次の 2 枚をこの順に手渡してください"
+    assert [h.text for h in r.hand] == ["1. 衆議院小選挙区選出議員選挙", "2. 最高裁判所裁判官国民審査"]
+    assert [(w.text, w.reason) for w in r.withhold] == [("× 神奈川県知事選挙", "在外選挙人は国政選挙だけです"),
+                                                        ("× 横浜市長選挙", "在外選挙人は国政選挙だけです")]
+    assert r.voter_name == "鈴木 一郎" and r.seq is not None
+    ev = svc.events[-1] if svc.events[-1].kind.value == "checkin" else svc.events[-2]
+    assert ev.voter == "Z:900001" and ev.data["zaigai"] is True and ev.data["oath_reason"] == "work"
+    flow.next_voter()
+    assert flow.screen is Screen.IDLE and svc.meta["kiosk.last_shown_seq"] == str(r.seq)
+
+
+async def test_second_visit_is_the_red_hard_stop_with_tentative() -> None:
+    svc = _svc()
+    flow = KioskFlow(svc, "係員A")
+    await _check_in(flow)
+    flow.next_voter()
+    before = len(svc.events)
+    await _check_in(flow)
+    r = flow.result
+    assert r is not None and r.kind is ResultKind.ALREADY_VOTED and r.title == "× 投票済 — 交付しない"
+    assert [w.text for w in r.withhold if w.already_voted] == ["× 衆議院小選挙区選出議員選挙", "× 最高裁判所裁判官国民審査"]
+    assert "中区役所 期日前投票所" in r.withhold[0].reason and "交付しないでください" in r.withhold[0].reason
+    assert [a.label for a in r.actions] == ["次の方へ", "仮投票（管理者）"]
+    assert len(svc.events) == before  # nothing recorded
+    await flow.on_result_action("tentative")
+    assert flow.tentative is not None and flow.tentative.voter_id == "Z:900001"
+
+
+async def test_hq_already_voted_withholds_like_a_roll_checkin() -> None:
+    from appliance.eligibility import VotedInfo
+
+    svc = _svc()
+    svc.hq_voted[("Z:900001", "shu")] = VotedInfo("E02", "T07", EARLY_NOON, 3)
+    flow = KioskFlow(svc, "係員A")
+    await _check_in(flow)
+    r = flow.result
+    assert r is not None and [h.name for h in r.hand] == ["最高裁判所裁判官国民審査"] and r.kind is ResultKind.MIXED
+    assert any(w.already_voted and w.name == "衆議院小選挙区選出議員選挙" for w in r.withhold)
+    assert [e.kind.value for e in svc.events[-2:]] == ["checkin", "withheld"]
+
+
+async def test_errors_in_japanese_change_nothing() -> None:
+    svc = _svc()
+    flow = KioskFlow(svc, "係員A")
+    before = len(svc.events)
+    flow.open_zaigai()
+    assert not flow.zaigai_lookup()
+    assert flow.notice is not None and flow.notice.text == "在外選挙人番号を入力してください"
+    _type(flow, "123")
+    assert not flow.zaigai_lookup() and flow.screen is Screen.ZAIGAI_ID
+    assert flow.zaigai.message == "× 在外選挙人番号 123 は在外選挙人名簿にありません"
+    for _ in range(3):
+        flow.zaigai_backspace()
+    _type(flow, "900001")
+    assert flow.zaigai_lookup()
+    _type(flow, "11112222")
+    flow.choose_oath("work")
+    assert await flow.zaigai_checkin() is None
+    assert flow.screen is Screen.ZAIGAI_CONFIRM and flow.zaigai.card_no == ""
+    assert flow.notice is not None and "在外選挙人証の番号が名簿と一致しません" in flow.notice.text
+    flow.back()
+    assert flow.screen is Screen.ZAIGAI_ID
+    for _ in range(6):
+        flow.zaigai_backspace()
+    _type(flow, "900002")
+    assert flow.zaigai_lookup()  # shown, with the plain word that the voter was struck off
+    assert flow.notice is not None and "抹消" in flow.notice.text
+    _type(flow, "87654321")
+    flow.choose_oath("work")
+    assert await flow.zaigai_checkin() is None and "抹消されています" in flow.notice.text
+    flow.on_barcode("x")  # no scan while a 在外選挙人 is on screen
+    assert flow.screen is Screen.ZAIGAI_CONFIRM
+    assert len(svc.events) == before
+
+
+def test_day_station_hides_and_refuses() -> None:
+    svc = _svc("D01")
+    flow = KioskFlow(svc, "係員A")
+    assert not svc.zaigai_allowed()
+    flow.open_zaigai()
+    assert flow.screen is Screen.IDLE and flow.notice is not None
+    assert flow.notice.text.startswith("× この投票所では在外選挙人の投票を受け付けません")
+    assert _svc("D01", zaigai_designated=("D01",)).zaigai_allowed()
+
+
+async def test_terminal_service_records_first_then_awaits_hq(tmp_path: Path) -> None:
+    """Through TerminalService: the check-in is in the journal (fsynced) before HQ is asked, and
+    HQ's ALREADY_VOTED verdict withholds that ballot on the result, as for a roll check-in."""
+    from appliance import journal
+    from appliance.events import EventKind
+    from appliance.store import Store
+    from appliance.terminal import Terminal
+    from tests.builders import terminal_dir
+    from tests.unit.ui_kivy.zaigai_data import install_zaigai
+    from ui_kivy.service import TerminalService
+
+    tdir = terminal_dir(tmp_path / "t", VOTERS)
+    store = Store(tdir.store_path)
+    install_zaigai(store)
+    store.close()
+    term = Terminal.open(tdir, FixedClock(EARLY_NOON))
+    asked: list[tuple[int, list[str], str]] = []
+
+    class StubAgent:  # the SyncAgent's resolve(): HQ answers ALREADY_VOTED for shu (handed at E02)
+        online = asyncio.Event()
+
+        async def resolve(self, seq: int, contests: list[str], budget_s: float | None = None) -> Any:
+            ev = journal.entry(term.store, seq)
+            assert ev is not None and ev.kind is EventKind.CHECKIN
+            asked.append((seq, contests, ev.voter))
+            term.record_withheld(seq, ["shu"])  # the real agent records the verdict before returning
+            return SimpleNamespace(withheld=["shu"], provisional=False,
+                                   verdicts=[SimpleNamespace(contest="shu", station="E02", hlc=0)])
+
+        def status(self) -> dict[str, Any]:
+            return {"online": True, "pending": 0, "last_contact": None}
+
+    StubAgent.online.set()
+    svc = TerminalService(term, StubAgent())
+    svc.set_station("open", "管理者")
+    flow = KioskFlow(svc, "係員A")
+    await _check_in(flow)
+    r = flow.result
+    assert asked == [(r.seq, ["shu", "shinsa"], "Z:900001")] if r is not None else False
+    assert r is not None and r.kind is ResultKind.MIXED and [h.name for h in r.hand] == ["最高裁判所裁判官国民審査"]
+    w = next(w for w in r.withhold if w.already_voted)
+    assert w.name == "衆議院小選挙区選出議員選挙" and "交付しないでください" in w.reason
+    assert P.station_figures(term).contests[0].matched == 0  # shu withheld: not a ballot of this station
+    term.close()
