@@ -117,6 +117,7 @@ class CrlKeeper:
         self._crl_sig = _file_sig(pki.PkiPaths(hq.pki).crl)  # what ``tls`` was built from
         self._reg_sig: tuple[int, int, int] | None = None
         self._must: set[int] = set()
+        self._info_cache: tuple[tuple[int, int, int] | None, CrlInfo | None] | None = None
         self._lock = asyncio.Lock()
         self._last_error: str | None = None
         self.issued = 0
@@ -133,7 +134,12 @@ class CrlKeeper:
                 self._reg_sig = reg_sig
             except (OSError, ValueError, KeyError, TypeError) as e:
                 self._note_error(f"端末の登録簿を読めません: {e}")
-        info = pki.read_crl(self.hq.pki)
+        sig = _file_sig(p.crl)
+        if self._info_cache is not None and self._info_cache[0] == sig and sig is not None:
+            info = self._info_cache[1]  # unchanged file: no need to parse and verify it again
+        else:
+            info = pki.read_crl(self.hq.pki)
+            self._info_cache = (sig, info)
         reason = force or pki.crl_renewal_due(info, clock.now(), self.settings, self._must)
         if reason in _TIME_REASONS and not self.settings.renew:
             reason = None
