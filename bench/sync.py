@@ -90,8 +90,7 @@ def bench_ingest(workdir: Path) -> dict[str, Any]:
     total = 0
     for tid, data in frames:
         res = sessions[tid].receive(decode(data))
-        for ev in res.to_commit:
-            ledger.apply(ev)
+        ledger.apply_all(res.to_commit)  # as the server does
         store.commit(res.to_commit)
         sessions[tid].ack_frame(res.pending_ack)  # type: ignore[arg-type]
         total += len(res.to_commit)

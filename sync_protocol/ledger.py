@@ -286,6 +286,8 @@ class Ledger:
         self.election_id = election_id
         self.terminals: dict[str, TermState] = {}
         self.checkins: dict[tuple[str, int], CheckinRec] = {}
+        # _checkin inlines _add_ballot's first-ballot case unless a subclass changes _add_ballot
+        self._plain_add_ballot = type(self)._add_ballot is Ledger._add_ballot
         # (voter, contest) → the check-ins holding a ballot of it, first (the holder) first; a
         # tuple (replaced on change): almost always one entry, and tuples cost the GC nothing
         self.ballots: dict[tuple[str, str], tuple[tuple[str, int], ...]] = {}
@@ -379,6 +381,16 @@ class Ledger:
     # --- applying ----------------------------------------------------------------------------
     def apply(self, ev: Event) -> list[Flag]:
         """Apply one verified event in HQ's order; returns the flag changes it caused."""
+        before = len(self.flags)
+        self._apply(ev)
+        return self.flags[before:]
+
+    def apply_all(self, events: Iterable[Event]) -> None:
+        """``apply`` each event in order, without building the flag changes for the caller."""
+        for ev in events:
+            self._apply(ev)
+
+    def _apply(self, ev: Event) -> None:
         t, seq = ev.terminal, ev.seq
         ts = self.terminals[t]
         if seq != ts.acked_seq + 1:  # check_batch guarantees this; a bug if not
@@ -399,13 +411,9 @@ class Ledger:
         ts.head = h
         ts.acked_seq = seq
         self.order += 1
-        flags = self.flags
-        before = len(flags)
         kind = ev.kind
         if kind is _CHECKIN or kind is _ABSENTEE:
             self._checkin(ev)
-            if len(flags) == before:
-                return []
         elif kind is EventKind.WITHHELD:
             self._withheld(ev)
         elif kind is EventKind.PROVISIONAL:
@@ -421,7 +429,6 @@ class Ledger:
                                        ev.terminal, ev.seq, ev.hlc))
         else:
             self.other_events.append(ev)
-        return self.flags[before:]
 
     def _flag(self, voter: str, contest: str, delta: int, ref: BallotRef) -> None:
         self.flags.append(Flag(len(self.flags) + 1, voter, contest, delta, ref.station, ref.terminal, ref.seq, ref.hlc))
@@ -487,9 +494,15 @@ class Ledger:
         checkins[key] = rec
         absentee = ev.kind is _ABSENTEE
         ballots = self.ballots
+        inline = self._plain_add_ballot
         for c in contests:
-            held = ballots.get((voter, c))
-            if not held or absentee:
+            bk = (voter, c)
+            held = ballots.get(bk)
+            if held is None and inline:  # the first ballot: _add_ballot, inlined
+                ballots[bk] = (key,)
+                rows = self.flags._rows
+                rows.append((len(rows) + 1, voter, c, 1, ref[2], t, seq, ref[3]))
+            elif not held or absentee:
                 self._add_ballot(rec, c)
             else:
                 if rec.first is None:

@@ -263,8 +263,7 @@ class HqNode:
                 # a crash could still lose must never leave HQ. With nothing new, an empty commit is
                 # that barrier (the committer keeps arrival order).
                 if res.to_commit:
-                    for ev in res.to_commit:
-                        self.ledger.apply(ev)
+                    self.ledger.apply_all(res.to_commit)
                 if res.to_commit or res.pending_ack is not None or (res.send and not res.close):
                     try:
                         await self.commit(res.to_commit)
