@@ -122,6 +122,7 @@ class CrlKeeper:
         self._last_error: str | None = None
         self.issued = 0
         self.status: dict[str, Any] = {}
+        self.quiet = False  # an operator's one-off re-issue: the error is raised, not logged
 
     # --- one look (synchronous; a worker thread runs it for the serving HQ) -------------------
     def check(self, force: str | None = None, clock: Clock | None = None) -> CheckResult:
@@ -173,16 +174,19 @@ class CrlKeeper:
         return True
 
     def _note_error(self, message: str) -> None:
-        if message != self._last_error:
-            log.error("%s", message)
+        """Log a new problem once and put it in the status file (compliance ① shows it)."""
+        changed = message != self._last_error
         self._last_error = message
+        if changed and not self.quiet:
+            log.error("%s", message)
+            self._write_status(self.clock)
 
     def _write_status(self, clock: Clock, *, serving: bool | None = None, reason: str | None = None,
                       info: CrlInfo | None = None) -> None:
         s = self.status or {}
         s.update({"renew": self.settings.renew, "lifetime_s": self.settings.lifetime.total_seconds(),
                   "renew_fraction": self.settings.renew_fraction,
-                  "check_interval_s": self.settings.check_interval_s})
+                  "check_interval_s": self.settings.check_interval_s, "last_error": self._last_error})
         if serving is not None:
             s["serving"] = serving
             s["serving_changed_at"] = clock.now().isoformat(timespec="seconds")
@@ -194,7 +198,7 @@ class CrlKeeper:
         try:
             write_atomic(status_path(self.hq), json.dumps(s, ensure_ascii=False, indent=1).encode("utf-8"))
         except OSError as e:
-            self._note_error(f"更新状況を書けません: {e}")
+            log.error("更新状況を書けません: %s", e)
 
     # --- while HQ serves ----------------------------------------------------------------------
     async def tick(self, force: str | None = None, clock: Clock | None = None) -> CheckResult:
@@ -225,6 +229,7 @@ def renew_offline(hq: HqDir, clock: Clock) -> dict[str, Any]:
     status = read_status(hq)
     keeper = CrlKeeper(hq, settings_of_status(status), clock)
     keeper.status = status or {}
+    keeper.quiet = True
     res = keeper.check("operator")
     if res.error is not None:
         raise pki.PkiError(res.error, code=res.error_code or "crl_renew_failed")

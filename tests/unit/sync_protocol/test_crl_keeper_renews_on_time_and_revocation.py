@@ -80,9 +80,13 @@ def test_without_the_ca_key_the_last_crl_stays_and_the_error_is_said(world: tupl
     before = (hq.pki / "crl.pem").read_bytes()
     (hq.pki / "ca.key").rename(hq.root / "ca.key.offline")
     clock.set(clock.now() + timedelta(hours=20))
-    res = CrlKeeper(hq, CrlSettings(lifetime=LIFE), clock).check()
+    keeper = CrlKeeper(hq, CrlSettings(lifetime=LIFE), clock)
+    res = keeper.check()
     assert not res.issued and res.error_code == "ca_key_missing" and res.error
     assert (hq.pki / "crl.pem").read_bytes() == before
+    assert "選挙 CA の鍵がありません" in str((read_status(hq) or {}).get("last_error"))  # for compliance ①
     with pytest.raises(pki.PkiError) as e:
         renew_offline(hq, clock)
     assert e.value.code == "ca_key_missing"
+    (hq.root / "ca.key.offline").rename(hq.pki / "ca.key")  # brought back: the next look renews
+    assert keeper.check().issued and (read_status(hq) or {}).get("last_error") is None
