@@ -2,7 +2,7 @@
 
 Owns: opening the port, one AT command at a time with a timeout from ``ModemSettings``, the
 start-up sequence, turning answers into ``ModemStatus`` and foreign errors into ``ModemError``s.
-Reads via ``loop.add_reader`` on the port's fd (no threads). URCs are applied whenever they
+Reads via ``loop.add_reader`` on the port's fd (no threads; ``hardware.serial_port``). URCs are applied whenever they
 arrive, including between the lines of another command's response (the parser sorts them out).
 Never imports the simulator; never reads the time except through the injected ``Clock``.
 """
@@ -10,7 +10,6 @@ Never imports the simulator; never reads the time except through the injected ``
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import replace
 from typing import Any, Callable
 
@@ -22,9 +21,8 @@ from hardware.modem.base import (ModemClosed, ModemCommandFailed, ModemError, Mo
                                  SimPinRequired, Subscribers)
 from hardware.modem.parser import (AtParser, CmeError, Response, Urc, parse_cereg_read, parse_cgdcont,
                                    parse_cgpaddr, parse_cops, parse_cpin, parse_csq)
+from hardware.serial_port import PortUnavailable, SerialFactory, SerialPort
 from hardware.settings import ModemSettings
-
-SerialFactory = Callable[[str], Any]
 
 
 def open_serial(path: str) -> Any:
@@ -43,10 +41,9 @@ class SerialModem:
         self._closed_apn = closed_apn
         self._settings = settings
         self._clock: Clock = clock or SystemClock()
-        self._factory = serial_factory
         self._parser = AtParser(settings.max_line_bytes)
-        self._port: Any = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._port = SerialPort(path, serial_factory, read_bytes=settings.max_line_bytes * 4,
+                                on_data=self._received, on_lost=lambda _reason: self._port_lost())
         self._lock = asyncio.Lock()
         self._waiter: asyncio.Future[Response] | None = None
         self._subs: Subscribers[ModemStatus] = Subscribers()
@@ -108,7 +105,7 @@ class SerialModem:
         if self._closed:
             return
         self._closed = True
-        self._drop_port()
+        self._port.close()
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_exception(ModemClosed(f"{self._name}: 停止しました"))
         self._set(replace(self._status, state=ModemState.CLOSED))
@@ -140,12 +137,11 @@ class SerialModem:
             self._waiter = loop.create_future()
             if self._flush_before_next:
                 self._flush_before_next = False
-                with contextlib.suppress(serial.SerialException, OSError):
-                    self._port.reset_input_buffer()
+                self._port.reset_input()
             data = self._parser.send(cmd)
             try:
                 self._port.write(data)
-            except (serial.SerialException, OSError) as e:
+            except PortUnavailable as e:
                 self._parser.abandon()
                 self._port_lost()
                 raise ModemPortUnavailable(f"{self._name}: ポートに書き込めません ({e})") from e
@@ -190,24 +186,17 @@ class SerialModem:
     def _open(self) -> None:
         if self._closed:
             raise ModemClosed(f"{self._name}: 停止しています")
-        if self._port is not None:
+        if self._port.is_open:
             return
         try:
-            self._port = self._factory(self.path)
-        except (serial.SerialException, OSError, ValueError) as e:
+            self._port.open()
+        except PortUnavailable as e:
             self._set(replace(self._status, state=ModemState.PORT_UNAVAILABLE,
                               error=ModemPortUnavailable.code, at=self._clock.now()))
             raise ModemPortUnavailable(f"{self._name}: ポートを開けません: {self.path} ({e})") from e
         self._parser = AtParser(self._settings.max_line_bytes)
-        self._loop = asyncio.get_running_loop()
-        self._loop.add_reader(self._port.fileno(), self._readable)
 
-    def _readable(self) -> None:
-        try:
-            data = self._port.read(self._settings.max_line_bytes * 4)
-        except (serial.SerialException, OSError):
-            self._port_lost()
-            return
+    def _received(self, data: bytes) -> None:
         for ev in self._parser.feed(data):
             if isinstance(ev, Response):
                 if self._waiter is not None and not self._waiter.done():
@@ -225,22 +214,12 @@ class SerialModem:
             self._set(replace(self._status, registration=reg, at=self._clock.now()))
 
     def _port_lost(self) -> None:
-        self._drop_port()
+        self._port.close()
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_exception(ModemPortUnavailable(f"{self._name}: ポートが切断されました"))
         if not self._closed:
             self._set(replace(self._status, state=ModemState.PORT_UNAVAILABLE,
                               error=ModemPortUnavailable.code, at=self._clock.now()))
-
-    def _drop_port(self) -> None:
-        if self._port is None:
-            return
-        with contextlib.suppress(Exception):
-            if self._loop is not None:
-                self._loop.remove_reader(self._port.fileno())
-        with contextlib.suppress(Exception):
-            self._port.close()
-        self._port = None
 
     def _set(self, status: ModemStatus) -> None:
         if status != self._status:

@@ -11,7 +11,6 @@ The contract suite (tests/contracts/) holds the fake and the real driver to the 
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -22,6 +21,7 @@ from appliance.clock import Clock
 from hardware.modem.base import (BARS_TO_RSSI, ModemClosed, ModemNotResponding, ModemState, ModemStatus,
                                  Registration, SimMissing, SimPinRequired, Subscribers, apn_check)
 from hardware.pty_pair import PtyPair
+from hardware.serial_port import PtyPort
 
 _STAT = {Registration.NOT_REGISTERED: 0, Registration.HOME: 1, Registration.SEARCHING: 2,
          Registration.DENIED: 3, Registration.UNKNOWN: 4, Registration.ROAMING: 5}
@@ -208,43 +208,29 @@ class ModemPtyServer:
 
     def __init__(self, sim: ModemSimulator, link: Path | None = None) -> None:
         self.sim = sim
-        self._link = link
-        self.pair: PtyPair | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self.port = PtyPort(link, on_data=sim.receive)
+
+    @property
+    def pair(self) -> PtyPair | None:
+        return self.port.pair
 
     @property
     def path(self) -> str:
-        assert self.pair is not None, "start() first"
-        return self.pair.path
+        assert self.port.pair is not None, "start() first"
+        return self.port.path
 
     async def start(self) -> "ModemPtyServer":
-        self._loop = asyncio.get_running_loop()
-        self.pair = PtyPair.open(self._link)
-        self._loop.add_reader(self.pair.master_fd, self._readable)
+        self.port.open()
         self.sim.on_output = self._flush
         return self
 
-    def _readable(self) -> None:
-        assert self.pair is not None
-        try:
-            data = os.read(self.pair.master_fd, 4096)
-        except OSError:
-            return
-        self.sim.receive(data)
-
     def _flush(self) -> None:
-        if self.pair is None or self.pair.closed:
-            return
-        data = self.sim.read_output()
-        if data:
-            os.write(self.pair.master_fd, data)
+        if self.port.is_open:  # while closed, the simulator keeps its output
+            self.port.write(self.sim.read_output())
 
     async def close(self) -> None:
         self.sim.on_output = None
-        if self.pair is not None and not self.pair.closed:
-            if self._loop is not None:
-                self._loop.remove_reader(self.pair.master_fd)
-            self.pair.close()
+        self.port.close()
 
 
 class SimulatedModem:

@@ -2,7 +2,7 @@
 
 Owns: opening the port (exclusively), reading it via ``loop.add_reader`` (no threads), noticing a
 disconnect (the read fails: EIO on a hung-up tty) and reopening the same path every
-``reconnect_interval_s`` until the scanner is back. Foreign errors become events or ``ScannerError``s.
+``reconnect_interval_s`` until the scanner is back (the port itself: ``hardware.serial_port``). Foreign errors become events or ``ScannerError``s.
 Never imports the simulator; reads the time only through the injected ``Clock``.
 """
 
@@ -19,9 +19,8 @@ from appliance.model import BarcodeFormat
 from hardware.scanner.base import (ScanEvent, ScannerClosed, ScannerConnected, ScannerDisconnected,
                                    ScannerStatus, Subscribers)
 from hardware.scanner.parser import ScanDecoder
+from hardware.serial_port import PortUnavailable, SerialFactory, SerialPort
 from hardware.settings import ScannerSettings
-
-SerialFactory = Callable[[str], Any]
 
 
 def open_serial(path: str) -> Any:
@@ -38,11 +37,11 @@ class SerialScanner:
         self._name = name or path
         self._settings = settings
         self._clock: Clock = clock or SystemClock()
-        self._factory = serial_factory
         self._decoder = ScanDecoder(fmt, settings)
         self._subs: Subscribers[ScanEvent] = Subscribers()
         self._status = ScannerStatus(self._name, False, path)
-        self._port: Any = None
+        self._port = SerialPort(path, serial_factory, read_bytes=settings.read_chunk_bytes,
+                                on_data=self._received, on_lost=self._lost)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reconnect: asyncio.Task[None] | None = None
         self._closed = False
@@ -79,39 +78,31 @@ class SerialScanner:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        self._drop_port()
+        self._port.close()
         self._status = ScannerStatus(self._name, False, self.path, self._status.reads, self._status.last_event,
                                      self._clock.now())
 
     # --- port ----------------------------------------------------------------------------
     def _try_open(self) -> bool:
         try:
-            port = self._factory(self.path)
-        except (serial.SerialException, OSError, ValueError) as e:
+            self._port.open()
+        except PortUnavailable as e:
             self.last_error = str(e)
             return False
-        assert self._loop is not None
-        self._port = port
         self._decoder.splitter.reset()
-        self._loop.add_reader(port.fileno(), self._readable)
         now = self._clock.now()
         self._status = ScannerStatus(self._name, True, self.path, self._status.reads, self._status.last_event, now)
         self._subs.publish(ScannerConnected(now))
         return True
 
-    def _readable(self) -> None:
-        try:
-            data = self._port.read(self._settings.read_chunk_bytes)
-        except (serial.SerialException, OSError) as e:
-            self._lost(str(e))
-            return
+    def _received(self, data: bytes) -> None:
         now = self._clock.now()
         for ev in self._decoder.feed(data, now):
             self._status = ScannerStatus(self._name, True, self.path, self._status.reads + 1, ev.kind, now)
             self._subs.publish(ev)
 
     def _lost(self, reason: str) -> None:
-        self._drop_port()
+        self._port.close()
         now = self._clock.now()
         self._status = ScannerStatus(self._name, False, self.path, self._status.reads, self._status.last_event, now)
         self._subs.publish(ScannerDisconnected(now, reason))
@@ -128,13 +119,3 @@ class SerialScanner:
             await asyncio.sleep(self._settings.reconnect_interval_s)
             if self._try_open():
                 return
-
-    def _drop_port(self) -> None:
-        if self._port is None:
-            return
-        with contextlib.suppress(Exception):
-            if self._loop is not None:
-                self._loop.remove_reader(self._port.fileno())
-        with contextlib.suppress(Exception):
-            self._port.close()
-        self._port = None

@@ -11,7 +11,6 @@ driver to the same behaviour.
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 from pathlib import Path
 from typing import Callable
@@ -20,6 +19,7 @@ from appliance.barcode import make_barcode
 from appliance.clock import Clock
 from appliance.model import BarcodeFormat
 from hardware.pty_pair import PtyPair
+from hardware.serial_port import PtyPort
 from hardware.scanner.base import (ScanEvent, ScannerClosed, ScannerConnected, ScannerDisconnected,
                                    ScannerStatus, Subscribers)
 from hardware.scanner.parser import ScanDecoder
@@ -88,7 +88,11 @@ class ScannerPtyServer:
     def __init__(self, sim: ScannerSimulator, link: Path) -> None:
         self.sim = sim
         self.link = link
-        self.pair: PtyPair | None = None
+        self.port = PtyPort(link)  # a scanner only sends: nothing to read
+
+    @property
+    def pair(self) -> PtyPair | None:
+        return self.port.pair
 
     @property
     def path(self) -> str:
@@ -98,25 +102,22 @@ class ScannerPtyServer:
         self.sim.on_output = self._flush
         self.sim.on_plug = self._on_plug
         if self.sim.plugged:
-            self.pair = PtyPair.open(self.link)
+            self.port.open()
         return self
 
     def _flush(self) -> None:
-        data = self.sim.read_output()
-        if data and self.pair is not None and not self.pair.closed:
-            os.write(self.pair.master_fd, data)
+        self.port.write(self.sim.read_output())  # unplugged: the bytes are gone
 
     def _on_plug(self, plugged: bool) -> None:
-        if plugged and (self.pair is None or self.pair.closed):
-            self.pair = PtyPair.open(self.link)
-        elif not plugged and self.pair is not None:
-            self.pair.close()
+        if plugged:
+            self.port.open()
+        else:
+            self.port.close()
 
     async def close(self) -> None:
         self.sim.on_output = None
         self.sim.on_plug = None
-        if self.pair is not None:
-            self.pair.close()
+        self.port.close()
 
 
 class SimulatedScanner:
