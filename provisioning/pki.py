@@ -282,7 +282,7 @@ def read_crl(pki_dir: Path) -> CrlInfo | None:
     return CrlInfo(crl.last_update_utc, crl.next_update_utc, frozenset(r.serial_number for r in crl))
 
 
-def _replace_file(path: Path, data: bytes) -> None:
+def replace_file(path: Path, data: bytes) -> None:
     """Atomic replace through a temporary file of its own: ``hq revoke`` in another process and a
     serving HQ may both write the CRL, and a shared temporary name could interleave them."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
@@ -312,7 +312,7 @@ def write_crl(pki_dir: Path, clock: Clock, revoked_serials: set[int],
         b = b.add_revoked_certificate(x509.RevokedCertificateBuilder().serial_number(s)
                                       .revocation_date(this_update).build())
     crl = b.sign(ca_key, hashes.SHA256())
-    _replace_file(p.crl, crl.public_bytes(serialization.Encoding.PEM))
+    replace_file(p.crl, crl.public_bytes(serialization.Encoding.PEM))
     return CrlInfo(crl.last_update_utc, crl.next_update_utc or next_update, frozenset(revoked_serials))
 
 

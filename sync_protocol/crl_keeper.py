@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.clock import Clock, SystemClock
-from appliance.dirs import HqDir, write_atomic
+from appliance.dirs import HqDir
 from appliance.errors import MeiboError
 from provisioning import pki
 from provisioning.pki import CrlInfo, CrlSettings
@@ -196,7 +196,8 @@ class CrlKeeper:
                       "next_update": info.next_update.isoformat(), "revoked": len(info.serials)})
         self.status = s
         try:
-            write_atomic(status_path(self.hq), json.dumps(s, ensure_ascii=False, indent=1).encode("utf-8"))
+            # own temporary name: a stopping HQ and a look still running in its thread may both write
+            pki.replace_file(status_path(self.hq), json.dumps(s, ensure_ascii=False, indent=1).encode("utf-8"))
         except OSError as e:
             log.error("更新状況を書けません: %s", e)
 
