@@ -28,14 +28,14 @@ FACTS = HqFacts(contacts={"T1": (NOW.timestamp() - 5, "10.0.0.1", '{"dbm": -80, 
                 online=frozenset({"T1", "T2"}), unacked_flags={"T1": 2})
 
 when = st.builds(lambda d, h, m: datetime(2027, 4, d, h, m, tzinfo=JST),
-                 st.sampled_from([24, 25]), st.integers(5, 22), st.sampled_from([0, 1, 30, 59]))
+                 st.sampled_from([24, 25, 25]), st.integers(6, 16), st.sampled_from([0, 1, 30, 59]))
 contests = st.lists(st.sampled_from(["shu", "governor"]), min_size=1, max_size=2, unique=True)
 voter = st.sampled_from([str(100000 + i) for i in range(6)])  # few voters: many double votes
 term = st.sampled_from(sorted(TERMS))
 
 back = st.integers(-1, 3)  # the marker names its terminal's latest seq minus this (-1: one not yet written)
 checkin = st.tuples(st.just("checkin"), term, voter, when, contests)
-refresh = st.tuples(st.just("refresh"), st.integers(0, 3))  # how many applied events the feed still lags
+refresh = st.tuples(st.just("refresh"), st.sampled_from([0, 0, 0, 1, 3]))  # how many applied events the feed still lags
 op = st.one_of(
     checkin, checkin, refresh, refresh,
     st.tuples(st.just("withheld"), term, back, when, contests),

@@ -55,6 +55,8 @@ class Change(NamedTuple):
         return cls(ev.kind.value, ev.terminal, ev.seq, ev.hlc, ev.data if ev.kind.value in BODY_KINDS else {})
 
 
+HourKey = tuple[str, str, str, int]  # (station, contest, day, hour) of the hourly table
+
 # what one check-in adds: (contests it still hands as ballots, whether one is pending)
 Mark = tuple[tuple[str, ...], bool]
 
@@ -94,15 +96,26 @@ class LiveRecords:
         self.term_total: dict[str, int] = {}
         self.term_day: dict[tuple[str, date], int] = {}
         self.term_pending: dict[str, int] = {}
-        # turnout: check-ins handing at least one ballot
+        # turnout: check-ins handing at least one ballot, by day (only today's are read to build)
         self.kind_total: dict[str, int] = {}
-        self.kind_day: dict[tuple[date, str], int] = {}
-        self.turnout_cells: dict[tuple[date, str, int], int] = {}  # (day, station, hour)
+        self.kind_day: dict[date, dict[str, int]] = {}
+        self.turnout_cells: dict[date, dict[tuple[str, int], int]] = {}  # day -> (station, hour)
         # ballots per (station, contest, day, hour): 名簿対照数 is the sum over earlier hours
         self.ballot_cells: dict[tuple[str, str, str, int], int] = {}
         # 交付数 entries: (station-or-"", terminal, contest, day, hour) -> (hlc, observed, issued); the
         # latest by terminal clock wins, and on a tie the later in HQ's order (as records does)
         self.counts: dict[tuple[str, str, str, str, int], tuple[int, int, int]] = {}
+        # the rows of the hourly table, kept between builds: a station-less entry counts for its
+        # terminal's station (``_count_station`` remembers which, in case the registry moves it);
+        # only the (station, contest, day) groups touched since the last build are recomputed
+        self._count_best: dict[HourKey, tuple[int, int, int]] = {}
+        self._count_station: dict[str, str] = {}
+        self._hours_of: dict[tuple[str, str, str], set[int]] = {}
+        self._hour_rows: dict[HourKey, HourlyRow] = {}
+        self._hourly_dirty: set[tuple[str, str, str]] = set()
+        self._hourly_keys: list[HourKey] = []
+        self._hourly_out: tuple[HourlyRow, ...] = ()
+        self._hourly_new_keys = False
 
     # --- feeding --------------------------------------------------------------------------
     def observe(self, ledger: Ledger, ch: Change) -> None:
@@ -126,7 +139,25 @@ class LiveRecords:
                     hlc_dt(ch.hlc).date().isoformat(), int(d["hour"]))
             prev = self.counts.get(ckey)
             if prev is None or ch.hlc >= prev[0]:
-                self.counts[ckey] = (ch.hlc, self.observed, int(d["issued"]))
+                entry = self.counts[ckey] = (ch.hlc, self.observed, int(d["issued"]))
+                self._resolve(ledger, ckey, entry)
+
+    def _resolve(self, ledger: Ledger, ckey: tuple[str, str, str, str, int], entry: tuple[int, int, int]) -> None:
+        station, terminal, contest, day_iso, hour = ckey
+        if not station:
+            ts = ledger.terminals.get(terminal)
+            station = ts.station if ts else ""
+            self._count_station.setdefault(terminal, station)
+        key = (station, contest, day_iso, hour)
+        prev = self._count_best.get(key)
+        if prev is None or entry[:2] > prev[:2]:
+            self._count_best[key] = entry
+            group = (station, contest, day_iso)
+            hours = self._hours_of.setdefault(group, set())
+            if hour not in hours:
+                hours.add(hour)
+                self._hourly_new_keys = True
+            self._hourly_dirty.add(group)
 
     def _recount(self, rec: CheckinRec, before: Mark | None) -> None:
         now = _mark(rec)
@@ -171,10 +202,11 @@ class LiveRecords:
         if ballots:
             k = self._kind(s)
             _bump(self.kind_total, k, by)
-            _bump(self.kind_day, (when.day, k), by)
-            _bump(self.turnout_cells, (when.day, s, when.hour), by)
+            _bump(self.kind_day.setdefault(when.day, {}), k, by)
+            _bump(self.turnout_cells.setdefault(when.day, {}), (s, when.hour), by)
         for c in ballots:
             _bump(self.ballot_cells, (s, c, when.day_iso, when.hour), by)
+            self._hourly_dirty.add((s, c, when.day_iso))
 
     # --- building the screen ----------------------------------------------------------------
     def build(self, ledger: Ledger, facts: HqFacts, now: datetime) -> ConsoleData:
@@ -183,7 +215,7 @@ class LiveRecords:
         day = now.date()
         return ConsoleData(cfg.election_id, cfg.name, _iso(now), ledger.order,
                            tuple(self._stations(ledger, facts, day)), tuple(alert_rows(ledger, cfg, facts)),
-                           tuple(alarm_rows(ledger)), tuple(self._hourly(ledger)), self._turnout(day),
+                           tuple(alarm_rows(ledger)), self._hourly(ledger), self._turnout(day),
                            tuple((c.contest_id, c.name) for c in cfg.contests))
 
     def _stations(self, ledger: Ledger, facts: HqFacts, day: date) -> list[StationRow]:
@@ -209,28 +241,37 @@ class LiveRecords:
         rows.sort(key=lambda r: (r.station, r.terminal))
         return rows
 
-    def _hourly(self, ledger: Ledger) -> list[HourlyRow]:
-        # the station of an entry without one is its terminal's station now (as records does)
-        latest: dict[tuple[str, str, str, int], tuple[int, int, int]] = {}
-        for (station, terminal, contest, day_iso, hour), entry in self.counts.items():
-            ts = ledger.terminals.get(terminal)
-            key = (station or (ts.station if ts else ""), contest, day_iso, hour)
-            prev = latest.get(key)
-            if prev is None or entry[:2] > prev[:2]:
-                latest[key] = entry
-        rows = []
-        for (station, contest, day_iso, hour), (_, _, issued) in sorted(latest.items()):
-            matched = sum(self.ballot_cells.get((station, contest, day_iso, h), 0) for h in range(hour))
-            rows.append(HourlyRow(day_iso, hour, station, self._name(station), contest, matched, issued,
-                                  issued - matched))
-        return rows
+    def _hourly(self, ledger: Ledger) -> tuple[HourlyRow, ...]:
+        moved = [t for t, s in self._count_station.items()
+                 if (ledger.terminals[t].station if t in ledger.terminals else "") != s]
+        if moved:  # the registry moved a terminal to another station: resolve every entry again
+            self._count_best, self._count_station, self._hours_of = {}, {}, {}
+            self._hour_rows, self._hourly_new_keys = {}, True
+            for ckey, entry in self.counts.items():
+                self._resolve(ledger, ckey, entry)
+        dirty = [g for g in self._hourly_dirty if g in self._hours_of]
+        self._hourly_dirty = set()
+        for station, contest, day_iso in dirty:
+            before = [0] * 25  # before[h]: ballots recorded before h:00
+            for h in range(24):
+                before[h + 1] = before[h] + self.ballot_cells.get((station, contest, day_iso, h), 0)
+            for hour in self._hours_of[(station, contest, day_iso)]:
+                issued = self._count_best[(station, contest, day_iso, hour)][2]
+                matched = before[max(0, min(hour, 24))]
+                self._hour_rows[(station, contest, day_iso, hour)] = HourlyRow(
+                    day_iso, hour, station, self._name(station), contest, matched, issued, issued - matched)
+        if self._hourly_new_keys:
+            self._hourly_keys = sorted(self._hour_rows)
+            self._hourly_new_keys = False
+        if dirty or moved:
+            self._hourly_out = tuple(self._hour_rows[k] for k in self._hourly_keys)
+        return self._hourly_out
 
     def _turnout(self, day: date) -> Turnout:
         per: dict[str, dict[int, int]] = {}
-        for (d, s, h), n in self.turnout_cells.items():
-            if d == day:
-                per.setdefault(s, {})[h] = n
-        kind_today = {k: n for (d, k), n in self.kind_day.items() if d == day}
+        for (s, h), n in self.turnout_cells.get(day, {}).items():
+            per.setdefault(s, {})[h] = n
+        kind_today = dict(self.kind_day.get(day, {}))
         used = [h for hs in per.values() for h in hs]
         lo, hi = min([7, *used]), max([20, *used])
         hours = tuple(range(lo, hi + 1))
