@@ -180,3 +180,23 @@ async def test_operator_renews_through_the_admin_socket_then_directly(tmp_path: 
     assert rc == 0 and out["via"] == "direct" and out["issued"], out
     after = pki.read_crl(env.hq.pki)
     assert after is not None and after.next_update > datetime.now(timezone.utc) + timedelta(days=1)
+
+
+async def test_hq_revoke_in_another_writer_is_picked_up_without_restart(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    env = make_env(tmp_path, {"T01": "E01", "T02": "E02"})
+    node = await start(env, HqSettings(crl=CrlSettings(check_interval_s=0.1)))
+    try:
+        assert await connects(env, "T01")
+        rc, out = await asyncio.to_thread(meibo, monkeypatch, capsys, "hq", "revoke", str(env.hq.root), "T01",
+                                          "--reason", "盗難")
+        assert rc == 0, out  # the command writes the CRL itself; the serving HQ only has to notice
+        t0 = time.monotonic()
+        while node.tls.reloads == 0 and time.monotonic() - t0 < 3:
+            await asyncio.sleep(0.05)
+        assert node.tls.reloads >= 1
+        assert await refused_in_tls(env, "T01")
+        assert (await raw_request(env, "T02")).startswith(b"HTTP/1.1 404")
+    finally:
+        await env.stop_hq()
