@@ -183,6 +183,7 @@ def decode(raw: bytes) -> Event:
 
 
 _new = object.__new__
+_HLC_LIMIT = 1 << 63
 _CHECKIN = EventKind.CHECKIN
 _ORJSON_ERRORS = (ValueError, KeyError, TypeError, UnicodeDecodeError, AttributeError, orjson.JSONDecodeError)
 
@@ -236,24 +237,26 @@ def decode_batch(raws: list[bytes]) -> list[Event]:
     which raises exactly what it always raised."""
     objs: list[dict[str, Any]] = []
     out: list[Event] = []
-    loads, kinds, keys = orjson.loads, _KINDS, _KEYS
+    loads, kinds, new, event = orjson.loads, _KINDS, _new, Event
+    add_obj, add_ev = objs.append, out.append
     try:
         for raw in raws:
-            if len(raw) > MAX_EVENT_BYTES:
+            size = len(raw)
+            if size > MAX_EVENT_BYTES:
                 break
             obj = loads(raw)
-            if type(obj) is not dict or obj.keys() != keys:
+            # exactly the five keys: five entries, each found (a KeyError falls back)
+            if type(obj) is not dict or len(obj) != 5:
                 break
-            data, seq, hlc, term = obj["d"], obj["s"], obj["h"], obj["t"]
-            kind = kinds.get(obj["k"])
+            data, seq, hlc, term, kind = obj["d"], obj["s"], obj["h"], obj["t"], kinds.get(obj["k"])
             if kind is None or type(data) is not dict or type(seq) is not int or type(hlc) is not int \
-                    or seq < 1 or hlc < 0 or hlc >= (1 << 63) \
-                    or type(term) is not str or not term or len(term) > 32 or not _data_ok(kind, data, len(raw)):
+                    or seq < 1 or not 0 <= hlc < _HLC_LIMIT \
+                    or type(term) is not str or not 0 < len(term) <= 32 or not _data_ok(kind, data, size):
                 break
-            ev = _new(Event)
+            ev = new(event)
             ev.__dict__.update(kind=kind, seq=seq, hlc=hlc, terminal=term, data=data, _raw=raw)
-            objs.append(obj)
-            out.append(ev)
+            add_obj(obj)
+            add_ev(ev)
         else:
             if orjson.dumps(objs, option=orjson.OPT_SORT_KEYS) == b"[" + b",".join(raws) + b"]":
                 return out
