@@ -173,6 +173,7 @@ class ConsolePresenter:
         self.error = ""
         self.busy = False
         self._listeners: list[Callable[[], None]] = []
+        self._latest_hourly: tuple[tuple[Any, ...], list[Any]] | None = None
 
     # --- change notification ------------------------------------------------------------
     def subscribe(self, fn: Callable[[], None]) -> None:
@@ -244,13 +245,22 @@ class ConsolePresenter:
                 for al in self.data.alarms]
 
     def latest_hourly(self) -> list[Any]:
-        """The latest entered hour per station and contest (older hours are in the export)."""
+        """The latest entered hour per station and contest (older hours are in the export).
+
+        Kept until the hourly rows change: the header, the tab label and the alerts screen each
+        ask for it on every refresh, and a large HQ holds many thousands of rows (the backend
+        hands over the very same tuple while none changed)."""
         if self.data is None:
             return []
+        rows = self.data.hourly
+        if self._latest_hourly is not None and self._latest_hourly[0] is rows:
+            return list(self._latest_hourly[1])
         latest: dict[tuple[str, str], Any] = {}
-        for h in self.data.hourly:
+        for h in rows:
             latest[(h.station, h.contest)] = h  # rows are sorted by day and hour
-        return sorted(latest.values(), key=lambda h: (not h.flagged, h.station, h.contest))
+        out = sorted(latest.values(), key=lambda h: (not h.flagged, h.station, h.contest))
+        self._latest_hourly = (rows, out)
+        return list(out)
 
     def count_lines(self) -> list[tuple[str, bool]]:
         """(text, flagged) per station and contest: the latest 名簿対照数 vs 交付数."""
