@@ -176,10 +176,14 @@ class LocalHq:
 class RemoteHq:
     """A console beside an HQ serving in another process: admin socket + read-only hq.db follower."""
 
-    def __init__(self, hq: HqDir, clock: Clock, batch: int = 50_000) -> None:
+    def __init__(self, hq: HqDir, clock: Clock, batch: int = 50_000, per_refresh: int = 200_000) -> None:
         self.hq = hq
         self.clock = clock
         self.batch = batch
+        # a console opened beside a long-running HQ shows the first events within seconds and
+        # fills in per refresh (saying so), rather than a blank screen until all are replayed
+        self.per_refresh = per_refresh
+        self.caught_up = False
         self.link = "別プロセスの本部サーバを監視中"
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="console-follow")
         self._store: HqStore | None = None
@@ -207,7 +211,9 @@ class RemoteHq:
         store, ledger, live = self._store, self._ledger, self._live
         assert ledger is not None and live is not None
         store.refresh_registry(ledger)
-        while True:
+        done = 0
+        self.caught_up = False
+        while done < self.per_refresh:
             rows = store.store.conn.execute(
                 "SELECT hq_order, terminal, body FROM events WHERE hq_order > ? ORDER BY hq_order LIMIT ?",
                 (self._last_order, self.batch)).fetchall()
@@ -218,7 +224,9 @@ class RemoteHq:
                 ledger.apply(ev)
                 live.observe(ledger, Change.of(ev))
                 self._last_order = order
+            done += len(rows)
             if len(rows) < self.batch:
+                self.caught_up = True
                 break
         ledger.alarms = []
         for t in ledger.terminals.values():
@@ -238,7 +246,10 @@ class RemoteHq:
         except MeiboError:
             online = frozenset()
             self.link = "本部サーバに接続できません（記録のみ表示）"
-        return await asyncio.get_running_loop().run_in_executor(self._pool, self._follow, online)
+        data = await asyncio.get_running_loop().run_in_executor(self._pool, self._follow, online)
+        if not self.caught_up:
+            self.link += f"（記録を読み込み中: {data.events:,} 件まで表示）"
+        return data
 
     async def set_alert(self, alert_id: int, state: str, who: str, note: str) -> dict[str, Any]:
         return await self.ask({"op": "alert", "id": alert_id, "state": state, "who": who, "note": note,
