@@ -137,9 +137,15 @@ def _zaigai_number(f: KioskFlow, s: FakeKioskService) -> None:
         f.zaigai_digit(d)
 
 
-def _zaigai_confirm(f: KioskFlow, s: FakeKioskService) -> None:
+def _zaigai_letters(f: KioskFlow, s: FakeKioskService) -> None:
     f.zaigai_lookup()
-    for d in "20270001":
+    f.zaigai_letters()
+    f.zaigai_digit("A")
+
+
+def _zaigai_confirm(f: KioskFlow, s: FakeKioskService) -> None:
+    f.zaigai_letters()
+    for d in "2027001":
         f.zaigai_digit(d)
     f.choose_oath("work")
 
@@ -274,6 +280,7 @@ SHOTS: list[tuple[str, Step]] = [
     ("05_confirm", _confirm_from_search),
     ("05b_confirm_oath_chosen", _confirm_oath),
     ("18_zaigai_number", _zaigai_number),
+    ("19a_zaigai_card_letters", _zaigai_letters),
     ("19_zaigai_confirm", _zaigai_confirm),
     ("20_zaigai_result_green", _zaigai_green),
     ("21_declared_name_kana", _declare_name),

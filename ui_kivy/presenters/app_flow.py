@@ -755,6 +755,13 @@ class KioskFlow:
             raise IllegalTransition(self.screen, Intent.ZAIGAI)
         self._changed()
 
+    def zaigai_letters(self) -> None:
+        """英字 ⇄ 数字: the card number pad's letter keys."""
+        if self.screen is not Screen.ZAIGAI_CONFIRM:
+            raise IllegalTransition(self.screen, Intent.ZAIGAI)
+        self.zaigai = zg.toggle_letters(self.zaigai)
+        self._changed()
+
     def zaigai_backspace(self) -> None:
         if self.screen is Screen.ZAIGAI_ID:
             self.zaigai = zg.id_backspace(self.zaigai)
@@ -813,7 +820,7 @@ class KioskFlow:
             answer = await self.service.zaigai_checkin(z.zaigai_id, z.card_no, self.clerk, marks)
         except MeiboError as e:
             self._go(Intent.ZAIGAI_FAILED)
-            self.zaigai = replace(self.zaigai, card_no="", message=f"× {e.message}")
+            self.zaigai = replace(self.zaigai, card_no="", letters=False, message=f"× {e.message}")
             self._notice(f"× 受付できませんでした: {e.message}")
             return None
         return self._answered(answer)

@@ -55,9 +55,9 @@ def contest_lines(c: P.ContestFigures) -> tuple[str, ...]:
     b = balance(c)
     if b is not None:
         word = "○ 一致" if b == 0 else f"！ 不一致 差 {b:+d}（{'用紙が足りない' if b > 0 else '用紙が多い'}）"
-        out.append(f"    受領数 {c.received} − 交付数 {c.issued} − 残数 {c.left} = {b}  {word}")
+        out.append(f"└ 受領数 {c.received} − 交付数 {c.issued} − 残数 {c.left} = {b}  {word}")
     elif c.left is not None:
-        out.append(f"    残数 {c.left}（受領数 未入力）")
+        out.append(f"└ 残数 {c.left}（受領数 未入力）")
     return tuple(out)
 
 

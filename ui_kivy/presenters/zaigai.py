@@ -2,7 +2,8 @@
 
 Two steps on digit pads (no keyboard at a station): the 在外選挙人番号 (looked up in the
 在外選挙人名簿), then, on the confirm screen showing 氏名, カナ, 生年月日 (和暦) and 居住国, the
-在外選挙人証番号 read from the card the voter shows. 受付 sends both; the service checks the card
+在外選挙人証番号 read from the card the voter shows (digits, and A–Z on the 英字 keys: the number is
+alphanumeric on some cards). 受付 sends both; the service checks the card
 number and records the check-in before HQ's verdict, as for any voter. The result screens are the
 main flow's. A refusal (not found, card mismatch, 抹消, not designated) is a Japanese message and
 changes nothing.
@@ -22,8 +23,9 @@ MAX_CARD = 20
 class ZaigaiState:
     zaigai_id: str = ""  # digits typed (step 1)
     card: ZaigaiCard | None = None  # found (step 2)
-    card_no: str = ""  # 在外選挙人証番号 digits typed (step 2)
+    card_no: str = ""  # 在外選挙人証番号 typed (step 2): digits, and capital letters on the 英字 keys
     message: str = ""
+    letters: bool = False  # the card number pad shows A–Z (the number is alphanumeric on some cards)
 
     @property
     def id_text(self) -> str:
@@ -63,12 +65,22 @@ def id_backspace(s: ZaigaiState) -> ZaigaiState:
     return replace(s, zaigai_id=s.zaigai_id[:-1], message="")
 
 
+LETTERS: tuple[tuple[str, ...], ...] = (tuple("ABCDEFGHIJ"), tuple("KLMNOPQRST"), tuple("UVWXYZ"))
+
+
 def card_digit(s: ZaigaiState, d: str) -> ZaigaiState:
+    """A digit, or a capital letter A–Z (the 英字 keys), of the 在外選挙人証番号."""
+    if len(d) == 1 and "A" <= d <= "Z" and len(s.card_no) < MAX_CARD:
+        return replace(s, card_no=s.card_no + d, message="")
     return replace(s, card_no=type_digit(s.card_no, d, MAX_CARD), message="")
+
+
+def toggle_letters(s: ZaigaiState) -> ZaigaiState:
+    return replace(s, letters=not s.letters)
 
 
 def card_backspace(s: ZaigaiState) -> ZaigaiState:
     return replace(s, card_no=s.card_no[:-1], message="")
 
 
-__all__ = ["ZaigaiState", "id_digit", "id_backspace", "card_digit", "card_backspace"]
+__all__ = ["ZaigaiState", "id_digit", "id_backspace", "card_digit", "card_backspace", "toggle_letters", "LETTERS"]

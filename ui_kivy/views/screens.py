@@ -613,19 +613,31 @@ class ZaigaiIdView(KioskScreen):
 
 
 class ZaigaiConfirmView(KioskScreen):
-    """The 在外選挙人 (氏名, カナ, 和暦, 居住国), the 宣誓書事由 at early stations, and the card number pad."""
+    """The 在外選挙人 (氏名, カナ, 和暦, 居住国), the 宣誓書事由 at early stations, and the card number pad
+    (英字 swaps the screen's upper part for A–Z keys, full width so each key stays ≥ 90 px)."""
 
     def build(self) -> None:
+        from ui_kivy.presenters.zaigai import LETTERS
+
         f = self.flow
-        cols = BoxLayout(spacing=20)
+        self.cols = BoxLayout(spacing=20)
         self.left = BoxLayout(orientation="vertical", spacing=4)
         right = BoxLayout(orientation="vertical", spacing=8, size_hint_x=0.62)
-        cols.add_widget(self.left)
-        cols.add_widget(right)
+        self.cols.add_widget(self.left)
+        self.cols.add_widget(right)
         self.card = txt("", 30, halign="center")
         right.add_widget(self.card)
-        right.add_widget(digit_pad(f.zaigai_digit, f.zaigai_backspace))
-        self.box.add_widget(cols)
+        right.add_widget(digit_pad(f.zaigai_digit, f.zaigai_backspace, "英字", f.zaigai_letters))
+        self.alpha = BoxLayout(orientation="vertical", spacing=8)
+        self.alpha_card = txt("", theme.TEXT_BIG, halign="center")
+        self.alpha.add_widget(self.alpha_card)
+        keys = LETTERS[:2] + (LETTERS[2] + ("", "", "数字", "削除"),)
+
+        def key(k: str) -> None:
+            {"数字": f.zaigai_letters, "削除": f.zaigai_backspace}.get(k, lambda: f.zaigai_digit(k))()
+
+        self.alpha.add_widget(keypad(keys, key, 10))
+        self.box.add_widget(self.cols)
         self.row = BoxLayout(size_hint_y=None, height=104, spacing=12)
         self.row.add_widget(big("戻る", f.back, height=104, size_hint_x=0.4, background_color=theme.GREY))
         self.ok = big("受付", lambda: self.run(self.flow.zaigai_checkin()), height=104, background_color=theme.GREEN,
@@ -636,8 +648,13 @@ class ZaigaiConfirmView(KioskScreen):
     def update(self) -> None:
         f = self.flow
         z = f.zaigai
+        top = self.alpha if z.letters else self.cols
+        if top.parent is None:
+            self.box.clear_widgets()
+            self.box.add_widget(top)
+            self.box.add_widget(self.row)
         self.left.clear_widgets()
-        self.card.text = z.card_text
+        self.card.text = self.alpha_card.text = z.card_text
         if z.card is None:
             return
         self.left.add_widget(txt("在外選挙人（国政選挙のみ）", 24, color=theme.GREY))

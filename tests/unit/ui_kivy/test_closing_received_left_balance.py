@@ -67,7 +67,7 @@ async def test_all_balanced_is_green(flow: KioskFlow, service: FakeKioskService)
     assert flow.submit_closing()
     c = flow.closing
     assert c is not None and c.colour == "green" and c.title == "✓ 閉鎖しました — 以後の受付はできません"
-    assert "    受領数 10 − 交付数 0 − 残数 10 = 0  ○ 一致" in c.lines
+    assert "└ 受領数 10 − 交付数 0 − 残数 10 = 0  ○ 一致" in c.lines
 
 
 def test_back_from_entry_closes_nothing(flow: KioskFlow, service: FakeKioskService) -> None:

@@ -189,3 +189,24 @@ async def test_terminal_service_records_first_then_awaits_hq(tmp_path: Path) -> 
     assert w.name == "衆議院小選挙区選出議員選挙" and "交付しないでください" in w.reason
     assert P.station_figures(term).contests[0].matched == 0  # shu withheld: not a ballot of this station
     term.close()
+
+
+async def test_alphanumeric_card_number_on_the_letter_keys() -> None:
+    from tests.builders_zaigai import GOOD
+
+    svc = FakeKioskService(CONFIG, CONFIG.station("E01"), list(VOTERS), FixedClock(EARLY_NOON),
+                           zaigai=P.parse_zaigai_csv(GOOD.encode("utf-8")))
+    svc.set_station("open", "管理者")
+    flow = KioskFlow(svc, "係員A")
+    flow.open_zaigai()
+    _type(flow, "900001")
+    flow.zaigai_lookup()
+    flow.zaigai_letters()
+    assert flow.zaigai.letters
+    flow.zaigai_digit("A")
+    flow.zaigai_letters()  # back to the digits
+    _type(flow, "1234567")
+    assert flow.zaigai.card_text == "在外選挙人証番号: A1234567" and not flow.zaigai.letters
+    flow.choose_oath("work")
+    r = await flow.zaigai_checkin()
+    assert r is not None and r.title == "✓ 受付完了"
