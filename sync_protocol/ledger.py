@@ -91,6 +91,12 @@ class CheckinRec:
             st = self.state_row = dict.fromkeys(self.contests, _BALLOT)
         return st
 
+    def states(self) -> dict[str, CState]:
+        """``state`` for reading only: builds nothing to keep when every contest is a ballot
+        (a report reading every check-in leaves them as lean as it found them)."""
+        st = self.state_row
+        return dict.fromkeys(self.contests, _BALLOT) if st is None else st
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, CheckinRec):
             return NotImplemented

@@ -30,7 +30,7 @@ from appliance.clock import JST
 from appliance.events import Event, EventKind
 from appliance.hlc import wall_ms_of
 from appliance.model import HQ_TERMINAL, ElectionConfig, StationKind
-from sync_protocol.ledger import BallotRef, CheckinRec, CState, Ledger, Verdict
+from sync_protocol.ledger import BallotRef, CheckinRec, CState, Ledger
 
 NONE_MARK = "—"
 ALERT_STATE_JA = {"open": "未対応", "investigating": "調査中", "resolved": "解決"}
@@ -143,10 +143,11 @@ class CheckinRow:
 
 
 def _is_provisional(rec: CheckinRec, facts: HqFacts, ledger: Ledger | None = None) -> bool:
-    key = (rec.ref.terminal, rec.ref.seq)
+    r = rec.ref_row
+    key = (r[0], r[1])
     if key in facts.provisional_refs or key in getattr(ledger, "provisional_refs", ()):
         return True
-    return any(v.verdict is Verdict.ALREADY_VOTED for v in rec.verdict.values())
+    return rec.already_voted
 
 
 def _ballot_count(ledger: Ledger, voter: str, contest: str) -> int:
@@ -157,13 +158,15 @@ def checkin_rows(ledger: Ledger, config: ElectionConfig, facts: HqFacts = HqFact
     """One row per check-in and contest, in HQ's ingest order."""
     out: list[CheckinRow] = []
     for rec in ledger.checkins.values():
-        dt = hlc_dt(rec.ref.hlc)
+        ref = rec.ref
+        dt = hlc_dt(ref.hlc)
         prov = _is_provisional(rec, facts, ledger)
+        states = rec.states()
         for c in rec.contests:
-            st = rec.state.get(c, CState.PENDING)
-            out.append(CheckinRow(_iso(dt), dt.date().isoformat(), dt.hour, rec.ref.station,
-                                  station_name(config, rec.ref.station), station_kind(config, rec.ref.station),
-                                  rec.ref.terminal, rec.ref.seq, rec.ref.clerk, rec.voter, c, st.value, prov,
+            st = states.get(c, CState.PENDING)
+            out.append(CheckinRow(_iso(dt), dt.date().isoformat(), dt.hour, ref.station,
+                                  station_name(config, ref.station), station_kind(config, ref.station),
+                                  ref.terminal, ref.seq, ref.clerk, rec.voter, c, st.value, prov,
                                   st is CState.BALLOT and _ballot_count(ledger, rec.voter, c) >= 2))
     return out
 
@@ -195,13 +198,13 @@ def station_rows(ledger: Ledger, config: ElectionConfig, facts: HqFacts, day: da
     total: dict[str, int] = {}
     pending: dict[str, int] = {}
     for (t, _), rec in ledger.checkins.items():
-        if not any(s is CState.BALLOT for s in rec.state.values()) and not any(
-                s is CState.PENDING for s in rec.state.values()):
+        if not any(s is CState.BALLOT for s in rec.states().values()) and not any(
+                s is CState.PENDING for s in rec.states().values()):
             continue  # withheld or voided: nobody voted here
         total[t] = total.get(t, 0) + 1
         if hlc_dt(rec.ref.hlc).date() == day:
             today[t] = today.get(t, 0) + 1
-        if any(s is CState.PENDING for s in rec.state.values()):
+        if any(s is CState.PENDING for s in rec.states().values()):
             pending[t] = pending.get(t, 0) + 1
     alarmed = {a.terminal for a in ledger.alarms}
     rows: list[StationRow] = []
@@ -339,10 +342,11 @@ def hourly_rows(ledger: Ledger, config: ElectionConfig) -> list[HourlyRow]:
     # ballot times per (station, contest, day): sorted minutes of day, for running totals
     times: dict[tuple[str, str, str], list[int]] = {}
     for rec in ledger.checkins.values():
-        dt = hlc_dt(rec.ref.hlc)
-        for c, st in rec.state.items():
+        ref = rec.ref
+        dt = hlc_dt(ref.hlc)
+        for c, st in rec.states().items():
             if st is CState.BALLOT:
-                times.setdefault((rec.ref.station, c, dt.date().isoformat()), []).append(dt.hour * 60 + dt.minute)
+                times.setdefault((ref.station, c, dt.date().isoformat()), []).append(dt.hour * 60 + dt.minute)
     rows = []
     for (station, contest, day, hour), (_, issued) in sorted(counts.items()):
         ts = times.get((station, contest, day), [])
@@ -368,7 +372,7 @@ class Turnout:
 
 def _voter_checkins(ledger: Ledger) -> Iterable[CheckinRec]:
     for rec in ledger.checkins.values():
-        if any(s is CState.BALLOT for s in rec.state.values()):
+        if any(s is CState.BALLOT for s in rec.states().values()):
             yield rec
 
 
@@ -377,14 +381,15 @@ def turnout(ledger: Ledger, config: ElectionConfig, day: date) -> Turnout:
     kind_today: dict[str, int] = {}
     kind_total: dict[str, int] = {}
     for rec in _voter_checkins(ledger):
-        dt = hlc_dt(rec.ref.hlc)
-        k = station_kind(config, rec.ref.station)
+        ref = rec.ref
+        dt = hlc_dt(ref.hlc)
+        k = station_kind(config, ref.station)
         kind_total[k] = kind_total.get(k, 0) + 1
         if dt.date() != day:
             continue
         kind_today[k] = kind_today.get(k, 0) + 1
-        per.setdefault(rec.ref.station, {})
-        per[rec.ref.station][dt.hour] = per[rec.ref.station].get(dt.hour, 0) + 1
+        hours_of = per.setdefault(ref.station, {})
+        hours_of[dt.hour] = hours_of.get(dt.hour, 0) + 1
     used = [h for hs in per.values() for h in hs]
     lo, hi = min([7, *used]), max([20, *used])
     hours = tuple(range(lo, hi + 1))
@@ -508,16 +513,17 @@ def daily_report(ledger: Ledger, config: ElectionConfig, facts: HqFacts, day: da
     per: dict[str, dict[str, Any]] = {}
     totals: dict[str, int] = {c.contest_id: 0 for c in config.contests}
     for rec in ledger.checkins.values():
-        if hlc_dt(rec.ref.hlc).date() != day:
+        ref = rec.ref
+        if hlc_dt(ref.hlc).date() != day:
             continue
-        ballots = [c for c, s in rec.state.items() if s is CState.BALLOT]
-        row = per.setdefault(rec.ref.station, {
-            "station": rec.ref.station, "name": station_name(config, rec.ref.station),
-            "kind": station_kind(config, rec.ref.station), "checkins": 0, "voided": 0,
+        ballots = [c for c, s in rec.states().items() if s is CState.BALLOT]
+        row = per.setdefault(ref.station, {
+            "station": ref.station, "name": station_name(config, ref.station),
+            "kind": station_kind(config, ref.station), "checkins": 0, "voided": 0,
             "ballots": {c.contest_id: 0 for c in config.contests}})
         if ballots:
             row["checkins"] += 1
-        if any(s is CState.VOIDED for s in rec.state.values()):
+        if any(s is CState.VOIDED for s in rec.states().values()):
             row["voided"] += 1
         for c in ballots:
             row["ballots"][c] = row["ballots"].get(c, 0) + 1
