@@ -256,7 +256,7 @@ class FakeKioskService:
                                   code="zaigai_station_not_designated")
         key, now, st = z.voter_key, self.now(), self.station
         known = self._known(key)
-        before = {c: (station_label(self.config, i.station), i.at) for c, i in known.items()}
+        before = {str(c): (station_label(self.config, i.station), i.at) for c, i in known.items()}
         refused: list[tuple[str, str]] = []
         handed: list[str] = []
         for c in self.config.contests:
@@ -379,7 +379,7 @@ class FakeKioskService:
     def push_late_alert(self, seq: int, contest: str, where_station: str, at: datetime | None) -> None:
         ev = next(e for e in self.events if e.seq == seq)
         names: dict[str, str] = {c.contest_id: c.name for c in self.config.contests}
-        self._alerts.append(LateAlertInfo(seq, contest, names[contest], self._voter(ev.voter).name,
+        self._alerts.append(LateAlertInfo(seq, contest, names[contest], self._name(ev.voter),
                                           station_label(self.config, where_station), at))
 
     def take_late_alerts(self) -> list[LateAlertInfo]:

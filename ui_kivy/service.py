@@ -551,7 +551,7 @@ class TerminalService:
         if not self.station_state().is_open:
             raise StationClosed("投票所が開設されていません。管理者メニューから開設してください")
         card = self.zaigai_lookup(zaigai_id)
-        before = {c: (station_label(self.config, v.station), v.at)
+        before = {str(c): (station_label(self.config, v.station), v.at)
                   for c, v in self.term.known_voted(card.voter_key).items()}
         got = procedures.zaigai_checkin(self.term, zaigai_id, card_no, clerk, marks)
         withheld: dict[str, tuple[str, datetime | None]] = {}
@@ -666,10 +666,7 @@ class TerminalService:
         out = []
         for a in new:
             ev = journal.entry(self.term.store, a.seq)
-            try:
-                who = self.term.voter(ev.voter).name if ev is not None else ""
-            except NotFound:
-                who = ""
+            who = self._name(ev.voter) if ev is not None else ""
             out.append(LateAlertInfo(a.seq, a.contest, names.get(a.contest, a.contest), who,
                                      station_label(self.config, a.station), hlc_to_jst(a.hlc) if a.hlc else None))
         return out

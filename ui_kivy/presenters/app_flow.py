@@ -229,6 +229,7 @@ class KioskFlow:
         self.radios: list[RadioInfo] | None = None
         self.scanner_connected: bool | None = None
         self.idle: IdleState = idle_state(service.station.name, clerk, service.station_state().state)
+        self.zaigai_here = service.zaigai_allowed()  # the 在外選挙人 button (early and designated stations)
         self.status: StatusState = status_state(service.link_status(), None, service.now())
         self._hard_stop: dict[str, tuple[Action, HardStopHandler]] = {}
         self._listeners: list[Callable[[], None]] = []
@@ -271,7 +272,11 @@ class KioskFlow:
         self.screen = nxt
         self.notice = None
         if nxt is Screen.IDLE:
-            self.idle = idle_state(self.service.station.name, self.clerk, self.service.station_state().state)
+            self._refresh_idle()
+
+    def _refresh_idle(self) -> None:
+        self.idle = idle_state(self.service.station.name, self.clerk, self.service.station_state().state)
+        self.zaigai_here = self.service.zaigai_allowed()  # a 在外 package may have arrived meanwhile
 
     def _notice(self, text: str, level: str = "error") -> None:
         self.notice = Notice(text, level)

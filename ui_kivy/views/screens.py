@@ -95,7 +95,7 @@ class IdleView(KioskScreen):
         self.prompt.text = ("▶ " + s.prompt) if s.station_open else ""
         self.closed.text = "" if s.station_open else f"× {s.closed_text}"
         # 在外選挙人: only where they are taken (early stations and designated ones)
-        want = s.station_open and self.flow.service.zaigai_allowed()
+        want = s.station_open and self.flow.zaigai_here
         if want and self.zaigai_btn.parent is None:
             self.row.add_widget(self.zaigai_btn, index=1)
         elif not want and self.zaigai_btn.parent is not None:

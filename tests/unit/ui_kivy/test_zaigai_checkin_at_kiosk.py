@@ -210,3 +210,15 @@ async def test_alphanumeric_card_number_on_the_letter_keys() -> None:
     flow.choose_oath("work")
     r = await flow.zaigai_checkin()
     assert r is not None and r.title == "✓ 受付完了"
+
+
+async def test_late_already_voted_names_the_zaigai_voter() -> None:
+    svc = _svc(online=False)
+    flow = KioskFlow(svc, "係員A")
+    await _check_in(flow)
+    assert flow.result is not None and flow.result.title == "！ オフライン受付" and flow.result.seq is not None
+    flow.next_voter()
+    svc.push_late_alert(flow_seq := int(svc.meta["kiosk.last_shown_seq"]), "shu", "E02", EARLY_NOON)
+    flow.tick()
+    assert flow.alert is not None and flow.alert.seq == flow_seq
+    assert flow.alert.body.startswith(f"受付 {flow_seq}（在外 鈴木 一郎）の 衆議院小選挙区選出議員選挙 は、関内駅前 期日前投票所")
