@@ -5,6 +5,8 @@ the 在外選挙人証番号 → 受付 → green with the national ballots only
 from __future__ import annotations
 
 import asyncio
+
+import pytest
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -222,3 +224,45 @@ async def test_late_already_voted_names_the_zaigai_voter() -> None:
     flow.tick()
     assert flow.alert is not None and flow.alert.seq == flow_seq
     assert flow.alert.body.startswith(f"受付 {flow_seq}（在外 鈴木 一郎）の 衆議院小選挙区選出議員選挙 は、関内駅前 期日前投票所")
+
+
+async def test_real_day_station_not_designated_then_designated(tmp_path: Path) -> None:
+    """On a real store: a day station takes no 在外選挙人 unless HQ's package designates it; the
+    refusal is Japanese and records nothing."""
+    from appliance.store import Store
+    from appliance.terminal import Terminal
+    from tests.builders import ELECTION_NOON, terminal_dir
+    from tests.unit.ui_kivy.zaigai_data import install_zaigai
+    from ui_kivy.service import TerminalService
+
+    tdir = terminal_dir(tmp_path / "t", VOTERS, station="D01")
+    store = Store(tdir.store_path)
+    install_zaigai(store)
+    store.close()
+    term = Terminal.open(tdir, FixedClock(ELECTION_NOON))
+    svc = TerminalService(term)
+    svc.set_station("open", "管理者")
+    flow = KioskFlow(svc, "係員A")
+    assert not flow.zaigai_here
+    flow.open_zaigai()
+    assert flow.screen is Screen.IDLE and flow.notice is not None and "受け付けません" in flow.notice.text
+    head = term.head().seq
+    with pytest.raises(P.ZaigaiRefused) as e:
+        await svc.zaigai_checkin("900001", "12345678", "c")
+    assert e.value.code == "zaigai_station_not_designated" and term.head().seq == head
+    install_zaigai(term.store, ("D01",))
+    flow.open_supervisor()
+    flow.back()  # back to 待受: the button is read again
+    assert flow.zaigai_here
+    await _check_in_no_oath(flow)  # no HQ link in this test: recorded, オフライン受付
+    assert flow.result is not None and flow.result.title == "！ オフライン受付"
+    assert [h.name for h in flow.result.hand] == ["衆議院小選挙区選出議員選挙", "最高裁判所裁判官国民審査"]
+    term.close()
+
+
+async def _check_in_no_oath(flow: KioskFlow) -> None:
+    flow.open_zaigai()
+    _type(flow, "900001")
+    assert flow.zaigai_lookup() and not flow.marks.oath_required  # a day station: no 宣誓書
+    _type(flow, "12345678")
+    await flow.zaigai_checkin()
