@@ -1,6 +1,6 @@
 """Sync benchmarks (issue 3), each against a floor measured in the same run:
 
-- HQ ingest, verified (codec, signature, chain) and durable (SQLite WAL, synchronous=FULL,
+- HQ ingest (run 3× by default, MEIBO_BENCH_INGEST_RUNS; medians), verified (codec, signature, chain) and durable (SQLite WAL, synchronous=FULL,
   one commit per batch) vs a bare ``executemany`` of the same rows with the same durability:
   goal ≥ 20,000 events/s and ≥ 0.3× the floor;
 - verdict round trip p50/p99 through an emulated 70 ms RTT link (fault proxy) vs that link's
@@ -118,6 +118,22 @@ def bench_ingest(workdir: Path) -> dict[str, Any]:
             "ratio_to_floor": round(rate / floor, 3), "goal": "≥ 20000/s and ≥ 0.3× floor"}
 
 
+def bench_ingest_repeated(workdir: Path, runs: int) -> dict[str, Any]:
+    """``bench_ingest`` ``runs`` times (this machine is shared and noisy): medians of the rate, of
+    the floor, and of each run's ratio to the floor measured in that same run."""
+    rs = []
+    for i in range(runs):
+        d = workdir / f"ingest{i}"
+        d.mkdir()
+        rs.append(bench_ingest(d))
+    return {"name": "hq_ingest", "runs": runs, "events": rs[0]["events"],
+            "events_per_s": round(statistics.median(r["events_per_s"] for r in rs)),
+            "floor_events_per_s": round(statistics.median(r["floor_events_per_s"] for r in rs)),
+            "ratio_to_floor": round(statistics.median(r["ratio_to_floor"] for r in rs), 3),
+            "each": [(r["events_per_s"], r["floor_events_per_s"], r["ratio_to_floor"]) for r in rs],
+            "goal": rs[0]["goal"]}
+
+
 async def _link_benches(workdir: Path, idle_s: float) -> list[dict[str, Any]]:
     from tests.integration.sync_env import checkin, make_env
 
@@ -202,7 +218,7 @@ def run() -> list[dict[str, Any]]:
     idle_s = float(os.environ.get("MEIBO_BENCH_IDLE_S", "65"))
     with tempfile.TemporaryDirectory(prefix="meibo-bench-sync-") as d:
         work = Path(d)
-        results = [bench_ingest(work)]
+        results = [bench_ingest_repeated(work, int(os.environ.get("MEIBO_BENCH_INGEST_RUNS", "3")))]
         results += asyncio.run(_link_benches(work, idle_s))
     for r in results:
         print("  " + "  ".join(f"{k}={v}" for k, v in r.items()))
