@@ -142,6 +142,11 @@ async def _measure(hq: HqDir, rounds: int, terms: list[tuple[str, str]]) -> dict
         local = LocalHq(node, clock)
         t0 = time.perf_counter()
         first = await local.snapshot()
+        first_screen_s = time.perf_counter() - t0
+        refreshes = 1
+        while not local.caught_up:
+            first = await local.snapshot()
+            refreshes += 1
         catch_up_s = time.perf_counter() - t0
         assert first == full, "incremental catch-up differs from the full rebuild"
         inc_s = []
@@ -164,7 +169,8 @@ async def _measure(hq: HqDir, rounds: int, terms: list[tuple[str, str]]) -> dict
         await node.stop()
     full_med, inc_med = statistics.median(full_s), statistics.median(inc_s)
     return {"events": node.ledger.order, "load_s": round(load_s, 2), "full_rebuild_s": round(full_med, 4),
-            "first_catch_up_s": round(catch_up_s, 2), "refresh_1_new_ms_median": round(inc_med * 1000, 3),
+            "first_screen_s": round(first_screen_s, 2), "first_catch_up_s": round(catch_up_s, 2),
+            "catch_up_refreshes": refreshes, "refresh_1_new_ms_median": round(inc_med * 1000, 3),
             "refresh_1_new_ms_max": round(max(inc_s) * 1000, 3), "ratio": round(full_med / inc_med, 1),
             "goal": GOAL, "ok": full_med / inc_med >= GOAL}
 
@@ -181,7 +187,8 @@ def run() -> dict[str, Any]:
         res = asyncio.run(_measure(hq, rounds, terms))
     print(f"   HQ load (replay)             {res['load_s']:8.2f} s   ({res['events']:,} events)")
     print(f"   full rebuild (before)        {res['full_rebuild_s'] * 1000:8.1f} ms  (console_data over the ledger)")
-    print(f"   console first catch-up       {res['first_catch_up_s']:8.2f} s   (in slices; the window stays live)")
+    print(f"   console opened: first screen {res['first_screen_s']:8.2f} s, all caught up after "
+          f"{res['first_catch_up_s']:.2f} s in {res['catch_up_refreshes']} refreshes (slices; the window stays live)")
     print(f"   refresh, 1 new event         {res['refresh_1_new_ms_median']:8.3f} ms  median of {rounds}, "
           f"max {res['refresh_1_new_ms_max']:.3f} ms")
     print(f"   ratio full / incremental     {res['ratio']:8.1f} ×   goal ≥ {GOAL:.0f} × → {'OK' if res['ok'] else 'MISSED'}")

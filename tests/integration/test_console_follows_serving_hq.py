@@ -19,13 +19,22 @@ from appliance.errors import MeiboError
 from sync_protocol.records import HqFacts, RecordsLedger, console_data
 from sync_protocol.server import ADMIN_SOCKET, HqNode, serve
 from tests.integration.sync_env import checkin, make_env
-from ui_kivy.console.backend import HqUnreachable, LocalHq, RemoteHq
+from ui_kivy.console.backend import FollowSettings, HqUnreachable, LocalHq, RemoteHq
 
 
 def _same_records(a: Any, b: Any) -> None:
     """Equal but for what only an in-process console can know (flags sent and not acknowledged)."""
     strip = tuple(replace(s, unacked_flags=None) for s in a.stations)
     assert replace(a, stations=strip) == replace(b, stations=tuple(replace(s, unacked_flags=None) for s in b.stations))
+
+
+async def _settled(source: Any) -> Any:
+    """Refresh until the source says it has read everything committed (it says so meanwhile)."""
+    data = await source.snapshot()
+    while not source.caught_up:
+        assert "記録を読み込み中" in source.link
+        data = await source.snapshot()
+    return data
 
 
 async def _until(cond: Any, what: str, timeout: float = 20.0) -> None:
@@ -55,7 +64,8 @@ async def test_remote_console_follows_a_running_hq_and_acts_through_its_admin_so
         node = env.node = HqNode(env.hq, ledger_cls=RecordsLedger)
         env.runner = await serve(node, "127.0.0.1", env.port)
         admin = await node.serve_admin()
-        local = LocalHq(node, env.clock)
+        # tiny reads and slices: the in-process console also fills in over several refreshes
+        local = LocalHq(node, env.clock, FollowSettings(read_rows=2, slice_rows=1, per_refresh=3))
 
         async def both_in() -> bool:
             d = await remote.snapshot()
@@ -79,11 +89,8 @@ async def test_remote_console_follows_a_running_hq_and_acts_through_its_admin_so
         await _until(absentee_in, "the 不在者投票 and the alert step on the remote console")
 
         # the remote follower, the in-process console and a full rebuild from the node's ledger agree
-        seen = await remote.snapshot()
-        while not remote.caught_up:
-            assert "記録を読み込み中" in remote.link
-            seen = await remote.snapshot()
-        mine = await local.snapshot()
+        seen = await _settled(remote)
+        mine = await _settled(local)
         contacts, states = await node.io(lambda: (node.store.contacts(), node.store.alert_states()))
         full = console_data(node.ledger, node.store.config,
                             HqFacts(contacts, states, {}, frozenset(node.online())), env.clock.now())
@@ -101,15 +108,13 @@ async def test_remote_console_follows_a_running_hq_and_acts_through_its_admin_so
         # starts over on the new ledger and still agrees with a full rebuild after a new event
         node.ledger = await node.io(node.store.load, RecordsLedger)
         await remote.absentee("100008", None)
-        mine = await local.snapshot()
+        mine = await _settled(local)
         states = await node.io(node.store.alert_states)
         full = console_data(node.ledger, node.store.config,
                             HqFacts(contacts, states, {}, frozenset(node.online())), env.clock.now())
         _same_records(mine, full)
         assert mine.turnout.by_kind_total.get("absentee") == 2
-        seen = await remote.snapshot()
-        while not remote.caught_up:
-            seen = await remote.snapshot()
+        seen = await _settled(remote)
         _same_records(seen, full)
 
         # HQ stops: the remote console keeps the records and says HQ cannot be reached

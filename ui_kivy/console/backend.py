@@ -70,6 +70,8 @@ def _revoked_reasons(store: HqStore) -> dict[str, str]:
 class FollowSettings:
     read_rows: int = 50_000  # events read from hq.db per trip to the reader thread
     slice_rows: int = 1_000  # events applied on the loop between two yields to the window (~20 ms)
+    per_refresh: int = 200_000  # at most this many a refresh: a console opened on a long day shows
+    # the first figures at once and fills in, saying so, instead of a blank screen for a minute
 
 
 _NEW_ROWS = ("SELECT hq_order, terminal, seq, hlc, kind, CASE WHEN kind IN ({}) THEN body END FROM events "
@@ -89,11 +91,14 @@ def read_changes(conn: sqlite3.Connection, after: int, limit: int) -> list[tuple
 class LocalHq:
     """The console and the HQ node in one process, on one loop."""
 
+    LINK = "本部サーバをこの画面で起動中"
+
     def __init__(self, node: HqNode, clock: Clock, settings: FollowSettings = FollowSettings()) -> None:
         self.node = node
         self.clock = clock
         self.settings = settings
-        self.link = "本部サーバをこの画面で起動中"
+        self.link = self.LINK
+        self.caught_up = False
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="console-read")
         self._conn: sqlite3.Connection | None = None
         self._ledger: Any = None
@@ -109,10 +114,13 @@ class LocalHq:
         return read_changes(self._conn, after, limit)
 
     async def catch_up(self) -> None:
-        """Bring the figures up to what hq.db holds, touching only what is new."""
+        """Bring the figures up to what hq.db holds (at most ``per_refresh`` events), touching
+        only what is new; ``caught_up`` says whether everything committed is in."""
         node, st = self.node, self.settings
         loop = asyncio.get_running_loop()
-        while True:
+        done = 0
+        self.caught_up = False
+        while done < st.per_refresh:
             if node.ledger is not self._ledger:  # first time, or HQ reloaded its ledger from disk
                 self._ledger, self._live, self._cursor = node.ledger, LiveRecords(node.store.config), 0
             ledger, live = self._ledger, self._live
@@ -126,7 +134,9 @@ class LocalHq:
                 self._cursor = part[-1][0]
                 if len(rows) > st.slice_rows:
                     await asyncio.sleep(0)  # let the window and ingest run between slices
+            done += len(rows)
             if node.ledger is ledger and len(rows) < st.read_rows:
+                self.caught_up = True
                 return
 
     async def snapshot(self) -> ConsoleData:
@@ -144,7 +154,10 @@ class LocalHq:
                     unacked[t] = max(max(0, s.sent_cursor - s.cursor) for s, _ in conns)
             facts = HqFacts(contacts, states, _revoked_reasons(node.store), frozenset(node.online()),
                             unacked_flags=unacked)
-            return self._live.build(ledger, facts, self.clock.now())
+            data = self._live.build(ledger, facts, self.clock.now())
+            self.link = self.LINK if self.caught_up else (
+                f"{self.LINK}（記録を読み込み中: {data.events:,} 件中 {self._live.observed:,} 件まで表示）")
+            return data
 
     async def _admin(self, req: dict[str, Any]) -> dict[str, Any]:
         req.setdefault("now", self.clock.now().isoformat())
