@@ -48,7 +48,7 @@ def presenter() -> tuple[ConsolePresenter, RecordingBackend]:
 
 
 def test_presenter_module_imports_no_kivy():
-    for name in ("presenter.py", "demo.py", "backend.py", "font.py", "daily_pdf.py"):
+    for name in ("presenter.py", "demo.py", "backend.py", "font.py", "daily_pdf.py", "live.py"):
         tree = ast.parse((Path(__file__).parents[4] / "ui_kivy" / "console" / name).read_text("utf-8"))
         mods = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
         mods |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
@@ -161,3 +161,13 @@ async def test_absentee_and_publish_after_confirmation():
     assert "全件" in p.confirmation.body
     await p.confirm()
     assert b.calls[-1] == ("publish", (True,)) and "第 2 版" in p.message
+
+
+def test_latest_hours_are_kept_until_the_rows_change():
+    p, _ = presenter()
+    first = p.latest_hourly()
+    assert first and p.latest_hourly() == first
+    # new rows (another refresh): recomputed, the flagged D01 row no longer among them
+    from dataclasses import replace
+    p.on_data(replace(p.data, hourly=tuple(h for h in p.data.hourly if h.station != "D01")))
+    assert p.latest_hourly() and all(h.station != "D01" for h in p.latest_hourly())
