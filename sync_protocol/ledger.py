@@ -21,12 +21,15 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Iterable, Iterator, NamedTuple, overload
+from typing import Any, Iterable, Iterator, NamedTuple, TypeVar, overload
 
 from appliance.events import Event, EventKind, chain_hash, genesis_hash
 from appliance.model import HQ_TERMINAL
 from sync_protocol.crypto import verify_batch
 from sync_protocol.errors import BatchRejected
+
+
+_T = TypeVar("_T")
 
 
 class Verdict(str, Enum):
@@ -136,6 +139,89 @@ class Flag(NamedTuple):
 
     def wire(self) -> tuple[object, ...]:
         return (self.cursor, self.voter, self.contest, self.delta, self.station, self.terminal, self.seq, self.hlc)
+
+
+_Row = tuple[str, tuple[str, int, str, int, str], tuple[str, ...]]  # voter, ref_row, contests
+
+
+class CheckinMap(dict[tuple[str, int], CheckinRec]):
+    """``Ledger.checkins``: (terminal, seq) → ``CheckinRec``, a plain dict to its readers.
+
+    A check-in whose every contest was a first ballot (nearly all of them) is kept as a plain
+    tuple row until someone asks for it, and only then becomes a ``CheckinRec`` (kept, so that
+    changes to it stay). A plain tuple of strings and ints is not tracked by the GC, a
+    ``CheckinRec`` is: on a day of hundreds of thousands of check-ins that is most of the cost
+    of each full collection on HQ's ingest path."""
+
+    def _rec(self, key: tuple[str, int], v: "CheckinRec | _Row") -> CheckinRec:
+        if type(v) is tuple:
+            rec = CheckinRec(v[0], v[1], v[2], None, None, key)
+            dict.__setitem__(self, key, rec)
+            return rec
+        return v  # type: ignore[return-value]
+
+    def _all(self) -> None:
+        for k, v in list(dict.items(self)):
+            held: Any = v
+            if type(held) is tuple:
+                self._rec(k, held)
+
+    def __getitem__(self, key: tuple[str, int]) -> CheckinRec:
+        return self._rec(key, dict.__getitem__(self, key))
+
+    @overload  # type: ignore[override]
+    def get(self, key: tuple[str, int], /) -> CheckinRec | None: ...
+    @overload
+    def get(self, key: tuple[str, int], default: CheckinRec | _T, /) -> CheckinRec | _T: ...
+    def get(self, key: tuple[str, int], default: Any = None, /) -> Any:
+        v = dict.get(self, key)
+        return default if v is None else self._rec(key, v)
+
+    def values(self) -> Any:
+        self._all()
+        return dict.values(self)
+
+    def items(self) -> Any:
+        self._all()
+        return dict.items(self)
+
+    def __eq__(self, other: object) -> bool:
+        self._all()
+        if isinstance(other, CheckinMap):
+            other._all()
+        return dict.__eq__(self, other)
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        self._all()
+        return dict.__repr__(self)
+
+    def copy(self) -> dict[tuple[str, int], CheckinRec]:
+        self._all()
+        return dict(dict.items(self))
+
+    def pop(self, *args: Any) -> Any:
+        self._all()
+        return dict.pop(self, *args)
+
+    def setdefault(self, *args: Any) -> Any:
+        self._all()
+        return dict.setdefault(self, *args)
+
+    def put(self, key: tuple[str, int], v: "CheckinRec | _Row") -> None:
+        dict.__setitem__(self, key, v)  # type: ignore[misc]
+
+    def raw(self, key: tuple[str, int]) -> "CheckinRec | _Row | None":
+        """What is held, without making a ``CheckinRec`` of a row (ledger-internal reads)."""
+        return dict.get(self, key)
+
+    def ref_of(self, key: tuple[str, int]) -> BallotRef:
+        v = self.raw(key)
+        if v is None:
+            raise KeyError(key)
+        r: BallotRef = _tuple_new(BallotRef, v[1] if type(v) is tuple else v.ref_row)  # type: ignore[union-attr]
+        return r
 
 
 class FlagLog:
@@ -291,7 +377,7 @@ class Ledger:
     def __init__(self, election_id: str) -> None:
         self.election_id = election_id
         self.terminals: dict[str, TermState] = {}
-        self.checkins: dict[tuple[str, int], CheckinRec] = {}
+        self.checkins = CheckinMap()
         # _checkin inlines _add_ballot's first-ballot case unless a subclass changes _add_ballot
         self._plain_add_ballot = type(self)._add_ballot is Ledger._add_ballot
         # (voter, contest) → the check-ins holding a ballot of it, first (the holder) first; a
@@ -441,7 +527,7 @@ class Ledger:
 
     def holder(self, voter: str, contest: str) -> BallotRef | None:
         lst = self.ballots.get((voter, contest))
-        return self.checkins[lst[0]].ref if lst else None
+        return self.checkins.ref_of(lst[0]) if lst else None
 
     def _add_ballot(self, rec: CheckinRec, contest: str) -> None:
         key = (rec.voter, contest)
@@ -456,7 +542,7 @@ class Ledger:
             flags = self.flags
             flags.append((len(flags) + 1, rec.voter, contest, 1, r[2], r[0], r[1], r[3]))
         else:
-            refs = [self.checkins[k].ref for k in lst]
+            refs = [self.checkins.ref_of(k) for k in lst]
             alert = self.alerts.get(key)
             if alert is None:
                 alert = Alert(self._next_alert, rec.voter, contest, refs)
@@ -481,10 +567,10 @@ class Ledger:
         if was_holder:
             self._flag(rec.voter, contest, -1, rec.ref)
             if lst:
-                self._flag(rec.voter, contest, +1, self.checkins[lst[0]].ref)
+                self._flag(rec.voter, contest, +1, self.checkins.ref_of(lst[0]))
         alert = self.alerts.get(key)
         if alert is not None:
-            alert.ballots = [self.checkins[k].ref for k in lst]
+            alert.ballots = [self.checkins.ref_of(k) for k in lst]
             alert.active = len(lst) >= 2
         if not lst:
             del self.ballots[key]
@@ -495,25 +581,31 @@ class Ledger:
         voter, contests = str(data["voter"]), tuple(data["contests"])
         ref = (t, seq, str(data.get("station", "")), ev.hlc, str(data.get("clerk", "")))
         key = (t, seq)
-        rec = CheckinRec(voter, ref, contests, None, None, key)
         checkins = self.checkins
-        checkins[key] = rec
+        # a plain row while every contest is a first ballot (see CheckinMap), else a CheckinRec
+        row: Any = (voter, ref, contests)
+        checkins.put(key, row)
+        rec: CheckinRec | None = None
         absentee = ev.kind is _ABSENTEE
         ballots = self.ballots
         inline = self._plain_add_ballot
         for c in contests:
             bk = (voter, c)
             held = ballots.get(bk)
-            if held is None and inline:  # the first ballot: _add_ballot, inlined
+            if held is None and inline:  # the first ballot: _add_ballot, inlined (state: a ballot)
                 ballots[bk] = (key,)
                 rows = self.flags._rows
                 rows.append((len(rows) + 1, voter, c, 1, ref[2], t, seq, ref[3]))
-            elif not held or absentee:
+                continue
+            if rec is None:
+                rec = CheckinRec(voter, ref, contests, None, None, key)
+                checkins.put(key, rec)
+            if not held or absentee:
                 self._add_ballot(rec, c)
             else:
                 if rec.first is None:
                     rec.first = {}
-                rec.first[c] = checkins[held[0]].ref
+                rec.first[c] = checkins.ref_of(held[0])
                 rec.state[c] = _PENDING  # the contests after it set their own state below
 
     def _rec(self, ev: Event) -> CheckinRec | None:
@@ -565,8 +657,19 @@ class Ledger:
         detailed: list[list[object]] = []
         checkins = self.checkins
         for s in seqs:
-            rec = checkins.get((terminal, s))
-            if rec is None or not rec.contests:
+            rec = checkins.raw((terminal, s))
+            if rec is None:
+                continue
+            if type(rec) is tuple:  # a plain row: every contest accepted (see CheckinMap)
+                if not rec[2]:
+                    continue
+                if ok and ok[-1][1] == s - 1:
+                    ok[-1][1] = s
+                else:
+                    ok.append([s, s])
+                continue
+            assert isinstance(rec, CheckinRec)
+            if not rec.contests:
                 continue
             if not rec.first:
                 if ok and ok[-1][1] == s - 1:

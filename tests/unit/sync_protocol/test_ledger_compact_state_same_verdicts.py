@@ -148,3 +148,25 @@ def test_a_changed_event_deep_in_a_resent_batch_still_raises_the_alarm():
     bad = led.check_batch("T1", *signed(changed, prev, 10))  # type: ignore[arg-type]
     assert bad.alarm is not None and (bad.alarm.seq, bad.alarm.reason) == (37, "changed_event")
     assert bad.alarm.held_hash == led.hash_at("T1", 37).hex()
+
+
+def test_checkins_kept_as_rows_become_records_that_keep_changes():
+    led = _fresh()
+    led.apply_all([Event(EventKind.CHECKIN, s, HLC0 + s, TerminalId("T1"),
+                         {"station": "S1", "clerk": "a", "voter": str(s), "contests": ["gov", "mayor"]})
+                   for s in (1, 2, 3)])
+    assert all(type(led.checkins.raw(("T1", s))) is tuple for s in (1, 2, 3))  # lean until asked for
+    assert led.verdict_wire("T1", [1, 2, 3]) == ([[1, 3]], [])
+    assert led.holder("2", "gov") == BallotRef("T1", 2, "S1", HLC0 + 2, "a")
+    assert type(led.checkins.raw(("T1", 2))) is tuple  # answering did not build a record
+    rec = led.checkins[("T1", 2)]
+    assert led.checkins.get(("T1", 2)) is rec and ("T1", 2) in led.checkins and len(led.checkins) == 3
+    assert led.checkins.get(("T1", 9)) is None and led.checkins.get(("T1", 9), "x") == "x"
+    rec.state["gov"] = CState.WITHHELD  # a change through the record stays (the sim's LWW bug does this)
+    assert led.checkins[("T1", 2)].state["gov"] is CState.WITHHELD
+    led.apply(Event(EventKind.VOID, 4, HLC0 + 4, TerminalId("T1"), {"ref": 1, "reason": "left"}))
+    assert dict(led.checkins[("T1", 1)].state) == {"gov": CState.VOIDED, "mayor": CState.VOIDED}
+    assert [k for k, r in led.checkins.items() if isinstance(r, tuple)] == []  # items() hands records only
+    assert [r.ref.seq for r in led.checkins.values()] == [1, 2, 3]
+    with pytest.raises(KeyError):
+        led.checkins[("T1", 9)]
