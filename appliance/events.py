@@ -185,6 +185,7 @@ def decode(raw: bytes) -> Event:
 _new = object.__new__
 _HLC_LIMIT = 1 << 63
 _CHECKIN = EventKind.CHECKIN
+_PLAIN_CHECKIN = frozenset(("station", "clerk", "voter", "contests"))
 _ORJSON_ERRORS = (ValueError, KeyError, TypeError, UnicodeDecodeError, AttributeError, orjson.JSONDecodeError)
 
 
@@ -192,10 +193,10 @@ def _data_ok(kind: EventKind, data: dict[str, Any], size: int) -> bool:
     """``validate``'s rules on ``data`` as a yes/no, inlined (hot path: every incoming event).
     ``size``: the event's encoded length; a string of n characters takes at least n + 2 bytes
     in it, so in an event of at most ``MAX_STR + 2`` bytes no string is too long."""
-    if kind is _CHECKIN and size <= MAX_STR + 2 and len(data) == 4:  # a plain check-in
-        cs = data.get("contests")
-        if type(data.get("station")) is str and type(data.get("clerk")) is str \
-                and type(data.get("voter")) is str and type(cs) is list and 0 < len(cs) <= MAX_LIST:
+    if kind is _CHECKIN and size <= MAX_STR + 2 and data.keys() == _PLAIN_CHECKIN:  # a plain check-in
+        cs = data["contests"]
+        if type(data["station"]) is str and type(data["clerk"]) is str \
+                and type(data["voter"]) is str and type(cs) is list and 0 < len(cs) <= MAX_LIST:
             for x in cs:
                 if type(x) is not str:
                     return False

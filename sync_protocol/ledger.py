@@ -499,7 +499,7 @@ class Ledger:
                 del self._verified[t]
         if h is None:
             h = chain_hash(ts.head, ev.encode())
-        ts.hashes.append(h)
+        ts.hashes._buf += h  # ChainHashes.append: h is a SHA-256 digest, 32 bytes
         ts.head = h
         ts.acked_seq = seq
         self.order += 1
@@ -583,19 +583,19 @@ class Ledger:
         key = (t, seq)
         checkins = self.checkins
         # a plain row while every contest is a first ballot (see CheckinMap), else a CheckinRec
-        row: Any = (voter, ref, contests)
-        checkins.put(key, row)
+        _dict_set(checkins, key, (voter, ref, contests))
         rec: CheckinRec | None = None
         absentee = ev.kind is _ABSENTEE
         ballots = self.ballots
         inline = self._plain_add_ballot
+        rows = self.flags._rows
+        station, hlc = ref[2], ref[3]
         for c in contests:
             bk = (voter, c)
             held = ballots.get(bk)
             if held is None and inline:  # the first ballot: _add_ballot, inlined (state: a ballot)
                 ballots[bk] = (key,)
-                rows = self.flags._rows
-                rows.append((len(rows) + 1, voter, c, 1, ref[2], t, seq, ref[3]))
+                rows.append((len(rows) + 1, voter, c, 1, station, t, seq, hlc))
                 continue
             if rec is None:
                 rec = CheckinRec(voter, ref, contests, None, None, key)
@@ -702,6 +702,7 @@ class Ledger:
         return len(self.ballots.get((voter, contest), ()))
 
 
+_dict_set: Any = dict.__setitem__  # CheckinMap.put without the call
 _tuple_new: Any = tuple.__new__  # builds a NamedTuple in C, without its Python __new__
 _HQ_ONLY = frozenset((EventKind.ABSENTEE, EventKind.ABSENTEE_STATUS))
 _CHECKIN, _ABSENTEE = EventKind.CHECKIN, EventKind.ABSENTEE
