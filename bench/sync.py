@@ -1,8 +1,8 @@
 """Sync benchmarks (issue 3), each against a floor measured in the same run:
 
-- HQ ingest (run 3× by default, MEIBO_BENCH_INGEST_RUNS; medians), verified (codec, signature, chain) and durable (SQLite WAL, synchronous=FULL,
+- HQ ingest, verified (codec, signature, chain) and durable (SQLite WAL, synchronous=FULL,
   one commit per batch) vs a bare ``executemany`` of the same rows with the same durability:
-  goal ≥ 20,000 events/s and ≥ 0.3× the floor;
+  goal ≥ 20,000 events/s and ≥ 0.3× the floor (3 runs, ``MEIBO_BENCH_INGEST_RUNS``; medians);
 - verdict round trip p50/p99 through an emulated 70 ms RTT link (fault proxy) vs that link's
   own measured RTT: goal p99 ≤ 2×RTT + 20 ms;
 - bytes on the wire per event for a 2,000-event backlog after an outage (TLS handshake,
