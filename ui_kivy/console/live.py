@@ -30,7 +30,7 @@ from typing import Any, Mapping, NamedTuple
 from appliance.clock import JST
 from appliance.events import Event, EventKind
 from appliance.model import HQ_TERMINAL, ElectionConfig
-from sync_protocol.ledger import CheckinRec, CState, Ledger
+from sync_protocol.ledger import CState, Ledger
 from sync_protocol.records import (NONE_MARK, ConsoleData, HourlyRow, HqFacts, StationRow, Turnout, _iso,
                                    alarm_rows, alert_rows, hlc_dt, parse_signal, station_kind, station_name)
 
@@ -61,12 +61,42 @@ HourKey = tuple[str, str, str, int]  # (station, contest, day, hour) of the hour
 Mark = tuple[tuple[str, ...], bool]
 
 
-def _mark(rec: CheckinRec) -> Mark:
-    ballots = tuple(c for c in rec.contests if rec.state.get(c) is CState.BALLOT)
-    return ballots, any(s is CState.PENDING for s in rec.state.values())
+class _Checkin(NamedTuple):
+    """What the console reads of one check-in; ``states`` None: every contest is a ballot."""
+
+    terminal: str
+    seq: int
+    station: str
+    hlc: int
+    contests: tuple[str, ...]
+    states: Mapping[str, CState] | None
 
 
-def _usual(rec: CheckinRec) -> Mark:
+def _checkin(ledger: Ledger, key: tuple[str, int]) -> _Checkin | None:
+    """Read a check-in without making the ledger keep anything for it: HQ holds a check-in whose
+    contests were all first ballots as a lean row (``CheckinMap.raw``), and ``get`` would turn
+    it into a kept ``CheckinRec`` (a million of them, for the console's sake alone)."""
+    m: Any = ledger.checkins
+    raw = getattr(m, "raw", None)
+    v = raw(key) if raw is not None else m.get(key)
+    if v is None:
+        return None
+    if type(v) is tuple:  # (voter, ref row, contests): nothing changed since it was applied
+        ref = m.ref_of(key)
+        return _Checkin(key[0], key[1], ref.station, ref.hlc, tuple(v[2]), None)
+    ref = v.ref
+    states = v.states() if hasattr(v, "states") else v.state
+    return _Checkin(key[0], key[1], ref.station, ref.hlc, tuple(v.contests), states)
+
+
+def _mark(rec: _Checkin) -> Mark:
+    if rec.states is None:
+        return rec.contests, False
+    ballots = tuple(c for c in rec.contests if rec.states.get(c) is CState.BALLOT)
+    return ballots, any(s is CState.PENDING for s in rec.states.values())
+
+
+def _usual(rec: _Checkin) -> Mark:
     return rec.contests, False
 
 
@@ -121,7 +151,7 @@ class LiveRecords:
     def observe(self, ledger: Ledger, ch: Change) -> None:
         self.observed += 1
         if ch.kind in _NEW_KINDS:
-            rec = ledger.checkins.get((ch.terminal, ch.seq))
+            rec = _checkin(ledger, (ch.terminal, ch.seq))
             if rec is not None:
                 self._recount(rec, None)
         elif ch.kind in _REF_KINDS:
@@ -130,7 +160,7 @@ class LiveRecords:
             # The ledger ignored a marker whose check-in it did not hold when it applied it. A ref
             # at or after the marker's own seq was not applied yet then (a terminal's events
             # apply in seq order), even if the ledger, being ahead, holds that check-in now.
-            rec = ledger.checkins.get(key) if ref < ch.seq else None
+            rec = _checkin(ledger, key) if ref < ch.seq else None
             if rec is not None:
                 self._recount(rec, self._counted.get(key, _usual(rec)))
         elif ch.kind == EventKind.COUNT.value:
@@ -159,12 +189,12 @@ class LiveRecords:
                 self._hourly_new_keys = True
             self._hourly_dirty.add(group)
 
-    def _recount(self, rec: CheckinRec, before: Mark | None) -> None:
+    def _recount(self, rec: _Checkin, before: Mark | None) -> None:
         now = _mark(rec)
         if now == before:
             return
-        key = (rec.ref.terminal, rec.ref.seq)
-        when = self._when(rec.ref.hlc)
+        key = (rec.terminal, rec.seq)
+        when = self._when(rec.hlc)
         if before is not None:
             self._add(rec, before, when, -1)
         self._add(rec, now, when, +1)
@@ -191,9 +221,9 @@ class LiveRecords:
             n = self._names[station] = station_name(self.config, station)
         return n
 
-    def _add(self, rec: CheckinRec, mark: Mark, when: _When, by: int) -> None:
+    def _add(self, rec: _Checkin, mark: Mark, when: _When, by: int) -> None:
         ballots, pending = mark
-        t, s = rec.ref.terminal, rec.ref.station
+        t, s = rec.terminal, rec.station
         if ballots or pending:
             _bump(self.term_total, t, by)
             _bump(self.term_day, (t, when.day), by)
