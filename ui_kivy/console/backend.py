@@ -29,6 +29,7 @@ import asyncio
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from appliance.clock import Clock
@@ -109,7 +110,8 @@ class LocalHq:
     def _read(self, after: int, limit: int) -> list[tuple[int, Change]]:
         """On the reader thread: its own read-only connection (WAL: never blocks the node's writer)."""
         if self._conn is None:
-            self._conn = sqlite3.connect(f"file:{self.node.hq.hq_db}?mode=ro", uri=True, check_same_thread=False)
+            uri = Path(self.node.hq.hq_db).resolve().as_uri() + "?mode=ro"  # percent-encoded: any path
+            self._conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
             self._conn.execute("PRAGMA busy_timeout=30000")
         return read_changes(self._conn, after, limit)
 
