@@ -37,6 +37,7 @@ SAMPLES: dict[str, bytes] = {
     "INTERNAL AUTHENTICATE": b"\x00\x88\x00\x00\x10" + bytes(16) + b"\x00",
     "MARK USED": b"\x80\xE2\x00\x00\x00",
     "FINALISE": b"\x80\xE4\x00\x00",
+    "DERIVE AT-REST KEY": b"\x80\xE6\x00\x00\x20" + bytes(32) + b"\x00",
 }
 
 
