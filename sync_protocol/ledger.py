@@ -209,6 +209,16 @@ class CheckinMap(dict[tuple[str, int], CheckinRec]):
         self._all()
         return dict.setdefault(self, *args)
 
+    def reading(self) -> Iterator[tuple[tuple[str, int], CheckinRec]]:
+        """``items()`` for readers that change nothing (reports): a row is shown as a
+        ``CheckinRec`` made for the moment and not kept, so a report leaves the map lean."""
+        for k, v in dict.items(self):
+            held: Any = v
+            if type(held) is tuple:
+                yield k, CheckinRec(held[0], held[1], held[2], None, None, k)
+            else:
+                yield k, v
+
     def put(self, key: tuple[str, int], v: "CheckinRec | _Row") -> None:
         dict.__setitem__(self, key, v)  # type: ignore[misc]
 

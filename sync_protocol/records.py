@@ -157,7 +157,7 @@ def _ballot_count(ledger: Ledger, voter: str, contest: str) -> int:
 def checkin_rows(ledger: Ledger, config: ElectionConfig, facts: HqFacts = HqFacts()) -> list[CheckinRow]:
     """One row per check-in and contest, in HQ's ingest order."""
     out: list[CheckinRow] = []
-    for rec in ledger.checkins.values():
+    for _, rec in ledger.checkins.reading():
         ref = rec.ref
         dt = hlc_dt(ref.hlc)
         prov = _is_provisional(rec, facts, ledger)
@@ -197,7 +197,7 @@ def station_rows(ledger: Ledger, config: ElectionConfig, facts: HqFacts, day: da
     today: dict[str, int] = {}
     total: dict[str, int] = {}
     pending: dict[str, int] = {}
-    for (t, _), rec in ledger.checkins.items():
+    for (t, _), rec in ledger.checkins.reading():
         if not any(s is CState.BALLOT for s in rec.states().values()) and not any(
                 s is CState.PENDING for s in rec.states().values()):
             continue  # withheld or voided: nobody voted here
@@ -341,7 +341,7 @@ def hourly_rows(ledger: Ledger, config: ElectionConfig) -> list[HourlyRow]:
         return []
     # ballot times per (station, contest, day): sorted minutes of day, for running totals
     times: dict[tuple[str, str, str], list[int]] = {}
-    for rec in ledger.checkins.values():
+    for _, rec in ledger.checkins.reading():
         ref = rec.ref
         dt = hlc_dt(ref.hlc)
         for c, st in rec.states().items():
@@ -371,7 +371,7 @@ class Turnout:
 
 
 def _voter_checkins(ledger: Ledger) -> Iterable[CheckinRec]:
-    for rec in ledger.checkins.values():
+    for _, rec in ledger.checkins.reading():
         if any(s is CState.BALLOT for s in rec.states().values()):
             yield rec
 
@@ -512,7 +512,7 @@ class DailyReport:
 def daily_report(ledger: Ledger, config: ElectionConfig, facts: HqFacts, day: date, now: datetime) -> DailyReport:
     per: dict[str, dict[str, Any]] = {}
     totals: dict[str, int] = {c.contest_id: 0 for c in config.contests}
-    for rec in ledger.checkins.values():
+    for _, rec in ledger.checkins.reading():
         ref = rec.ref
         if hlc_dt(ref.hlc).date() != day:
             continue

@@ -170,3 +170,23 @@ def test_checkins_kept_as_rows_become_records_that_keep_changes():
     assert [r.ref.seq for r in led.checkins.values()] == [1, 2, 3]
     with pytest.raises(KeyError):
         led.checkins[("T1", 9)]
+
+
+def test_reports_read_check_ins_without_keeping_records():
+    from datetime import datetime
+
+    from appliance.clock import JST
+    from sync_protocol import records
+    from ui_kivy.console.demo import EventMaker, demo_config
+
+    led = records.RecordsLedger("yokohama-2027")
+    mk = EventMaker(led)
+    mk.terminal("T1", "D01")
+    day = datetime(2027, 4, 25, 9, 0, tzinfo=JST)
+    for i in range(5):
+        mk.checkin("T1", "D01", str(i), day.replace(minute=i), ["shu", "governor"])
+    rows = records.checkin_rows(led, demo_config())
+    assert [(r.voter, r.contest, r.state) for r in rows][:2] == [("0", "shu", "ballot"), ("0", "governor", "ballot")]
+    assert records.turnout(led, demo_config(), day.date()).total == 5
+    assert all(type(led.checkins.raw(k)) is tuple for k in list(led.checkins))  # still lean rows
+    assert [(k, r.voter) for k, r in led.checkins.reading()] == [(("T1", i + 1), str(i)) for i in range(5)]
