@@ -58,6 +58,8 @@ class FakeKioskService:
     absentee: dict[tuple[str, str], str] = field(default_factory=dict)  # (voter, contest) → 不在者 state
     zaigai: list[P.ZaigaiVoter] = field(default_factory=list)  # 在外選挙人名簿
     zaigai_designated: tuple[str, ...] = ()  # stations other than early ones that take 在外選挙人
+    zaigai_version: int | None = None  # the installed 在外 package's version (None: none installed)
+    hq_zaigai_version: int | None = None  # HQ's published 在外 version (None: not heard)
     meta: dict[str, str] = field(default_factory=dict)  # the store's local meta (never synced)
     _alerts: list[LateAlertInfo] = field(default_factory=list)
 
@@ -198,9 +200,10 @@ class FakeKioskService:
         return P.AbsenteeWarning(voter_id, tuple(held), text)
 
     def opening_check(self) -> P.OpeningCheck:
-        local = P.VersionInfo(self.config.election_id, tuple(self.config.contest_ids), self.roll_version)
+        local = P.VersionInfo(self.config.election_id, tuple(self.config.contest_ids), self.roll_version,
+                              self.zaigai_version, self.station.kind is StationKind.EARLY)
         hq = None if self.hq_roll_version is None else P.VersionInfo(self.config.election_id, None,
-                                                                     self.hq_roll_version)
+                                                                     self.hq_roll_version, self.hq_zaigai_version)
         return P.opening_check(local, hq)
 
     def close_day(self, clerk: str,

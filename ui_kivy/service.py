@@ -527,7 +527,7 @@ class TerminalService:
             return procedures.opening_check(local, None, refused=refused)
         contests = getattr(self.agent, "hq_contests", None)
         hq = procedures.VersionInfo(self.config.election_id, tuple(contests) if contests is not None else None,
-                                    int(hq_roll))
+                                    int(hq_roll), getattr(self.agent, "hq_zaigai_version", None))
         return procedures.opening_check(local, hq)
 
     def close_day(self, clerk: str,
