@@ -62,26 +62,36 @@ def read_pin_file(path: str) -> str:
 # ---------------------------------------------------------------------------------------------
 # open / close
 
-def with_enrolled_card(tdir: TerminalDir, reader_name: str, card_pin: str,
-                       use: Callable[[str, atrest.CardResponder], Any]) -> Any:
-    """Connect to the card in ``reader_name``, check it is this terminal's enrollment card,
-    verify its PIN (the card counts wrong ones: 3 tries), and call ``use(serial, responder)``
-    while the card stays connected. Reader and card errors pass through (coded, Japanese)."""
-    from provisioning import commands as provision_commands
+def check_enrolled_card(tdir: TerminalDir, client: Any) -> str:
+    """Select the card behind ``client`` (a ``CardClient``) and check, before any PIN, that it is
+    this terminal's enrollment card (``card_other_terminal`` otherwise). Returns its serial (hex)."""
     from provisioning.applet import Tag
-    from provisioning.card_client import CardClient
 
     ident = tdir.identity()
-    reader = provision_commands.reader_factory()
+    info = client.select()
+    on_card = client.get_data(Tag.TERMINAL_ID)
+    election = client.get_data(Tag.ELECTION_ID)
+    if on_card != str(ident.terminal_id).encode() or election != ident.election_id.encode():
+        raise UsageError("この端末の登録カードではありません（別の端末・選挙のカードです）", code="card_other_terminal")
+    return str(info.serial.hex().upper())
+
+
+def with_enrolled_card(tdir: TerminalDir, reader_name: str, card_pin: str,
+                       use: Callable[[str, atrest.CardResponder], Any], *, reader: Any = None) -> Any:
+    """Connect to the card in ``reader_name``, check it is this terminal's enrollment card,
+    verify its PIN (the card counts wrong ones: 3 tries), and call ``use(serial, responder)``
+    while the card stays connected. Reader and card errors pass through (coded, Japanese).
+    ``reader``: the ``CardReader`` to use (the kiosk's); default ``provisioning.commands.reader_factory()``."""
+    from provisioning import commands as provision_commands
+    from provisioning.card_client import CardClient
+
+    if reader is None:
+        reader = provision_commands.reader_factory()
     with reader.connect(reader_name) as ch:
         client = CardClient(ch)
-        info = client.select()
-        on_card = client.get_data(Tag.TERMINAL_ID)
-        election = client.get_data(Tag.ELECTION_ID)
-        if on_card != str(ident.terminal_id).encode() or election != ident.election_id.encode():
-            raise UsageError("この端末の登録カードではありません（別の端末・選挙のカードです）", code="card_other_terminal")
+        serial = check_enrolled_card(tdir, client)
         client.verify_pin(card_pin)
-        return use(info.serial.hex().upper(), client.derive_atrest_key)
+        return use(serial, client.derive_atrest_key)
 
 
 def _card_for_open(tdir: TerminalDir, args: argparse.Namespace) -> tuple[str, str] | None:

@@ -67,13 +67,17 @@ class Enrolled:
 StepCallback = Callable[[TState, str], None]
 
 
-class EnrollPort(Protocol):
+class ReaderPort(Protocol):
+    """The card readers as a kiosk screen watches them (also the station unlock's, unlock.py)."""
+
     def readers(self) -> list[str]:
         """Reader names; raises ``NoReader`` (code ``no_pcsc_service``) when PC/SC is not running."""
         ...
 
     def card_present(self, reader: str) -> bool: ...
 
+
+class EnrollPort(ReaderPort, Protocol):
     def read_card(self, reader: str) -> CardSummary:
         """Card errors (``not_meibo_card``, ``card_not_issued`` …) or reader errors raise."""
         ...
@@ -197,6 +201,73 @@ def message_for(e: MeiboError) -> str:
     return m if m is not None else f"× {e.message}"
 
 
+# --- pieces shared with the station unlock's card step (unlock.py) ----------------------------------
+
+@dataclass(frozen=True)
+class ReaderScan:
+    """One look at the readers: (name, card present) each, or why they could not be listed."""
+
+    readers: tuple[tuple[str, bool], ...] = ()
+    error: str = ""  # Japanese, for the screen; "" when the readers were listed
+
+    @property
+    def names(self) -> list[str]:
+        return [n for n, _ in self.readers]
+
+    @property
+    def with_card(self) -> list[str]:
+        return [n for n, p in self.readers if p]
+
+
+def scan_readers(port: ReaderPort) -> ReaderScan:
+    """List the readers and whether each holds a card (the screens' poll, about every 0.3 s)."""
+    try:
+        names = port.readers()
+        return ReaderScan(tuple((n, port.card_present(n)) for n in names))
+    except MeiboError as e:
+        return ReaderScan((), message_for(e) if e.code == "no_pcsc_service"
+                          else f"カードリーダーを確認できません: {e.message}")
+
+
+def readers_text(readers: tuple[tuple[str, bool], ...]) -> str:
+    if not readers:
+        return "カードリーダー: なし"
+    return "カードリーダー: " + "、".join(f"{n}（{'カードあり' if p else '空'}）" for n, p in readers)
+
+
+def masked(digits: int, empty: str) -> str:
+    """What the pad's display shows: one ● per digit typed, never the digits."""
+    return "●" * digits if digits else empty
+
+
+class PinBuffer:
+    """The digits typed on a pad, kept only until taken (or cleared with the attempt)."""
+
+    def __init__(self) -> None:
+        self._digits = ""
+
+    def __len__(self) -> int:
+        return len(self._digits)
+
+    def add(self, d: str, max_len: int) -> bool:
+        """Append one ASCII digit unless ``max_len`` is reached; False when nothing changed."""
+        if len(d) == 1 and d.isascii() and d.isdigit() and len(self._digits) < max_len:
+            self._digits += d
+            return True
+        return False
+
+    def backspace(self) -> None:
+        self._digits = self._digits[:-1]
+
+    def take(self) -> str:
+        """The digits typed; the buffer is empty afterwards."""
+        out, self._digits = self._digits, ""
+        return out
+
+    def clear(self) -> None:
+        self._digits = ""
+
+
 # --- the screen's state ---------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -246,9 +317,7 @@ class EnrollState:
 
     @property
     def readers_text(self) -> str:
-        if not self.readers:
-            return "カードリーダー: なし"
-        return "カードリーダー: " + "、".join(f"{n}（{'カードあり' if p else '空'}）" for n, p in self.readers)
+        return readers_text(self.readers)
 
     @property
     def card_text(self) -> str:
@@ -265,7 +334,7 @@ class EnrollState:
     def masked(self) -> str:
         if self.phase not in PAD_PHASES:
             return ""
-        return "●" * self.digits if self.digits else "（未入力）"
+        return masked(self.digits, "（未入力）")
 
     @property
     def pad_enabled(self) -> bool:
@@ -313,7 +382,7 @@ class EnrollPresenter:
         self.election_id = election_id
         self.live_terminal = live_terminal
         self.on_finished = on_finished
-        self._buf = ""
+        self._buf = PinBuffer()
         self._card_pin = ""
         self._supervisor_pin = ""
         self._listeners: list[Callable[[], None]] = []
@@ -334,11 +403,12 @@ class EnrollPresenter:
         if nxt in (Phase.WAIT_CARD, Phase.NO_READER, Phase.CANCELLED):
             self._forget()
             kw = {"card": None, "reader": None, "steps": (), "detail": "", "error_code": "", **kw}
-        self._buf = ""
+        self._buf.clear()
         self._set(phase=nxt, digits=0, **kw)
 
     def _forget(self) -> None:
-        self._buf = self._card_pin = self._supervisor_pin = ""
+        self._buf.clear()
+        self._card_pin = self._supervisor_pin = ""
 
     @property
     def phase(self) -> Phase:
@@ -348,26 +418,23 @@ class EnrollPresenter:
     def poll(self) -> None:
         if self.phase in (Phase.ENROLLING, Phase.DONE, Phase.FINISHED, Phase.CANCELLED):
             return
-        try:
-            names = self.port.readers()
-            present = tuple((n, self.port.card_present(n)) for n in names)
-        except MeiboError as e:
-            names, present = [], ()
-            msg = message_for(e) if e.code == "no_pcsc_service" else f"カードリーダーを確認できません: {e.message}"
+        scan = scan_readers(self.port)
+        if scan.error:
+            msg = scan.error
             if self.phase is not Phase.NO_READER and (self.phase, "no_reader") in TABLE:
                 self._go("no_reader", readers=(), message=msg, level="error")
             elif self.state.message != msg:
                 self._set(readers=(), message=msg, level="error")
             return
-        if present != self.state.readers:
-            self._set(readers=present)
-        if not names:
+        if scan.readers != self.state.readers:
+            self._set(readers=scan.readers)
+        if not scan.names:
             if (self.phase, "no_reader") in TABLE:
                 self._go("no_reader", message="", level="info")
             return
         if self.phase is Phase.NO_READER:
             self._go("reader", message="", level="info")
-        with_card = [n for n, p in present if p]
+        with_card = scan.with_card
         if self.state.reader is not None and self.state.reader not in with_card:
             if self.phase is Phase.FAILED:
                 self._go("card_out")  # the failure's message stays until the next card is read
@@ -400,23 +467,19 @@ class EnrollPresenter:
         return PIN_MAX if self.phase is Phase.CARD_PIN else SUPERVISOR_MAX
 
     def digit(self, d: str) -> None:
-        if self.phase not in PAD_PHASES or not (len(d) == 1 and d.isascii() and d.isdigit()):
-            return
-        if len(self._buf) < self._max():
-            self._buf += d
+        if self.phase in PAD_PHASES and self._buf.add(d, self._max()):
             self._set(digits=len(self._buf))
 
     def backspace(self) -> None:
         if self.phase in PAD_PHASES:
-            self._buf = self._buf[:-1]
+            self._buf.backspace()
             self._set(digits=len(self._buf))
 
     async def submit(self) -> None:
         """次へ / 登録する on the pad."""
-        phase, typed = self.phase, self._buf
+        phase, typed = self.phase, self._buf.take()
         if phase is Phase.CARD_PIN:
             if not PIN_MIN <= len(typed) <= PIN_MAX:
-                self._buf = ""
                 return self._set(digits=0, message=f"× カードの暗証番号は {PIN_MIN}〜{PIN_MAX} 桁です", level="error")
             self._card_pin = typed
             if self._supervisor_pin:
@@ -425,7 +488,6 @@ class EnrollPresenter:
             return self._go("pin", message="", level="info")
         if phase is Phase.SUPERVISOR_PIN:
             if not SUPERVISOR_MIN <= len(typed) <= SUPERVISOR_MAX:
-                self._buf = ""
                 return self._set(digits=0, message=f"× 投票管理者の PIN は {SUPERVISOR_MIN}〜{SUPERVISOR_MAX} 桁の数字にしてください",
                                  level="error")
             self._supervisor_pin = typed
@@ -616,4 +678,5 @@ class CardEnrollPort:
 
 
 __all__ = ["CardEnrollPort", "CardSummary", "Enrolled", "EnrollPort", "EnrollPresenter", "EnrollState",
-           "IllegalTransition", "MESSAGES", "Phase", "STEPS", "StepRow", "TABLE", "message_for"]
+           "IllegalTransition", "MESSAGES", "Phase", "PinBuffer", "ReaderPort", "ReaderScan", "STEPS", "StepRow",
+           "TABLE", "masked", "message_for", "readers_text", "scan_readers"]

@@ -1,11 +1,13 @@
 """The enrollment screen (端末の登録（スマートカード）): prompt, readers, the card's data, the digit
 pad (masked), the enroll steps as a checklist, then the result or a plain error. It copies
 ``EnrollPresenter.state`` into widgets on every change and calls one intent per button; the
-presenter's ``poll()`` is driven by the app, not here."""
+presenter's ``poll()`` is driven by the app, not here. The PIN pad (``pin_pad``, ``enable_pad``) and
+the test probe (``Probe``) are shared with the station unlock screen (views/unlock.py)."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any, Iterator
 
 from kivy.factory import Factory
@@ -23,7 +25,40 @@ _TASKS: set[asyncio.Future[Any]] = set()
 STEP_TEXT = 24  # px: the checklist (11 rows in two columns); still ≥ 24
 
 
-class EnrollRoot(BoxLayout):
+# --- pieces shared with the station unlock screen (views/unlock.py) -------------------------------
+
+def pin_pad(on_digit: Callable[[str], None], on_backspace: Callable[[], None]) -> GridLayout:
+    """1–9, ( , 0, 削除): the PIN pad of the enrollment and unlock screens (keys ≥ 90 px there)."""
+    return keypad(DIGITS + (("", "0", "削除"),), lambda k: on_backspace() if k == "削除" else on_digit(k), 3)
+
+
+def enable_pad(pad: GridLayout, enabled: bool) -> None:
+    for b in pad.children:
+        b.disabled = not enabled or not b.text
+
+
+class Probe:
+    """``shown`` / ``texts`` / ``press`` for tests and screenshots (as KioskRoot has them)."""
+
+    def _walk(self, w: Widget) -> Iterator[Widget]:
+        yield w
+        for c in w.children:
+            yield from self._walk(c)
+
+    def shown(self) -> list[Widget]:
+        return list(self._walk(self))  # type: ignore[arg-type, unused-ignore]  # a Widget once mixed in
+
+    def texts(self) -> list[str]:
+        return [w.text for w in self.shown() if isinstance(w, Label) and w.text]
+
+    def press(self, text: str) -> None:
+        hits = [w for w in self.shown() if isinstance(w, Factory.Button) and w.text == text and not w.disabled]
+        if len(hits) != 1:
+            raise LookupError(f"{len(hits)} buttons with {text!r}")
+        hits[0].dispatch("on_release")
+
+
+class EnrollRoot(Probe, BoxLayout):
     def __init__(self, enroll: EnrollPresenter, **kw: Any) -> None:
         super().__init__(orientation="vertical", padding=16, spacing=8, **kw)
         self.enroll = enroll
@@ -40,7 +75,7 @@ class EnrollRoot(BoxLayout):
         left = BoxLayout(orientation="vertical", spacing=8, size_hint_x=0.4)
         self.masked = txt("", theme.TEXT_BIG, halign="center", size_hint_y=None, height=theme.TOUCH)
         left.add_widget(self.masked)
-        self.pad = keypad(DIGITS + (("", "0", "削除"),), self._key, 3)
+        self.pad = pin_pad(enroll.digit, enroll.backspace)
         left.add_widget(self.pad)
         right = BoxLayout(orientation="vertical", spacing=6, size_hint_x=0.6)
         self.readers = txt("", theme.TEXT)
@@ -65,9 +100,6 @@ class EnrollRoot(BoxLayout):
         self._shown_steps: tuple[str, ...] | None = None
         self._unsubscribe = enroll.subscribe(self.refresh)
         self.refresh()
-
-    def _key(self, k: str) -> None:
-        self.enroll.backspace() if k == "削除" else self.enroll.digit(k)
 
     def _intent(self, name: str) -> None:
         e = self.enroll
@@ -96,8 +128,7 @@ class EnrollRoot(BoxLayout):
         self.masked.text = s.masked
         self.detail.text = s.detail if s.phase is Phase.ENROLLING else ""
         self.done.text = s.done_text if s.phase is Phase.DONE else ""
-        for b in self.pad.children:
-            b.disabled = not s.pad_enabled or not b.text
+        enable_pad(self.pad, s.pad_enabled)
         self.pad.opacity = 1 if s.pad_enabled else 0  # no grey blocks while nothing is to be typed
         step_texts = tuple(r.text for r in s.steps) if s.phase is not Phase.DONE else ()
         if step_texts != self._shown_steps:
@@ -115,21 +146,3 @@ class EnrollRoot(BoxLayout):
 
     def close(self) -> None:
         self._unsubscribe()
-
-    # -- for tests and screenshots (same as KioskRoot) -----------------------------------------
-    def _walk(self, w: Widget) -> Iterator[Widget]:
-        yield w
-        for c in w.children:
-            yield from self._walk(c)
-
-    def shown(self) -> list[Widget]:
-        return list(self._walk(self))
-
-    def texts(self) -> list[str]:
-        return [w.text for w in self.shown() if isinstance(w, Label) and w.text]
-
-    def press(self, text: str) -> None:
-        hits = [w for w in self.shown() if isinstance(w, Factory.Button) and w.text == text and not w.disabled]
-        if len(hits) != 1:
-            raise LookupError(f"{len(hits)} buttons with {text!r}")
-        hits[0].dispatch("on_release")
