@@ -24,6 +24,7 @@ from typing import Any
 from nacl.signing import SigningKey
 
 from appliance.events import Event, EventKind, chain_hash, genesis_hash
+from appliance.model import TerminalId
 from appliance.store import connect
 from sync_protocol.codec import decode, encode
 from sync_protocol.fault_proxy import FaultProxy
@@ -41,12 +42,13 @@ def _p(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
 
 
-def _frames(n_terminals: int, per_terminal: int, election: str) -> tuple[list[tuple[str, bytes]], dict[str, bytes]]:
-    rng = random.Random(1)
+def _frames(n_terminals: int, per_terminal: int, election: str, prefix: str = "T",
+            seed: int = 1) -> tuple[list[tuple[str, bytes]], dict[str, bytes]]:
+    rng = random.Random(seed)
     frames: list[tuple[str, bytes]] = []
     keys: dict[str, bytes] = {}
     for t in range(n_terminals):
-        tid = f"T{t:03d}"
+        tid = f"{prefix}{t:03d}"
         key = SigningKey(bytes([t + 1]) * 32)
         keys[tid] = bytes(key.verify_key)
         link = TerminalLink(election, tid, f"S{t:02d}", key, max_batch=500, window=1 << 30)
@@ -56,7 +58,7 @@ def _frames(n_terminals: int, per_terminal: int, election: str) -> tuple[list[tu
         hlc = 1_800_000_000_000 << 16
         for s in range(1, per_terminal + 1):
             hlc += rng.randint(1, 60_000) << 16
-            events.append(Event(EventKind.CHECKIN, s, hlc, tid, {
+            events.append(Event(EventKind.CHECKIN, s, hlc, TerminalId(tid), {
                 "station": f"S{t:02d}", "clerk": "c01", "voter": f"{rng.randrange(3_200_000):010d}",
                 "contests": ["governor", "mayor"]}))
         for i in range(0, len(events), 500):
