@@ -23,12 +23,16 @@ from nacl.signing import SigningKey
 
 from appliance.dirs import HqDir, write_atomic
 from appliance.errors import StorageFailed
-from appliance.events import Event, decode
+from appliance.events import Event, EventKind, decode_batch
 from appliance.model import HQ_TERMINAL
 from appliance.store import Migration, Store, _script
 from sync_protocol.ledger import Alarm, Ledger
 
 ALERT_STATES = ("open", "investigating", "resolved")
+# events read and decoded at once on replay: large enough that the per-chunk costs vanish,
+# small enough that a chunk's bodies, objects and canonical re-encoding stay in the CPU cache
+REPLAY_CHUNK = 2048
+_KIND_TEXT: dict[EventKind, str] = {k: k.value for k in EventKind}
 
 
 def _m1(c: sqlite3.Connection) -> None:
@@ -145,16 +149,29 @@ class HqStore:
             ts.revoked = rec.revoked
         ledger.register(HQ_TERMINAL, "HQ", bytes(hq_key(self.hq).verify_key))
 
-    def load(self, ledger_cls: type[Ledger] = Ledger) -> Ledger:
-        """Rebuild the ledger from what is durable."""
+    def load(self, ledger_cls: type[Ledger] = Ledger, chunk: int = REPLAY_CHUNK) -> Ledger:
+        """Rebuild the ledger from what is durable.
+
+        A restart keeps every terminal on オフライン受付 until it is done, so the replay reads the
+        events in chunks, decodes each chunk at once (``decode_batch``: the same checks and the
+        same first error as event-by-event ``decode``) and applies it with ``apply_all`` (the
+        same state as ``apply``, without building each event's flag changes for a caller). A
+        stored event that fails its checks raises as before; the half-built ledger is dropped."""
         self.registry_mtime = 0.0
         ledger = ledger_cls(self.config.election_id)
         self.refresh_registry(ledger)
-        for terminal, seq, body in self.store.conn.execute(
-                "SELECT terminal, seq, body FROM events ORDER BY hq_order"):
-            if terminal not in ledger.terminals:  # enrolled then removed from the registry
-                ledger.register(terminal, "?", b"")
-            ledger.apply(decode(bytes(body)))
+        terminals = ledger.terminals
+        cur = self.store.conn.execute("SELECT body FROM events ORDER BY hq_order")
+        while True:
+            bodies = [body for (body,) in cur.fetchmany(chunk)]
+            if not bodies:
+                break
+            evs = decode_batch(bodies)
+            if not terminals.keys() >= {ev.terminal for ev in evs}:
+                for ev in evs:  # enrolled then removed from the registry; in order of appearance
+                    if ev.terminal not in terminals:
+                        ledger.register(ev.terminal, "?", b"")
+            ledger.apply_all(evs)
         for terminal, seq, reason, held, offered in self.store.conn.execute(
                 "SELECT terminal, seq, reason, held_hash, offered_hash FROM alarms WHERE cleared_by IS NULL"):
             if terminal in ledger.terminals:
@@ -164,7 +181,8 @@ class HqStore:
     def commit(self, events: Iterable[Event], now: float | None = None) -> None:
         """Make accepted events durable (one transaction, fsynced): only then may HQ ack."""
         at = time.time() if now is None else now
-        rows = [(ev.terminal, ev.seq, ev.hlc, ev.kind.value, ev.encode(), at) for ev in events]
+        kind = _KIND_TEXT  # ``ev.kind.value`` goes through the Enum property: ~7× the dict lookup
+        rows = [(ev.terminal, ev.seq, ev.hlc, kind[ev.kind], ev.encode(), at) for ev in events]
         if not rows:
             return
         with self.store.atomic() as c:
