@@ -730,7 +730,7 @@ class KioskFlow:
     def open_report(self) -> None:
         self._go(Intent.REPORT)
         self.report = report_panel(self.service.station_report(), self.service.config, self.service.now())
-        self._changed()
+        self.refresh_status()  # the status bar's 未送信 and the report's 本部未確認 read the same moment
 
     def enroll(self) -> None:
         """端末の登録（スマートカード）: hands over to the app's enrollment screen."""
