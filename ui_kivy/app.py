@@ -2,7 +2,8 @@
 
 ``KioskApp(flow)`` shows a ``KioskFlow`` (rendered tests, screenshots). ``run_kiosk`` /
 ``StationRun`` is ``meibo kiosk TDIR``: one App whose root shows, in turn, the smart-card
-enrollment screen (TDIR absent or not enrolled), the station unlock (encrypted store), then the
+enrollment screen (TDIR absent or not enrolled), the station unlock (encrypted store; the
+enrolled card and its PIN first when the store was sealed with ``terminal seal-card``), then the
 ``Terminal``, its ``SyncAgent`` (link to HQ) and ``TerminalHardware`` (scanner events go to
 ``flow.on_scan_event``, modem snapshots to the status bar) behind the kiosk, all on the loop of
 ``App.async_run(async_lib="asyncio")`` until the window closes. One App, not one per step: a
@@ -204,9 +205,11 @@ class StationRun:
         return StationApp()
 
     def tick(self) -> None:
-        """About every ``tick_s``: the reader / card on the enrollment screen, the kiosk's status."""
+        """About every ``tick_s``: the reader / card on the enrollment and unlock screens, the kiosk's status."""
         if self.screen == "enroll" and self.enroll is not None:
             self.enroll.poll()
+        elif self.screen == "unlock" and self.unlock is not None:
+            self.unlock.poll()  # nothing to watch on a PIN-only station
         elif self.screen == "kiosk" and self.flow is not None:
             self.flow.tick()
 
@@ -254,19 +257,14 @@ class StationRun:
         from ui_kivy.presenters.enroll import CardEnrollPort, EnrollPresenter
         from ui_kivy.views.enroll import EnrollRoot
 
-        if self._reader is None:
-            if self.reader_factory is not None:
-                self._reader = self.reader_factory()
-            else:
-                from hardware.cardreader.pcsc import PcscCardReader
-                self._reader = PcscCardReader()
+        reader = self._card_reader()
         finished: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
 
         def on_finished(result: Any) -> None:
             if not finished.done():
                 finished.set_result(result)
 
-        port = CardEnrollPort(self.tdir_path, self._reader, self.clock, hq=self.enroll_hq, election_id=election_id,
+        port = CardEnrollPort(self.tdir_path, reader, self.clock, hq=self.enroll_hq, election_id=election_id,
                               settings=self.enroll_settings)
         self.enroll = EnrollPresenter(port, replace=replace, election_id=election_id, live_terminal=live_terminal,
                                       on_finished=on_finished)
@@ -278,6 +276,16 @@ class StationRun:
         finally:
             self.enroll = None
 
+    def _card_reader(self) -> Any:
+        """The one card reader of this kiosk (enrollment and the card-sealed unlock), made on first use."""
+        if self._reader is None:
+            if self.reader_factory is not None:
+                self._reader = self.reader_factory()
+            else:
+                from hardware.cardreader.pcsc import PcscCardReader
+                self._reader = PcscCardReader()
+        return self._reader
+
     async def _unlocking(self) -> None:
         from appliance.dirs import TerminalDir
 
@@ -287,7 +295,12 @@ class StationRun:
         tdir = TerminalDir(self.tdir_path)
         station_name = tdir.config().station(tdir.identity().station_id).name
         unlocked = asyncio.Event()
-        self.unlock = UnlockPresenter(AtRestUnlock(self.tdir_path), station_name, on_unlocked=unlocked.set)
+        port = AtRestUnlock(self.tdir_path)
+        if port.needs_card():  # sealed with meibo terminal seal-card: the enrolled card first
+            port.reader = self._card_reader()
+        self.unlock = UnlockPresenter(port, station_name, on_unlocked=unlocked.set,
+                                      card_port=port if port.reader is not None else None)
+        self.unlock.poll()
         self.root.show(UnlockRoot(self.unlock))
         self.screen = "unlock"
         await unlocked.wait()

@@ -1,31 +1,41 @@
 """The station-unlock screen shown before the kiosk when the store is locked (atrest): the
-supervisor's PIN pad, the tries left, and a plain message when the PIN is locked."""
+supervisor's PIN pad, the tries left, and a plain message when the PIN is locked. On a station
+sealed with the enrolled card, first the card step: the prompt (登録カードを差し込んでください), the
+readers and the card, and the card PIN on the same pad. It copies ``UnlockPresenter.state`` into
+widgets on every change; the presenter's ``poll()`` is driven by the app. The pad and the test
+probe are the enrollment screen's (views/enroll.py)."""
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any
 
-from kivy.factory import Factory
 from kivy.graphics import Color, Rectangle
 from kivy.uix.boxlayout import BoxLayout
-from kivy.uix.label import Label
-from kivy.uix.widget import Widget
 
 from ui_kivy.presenters.unlock import UnlockPresenter
 from ui_kivy.views import theme
-from ui_kivy.views.screens import DIGITS, big, keypad, txt
+from ui_kivy.views.enroll import Probe, enable_pad, pin_pad
+from ui_kivy.views.screens import big, txt
 
 
-class UnlockRoot(BoxLayout):
+class UnlockRoot(Probe, BoxLayout):
     def __init__(self, unlock: UnlockPresenter, **kw: Any) -> None:
         super().__init__(orientation="vertical", padding=24, spacing=14, **kw)
         self.unlock = unlock
+        card_mode = unlock.state.card_mode
         with self.canvas.before:
             Color(*theme.BG)
             self._bg = Rectangle(pos=self.pos, size=self.size)
         self.bind(pos=lambda *_: setattr(self._bg, "pos", self.pos), size=lambda *_: setattr(self._bg, "size", self.size))
         self.title = txt("", theme.TEXT, halign="center")
         self.add_widget(self.title)
+        # A PIN-only station shows exactly the pad it always did: the card lines exist only here.
+        self.prompt = self.readers = None
+        if card_mode:
+            self.prompt = txt("", theme.TEXT_BIG, bold=True, halign="center")
+            self.readers = txt("", theme.TEXT, halign="center", color=theme.GREY)
+            self.add_widget(self.prompt)
+            self.add_widget(self.readers)
         top = BoxLayout(size_hint_y=None, height=theme.TOUCH, spacing=10)
         self.masked = txt("", theme.TEXT_BIG, size_hint_y=1, halign="center")
         top.add_widget(self.masked)
@@ -34,41 +44,29 @@ class UnlockRoot(BoxLayout):
         self.add_widget(top)
         self.msg = txt("", theme.TEXT, halign="center", color=theme.RED)
         self.add_widget(self.msg)
-        self.pad = keypad(DIGITS + (("", "0", "削除"),), self._key, 3)
+        self.pad = pin_pad(unlock.digit, unlock.backspace)
         self.add_widget(self.pad)
         self._unsubscribe = unlock.subscribe(self.refresh)
         self.refresh()
-
-    def _key(self, k: str) -> None:
-        self.unlock.backspace() if k == "削除" else self.unlock.digit(k)
 
     def refresh(self) -> None:
         s = self.unlock.state
         self.title.text = s.title
         self.masked.text = s.masked
         self.msg.text = s.message
-        self.msg.color = theme.GREEN if s.unlocked else theme.RED
-        self.go.disabled = s.locked or s.unlocked
-        for b in self.pad.children:
-            b.disabled = s.locked or s.unlocked or not b.text
+        if s.unlocked:
+            self.msg.color = theme.GREEN
+        else:
+            self.msg.color = theme.RED if not s.card_mode or s.level == "error" else theme.INK
+        if self.prompt is not None and self.readers is not None:
+            self.prompt.text = s.prompt
+            self.readers.text = "　".join(t for t in (s.readers_text, s.card_text) if t)
+        self.go.text = s.submit_label
+        self.go.disabled = not s.pad_enabled
+        self.go.opacity = 1 if s.pad_enabled or not s.card_mode else 0
+        enable_pad(self.pad, s.pad_enabled)
+        if s.card_mode:
+            self.pad.opacity = 1 if s.pad_enabled else 0  # no grey blocks while a card is awaited
 
     def close(self) -> None:
         self._unsubscribe()
-
-    # -- for tests and screenshots (same as KioskRoot) -----------------------------------------
-    def _walk(self, w: Widget) -> Iterator[Widget]:
-        yield w
-        for c in w.children:
-            yield from self._walk(c)
-
-    def shown(self) -> list[Widget]:
-        return list(self._walk(self))
-
-    def texts(self) -> list[str]:
-        return [w.text for w in self.shown() if isinstance(w, Label) and w.text]
-
-    def press(self, text: str) -> None:
-        hits = [w for w in self.shown() if isinstance(w, Factory.Button) and w.text == text and not w.disabled]
-        if len(hits) != 1:
-            raise LookupError(f"{len(hits)} buttons with {text!r}")
-        hits[0].dispatch("on_release")

@@ -1,0 +1,198 @@
+"""One contract for the card-sealed station's unlock port, run against the fake (unit tests) and
+the real one (``AtRestUnlock``: pyscard → a private pcscd → vpcd → the project's virtual card,
+issued for T01; a real terminal directory whose store key ``with_enrolled_card`` +
+``atrest.add_card_wrapping`` sealed under the PIN and that card, as ``meibo terminal seal-card``
+does). What the presenter relies on: readers and card presence; the card checked before any PIN
+(another terminal's card is ``card_other_terminal``); ``wrong_pin`` with the tries left, counted on
+the card and reset by the right PIN; the PIN alone is ``card_required``; a wrong supervisor PIN is
+``pin_wrong`` with the tries left and opens nothing; PIN + card opens the store; a pulled card is
+``card_absent``; the third wrong card PIN is ``card_locked`` and the card then says 0 tries."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+import pytest
+
+from appliance.errors import MeiboError
+from tests.pcsc_fixtures import pcscd_service  # noqa: F401  (the real PC/SC stack, session-wide)
+from tests.unit.ui_kivy.unlock.fake_port import FakeCard, FakeUnlockPort, other_terminal_card
+from tests.unit.ui_kivy.unlock.fake_port import OTHER_READER as FAKE_OTHER
+from tests.unit.ui_kivy.unlock.fake_port import READER as FAKE_READER
+from ui_kivy.presenters.unlock import CardUnlockPort
+
+CARD_PIN = "246810"
+SUPERVISOR = "2468"  # tests.builders.TEST_PIN
+
+
+class Harness(Protocol):
+    reader: str
+    other_reader: str
+    port: CardUnlockPort
+
+    def insert(self) -> None: ...
+
+    def remove(self) -> None: ...
+
+    def insert_other_terminal_card(self) -> None: ...
+
+    def is_open(self) -> bool: ...
+
+
+class FakeHarness:
+    reader, other_reader = FAKE_READER, FAKE_OTHER
+
+    def __init__(self) -> None:
+        self.fake = FakeUnlockPort(SUPERVISOR)
+        self.port: CardUnlockPort = self.fake
+        self.card = FakeCard(pin=CARD_PIN)
+
+    def insert(self) -> None:
+        self.fake.insert(self.card)
+
+    def remove(self) -> None:
+        self.fake.remove()
+
+    def insert_other_terminal_card(self) -> None:
+        self.fake.insert(other_terminal_card(), self.other_reader)
+
+    def is_open(self) -> bool:
+        return self.fake.opened
+
+
+def seal_with_card(tdir: Any, reader: Any, reader_name: str, pin: str, card_pin: str) -> list[str]:
+    """What ``meibo terminal seal-card`` does, with the test's cheap Argon2id settings."""
+    from appliance import atrest
+    from appliance.commands_security import with_enrolled_card
+    from tests.builders import TEST_ATREST
+
+    kinds: list[str] = with_enrolled_card(
+        tdir, reader_name, card_pin,
+        lambda serial, responder: atrest.add_card_wrapping(tdir, pin, serial, responder, settings=TEST_ATREST),
+        reader=reader)
+    return kinds
+
+
+def issued_card(svc: Any, tmp: Path, terminal: str, slot: int, seed: int) -> Any:
+    from provisioning.card_client import Personalisation
+    from tests.pcsc_fixtures import issued_state
+
+    perso = Personalisation("yokohama-2027", "127.0.0.1:8443", bytes(32), terminal, "E01")
+    state, _pub = issued_state(perso, CARD_PIN, seed=seed)
+    return svc.card(state, slot=slot, state_path=tmp / f"card-{terminal}.json")
+
+
+class RealHarness:
+    def __init__(self, tmp: Path, svc: Any) -> None:
+        from hardware.cardreader.pcsc import PcscCardReader
+        from tests.builders import TEST_PIN, terminal_dir
+        from provisioning.pcsc_service import READER_SLOT0, READER_SLOT1
+        from ui_kivy.presenters.unlock import AtRestUnlock
+
+        assert TEST_PIN == SUPERVISOR
+        self.reader, self.other_reader = READER_SLOT0, READER_SLOT1
+        self.tdir = terminal_dir(tmp / "T01", opened=False)
+        self.pcsc = PcscCardReader()
+        self.card = issued_card(svc, tmp, "T01", 0, 7)
+        self.other = issued_card(svc, tmp, "T02", 1, 8)
+        self.insert()
+        assert seal_with_card(self.tdir, self.pcsc, self.reader, SUPERVISOR, CARD_PIN) == ["pin+card"]
+        self.remove()
+        real = AtRestUnlock(self.tdir.root, self.pcsc)
+        assert real.needs_card()
+        self.port: CardUnlockPort = real
+
+    def insert(self) -> None:
+        self.card.insert()
+        assert self.pcsc.wait_for_card(self.reader, 5.0)
+
+    def remove(self) -> None:
+        if self.card.inserted:
+            self.card.remove()
+            assert self.pcsc.wait_for_removal(self.reader, 5.0)
+
+    def insert_other_terminal_card(self) -> None:
+        self.other.insert()
+        assert self.pcsc.wait_for_card(self.other_reader, 5.0)
+
+    def is_open(self) -> bool:
+        from appliance import atrest
+
+        return atrest.unlocked_key(self.tdir) is not None
+
+    def close(self) -> None:
+        from appliance import atrest
+
+        self.remove()
+        if self.other.inserted:
+            self.other.remove()
+            self.pcsc.wait_for_removal(self.other_reader, 5.0)
+        atrest.close_station(self.tdir)
+        self.pcsc.close()
+
+
+@pytest.fixture(params=["fake", pytest.param("real", marks=pytest.mark.pcsc)])
+def harness(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
+    if request.param == "fake":
+        yield FakeHarness()
+        return
+    from appliance import atrest
+
+    monkeypatch.setenv(atrest.RUNTIME_ENV, str(tmp_path / "runtime"))
+    h = RealHarness(tmp_path, request.getfixturevalue("pcscd_service"))
+    try:
+        yield h
+    finally:
+        h.close()
+
+
+def code_of(call: Any) -> tuple[str, dict[str, Any]]:
+    with pytest.raises(MeiboError) as ei:
+        call()
+    return ei.value.code, dict(ei.value.details)
+
+
+def test_unlock_port_contract(harness: Harness) -> None:
+    h, port = harness, harness.port
+    assert h.reader in port.readers() and h.other_reader in port.readers()
+    assert not port.card_present(h.reader)
+    assert code_of(lambda: port.check_card(h.reader))[0] == "card_absent"
+    assert code_of(lambda: port.unlock(SUPERVISOR))[0] == "card_required"  # the PIN alone opens nothing
+
+    h.insert_other_terminal_card()
+    assert port.card_present(h.other_reader)
+    assert code_of(lambda: port.check_card(h.other_reader))[0] == "card_other_terminal"
+    assert code_of(lambda: port.verify_card_pin(h.other_reader, CARD_PIN))[0] == "card_other_terminal"
+
+    h.insert()
+    assert port.card_present(h.reader)
+    seen = port.check_card(h.reader)
+    assert len(seen.serial) == 16 and seen.tries_left == 3
+
+    code, details = code_of(lambda: port.verify_card_pin(h.reader, "999999"))
+    assert code == "wrong_pin" and details["tries_left"] == 2
+    assert port.check_card(h.reader).tries_left == 2
+    port.verify_card_pin(h.reader, CARD_PIN)
+    assert port.check_card(h.reader).tries_left == 3  # the right PIN resets the card's count
+
+    code, details = code_of(lambda: port.unlock_with_card("9999", h.reader, CARD_PIN))
+    assert code == "pin_wrong" and details["tries_left"] == 9 and not h.is_open()
+    port.unlock_with_card(SUPERVISOR, h.reader, CARD_PIN)
+    assert h.is_open()
+
+    h.remove()
+    assert not port.card_present(h.reader)
+    assert code_of(lambda: port.check_card(h.reader))[0] == "card_absent"
+
+
+def test_third_wrong_card_pin_locks_the_card(harness: Harness) -> None:
+    h, port = harness, harness.port
+    h.insert()
+    assert [code_of(lambda: port.verify_card_pin(h.reader, "999999"))[0] for _ in range(3)] == \
+        ["wrong_pin", "wrong_pin", "card_locked"]
+    assert port.check_card(h.reader).tries_left == 0
+    assert code_of(lambda: port.verify_card_pin(h.reader, CARD_PIN))[0] == "card_locked"
+    assert code_of(lambda: port.unlock_with_card(SUPERVISOR, h.reader, CARD_PIN))[0] == "card_locked"
+    assert not h.is_open()
