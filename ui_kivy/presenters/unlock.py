@@ -247,10 +247,8 @@ class UnlockState:
 
     @property
     def masked(self) -> str:
-        if self.phase is Phase.CARD_PIN:
-            return masked(self.digits, "カードの暗証番号を入力してください")
-        if self.card_mode and self.phase is not Phase.SUPERVISOR_PIN:
-            return ""
+        if self.card_mode:  # the prompt above says which PIN: no second copy of it here
+            return masked(self.digits, "（未入力）") if self.phase in PAD_PHASES else ""
         return masked(self.digits, "PIN を入力してください")
 
     @property

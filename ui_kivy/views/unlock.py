@@ -60,7 +60,7 @@ class UnlockRoot(Probe, BoxLayout):
             self.msg.color = theme.RED if not s.card_mode or s.level == "error" else theme.INK
         if self.prompt is not None and self.readers is not None:
             self.prompt.text = s.prompt
-            self.readers.text = "　".join(t for t in (s.readers_text, s.card_text) if t)
+            self.readers.text = "\n".join(t for t in (s.readers_text, s.card_text) if t)
         self.go.text = s.submit_label
         self.go.disabled = not s.pad_enabled
         self.go.opacity = 1 if s.pad_enabled or not s.card_mode else 0

@@ -25,7 +25,7 @@ def test_card_then_card_pin_then_supervisor_pin_opens(presenter: UnlockPresenter
     p.poll()
     assert p.phase is Phase.CARD_PIN and p.state.prompt == "カードの暗証番号を入力してください"
     assert p.state.card_text == f"登録カード {SERIAL}" and p.state.submit_label == "次へ"
-    assert p.state.masked == "カードの暗証番号を入力してください"
+    assert p.state.masked == "（未入力）"
     for d in "999":
         p.digit(d)
     assert p.state.masked == "●●●"  # never the digits
@@ -41,7 +41,7 @@ def test_card_then_card_pin_then_supervisor_pin_opens(presenter: UnlockPresenter
     assert not type_pin(p, CARD_PIN)
     assert p.phase is Phase.SUPERVISOR_PIN and card.tries_left == 3
     assert p.state.prompt == "投票管理者の PIN を入力してください（カードは差したまま）"
-    assert p.state.masked == "PIN を入力してください" and p.state.submit_label == "開く"
+    assert p.state.masked == "（未入力）" and p.state.submit_label == "開く"
     assert port.calls == ["check_card", "verify_card_pin", "verify_card_pin"]
 
     assert not type_pin(p, "0000")
