@@ -206,6 +206,7 @@ def step(phase: Phase, event: str) -> Phase:
 
 
 SUPERVISOR_MAX = 12  # appliance.atrest: 4〜12 digits
+TRANSIENT = {"transmit_failed", "card_busy", "reader_error", "channel_closed"}  # hardware/cardreader/pcsc.py
 PULLED = "カードが抜かれました。端末の記録は開いていません。登録カードを差し込み直してください"
 
 # Card refusals as the unlock screen words them (the enrollment screen's words for the rest).
@@ -297,9 +298,14 @@ class UnlockState:
 
 class UnlockPresenter:
     def __init__(self, port: UnlockPort, station_name: str, on_unlocked: Callable[[], None] | None = None,
-                 max_len: int = SUPERVISOR_MAX, *, card_port: CardUnlockPort | None = None) -> None:
+                 max_len: int = SUPERVISOR_MAX, *, card_port: CardUnlockPort | None = None,
+                 read_retries: int = 3) -> None:
         """``card_port``: given for a card-sealed station (``atrest.needs_card``): the card step
-        comes first and ``poll()`` watches the readers. Without it, the PIN pad as before."""
+        comes first and ``poll()`` watches the readers. Without it, the PIN pad as before.
+        ``read_retries``: polls that may fail to read a card just inserted (a reader error, not a
+        refusal) before the screen says so."""
+        self.read_retries = read_retries
+        self._read_failures = 0
         self.port = port
         self.card_port = card_port
         self.on_unlocked = on_unlocked
@@ -373,8 +379,13 @@ class UnlockPresenter:
         except MeiboError as e:
             if e.code in ("card_absent", "card_removed"):
                 return  # pulled while being read: the next poll sees it gone or back
+            if e.code in TRANSIENT and self._read_failures < self.read_retries:
+                self._read_failures += 1  # pcscd may still be powering a card just inserted
+                return
+            self._read_failures = 0
             self._go("card_bad", reader=reader, message=card_message(e), error_code=e.code)
             return
+        self._read_failures = 0
         self._go("card_in", reader=reader, card=seen, message="", error_code="")
 
     # -- the pad ---------------------------------------------------------------------------------

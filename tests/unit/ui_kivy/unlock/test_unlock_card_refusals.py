@@ -67,3 +67,33 @@ def test_no_pcsc_service_is_said(presenter: UnlockPresenter, port: FakeUnlockPor
     port.service_down = False
     p.poll()
     assert p.phase is Phase.CARD_PIN  # the card is still in: read again, its PIN asked again
+
+
+def test_reader_error_on_a_fresh_card_is_retried_then_said(port: FakeUnlockPort, card: FakeCard) -> None:
+    from appliance.errors import MeiboError
+
+    p = UnlockPresenter(port, "X", card_port=port, read_retries=2)
+    fails = [0]
+    real_check = port.check_card
+
+    def flaky(reader: str) -> object:
+        if fails[0] > 0:
+            fails[0] -= 1
+            raise MeiboError("カードとの通信に失敗しました: Transaction failed.", code="transmit_failed")
+        return real_check(reader)
+
+    port.check_card = flaky  # type: ignore[method-assign, assignment]
+    fails[0] = 2
+    card_in(p, port, card)
+    assert p.phase is Phase.WAIT_CARD and p.state.message == ""  # quietly read again at the next poll
+    p.poll()
+    p.poll()
+    assert p.phase is Phase.CARD_PIN
+    port.remove()
+    p.poll()
+    fails[0] = 5
+    port.insert(card)
+    for _ in range(3):
+        p.poll()
+    assert p.phase is Phase.CARD_REFUSED and p.state.error_code == "transmit_failed"
+    assert "Transaction failed" in p.state.message
