@@ -12,6 +12,7 @@ The registry of enrolled terminals is HQDIR/terminals.json (written by enrollmen
 
 from __future__ import annotations
 
+import gc
 import json
 import sqlite3
 import time
@@ -162,16 +163,28 @@ class HqStore:
         self.refresh_registry(ledger)
         terminals = ledger.terminals
         cur = self.store.conn.execute("SELECT body FROM events ORDER BY hq_order")
-        while True:
-            bodies = [body for (body,) in cur.fetchmany(chunk)]
-            if not bodies:
-                break
-            evs = decode_batch(bodies)
-            if not terminals.keys() >= {ev.terminal for ev in evs}:
-                for ev in evs:  # enrolled then removed from the registry; in order of appearance
-                    if ev.terminal not in terminals:
-                        ledger.register(ev.terminal, "?", b"")
-            ledger.apply_all(evs)
+        # The cyclic GC is off while replaying: the ledger's few but huge containers (check-ins,
+        # ballots, flags: millions of entries) are traversed by every full collection, and the
+        # replay's short-lived events trigger one every ~70k allocations, so with it on a replay
+        # costs quadratic time (a million events: most of the start). Nothing here makes a
+        # reference cycle (events, rows and records are acyclic), so nothing waits for the GC;
+        # it is back on (if it was on) before the ledger is handed out, even after an error.
+        gc_was_on = gc.isenabled()
+        gc.disable()
+        try:
+            while True:
+                bodies = [body for (body,) in cur.fetchmany(chunk)]
+                if not bodies:
+                    break
+                evs = decode_batch(bodies)
+                if not terminals.keys() >= {ev.terminal for ev in evs}:
+                    for ev in evs:  # enrolled then removed from the registry; in order of appearance
+                        if ev.terminal not in terminals:
+                            ledger.register(ev.terminal, "?", b"")
+                ledger.apply_all(evs)
+        finally:
+            if gc_was_on:
+                gc.enable()
         for terminal, seq, reason, held, offered in self.store.conn.execute(
                 "SELECT terminal, seq, reason, held_hash, offered_hash FROM alarms WHERE cleared_by IS NULL"):
             if terminal in ledger.terminals:
