@@ -23,7 +23,7 @@ from tests.builders import EARLY_NOON, TEST_PIN, terminal_dir
 from tests.integration.test_kiosk_startup_enroll_to_green import big_enough, see, type_digits
 from tests.pcsc_fixtures import PcscdService, pcscd_service  # noqa: F401
 from tests.unit.ui_kivy.conftest import VOTERS
-from tests.unit.ui_kivy.unlock.test_unlock_port_contract import CARD_PIN, issued_card, seal_with_card
+from tests.unit.ui_kivy.unlock.test_unlock_port_contract import CARD_PIN, card_ready, issued_card, seal_with_card
 from ui_kivy.presenters.unlock import PULLED
 from ui_kivy.rendered import offscreen_env, until
 
@@ -46,11 +46,10 @@ async def test_card_sealed_station_unlocks_with_card_and_pins_into_the_opening_c
     card = issued_card(pcscd_service, tmp_path, "T01", 0, 7)
     pcsc = PcscCardReader()
     await asyncio.to_thread(card.insert)
-    assert pcsc.wait_for_card(READER_SLOT0, 5.0)
+    card_ready(pcsc, READER_SLOT0)
     assert seal_with_card(tdir, pcsc, READER_SLOT0, TEST_PIN, CARD_PIN) == ["pin+card"]
     card.remove()
     assert pcsc.wait_for_removal(READER_SLOT0, 5.0)
-    pcsc.close()
     assert atrest.needs_card(tdir) and atrest.unlocked_key(tdir) is None
 
     run = StationRun(tdir.root, clock=CLOCK, clerk="係員A", font=prepare_kivy((1280, 800)),
@@ -117,6 +116,8 @@ async def test_card_sealed_station_unlocks_with_card_and_pins_into_the_opening_c
     finally:
         if card.inserted:
             card.remove()
+        pcsc.wait_for_removal(READER_SLOT0, 5.0)  # the next test finds the slot empty
+        pcsc.close()
         atrest.close_station(tdir)
     if failure:
         raise failure[0]
