@@ -288,6 +288,7 @@ class StationRun:
 
     async def _unlocking(self) -> None:
         from appliance.dirs import TerminalDir
+        from appliance.errors import MeiboError
 
         from ui_kivy.presenters.unlock import AtRestUnlock, UnlockPresenter
         from ui_kivy.views.unlock import UnlockRoot
@@ -296,7 +297,11 @@ class StationRun:
         station_name = tdir.config().station(tdir.identity().station_id).name
         unlocked = asyncio.Event()
         port = AtRestUnlock(self.tdir_path)
-        if port.needs_card():  # sealed with meibo terminal seal-card: the enrolled card first
+        try:
+            card = port.needs_card()  # sealed with meibo terminal seal-card: the enrolled card first
+        except MeiboError:  # a corrupt sealed file: the PIN pad says so at the first try, as before
+            card = False
+        if card:
             port.reader = self._card_reader()
         self.unlock = UnlockPresenter(port, station_name, on_unlocked=unlocked.set,
                                       card_port=port if port.reader is not None else None)
