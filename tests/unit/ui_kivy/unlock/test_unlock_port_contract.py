@@ -3,7 +3,8 @@ the real one (``AtRestUnlock``: pyscard → a private pcscd → vpcd → the pro
 issued for T01; a real terminal directory whose store key ``with_enrolled_card`` +
 ``atrest.add_card_wrapping`` sealed under the PIN and that card, as ``meibo terminal seal-card``
 does). What the presenter relies on: readers and card presence; the card checked before any PIN
-(another terminal's card is ``card_other_terminal``); ``wrong_pin`` with the tries left, counted on
+(another terminal's card is ``card_other_terminal``, another card of this terminal that did not
+seal the store ``card_mismatch``); ``wrong_pin`` with the tries left, counted on
 the card and reset by the right PIN; the PIN alone is ``card_required``; a wrong supervisor PIN is
 ``pin_wrong`` with the tries left and opens nothing; PIN + card opens the store; a pulled card is
 ``card_absent``; the third wrong card PIN is ``card_locked`` and the card then says 0 tries."""
@@ -38,6 +39,10 @@ class Harness(Protocol):
 
     def insert_other_terminal_card(self) -> None: ...
 
+    def insert_reissued_card(self) -> None:
+        """Another card for this same terminal (issued after the store was sealed), in ``other_reader``."""
+        ...
+
     def is_open(self) -> bool: ...
 
 
@@ -57,6 +62,9 @@ class FakeHarness:
 
     def insert_other_terminal_card(self) -> None:
         self.fake.insert(other_terminal_card(), self.other_reader)
+
+    def insert_reissued_card(self) -> None:
+        self.fake.insert(FakeCard(pin=CARD_PIN, serial="00000000000000C3"), self.other_reader)
 
     def is_open(self) -> bool:
         return self.fake.opened
@@ -97,13 +105,14 @@ def seal_with_card(tdir: Any, reader: Any, reader_name: str, pin: str, card_pin:
     return kinds
 
 
-def issued_card(svc: Any, tmp: Path, terminal: str, slot: int, seed: int) -> Any:
+def issued_card(svc: Any, tmp: Path, name: str, slot: int, seed: int, *, terminal_id: str | None = None) -> Any:
+    """A virtual card issued for terminal ``terminal_id`` (default ``name``) at E01, not inserted."""
     from provisioning.card_client import Personalisation
     from tests.pcsc_fixtures import issued_state
 
-    perso = Personalisation("yokohama-2027", "127.0.0.1:8443", bytes(32), terminal, "E01")
+    perso = Personalisation("yokohama-2027", "127.0.0.1:8443", bytes(32), terminal_id or name, "E01")
     state, _pub = issued_state(perso, CARD_PIN, seed=seed)
-    return svc.card(state, slot=slot, state_path=tmp / f"card-{terminal}.json")
+    return svc.card(state, slot=slot, state_path=tmp / f"card-{name}.json")
 
 
 class RealHarness:
@@ -119,6 +128,7 @@ class RealHarness:
         self.pcsc = PcscCardReader()
         self.card = issued_card(svc, tmp, "T01", 0, 7)
         self.other = issued_card(svc, tmp, "T02", 1, 8)
+        self.reissued = issued_card(svc, tmp, "T01-again", 1, 9, terminal_id="T01")
         self.insert()
         assert seal_with_card(self.tdir, self.pcsc, self.reader, SUPERVISOR, CARD_PIN) == ["pin+card"]
         self.remove()
@@ -139,6 +149,13 @@ class RealHarness:
         self.other.insert()
         card_ready(self.pcsc, self.other_reader)
 
+    def insert_reissued_card(self) -> None:
+        if self.other.inserted:
+            self.other.remove()
+            assert self.pcsc.wait_for_removal(self.other_reader, 5.0)
+        self.reissued.insert()
+        card_ready(self.pcsc, self.other_reader)
+
     def is_open(self) -> bool:
         from appliance import atrest
 
@@ -148,9 +165,10 @@ class RealHarness:
         from appliance import atrest
 
         self.remove()
-        if self.other.inserted:
-            self.other.remove()
-            self.pcsc.wait_for_removal(self.other_reader, 5.0)
+        for c in (self.other, self.reissued):
+            if c.inserted:
+                c.remove()
+                self.pcsc.wait_for_removal(self.other_reader, 5.0)
         atrest.close_station(self.tdir)
         self.pcsc.close()
 
@@ -187,6 +205,10 @@ def test_unlock_port_contract(harness: Harness) -> None:
     assert port.card_present(h.other_reader)
     assert code_of(lambda: port.check_card(h.other_reader))[0] == "card_other_terminal"
     assert code_of(lambda: port.verify_card_pin(h.other_reader, CARD_PIN))[0] == "card_other_terminal"
+    h.insert_reissued_card()  # this terminal's, but not the card that sealed the store
+    assert code_of(lambda: port.check_card(h.other_reader))[0] == "card_mismatch"
+    assert code_of(lambda: port.unlock_with_card(SUPERVISOR, h.other_reader, CARD_PIN))[0] == "card_mismatch"
+    assert not h.is_open()
 
     h.insert()
     assert port.card_present(h.reader)
