@@ -30,8 +30,8 @@ from appliance.store import Migration, Store, _script
 from sync_protocol.ledger import Alarm, Ledger
 
 ALERT_STATES = ("open", "investigating", "resolved")
-# events read and decoded at once on replay: large enough that the per-chunk costs vanish,
-# small enough that a chunk's bodies, objects and canonical re-encoding stay in the CPU cache
+# events read and decoded at once on replay: the size hardly matters (256 to 32,768 measured
+# alike on 100k events); this one keeps a chunk's bodies and events to a few MB
 REPLAY_CHUNK = 2048
 _KIND_TEXT: dict[EventKind, str] = {k: k.value for k in EventKind}
 
