@@ -51,11 +51,13 @@ async def test_reenroll_with_a_new_card_from_the_supervisor_menu(tmp_path: Path,
     first = issue_card(pcscd_service, hq, tmp_path, seed=7)
     reader = PcscCardReader()
     await asyncio.to_thread(first.insert)
-    assert reader.wait_for_card(READER_SLOT0, 5.0)
-    await enroll(tdir, reader, READER_SLOT0, lambda _t: CARD_PIN, CLOCK, hq=override, supervisor_pin=OLD_PIN,
-                 settings=FAST)
-    first.remove()
-    assert reader.wait_for_removal(READER_SLOT0, 5.0)
+    try:
+        assert reader.wait_for_card(READER_SLOT0, 5.0)
+        await enroll(tdir, reader, READER_SLOT0, lambda _t: CARD_PIN, CLOCK, hq=override, supervisor_pin=OLD_PIN,
+                     settings=FAST)
+    finally:
+        first.remove()  # never leave the first card in the slot for the next card test
+        assert reader.wait_for_removal(READER_SLOT0, 5.0)
     old_cert = (tdir / "tls" / "client.pem").read_bytes()
     second = issue_card(pcscd_service, hq, tmp_path, seed=8)
 
@@ -117,6 +119,7 @@ async def test_reenroll_with_a_new_card_from_the_supervisor_menu(tmp_path: Path,
         for c in (first, second):
             if c.inserted:
                 c.remove()
+                reader.wait_for_removal(READER_SLOT0, 5.0)
         reader.close()
         await endpoint.stop()
         await node_runner.cleanup()
