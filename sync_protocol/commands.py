@@ -191,15 +191,19 @@ def _cmd_revoke(args: argparse.Namespace) -> Outcome:
     from sync_protocol.hq_store import revoked_serials
 
     clock = clock_from_arg(args.now)
-    # every serial of every revoked identity (a re-enrolled terminal's old ones too), plus this one's
-    revoked = revoked_serials(hq) | set(reg[args.terminal].serials)
-    revoked |= pki.serials_of_terminal(hq.pki, args.terminal)
-    try:
-        pki.write_crl(hq.pki, clock, revoked)
-    except MeiboError:
-        pass  # CA key kept offline: the registry still refuses the terminal at once
+    # The registry first: a serving HQ refuses the terminal's sessions from that moment.
     update_registry(hq, args.terminal, revoked=True, revoked_reason=args.reason,
                     revoked_at=clock.now().isoformat(timespec="seconds"))
+    # Then the CRL, by one writer: the serving HQ re-issues it (and its handshakes use it before
+    # this command returns); with HQ stopped, it is written here.
+    if ask_hq(hq, {"op": "crl_renew", "now": args.now}) is None:
+        # every serial of every revoked identity (a re-enrolled terminal's old ones too), plus this one's
+        revoked = revoked_serials(hq) | set(reg[args.terminal].serials)
+        revoked |= pki.serials_of_terminal(hq.pki, args.terminal)
+        try:
+            pki.write_crl(hq.pki, clock, revoked)
+        except MeiboError:
+            pass  # CA key kept offline: the registry still refuses the terminal at once
     return Outcome({"code": "ok", "terminal": args.terminal, "reason": args.reason},
                    f"端末 {args.terminal} を失効させました（理由: {args.reason}）。以後の接続と記録は拒否されます。")
 

@@ -200,3 +200,24 @@ async def test_hq_revoke_in_another_writer_is_picked_up_without_restart(tmp_path
         assert (await raw_request(env, "T02")).startswith(b"HTTP/1.1 404")
     finally:
         await env.stop_hq()
+
+
+async def test_hq_revoke_goes_through_the_serving_hq_and_takes_effect_before_it_returns(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    env = make_env(tmp_path, {"T01": "E01", "T02": "E02"})
+    node = await start(env, HqSettings(crl=CrlSettings(check_interval_s=30)))  # its own look is far off
+    admin = await node.serve_admin()
+    try:
+        assert await connects(env, "T01")
+        await asyncio.sleep(0.05)
+        reloads = node.tls.reloads
+        rc, out = await asyncio.to_thread(meibo, monkeypatch, capsys, "hq", "revoke", str(env.hq.root), "T01",
+                                          "--reason", "紛失")
+        assert rc == 0, out
+        assert node.tls.reloads == reloads + 1  # the serving HQ wrote and swapped in the CRL: one writer
+        assert await refused_in_tls(env, "T01")
+        assert (await raw_request(env, "T02")).startswith(b"HTTP/1.1 404")
+    finally:
+        admin.close()
+        await env.stop_hq()
+        (env.hq.root / "hq.sock").unlink()
