@@ -148,6 +148,7 @@ def _zaigai_confirm(f: KioskFlow, s: FakeKioskService) -> None:
     for d in "2027001":
         f.zaigai_digit(d)
     f.choose_oath("work")
+    f.toggle_proxy()  # 代理投票 chosen: blue with a ●
 
 
 async def _zaigai_green(f: KioskFlow, s: FakeKioskService) -> None:

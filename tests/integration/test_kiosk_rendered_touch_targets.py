@@ -25,6 +25,7 @@ async def test_every_screen_at_1024x768() -> None:
     flow, svc = demo_flow()
     problems: list[str] = []
     seen: list[str] = []
+    measured: set[tuple[str, str]] = set()
 
     async def walk(root: Any) -> None:
         from kivy.uix.button import Button
@@ -38,6 +39,7 @@ async def test_every_screen_at_1024x768() -> None:
             seen.append(name)
             for w in root.shown():
                 if isinstance(w, Button) and w.text and not w.disabled and w.opacity > 0:
+                    measured.add((name, w.text))
                     if w.width < MIN_TOUCH or w.height < MIN_TOUCH:
                         problems.append(f"{name}: button {w.text!r} is {w.width:.0f}x{w.height:.0f}")
                 if isinstance(w, Label) and w.text and w.font_size < MIN_TEXT:
@@ -45,4 +47,7 @@ async def test_every_screen_at_1024x768() -> None:
 
     await run_rendered(flow, walk, size=(1024, 768))
     assert len(seen) == len(SHOTS)
+    # the 在外 confirm screen's 代理/点字 toggles were measured, unchosen and chosen (the ● widens the text)
+    assert {("19a_zaigai_card_letters", "代理投票"), ("19a_zaigai_card_letters", "点字投票"),
+            ("19_zaigai_confirm", "● 代理投票"), ("19_zaigai_confirm", "点字投票")} <= measured
     assert problems == []

@@ -1,8 +1,8 @@
 """Rendered kiosk (real widgets, offscreen) over a real HQ: a 在外選挙人 at an early station, from the
-idle button through the 在外選挙人番号 pad, the confirm screen (氏名, カナ, 和暦, 居住国) and the
-在外選挙人証番号 pad, to the green 受付完了 with the two national ballots in order and the local
-contests refused with the reason; the result is marked shown (locally) once drawn. The same
-在外選挙人 at a second early station is the red 投票済 stop."""
+idle button through the 在外選挙人番号 pad, the confirm screen (氏名, カナ, 和暦, 居住国), the
+在外選挙人証番号 pad and the 代理投票 toggle (recorded on the journal entry), to the green 受付完了
+with the two national ballots in order and the local contests refused with the reason; the result is
+marked shown (locally) once drawn. The same 在外選挙人 at a second early station is the red 投票済 stop."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from appliance import journal
 from tests.integration.test_kiosk_rendered_scan_to_green import kiosk_env, start_hq, stop
 from tests.integration.sync_env import Env
 from tests.unit.ui_kivy.zaigai_data import install_zaigai
@@ -85,8 +86,15 @@ async def test_zaigai_green_then_red_at_a_second_station(tmp_path: Path) -> None
             await _type(root, "12345678")
             root.press("1号 仕事")
             await frame()
+            press_key(root, "代理投票")  # the toggle on the real widget: chosen shows a ● (not colour alone)
+            await frame()
+            assert "● 代理投票" in root.texts() and "点字投票" in root.texts() and flow.marks.proxy
             press_key(root, "受付")
             await until(lambda: flow.screen is Screen.RESULT)
+            assert flow.result is not None and flow.result.seq is not None
+            entry = journal.entry(agent.term.store, flow.result.seq)
+            assert entry is not None and entry.data.get("proxy") is True and entry.data.get("zaigai") is True
+            assert "braille" not in entry.data
             b = root.banner
             assert b.title == "✓ 受付完了" and b.colour == "green"
             shown = "\n".join(root.texts())

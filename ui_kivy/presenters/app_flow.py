@@ -418,13 +418,15 @@ class KioskFlow:
         self._changed()
 
     def toggle_proxy(self) -> None:
-        if self.screen is not Screen.CONFIRM:
+        """代理投票: on the confirm screen and the 在外選挙人 one (both counted in the 投票録)."""
+        if self.screen not in (Screen.CONFIRM, Screen.ZAIGAI_CONFIRM):
             raise IllegalTransition(self.screen, Intent.CONFIRM)
         self.marks = replace(self.marks, proxy=not self.marks.proxy)
         self._changed()
 
     def toggle_braille(self) -> None:
-        if self.screen is not Screen.CONFIRM:
+        """点字投票: on the confirm screen and the 在外選挙人 one."""
+        if self.screen not in (Screen.CONFIRM, Screen.ZAIGAI_CONFIRM):
             raise IllegalTransition(self.screen, Intent.CONFIRM)
         self.marks = replace(self.marks, braille=not self.marks.braille)
         self._changed()
@@ -792,6 +794,7 @@ class KioskFlow:
             self._notice(self.zaigai.message)
             return False
         self.zaigai = replace(z, card=card, card_no="", message="")
+        self.marks = MarksState(self.marks.oath_required, choices=self.marks.choices)  # 代理/点字 are per voter
         self._go(Intent.VOTER)
         if not card.registered:
             self._notice("× 在外選挙人名簿から抹消されています。交付できません")
@@ -815,7 +818,9 @@ class KioskFlow:
             self._notice("宣誓書の事由を選んでから「受付」を押してください")
             return None
         try:
-            marks = P.checkin_marks(self.service.station, oath_reason=self.marks.oath, require_oath=False)
+            m = self.marks
+            marks = P.checkin_marks(self.service.station, oath_reason=m.oath, proxy=m.proxy, braille=m.braille,
+                                    require_oath=False)
         except MeiboError as e:
             self._notice(f"× {e.message}")
             return None

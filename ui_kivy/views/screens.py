@@ -614,7 +614,8 @@ class ZaigaiIdView(KioskScreen):
 
 class ZaigaiConfirmView(KioskScreen):
     """The 在外選挙人 (氏名, カナ, 和暦, 居住国), the 宣誓書事由 at early stations, and the card number pad
-    (英字 swaps the screen's upper part for A–Z keys, full width so each key stays ≥ 90 px)."""
+    (英字 swaps the screen's upper part for A–Z keys, full width so each key stays ≥ 90 px). 代理投票 and
+    点字投票 sit in the bottom row as on the confirm screen (chosen: blue with a ●, not colour alone)."""
 
     def build(self) -> None:
         from ui_kivy.presenters.zaigai import LETTERS
@@ -640,9 +641,12 @@ class ZaigaiConfirmView(KioskScreen):
         self.box.add_widget(self.cols)
         self.row = BoxLayout(size_hint_y=None, height=104, spacing=12)
         self.row.add_widget(big("戻る", f.back, height=104, size_hint_x=0.4, background_color=theme.GREY))
+        self.proxy = big("代理投票", f.toggle_proxy, height=104, size_hint_x=0.6, font_size=26)
+        self.braille = big("点字投票", f.toggle_braille, height=104, size_hint_x=0.6, font_size=26)
         self.ok = big("受付", lambda: self.run(self.flow.zaigai_checkin()), height=104, background_color=theme.GREEN,
                       font_size=theme.TEXT_BIG)
-        self.row.add_widget(self.ok)
+        for w in (self.proxy, self.braille, self.ok):
+            self.row.add_widget(w)
         self.box.add_widget(self.row)
 
     def update(self) -> None:
@@ -655,6 +659,11 @@ class ZaigaiConfirmView(KioskScreen):
             self.box.add_widget(self.row)
         self.left.clear_widgets()
         self.card.text = self.alpha_card.text = z.card_text
+        m = f.marks
+        self.proxy.text = ("● " if m.proxy else "") + "代理投票"
+        self.braille.text = ("● " if m.braille else "") + "点字投票"
+        for b, on in ((self.proxy, m.proxy), (self.braille, m.braille)):
+            b.background_color = theme.BLUE if on else theme.GREY
         if z.card is None:
             return
         self.left.add_widget(txt("在外選挙人（国政選挙のみ）", 24, color=theme.GREY))
@@ -663,7 +672,6 @@ class ZaigaiConfirmView(KioskScreen):
             self.left.add_widget(_field(label, f"[b]{value}[/b]" if label == "氏名" else value, size))
         if z.message:
             self.left.add_widget(txt(f"[color=b01010]{z.message}[/color]", 24))
-        m = f.marks
         if m.oath_required:
             g = GridLayout(cols=2, spacing=6, size_hint_y=None, row_default_height=90, row_force_default=True)
             g.bind(minimum_height=g.setter("height"))

@@ -17,7 +17,7 @@ from tests.builders import EARLY_NOON
 from tests.unit.ui_kivy.conftest import CONFIG, VOTERS
 from tests.unit.ui_kivy.zaigai_data import zaigai_voters
 from ui_kivy.fake_service import FakeKioskService
-from ui_kivy.presenters.app_flow import KioskFlow, Screen
+from ui_kivy.presenters.app_flow import IllegalTransition, KioskFlow, Screen
 from ui_kivy.presenters.result import ResultKind
 
 
@@ -266,3 +266,88 @@ async def _check_in_no_oath(flow: KioskFlow) -> None:
     assert flow.zaigai_lookup() and not flow.marks.oath_required  # a day station: no 宣誓書
     _type(flow, "12345678")
     await flow.zaigai_checkin()
+
+
+@pytest.fixture(params=["fake", "real"])
+def zaigai_svc(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """An open early station with the 在外選挙人名簿: the fake, and TerminalService over a real store."""
+    from appliance.store import Store
+    from appliance.terminal import Terminal
+    from tests.builders import terminal_dir
+    from tests.unit.ui_kivy.zaigai_data import install_zaigai
+    from ui_kivy.service import TerminalService
+
+    if request.param == "fake":
+        yield _svc(online=False)
+        return
+    tdir = terminal_dir(tmp_path / "t", VOTERS)
+    store = Store(tdir.store_path)
+    with store.atomic() as c:
+        store.set_meta(c, "roll_version", "1")
+    install_zaigai(store)
+    store.close()
+    term = Terminal.open(tdir, FixedClock(EARLY_NOON))
+    svc = TerminalService(term)
+    svc.set_station("open", "管理者")
+    yield svc
+    term.close()
+
+
+def _entry_data(svc: Any, seq: int) -> dict[str, Any]:
+    if isinstance(svc, FakeKioskService):
+        return dict(next(e for e in svc.events if e.kind.value == "checkin" and e.seq == seq).data)
+    from appliance import journal
+
+    ev = journal.entry(svc.term.store, seq)
+    assert ev is not None
+    return dict(ev.data)
+
+
+async def test_zaigai_proxy_reaches_the_journal_and_the_figures(zaigai_svc: Any) -> None:
+    """代理投票 checked on the 在外 confirm screen: the journal entry carries ``proxy`` and the 投票録
+    figures (station report, then the closing) count it. A mark does not outlive the voter on screen."""
+    svc = zaigai_svc
+    flow = KioskFlow(svc, "係員A")
+    flow.open_zaigai()
+    with pytest.raises(IllegalTransition):
+        flow.toggle_proxy()  # not on the 在外選挙人番号 pad: no voter yet
+    _type(flow, "900001")
+    assert flow.zaigai_lookup()
+    flow.toggle_braille()
+    assert flow.marks.braille
+    flow.back()  # 戻る to the number pad, then the voter again: the marks start unchecked
+    assert flow.zaigai_lookup() and not flow.marks.braille and not flow.marks.proxy
+    flow.toggle_proxy()
+    flow.toggle_braille()
+    flow.toggle_braille()  # pressed twice: off again
+    assert flow.marks.proxy and not flow.marks.braille
+    _type(flow, "12345678")
+    flow.choose_oath("work")
+    r = await flow.zaigai_checkin()
+    assert r is not None and r.seq is not None, flow.notice
+    data = _entry_data(svc, r.seq)
+    assert data.get("zaigai") is True and data.get("proxy") is True and "braille" not in data
+    assert data.get("oath_reason") == "work"
+    flow.next_voter()
+
+    rep = svc.station_report()
+    assert (rep.figures.zaigai, rep.figures.proxy, rep.figures.braille) == (1, 1, 0)
+    figs = svc.close_day("管理者")
+    assert (figs.voters, figs.zaigai, figs.proxy, figs.braille) == (1, 1, 1, 0)
+    assert figs.oath_reasons == {"work": 1}
+
+
+async def test_zaigai_braille_is_recorded() -> None:
+    svc = _svc(online=False)
+    flow = KioskFlow(svc, "係員A")
+    flow.open_zaigai()
+    _type(flow, "900001")
+    assert flow.zaigai_lookup()
+    flow.toggle_braille()
+    _type(flow, "12345678")
+    flow.choose_oath("work")
+    r = await flow.zaigai_checkin()
+    assert r is not None and r.seq is not None
+    data = _entry_data(svc, r.seq)
+    assert data.get("braille") is True and "proxy" not in data
+    assert svc.station_report().figures.braille == 1
