@@ -149,6 +149,17 @@ for _s in TState:
     if _s not in (TState.ENROLLED, TState.FAILED):
         T_TABLE[(_s, "fail")] = TState.FAILED
 
+def _path() -> tuple[TState, ...]:
+    path = [TState.START]
+    while nxt := [b for (a, e), b in T_TABLE.items() if a is path[-1] and e != "fail"]:
+        path.append(nxt[0])
+    return tuple(path)
+
+
+# The terminal's states in the order a successful enrollment reaches them, START first
+# (enroll_client's ``on_state`` reports them after START, one per transition).
+T_PATH: tuple[TState, ...] = _path()
+
 # From these states on HQ holds a session: a failure should tell HQ (abort), which forgets it.
 T_HQ_SESSION = {TState.CHALLENGED, TState.CARD_SIGNED, TState.PROVEN, TState.ROLL_INSTALLED, TState.CARD_MARKED}
 

@@ -42,7 +42,8 @@ from provisioning.enroll import (T_HQ_SESSION, T_TABLE, AlreadyEnrolled, CaInfo,
                                  make_csr, refusal, step)
 
 PinSource = Callable[[int], str]  # tries left → the PIN typed (or read from --pin-file)
-Progress = Callable[[str], None]
+Progress = Callable[[str], None]  # Japanese lines for people: wording may change, never parse them
+OnState = Callable[[TState], None]  # each state the terminal reaches in enroll.T_TABLE, in order
 
 
 @dataclass(frozen=True)
@@ -70,13 +71,17 @@ class EnrollResult:
 
 
 class _Flow:
-    """The terminal's state, moved only through enroll.T_TABLE."""
+    """The terminal's state, moved only through enroll.T_TABLE; ``on_state`` hears each new state
+    (after it is taken, so a listener that raises fails the enrollment from that state)."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_state: OnState | None = None) -> None:
         self.state = TState.START
+        self.on_state = on_state
 
     def __call__(self, event: str) -> None:
         self.state = step(T_TABLE, self.state, event)
+        if self.on_state is not None:
+            self.on_state(self.state)
 
 
 def _hostport(addr: str) -> tuple[str, int]:
@@ -229,16 +234,23 @@ def _local_checks(out: Path, replace: bool) -> None:
 async def enroll(out: Path, reader: CardReader, reader_name: str, pin_source: PinSource, clock: Clock, *,
                  hq: str | None = None, replace: bool = False, election: str | None = None,
                  supervisor_pin: str | None = None, settings: EnrollSettings = EnrollSettings(),
-                 progress: Progress = lambda s: None) -> EnrollResult:
+                 progress: Progress = lambda s: None, on_state: OnState | None = None) -> EnrollResult:
     """Enroll this terminal into ``out`` with the card in ``reader_name``. Raises a MeiboError
-    (card, HQ or local) and leaves ``out``, HQ's register and the card as they were."""
+    (card, HQ or local) and leaves ``out``, HQ's register and the card as they were.
+
+    ``on_state(state)`` is called on every transition of enroll.T_TABLE, in order: on success
+    every state of ``enroll.T_PATH`` after START (ENROLLED once the directory is in place); on a
+    failure the states reached, then FAILED once, after the staging directory is discarded (a
+    refusal before the card is read, such as ``already_enrolled`` or no card, reports none). It
+    runs on the event loop's thread, between card and HQ steps: keep it quick. ``progress`` lines
+    are for people only."""
     from appliance.commands_terminal import _ed25519_keypair, _Staging
 
     _local_checks(out, replace)
     loop = asyncio.get_running_loop()
     t0 = loop.time()
     timings: dict[str, float] = {}
-    flow = _Flow()
+    flow = _Flow(on_state)
     if not reader.card_present(reader_name) and not reader.wait_for_card(reader_name, settings.card_wait_s):
         raise CardAbsent(msg_card_absent(reader_name), reader=reader_name)
     stage: _Staging | None = None
@@ -304,13 +316,15 @@ async def enroll(out: Path, reader: CardReader, reader_name: str, pin_source: Pi
             session = None  # committed: nothing to abort any more
     except BaseException as e:
         unknown = flow.state is TState.CARD_MARKED and isinstance(e, HqUnreachable)
-        if link is not None and session is not None and flow.state in T_HQ_SESSION:
-            await link.abort(session)
-        if flow.state is not TState.FAILED:
-            with contextlib.suppress(MeiboError):
-                flow("fail")
-        if stage is not None:
-            stage.discard()
+        try:
+            if link is not None and session is not None and flow.state in T_HQ_SESSION:
+                await link.abort(session)
+            if stage is not None:
+                stage.discard()
+        finally:
+            if flow.state is not TState.FAILED:  # last, so a listener cannot skip the clean-up
+                with contextlib.suppress(MeiboError):
+                    flow("fail")
         if unknown:
             raise HqUnreachable(
                 "本部との接続が登録の確定の直前に切れました。本部で登録が済んだかどうか分かりません。"
@@ -336,10 +350,12 @@ async def enroll(out: Path, reader: CardReader, reader_name: str, pin_source: Pi
             os.replace(out, moved)
             replaced = str(moved)
         stage.commit()
-        flow("committed")
     except BaseException:
         stage.discard()
+        with contextlib.suppress(MeiboError):
+            flow("fail")
         raise
+    flow("committed")  # outside the try: the directory is in place whatever a listener does
     timings["total_s"] = loop.time() - t0
     return EnrollResult(data.terminal_id, data.station_id, data.election_id, data.serial_hex, cert.serial, version,
                         proven.hq_address, replaced, timings)
