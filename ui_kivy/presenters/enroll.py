@@ -559,61 +559,6 @@ class EnrollPresenter:
 
 # --- the real port: PC/SC reader + provisioning.enroll_client --------------------------------------
 
-_VERIFY, _INTERNAL_AUTH, _MARK_USED = 0x20, 0x88, 0xE2  # INS bytes (docs/card.md)
-
-
-class _WatchedChannel:
-    """A card channel that reports the card's part of the enroll states as its commands answer."""
-
-    def __init__(self, inner: object, on_step: StepCallback) -> None:
-        self.inner = inner
-        self.on_step = on_step
-
-    @property
-    def atr(self) -> bytes:
-        return self.inner.atr  # type: ignore[attr-defined, no-any-return]
-
-    def transmit(self, apdu: bytes) -> bytes:
-        ins = apdu[1] if len(apdu) > 1 else -1
-        if ins == _INTERNAL_AUTH:
-            # HQ answered hello, so its CA matched the card's fingerprint and it sent a challenge
-            # (enroll_client has no hook between the two: both are reported here).
-            self.on_step(TState.HQ_TRUSTED, "")
-            self.on_step(TState.CHALLENGED, "")
-        elif ins == _MARK_USED:
-            self.on_step(TState.ROLL_INSTALLED, "")
-        resp: bytes = self.inner.transmit(apdu)  # type: ignore[attr-defined]
-        ok = resp[-2:] == b"\x90\x00"
-        if ok and ins == _VERIFY and len(apdu) > 5:  # VERIFY with a PIN (without one it asks the tries left)
-            self.on_step(TState.PIN_VERIFIED, "")
-        elif ok and ins == _INTERNAL_AUTH:
-            self.on_step(TState.CARD_SIGNED, "")
-        elif ok and ins == _MARK_USED:
-            self.on_step(TState.CARD_MARKED, "")
-        return resp
-
-    def close(self) -> None:
-        self.inner.close()  # type: ignore[attr-defined]
-
-    def __enter__(self) -> "_WatchedChannel":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class _WatchedReader:
-    def __init__(self, inner: object, on_step: StepCallback) -> None:
-        self.inner = inner
-        self.on_step = on_step
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.inner, name)
-
-    def connect(self, reader: str) -> _WatchedChannel:
-        return _WatchedChannel(self.inner.connect(reader), self.on_step)  # type: ignore[attr-defined]
-
-
 class CardEnrollPort:
     """The real port: any ``CardReader`` (``PcscCardReader`` on a kiosk) and HQ's enrollment endpoint.
 
@@ -660,19 +605,21 @@ class CardEnrollPort:
         from appliance.model import StationId
         from provisioning.enroll_client import enroll
 
-        def progress(text: str) -> None:  # enroll_client's progress lines, in its order
-            if text.startswith("カード"):
-                on_step(TState.CARD_READ, "")
-            elif text.startswith("本部の登録窓口"):
-                on_step(TState.KEYS_READY, "")
-            elif text.startswith("名簿"):
+        reached: list[TState] = []
+
+        def on_state(state: TState) -> None:  # enroll_client's own state table, in order
+            if state in _ORDER and state is not TState.ENROLLED:  # ENROLLED: the presenter, on return
+                reached.append(state)
+                on_step(state, "")
+
+        def progress(text: str) -> None:  # never parsed: while PROVEN, the lines are the roll's download
+            if reached and reached[-1] is TState.PROVEN:
                 on_step(TState.PROVEN, text)
 
-        r = await enroll(self.tdir_path, _WatchedReader(self.reader, on_step), reader,  # type: ignore[arg-type]
-                         lambda _tries: card_pin, self.clock, hq=self.hq, replace=replace,  # type: ignore[arg-type]
+        r = await enroll(self.tdir_path, self.reader, reader, lambda _tries: card_pin,  # type: ignore[arg-type]
+                         self.clock, hq=self.hq, replace=replace,  # type: ignore[arg-type]
                          election=self.election_id, supervisor_pin=supervisor_pin,
-                         settings=self.settings, progress=progress)  # type: ignore[arg-type]
-        on_step(TState.CERTIFIED, "")
+                         settings=self.settings, progress=progress, on_state=on_state)  # type: ignore[arg-type]
         name = TerminalDir(self.tdir_path).config().station(StationId(r.station)).name
         return Enrolled(r.terminal, r.station, name, r.election_id, r.roll_version, r.replaced)
 
