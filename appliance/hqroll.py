@@ -169,12 +169,18 @@ _DELTA_SQL = """
 """
 
 
-def publish(hq: HqDir, out: Path | None, clock: Clock, *, full: bool = False) -> PublishResult:
-    """Sign and write the next roll version (a delta unless ``full`` or nothing was published)."""
-    cfg = hq.config()
+def _roll_seed(hq: HqDir) -> bytes:
+    """The Ed25519 seed that signs every roll package (main and 在外)."""
     seed = hq.roll_key.read_bytes()
     if len(seed) != 32:
         raise ApplianceError(f"署名鍵の形式が正しくありません: {hq.roll_key}", code="roll_key_invalid")
+    return seed
+
+
+def publish(hq: HqDir, out: Path | None, clock: Clock, *, full: bool = False) -> PublishResult:
+    """Sign and write the next roll version (a delta unless ``full`` or nothing was published)."""
+    cfg = hq.config()
+    seed = _roll_seed(hq)
     store = open_roll_db(hq)
     path: Path | None = None
     try:
@@ -291,9 +297,7 @@ def publish_zaigai(hq: HqDir, out: Path | None, clock: Clock) -> PublishResult:
     key (rollpkg's layout, format ``meibo-zaigai/1``; file HQDIR/rolls/zaigai-vNNNN.mbr). Refused
     when nothing was imported or nothing changed since the last publish."""
     cfg = hq.config()
-    seed = hq.roll_key.read_bytes()
-    if len(seed) != 32:
-        raise ApplianceError(f"署名鍵の形式が正しくありません: {hq.roll_key}", code="roll_key_invalid")
+    seed = _roll_seed(hq)
     store = open_roll_db(hq)
     path: Path | None = None
     try:

@@ -133,6 +133,14 @@ def _apdu(cla: int, ins: int, p1: int, p2: int, data: bytes = b"", le: int | Non
     return out
 
 
+def _raise_if_pin_missing(sw: int) -> None:
+    """The answers of a PIN-guarded command when the PIN was not verified or is blocked."""
+    if sw == SW.SECURITY_NOT_SATISFIED:
+        raise CardError("暗証番号の照合が済んでいません", code="pin_not_verified")
+    if sw == SW.PIN_BLOCKED:
+        raise CardLocked()
+
+
 def _tlv(data: bytes) -> dict[int, bytes]:
     out: dict[int, bytes] = {}
     i = 0
@@ -255,10 +263,7 @@ class CardClient:
         data, sw = self._send(_apdu(0x00, 0x88, 0x00, 0x00, challenge, 0x00))
         if sw == SW.OK and len(data) == 64:
             return data
-        if sw == SW.SECURITY_NOT_SATISFIED:
-            raise CardError("暗証番号の照合が済んでいません", code="pin_not_verified")
-        if sw == SW.PIN_BLOCKED:
-            raise CardLocked()
+        _raise_if_pin_missing(sw)
         if sw == SW.CONDITIONS_NOT_SATISFIED:
             raise CardAlreadyUsed("このカードは使用済みか、発行が済んでいません")
         raise CardProtocolError(f"カードの認証（INTERNAL AUTHENTICATE）に失敗しました（SW={sw:04X}）")
@@ -269,10 +274,7 @@ class CardClient:
         data, sw = self._send(_apdu(0x80, 0xE6, 0x00, 0x00, challenge, 0x00))
         if sw == SW.OK and len(data) == 32:
             return data
-        if sw == SW.SECURITY_NOT_SATISFIED:
-            raise CardError("暗証番号の照合が済んでいません", code="pin_not_verified")
-        if sw == SW.PIN_BLOCKED:
-            raise CardLocked()
+        _raise_if_pin_missing(sw)
         if sw == SW.CONDITIONS_NOT_SATISFIED:
             raise CardNotIssued("このカードは発行が済んでいません")
         raise CardProtocolError(f"カードの鍵導出（DERIVE AT-REST KEY）に失敗しました（SW={sw:04X}）")
