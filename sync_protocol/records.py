@@ -206,6 +206,13 @@ def station_rows(ledger: Ledger, config: ElectionConfig, facts: HqFacts, day: da
             today[t] = today.get(t, 0) + 1
         if any(s is CState.PENDING for s in rec.states().values()):
             pending[t] = pending.get(t, 0) + 1
+    return station_rows_from_counts(ledger, config, facts, pending, today, total)
+
+
+def station_rows_from_counts(ledger: Ledger, config: ElectionConfig, facts: HqFacts, pending: Mapping[str, int],
+                             today: Mapping[str, int], total: Mapping[str, int]) -> list[StationRow]:
+    """One row per terminal (and per station without one) from per-terminal counts: the full
+    rebuild above and the console's incremental view (ui_kivy/console/live.py) share it."""
     alarmed = {a.terminal for a in ledger.alarms}
     rows: list[StationRow] = []
     seen: set[str] = set()
@@ -553,6 +560,6 @@ class RecordsLedger(Ledger):
         super()._provisional(ev)
 
 
-__all__ = ["HqFacts", "facts_from_store", "ConsoleData", "console_data", "checkin_rows", "station_rows",
+__all__ = ["HqFacts", "facts_from_store", "ConsoleData", "console_data", "checkin_rows", "station_rows", "station_rows_from_counts",
            "alert_rows", "alarm_rows", "hourly_rows", "turnout", "export_table", "daily_report", "EXPORT_KINDS",
            "parse_signal", "Table", "DailyReport", "RecordsLedger"]

@@ -27,12 +27,12 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Mapping, NamedTuple
 
-from appliance.clock import JST
 from appliance.events import Event, EventKind
-from appliance.model import HQ_TERMINAL, ElectionConfig
+from appliance.model import ElectionConfig
 from sync_protocol.ledger import CState, Ledger
-from sync_protocol.records import (NONE_MARK, ConsoleData, HourlyRow, HqFacts, StationRow, Turnout, _iso,
-                                   alarm_rows, alert_rows, hlc_dt, parse_signal, station_kind, station_name)
+from sync_protocol.records import (ConsoleData, HourlyRow, HqFacts, StationRow, Turnout, _iso,
+                                   alarm_rows, alert_rows, hlc_dt, station_kind, station_name,
+                                   station_rows_from_counts)
 
 # event kinds whose ``ref`` names an earlier check-in whose state they change
 _REF_KINDS = frozenset({EventKind.WITHHELD.value, EventKind.PROVISIONAL.value, EventKind.VOID.value})
@@ -249,27 +249,8 @@ class LiveRecords:
                            tuple((c.contest_id, c.name) for c in cfg.contests))
 
     def _stations(self, ledger: Ledger, facts: HqFacts, day: date) -> list[StationRow]:
-        alarmed = {a.terminal for a in ledger.alarms}
-        rows: list[StationRow] = []
-        seen: set[str] = set()
-        for t, ts in sorted(ledger.terminals.items(), key=lambda kv: (kv[1].station, kv[0])):
-            if t == HQ_TERMINAL:
-                continue
-            seen.add(ts.station)
-            c = facts.contacts.get(t)
-            sig, carrier = parse_signal(c[2] if c else None)
-            rows.append(StationRow(
-                ts.station, self._name(ts.station), self._kind(ts.station), t, t in facts.online,
-                _iso(datetime.fromtimestamp(c[0], JST)) if c else "", ts.acked_seq, self.term_pending.get(t, 0),
-                facts.unacked_flags.get(t) if t in facts.online else None, self.term_day.get((t, day), 0),
-                self.term_total.get(t, 0), sig, carrier, ts.revoked, facts.revoked_reasons.get(t, ""),
-                ts.held or t in alarmed))
-        for s in self.config.stations:
-            if s.station_id not in seen:
-                rows.append(StationRow(s.station_id, s.name, s.kind.value, "", False, "", 0, 0, None, 0, 0,
-                                       NONE_MARK, NONE_MARK, False, "", False))
-        rows.sort(key=lambda r: (r.station, r.terminal))
-        return rows
+        today = {t: n for (t, d), n in self.term_day.items() if d == day}
+        return station_rows_from_counts(ledger, self.config, facts, self.term_pending, today, self.term_total)
 
     def _hourly(self, ledger: Ledger) -> tuple[HourlyRow, ...]:
         moved = [t for t, s in self._count_station.items()
