@@ -20,6 +20,7 @@ Rules:
 from __future__ import annotations
 
 import hashlib
+from contextlib import contextmanager
 import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -177,49 +178,58 @@ def _roll_seed(hq: HqDir) -> bytes:
     return seed
 
 
-def publish(hq: HqDir, out: Path | None, clock: Clock, *, full: bool = False) -> PublishResult:
-    """Sign and write the next roll version (a delta unless ``full`` or nothing was published)."""
-    cfg = hq.config()
-    seed = _roll_seed(hq)
+@contextmanager
+def _publishing(hq: HqDir) -> Iterator[tuple[sqlite3.Connection, list[Path]]]:
+    """One publish transaction on roll.db. Package files appended to the yielded list were written
+    for this version; if the transaction does not commit they are removed, so a version number
+    never names a file that was not recorded."""
     store = open_roll_db(hq)
-    path: Path | None = None
+    written: list[Path] = []
     try:
         with store.atomic() as conn:
-            if conn.execute("SELECT 1 FROM roll LIMIT 1").fetchone() is None:
-                raise RollNotImported("名簿がまだ取り込まれていません（先に meibo roll import を実行してください）")
-            last = conn.execute("SELECT max(version) FROM versions").fetchone()[0]
-            version = (last or 0) + 1
-            kind: Kind = "full" if (full or last is None) else "delta"
-            if kind == "full":
-                cur = conn.execute("SELECT '+', canon FROM roll ORDER BY voter_id")
-            else:
-                cur = conn.execute(_DELTA_SQL)
-                cur = (row[1:] for row in cur)  # type: ignore[assignment]
-            ops: Iterator[tuple[Op, str]] = ((op, payload) for op, payload in cur)
-            data, manifest = build_package(election_id=cfg.election_id, version=version,
-                                           base_version=None if kind == "full" else last, kind=kind,
-                                           ops=ops, created=clock.now().isoformat(timespec="seconds"), seed=seed)
-            if kind == "delta" and manifest.row_count == 0:
-                raise RollUnchanged(f"前回の公開（第 {last} 版）から名簿に変更がありません（全件を出すには --full）")
-            path = hq.rolls / f"roll-v{version:04d}-{kind}.mbr"
-            write_atomic(path, data)
-            if kind == "full":
-                conn.execute("DELETE FROM published")
-                conn.execute("INSERT INTO published SELECT voter_id, canon FROM roll")
-            else:
-                conn.execute("DELETE FROM published WHERE voter_id NOT IN (SELECT voter_id FROM roll)")
-                conn.execute("INSERT OR REPLACE INTO published SELECT voter_id, canon FROM roll r WHERE NOT EXISTS "
-                             "(SELECT 1 FROM published p WHERE p.voter_id = r.voter_id AND p.canon = r.canon)")
-            conn.execute("INSERT INTO versions VALUES (?,?,?,?,?,?,?)",
-                         (version, kind, manifest.base_version, manifest.row_count, manifest.body_sha256,
-                          manifest.created, str(path)))
+            yield conn, written
     except BaseException:
-        if path is not None:  # the version was not committed: its file must not exist
+        for path in written:
             path.unlink(missing_ok=True)
         raise
     finally:
         store.close()
-    assert path is not None
+
+
+def publish(hq: HqDir, out: Path | None, clock: Clock, *, full: bool = False) -> PublishResult:
+    """Sign and write the next roll version (a delta unless ``full`` or nothing was published)."""
+    cfg = hq.config()
+    seed = _roll_seed(hq)
+    with _publishing(hq) as (conn, written):
+        if conn.execute("SELECT 1 FROM roll LIMIT 1").fetchone() is None:
+            raise RollNotImported("名簿がまだ取り込まれていません（先に meibo roll import を実行してください）")
+        last = conn.execute("SELECT max(version) FROM versions").fetchone()[0]
+        version = (last or 0) + 1
+        kind: Kind = "full" if (full or last is None) else "delta"
+        if kind == "full":
+            cur = conn.execute("SELECT '+', canon FROM roll ORDER BY voter_id")
+        else:
+            cur = conn.execute(_DELTA_SQL)
+            cur = (row[1:] for row in cur)  # type: ignore[assignment]
+        ops: Iterator[tuple[Op, str]] = ((op, payload) for op, payload in cur)
+        data, manifest = build_package(election_id=cfg.election_id, version=version,
+                                       base_version=None if kind == "full" else last, kind=kind,
+                                       ops=ops, created=clock.now().isoformat(timespec="seconds"), seed=seed)
+        if kind == "delta" and manifest.row_count == 0:
+            raise RollUnchanged(f"前回の公開（第 {last} 版）から名簿に変更がありません（全件を出すには --full）")
+        path = hq.rolls / f"roll-v{version:04d}-{kind}.mbr"
+        written.append(path)
+        write_atomic(path, data)
+        if kind == "full":
+            conn.execute("DELETE FROM published")
+            conn.execute("INSERT INTO published SELECT voter_id, canon FROM roll")
+        else:
+            conn.execute("DELETE FROM published WHERE voter_id NOT IN (SELECT voter_id FROM roll)")
+            conn.execute("INSERT OR REPLACE INTO published SELECT voter_id, canon FROM roll r WHERE NOT EXISTS "
+                         "(SELECT 1 FROM published p WHERE p.voter_id = r.voter_id AND p.canon = r.canon)")
+        conn.execute("INSERT INTO versions VALUES (?,?,?,?,?,?,?)",
+                     (version, kind, manifest.base_version, manifest.row_count, manifest.body_sha256,
+                      manifest.created, str(path)))
     if out is not None and out.resolve() != path.resolve():
         write_atomic(out, data)
     return PublishResult(manifest, path, len(data))
@@ -298,34 +308,26 @@ def publish_zaigai(hq: HqDir, out: Path | None, clock: Clock) -> PublishResult:
     when nothing was imported or nothing changed since the last publish."""
     cfg = hq.config()
     seed = _roll_seed(hq)
-    store = open_roll_db(hq)
-    path: Path | None = None
-    try:
-        with store.atomic() as conn:
-            if conn.execute("SELECT 1 FROM meta WHERE key='zaigai_imported_at'").fetchone() is None:
-                raise ZaigaiNotImported("在外選挙人名簿がまだ取り込まれていません（先に meibo hq zaigai-import を実行してください）")
-            voters = [ZaigaiVoter(r[0], r[1], r[2], r[3], date.fromisoformat(r[4]), r[5], r[6], r[7], r[8])
-                      for r in conn.execute("SELECT * FROM zaigai ORDER BY zaigai_id")]
-            stations = [r[0] for r in conn.execute("SELECT station_id FROM zaigai_designated ORDER BY station_id")]
-            last = conn.execute("SELECT version, body_sha256, designated FROM zaigai_versions "
-                                "ORDER BY version DESC LIMIT 1").fetchone()
-            version = (last[0] if last else 0) + 1
-            data, manifest = build_zaigai_package(election_id=cfg.election_id, version=version, voters=voters,
-                                                  designated=stations, created=clock.now().isoformat(timespec="seconds"),
-                                                  seed=seed)
-            if last is not None and last[1] == manifest.body_sha256 and last[2] == ",".join(stations):
-                raise ZaigaiUnchanged(f"前回の公開（在外選挙人名簿 第 {last[0]} 版）から変更がありません")
-            path = hq.rolls / f"zaigai-v{version:04d}.mbr"
-            write_atomic(path, data)
-            conn.execute("INSERT INTO zaigai_versions VALUES (?,?,?,?,?,?)",
-                         (version, manifest.row_count, manifest.body_sha256, ",".join(stations), manifest.created,
-                          str(path)))
-    except BaseException:
-        if path is not None:  # the version was not committed: its file must not exist
-            path.unlink(missing_ok=True)
-        raise
-    finally:
-        store.close()
+    with _publishing(hq) as (conn, written):
+        if conn.execute("SELECT 1 FROM meta WHERE key='zaigai_imported_at'").fetchone() is None:
+            raise ZaigaiNotImported("在外選挙人名簿がまだ取り込まれていません（先に meibo hq zaigai-import を実行してください）")
+        voters = [ZaigaiVoter(r[0], r[1], r[2], r[3], date.fromisoformat(r[4]), r[5], r[6], r[7], r[8])
+                  for r in conn.execute("SELECT * FROM zaigai ORDER BY zaigai_id")]
+        stations = [r[0] for r in conn.execute("SELECT station_id FROM zaigai_designated ORDER BY station_id")]
+        last = conn.execute("SELECT version, body_sha256, designated FROM zaigai_versions "
+                            "ORDER BY version DESC LIMIT 1").fetchone()
+        version = (last[0] if last else 0) + 1
+        data, manifest = build_zaigai_package(election_id=cfg.election_id, version=version, voters=voters,
+                                              designated=stations, created=clock.now().isoformat(timespec="seconds"),
+                                              seed=seed)
+        if last is not None and last[1] == manifest.body_sha256 and last[2] == ",".join(stations):
+            raise ZaigaiUnchanged(f"前回の公開（在外選挙人名簿 第 {last[0]} 版）から変更がありません")
+        path = hq.rolls / f"zaigai-v{version:04d}.mbr"
+        written.append(path)
+        write_atomic(path, data)
+        conn.execute("INSERT INTO zaigai_versions VALUES (?,?,?,?,?,?)",
+                     (version, manifest.row_count, manifest.body_sha256, ",".join(stations), manifest.created,
+                      str(path)))
     if out is not None and out.resolve() != path.resolve():
         write_atomic(out, data)
     return PublishResult(manifest, path, len(data))
