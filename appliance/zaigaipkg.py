@@ -13,7 +13,8 @@ Rules:
   在外選挙人番号 order, no 在外選挙人証番号 twice;
 - ``open_zaigai_package`` verifies and decodes completely before anyone opens a store.
 
-Pure: never imports the terminal's store, the journal, the network or the CLI.
+Pure: never imports the terminal's store, the journal, the network or the CLI. Installing is
+appliance/procedures.py's; HQ's roll.db tables are appliance/hqroll.py's.
 """
 
 from __future__ import annotations

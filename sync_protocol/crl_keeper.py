@@ -20,6 +20,9 @@ Status for ``meibo compliance`` goes to HQDIR/pki/crl-renewal.json (renewal on/o
 last issue, serving or not). The CA key must stay on HQ for renewal: without it the keeper logs,
 keeps the last CRL, and compliance ① fails.
 
+Owns only the CRL's freshness; the CRL format and signing are provisioning/pki.py's, the TLS
+context swap is sync_protocol/tls.py's. Never imports the ledger, the sync session or the CLI.
+
 Time: dates and decisions from the injected ``Clock``. Never imports aiohttp, the ledger or the UI.
 """
 
