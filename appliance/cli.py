@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import signal
 import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -121,5 +122,25 @@ def main(argv: list[str] | None = None) -> int:
     return emit(args, out)
 
 
-if __name__ == "__main__":
+def stop_on_signals() -> None:
+    """SIGINT and SIGTERM both become ``KeyboardInterrupt`` in the main thread, so every command's
+    ``finally`` runs (a virtual card leaves its reader, a temporary file is removed).
+
+    Set explicitly because Python installs its SIGINT handler only when SIGINT was at its default
+    at start-up: a process started from ``cmd &`` in a non-interactive shell, from nohup or from
+    some CI runners inherits SIGINT *ignored* and would sleep through Ctrl-C; and SIGTERM would
+    kill it without any clean-up. Commands on an asyncio loop replace these with
+    ``loop.add_signal_handler`` (a stop event), which also overrides an inherited SIG_IGN.
+    """
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.default_int_handler)
+
+
+def run() -> None:
+    """The console script: signals as above, then the command's exit status."""
+    stop_on_signals()
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

@@ -81,13 +81,13 @@ def _cmd_provisioning(args: argparse.Namespace) -> Outcome:
     async def main() -> list[str]:
         service = EnrollService(hq, clock)
         ep = await serve_enrollment(service, host, port)
-        msg = {"code": "listening", "address": f"{host}:{ep.port}", "election": config.election_id}
-        print(json.dumps(msg) if args.json else
-              f"登録窓口を開きました: {host}:{ep.port}（選挙 {config.election_id}）。Ctrl-C で閉じます", flush=True)
-        stop = asyncio.Event()
+        stop = asyncio.Event()  # before the ready line: a signal right after it must stop us
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        msg = {"code": "listening", "address": f"{host}:{ep.port}", "election": config.election_id}
+        print(json.dumps(msg) if args.json else
+              f"登録窓口を開きました: {host}:{ep.port}（選挙 {config.election_id}）。Ctrl-C で閉じます", flush=True)
         await stop.wait()
         await ep.stop()
         return service.enrolled

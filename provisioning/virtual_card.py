@@ -105,7 +105,9 @@ class VirtualCard:
             self._stop.set()
             self._drop()
             t = self._thread
-        if t is not None and t is not threading.current_thread():
+        # ident is None when a signal landed in insert() between creating the thread and starting
+        # it (Ctrl-C right as the card goes in): the socket is closed above, nothing to wait for.
+        if t is not None and t is not threading.current_thread() and t.ident is not None:
             t.join(timeout=5)
 
     def pull_on(self, ins: int, after_processing: bool = False) -> None:

@@ -98,13 +98,13 @@ def _cmd_serve(args: argparse.Namespace) -> Outcome:
         runner = await serve(node, host, int(port_s))
         admin = await node.serve_admin()
         port = bound_port(runner)
-        msg = {"code": "listening", "address": f"{host}:{port}", "election": config.election_id}
-        print(json.dumps(msg) if args.json else f"本部サーバ待受中: {host}:{port}（選挙 {config.election_id}）",
-              flush=True)
-        stop = asyncio.Event()
+        stop = asyncio.Event()  # before the ready line: a signal right after it must stop us
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        msg = {"code": "listening", "address": f"{host}:{port}", "election": config.election_id}
+        print(json.dumps(msg) if args.json else f"本部サーバ待受中: {host}:{port}（選挙 {config.election_id}）",
+              flush=True)
         await stop.wait()
         admin.close()
         await node.stop()
@@ -228,12 +228,12 @@ def _cmd_run(args: argparse.Namespace) -> Outcome:
                                              clock=term.clock, health_check=_path_to_hq(agent))
             hw.on_status(lambda snap: agent.set_radio(radio_of(snap)))
             await hw.__aenter__()
-        print(json.dumps({"code": "running", "terminal": term.terminal_id, "hq": agent.hq_address})
-              if args.json else f"端末 {term.terminal_id} 同期エージェント稼働中（本部 {agent.hq_address}）", flush=True)
-        stop = asyncio.Event()
+        stop = asyncio.Event()  # before the ready line: a signal right after it must stop us
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        print(json.dumps({"code": "running", "terminal": term.terminal_id, "hq": agent.hq_address})
+              if args.json else f"端末 {term.terminal_id} 同期エージェント稼働中（本部 {agent.hq_address}）", flush=True)
         await stop.wait()
         if hw is not None:
             await hw.__aexit__(None, None, None)
