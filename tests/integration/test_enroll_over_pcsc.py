@@ -135,8 +135,7 @@ def world(tmp_path: Path, pcscd_service: PcscdService) -> Iterator[World]:
     w = World(tmp_path, hq, ep, pcscd_service)
     try:
         yield w
-    finally:
-        w.remove()
+    finally:  # the card: pulled by the pcscd_service fixture
         ep.stop()
 
 

@@ -58,10 +58,7 @@ class World:
         return ((self.hq.root / "terminals.json").read_bytes(),
                 [c.to_json() for c in cards.load_cards(self.hq.root)])
 
-    def close(self) -> None:
-        if self.card is not None and self.card.inserted:
-            self.card.remove()
-            self.reader.wait_for_removal(READER_SLOT0, 5.0)
+    def close(self) -> None:  # the card: pulled by the pcscd_service fixture
         self.endpoint.stop()
         self.reader.close()
 

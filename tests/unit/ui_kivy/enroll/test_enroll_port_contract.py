@@ -110,8 +110,7 @@ class RealHarness:
     def card_uses(self) -> int:
         return int(self.card.state.use_counter)
 
-    def close(self) -> None:
-        self.remove()
+    def close(self) -> None:  # the card: pulled by the pcscd_service fixture
         self.endpoint.stop()
         self.pcsc.close()
 

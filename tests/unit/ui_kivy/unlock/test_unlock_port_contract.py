@@ -164,12 +164,7 @@ class RealHarness:
     def close(self) -> None:
         from appliance import atrest
 
-        self.remove()
-        for c in (self.other, self.reissued):
-            if c.inserted:
-                c.remove()
-                self.pcsc.wait_for_removal(self.other_reader, 5.0)
-        atrest.close_station(self.tdir)
+        atrest.close_station(self.tdir)  # the cards: pulled by the pcscd_service fixture
         self.pcsc.close()
 
 
