@@ -1,17 +1,20 @@
-"""Real processes killed with SIGKILL at random points: nothing acknowledged is lost, the SQLite
+"""Real processes killed with SIGKILL at points the test observed: nothing acknowledged is lost, the SQLite
 files pass ``PRAGMA integrity_check``, and sync resumes (rule 1, issue 8 real-process faults)."""
 
 from __future__ import annotations
 
 import asyncio
-import os
+import queue
 import random
 import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+
+import pytest
 
 from appliance import journal
 from sync_protocol.hq_store import HqStore
@@ -39,23 +42,67 @@ def _integrity(path: Path) -> str:
         c.close()
 
 
+HQ_KILLS = 20
+IN_FLIGHT = 5  # check-ins ordered at once before a kill: HQ dies with the rest of them on the way
+
+
+class _Acks:
+    """The driver's ``ACK seq voter acked`` lines, read on a thread; ``next()`` waits for one."""
+
+    def __init__(self, driver: subprocess.Popen[str]) -> None:
+        self.driver, self.lines = driver, queue.Queue[str | None]()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.driver.stdout is not None
+        for line in self.driver.stdout:
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def order(self, n: int) -> None:
+        assert self.driver.stdin is not None
+        self.driver.stdin.write(f"{n}\n")
+        self.driver.stdin.flush()
+
+    def next(self) -> tuple[int, int]:
+        """(seq, acked) of the next check-in the terminal finished; fails if the driver died."""
+        try:
+            line = self.lines.get(timeout=60)
+        except queue.Empty:
+            pytest.fail("the terminal finished no check-in within 60 s")
+        if line is None:
+            pytest.fail(f"the terminal driver stopped (status {self.driver.wait()})")
+        _, seq, _, acked = line.split()
+        return int(seq), int(acked)
+
+
 def test_hq_killed_mid_ingest_loses_no_acknowledged_event(tmp_path):
+    """HQ is SIGKILLed HQ_KILLS times, each time at a point the test saw: after this HQ process
+    acknowledged a random number (1..6) of new check-ins, and right after the terminal finished the
+    first of IN_FLIGHT more, so the others are being sent, ingested or committed when it dies."""
     env = make_env(tmp_path, {"T01": "E01"})
     rng = random.Random(7)
     driver = subprocess.Popen([sys.executable, "-m", "tests.integration.kill_driver", str(env.terminals["T01"].root),
-                               "1", "500", "hq"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+                               "1", "0", "hq"], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True)
+    acks = _Acks(driver)
     max_acked = 0
-    kills = 0
+    acked_at_kill: list[int] = []
     try:
-        deadline = time.time() + 90
-        while driver.poll() is None and time.time() < deadline and kills < 50:
+        for _ in range(HQ_KILLS):
             hq = _start_hq(env)
-            time.sleep(rng.uniform(0.05, 0.4))
+            want, seen, acked = rng.randint(1, 6), 0, max_acked
+            while seen < want:  # check-ins answered by this HQ process (acked moved on)
+                acks.order(1)
+                _, now = acks.next()
+                seen, acked = seen + (now > acked), max(acked, now)
+            acks.order(IN_FLIGHT)
+            acks.next()
             hq.send_signal(signal.SIGKILL)
             hq.wait()
-            kills += 1
+            acked_at_kill.append(acked)
             # what the terminal has been told is durable at HQ, right now
-            max_acked = max(max_acked, _terminal_acked(env))
+            max_acked = max(max_acked, acked, _terminal_acked(env))
             store = HqStore(env.hq)
             try:
                 held = store.load().terminals["T01"].acked_seq
@@ -63,12 +110,15 @@ def test_hq_killed_mid_ingest_loses_no_acknowledged_event(tmp_path):
                 store.close()
             assert held >= max_acked, f"HQ lost acknowledged events: holds {held}, acked {max_acked}"
             assert _integrity(env.hq.hq_db) == "ok"
-        hq = _start_hq(env)  # let it finish and converge
+            for _ in range(IN_FLIGHT - 1):  # the rest finish offline (provisional)
+                acks.next()
+        hq = _start_hq(env)  # let it converge
+        assert driver.stdin is not None
+        driver.stdin.close()
         driver.wait(timeout=120)
         assert driver.returncode == 0
-        lines = driver.stdout.read().decode().split()
-        deadline = time.time() + 20
-        while _terminal_acked(env) < _terminal_head(env) and time.time() < deadline:
+        deadline = time.monotonic() + 60
+        while _terminal_acked(env) < _terminal_head(env) and time.monotonic() < deadline:
             subprocess.run([MEIBO, "terminal", "sync", str(env.terminals["T01"].root), "--timeout", "3"],
                            capture_output=True)
         hq.send_signal(signal.SIGTERM)
@@ -76,7 +126,8 @@ def test_hq_killed_mid_ingest_loses_no_acknowledged_event(tmp_path):
     finally:
         if driver.poll() is None:
             driver.kill()
-    assert kills >= 20, kills
+    # every kill came after its HQ process had acknowledged check-ins the one before had not
+    assert len(acked_at_kill) == HQ_KILLS and acked_at_kill == sorted(set(acked_at_kill)), acked_at_kill
     store = HqStore(env.hq)
     try:
         ledger = store.load()
@@ -111,10 +162,12 @@ def test_terminal_killed_mid_checkin_keeps_every_acknowledged_checkin(tmp_path):
     for _ in range(50):
         p = subprocess.Popen([sys.executable, "-m", "tests.integration.kill_driver", str(env.terminals["T01"].root),
                               str(next_voter), "10", "none"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.8, 1.3))  # start-up takes ~0.8 s here
-        p.send_signal(signal.SIGKILL)
+        assert p.stdout is not None
+        lines = [p.stdout.readline() for _ in range(rng.randint(1, 9))]  # n check-ins told, then
+        p.send_signal(signal.SIGKILL)  # killed during the next one
         out, _ = p.communicate()
-        for line in out.decode().splitlines():
+        assert all(lines), f"the terminal died before its check-ins: {lines}"
+        for line in [ln.decode() for ln in lines] + out.decode().splitlines():
             _, seq, voter, _ = line.split()
             acked[int(seq)] = voter
         next_voter += 10
