@@ -14,7 +14,7 @@ A ``Terminal`` is opened from an enrolled ``TerminalDir`` with a ``Clock``. Its 
   check-in was NOT recorded and nothing was appended.
 
 Does not talk to HQ: the sync layer calls ``record_withheld``/``record_provisional`` with HQ's
-verdict and ``apply_remote_flag`` for flags from HQ's stream. Never imports UI or network code.
+verdict and ``apply_voted_flags`` for flags from HQ's stream. Never imports UI or network code.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import hmac
 import json
 import os
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -43,6 +43,8 @@ from appliance.model import (ClerkId, ContestId, DisplayReason, ElectionConfig, 
 from appliance.store import DB_ERRORS, Store
 
 META_HLC = "hlc.observed"  # highest HLC observed from HQ's stream (restores the clock)
+# One voted flag from HQ's stream: (voter, contest, delta, station, terminal, seq, hlc).
+VotedFlag = tuple[str, str, int, str, str, int, int]
 LOOKUP_VIA = ("scan", "search")  # 入場券の読取 / 氏名・番号の検索
 MARK_KEYS: dict[str, type] = {"proxy": bool, "braille": bool, "oath_reason": str}  # 代理・点字・宣誓書事由
 
@@ -274,19 +276,29 @@ class Terminal:
             conn.execute("DELETE FROM voted WHERE terminal=? AND seq=?", (self.terminal_id, seq))
         return out
 
-    def apply_remote_flag(self, voter_id: str, contest: str, *, terminal: str, station: str, hlc: int,
-                          seq: int, remove: bool = False) -> None:
-        """Record (or, with ``remove``, drop after a void elsewhere) a voted flag from HQ's stream."""
-        with self._write() as conn:
-            if remove:
-                conn.execute("DELETE FROM voted WHERE voter_id=? AND contest=? AND terminal=? AND seq=?",
-                             (voter_id, contest, terminal, seq))
+    def apply_voted_flags(self, conn: sqlite3.Connection, flags: Iterable[VotedFlag]) -> None:
+        """Voted flags from HQ's stream, inside the caller's transaction (the sync agent commits
+        them with its new cursor): ``delta`` +1 a ballot handed elsewhere, -1 that ballot voided
+        there. Flags of this terminal's own check-ins are skipped (the journal has them).
+
+        First flag wins per voter and contest (``INSERT OR IGNORE``): HQ streams in ledger order,
+        so the first is the ballot HQ accepted first, and the station a hard stop names stays the
+        one that voted first. The highest HLC seen is kept in meta, so a restarted terminal's clock
+        starts past every flag it holds (``Terminal.__init__`` restores it from there)."""
+        top = 0
+        for voter, contest, delta, station, terminal, seq, hlc in flags:
+            if terminal == self.terminal_id:
+                continue
+            if delta > 0:
+                conn.execute("INSERT OR IGNORE INTO voted(voter_id, contest, terminal, station, hlc, seq) "
+                             "VALUES(?, ?, ?, ?, ?, ?)", (voter, contest, terminal, station, hlc, seq))
             else:
-                conn.execute("INSERT OR REPLACE INTO voted(voter_id, contest, terminal, station, hlc, seq) "
-                             "VALUES(?, ?, ?, ?, ?, ?)", (voter_id, contest, terminal, station, hlc, seq))
+                conn.execute("DELETE FROM voted WHERE voter_id=? AND contest=? AND terminal=? AND seq=?",
+                             (voter, contest, terminal, seq))
             self.hlc.observe(hlc)
-            if hlc > int(self.store.get_meta(META_HLC, "0") or 0):
-                self.store.set_meta(conn, META_HLC, str(hlc))
+            top = max(top, hlc)
+        if top > int(self.store.get_meta(META_HLC, "0") or 0):
+            self.store.set_meta(conn, META_HLC, str(top))
 
     def record_lookup(self, voter_ids: list[str], via: str, clerk: str | None = None) -> list[Event]:
         """Audit: the roll rows of ``voter_ids`` were shown (``via`` scan or search), one

@@ -34,7 +34,7 @@ from appliance.dirs import TerminalDir
 from appliance.errors import MeiboError
 from appliance.events import EventKind
 from appliance.store import Store
-from appliance.terminal import Terminal
+from appliance.terminal import Terminal, VotedFlag
 from provisioning.pki import hq_server_name
 from sync_protocol.codec import Frame, decode, encode
 from sync_protocol.errors import FrameInvalid
@@ -373,6 +373,7 @@ class SyncAgent:
 
             ensure_schema(self.store)  # its tables, before the transaction that writes to them
         with self.store.atomic() as c:
+            ballots: list[VotedFlag] = []
             for f in flags:
                 _, voter, contest, delta, station, terminal, seq, hlc = f
                 if int(delta) == 0:  # a notice, not a ballot (不在者投票 papers): warn at check-in
@@ -383,15 +384,9 @@ class SyncAgent:
                             apply_absentee_notice(self.store, str(voter), str(contest), str(station)[9:],
                                                   int(hlc), conn=c)
                     continue
-                if terminal == self.term.terminal_id:
-                    continue
-                if int(delta) > 0:
-                    c.execute("INSERT OR IGNORE INTO voted(voter_id, contest, terminal, station, hlc, seq) "
-                              "VALUES(?,?,?,?,?,?)", (voter, contest, terminal, station, int(hlc), int(seq)))
-                else:
-                    c.execute("DELETE FROM voted WHERE voter_id=? AND contest=? AND terminal=? AND seq=?",
-                              (voter, contest, terminal, int(seq)))
-                self.term.hlc.observe(int(hlc))
+                ballots.append((str(voter), str(contest), int(delta), str(station), str(terminal), int(seq),
+                                int(hlc)))
+            self.term.apply_voted_flags(c, ballots)
             if cursor is not None:
                 self.store.set_meta(c, META_CURSOR, str(cursor))
 

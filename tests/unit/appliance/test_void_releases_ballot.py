@@ -60,6 +60,7 @@ def test_void_releases_only_that_checkin(term: Terminal) -> None:
 
 def test_void_keeps_remote_flag_of_another_terminal(term: Terminal) -> None:
     a = term.checkin("1", "c1")
-    term.apply_remote_flag("2", "shu", terminal="T09", station="E02", hlc=5, seq=1)
+    with term.store.atomic() as c:  # as the sync agent applies HQ's stream
+        term.apply_voted_flags(c, [("2", "shu", +1, "E02", "T09", 1, 5)])
     term.void(a.seq, "取消", "sup1")  # type: ignore[arg-type]
     assert set(term.known_voted("2")) == {"shu"}
