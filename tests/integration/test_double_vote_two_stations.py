@@ -14,6 +14,14 @@ async def _settle(*agents, timeout=5.0):
     await asyncio.wait_for(quiet(), timeout)
 
 
+async def _until(cond, timeout=10.0):
+    """Wait for an event the test can see; the deadline only bounds a failure."""
+    async def poll():
+        while not cond():
+            await asyncio.sleep(0.02)
+    await asyncio.wait_for(poll(), timeout)
+
+
 async def test_second_station_online_is_told_already_voted_and_hands_nothing(tmp_path):
     env = make_env(tmp_path)
     node = await env.start_hq()
@@ -58,7 +66,7 @@ async def test_hq_down_both_stations_check_in_then_exactly_one_alert(tmp_path):
         assert all(len(al.ballots) == 2 for al in alerts)
         assert {x.terminal for x in alerts[0].ballots} == {"T01", "T02"}
         # whichever reached HQ second learns of it as a late alert
-        await asyncio.sleep(0.3)
+        await _until(lambda: len(a.late_alerts) + len(b.late_alerts) >= 4)
         assert len(a.late_alerts) + len(b.late_alerts) == 4
     finally:
         a.stop(); b.stop()
@@ -82,10 +90,7 @@ async def test_voted_flag_reaches_a_terminal_that_was_offline_later(tmp_path):
     tb = asyncio.create_task(b.run())
     try:
         await asyncio.wait_for(b.online.wait(), 5)
-        for _ in range(50):
-            if b.term.known_voted("100003"):
-                break
-            await asyncio.sleep(0.05)
+        await _until(lambda: "governor" in b.term.known_voted("100003"))
         assert "governor" in b.term.known_voted("100003")
         await env.stop_hq()
         # now offline: the local roll still refuses a second ballot
