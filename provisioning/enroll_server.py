@@ -6,6 +6,13 @@ from the sync endpoint, which never completes a handshake without a client certi
 (特定通信 ①); and only while staff keep ``meibo hq provisioning`` running ("provisioning
 switched on"). Binding follows sync_protocol.server.check_bind_address (特定通信 ④).
 
+Sessions are few and cheap to ask for: a card's serial is readable without its PIN, so /hello
+proves nothing yet. Three limits keep one card or one address from filling the table for
+everyone else (issue 16): a card has at most one session waiting for its proof (a new /hello
+from the same card replaces it), a session must be proven within ``challenge_ttl_s``, and one
+client address holds at most ``max_sessions_per_source`` sessions. Only a proven session (the
+card's PIN and signature) lives up to ``session_ttl_s``, long enough for the roll download.
+
 Nothing durable changes before COMMIT. COMMIT runs under one lock, on one I/O thread, in this
 order: re-check every rule; issue the certificate (the CA key may be offline: that fails before
 anything else changed); mark the card used (cards.py: its own file lock, so a concurrent
@@ -52,7 +59,9 @@ RandomBytes = Callable[[int], bytes]
 @dataclass(frozen=True)
 class EnrollServerSettings:
     session_ttl_s: float = 600.0  # hello → commit, including the roll download at the cell edge
+    challenge_ttl_s: float = 30.0  # hello → prove: the PIN is asked before hello, so only the card signs here
     max_sessions: int = 32
+    max_sessions_per_source: int = 8  # per client address (terminals behind one NAT share one)
     max_body: int = 64 << 10
     roll_chunk: int = 1 << 20
 
@@ -62,6 +71,7 @@ class _Session:
     hello: Hello
     nonce: bytes
     created: float
+    source: str = ""  # the client address that said hello
     state: HState = HState.CHALLENGED
     proof: Proof | None = None
     rolls: list[dict[str, Any]] = field(default_factory=list)
@@ -217,8 +227,17 @@ class EnrollService:
     def _expire(self) -> None:
         now = self.monotonic()
         for sid, s in list(self.sessions.items()):
-            if now - s.created > self.settings.session_ttl_s or \
-                    s.state not in (HState.CHALLENGED, HState.PROVEN, HState.ENROLLED):
+            ttl = self.settings.challenge_ttl_s if s.state is HState.CHALLENGED else self.settings.session_ttl_s
+            if now - s.created > ttl or s.state not in (HState.CHALLENGED, HState.PROVEN, HState.ENROLLED):
+                del self.sessions[sid]
+
+    def _drop_card_sessions(self, serial: bytes, *, keep: bytes | None = None, waiting_only: bool) -> None:
+        """Forget the card's other sessions: at /hello only those still waiting for a proof (a
+        proven session needed the PIN, so a stranger who read the serial cannot end it); at a
+        successful /prove all of them, leaving the card one live session."""
+        for sid, s in list(self.sessions.items()):
+            if sid != keep and s.hello.card_serial == serial and \
+                    (not waiting_only or s.state is HState.CHALLENGED):
                 del self.sessions[sid]
 
     def _session(self, sid: bytes) -> _Session:
@@ -237,6 +256,8 @@ class EnrollService:
         status = 400 if isinstance(e, EnrollProtocolError) else 403
         if e.code in ("ca_key_missing", "busy"):
             status = 503
+        elif e.code == "too_many_from_source":
+            status = 429
         return web.json_response({"status": "error", **e.as_dict()}, status=status)
 
     async def _json(self, request: web.Request) -> Any:
@@ -254,10 +275,17 @@ class EnrollService:
             hello = Hello.parse(await self._json(request))
             await self.io(self._admit, hello)
             self._expire()
+            # No await from here to the insert: the checks and the new session are one step.
+            self._drop_card_sessions(hello.card_serial, waiting_only=True)
+            source = request.remote or ""
+            if sum(1 for s in self.sessions.values() if s.source == source) >= self.settings.max_sessions_per_source:
+                log.warning("enrollment hello from %s refused: %d sessions from that address", source,
+                            self.settings.max_sessions_per_source)
+                raise refusal("too_many_from_source")
             if len(self.sessions) >= self.settings.max_sessions:
                 raise refusal("busy")
             sid, nonce = self.random_bytes(SESSION_LEN), self.random_bytes(NONCE_LEN)
-            self.sessions[sid] = _Session(hello, nonce, self.monotonic())
+            self.sessions[sid] = _Session(hello, nonce, self.monotonic(), source)
             return web.json_response(Challenge(sid, nonce).to_json())
         except MeiboError as e:
             return self._error(e)
@@ -269,6 +297,9 @@ class EnrollService:
             if s.state is not HState.CHALLENGED:
                 raise refusal("session_unknown")
             card, chain = await self.io(self._admit, s.hello)
+            self._expire()
+            if self.sessions.get(proof.session) is not s:  # replaced or expired while the I/O thread checked
+                raise refusal("session_unknown")
             csr_public_key(proof.csr_der)
             ch = challenge_for(self.config.election_id, s.hello.card_serial, proof.session, s.nonce, proof.csr_der,
                                proof.device_pub, s.hello.replace)
@@ -278,6 +309,7 @@ class EnrollService:
                 raise refusal("card_auth_failed")
             self._move(s, "prove")
             s.proof, s.rolls = proof, chain
+            self._drop_card_sessions(s.hello.card_serial, keep=proof.session, waiting_only=False)
             hq_roll_pub = self.hq.roll_pub.read_bytes()
             refs: list[RollRef] = []
             for v in chain:
