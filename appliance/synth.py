@@ -13,7 +13,6 @@ zero-padded strings in roll order.
 
 from __future__ import annotations
 
-import csv
 import random
 import zlib
 from collections.abc import Iterator
@@ -21,6 +20,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import TextIO
+
+from appliance.csvsafe import SafeWriter
 
 HEADER = ["選挙人番号", "投票区", "氏名", "氏名カナ", "生年月日", "性別", "住所", "状態", "表示事由", "転出日", "転出先"]
 
@@ -170,7 +171,7 @@ def _years_before(d: date, years: int) -> date:
 
 def write_roll(s: SynthSettings, out: TextIO, chunk: int = 20000) -> int:
     """Write the roll as CSV (header + rows) to ``out``; returns the number of voters."""
-    w = csv.writer(out, lineterminator="\n")
+    w = SafeWriter(out, lineterminator="\n")  # synthetic names never start like a formula; one writer for all CSV
     w.writerow(HEADER)
     batch: list[list[str]] = []
     n = 0

@@ -18,8 +18,6 @@ Never imports the UI or the terminal's store.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
@@ -27,6 +25,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from appliance.csvsafe import excel_csv
 from appliance.errors import UsageError
 from appliance.events import Event, EventKind, decode
 from appliance.model import HQ_TERMINAL, ElectionConfig, StationKind
@@ -403,12 +402,8 @@ def build_report(what: str, ledger: Ledger, config: ElectionConfig, events: Sequ
 
 
 def table_csv(t: Table) -> bytes:
-    """CSV, UTF-8 with BOM (Excel), CRLF, Japanese headers."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\r\n")
-    w.writerow(t.headers)
-    w.writerows(t.csv_rows())
-    return buf.getvalue().encode("utf-8-sig")
+    """CSV, UTF-8 with BOM (Excel), CRLF, Japanese headers; text cells defused (appliance/csvsafe.py)."""
+    return excel_csv(t.headers, t.csv_rows())
 
 
 def table_json(t: Table, what: str, election: str) -> bytes:

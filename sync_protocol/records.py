@@ -443,13 +443,12 @@ class Table:
     headers: tuple[str, ...]
     rows: list[dict[str, Any]]
 
-    def csv_rows(self) -> list[list[str]]:
-        def cell(v: Any) -> str:
-            if v is None:
-                return ""
+    def csv_rows(self) -> list[list[Any]]:
+        """Cells for ``appliance.csvsafe``: numbers stay numbers, text (from peers too) is defused there."""
+        def cell(v: Any) -> Any:
             if isinstance(v, bool):
                 return "はい" if v else ""
-            return str(v)
+            return v
         return [[cell(r[k]) for k in self.keys] for r in self.rows]
 
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
-import io
 import json
 import re
 from datetime import date
@@ -21,6 +19,7 @@ from typing import Any
 
 from appliance.cli import Cli, Outcome
 from appliance.clock import clock_from_arg
+from appliance.csvsafe import excel_csv
 from appliance.dirs import HqDir, write_atomic
 from appliance.errors import Problem, UsageError
 from sync_protocol import records
@@ -64,11 +63,8 @@ def load_records(hq: HqDir) -> tuple[records.RecordsLedger, records.HqFacts, Any
 
 
 def table_csv(t: records.Table) -> bytes:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\r\n")
-    w.writerow(t.headers)
-    w.writerows(t.csv_rows())
-    return buf.getvalue().encode("utf-8-sig")
+    """UTF-8 with BOM (Excel), CRLF; clerk ids, carriers, notes from peers defused (appliance/csvsafe.py)."""
+    return excel_csv(t.headers, t.csv_rows())
 
 
 def table_json(t: records.Table, what: str, election: str) -> bytes:
