@@ -7,7 +7,9 @@
 - ``terminal wipe TDIR [--force-after-export FILE]``: after the election. Only when HQ has
   acknowledged the whole journal (``sync.acked_seq`` = journal head), or when FILE verifies as
   this terminal's complete, signed export. Destroys the sealed key, the runtime key, the store
-  (and its WAL/SHM), the TLS and device keys, and prints a wipe record (JSON).
+  (and its WAL/SHM), the TLS and device keys, and prints a wipe record (JSON). The record lists
+  as ``destroyed`` only files verified gone afterwards; any file that could not be shredded goes
+  under ``not_destroyed`` / ``not_overwritten`` and the wipe is refused (``wipe_incomplete``).
 - ``terminal seal-card TDIR --pin-file F --card-pin-file F2 --reader R``: seal the store's data
   key under the PIN *and* the enrolled card (appliance/atrest.py ``pin+card``); ``terminal open``
   then needs ``--reader`` and ``--card-pin-file`` too.
@@ -27,6 +29,7 @@ import json
 import os
 from pathlib import Path
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from appliance import atrest
@@ -46,6 +49,13 @@ class WipeRefused(ApplianceError):
 
 class ExportMismatch(ApplianceError):
     code = "export_mismatch"
+
+
+class WipeIncomplete(ApplianceError):
+    """Something could not be shredded: the wipe record lists it under ``not_destroyed`` /
+    ``not_overwritten``; fix the cause (permissions, a read-only or failing disk) and remove it."""
+
+    code = "wipe_incomplete"
 
 
 def read_pin_file(path: str) -> str:
@@ -214,13 +224,40 @@ def verify_complete_export(path: Path, tdir: TerminalDir, term: Terminal) -> dic
     return {"file": str(path), "events": seq, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
 
 
-def _shred(path: Path) -> bool:
-    """Overwrite a file with zeros, fsync, unlink. (On flash the old blocks may survive: that is
-    why the store is encrypted and the key is what gets destroyed.)"""
+@dataclass
+class _Shredded:
+    """What the wipe record may claim: only files verified gone afterwards count as destroyed."""
+
+    destroyed: list[str] = field(default_factory=list)
+    not_destroyed: list[dict[str, str]] = field(default_factory=list)  # still there afterwards
+    not_overwritten: list[dict[str, str]] = field(default_factory=list)  # gone, but not overwritten first
+
+    def settle(self, path: Path, error: OSError | None, *, overwrite_error: OSError | None = None) -> None:
+        if os.path.lexists(path):  # the claim is checked, not assumed
+            self.not_destroyed.append({"file": str(path), "error": _why(error) or "消去後もファイルが残っています"})
+            return
+        self.destroyed.append(str(path))
+        if overwrite_error is not None:
+            self.not_overwritten.append({"file": str(path), "error": _why(overwrite_error)})
+
+
+def _why(e: OSError | None) -> str:
+    return "" if e is None else (e.strerror or str(e))
+
+
+def _shred(path: Path, out: _Shredded) -> None:
+    """Overwrite a file with zeros, fsync, unlink, and record what really happened. (On flash the
+    old blocks may survive: that is why the store is encrypted and the key is destroyed first.)
+    A missing file is not recorded; a failed overwrite still unlinks (better gone than kept) but is
+    recorded, never passed over."""
     try:
         size = path.stat().st_size
     except FileNotFoundError:
-        return False
+        return
+    except OSError as e:
+        out.settle(path, e)
+        return
+    overwrite_error: OSError | None = None
     try:
         with open(path, "r+b") as f:
             left = size
@@ -230,10 +267,16 @@ def _shred(path: Path) -> bool:
                 left -= n
             f.flush()
             os.fsync(f.fileno())
-    except OSError:
+    except OSError as e:
+        overwrite_error = e
+    try:
+        path.unlink()
+    except FileNotFoundError:
         pass
-    path.unlink()
-    return True
+    except OSError as e:
+        out.settle(path, e)
+        return
+    out.settle(path, None, overwrite_error=overwrite_error)
 
 
 def wipe(tdir: TerminalDir, clock: Clock, export: Path | None = None) -> dict[str, Any]:
@@ -257,20 +300,36 @@ def wipe(tdir: TerminalDir, clock: Clock, export: Path | None = None) -> dict[st
     }
     if verified is not None:
         record["export"] = verified
-    destroyed: list[str] = []
+    out = _Shredded()
     # the key first: once it is gone, whatever of the store survives on flash is unreadable
-    atrest.close_station(tdir)
-    if atrest.destroy_sealed(tdir):
-        destroyed.append(str(atrest.sealed_path(tdir)))
+    try:
+        atrest.close_station(tdir)
+    except OSError as e:  # the runtime key in tmpfs: named in the record, the rest still goes
+        out.not_destroyed.append({"file": str(e.filename or "実行時の鍵"), "error": _why(e)})
+    sealed = atrest.sealed_path(tdir)
+    try:
+        if atrest.destroy_sealed(tdir):
+            out.settle(sealed, None)
+    except OSError as e:
+        out.settle(sealed, e)
     for suffix in ("", "-wal", "-shm", "-journal"):
-        p = Path(str(tdir.store_path) + suffix)
-        if _shred(p):
-            destroyed.append(str(p))
+        _shred(Path(str(tdir.store_path) + suffix), out)
     for p in [tdir.device_key, tdir.root / "keys" / "supervisor.pin", *sorted(tdir.tls.glob("*"))]:
-        if p.is_file() and _shred(p):
-            destroyed.append(str(p))
-    record["destroyed"] = destroyed
-    write_atomic(tdir.root / "wipe-record.json", json.dumps(record, ensure_ascii=False, indent=1).encode("utf-8"))
+        if p.is_file():
+            _shred(p, out)
+    record["destroyed"] = out.destroyed
+    record["not_destroyed"] = out.not_destroyed
+    record["not_overwritten"] = out.not_overwritten
+    record["complete"] = not out.not_destroyed and not out.not_overwritten
+    rec_path = tdir.root / "wipe-record.json"
+    write_atomic(rec_path, json.dumps(record, ensure_ascii=False, indent=1).encode("utf-8"))
+    if not record["complete"]:
+        parts = [f"{n['file']}（{n['error']}）" for n in out.not_destroyed]
+        parts += [f"{n['file']}（上書きできずに削除: {n['error']}）" for n in out.not_overwritten]
+        raise WipeIncomplete("次のファイルを確実に消去できませんでした: " + "、".join(parts)
+                             + f"。原因を取り除いて消去し直してください（記録: {rec_path}）",
+                             not_destroyed=[n["file"] for n in out.not_destroyed],
+                             not_overwritten=[n["file"] for n in out.not_overwritten], record=str(rec_path))
     return record
 
 
