@@ -156,11 +156,14 @@ def _cmd_import(args: argparse.Namespace) -> Outcome:
         store, ledger = _offline(hq)
         try:
             out, events = hq_ops.import_journal(ledger, path, store.record_alarm)
-            store.commit(events)
+            store.commit(events, refusals=ledger.refusals_for(events))
         finally:
             store.close()
+    refused = len(out.get("refused", ()))  # check-ins HQ did not believe (screen.py)
     return Outcome(out, f"端末 {out['terminal']} の受付記録を取り込みました: 新規 {out['applied']} 件、"
-                        f"既着 {out['duplicates']} 件（本部保有 {out['acked_seq']} 番まで）")
+                        f"既着 {out['duplicates']} 件（本部保有 {out['acked_seq']} 番まで）"
+                        + (f"。うち {refused} 件は投票済として数えていません（meibo hq report で確認してください）"
+                           if refused else ""))
 
 
 def _cmd_alert(args: argparse.Namespace) -> Outcome:

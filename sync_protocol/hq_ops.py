@@ -86,6 +86,7 @@ def import_journal(ledger: Ledger, path: Path, record_alarm: Callable[[Any], Non
     if res.close:
         raise BatchRejected(f"{path}: {res.send[0].header.get('message')}", code=str(res.send[0].header.get("code")))
     applied = dup = 0
+    refused_before = len(ledger.refusals)
     accepted: list[Event] = []
     for frame in frames:
         if frame.type is not FrameType.BATCH:
@@ -103,8 +104,10 @@ def import_journal(ledger: Ledger, path: Path, record_alarm: Callable[[Any], Non
         accepted.extend(r.to_commit)
         applied += len(r.to_commit)
         dup += len(frame.events) - len(r.to_commit)
+    # applied events whose check-in HQ did not count (screen.py): in the chain, never ballots
+    refused = [r.as_dict() for r in ledger.refusals[refused_before:]]
     return {"code": "ok", "terminal": terminal, "applied": applied, "duplicates": dup,
-            "acked_seq": ledger.terminals[terminal].acked_seq}, accepted
+            "acked_seq": ledger.terminals[terminal].acked_seq, "refused": refused}, accepted
 
 
 def set_alert(store: HqStore, ledger: Ledger, alert_id: int, state: str, who: str, note: str,
@@ -147,8 +150,10 @@ def report(store: HqStore, ledger: Ledger, online: set[str] | None = None) -> di
                          "at": hlc_iso(b.hlc), "provisional": _provisional(ledger, b.terminal, b.seq)}
                         for b in a.ballots]})
     alarms = [{"terminal": al.terminal, "seq": al.seq, "reason": al.reason} for al in ledger.alarms]
+    # check-ins whose body HQ did not believe (screen.py): evidence, never ballots
+    refusals = [dict(r.as_dict(), at=hlc_iso(r.hlc)) for r in ledger.refusals]
     return {"code": "ok", "election": ledger.election_id, "stations": stations, "alerts": alerts,
-            "alarms": alarms, "events": ledger.order, "voted": len(ledger.ballots),
+            "alarms": alarms, "refusals": refusals, "events": ledger.order, "voted": len(ledger.ballots),
             "active_alerts": sum(1 for a in alerts if a["active"])}
 
 
@@ -179,4 +184,8 @@ def report_text(r: dict[str, Any]) -> str:
         lines.append(f"端末複製の警報: {len(r['alarms'])} 件")
         for al in r["alarms"]:
             lines.append(f"  {al['terminal']} {al['seq']} 番: {al['reason']}")
+    if r.get("refusals"):
+        lines.append(f"受け付けなかった記録（投票済として数えていません）: {len(r['refusals'])} 件")
+        for x in r["refusals"]:
+            lines.append(f"  {x['terminal']} 受付 {x['seq']} 番 {x['at']} [{x['code']}] {x['message']}")
     return "\n".join(lines)

@@ -27,7 +27,9 @@ from appliance.errors import StorageFailed
 from appliance.events import Event, EventKind, decode_batch
 from appliance.model import HQ_TERMINAL
 from appliance.store import Migration, Store, _script
+from appliance.zaigaipkg import ZAIGAI_PREFIX
 from sync_protocol.ledger import Alarm, Ledger
+from sync_protocol.screen import UNKNOWN_STATION, Refusal
 
 ALERT_STATES = ("open", "investigating", "resolved")
 # events read and decoded at once on replay: the size hardly matters (256 to 32,768 measured
@@ -64,7 +66,18 @@ def _m2(c: sqlite3.Connection) -> None:
     migrate_absentee_status(c)
 
 
-MIGRATIONS: list[Migration] = [_m1, _m2]
+def _m3(c: sqlite3.Connection) -> None:
+    # HQ's decision on a check-in it did not count (screen.py), written with the event in one
+    # transaction: replay reuses it, so a roll republished later never changes a verdict
+    _script(c, """
+        CREATE TABLE refusals (
+            terminal TEXT NOT NULL, seq INTEGER NOT NULL, code TEXT NOT NULL, body TEXT NOT NULL,
+            PRIMARY KEY (terminal, seq, code)
+        ) WITHOUT ROWID
+    """)
+
+
+MIGRATIONS: list[Migration] = [_m1, _m2, _m3]
 
 
 @dataclass
@@ -115,6 +128,45 @@ def update_registry(hq: HqDir, terminal: str, **changes: Any) -> None:
     write_atomic(path, json.dumps(items, ensure_ascii=False, indent=1).encode("utf-8"))
 
 
+class PublishedRoll:
+    """``voter in roll``: is the voter on the roll HQ published (roll.db ``published``; a
+    ``Z:`` id on the 在外選挙人名簿)? What the ledger checks each check-in's voter against
+    (screen.py). One read-only connection, asked on whichever thread applies events (one at a
+    time); a point lookup on the primary key, so the ledger holds no copy of 3 million ids."""
+
+    def __init__(self, path: Path) -> None:
+        self._conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+
+    def __contains__(self, voter: object) -> bool:
+        v = str(voter)
+        if v.startswith(ZAIGAI_PREFIX):
+            q, key = "SELECT 1 FROM zaigai WHERE zaigai_id=?", v[len(ZAIGAI_PREFIX):]
+        else:
+            q, key = "SELECT 1 FROM published WHERE voter_id=?", v
+        try:
+            return self._conn.execute(q, (key,)).fetchone() is not None
+        except sqlite3.Error as e:  # a voter HQ cannot look up is not counted silently either
+            raise StorageFailed(f"選挙人名簿を読めません: {e}", code="roll_unreadable") from e
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def published_roll(hq: HqDir) -> PublishedRoll | None:
+    """HQ's published roll, or None before the first publish (nothing to check voters against)."""
+    if not hq.roll_db.exists():
+        return None
+    roll = PublishedRoll(hq.roll_db)
+    try:
+        published = roll._conn.execute("SELECT 1 FROM versions LIMIT 1").fetchone() is not None
+    except sqlite3.Error:
+        published = False
+    if not published:
+        roll.close()
+        return None
+    return roll
+
+
 def hq_key(hq: HqDir) -> SigningKey:
     """HQ signs its own journal (不在者投票) with its roll-signing key."""
     return SigningKey(hq.roll_key.read_bytes())
@@ -128,9 +180,13 @@ class HqStore:
         self.registry_mtime = 0.0
         self.registry: dict[str, TerminalRecord] = {}
         self.revoked_serials: set[int] = set()
+        self._roll: PublishedRoll | None = None
 
     def close(self) -> None:
         self.store.close()
+        if self._roll is not None:
+            self._roll.close()
+            self._roll = None
 
     def refresh_registry(self, ledger: Ledger | None = None) -> bool:
         path = self.hq.root / "terminals.json"
@@ -160,6 +216,8 @@ class HqStore:
         stored event that fails its checks raises as before; the half-built ledger is dropped."""
         self.registry_mtime = 0.0
         ledger = ledger_cls(self.config.election_id)
+        self.screening(ledger)
+        ledger.decided = self.decisions()  # replay: every verdict as it was decided at first ingest
         self.refresh_registry(ledger)
         terminals = ledger.terminals
         cur = self.store.conn.execute("SELECT body FROM events ORDER BY hq_order")
@@ -180,26 +238,50 @@ class HqStore:
                 if not terminals.keys() >= {ev.terminal for ev in evs}:
                     for ev in evs:  # enrolled then removed from the registry; in order of appearance
                         if ev.terminal not in terminals:
-                            ledger.register(ev.terminal, "?", b"")
+                            ledger.register(ev.terminal, UNKNOWN_STATION, b"")
                 ledger.apply_all(evs)
         finally:
             if gc_was_on:
                 gc.enable()
+            ledger.decided = None  # from here on: live ingest, screened
         for terminal, seq, reason, held, offered in self.store.conn.execute(
                 "SELECT terminal, seq, reason, held_hash, offered_hash FROM alarms WHERE cleared_by IS NULL"):
             if terminal in ledger.terminals:
                 ledger.raise_alarm(Alarm(terminal, seq, reason, held, offered))
         return ledger
 
-    def commit(self, events: Iterable[Event], now: float | None = None) -> None:
-        """Make accepted events durable (one transaction, fsynced): only then may HQ ack."""
+    def screening(self, ledger: Ledger) -> None:
+        """What each check-in's body is checked against (screen.py): election.toml's contests and
+        the published roll."""
+        ledger.contests = frozenset(self.config.contest_ids)
+        if self._roll is None:
+            self._roll = published_roll(self.hq)
+        ledger.roll = self._roll
+
+    def decisions(self) -> dict[tuple[str, int], list[Refusal]]:
+        """The stored refusals by check-in (the console's follower reads them as events arrive)."""
+        out: dict[tuple[str, int], list[Refusal]] = {}
+        for terminal, seq, body in self.store.conn.execute("SELECT terminal, seq, body FROM refusals"):
+            d = json.loads(body)
+            out.setdefault((terminal, seq), []).append(Refusal(
+                terminal, seq, d["code"], d["voter"], tuple(d["contests"]), d["claimed_station"],
+                d["registered_station"], int(d["hlc"]), d.get("clerk", "")))
+        return out
+
+    def commit(self, events: Iterable[Event], now: float | None = None,
+               refusals: Iterable[Refusal] = ()) -> None:
+        """Make accepted events durable (one transaction, fsynced): only then may HQ ack. The
+        refusals HQ decided for them (screen.py) go in the same transaction."""
         at = time.time() if now is None else now
         kind = _KIND_TEXT  # ``ev.kind.value`` goes through the Enum property: ~7× the dict lookup
         rows = [(ev.terminal, ev.seq, ev.hlc, kind[ev.kind], ev.encode(), at) for ev in events]
         if not rows:
             return
+        refused = [(r.terminal, r.seq, r.code, json.dumps(r.as_dict(), ensure_ascii=False)) for r in refusals]
         with self.store.atomic() as c:
             c.executemany("INSERT INTO events(terminal, seq, hlc, kind, body, received_at) VALUES(?,?,?,?,?,?)", rows)
+            if refused:
+                c.executemany("INSERT OR REPLACE INTO refusals(terminal, seq, code, body) VALUES(?,?,?,?)", refused)
 
     def record_alarm(self, alarm: Alarm) -> None:
         with self.store.atomic() as c:

@@ -14,6 +14,10 @@ While HQ's ALREADY_VOTED answer awaits the terminal's marker (``withheld`` or ``
 the contest is *pending*: not (yet) a ballot. Two or more ballots of one contest for one voter is
 a double vote (二重投票): an alert holding every ballot. Verdicts are fixed at first ingest, so a
 resent batch gets the same answer it got the first time.
+
+A check-in's station, voter and contests are the terminal's word: ``_apply`` screens them against
+the registry, election.toml and the published roll first (screen.py); a refused check-in stays in
+the chain (acknowledged like any event) but is a ``Refusal``, never a ballot or a flag.
 """
 
 from __future__ import annotations
@@ -21,12 +25,13 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Iterable, Iterator, NamedTuple, TypeVar, overload
+from typing import Any, Container, Iterable, Iterator, NamedTuple, TypeVar, overload
 
 from appliance.events import Event, EventKind, chain_hash, genesis_hash
 from appliance.model import HQ_TERMINAL
 from sync_protocol.crypto import verify_batch
 from sync_protocol.errors import BatchRejected
+from sync_protocol.screen import Refusal, needs_screen, screen_checkin
 
 
 _T = TypeVar("_T")
@@ -408,6 +413,16 @@ class Ledger:
         self.flags = FlagLog()
         self.alarms: list[Alarm] = []
         self.other_events: list[Event] = []  # tentative, lookup, station, count: kept for reports
+        # What a check-in's body is checked against (screen.py): election.toml's contests and the
+        # published roll (None: not checked; HqStore.load sets both), and what failed
+        self.contests: frozenset[str] | None = None
+        self.roll: Container[str] | None = None
+        self.refusals: list[Refusal] = []
+        self.refusal_of: dict[tuple[str, int], list[Refusal]] = {}  # by check-in, for HqStore.commit
+        # Replay: the decisions stored at first ingest (HqStore.load), used instead of screening
+        # again, so that a roll republished later or a registry edit never changes a verdict
+        self.decided: dict[tuple[str, int], list[Refusal]] | None = None
+        self._partial: set[tuple[str, int]] = set()  # check-ins of which some contests were refused
         self.order = 0  # events applied, in HQ's ingest order
         self._next_alert = 1
         self.alert_log: list[Alert] = []  # in creation order (ids are stable across replays)
@@ -525,7 +540,22 @@ class Ledger:
         ts.acked_seq = seq
         self.order += 1
         kind = ev.kind
-        if kind is _CHECKIN or kind is _ABSENTEE:
+        if kind is _CHECKIN:
+            # the body is the terminal's word: station, voter and contests are checked against
+            # what HQ knows before anything counts (screen.py); a refusal stays in the chain
+            decided = self.decided
+            if decided is not None:  # replay: as decided at first ingest
+                refused = decided.get((t, seq))
+                if refused:
+                    gone = {c for r in refused for c in r.contests}
+                    self._refused(ev, tuple(c for c in ev.data["contests"] if c not in gone), refused)
+                else:
+                    self._checkin(ev)
+            elif needs_screen(ev.data, ts.station, self.contests, self.roll):
+                self._refused(ev, *screen_checkin(t, seq, ev.hlc, ev.data, ts.station, self.contests, self.roll))
+            else:
+                self._checkin(ev)
+        elif kind is _ABSENTEE:  # HQ's own (hq_ops.record_absentee checked it)
             self._checkin(ev)
         elif kind is EventKind.WITHHELD:
             self._withheld(ev)
@@ -596,10 +626,23 @@ class Ledger:
         if not lst:
             del self.ballots[key]
 
-    def _checkin(self, ev: Event) -> None:
+    def refusals_for(self, events: Iterable[Event]) -> list[Refusal]:
+        """The refusals decided for these events: what ``HqStore.commit`` stores with them."""
+        of = self.refusal_of
+        return [r for ev in events for r in of.get((ev.terminal, ev.seq), ())] if of else []
+
+    def _refused(self, ev: Event, counted: tuple[str, ...], refused: list[Refusal]) -> None:
+        """A check-in some or all of whose contests HQ did not count (screen.py)."""
+        self.refusals.extend(refused)
+        self.refusal_of[(ev.terminal, ev.seq)] = refused
+        if counted:
+            self._checkin(ev, counted)
+            self._partial.add((ev.terminal, ev.seq))
+
+    def _checkin(self, ev: Event, counted: tuple[str, ...] | None = None) -> None:
         data = ev.data
         t, seq = ev.terminal, ev.seq
-        voter, contests = str(data["voter"]), tuple(data["contests"])
+        voter, contests = str(data["voter"]), tuple(data["contests"]) if counted is None else counted
         ref = (t, seq, str(data.get("station", "")), ev.hlc, str(data.get("clerk", "")))
         key = (t, seq)
         checkins = self.checkins
@@ -677,9 +720,15 @@ class Ledger:
         ok: list[list[int]] = []
         detailed: list[list[object]] = []
         checkins = self.checkins
+        partial = self._partial
         for s in seqs:
             rec = checkins.raw((terminal, s))
-            if rec is None:
+            if rec is None:  # none, or refused as a whole (screen.py): no verdict, so provisional
+                continue
+            if partial and (terminal, s) in partial:
+                # some contests refused (screen.py): each counted one by name, so that the refused
+                # ones have no verdict (the terminal takes the check-in as provisional)
+                detailed.extend(v.wire() for v in checkins[(terminal, s)].verdict.values())
                 continue
             if type(rec) is tuple:  # a plain row: every contest accepted (see CheckinMap)
                 if not rec[2]:

@@ -308,6 +308,22 @@ def alarm_rows(ledger: Ledger) -> list[AlarmRow]:
                      a.seq, a.reason, ALARM_REASON_JA.get(a.reason, a.reason)) for a in ledger.alarms]
 
 
+@dataclass(frozen=True)
+class RefusalRow:
+    """A check-in HQ kept as evidence but did not count (screen.py): shown beside the alarms."""
+
+    terminal: str
+    seq: int
+    code: str
+    voter: str
+    at: str
+    message: str
+
+
+def refusal_rows(ledger: Ledger) -> list[RefusalRow]:
+    return [RefusalRow(r.terminal, r.seq, r.code, r.voter, _iso(hlc_dt(r.hlc)), r.message()) for r in ledger.refusals]
+
+
 # --- hourly 名簿対照数 vs 交付数 ---------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -420,6 +436,7 @@ class ConsoleData:
     hourly: tuple[HourlyRow, ...]
     turnout: Turnout
     contests: tuple[tuple[str, str], ...]  # (id, name)
+    refusals: tuple[RefusalRow, ...] = ()  # check-ins HQ did not count (screen.py)
 
 
 def console_data(ledger: Ledger, config: ElectionConfig, facts: HqFacts, now: datetime) -> ConsoleData:
@@ -427,7 +444,7 @@ def console_data(ledger: Ledger, config: ElectionConfig, facts: HqFacts, now: da
                        tuple(station_rows(ledger, config, facts, now.date())),
                        tuple(alert_rows(ledger, config, facts)), tuple(alarm_rows(ledger)),
                        tuple(hourly_rows(ledger, config)), turnout(ledger, config, now.date()),
-                       tuple((c.contest_id, c.name) for c in config.contests))
+                       tuple((c.contest_id, c.name) for c in config.contests), tuple(refusal_rows(ledger)))
 
 
 # --- exports -----------------------------------------------------------------------------------
@@ -560,5 +577,5 @@ class RecordsLedger(Ledger):
 
 
 __all__ = ["HqFacts", "facts_from_store", "ConsoleData", "console_data", "checkin_rows", "station_rows", "station_rows_from_counts",
-           "alert_rows", "alarm_rows", "hourly_rows", "turnout", "export_table", "daily_report", "EXPORT_KINDS",
+           "alert_rows", "alarm_rows", "refusal_rows", "RefusalRow", "hourly_rows", "turnout", "export_table", "daily_report", "EXPORT_KINDS",
            "parse_signal", "Table", "DailyReport", "RecordsLedger"]

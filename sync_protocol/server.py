@@ -138,8 +138,9 @@ class HqNode:
                 continue
             flags_after = len(self.ledger.flags)
             events = [ev for evs, _ in batch for ev in evs]
+            refused = self.ledger.refusals_for(events)  # decided on this thread, stored with them
             try:
-                await self.io(self.store.commit, events)
+                await self.io(self.store.commit, events, None, refused)
             except Exception as raw:  # noqa: BLE001 — any failure: nothing of it is acknowledged
                 e = raw if isinstance(raw, MeiboError) else SyncError(f"記録を保存できません: {raw}", code="hq_commit_failed")
                 # The ledger in memory is ahead of the disk: nothing of it may be acknowledged.
@@ -263,7 +264,10 @@ class HqNode:
                 # a crash could still lose must never leave HQ. With nothing new, an empty commit is
                 # that barrier (the committer keeps arrival order).
                 if res.to_commit:
+                    refused_before = len(self.ledger.refusals)
                     self.ledger.apply_all(res.to_commit)
+                    for r in self.ledger.refusals[refused_before:]:  # in the report; never a ballot
+                        log.error("terminal %s seq %s not counted: %s", r.terminal, r.seq, r.code)
                 if res.to_commit or res.pending_ack is not None or (res.send and not res.close):
                     try:
                         await self.commit(res.to_commit)

@@ -221,6 +221,7 @@ class RemoteHq:
         if self._store is None:
             self._store = HqStore(self.hq)
             self._ledger = RecordsLedger(self._store.config.election_id)
+            self._ledger.decided = {}  # a follower never decides: it applies what HQ stored
             self._live = LiveRecords(self._store.config)
             self._store.registry_mtime = 0.0
         store, ledger, live = self._store, self._ledger, self._live
@@ -232,6 +233,8 @@ class RemoteHq:
             rows = store.store.conn.execute(
                 "SELECT hq_order, terminal, body FROM events WHERE hq_order > ? ORDER BY hq_order LIMIT ?",
                 (self._last_order, self.batch)).fetchall()
+            if rows:  # HQ's decisions on these check-ins (screen.py), committed with them
+                ledger.decided = store.decisions()
             for order, terminal, body in rows:
                 if terminal not in ledger.terminals:
                     ledger.register(terminal, "?", b"")

@@ -78,6 +78,13 @@ class AlertsPane(BoxLayout):
             for line in alarms:
                 pan.add_widget(label(line))
             box.add_widget(pan)
+        refused = p.refusal_lines()
+        if refused:
+            pan = Panel(bg=SEVERITY_BG["bad"])
+            pan.add_widget(label("受け付けなかった記録（投票済として数えていません）", font_size="16sp", bold=True))
+            for line in refused:
+                pan.add_widget(label(line))
+            box.add_widget(pan)
         cards = p.alert_cards()
         if not cards:
             box.add_widget(label("二重投票の警告はありません", font_size="16sp"))

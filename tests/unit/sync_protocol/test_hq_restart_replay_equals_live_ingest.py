@@ -247,7 +247,8 @@ def test_commit_stores_each_kind_by_its_name(hq: HqDir) -> None:
 def test_terminal_gone_from_registry_is_replayed_in_order_of_appearance(hq: HqDir, chunk: int) -> None:
     store = HqStore(hq)
     chk = {"station": "SX", "clerk": "c", "contests": ["gov"]}
-    store.commit([Event(EventKind.CHECKIN, 1, HLC0, TerminalId("T1"), {**chk, "voter": "1"}),
+    # T1 is registered at ST1 (its check-in names it); X1, X2 are gone: their station is "?"
+    store.commit([Event(EventKind.CHECKIN, 1, HLC0, TerminalId("T1"), {**chk, "station": "ST1", "voter": "1"}),
                   Event(EventKind.CHECKIN, 1, HLC0 + 1, TerminalId("X2"), {**chk, "voter": "1"}),
                   Event(EventKind.CHECKIN, 1, HLC0 + 2, TerminalId("X1"), {**chk, "voter": "2"}),
                   Event(EventKind.CHECKIN, 2, HLC0 + 3, TerminalId("X2"), {**chk, "voter": "3"})], now=0.0)

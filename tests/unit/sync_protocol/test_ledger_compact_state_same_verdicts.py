@@ -56,10 +56,11 @@ def _view(led: Ledger) -> object:
             list(led.flags), {t: (ts.acked_seq, ts.head, list(ts.hashes)) for t, ts in led.terminals.items()})
 
 
-def _fresh() -> Ledger:
+def _fresh(stations: dict[str, str] | None = None) -> Ledger:
+    """T1..T3, each at the station its check-ins name (HQ refuses any other: screen.py)."""
     led = Ledger("E")
     for t in ("T1", "T2", "T3"):
-        led.register(t, "S" + t, b"\x00" * 32)
+        led.register(t, (stations or {}).get(t, "S" + t), b"\x00" * 32)
     return led
 
 
@@ -78,7 +79,7 @@ def test_apply_all_equals_apply_one_by_one(seed):
 
 
 def test_checkin_verdicts_and_states_are_derived_as_they_were_held():
-    led = _fresh()
+    led = _fresh({"T1": "S1", "T2": "S2"})
     t1 = [Event(EventKind.CHECKIN, 1, HLC0, TerminalId("T1"),
                 {"station": "S1", "clerk": "a", "voter": "7", "contests": ["gov"]})]
     t2 = Event(EventKind.CHECKIN, 1, HLC0 + 5, TerminalId("T2"),
@@ -151,7 +152,7 @@ def test_a_changed_event_deep_in_a_resent_batch_still_raises_the_alarm():
 
 
 def test_checkins_kept_as_rows_become_records_that_keep_changes():
-    led = _fresh()
+    led = _fresh({"T1": "S1"})
     led.apply_all([Event(EventKind.CHECKIN, s, HLC0 + s, TerminalId("T1"),
                          {"station": "S1", "clerk": "a", "voter": str(s), "contests": ["gov", "mayor"]})
                    for s in (1, 2, 3)])

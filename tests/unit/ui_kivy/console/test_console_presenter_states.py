@@ -171,3 +171,22 @@ def test_latest_hours_are_kept_until_the_rows_change():
     from dataclasses import replace
     p.on_data(replace(p.data, hourly=tuple(h for h in p.data.hourly if h.station != "D01")))
     assert p.latest_hourly() and all(h.station != "D01" for h in p.latest_hourly())
+
+
+def test_a_checkin_hq_did_not_believe_is_an_alert_line_and_counts_nowhere():
+    """A terminal at D01 reporting a check-in "at C01" (screen.py: station_mismatch) is shown on
+    the alerts screen as a check-in HQ did not count, and adds to the alerts tab's number."""
+    from ui_kivy.console.demo import DEMO_DAY, EventMaker
+
+    ledger, facts = demo_ledger()
+    before = console_data(ledger, demo_config(), facts, DEMO_NOW)
+    mk = EventMaker(ledger, {t: ts.acked_seq for t, ts in ledger.terminals.items()})
+    mk.checkin("T-D01-1", "C01", "300001", DEMO_DAY.replace(hour=14, minute=5), ["governor"])
+    p = ConsolePresenter(RecordingBackend())
+    p.on_data(data := console_data(ledger, demo_config(), facts, DEMO_NOW))
+    [line] = p.refusal_lines()
+    assert "T-D01-1" in line and "C01" in line and "D01" in line and "投票済として記録していません" in line
+    assert dict(p.tab_labels())[Tab.ALERTS] == "警告（4）"
+    assert data.turnout == before.turnout
+    assert [(r.station, r.checkins_today, r.checkins_total) for r in data.stations] == \
+        [(r.station, r.checkins_today, r.checkins_total) for r in before.stations]
