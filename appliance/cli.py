@@ -111,7 +111,10 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, "json", False):
             print(json.dumps(e.as_dict(), ensure_ascii=False, default=str))
         else:
-            print(f"エラー: {e.message}", file=sys.stderr)
+            line = f"エラー: {e.message}"
+            if getattr(e, "alarm", False) and sys.stderr.isatty():
+                line = f"\033[1;31m{line}\033[0m"  # an alarm (store_rolled_back) stands out in red
+            print(line, file=sys.stderr)
             for p in e.problems[:200]:
                 print(f"  {p.where()}: {p.message}", file=sys.stderr)
             if len(e.problems) > 200:

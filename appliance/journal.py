@@ -11,6 +11,8 @@ Rules kept here:
   The hybrid-logical-clock timestamp is drawn there too, after observing the last entry's, so
   timestamps increase along the chain even across processes.
 - An entry is never updated or deleted; a correction is a new entry (``void``, ``withheld``).
+- Every committed append tells the store's head watcher (``watch``; appliance/freshness.py keeps
+  a copy of the head outside the store directory) *after* the commit, so the copy is never ahead.
 - ``verify`` trusts nothing in the table: it decodes every body, checks the seq continuity, the
   canonical form, that the columns agree with the body, and the hash chain, and names the first
   broken entry.
@@ -20,9 +22,10 @@ Imports the store's connection type only; never the network, the UI or the roll 
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +37,7 @@ from appliance.store import Store
 
 META_ELECTION = "journal.election"
 META_TERMINAL = "journal.terminal"
+META_INSTANCE = "journal.instance"  # random per store: names its head record (appliance/freshness.py)
 
 
 @dataclass(frozen=True)
@@ -57,16 +61,29 @@ class VerifyReport:
             raise JournalCorrupt(self.problem, first_broken=self.first_broken)
 
 
-def init(store: Store, election_id: str, terminal: TerminalId) -> None:
-    """Bind a store's journal to one election and terminal (at enrollment). Idempotent."""
+def init(store: Store, election_id: str, terminal: TerminalId, *,
+         randbytes: Callable[[int], bytes] = os.urandom) -> None:
+    """Bind a store's journal to one election and terminal (at enrollment). Idempotent.
+
+    Also gives the store a random instance id (``META_INSTANCE``) if it has none yet (a store
+    made before it existed gets one at its next open)."""
     have_e, have_t = store.get_meta(META_ELECTION), store.get_meta(META_TERMINAL)
     if have_e is not None or have_t is not None:
         if (have_e, have_t) != (election_id, terminal):
             raise UsageError(f"この記録は別の選挙・端末のものです（{have_e} / {have_t}）", code="journal_identity")
-        return
+        if store.get_meta(META_INSTANCE) is not None:
+            return
     with store.atomic() as conn:
-        store.set_meta(conn, META_ELECTION, election_id)
-        store.set_meta(conn, META_TERMINAL, terminal)
+        if have_e is None:
+            store.set_meta(conn, META_ELECTION, election_id)
+            store.set_meta(conn, META_TERMINAL, terminal)
+        if conn.execute("SELECT 1 FROM meta WHERE key=?", (META_INSTANCE,)).fetchone() is None:
+            store.set_meta(conn, META_INSTANCE, randbytes(16).hex())
+
+
+def instance(store: Store) -> str | None:
+    """The store's random instance id (None before ``init``)."""
+    return store.get_meta(META_INSTANCE)
 
 
 _IDENTITY: "weakref.WeakKeyDictionary[Store, tuple[str, TerminalId]]" = weakref.WeakKeyDictionary()
@@ -96,6 +113,26 @@ def head(store: Store) -> Head:
     return _head(store.conn, e, t)
 
 
+def hash_at(store: Store, seq: int) -> bytes | None:
+    """The chain hash of entry ``seq`` as stored (the genesis hash for 0; None beyond the head)."""
+    if seq == 0:
+        e, t = identity(store)
+        return genesis_hash(e, t)
+    row = store.conn.execute("SELECT hash FROM journal WHERE seq=?", (seq,)).fetchone()
+    return bytes(row[0]) if row else None
+
+
+_WATCHERS: "weakref.WeakKeyDictionary[Store, Callable[[Head], None]]" = weakref.WeakKeyDictionary()
+
+
+def watch(store: Store, fn: Callable[[Head], None] | None) -> None:
+    """Call ``fn(new head)`` after every committed append to ``store`` by this process (None: stop)."""
+    if fn is None:
+        _WATCHERS.pop(store, None)
+    else:
+        _WATCHERS[store] = fn
+
+
 def append(store: Store, conn: sqlite3.Connection, kind: EventKind, data: Mapping[str, Any],
            hlc: HybridClock) -> Event:
     """Append one entry inside the caller's ``store.atomic()`` block (``conn`` is its connection).
@@ -109,8 +146,13 @@ def append(store: Store, conn: sqlite3.Connection, kind: EventKind, data: Mappin
     hlc.observe(h.hlc)  # another process may have appended with a later clock
     ev = validate(Event(kind, h.seq + 1, hlc.tick(), terminal, dict(data)))
     body = ev.encode()
+    digest = chain_hash(h.hash, body)
     conn.execute("INSERT INTO journal(seq, hlc, kind, body, hash) VALUES(?, ?, ?, ?, ?)",
-                 (ev.seq, ev.hlc, ev.kind.value, body, chain_hash(h.hash, body)))
+                 (ev.seq, ev.hlc, ev.kind.value, body, digest))
+    fn = _WATCHERS.get(store)
+    if fn is not None:  # after COMMIT only; the last append of the transaction wins
+        new = Head(ev.seq, digest, ev.hlc)
+        store.after_commit("journal.head", lambda: fn(new))
     return ev
 
 

@@ -150,6 +150,15 @@ class Store:
         self.conn = connect(path, migrations=migrations, key=k)
         self.encrypted = k is not None
         self.db = sqlite_utils.Database(self.conn)
+        self._after_commit: dict[str, Callable[[], None]] = {}
+
+    def after_commit(self, name: str, fn: Callable[[], None]) -> None:
+        """Run ``fn`` once the current ``atomic()`` block has committed (fsynced), never if it rolls
+        back; a later ``fn`` under the same ``name`` replaces an earlier one (appliance/freshness.py
+        records the journal head this way: after the commit, so it is never ahead of the file)."""
+        if not self.conn.in_transaction:
+            raise RuntimeError("Store.after_commit must run inside Store.atomic()")
+        self._after_commit[name] = fn
 
     def close(self) -> None:
         self.conn.close()
@@ -157,6 +166,7 @@ class Store:
     @contextmanager
     def atomic(self) -> Iterator[sqlite3.Connection]:
         """One durable transaction: everything inside commits (fsynced) or nothing does."""
+        self._after_commit.clear()
         try:
             self.conn.execute("BEGIN IMMEDIATE")
         except DB_ERRORS as e:
@@ -164,6 +174,7 @@ class Store:
         try:
             yield self.conn
         except BaseException:
+            self._after_commit.clear()
             self.conn.execute("ROLLBACK")
             raise
         try:
@@ -174,7 +185,12 @@ class Store:
                 self.conn.execute("ROLLBACK")
             except DB_ERRORS:
                 pass
+            self._after_commit.clear()
             raise StorageFailed(f"記録を保存できませんでした（ディスクの空きや書き込み権限を確認してください）: {e}") from e
+        hooks = list(self._after_commit.values())
+        self._after_commit.clear()
+        for fn in hooks:
+            fn()
 
     def get_meta(self, key: str, default: str | None = None) -> str | None:
         row = self.conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()

@@ -10,6 +10,8 @@ A ``Terminal`` is opened from an enrolled ``TerminalDir`` with a ``Clock``. Its 
   of flags from elsewhere); releasing a ballot (void, withheld) removes only this terminal's rows
   of that check-in.
 - The journal is never rewritten: corrections are new entries.
+- Opening checks the store against its head record kept outside TDIR (appliance/freshness.py):
+  a store rolled back (an older copy, a deleted WAL) is refused with ``store_rolled_back``.
 - Any SQLite failure during a write (disk full, read-only) surfaces as ``StorageFailed``: the
   check-in was NOT recorded and nothing was appended.
 
@@ -30,7 +32,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from appliance import journal
+from appliance import freshness, journal
 from appliance.clock import JST, Clock
 from appliance.config import load_config
 from appliance.dirs import TerminalDir, write_private
@@ -150,7 +152,12 @@ class Terminal:
         if not tdir.store_path.exists():
             raise UsageError(f"端末のデータベースがありません: {tdir.store_path}", code="not_enrolled")
         self.store = Store(tdir.store_path)
-        journal.init(self.store, self.config.election_id, self.terminal_id)
+        try:
+            journal.init(self.store, self.config.election_id, self.terminal_id)
+            self.head_record = freshness.guard(self.store, tdir.root)
+        except BaseException:
+            self.store.close()
+            raise
         last = max(journal.head(self.store).hlc, int(self.store.get_meta(META_HLC, "0") or 0))
         self.hlc = HybridClock(clock, last)
 
@@ -159,6 +166,8 @@ class Terminal:
         return cls(tdir, clock)
 
     def close(self) -> None:
+        journal.watch(self.store, None)
+        self.head_record.close()
         self.store.close()
 
     def __enter__(self) -> "Terminal":

@@ -2,4 +2,13 @@
 slots (tests/pcsc_fixtures.py): each card test starts with empty slots and cannot leave a card
 behind for the next one."""
 
+import pytest
+
 from tests.pcsc_fixtures import _pcscd_process, pcsc_reader, pcscd_service, virtual_card  # noqa: F401
+
+
+@pytest.fixture(autouse=True)
+def _head_records(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test keeps its stores' head records (appliance/freshness.py) in its own directory,
+    never in the user's ~/.local/state; subprocesses inherit it through the environment."""
+    monkeypatch.setenv("MEIBO_HEAD_DIR", str(tmp_path_factory.mktemp("heads")))

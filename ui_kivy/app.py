@@ -122,7 +122,9 @@ class StationRun:
     agent and hardware → the kiosk (the opening check first while the station is not open). The
     kiosk's supervisor menu calls ``flow.on_enroll``: the terminal, agent and hardware stop and the
     enrollment screen comes back in re-enrollment mode (やめる returns to the kiosk); after either
-    the walk starts again from the top. Closing the window ends it all.
+    the walk starts again from the top. Closing the window ends it all. A terminal that refuses to
+    open with an alarm (``store_rolled_back``: appliance/freshness.py) shows 受付停止 in red instead
+    of the kiosk, and ``run()`` then ends with that error.
 
     The card reader is made by ``reader_factory`` (default ``PcscCardReader``) so tests and
     rehearsals can pass theirs; everything else is the real path.
@@ -143,13 +145,14 @@ class StationRun:
         self.reader_factory = reader_factory
         self.enroll_settings = enroll_settings
         self.settings = settings
-        self.screen = ""  # enroll | unlock | kiosk: what is shown now
+        self.screen = ""  # enroll | unlock | kiosk | stopped: what is shown now
         self.enroll: Any = None  # EnrollPresenter while enrolling
         self.unlock: Any = None  # UnlockPresenter while unlocking
         self.flow: Any = None  # KioskFlow while the kiosk runs
         self.root: Any = None
         self._built = asyncio.Event()
         self._reader: Any = None
+        self.stopped_by: Any = None  # the alarm (a MeiboError) the 受付停止 screen shows
         self.app = self._make_app()
 
     # -- the App and its one root ------------------------------------------------------------
@@ -237,9 +240,12 @@ class StationRun:
                 self._reader.close()
         if failure is not None:
             raise failure
+        if self.stopped_by is not None:
+            raise self.stopped_by  # the command exits with the alarm too (red on the console)
 
     async def _walk(self) -> None:
         from appliance.dirs import TerminalDir
+        from appliance.errors import MeiboError
 
         from ui_kivy.presenters.unlock import needs_unlock
 
@@ -248,7 +254,13 @@ class StationRun:
                 await self._enrollment(replace=False)
             if needs_unlock(self.tdir_path):
                 await self._unlocking()
-            live = await self._kiosk()  # returns when the supervisor asks to re-enroll
+            try:
+                live = await self._kiosk()  # returns when the supervisor asks to re-enroll
+            except MeiboError as e:
+                if not getattr(e, "alarm", False):
+                    raise
+                await self._stopped(e)  # e.g. store_rolled_back: never continues
+                return
             await self._enrollment(replace=True, election_id=TerminalDir(self.tdir_path).config().election_id,
                                    live_terminal=live)
 
@@ -311,6 +323,15 @@ class StationRun:
         await unlocked.wait()
         await asyncio.sleep(self.settings.unlocked_pause_s)  # let "✓ 開きました" be read
         self.unlock = None
+
+    async def _stopped(self, e: Any) -> None:
+        """受付停止 in red until the window is closed (appliance/freshness.py alarms)."""
+        from ui_kivy.views.stopped import StoppedRoot
+
+        self.stopped_by = e
+        self.root.show(StoppedRoot(e.message, e.code))
+        self.screen = "stopped"
+        await asyncio.Event().wait()
 
     async def _kiosk(self) -> str | None:
         """Run the kiosk until the supervisor asks to re-enroll; returns this terminal's id when its

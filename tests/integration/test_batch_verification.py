@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import aiohttp
+import pytest
 from nacl.signing import SigningKey
 
 from appliance import journal
@@ -115,6 +118,15 @@ async def test_batch_signed_by_another_terminal_is_refused(tmp_path):
         await env.stop_hq()
 
 
+@contextmanager
+def _other_hardware(heads: Path) -> Iterator[None]:
+    """A clone runs on other hardware, with its own head records (appliance/freshness.py): on this
+    machine's it would be refused at open as a rolled-back store before HQ ever saw it."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MEIBO_HEAD_DIR", str(heads))
+        yield
+
+
 async def test_forked_journal_raises_clone_alarm_and_holds_terminal(tmp_path):
     env = make_env(tmp_path, {"T01": "E01"})
     clone_dir = tmp_path / "T01-clone"
@@ -122,13 +134,15 @@ async def test_forked_journal_raises_clone_alarm_and_holds_terminal(tmp_path):
     with env.terminal("T01") as t:
         t.checkin("100001", "c1")
     env.terminals["clone"] = TerminalDir(clone_dir)
-    with env.terminal("clone") as t:
-        t.checkin("100002", "c1")  # same terminal id, same seq 1, a different event
+    with _other_hardware(tmp_path / "clone-heads"):
+        with env.terminal("clone") as t:
+            t.checkin("100002", "c1")  # same terminal id, same seq 1, a different event
+        clone_batch = _batch(env, "clone")
     node = await env.start_hq()
     try:
         got = await _raw_session(env, "T01", [_batch(env, "T01")])
         assert got[-1].type is FrameType.ACK
-        got = await _raw_session(env, "T01", [_batch(env, "clone")])
+        got = await _raw_session(env, "T01", [clone_batch])
         assert got[-1].type is FrameType.REFUSED and got[-1].header["code"] == "clone_alarm"
         assert node.ledger.terminals["T01"].held
         assert [(a.terminal, a.seq) for a in node.ledger.alarms] == [("T01", 1)]
