@@ -46,6 +46,7 @@ log = logging.getLogger("meibo.terminal")
 
 META_ACKED = "sync.acked_seq"
 META_CURSOR = "sync.flag_cursor"
+META_MARK = "sync.flag_mark"  # HQ's stream identity at the cursor (FlagLog.mark)
 META_LAST_SYNC = "sync.last_contact"
 META_REFUSED = "sync.refused"
 SOCKET_NAME = "agent.sock"
@@ -241,8 +242,9 @@ class SyncAgent:
                 self._ws = ws
                 head = journal.head(self.store)
                 cursor = int(self.store.get_meta(META_CURSOR, "0") or 0)
+                mark = self.store.get_meta(META_MARK, "") or ""
                 roll = int(self.store.get_meta("roll_version", "0") or 0)
-                await self._send(self.link.connect(head.seq, head.hash, cursor, roll, list(self._waiters)))
+                await self._send(self.link.connect(head.seq, head.hash, cursor, roll, list(self._waiters), mark))
                 reader = asyncio.create_task(self._reader(ws))
                 kicker = asyncio.create_task(self._sender())
                 stopper = asyncio.create_task(self._stop.wait())
@@ -318,6 +320,12 @@ class SyncAgent:
                 self.store.set_meta(c, META_REFUSED, a.refused)
             log.error("HQ refused: %s", a.refused)
             return
+        if a.flags_restart:
+            # HQ's stream is another one than our cursor is in (HQ restored from a backup): take
+            # it from the start; applying a flag we hold again changes nothing
+            with self.store.atomic() as c:
+                self.store.set_meta(c, META_CURSOR, "0")
+                self.store.set_meta(c, META_MARK, "")
         if a.hq_roll_version is not None:
             self._radio_dirty = self.radio is not None  # a new link: tell HQ again
             self.hq_roll_version = a.hq_roll_version
@@ -346,7 +354,7 @@ class SyncAgent:
                                       seq, v.contest, v.station)
         if a.flags or a.flags_cursor is not None:
             # On the loop's thread: the store's connection is not shared across threads.
-            self.apply_flags(a.flags, a.flags_cursor)
+            self.apply_flags(a.flags, a.flags_cursor, a.flags_mark)
         if a.flags_cursor is not None:
             await self._send(self.link.flags_applied(a.flags_cursor))
         if a.need_events_from is not None:
@@ -366,7 +374,7 @@ class SyncAgent:
     def _was_handed(self, seq: int, contest: str) -> bool:
         return not any(k is EventKind.WITHHELD and contest in cs for k, cs in self._outcomes_of(seq))
 
-    def apply_flags(self, flags: list[tuple[Any, ...]], cursor: int | None) -> None:
+    def apply_flags(self, flags: list[tuple[Any, ...]], cursor: int | None, mark: str = "") -> None:
         """Voted flags from HQ's stream, durably, in one transaction with the new cursor."""
         if any(int(f[3]) == 0 for f in flags):
             from appliance.procedures import ensure_schema
@@ -389,6 +397,7 @@ class SyncAgent:
             self.term.apply_voted_flags(c, ballots)
             if cursor is not None:
                 self.store.set_meta(c, META_CURSOR, str(cursor))
+                self.store.set_meta(c, META_MARK, mark)
 
     # --- local IPC for other processes on this terminal --------------------------------------
     async def serve_local(self) -> asyncio.AbstractServer:

@@ -308,6 +308,31 @@ def _cmd_export(args: argparse.Namespace) -> Outcome:
                    f"受付記録 {info['events']} 件を書き出しました: {args.out}（本部で meibo hq import-journal）")
 
 
+# --- hq backup / restore -----------------------------------------------------------------------
+
+def _cmd_backup(args: argparse.Namespace) -> Outcome:
+    from sync_protocol import hq_backup
+
+    hq = HqDir(Path(args.hqdir)).require()
+    m = hq_backup.backup(hq, Path(args.out), clock_from_arg(args.now))
+    heads = m["terminal_heads"]
+    return Outcome({"code": "ok", "out": args.out, **m},
+                   f"本部のバックアップを作成しました: {args.out}（{m['taken_at']}、ファイル {len(m['files'])} 件、"
+                   f"端末 {len(heads)} 台・受付記録 {sum(heads.values())} 件）")
+
+
+def _cmd_restore(args: argparse.Namespace) -> Outcome:
+    from sync_protocol import hq_backup
+
+    root = Path(args.hqdir)
+    serving = (root / ADMIN_SOCKET).exists() and asyncio.run(_ask(root / ADMIN_SOCKET, {"op": "report"})) is not None
+    out = hq_backup.restore(Path(args.backup), root, clock_from_arg(args.now), serving)
+    aside = f"\n  元のディレクトリは {out['moved_aside']} に残しました" if out["moved_aside"] else ""
+    return Outcome(out, f"本部を {out['taken_at']} のバックアップから復元しました: {root}{aside}\n"
+                        "  hq serve を起動すると、端末が失われた受付記録を再送し、投票済情報は全端末に配信し直されます。"
+                        "本部の画面の「本部の記録が巻き戻っています」を確認してください")
+
+
 def register(cli: Cli) -> None:
     p = cli.command("hq", "serve", _cmd_serve, "本部サーバを起動する（TLS 1.3 相互認証）")
     p.add_argument("hqdir")
@@ -317,6 +342,16 @@ def register(cli: Cli) -> None:
 
     p = cli.command("hq", "report", _cmd_report, "端末・二重投票の警告・複製警報の一覧")
     p.add_argument("hqdir")
+
+    p = cli.command("hq", "backup", _cmd_backup, "本部ディレクトリをバックアップする（稼働中でも一貫した写し）")
+    p.add_argument("hqdir")
+    p.add_argument("--out", required=True, help="new, empty directory")
+    p.add_argument("--now")
+
+    p = cli.command("hq", "restore", _cmd_restore, "バックアップから本部を復元する（本部サーバ停止中のみ）")
+    p.add_argument("backup")
+    p.add_argument("hqdir")
+    p.add_argument("--now")
 
     p = cli.command("hq", "absentee", _cmd_absentee, "不在者投票を記録して全端末に配信する")
     p.add_argument("hqdir")

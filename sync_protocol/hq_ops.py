@@ -152,8 +152,11 @@ def report(store: HqStore, ledger: Ledger, online: set[str] | None = None) -> di
     alarms = [{"terminal": al.terminal, "seq": al.seq, "reason": al.reason} for al in ledger.alarms]
     # check-ins whose body HQ did not believe (screen.py): evidence, never ballots
     refusals = [dict(r.as_dict(), at=hlc_iso(r.hlc)) for r in ledger.refusals]
+    rollbacks = [{"terminal": t, "hq_acked": hq, "terminal_acked": term,
+                  "at": datetime.fromtimestamp(at, JST).isoformat(timespec="seconds")}
+                 for t, hq, term, at in store.rollbacks()]
     return {"code": "ok", "election": ledger.election_id, "stations": stations, "alerts": alerts,
-            "alarms": alarms, "refusals": refusals, "events": ledger.order, "voted": len(ledger.ballots),
+            "alarms": alarms, "refusals": refusals, "rollbacks": rollbacks, "events": ledger.order, "voted": len(ledger.ballots),
             "active_alerts": sum(1 for a in alerts if a["active"])}
 
 
@@ -184,6 +187,9 @@ def report_text(r: dict[str, Any]) -> str:
         lines.append(f"端末複製の警報: {len(r['alarms'])} 件")
         for al in r["alarms"]:
             lines.append(f"  {al['terminal']} {al['seq']} 番: {al['reason']}")
+    for rb in r.get("rollbacks", ()):
+        lines.insert(0, f"本部の記録が巻き戻っています（{rb['at']}）: 端末 {rb['terminal']} は {rb['terminal_acked']} 番まで"
+                        f"本部の受領を確認していましたが、本部には {rb['hq_acked']} 番までしかありません")
     if r.get("refusals"):
         lines.append(f"受け付けなかった記録（投票済として数えていません）: {len(r['refusals'])} 件")
         for x in r["refusals"]:

@@ -77,7 +77,18 @@ def _m3(c: sqlite3.Connection) -> None:
     """)
 
 
-MIGRATIONS: list[Migration] = [_m1, _m2, _m3]
+def _m4(c: sqlite3.Connection) -> None:
+    # a terminal came back holding acknowledged events HQ lacks: HQ went back in time (restored
+    # from a backup, a lost disk cache); what the console shows in red until the end
+    _script(c, """
+        CREATE TABLE rollbacks (
+            id INTEGER PRIMARY KEY, terminal TEXT NOT NULL, hq_acked INTEGER NOT NULL,
+            terminal_acked INTEGER NOT NULL, at REAL NOT NULL
+        )
+    """)
+
+
+MIGRATIONS: list[Migration] = [_m1, _m2, _m3, _m4]
 
 
 @dataclass
@@ -287,6 +298,16 @@ class HqStore:
         with self.store.atomic() as c:
             c.execute("INSERT INTO alarms(terminal, seq, reason, held_hash, offered_hash, at) VALUES(?,?,?,?,?,?)",
                       (alarm.terminal, alarm.seq, alarm.reason, alarm.held_hash, alarm.offered_hash, time.time()))
+
+    def record_rollback(self, terminal: str, hq_acked: int, terminal_acked: int, now: float | None = None) -> None:
+        with self.store.atomic() as c:
+            c.execute("INSERT INTO rollbacks(terminal, hq_acked, terminal_acked, at) VALUES(?,?,?,?)",
+                      (terminal, hq_acked, terminal_acked, time.time() if now is None else now))
+
+    def rollbacks(self) -> list[tuple[str, int, int, float]]:
+        """Every time a terminal held acknowledged events HQ lacked: (terminal, HQ's, terminal's, at)."""
+        return [(str(t), int(hq), int(term), float(at)) for t, hq, term, at in self.store.conn.execute(
+            "SELECT terminal, hq_acked, terminal_acked, at FROM rollbacks ORDER BY id")]
 
     def touch(self, terminal: str, peer: str = "", signal: str | None = None) -> None:
         with self.store.atomic() as c:

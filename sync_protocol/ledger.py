@@ -255,10 +255,28 @@ class FlagLog:
     inside, so that the GC stops tracking them (it never untracks a NamedTuple; HQ holds one
     or two flags per check-in). ``wire_after`` hands the tuples out as they are."""
 
-    __slots__ = ("_rows",)
+    __slots__ = ("_rows", "_marks")
 
     def __init__(self, flags: Iterable[Flag] = ()) -> None:
         self._rows: list[tuple[Any, ...]] = [tuple(f) for f in flags]
+        self._marks = bytearray()  # 8 bytes per position, computed as far as ``mark`` was asked
+
+    def mark(self, pos: int) -> str:
+        """The stream's identity up to cursor ``pos``: a chain digest of its first ``pos`` flags
+        (hex, "" at 0). A terminal keeps the mark with its cursor; a HELLO whose mark is not
+        HQ's at that cursor comes from another stream (an HQ restored from a backup, then fed
+        in a different order), and the terminal is sent the stream from the start. Computed
+        lazily: a replay of millions of flags pays nothing for it, the first HELLO pays once."""
+        if pos <= 0:
+            return ""
+        marks, rows = self._marks, self._rows
+        done = len(marks) // 8
+        if pos > done:
+            h = bytes(marks[-8:]) if done else b""
+            for r in rows[done:pos]:
+                h = hashlib.blake2b(h + "\x1f".join(map(str, r)).encode("utf-8"), digest_size=8).digest()
+                marks += h
+        return marks[8 * (pos - 1):8 * pos].hex()
 
     def append(self, f: Flag | tuple[Any, ...]) -> None:
         self._rows.append(f if type(f) is tuple else tuple(f))

@@ -47,6 +47,8 @@ class FactsStore(Protocol):
 
     def alert_states(self) -> dict[int, list[dict[str, Any]]]: ...
 
+    def rollbacks(self) -> list[tuple[str, int, int, float]]: ...
+
 
 @dataclass(frozen=True)
 class HqFacts:
@@ -58,13 +60,16 @@ class HqFacts:
     online: frozenset[str] = frozenset()
     provisional_refs: frozenset[tuple[str, int]] = frozenset()  # (terminal, check-in seq) marked オフライン受付
     unacked_flags: Mapping[str, int] = field(default_factory=dict)  # per online terminal, when known
+    # terminals that held acknowledged events HQ lacked (HQ restored from a backup): (terminal,
+    # HQ's acked seq, the terminal's, unix time), HqStore.rollbacks
+    rollbacks: Sequence[tuple[str, int, int, float]] = ()
 
 
 def facts_from_store(store: FactsStore, *, online: Iterable[str] = (), revoked_reasons: Mapping[str, str] | None = None,
                      provisional_refs: Iterable[tuple[str, int]] = (),
                      unacked_flags: Mapping[str, int] | None = None) -> HqFacts:
     return HqFacts(store.contacts(), store.alert_states(), dict(revoked_reasons or {}), frozenset(online),
-                   frozenset(provisional_refs), dict(unacked_flags or {}))
+                   frozenset(provisional_refs), dict(unacked_flags or {}), tuple(store.rollbacks()))
 
 
 def hlc_dt(hlc: int) -> datetime:
@@ -320,6 +325,25 @@ class RefusalRow:
     message: str
 
 
+@dataclass(frozen=True)
+class RollbackRow:
+    """本部の記録の巻き戻り: a terminal knew HQ had acknowledged more of its events than HQ holds."""
+
+    terminal: str
+    hq_acked: int
+    terminal_acked: int
+    at: str
+
+    def message(self) -> str:
+        return (f"本部の記録が巻き戻っています: 端末 {self.terminal} は {self.terminal_acked} 番まで本部の受領を確認して"
+                f"いましたが、本部には {self.hq_acked} 番までしかありません（バックアップからの復元など）。"
+                "端末からの再送を確認し、投票済情報は全端末に最初から配信し直しています")
+
+
+def rollback_rows(facts: HqFacts) -> list[RollbackRow]:
+    return [RollbackRow(t, hq, term, _iso(datetime.fromtimestamp(at, JST))) for t, hq, term, at in facts.rollbacks]
+
+
 def refusal_rows(ledger: Ledger) -> list[RefusalRow]:
     return [RefusalRow(r.terminal, r.seq, r.code, r.voter, _iso(hlc_dt(r.hlc)), r.message()) for r in ledger.refusals]
 
@@ -437,6 +461,7 @@ class ConsoleData:
     turnout: Turnout
     contests: tuple[tuple[str, str], ...]  # (id, name)
     refusals: tuple[RefusalRow, ...] = ()  # check-ins HQ did not count (screen.py)
+    rollbacks: tuple[RollbackRow, ...] = ()  # HQ went back in time
 
 
 def console_data(ledger: Ledger, config: ElectionConfig, facts: HqFacts, now: datetime) -> ConsoleData:
@@ -444,7 +469,8 @@ def console_data(ledger: Ledger, config: ElectionConfig, facts: HqFacts, now: da
                        tuple(station_rows(ledger, config, facts, now.date())),
                        tuple(alert_rows(ledger, config, facts)), tuple(alarm_rows(ledger)),
                        tuple(hourly_rows(ledger, config)), turnout(ledger, config, now.date()),
-                       tuple((c.contest_id, c.name) for c in config.contests), tuple(refusal_rows(ledger)))
+                       tuple((c.contest_id, c.name) for c in config.contests), tuple(refusal_rows(ledger)),
+                       tuple(rollback_rows(facts)))
 
 
 # --- exports -----------------------------------------------------------------------------------
@@ -577,5 +603,5 @@ class RecordsLedger(Ledger):
 
 
 __all__ = ["HqFacts", "facts_from_store", "ConsoleData", "console_data", "checkin_rows", "station_rows", "station_rows_from_counts",
-           "alert_rows", "alarm_rows", "refusal_rows", "RefusalRow", "hourly_rows", "turnout", "export_table", "daily_report", "EXPORT_KINDS",
+           "alert_rows", "alarm_rows", "refusal_rows", "RefusalRow", "rollback_rows", "RollbackRow", "hourly_rows", "turnout", "export_table", "daily_report", "EXPORT_KINDS",
            "parse_signal", "Table", "DailyReport", "RecordsLedger"]

@@ -259,6 +259,10 @@ class HqNode:
                 if res.alarm is not None:
                     await self.io(self.store.record_alarm, res.alarm)
                     log.error("clone alarm for %s at seq %s", terminal, res.alarm.seq)
+                if res.rolled_back is not None:  # HQ went back in time: the console shows it in red
+                    await self.io(self.store.record_rollback, terminal, *res.rolled_back)
+                    log.error("HQ holds %s of terminal %s's events, which had %s acknowledged: HQ was rolled back",
+                              res.rolled_back[0], terminal, res.rolled_back[1])
                 # Every reply (WELCOME, ACK, verdicts) waits until everything applied before it is
                 # durable, not just this batch: a verdict or an acked seq resting on an event that
                 # a crash could still lose must never leave HQ. With nothing new, an empty commit is

@@ -81,6 +81,8 @@ class LinkActions:
     verdicts: list[TerminalVerdict] = field(default_factory=list)
     flags: list[tuple[Any, ...]] = field(default_factory=list)  # apply durably, then flags_applied()
     flags_cursor: int | None = None
+    flags_mark: str = ""  # HQ's stream identity at flags_cursor (FlagLog.mark): kept with the cursor
+    flags_restart: bool = False  # WELCOME: HQ sends its stream from the start (another stream)
     refused: str | None = None  # code
     hq_mismatch: bool = False  # HQ holds a different journal for us: raise the alarm locally
     hq_roll_version: int | None = None
@@ -108,13 +110,17 @@ class TerminalLink:
         self.state = nxt
 
     def connect(self, head_seq: int, head_hash: bytes, flag_cursor: int, roll_version: int,
-                undecided: Sequence[int] = ()) -> Frame:
+                undecided: Sequence[int] = (), flag_mark: str = "") -> Frame:
         """HELLO. ``undecided``: check-ins still waiting for HQ's verdict (within the budget):
-        if their ACK was lost with the last connection, WELCOME brings the verdicts again."""
+        if their ACK was lost with the last connection, WELCOME brings the verdicts again.
+        ``flag_mark``: HQ's stream identity at ``flag_cursor`` (from the last FLAGS applied), and
+        ``acked``: what HQ last acknowledged durably — more than HQ now holds means HQ went back
+        in time (restored from a backup), and HQ raises its alarm."""
         self._move("connect")
         header: dict[str, Any] = {"v": PROTOCOL_VERSION, "election": self.election, "terminal": self.terminal,
                                   "station": self.station, "head_seq": head_seq, "head": head_hash.hex(),
-                                  "cursor": flag_cursor, "roll": roll_version}
+                                  "cursor": flag_cursor, "mark": flag_mark, "acked": self.acked_seq,
+                                  "roll": roll_version}
         if undecided:
             header["undecided"] = sorted(set(int(s) for s in undecided))[-MAX_UNDECIDED:]
         return Frame(FrameType.HELLO, header)
@@ -143,6 +149,8 @@ class TerminalLink:
             self.acked_seq = self.sent_upto = acked
             a.acked_seq = acked
             a.need_events_from = acked + 1
+            if h.get("cursor") == 0:  # HQ's stream is not the one our cursor is in: from the start
+                a.flags_restart = True
             a.verdicts = _parse_verdicts(h)
             a.hq_roll_version = int(h.get("roll", 0))
             if isinstance(h.get("contests"), list):
@@ -162,6 +170,8 @@ class TerminalLink:
             self._move("flags")
             a.flags = list(frame.flags)
             a.flags_cursor = int(h["cursor"])
+            mark = h.get("mark", "")
+            a.flags_mark = mark if isinstance(mark, str) and len(mark) <= 64 else ""
         elif t is FrameType.RESEND:
             self._move("resend")
             self.sent_upto = max(self.acked_seq, int(h["from"]) - 1)
@@ -280,6 +290,9 @@ class SessionResult:
     alarm: Any = None
     close: bool = False
     radio: dict[str, Any] | None = None  # the terminal reported its radio (STATUS)
+    # HELLO: the terminal holds acknowledged events HQ lacks (HQ restored from a backup):
+    # (HQ's acked seq, the terminal's) for HQ's alarm 本部の記録が巻き戻っています
+    rolled_back: tuple[int, int] | None = None
 
 
 class HqSession:
@@ -324,9 +337,15 @@ class HqSession:
             if ts.held:
                 return self._refuse("terminal_held", "この端末は複製の疑いで保留中です")
             self._move("hello")
-            self.cursor = self.sent_cursor = max(0, int(h.get("cursor", 0)))
+            cursor = max(0, int(h.get("cursor", 0)))
+            flags = self.ledger.flags
+            if cursor > len(flags) or (cursor and h.get("mark") != flags.mark(cursor)):
+                cursor = 0  # a cursor into another stream (HQ restored from a backup): from the start
+            self.cursor = self.sent_cursor = cursor
             welcome: dict[str, Any] = {"acked_seq": ts.acked_seq, "acked_head": ts.head.hex(),
-                                       "roll": self._roll_version()}
+                                       "roll": self._roll_version(), "cursor": cursor}
+            acked = h.get("acked")
+            rolled_back = (ts.acked_seq, acked) if type(acked) is int and acked > ts.acked_seq else None
             undecided = h.get("undecided", [])
             if isinstance(undecided, list) and undecided:
                 seqs = [int(x) for x in undecided[:MAX_UNDECIDED] if isinstance(x, int) and 0 < x <= ts.acked_seq]
@@ -336,7 +355,7 @@ class HqSession:
             zv = self._zaigai_version() if self._zaigai_version is not None else None
             if zv is not None:
                 welcome["zaigai"] = zv
-            return SessionResult(send=[Frame(FrameType.WELCOME, welcome)])
+            return SessionResult(send=[Frame(FrameType.WELCOME, welcome)], rolled_back=rolled_back)
         if frame.type is FrameType.BATCH:
             if self.state is not SessionState.READY:
                 raise IllegalTransition("hq session: BATCH before HELLO")
@@ -389,7 +408,7 @@ class HqSession:
         if pos == self.sent_cursor:
             return None
         self.sent_cursor = pos
-        return Frame(FrameType.FLAGS, {"cursor": pos}, flags=tuple(rows))
+        return Frame(FrameType.FLAGS, {"cursor": pos, "mark": self.ledger.flags.mark(pos)}, flags=tuple(rows))
 
     def close(self) -> None:
         self._move("close")

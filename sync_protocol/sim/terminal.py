@@ -80,6 +80,7 @@ class Pending:
 class FlagRec:
     cursor: int
     flags: tuple[tuple[Any, ...], ...]
+    mark: str = ""  # HQ's stream identity at ``cursor``
 
 
 class SimTerminal:
@@ -115,6 +116,7 @@ class SimTerminal:
         self.busy = False
         self.flags: dict[tuple[str, str], tuple[str, int]] = {}
         self.cursor = 0
+        self.mark = ""
         for rec in self.flagdisk.durable():
             self._apply_flags(rec, check=False)
         # own ballots from the journal; check-ins with no outcome marker become provisional
@@ -360,7 +362,7 @@ class SimTerminal:
         self.conn = conn
         n = self.journal.durable_n
         undecided = [seq for seq, p in self.pending.items() if not p.decided and seq <= n]
-        self._send(self.link.connect(n, self.hash_at(n) or b"", self.cursor, 0, undecided))
+        self._send(self.link.connect(n, self.hash_at(n) or b"", self.cursor, 0, undecided, self.mark))
 
     def on_closed(self, conn: Connection) -> None:
         if conn is not self.conn:
@@ -417,7 +419,7 @@ class SimTerminal:
                 if ALL_CONTESTS in p.verdicts or all(c in p.verdicts for c in p.handed):
                     self._decide(p)
         if a.flags_cursor is not None:
-            rec = FlagRec(a.flags_cursor, tuple(tuple(f) for f in a.flags))
+            rec = FlagRec(a.flags_cursor, tuple(tuple(f) for f in a.flags), a.flags_mark)
             self.flagdisk.write(rec)
             inc = self.incarnation
 
@@ -440,7 +442,7 @@ class SimTerminal:
             elif self.flags.get((voter, contest)) == (term, seq):
                 del self.flags[(voter, contest)]
         if rec.cursor > self.cursor:
-            self.cursor = rec.cursor
+            self.cursor, self.mark = rec.cursor, rec.mark
         if check:
             for k in sorted(before - self.view()):
                 self.w.history.removals.append((self.tid, k[0], k[1], self.sched.now))

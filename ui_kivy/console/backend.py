@@ -145,7 +145,8 @@ class LocalHq:
         async with self._lock:
             await self.catch_up()
             node = self.node
-            contacts, states = await node.io(lambda: (node.store.contacts(), node.store.alert_states()))
+            contacts, states, rollbacks = await node.io(
+                lambda: (node.store.contacts(), node.store.alert_states(), tuple(node.store.rollbacks())))
             ledger = self._ledger
             if node.ledger is not ledger:  # replaced during that await: next refresh starts over
                 await self.catch_up()
@@ -155,7 +156,7 @@ class LocalHq:
                 if conns:
                     unacked[t] = max(max(0, s.sent_cursor - s.cursor) for s, _ in conns)
             facts = HqFacts(contacts, states, _revoked_reasons(node.store), frozenset(node.online()),
-                            unacked_flags=unacked)
+                            unacked_flags=unacked, rollbacks=rollbacks)
             data = self._live.build(ledger, facts, self.clock.now())
             self.link = self.LINK if self.caught_up else (
                 f"{self.LINK}（記録を読み込み中: {data.events:,} 件中 {self._live.observed:,} 件まで表示）")
@@ -253,7 +254,8 @@ class RemoteHq:
                 "SELECT terminal, seq, reason, held_hash, offered_hash FROM alarms WHERE cleared_by IS NULL"):
             if terminal in ledger.terminals:
                 ledger.raise_alarm(Alarm(terminal, seq, reason, held, offered))
-        facts = HqFacts(store.contacts(), store.alert_states(), _revoked_reasons(store), online)
+        facts = HqFacts(store.contacts(), store.alert_states(), _revoked_reasons(store), online,
+                        rollbacks=tuple(store.rollbacks()))
         return live.build(ledger, facts, self.clock.now())
 
     async def snapshot(self) -> ConsoleData:

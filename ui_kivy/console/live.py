@@ -31,7 +31,7 @@ from appliance.events import Event, EventKind
 from appliance.model import ElectionConfig
 from sync_protocol.ledger import CState, Ledger
 from sync_protocol.records import (ConsoleData, HourlyRow, HqFacts, StationRow, Turnout, _iso,
-                                   alarm_rows, alert_rows, hlc_dt, refusal_rows, station_kind, station_name,
+                                   alarm_rows, alert_rows, hlc_dt, refusal_rows, rollback_rows, station_kind, station_name,
                                    station_rows_from_counts)
 
 # event kinds whose ``ref`` names an earlier check-in whose state they change
@@ -246,7 +246,8 @@ class LiveRecords:
         return ConsoleData(cfg.election_id, cfg.name, _iso(now), ledger.order,
                            tuple(self._stations(ledger, facts, day)), tuple(alert_rows(ledger, cfg, facts)),
                            tuple(alarm_rows(ledger)), self._hourly(ledger), self._turnout(day),
-                           tuple((c.contest_id, c.name) for c in cfg.contests), tuple(refusal_rows(ledger)))
+                           tuple((c.contest_id, c.name) for c in cfg.contests), tuple(refusal_rows(ledger)),
+                           tuple(rollback_rows(facts)))
 
     def _stations(self, ledger: Ledger, facts: HqFacts, day: date) -> list[StationRow]:
         today = {t: n for (t, d), n in self.term_day.items() if d == day}

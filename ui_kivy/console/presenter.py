@@ -203,7 +203,8 @@ class ConsolePresenter:
         for t in Tab:
             label = TAB_JA[t]
             if t is Tab.ALERTS:
-                n = (self.open_alerts() + (len(self.data.alarms) + len(self.data.refusals) if self.data else 0)
+                n = (self.open_alerts() + (len(self.data.alarms) + len(self.data.refusals) + len(self.data.rollbacks)
+                                          if self.data else 0)
                      + self.flagged_counts())
                 if n:
                     label += f"（{n}）"
@@ -238,6 +239,12 @@ class ConsolePresenter:
         buttons = tuple(AlertButton(s, MOVE_JA[s], True) for s in ALERT_MOVES.get(a.state, ()))
         return AlertCard(a.alert_id, title, a.state, label, severity, tuple(_cell(b) for b in a.ballots), hist,
                          buttons, a.alert_id == self.selected_alert)
+
+    def rollback_lines(self) -> list[str]:
+        """HQ went back in time (restored from a backup): first on the alerts screen, in red."""
+        if self.data is None:
+            return []
+        return [f"{_time(r.at)} {r.message()}" for r in self.data.rollbacks]
 
     def refusal_lines(self) -> list[str]:
         """Check-ins HQ kept as evidence but did not count (sync_protocol/screen.py)."""

@@ -71,6 +71,13 @@ class AlertsPane(BoxLayout):
             self.ids.note.text = p.note
         box = self.ids.cards
         box.clear_widgets()
+        rolled = p.rollback_lines()
+        if rolled:
+            pan = Panel(bg=SEVERITY_BG["bad"])
+            pan.add_widget(label("本部の記録が巻き戻っています", font_size="16sp", bold=True))
+            for line in rolled:
+                pan.add_widget(label(line))
+            box.add_widget(pan)
         alarms = p.alarm_lines()
         if alarms:
             pan = Panel(bg=SEVERITY_BG["bad"])

@@ -24,6 +24,7 @@ class MemTerminal:
     hlc: int = 1000
     flags: dict[tuple[str, str], tuple] = field(default_factory=dict)
     cursor: int = 0
+    mark: str = ""  # HQ's stream identity at the cursor
 
     def __post_init__(self) -> None:
         self.link = TerminalLink(ELECTION, self.terminal, self.station, self.key)
@@ -57,7 +58,7 @@ def sync(t: MemTerminal, led: Ledger, rounds: int = 10) -> list[LinkActions]:
     """Connect, exchange frames through the real codec until quiet, disconnect."""
     sess = HqSession(led, t.terminal)
     out: list[LinkActions] = []
-    to_hq = [t.link.connect(len(t.journal), t.hash_at(len(t.journal)) or b"", t.cursor, 0)]
+    to_hq = [t.link.connect(len(t.journal), t.hash_at(len(t.journal)) or b"", t.cursor, 0, (), t.mark)]
     for _ in range(rounds):
         to_t = []
         for f in to_hq:
@@ -76,10 +77,12 @@ def sync(t: MemTerminal, led: Ledger, rounds: int = 10) -> list[LinkActions]:
         for f in to_t:
             a = t.link.receive(decode(encode(f)), t.hash_at)
             out.append(a)
+            if a.flags_restart:
+                t.cursor, t.mark = 0, ""
             for fl in a.flags:
                 t.flags[(fl[1], fl[2])] = fl
             if a.flags_cursor is not None:
-                t.cursor = a.flags_cursor
+                t.cursor, t.mark = a.flags_cursor, a.flags_mark
             if a.need_events_from is not None and t.link.can_send():
                 evs = t.journal[a.need_events_from - 1:]
                 b = t.link.batch(evs, t.hash_at(a.need_events_from - 1) or b"")
