@@ -37,7 +37,7 @@ from appliance.store import Store
 from appliance.terminal import Terminal, VotedFlag
 from provisioning.pki import hq_server_name
 from sync_protocol.codec import Frame, decode, encode
-from sync_protocol.errors import FrameInvalid
+from sync_protocol.errors import FrameInvalid, IllegalTransition
 from sync_protocol.session import (ALL_CONTESTS, LinkActions, LinkState, TerminalLink, TerminalVerdict,
                                   outcome_for)
 from sync_protocol.tls import client_context
@@ -207,8 +207,13 @@ class SyncAgent:
             try:
                 await self._session()
                 backoff = self.settings.backoff_initial_s
-            except (aiohttp.ClientError, OSError, asyncio.TimeoutError, FrameInvalid, ssl.SSLError) as e:
+            except (aiohttp.ClientError, OSError, asyncio.TimeoutError, ssl.SSLError) as e:
                 log.info("link to HQ down: %s", e)
+            except (FrameInvalid, IllegalTransition) as e:
+                # a frame from HQ we cannot trust (undecodable, a bad header field, out of turn):
+                # nothing of it was applied (TerminalLink's state is as before); drop this link
+                # and reconnect after the backoff, never end the agent
+                log.warning("HQ sent an invalid frame (%s): %s; reconnecting", e.code, e.message)
             except MeiboError as e:
                 log.warning("sync: %s", e.message)
             finally:

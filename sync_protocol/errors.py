@@ -15,6 +15,18 @@ class FrameInvalid(SyncError):
     code = "frame_invalid"
 
 
+class HeaderInvalid(FrameInvalid):
+    """A frame that decodes but a header field is missing or of the wrong kind (headers.py):
+    HQ answers REFUSED ``header_invalid`` and closes; the terminal drops the link and reconnects."""
+
+    code = "header_invalid"
+
+    def __init__(self, frame: str, field: str, missing: bool = False) -> None:
+        message = f"{frame} に {field} がありません" if missing else f"{frame} の {field} が不正です"
+        super().__init__(message, frame=frame, field=field)
+        self.frame, self.field = frame, field
+
+
 class BatchRejected(SyncError):
     """A batch that decodes but must not be applied (signature, identity, election)."""
 

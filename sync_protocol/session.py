@@ -22,7 +22,8 @@ from nacl.signing import SigningKey
 from appliance.events import Event, chain_hash
 from sync_protocol.codec import PROTOCOL_VERSION, Frame, FrameType, MAX_BATCH_EVENTS
 from sync_protocol.crypto import sign_batch
-from sync_protocol.errors import BatchRejected, IllegalTransition
+from sync_protocol.errors import BatchRejected, HeaderInvalid, IllegalTransition
+from sync_protocol.headers import MAX_UNDECIDED, check_frame
 from sync_protocol.ledger import BatchCheck, ContestVerdict, Flag, Ledger, BallotRef, Verdict
 
 
@@ -55,7 +56,6 @@ _TERMINAL_MOVES: dict[tuple[LinkState, str], LinkState] = {
 
 
 ALL_CONTESTS = "*"  # a verdict that covers every contest of the check-in
-MAX_UNDECIDED = 256  # check-ins a HELLO may ask verdicts for (bounded: hostile input)
 
 
 @dataclass(frozen=True)
@@ -133,7 +133,9 @@ class TerminalLink:
         self._move("reset")
 
     def receive(self, frame: Frame, hash_at: Callable[[int], bytes | None]) -> LinkActions:
-        """``hash_at(seq)`` reads our own journal's chain hash at seq (None beyond our head)."""
+        """``hash_at(seq)`` reads our own journal's chain hash at seq (None beyond our head).
+        A missing or malformed header field raises ``HeaderInvalid`` before anything changes."""
+        check_frame(frame)
         a = LinkActions()
         h = frame.header
         t = frame.type
@@ -222,18 +224,16 @@ def _radio(r: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, t in (("bars", int), ("carrier", str), ("apn_ok", bool), ("modem", str), ("registered", bool)):
         v = r.get(k)
-        if isinstance(v, t) and (not isinstance(v, str) or len(v) <= 32):
+        if type(v) is t and (not isinstance(v, str) or len(v) <= 32):  # type, not isinstance: true is no bar count
             out[k] = v
     return out
 
 
 def _parse_verdicts(h: dict[str, Any]) -> list[TerminalVerdict]:
     """Verdicts of an ACK or WELCOME header: ``ok`` seq ranges (every contest accepted) and
-    ``v`` per-contest entries."""
+    ``v`` per-contest entries (their kinds and total checked by headers.check_frame)."""
     out: list[TerminalVerdict] = []
     for lo, hi in h.get("ok", []):
-        if int(hi) - int(lo) > 100_000:
-            raise IllegalTransition("verdict range too large")
         out.extend(TerminalVerdict(seq, ALL_CONTESTS, True) for seq in range(int(lo), int(hi) + 1))
     for v in h.get("v", []):
         if v[2] == "A":
@@ -320,14 +320,25 @@ class HqSession:
         self._move("refuse")
         return SessionResult(send=[Frame(FrameType.REFUSED, {"code": code, "message": message})], close=True)
 
+    def _header_refusal(self, frame: Frame) -> SessionResult | None:
+        """REFUSED ``header_invalid`` naming the field, for a header a field of which is missing
+        or of the wrong kind (headers.py): answered, never a traceback that drops the socket."""
+        try:
+            check_frame(frame)
+        except HeaderInvalid as e:
+            return self._refuse(e.code, e.message)
+        return None
+
     def receive(self, frame: Frame) -> SessionResult:
         h = frame.header
         if frame.type is FrameType.HELLO:
             if self.state is not SessionState.AWAIT_HELLO:
                 raise IllegalTransition("hq session: second HELLO")
             ts = self.ledger.terminals.get(self.terminal)
-            if h.get("v") != PROTOCOL_VERSION:
+            if type(h.get("v")) is not int or h.get("v") != PROTOCOL_VERSION:  # true == 1 in Python
                 return self._refuse("protocol_version", "プロトコルの版が違います")
+            if (bad := self._header_refusal(frame)) is not None:  # after ``v``: a newer version may differ
+                return bad
             if h.get("election") != self.ledger.election_id:
                 return self._refuse("other_election", "別の選挙の端末です")
             if h.get("terminal") != self.terminal:
@@ -359,6 +370,8 @@ class HqSession:
         if frame.type is FrameType.BATCH:
             if self.state is not SessionState.READY:
                 raise IllegalTransition("hq session: BATCH before HELLO")
+            if (bad := self._header_refusal(frame)) is not None:
+                return bad
             try:
                 chk: BatchCheck = self.ledger.check_batch(
                     self.terminal, list(frame.events), bytes.fromhex(str(h.get("sig", ""))),
@@ -378,9 +391,13 @@ class HqSession:
             return SessionResult(to_commit=chk.new_events, pending_ack=(int(h["last"]), seqs))
         if frame.type is FrameType.STATUS:
             self._move("status")
+            if (bad := self._header_refusal(frame)) is not None:
+                return bad
             return SessionResult(radio=_radio(h.get("radio")))
         if frame.type is FrameType.FLAGS_ACK:
             self._move("flags_ack")
+            if (bad := self._header_refusal(frame)) is not None:
+                return bad
             c = int(h.get("cursor", 0))
             if c > self.cursor:
                 self.cursor = min(c, self.sent_cursor)
