@@ -184,8 +184,9 @@ def enroll_local(hq_root: Path, terminal: str, station: str, out: Path, clock: C
         finally:
             store.close()
         pki = _pki()
+        serial = None
         if pki is not None and hasattr(pki, "issue_local_tls"):
-            pki.issue_local_tls(hq.pki, t.tls, terminal, station, config, clock)
+            serial = pki.issue_local_tls(hq.pki, t.tls, terminal, station, config, clock)
         if replace and out.exists():
             # never destroy a journal: the old directory is kept beside the new one
             os.replace(out, out.with_name(f"{out.name}.replaced-{now:%Y%m%dT%H%M%S}"))
@@ -193,13 +194,52 @@ def enroll_local(hq_root: Path, terminal: str, station: str, out: Path, clock: C
     except BaseException:
         stage.discard()
         raise
-    for rec in active:
-        rec["revoked"] = True
-    entry = {"terminal": terminal, "station": station, "device_pub": device_pub.hex(),
-             "enrolled_at": now.isoformat(), "revoked": False}
-    terminals.append(entry)
-    write_atomic(_terminals_path(hq), json.dumps(terminals, ensure_ascii=False, indent=1).encode("utf-8"))
+    entry: dict[str, Any] = {"terminal": terminal, "station": station, "device_pub": device_pub.hex(),
+                             "enrolled_at": now.isoformat(), "revoked": False}
+    if serial is None:  # no PKI: nothing to revoke either
+        terminals = read_terminals(hq)
+        for rec in terminals:
+            if rec.get("terminal") == terminal and not rec.get("revoked"):
+                rec["revoked"] = True
+        terminals.append(entry)
+        write_atomic(_terminals_path(hq), json.dumps(terminals, ensure_ascii=False, indent=1).encode("utf-8"))
+        return entry
+    from sync_protocol.hq_store import registry_lock, retire_identity
+
+    # As the card enrollment does (provisioning/enroll_server.py): the entry records its
+    # certificate, and every earlier certificate of the terminal is revoked at once, also those
+    # issued before entries recorded serials (the CA's register of issued serials has them).
+    entry["tls_serials"] = [serial]
+    entry["enrolled_by"] = "local"
+    with registry_lock(hq):
+        terminals = read_terminals(hq)
+        old = retire_identity(terminals, terminal, pki.serials_of_terminal(hq.pki, terminal) - {serial},
+                              revoked_reason="再登録（enroll-local --replace）",
+                              revoked_at=now.isoformat(timespec="seconds"))
+        terminals.append(entry)
+        write_atomic(_terminals_path(hq), json.dumps(terminals, ensure_ascii=False, indent=1).encode("utf-8"))
+    if old:
+        _publish_revocation(hq, clock)
     return entry
+
+
+def _publish_revocation(hq: HqDir, clock: Clock) -> None:
+    """Put the revoked serials on the CRL now, by one writer as ``hq revoke`` does: the serving
+    HQ re-issues it (its next handshakes refuse the old certificate before this returns); with
+    HQ stopped, it is re-issued here, keeping every serial already listed."""
+    import asyncio
+
+    from sync_protocol.commands import ask_hq
+    from sync_protocol.crl_keeper import renew_offline
+
+    try:
+        asyncio.get_running_loop()
+        in_loop = True  # called from inside an event loop: asyncio.run cannot ask the HQ from here
+    except RuntimeError:
+        in_loop = False
+    if in_loop or ask_hq(hq, {"op": "crl_renew", "now": None}) is None:
+        # a serving HQ notices the new file on its next look (crl_keeper.py) and swaps it in
+        renew_offline(hq, clock)
 
 
 def _cmd_enroll_local(args: argparse.Namespace) -> Outcome:

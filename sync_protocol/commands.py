@@ -194,9 +194,12 @@ def _cmd_revoke(args: argparse.Namespace) -> Outcome:
     from sync_protocol.hq_store import revoked_serials
 
     clock = clock_from_arg(args.now)
-    # The registry first: a serving HQ refuses the terminal's sessions from that moment.
+    # The registry first: a serving HQ refuses the terminal's sessions from that moment. The
+    # entry records every serial the CA issued to the terminal (an enroll-local entry from before
+    # entries recorded serials lists none), so each re-issue of the CRL keeps them all.
     update_registry(hq, args.terminal, revoked=True, revoked_reason=args.reason,
-                    revoked_at=clock.now().isoformat(timespec="seconds"))
+                    revoked_at=clock.now().isoformat(timespec="seconds"),
+                    tls_serials=sorted(set(reg[args.terminal].serials) | pki.serials_of_terminal(hq.pki, args.terminal)))
     # Then the CRL, by one writer: the serving HQ re-issues it (and its handshakes use it before
     # this command returns); with HQ stopped, it is written here.
     if ask_hq(hq, {"op": "crl_renew", "now": args.now}) is None:

@@ -12,13 +12,15 @@ The registry of enrolled terminals is HQDIR/terminals.json (written by enrollmen
 
 from __future__ import annotations
 
+import fcntl
 import gc
 import json
 import sqlite3
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from nacl.signing import SigningKey
 
@@ -139,6 +141,34 @@ def update_registry(hq: HqDir, terminal: str, **changes: Any) -> None:
     write_atomic(path, json.dumps(items, ensure_ascii=False, indent=1).encode("utf-8"))
 
 
+@contextmanager
+def registry_lock(hq: HqDir) -> Iterator[None]:
+    """One writer of terminals.json at a time across processes (the same lock file as the
+    enrollment endpoint's, provisioning/enroll_server.py)."""
+    with open(hq.root / "terminals.json.lock", "a+b") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def retire_identity(items: list[dict[str, Any]], terminal: str, earlier: set[int], **changes: Any) -> set[int]:
+    """Re-enrollment of ``terminal`` (in ``items``, the registry's entries, changed in place):
+    its live entries become revoked with ``changes``, and every revoked entry of it records the
+    serials it held, so ``revoked_serials`` (the CRL) lists all of them. ``earlier`` is what the CA
+    issued to the terminal but the certificate replacing it (pki.serials_of_terminal minus the
+    new one): entries written before enroll-local recorded serials have none of their own.
+    Returns every serial of the terminal's old identities."""
+    mine = [d for d in items if d.get("terminal") == terminal]
+    old = set(earlier) | {int(s) for d in mine for s in d.get("tls_serials", [])}
+    for d in mine:
+        if not d.get("revoked"):
+            d.update(changes, revoked=True)
+        d["tls_serials"] = sorted(old)
+    return old
+
+
 class PublishedRoll:
     """``voter in roll``: is the voter on the roll HQ published (roll.db ``published``; a
     ``Z:`` id on the 在外選挙人名簿)? What the ledger checks each check-in's voter against
@@ -210,6 +240,15 @@ class HqStore:
         if ledger is not None:
             self.register_all(ledger)
         return True
+
+    def certificate_current(self, terminal: str, serial: int) -> bool:
+        """Is ``serial`` the certificate of the terminal's live identity? Not when it belongs to
+        an identity replaced or revoked since; an entry from before enrollment recorded its serial
+        lists none, and then the revoked serials (the CRL's) decide."""
+        rec = self.registry.get(terminal)
+        if rec is None or rec.revoked or serial in self.revoked_serials:
+            return False
+        return not rec.serials or serial in rec.serials
 
     def register_all(self, ledger: Ledger) -> None:
         for rec in self.registry.values():

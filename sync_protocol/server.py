@@ -33,7 +33,8 @@ from sync_protocol import hq_ops
 from appliance.events import Event
 from provisioning.pki import CrlSettings, cert_identity
 from sync_protocol.codec import Frame, FrameType, decode, encode
-from sync_protocol.errors import FrameInvalid, SyncError
+from sync_protocol.errors import FrameInvalid, IllegalTransition, SyncError
+from sync_protocol.hq_listener import GatedSite, HelloGate
 from sync_protocol.hq_store import HqStore
 from sync_protocol.ledger import Ledger
 from sync_protocol.session import HqSession, SessionResult
@@ -51,6 +52,12 @@ class HqSettings:
     max_frame: int = 1 << 20
     flags_per_frame: int = 5000
     crl: CrlSettings = CrlSettings()  # the revocation list is re-issued while HQ serves
+    # Until its HELLO a connection is pending (hq_listener.py): TCP accept to accepted HELLO
+    # within the deadline (a terminal's own connect timeout is 5 s), and few at a time, in all
+    # and from one source address (several terminals may share one behind a NAT).
+    hello_deadline_s: float = 10.0
+    max_pending_hello: int = 256
+    max_pending_hello_per_addr: int = 32
 
 
 class BindRefused(SyncError):
@@ -93,6 +100,8 @@ class HqNode:
         self._io_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hq-store")
         self._stopping = False
         self._welcomed: set[HqSession] = set()
+        self.gate = HelloGate(settings.hello_deadline_s, settings.max_pending_hello,
+                              settings.max_pending_hello_per_addr)
         self.frames_in = 0
         self.bytes_in = 0
         self.bytes_out = 0
@@ -195,14 +204,24 @@ class HqNode:
         if not await self.io(self.store.refresh_registry, None):
             return
         self.store.register_all(self.ledger)
-        for terminal, rec in self.store.registry.items():
-            if rec.revoked and terminal in self.sessions:
+        for terminal, conns in list(self.sessions.items()):
+            rec = self.store.registry.get(terminal)
+            if rec is not None and rec.revoked and conns:
                 log.warning("terminal %s revoked: closing its connections", terminal)
-                for _, ws in list(self.sessions.get(terminal, ())):
+            for sess, ws in list(conns):
+                if rec is not None and rec.revoked:
                     await ws.close(code=4003, message=b"revoked")
+                elif not sess.certificate_current():
+                    # re-enrolled (--replace) while the old machine was connected: the CRL only
+                    # stops its next handshake, so the link it holds is closed here
+                    log.warning("terminal %s re-enrolled: closing the old certificate's link", terminal)
+                    await ws.close(code=4003, message=b"certificate_replaced")
 
     # --- one connection ---------------------------------------------------------------------
-    def peer_terminal(self, request: web.Request) -> str | None:
+    def peer_identity(self, request: web.Request) -> tuple[str, int] | None:
+        """(terminal, certificate serial) of an enrolled, unrevoked terminal of this election.
+        A certificate of the terminal's replaced identity passes here: its session refuses it
+        with ``certificate_replaced`` (HqSession), so the old machine is told why."""
         sslobj = request.transport.get_extra_info("ssl_object") if request.transport else None
         if sslobj is None:
             return None
@@ -212,32 +231,40 @@ class HqNode:
             return None
         election, terminal, station, serial = ident
         rec = self.store.registry.get(terminal)
-        if election != self.ledger.election_id or rec is None or rec.revoked or rec.station != station:
+        if election != self.ledger.election_id or rec is None or rec.revoked:
             return None
-        # the certificate itself: not one of a revoked identity (a terminal re-enrolled with
-        # --replace keeps its id), and the one issued to this identity when the registry says
-        if serial in self.store.revoked_serials or (rec.serials and serial not in rec.serials):
+        # an old certificate may name the station the terminal was moved from
+        if rec.station != station and self.store.certificate_current(terminal, serial):
             return None
-        return terminal
+        return terminal, serial
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        pending = self.gate.find(request)  # counted and on its deadline until the HELLO
         if await self.io(self.store.refresh_registry, None):
             self.store.register_all(self.ledger)
-        terminal = self.peer_terminal(request)
-        if terminal is None:
+        ident = self.peer_identity(request)
+        if ident is None:
             raise web.HTTPForbidden(text="unknown or revoked terminal")
+        terminal, serial = ident
         ws = web.WebSocketResponse(heartbeat=self.settings.heartbeat_s, max_msg_size=self.settings.max_frame,
                                    compress=False)
         await ws.prepare(request)
+        if pending is not None:
+            pending.ws = ws  # from now on the deadline closes with 4008, not by dropping the socket
         from appliance.hqroll import zaigai_version_or_none  # WELCOME ``zaigai`` (在外選挙人名簿)
 
         sess = HqSession(self.ledger, terminal, roll_version=self.roll_version,
                          contests=list(self.store.config.contest_ids),
-                         zaigai_version=lambda: zaigai_version_or_none(self.hq))
+                         zaigai_version=lambda: zaigai_version_or_none(self.hq),
+                         certificate_current=lambda: self.store.certificate_current(terminal, serial))
         entry = (sess, ws)
-        self.sessions.setdefault(terminal, set()).add(entry)
+        # a replaced certificate is refused at HELLO; meanwhile it is not the terminal online
+        listed = sess.certificate_current()
+        if listed:
+            self.sessions.setdefault(terminal, set()).add(entry)
         peer = request.remote or ""
-        await self.io(self.store.touch, terminal, peer, None)
+        if listed:
+            await self.io(self.store.touch, terminal, peer, None)
         try:
             async for msg in ws:
                 if msg.type is not WSMsgType.BINARY:
@@ -250,8 +277,13 @@ class HqNode:
                     frame = decode(msg.data)
                     sess.ledger = self.ledger  # a reload may have replaced it
                     res: SessionResult = sess.receive(frame)
+                    if pending is not None and frame.type is FrameType.HELLO and not res.close:
+                        pending.hello()
                 except (FrameInvalid, SyncError) as e:
                     log.warning("terminal %s: %s", terminal, e.message)
+                    if isinstance(e, IllegalTransition):  # a frame out of turn: said, then closed
+                        with contextlib.suppress(ConnectionError, RuntimeError):
+                            await self._send(ws, Frame(FrameType.REFUSED, {"code": e.code, "message": f"手順にないフレームです（{e.message}）"}))
                     await ws.close(code=4001, message=e.code.encode())
                     break
                 if res.radio is not None:
@@ -281,6 +313,12 @@ class HqNode:
                     await self._send(ws, f)
                     if f.type is FrameType.WELCOME:
                         self._welcomed.add(sess)
+                        # One live link per terminal: the one that just said HELLO. An older one
+                        # is most often a half-dead bearer the terminal gave up on; closed in the
+                        # background, as its peer may never answer the close.
+                        for other in list(self.sessions.get(terminal, ())):
+                            if other is not entry:
+                                self.gate.close_soon(other[1], 4009, b"replaced")
                 if res.pending_ack is not None:
                     await self._send(ws, sess.ack_frame(res.pending_ack))
                     await self._send_flags(sess, ws)
@@ -292,7 +330,7 @@ class HqNode:
         finally:
             self.sessions.get(terminal, set()).discard(entry)
             self._welcomed.discard(sess)
-            if not self._stopping:
+            if listed and not self._stopping:
                 await self.io(self.store.touch, terminal, peer, None)
         return ws
 
@@ -374,8 +412,8 @@ async def serve(node: HqNode, host: str, port: int, ssl_ctx: ssl.SSLContext | No
     await node.start()
     runner = web.AppRunner(node.app(), access_log=None, handle_signals=False, shutdown_timeout=3.0)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, ssl_context=ssl_ctx or node.tls.listener,
-                       reuse_address=True)
+    # not web.TCPSite: every connection is counted and on a deadline from TCP accept (hq_listener.py)
+    site = GatedSite(runner, host, port, ssl_ctx or node.tls.listener, node.gate)
     await site.start()
     return runner
 

@@ -297,12 +297,18 @@ class SessionResult:
 
 class HqSession:
     """HQ side of one terminal connection. ``terminal`` is the identity its TLS certificate
-    proved; the session refuses any HELLO or batch that claims another."""
+    proved; the session refuses any HELLO or batch that claims another. ``certificate_current``
+    says whether that certificate is still the terminal's live one: a machine whose identity was
+    re-enrolled (``--replace``) keeps a CA-signed certificate naming the same terminal, and the CRL
+    is not the only thing that stops it (defence in depth; checked at HELLO, and by the adapter
+    whenever the registry changes)."""
 
     def __init__(self, ledger: Ledger, terminal: str, roll_version: Callable[[], int] = lambda: 0,
-                 contests: list[str] | None = None, zaigai_version: Callable[[], int | None] | None = None) -> None:
+                 contests: list[str] | None = None, zaigai_version: Callable[[], int | None] | None = None,
+                 certificate_current: Callable[[], bool] = lambda: True) -> None:
         self.ledger = ledger
         self.terminal = terminal
+        self.certificate_current = certificate_current
         self.state = SessionState.AWAIT_HELLO
         self.cursor = 0  # flags durably applied by the terminal
         self.sent_cursor = 0  # flags sent on this connection
@@ -345,6 +351,8 @@ class HqSession:
                 return self._refuse("identity_mismatch", "証明書と端末IDが一致しません")
             if ts is None or ts.revoked:
                 return self._refuse("terminal_revoked", "この端末は失効しています")
+            if not self.certificate_current():
+                return self._refuse("certificate_replaced", "この証明書は置き換えられています")
             if ts.held:
                 return self._refuse("terminal_held", "この端末は複製の疑いで保留中です")
             self._move("hello")

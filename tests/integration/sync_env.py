@@ -19,7 +19,7 @@ from appliance.dirs import HqDir, TerminalDir
 from appliance.store import Store
 from appliance.terminal import Terminal
 from sync_protocol.client import Resolution, SyncAgent, SyncSettings
-from sync_protocol.server import HqNode, bound_port, serve
+from sync_protocol.server import HqNode, HqSettings, bound_port, serve
 from tests.builders import EARLY_NOON, TEST_PIN, election_toml, insert_voters, open_station, voter
 
 
@@ -45,8 +45,8 @@ class Env:
     def terminal(self, tid: str) -> Terminal:
         return Terminal.open(self.terminals[tid], self.clock)
 
-    async def start_hq(self) -> HqNode:
-        self.node = HqNode(self.hq)
+    async def start_hq(self, settings: HqSettings | None = None) -> HqNode:
+        self.node = HqNode(self.hq, settings or HqSettings())
         self.runner = await serve(self.node, "127.0.0.1", self.port)
         return self.node
 

@@ -6,6 +6,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
+
 from tests.builders import election_toml
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -59,8 +61,10 @@ def test_init_then_enroll_local(tmp_path: Path) -> None:
     assert (t1 / "store.db").exists() and (t1 / "election.toml").exists()
     assert "2468" not in (t1 / "keys" / "supervisor.pin").read_text()
     reg = json.loads((hq / "terminals.json").read_text("utf-8"))
+    serial = x509.load_pem_x509_certificate((t1 / "tls" / "client.pem").read_bytes()).serial_number
     assert reg == [{"terminal": "T01", "station": "E01", "device_pub": (t1 / "keys" / "device.pub").read_bytes().hex(),
-                    "enrolled_at": "2027-03-01T10:00:00+09:00", "revoked": False}]
+                    "enrolled_at": "2027-03-01T10:00:00+09:00", "revoked": False, "tls_serials": [serial],
+                    "enrolled_by": "local"}]
 
     rc, out = meibo("hq", "enroll-local", str(hq), "--terminal", "T01", "--station", "E01", "--out", str(t1))
     assert rc != 0 and out["code"] == "already_enrolled"
