@@ -204,14 +204,14 @@ def enroll_local(hq_root: Path, terminal: str, station: str, out: Path, clock: C
         terminals.append(entry)
         write_atomic(_terminals_path(hq), json.dumps(terminals, ensure_ascii=False, indent=1).encode("utf-8"))
         return entry
-    from sync_protocol.hq_store import registry_lock, retire_identity
+    from sync_protocol.hq_store import retire_identity
 
     # As the card enrollment does (provisioning/enroll_server.py): the entry records its
     # certificate, and every earlier certificate of the terminal is revoked at once, also those
     # issued before entries recorded serials (the CA's register of issued serials has them).
     entry["tls_serials"] = [serial]
     entry["enrolled_by"] = "local"
-    with registry_lock(hq):
+    with hq.registry_lock():
         terminals = read_terminals(hq)
         old = retire_identity(terminals, terminal, pki.serials_of_terminal(hq.pki, terminal) - {serial},
                               revoked_reason="再登録（enroll-local --replace）",

@@ -11,8 +11,11 @@ HQDIR                                   TDIR
 
 from __future__ import annotations
 
+import fcntl
 import os
 import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,6 +81,17 @@ class HqDir:
 
     def config(self) -> ElectionConfig:
         return load_config(self.config_path)
+
+    @contextmanager
+    def registry_lock(self) -> Iterator[None]:
+        """One writer of terminals.json at a time across processes (enrollment by card, hq
+        enroll-local, hq revoke): an flock on a lock file beside it."""
+        with open(self.root / "terminals.json.lock", "a+b") as f:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
     def require(self) -> "HqDir":
         if not self.config_path.exists() or not self.roll_key.exists():

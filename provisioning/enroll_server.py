@@ -25,7 +25,6 @@ terminal store or pyscard.
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import hashlib
 import json
 import logging
@@ -33,9 +32,8 @@ import os
 import ssl
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -98,16 +96,6 @@ def _registry_items(hq: HqDir) -> list[dict[str, Any]]:
 
 def _active(hq: HqDir, terminal: str) -> list[dict[str, Any]]:
     return [d for d in _registry_items(hq) if d.get("terminal") == terminal and not d.get("revoked")]
-
-
-@contextmanager
-def _registry_lock(hq: HqDir) -> Iterator[None]:
-    with open(hq.root / "terminals.json.lock", "a+b") as f:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
 def revoked_serials(hq: HqDir) -> set[int]:
@@ -191,7 +179,7 @@ class EnrollService:
             raise refusal("card_cancelled" if "cancel" in e.code else "card_used") from None
         now = self.clock.now().isoformat(timespec="seconds")
         revoked: set[int] = set()
-        with _registry_lock(self.hq):
+        with self.hq.registry_lock():
             if _active(self.hq, hello.terminal):
                 from sync_protocol.hq_store import update_registry
                 old = {int(x) for d in _active(self.hq, hello.terminal) for x in d.get("tls_serials", [])}

@@ -12,15 +12,13 @@ The registry of enrolled terminals is HQDIR/terminals.json (written by enrollmen
 
 from __future__ import annotations
 
-import fcntl
 import gc
 import json
 import sqlite3
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable
 
 from nacl.signing import SigningKey
 
@@ -139,18 +137,6 @@ def update_registry(hq: HqDir, terminal: str, **changes: Any) -> None:
         if d["terminal"] == terminal and not d.get("revoked"):
             d.update(changes)
     write_atomic(path, json.dumps(items, ensure_ascii=False, indent=1).encode("utf-8"))
-
-
-@contextmanager
-def registry_lock(hq: HqDir) -> Iterator[None]:
-    """One writer of terminals.json at a time across processes (the same lock file as the
-    enrollment endpoint's, provisioning/enroll_server.py)."""
-    with open(hq.root / "terminals.json.lock", "a+b") as f:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
 def retire_identity(items: list[dict[str, Any]], terminal: str, earlier: set[int], **changes: Any) -> set[int]:

@@ -71,27 +71,14 @@ class AlertsPane(BoxLayout):
             self.ids.note.text = p.note
         box = self.ids.cards
         box.clear_widgets()
-        rolled = p.rollback_lines()
-        if rolled:
-            pan = Panel(bg=SEVERITY_BG["bad"])
-            pan.add_widget(label("本部の記録が巻き戻っています", font_size="16sp", bold=True))
-            for line in rolled:
-                pan.add_widget(label(line))
-            box.add_widget(pan)
-        alarms = p.alarm_lines()
-        if alarms:
-            pan = Panel(bg=SEVERITY_BG["bad"])
-            pan.add_widget(label("端末複製の警報", font_size="16sp", bold=True))
-            for line in alarms:
-                pan.add_widget(label(line))
-            box.add_widget(pan)
-        refused = p.refusal_lines()
-        if refused:
-            pan = Panel(bg=SEVERITY_BG["bad"])
-            pan.add_widget(label("受け付けなかった記録（投票済として数えていません）", font_size="16sp", bold=True))
-            for line in refused:
-                pan.add_widget(label(line))
-            box.add_widget(pan)
+        for title, lines in (("本部の記録が巻き戻っています", p.rollback_lines()), ("端末複製の警報", p.alarm_lines()),
+                             ("受け付けなかった記録（投票済として数えていません）", p.refusal_lines())):
+            if lines:
+                pan = Panel(bg=SEVERITY_BG["bad"])
+                pan.add_widget(label(title, font_size="16sp", bold=True))
+                for line in lines:
+                    pan.add_widget(label(line))
+                box.add_widget(pan)
         cards = p.alert_cards()
         if not cards:
             box.add_widget(label("二重投票の警告はありません", font_size="16sp"))
