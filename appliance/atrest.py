@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.dirs import TerminalDir, write_private
-from appliance.errors import ApplianceError, StationClosed, UsageError
+from ground.errors import ApplianceError, StationClosed, UsageError
 
 KEY_BYTES = 32
 SEALED_VERSION = 1

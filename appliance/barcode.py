@@ -1,6 +1,6 @@
 """入場整理券 barcode: ``prefix`` + 選挙人番号 + one Luhn check digit (see ``BarcodeFormat``).
 
-Pure: standard library and appliance.model/errors only; never import the store, a serial port or
+Pure: standard library and ground.model/errors only; never import the store, a serial port or
 the CLI (the hardware scanner driver imports this module, not the other way round).
 
 Order of checks in ``parse_barcode``: shape first (digits only), then the check digit over the
@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import unicodedata
 
-from appliance.errors import BarcodeInvalid
-from appliance.model import BarcodeFormat, VoterId
+from ground.errors import BarcodeInvalid
+from ground.model import BarcodeFormat, VoterId
 
 MAX_BARCODE_LEN = 40
 

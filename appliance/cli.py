@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from appliance.errors import MeiboError
+from ground.errors import MeiboError
 
 # Modules that add commands. Each owns its commands; this file only dispatches.
 COMMAND_MODULES = [

@@ -15,10 +15,10 @@ from typing import Any
 
 from appliance import journal, procedures as P
 from appliance.cli import Cli, Outcome
-from appliance.clock import JST, clock_from_arg, parse_now
+from ground.clock import JST, clock_from_arg, parse_now
 from appliance.dirs import HqDir, TerminalDir
-from appliance.errors import UsageError
-from appliance.events import EventKind
+from ground.errors import UsageError
+from ground.events import EventKind
 from appliance.terminal import Terminal
 
 
@@ -141,7 +141,7 @@ def _cmd_count(args: argparse.Namespace) -> Outcome:
 
 
 def _cmd_install_zaigai(args: argparse.Namespace) -> Outcome:
-    from appliance.errors import ApplianceError, RollSignatureInvalid
+    from ground.errors import ApplianceError, RollSignatureInvalid
     from appliance.rollpkg import SIGNATURE_MESSAGE
     from appliance.store import Store
     from appliance.zaigaipkg import LIMITS, open_zaigai_package

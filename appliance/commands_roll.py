@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from appliance.cli import Outcome
-from appliance.clock import clock_from_arg
+from ground.clock import clock_from_arg
 from appliance.dirs import HqDir, TerminalDir
-from appliance.errors import ApplianceError, RollSignatureInvalid, UsageError
+from ground.errors import ApplianceError, RollSignatureInvalid, UsageError
 from appliance.hqroll import import_roll, publish
 from appliance.lookup import LookupResult
 from appliance.rollpkg import SIGNATURE_MESSAGE, Limits, install_verified, open_package
@@ -113,7 +113,7 @@ def cmd_lookup(args: argparse.Namespace) -> Outcome:
             raise UsageError(f"--birth: {e}", code="bad_birth")
     # Every lookup that shows a voter is audit-logged in the journal first (appliance/audit.py).
     from appliance.audit import audited_lookup
-    from appliance.clock import clock_from_arg
+    from ground.clock import clock_from_arg
     from appliance.terminal import Terminal
 
     with Terminal.open(t, clock_from_arg(getattr(args, "now", None))) as term:

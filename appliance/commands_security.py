@@ -34,10 +34,10 @@ from typing import Any
 
 from appliance import atrest
 from appliance.cli import Cli, Outcome
-from appliance.clock import Clock, clock_from_arg
+from ground.clock import Clock, clock_from_arg
 from appliance.dirs import TerminalDir, write_atomic
-from appliance.errors import ApplianceError, Problem, UsageError
-from appliance.events import genesis_hash
+from ground.errors import ApplianceError, Problem, UsageError
+from ground.events import genesis_hash
 from appliance.terminal import Terminal
 
 META_ACKED = "sync.acked_seq"  # written by sync_protocol/client.py when HQ acknowledges
@@ -182,11 +182,11 @@ def _cmd_seal_card(args: argparse.Namespace) -> Outcome:
 def verify_complete_export(path: Path, tdir: TerminalDir, term: Terminal) -> dict[str, Any]:
     """FILE must be this terminal's export, signed by its device key, chained from genesis to
     the journal's current head. Raises ``ExportMismatch`` (one message per kind of doubt)."""
-    from appliance.errors import MeiboError
+    from ground.errors import MeiboError
     from sync_protocol.codec import FrameType
     from sync_protocol.crypto import verify_batch
     from sync_protocol.journal_file import read_journal_file
-    from appliance.events import chain_hash
+    from ground.events import chain_hash
 
     head = term.head()
     election, terminal = term.config.election_id, term.terminal_id
@@ -358,7 +358,7 @@ def _cmd_compliance(args: argparse.Namespace) -> Outcome:
 def _cmd_crl_renew(args: argparse.Namespace) -> Outcome:
     from datetime import datetime
 
-    from appliance.clock import JST
+    from ground.clock import JST
     from appliance.dirs import HqDir
     from sync_protocol.commands import ask_hq
     from sync_protocol.crl_keeper import renew_offline

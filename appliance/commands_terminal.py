@@ -21,13 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from appliance.cli import Cli, Outcome
-from appliance.clock import Clock, clock_from_arg
-from appliance.config import load_config
+from ground.clock import Clock, clock_from_arg
+from ground.config import load_config
 from appliance.dirs import HqDir, TerminalDir, TerminalIdentity, write_atomic, write_private
 from appliance.eligibility import ContestDecision
-from appliance.errors import ApplianceError, UsageError
+from ground.errors import ApplianceError, UsageError
 from appliance import atrest, journal
-from appliance.model import ElectionConfig, HQ_TERMINAL, StationId, TerminalId
+from ground.model import ElectionConfig, HQ_TERMINAL, StationId, TerminalId
 from appliance.store import Store
 from appliance.terminal import LocalCheckin, Terminal, write_pin
 

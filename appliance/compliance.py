@@ -31,7 +31,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from appliance.clock import Clock
+from ground.clock import Clock
 from appliance.dirs import HqDir, TerminalDir
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -603,7 +603,7 @@ def _check_crl_renewal(c1: Check, hq: HqDir, now: datetime) -> None:
 def run(target: Path, clock: Clock, proc_root: Path = Path("/proc"), *,
         use_ip_command: bool | None = None) -> dict[str, Any]:
     """The report for TDIR or HQDIR (decided by what the directory holds)."""
-    from appliance.errors import UsageError
+    from ground.errors import UsageError
 
     facts = gather_facts(proc_root, use_ip_command=use_ip_command)
     if (target / "terminal.toml").exists():

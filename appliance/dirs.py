@@ -19,9 +19,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from appliance.config import load_config
-from appliance.errors import ApplianceError, UsageError
-from appliance.model import ElectionConfig, StationId, TerminalId
+from ground.config import load_config
+from ground.errors import ApplianceError, UsageError
+from ground.model import ElectionConfig, StationId, TerminalId
 
 
 def write_private(path: Path, data: bytes) -> None:

@@ -31,8 +31,8 @@ from datetime import date, datetime, time, timedelta
 from enum import Enum
 from functools import cached_property
 
-from appliance.clock import JST
-from appliance.model import (Contest, ContestId, DisplayReason, ElectionConfig, Level, Station,
+from ground.clock import JST
+from ground.model import (Contest, ContestId, DisplayReason, ElectionConfig, Level, Station,
                              StationKind, Status, Voter)
 
 VOTING_AGE = 18

@@ -57,7 +57,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from appliance import journal
-from appliance.errors import ApplianceError, UsageError
+from ground.errors import ApplianceError, UsageError
 from appliance.store import Store
 
 HEAD_DIR_ENV = "MEIBO_HEAD_DIR"

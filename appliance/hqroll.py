@@ -28,9 +28,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from appliance.clock import Clock
+from ground.clock import Clock
 from appliance.dirs import HqDir, write_atomic
-from appliance.errors import ApplianceError, MeiboError, RollInvalid, UsageError
+from ground.errors import ApplianceError, MeiboError, RollInvalid, UsageError
 from appliance.rollcsv import Limits as CsvLimits, iter_roll_file
 from appliance.rollpkg import Kind, Manifest, Op, build_package, encode_voter
 from appliance.store import Migration, Store, _script

@@ -1,7 +1,7 @@
 """The terminal's check-in journal (受付記録): append-only, hash-chained, fsynced.
 
 Entries live in the store's ``journal`` table: ``seq`` (1, 2, 3 … no gaps), ``hlc``, ``kind``,
-``body`` (the event's canonical encoding, appliance.events) and ``hash`` =
+``body`` (the event's canonical encoding, ground.events) and ``hash`` =
 SHA-256(previous hash || body), the first entry chained to ``genesis_hash(election, terminal)``.
 
 Rules kept here:
@@ -29,10 +29,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from appliance.errors import JournalCorrupt, UsageError
-from appliance.events import Event, EventKind, chain_hash, decode, genesis_hash, validate
-from appliance.hlc import HybridClock
-from appliance.model import TerminalId
+from ground.errors import JournalCorrupt, UsageError
+from ground.events import Event, EventKind, chain_hash, decode, genesis_hash, validate
+from ground.hlc import HybridClock
+from ground.model import TerminalId
 from appliance.store import Store
 
 META_ELECTION = "journal.election"

@@ -15,11 +15,11 @@ from datetime import date, datetime
 from typing import Any
 
 from appliance.barcode import parse_barcode
-from appliance.clock import JST
-from appliance.errors import ApplianceError, UsageError
-from appliance.hlc import wall_ms_of
+from ground.clock import JST
+from ground.errors import ApplianceError, UsageError
+from ground.hlc import wall_ms_of
 from appliance.kana import is_valid_kana, kana_key, prefix_upper_bound
-from appliance.model import BarcodeFormat, DisplayReason, Sex, Status, Voter, VoterId
+from ground.model import BarcodeFormat, DisplayReason, Sex, Status, Voter, VoterId
 from appliance.wareki import to_wareki
 
 MAX_RESULTS = 50

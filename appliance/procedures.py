@@ -40,9 +40,9 @@ from typing import Any
 
 from appliance import journal
 from appliance.eligibility import in_window
-from appliance.errors import ApplianceError, NotFound, RollRejected, UsageError
-from appliance.events import MAX_STR, Event, EventKind, decode
-from appliance.model import ContestId, ElectionConfig, Level, Station, StationKind
+from ground.errors import ApplianceError, NotFound, RollRejected, UsageError
+from ground.events import MAX_STR, Event, EventKind, decode
+from ground.model import ContestId, ElectionConfig, Level, Station, StationKind
 from appliance.store import Store
 from appliance.terminal import Terminal, hlc_to_jst
 from appliance.zaigaipkg import (ZAIGAI_COLUMNS, ZAIGAI_PREFIX, ZaigaiPackage, ZaigaiVoter, card_number, digits,

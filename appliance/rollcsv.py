@@ -26,9 +26,9 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
-from appliance.errors import Problem, RollInvalid
+from ground.errors import Problem, RollInvalid
 from appliance.kana import is_valid_kana, normalize_kana
-from appliance.model import DisplayReason, Sex, Status, Voter, VoterId
+from ground.model import DisplayReason, Sex, Status, Voter, VoterId
 from appliance.wareki import WarekiInvalid, parse_date
 
 

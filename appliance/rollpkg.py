@@ -30,9 +30,9 @@ from typing import Any, Literal
 import nacl.exceptions
 import nacl.signing
 
-from appliance.errors import RollRejected, RollSignatureInvalid
-from appliance.events import canonical_json
-from appliance.model import DisplayReason, Sex, Status, Voter, VoterId
+from ground.errors import RollRejected, RollSignatureInvalid
+from ground.events import canonical_json
+from ground.model import DisplayReason, Sex, Status, Voter, VoterId
 from appliance.store import Store
 
 MAGIC = b"MEIBOROL"

@@ -23,7 +23,7 @@ from typing import Any
 
 import sqlite_utils
 
-from appliance.errors import StorageFailed
+from ground.errors import StorageFailed
 
 Migration = Callable[[sqlite3.Connection], None]
 

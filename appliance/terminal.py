@@ -33,14 +33,14 @@ from datetime import date, datetime
 from typing import Any
 
 from appliance import freshness, journal
-from appliance.clock import JST, Clock
-from appliance.config import load_config
+from ground.clock import JST, Clock
+from ground.config import load_config
 from appliance.dirs import TerminalDir, write_private
 from appliance.eligibility import ContestDecision, Decision, VotedInfo, decide
-from appliance.errors import ApplianceError, NotFound, StorageFailed, UsageError
-from appliance.events import MAX_STR, Event, EventKind, decode
-from appliance.hlc import HybridClock, wall_ms_of
-from appliance.model import (ClerkId, ContestId, DisplayReason, ElectionConfig, Sex, Station,
+from ground.errors import ApplianceError, NotFound, StorageFailed, UsageError
+from ground.events import MAX_STR, Event, EventKind, decode
+from ground.hlc import HybridClock, wall_ms_of
+from ground.model import (ClerkId, ContestId, DisplayReason, ElectionConfig, Sex, Station,
                              Status, TerminalId, Voter, VoterId)
 from appliance.store import DB_ERRORS, Store
 

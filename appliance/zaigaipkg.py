@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from appliance.errors import Problem, RollInvalid, RollRejected
-from appliance.events import MAX_STR
+from ground.errors import Problem, RollInvalid, RollRejected
+from ground.events import MAX_STR
 from appliance.rollpkg import Limits, Manifest, Op, build_package, iter_lines, open_package
 
 ZAIGAI_PREFIX = "Z:"  # voter ids of 在外選挙人 in the journal and the voted table

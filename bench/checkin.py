@@ -28,9 +28,9 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from appliance.clock import FixedClock
+from ground.clock import FixedClock
 from appliance.freshness import HEAD_DIR_ENV
-from appliance.model import Sex, Status, Voter, VoterId
+from ground.model import Sex, Status, Voter, VoterId
 from appliance.store import Store
 from appliance.terminal import Terminal
 from tests.builders import EARLY_NOON, terminal_dir, voter_row

@@ -29,12 +29,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from appliance.clock import JST, FixedClock
+from ground.clock import JST, FixedClock
 from appliance.commands_terminal import hq_init
 from appliance.dirs import HqDir
-from appliance.events import Event, EventKind
-from appliance.hlc import pack
-from appliance.model import TerminalId
+from ground.events import Event, EventKind
+from ground.hlc import pack
+from ground.model import TerminalId
 from sync_protocol.hq_store import HqStore
 from sync_protocol.records import HqFacts, RecordsLedger, console_data
 from tests.builders import election_toml

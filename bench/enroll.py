@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from appliance.clock import FixedClock
+from ground.clock import FixedClock
 from appliance.commands_terminal import hq_init
 from appliance.dirs import HqDir, TerminalDir
 from appliance.hqroll import import_roll, publish

@@ -46,10 +46,10 @@ from typing import Any
 
 import orjson
 
-from appliance.clock import FixedClock
+from ground.clock import FixedClock
 from appliance.dirs import HqDir
-from appliance.events import Event, EventKind
-from appliance.model import HQ_TERMINAL, TerminalId
+from ground.events import Event, EventKind
+from ground.model import HQ_TERMINAL, TerminalId
 from sync_protocol.hq_store import HqStore
 
 CONTESTS = ["shu", "hirei", "shinsa", "governor"]

@@ -23,7 +23,7 @@ from typing import Any
 
 from appliance.hqroll import import_roll, publish
 from appliance.lookup import by_barcode, by_kana
-from appliance.model import BarcodeFormat
+from ground.model import BarcodeFormat
 from appliance.rollpkg import _row_tuple, install_package, iter_lines, open_package
 from appliance.store import Store, connect
 from appliance.synth import SynthSettings, write_roll_file

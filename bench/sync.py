@@ -23,8 +23,8 @@ from typing import Any
 
 from nacl.signing import SigningKey
 
-from appliance.events import Event, EventKind, chain_hash, genesis_hash
-from appliance.model import TerminalId
+from ground.events import Event, EventKind, chain_hash, genesis_hash
+from ground.model import TerminalId
 from appliance.store import connect
 from sync_protocol.codec import decode, encode
 from sync_protocol.fault_proxy import FaultProxy
@@ -71,7 +71,7 @@ def _frames(n_terminals: int, per_terminal: int, election: str, prefix: str = "T
 
 def bench_ingest(workdir: Path) -> dict[str, Any]:
     from appliance.commands_terminal import hq_init
-    from appliance.clock import FixedClock
+    from ground.clock import FixedClock
     from appliance.dirs import HqDir
     from tests.builders import EARLY_NOON, election_toml
 

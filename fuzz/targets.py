@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from appliance.errors import MeiboError
+from ground.errors import MeiboError
 
 Target = Callable[[bytes], None]
 
@@ -127,7 +127,7 @@ def at(data: bytes) -> None:
 
 def barcode(data: bytes) -> None:
     from appliance.barcode import parse_barcode
-    from appliance.model import BarcodeFormat
+    from ground.model import BarcodeFormat
     from hardware.scanner.parser import ScanDecoder
     from hardware.settings import ScannerSettings
 
@@ -142,7 +142,7 @@ def barcode(data: bytes) -> None:
 
 
 def election_toml(data: bytes) -> None:
-    from appliance.config import parse_config
+    from ground.config import parse_config
 
     try:
         parse_config(data, "fuzz.toml")

@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable, Sequence
 
 from appliance.barcode import make_barcode
-from appliance.clock import Clock, SystemClock
-from appliance.errors import UsageError
-from appliance.model import BarcodeFormat, ElectionConfig
+from ground.clock import Clock, SystemClock
+from ground.errors import UsageError
+from ground.model import BarcodeFormat, ElectionConfig
 from hardware.modem.base import Modem, ModemError, ModemStatus, Subscribers
 from hardware.modem.driver import SerialModem
 from hardware.modem.dual import DualModem, HealthCheck, SwitchRecord
@@ -413,7 +413,7 @@ async def probe(modem_paths: Sequence[str], scanner_path: str | None, *, config:
 
 def _cmd_status(args: argparse.Namespace) -> Any:
     from appliance.cli import Outcome
-    from appliance.clock import clock_from_arg
+    from ground.clock import clock_from_arg
     from appliance.dirs import TerminalDir
 
     config = TerminalDir(Path(args.tdir)).config()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from appliance.errors import MeiboError
+from ground.errors import MeiboError
 from hardware.cardreader.base import (CardAbsent, CardChannel, CardReaderError, CardRemoved, NoReader,
                                       ReaderError)
 from provisioning.applet import AID, MAX_USES, PIN_MAX, PIN_MIN, PIN_TRIES, SW, Lifecycle, Tag

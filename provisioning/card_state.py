@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.dirs import write_private
-from appliance.errors import MeiboError
+from ground.errors import MeiboError
 from provisioning.applet import PIN_TRIES, CardState, Lifecycle, RandomSource, blank_card
 
 FORMAT = "meibo-card-state/1"

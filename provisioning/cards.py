@@ -20,10 +20,10 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from appliance.clock import Clock
+from ground.clock import Clock
 from appliance.dirs import write_atomic
-from appliance.errors import MeiboError
-from appliance.model import StationId, TerminalId
+from ground.errors import MeiboError
+from ground.model import StationId, TerminalId
 
 FORMAT = "meibo-cards/1"
 _SERIAL = re.compile(r"^[0-9A-F]{16}$")

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from appliance.cli import Cli, Outcome
-from appliance.clock import clock_from_arg
-from appliance.errors import ConfigInvalid, MeiboError, Problem, UsageError
-from appliance.model import StationId, TerminalId
+from ground.clock import clock_from_arg
+from ground.errors import ConfigInvalid, MeiboError, Problem, UsageError
+from ground.model import StationId, TerminalId
 from hardware.cardreader.base import CardReader, CardReaderSettings
 from provisioning import cards
 from provisioning.card_client import CardClient, Personalisation, PinInvalid, valid_pin

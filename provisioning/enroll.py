@@ -44,7 +44,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from appliance.errors import MeiboError
+from ground.errors import MeiboError
 
 PROTOCOL = "meibo-enroll/1"
 CHALLENGE_LABEL = b"meibo-enroll-challenge-v1"

@@ -28,10 +28,10 @@ from typing import Any
 
 import aiohttp
 
-from appliance.clock import Clock
+from ground.clock import Clock
 from appliance.dirs import TerminalDir, TerminalIdentity, write_atomic, write_private
-from appliance.errors import MeiboError
-from appliance.model import StationId, TerminalId
+from ground.errors import MeiboError
+from ground.model import StationId, TerminalId
 from hardware.cardreader.base import CardAbsent, CardReader, msg_card_absent
 from provisioning import pki
 from provisioning.card_client import (CardAlreadyUsed, CardClient, CardLocked, CardOfOtherElection,

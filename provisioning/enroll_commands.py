@@ -16,9 +16,9 @@ import sys
 from pathlib import Path
 
 from appliance.cli import Cli, Outcome
-from appliance.clock import clock_from_arg
+from ground.clock import clock_from_arg
 from appliance.dirs import HqDir
-from appliance.errors import UsageError
+from ground.errors import UsageError
 from provisioning import commands as provision_commands
 from provisioning.enroll import enrollment_address
 

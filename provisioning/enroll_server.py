@@ -40,9 +40,9 @@ from typing import Any
 
 from aiohttp import web
 
-from appliance.clock import Clock
+from ground.clock import Clock
 from appliance.dirs import HqDir, write_atomic
-from appliance.errors import MeiboError
+from ground.errors import MeiboError
 from provisioning import cards, pki
 from provisioning.applet import verify_card_signature
 from provisioning.enroll import (H_ROLL_ALLOWED, H_TABLE, CaInfo, CardFacts, Certified, Challenge, EnrollError,

@@ -38,10 +38,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from appliance.clock import Clock
+from ground.clock import Clock
 from appliance.dirs import write_atomic, write_private
-from appliance.errors import MeiboError
-from appliance.model import ElectionConfig
+from ground.errors import MeiboError
+from ground.model import ElectionConfig
 
 MARGIN = timedelta(days=30)
 CRL_LIFETIME = timedelta(days=2)

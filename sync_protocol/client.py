@@ -31,8 +31,8 @@ from nacl.signing import SigningKey
 
 from appliance import journal
 from appliance.dirs import TerminalDir
-from appliance.errors import MeiboError
-from appliance.events import EventKind
+from ground.errors import MeiboError
+from ground.events import EventKind
 from appliance.store import Store
 from appliance.terminal import Terminal, VotedFlag
 from provisioning.pki import hq_server_name
@@ -299,7 +299,7 @@ class SyncAgent:
 
     def _hash_at(self, seq: int) -> bytes | None:
         if seq == 0:
-            from appliance.events import genesis_hash
+            from ground.events import genesis_hash
 
             return genesis_hash(self.term.config.election_id, self.term.terminal_id)
         row = self.store.conn.execute("SELECT hash FROM journal WHERE seq=?", (seq,)).fetchone()

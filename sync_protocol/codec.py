@@ -6,7 +6,7 @@ A frame is one WebSocket binary message::
 
 The header is canonical JSON (sorted keys, no spaces, UTF-8). The body, present only for BATCH
 and FLAGS, is zlib-compressed: for BATCH the concatenation of ``LEB128 length || event`` for
-each journal event in its canonical encoding (appliance/events.py), for FLAGS a canonical JSON
+each journal event in its canonical encoding (ground/events.py), for FLAGS a canonical JSON
 list. Sizes are bounded before anything is allocated: a hostile frame costs at most
 ``MAX_FRAME`` bytes in and ``MAX_BODY`` bytes decompressed.
 
@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
-from appliance.events import Event, canonical_json, decode_batch
-from appliance.errors import JournalCorrupt
+from ground.events import Event, canonical_json, decode_batch
+from ground.errors import JournalCorrupt
 from sync_protocol.errors import FrameInvalid
 
 PROTOCOL_VERSION = 1
@@ -134,7 +134,7 @@ def decode(data: bytes) -> Frame:
     flags: list[tuple[Any, ...]] = []
     if ftype is FrameType.BATCH:
         raw = _inflate(body)
-        # Split first, then decode the events as one batch (appliance.events.decode_batch); a
+        # Split first, then decode the events as one batch (ground.events.decode_batch); a
         # framing fault is raised only after the events before it decoded, so the first fault in
         # stream order is the one reported, as when each event was decoded as it was split off.
         raws: list[bytes] = []

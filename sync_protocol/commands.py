@@ -21,9 +21,9 @@ from typing import Any
 from nacl.signing import SigningKey
 
 from appliance.cli import Cli, Outcome
-from appliance.clock import clock_from_arg
+from ground.clock import clock_from_arg
 from appliance.dirs import HqDir, TerminalDir
-from appliance.errors import MeiboError, UsageError
+from ground.errors import MeiboError, UsageError
 from appliance.terminal import Terminal
 from sync_protocol import hq_ops
 from sync_protocol.client import SyncAgent, SyncSettings, until_acked

@@ -14,8 +14,8 @@ import signal
 import sys
 from typing import Any
 
-from appliance.clock import clock_from_arg
-from appliance.errors import UsageError
+from ground.clock import clock_from_arg
+from ground.errors import UsageError
 from sync_protocol.fault_proxy import FaultProxy, LinkStats
 from sync_protocol.lte_link import (PROFILES, LinkProfile, ScheduleEntry, outage_profile,
                                     parse_schedule, profile_named)
@@ -100,7 +100,7 @@ def register(cli: Any) -> None:
 def main(argv: list[str] | None = None) -> int:
     """``python -m sync_protocol.commands_link``: the same command without the full CLI."""
     from appliance.cli import Cli, emit
-    from appliance.errors import MeiboError
+    from ground.errors import MeiboError
 
     parser = argparse.ArgumentParser(prog="meibo link-proxy")
     cli = Cli(parser, parser.add_subparsers(dest="cmd", required=True))

@@ -16,7 +16,7 @@ from collections import Counter
 from typing import Any
 
 from appliance.cli import Outcome
-from appliance.errors import UsageError
+from ground.errors import UsageError
 from sync_protocol.sim.run import BUGS, WEAKNESS_COUNTS, RunReport, run_seed
 
 HOUR_MS = 3_600_000
@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     import sys
 
     from appliance.cli import Cli, emit
-    from appliance.errors import MeiboError
+    from ground.errors import MeiboError
 
     parser = argparse.ArgumentParser(prog="meibo")
     cli = Cli(parser, parser.add_subparsers(dest="cmd", required=True))

@@ -38,9 +38,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from appliance.clock import Clock, SystemClock
+from ground.clock import Clock, SystemClock
 from appliance.dirs import HqDir
-from appliance.errors import MeiboError
+from ground.errors import MeiboError
 from provisioning import pki
 from provisioning.pki import CrlInfo, CrlSettings
 from sync_protocol.hq_store import read_registry, revoked_serials

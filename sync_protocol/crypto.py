@@ -12,7 +12,7 @@ from __future__ import annotations
 from nacl.exceptions import BadSignatureError, CryptoError
 from nacl.signing import SigningKey, VerifyKey
 
-from appliance.events import canonical_json
+from ground.events import canonical_json
 from sync_protocol.errors import BatchRejected
 
 

@@ -42,9 +42,9 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from appliance.clock import JST, FixedClock
+from ground.clock import JST, FixedClock
 from appliance.dirs import HqDir, TerminalDir
-from appliance.errors import MeiboError
+from ground.errors import MeiboError
 from appliance.terminal import Terminal
 from sync_protocol.client import ask_agent
 from sync_protocol.fault_proxy import FaultProxy

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from appliance.errors import MeiboError
+from ground.errors import MeiboError
 
 
 class SyncError(MeiboError):

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Sequence
 
-from appliance.clock import Clock, to_jst
+from ground.clock import Clock, to_jst
 from sync_protocol.lte_link import (Direction, LinkConfigInvalid, LinkModel, LinkProfile,
                                     LinkState, OrderedPipe, ScheduleEntry, Window,
                                     profile_named, schedule_windows)

@@ -28,9 +28,9 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from appliance.clock import Clock
+from ground.clock import Clock
 from appliance.dirs import HqDir, write_atomic
-from appliance.errors import MeiboError, UsageError
+from ground.errors import MeiboError, UsageError
 
 MANIFEST = "manifest.json"
 DATABASES = ("hq.db", "roll.db")

@@ -10,11 +10,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
-from appliance.clock import Clock, JST
-from appliance.errors import MeiboError, UsageError
-from appliance.events import Event, EventKind
-from appliance.hlc import HybridClock, wall_ms_of
-from appliance.model import HQ_TERMINAL
+from ground.clock import Clock, JST
+from ground.errors import MeiboError, UsageError
+from ground.events import Event, EventKind
+from ground.hlc import HybridClock, wall_ms_of
+from ground.model import HQ_TERMINAL
 from sync_protocol.codec import Frame, FrameType
 from sync_protocol.errors import BatchRejected, FrameInvalid, SyncError
 from sync_protocol.hq_store import ALERT_STATES, HqStore

@@ -23,9 +23,9 @@ from typing import Any, Iterable
 from nacl.signing import SigningKey
 
 from appliance.dirs import HqDir, write_atomic
-from appliance.errors import StorageFailed
-from appliance.events import Event, EventKind, decode_batch
-from appliance.model import HQ_TERMINAL
+from ground.errors import StorageFailed
+from ground.events import Event, EventKind, decode_batch
+from ground.model import HQ_TERMINAL
 from appliance.store import Migration, Store, _script
 from appliance.zaigaipkg import ZAIGAI_PREFIX
 from sync_protocol.ledger import Alarm, Ledger

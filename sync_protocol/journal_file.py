@@ -21,7 +21,7 @@ from nacl.signing import SigningKey
 
 from appliance import journal
 from appliance.dirs import write_atomic
-from appliance.events import canonical_json, genesis_hash
+from ground.events import canonical_json, genesis_hash
 from appliance.store import Store
 from sync_protocol.codec import MAX_FRAME, Frame, decode, encode
 from sync_protocol.errors import FrameInvalid

@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Container, Iterable, Iterator, NamedTuple, TypeVar, overload
 
-from appliance.events import Event, EventKind, chain_hash, genesis_hash
-from appliance.model import HQ_TERMINAL
+from ground.events import Event, EventKind, chain_hash, genesis_hash
+from ground.model import HQ_TERMINAL
 from sync_protocol.crypto import verify_batch
 from sync_protocol.errors import BatchRejected
 from sync_protocol.screen import Refusal, needs_screen, screen_checkin

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
 from typing import Sequence
 
-from appliance.errors import Problem
+from ground.errors import Problem
 from sync_protocol.errors import SyncError
 
 

@@ -18,8 +18,8 @@ from datetime import date, datetime
 from pathlib import Path
 
 from appliance.dirs import write_atomic
-from appliance.errors import UsageError
-from appliance.model import ElectionConfig, StationKind
+from ground.errors import UsageError
+from ground.model import ElectionConfig, StationKind
 from appliance.wareki import to_wareki
 from sync_protocol.ledger import Ledger
 from sync_protocol.records import hlc_dt

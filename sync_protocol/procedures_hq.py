@@ -26,9 +26,9 @@ from datetime import date, datetime
 from typing import Any
 
 from appliance.csvsafe import excel_csv
-from appliance.errors import UsageError
-from appliance.events import Event, EventKind, decode
-from appliance.model import HQ_TERMINAL, ElectionConfig, StationKind
+from ground.errors import UsageError
+from ground.events import Event, EventKind, decode
+from ground.model import HQ_TERMINAL, ElectionConfig, StationKind
 from sync_protocol.ledger import CState, Ledger
 from sync_protocol.records import Table, hlc_dt, hourly_rows, station_kind, station_name
 

@@ -26,10 +26,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from typing import Any, Iterable, Mapping, Protocol, Sequence
 
-from appliance.clock import JST
-from appliance.events import Event, EventKind
-from appliance.hlc import wall_ms_of
-from appliance.model import HQ_TERMINAL, ElectionConfig, StationKind
+from ground.clock import JST
+from ground.events import Event, EventKind
+from ground.hlc import wall_ms_of
+from ground.model import HQ_TERMINAL, ElectionConfig, StationKind
 from sync_protocol.ledger import BallotRef, CheckinRec, CState, Ledger
 
 NONE_MARK = "—"

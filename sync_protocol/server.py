@@ -26,11 +26,11 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from appliance.clock import Clock, clock_from_arg
+from ground.clock import Clock, clock_from_arg
 from appliance.dirs import HqDir
-from appliance.errors import MeiboError, UsageError
+from ground.errors import MeiboError, UsageError
 from sync_protocol import hq_ops
-from appliance.events import Event
+from ground.events import Event
 from provisioning.pki import CrlSettings, cert_identity
 from sync_protocol.codec import Frame, FrameType, decode, encode
 from sync_protocol.errors import FrameInvalid, IllegalTransition, SyncError

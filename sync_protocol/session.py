@@ -19,7 +19,7 @@ from typing import Any, Callable, Sequence
 
 from nacl.signing import SigningKey
 
-from appliance.events import Event, chain_hash
+from ground.events import Event, chain_hash
 from sync_protocol.codec import PROTOCOL_VERSION, Frame, FrameType, MAX_BATCH_EVENTS
 from sync_protocol.crypto import sign_batch
 from sync_protocol.errors import BatchRejected, HeaderInvalid, IllegalTransition

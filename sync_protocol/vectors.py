@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from nacl.signing import SigningKey
 
-from appliance.events import Event, EventKind, chain_hash, genesis_hash
-from appliance.model import TerminalId
+from ground.events import Event, EventKind, chain_hash, genesis_hash
+from ground.model import TerminalId
 from sync_protocol.codec import Frame, FrameType, encode
 from sync_protocol.session import TerminalLink
 

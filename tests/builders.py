@@ -28,10 +28,10 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from appliance.clock import JST
-from appliance.config import parse_config
+from ground.clock import JST
+from ground.config import parse_config
 from appliance.dirs import TerminalDir, TerminalIdentity, write_atomic, write_private
-from appliance.model import (DisplayReason, ElectionConfig, Sex, StationId, Status, TerminalId,
+from ground.model import (DisplayReason, ElectionConfig, Sex, StationId, Status, TerminalId,
                              Voter, VoterId)
 from appliance import atrest
 from appliance.store import Store

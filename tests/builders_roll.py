@@ -14,9 +14,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Sequence
 
-from appliance.clock import JST, FixedClock
+from ground.clock import JST, FixedClock
 from appliance.dirs import HqDir, TerminalDir, TerminalIdentity, write_atomic, write_private
-from appliance.model import StationId, TerminalId
+from ground.model import StationId, TerminalId
 from appliance.rollpkg import public_key_of
 
 NOW = FixedClock(datetime(2027, 4, 1, 9, 0, tzinfo=JST))

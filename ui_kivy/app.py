@@ -245,7 +245,7 @@ class StationRun:
 
     async def _walk(self) -> None:
         from appliance.dirs import TerminalDir
-        from appliance.errors import MeiboError
+        from ground.errors import MeiboError
 
         from ui_kivy.presenters.unlock import needs_unlock
 
@@ -300,7 +300,7 @@ class StationRun:
 
     async def _unlocking(self) -> None:
         from appliance.dirs import TerminalDir
-        from appliance.errors import MeiboError
+        from ground.errors import MeiboError
 
         from ui_kivy.presenters.unlock import AtRestUnlock, UnlockPresenter
         from ui_kivy.views.unlock import UnlockRoot

@@ -14,8 +14,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from appliance.clock import clock_from_arg
-from appliance.errors import UsageError
+from ground.clock import clock_from_arg
+from ground.errors import UsageError
 
 
 def _size(text: str) -> tuple[int, int]:

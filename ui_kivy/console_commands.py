@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from appliance.cli import Cli, Outcome
-from appliance.clock import clock_from_arg
+from ground.clock import clock_from_arg
 from appliance.csvsafe import excel_csv
 from appliance.dirs import HqDir, write_atomic
-from appliance.errors import Problem, UsageError
+from ground.errors import Problem, UsageError
 from sync_protocol import records
 from sync_protocol.hq_store import HqStore
 

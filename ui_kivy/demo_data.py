@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import date
 
-from appliance.config import parse_config
+from ground.config import parse_config
 from appliance.zaigaipkg import ZaigaiVoter, parse_zaigai_csv
-from appliance.model import DisplayReason, ElectionConfig, Sex, Status, Voter, VoterId
+from ground.model import DisplayReason, ElectionConfig, Sex, Status, Voter, VoterId
 
 DEMO_TOML = """
 [election]

@@ -22,15 +22,15 @@ from typing import Any
 from appliance import procedures as P
 
 from appliance.barcode import parse_barcode
-from appliance.clock import Clock
+from ground.clock import Clock
 from appliance.eligibility import VotedInfo, decide, in_window
-from appliance.errors import NotFound, StationClosed, UsageError
-from appliance.events import Event, EventKind
+from ground.errors import NotFound, StationClosed, UsageError
+from ground.events import Event, EventKind
 from appliance.kana import is_valid_kana, kana_key
 from appliance.lookup import MAX_RESULTS
 from appliance.terminal import hlc_to_jst
 from appliance.zaigaipkg import card_number, digits
-from appliance.model import ContestId, ElectionConfig, Level, Station, StationKind, TerminalId, Voter
+from ground.model import ContestId, ElectionConfig, Level, Station, StationKind, TerminalId, Voter
 from ui_kivy.service import (BallotLine, CheckinAnswer, CheckinRow, CountRow, LateAlertInfo, LinkStatus,
                              SearchAnswer, StationReport, StationState, VoterCard, VotedLine, ZaigaiCard,
                              _check_count, answer_lines, card_of, counts_from_events, hourly_checkins,

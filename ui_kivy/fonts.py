@@ -12,7 +12,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from appliance.errors import MeiboError
+from ground.errors import MeiboError
 
 CANDIDATES: tuple[str, ...] = (
     "/usr/share/fonts/opentype/ipaexfont-gothic/ipaexg.ttf",  # Debian fonts-ipaexfont-gothic

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from appliance.clock import FixedClock
+from ground.clock import FixedClock
 from appliance.eligibility import VotedInfo
 from appliance.barcode import make_barcode
 from ui_kivy.app import make_app, prepare_kivy
@@ -24,7 +24,7 @@ from ui_kivy.presenters.app_flow import KioskFlow, Screen
 from ui_kivy.service import RadioInfo
 
 from datetime import datetime
-from appliance.clock import JST
+from ground.clock import JST
 
 NOW = datetime(2027, 4, 20, 14, 5, tzinfo=JST)
 

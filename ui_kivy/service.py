@@ -37,9 +37,9 @@ from typing import Any, Protocol
 
 from appliance import journal, lookup, procedures
 from appliance.eligibility import Code, ContestDecision, Decision
-from appliance.errors import NotFound, StationClosed, UsageError
-from appliance.events import EventKind, decode
-from appliance.model import ElectionConfig, Level, Station, Voter
+from ground.errors import NotFound, StationClosed, UsageError
+from ground.events import EventKind, decode
+from ground.model import ElectionConfig, Level, Station, Voter
 from appliance.terminal import Terminal, check_pin, hlc_to_jst
 from appliance.wareki import to_wareki
 

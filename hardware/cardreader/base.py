@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol
 
-from appliance.errors import MeiboError
+from ground.errors import MeiboError
 
 
 class CardReaderError(MeiboError):

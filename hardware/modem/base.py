@@ -13,7 +13,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, Callable, Protocol
 
-from appliance.errors import MeiboError
+from ground.errors import MeiboError
 from hardware.subscribers import Subscribers as Subscribers  # re-exported: devices use it from here
 
 

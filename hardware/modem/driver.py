@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import serial
 
-from appliance.clock import Clock, SystemClock
+from ground.clock import Clock, SystemClock
 from hardware.modem.base import (ModemClosed, ModemCommandFailed, ModemError, ModemNotResponding,
                                  ModemPortUnavailable, ModemState, ModemStatus, Registration, SimMissing,
                                  SimPinRequired, Subscribers)

@@ -20,7 +20,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, Awaitable, Callable, Sequence
 
-from appliance.clock import Clock
+from ground.clock import Clock
 from hardware.modem.base import ApnCheck, Modem, ModemError, ModemStatus, Subscribers
 from hardware.settings import DualModemSettings
 

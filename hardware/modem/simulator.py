@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
-from appliance.clock import Clock
+from ground.clock import Clock
 from hardware.modem.base import (BARS_TO_RSSI, ModemClosed, ModemNotResponding, ModemState, ModemStatus,
                                  Registration, SimMissing, SimPinRequired, Subscribers, apn_check)
 from hardware.pty_pair import PtyPair

@@ -12,8 +12,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Callable, Protocol
 
-from appliance.errors import MeiboError
-from appliance.model import VoterId
+from ground.errors import MeiboError
+from ground.model import VoterId
 from hardware.subscribers import Subscribers as Subscribers  # re-exported: devices use it from here
 
 

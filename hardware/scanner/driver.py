@@ -14,8 +14,8 @@ from typing import Any, Callable
 
 import serial
 
-from appliance.clock import Clock, SystemClock
-from appliance.model import BarcodeFormat
+from ground.clock import Clock, SystemClock
+from ground.model import BarcodeFormat
 from hardware.scanner.base import (ScanEvent, ScannerClosed, ScannerConnected, ScannerDisconnected,
                                    ScannerStatus, Subscribers)
 from hardware.scanner.parser import ScanDecoder

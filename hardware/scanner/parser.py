@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from appliance.barcode import BarcodeCheckDigit, BarcodeOtherElection, parse_barcode
-from appliance.errors import BarcodeInvalid
-from appliance.model import BarcodeFormat, VoterId
+from ground.errors import BarcodeInvalid
+from ground.model import BarcodeFormat, VoterId
 from hardware.scanner.base import DoubleScan, Misread, OtherElection, ScanEvent, VoterScanned
 from hardware.settings import ScannerSettings, Suffix
 

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Callable
 
 from appliance.barcode import make_barcode
-from appliance.clock import Clock
-from appliance.model import BarcodeFormat
+from ground.clock import Clock
+from ground.model import BarcodeFormat
 from hardware.pty_pair import PtyPair
 from hardware.serial_port import PtyPort
 from hardware.scanner.base import (ScanEvent, ScannerClosed, ScannerConnected, ScannerDisconnected,

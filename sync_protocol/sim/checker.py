@@ -18,8 +18,8 @@ Pure: reads the world, writes nothing.
 
 from __future__ import annotations
 
-from appliance.events import Event, EventKind
-from appliance.model import HQ_TERMINAL
+from ground.events import Event, EventKind
+from ground.model import HQ_TERMINAL
 from sync_protocol.ledger import CState
 from sync_protocol.sim.world import World
 

@@ -20,9 +20,9 @@ import random
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from appliance.events import Event, EventKind
-from appliance.hlc import HybridClock
-from appliance.model import HQ_TERMINAL
+from ground.events import Event, EventKind
+from ground.hlc import HybridClock
+from ground.model import HQ_TERMINAL
 from sync_protocol import codec
 from sync_protocol.errors import FrameInvalid, IllegalTransition
 from sync_protocol.ledger import CheckinRec, CState, Ledger, Verdict

@@ -10,7 +10,7 @@ from collections import Counter
 
 from nacl.signing import SigningKey
 
-from appliance.events import Event
+from ground.events import Event
 from sync_protocol.sim.faults import HOUR, MINUTE, SECOND, FaultMix, Visit
 from sync_protocol.sim.history import History, Told
 from sync_protocol.sim.hq import SimHq

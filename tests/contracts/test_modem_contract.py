@@ -9,7 +9,7 @@ from typing import AsyncIterator, Callable
 
 import pytest
 
-from appliance.clock import FixedClock
+from ground.clock import FixedClock
 from hardware.modem.base import (ApnCheck, Modem, ModemClosed, ModemNotResponding, ModemState, ModemStatus,
                                  Registration, SimMissing, SimPinRequired)
 from hardware.modem.driver import SerialModem

@@ -12,8 +12,8 @@ from typing import AsyncIterator, Callable
 import pytest
 
 from appliance.barcode import make_barcode
-from appliance.clock import FixedClock
-from appliance.model import BarcodeFormat
+from ground.clock import FixedClock
+from ground.model import BarcodeFormat
 from hardware.scanner.base import (DoubleScan, Misread, OtherElection, ScanEvent, Scanner, ScannerConnected,
                                    ScannerDisconnected, VoterScanned)
 from hardware.scanner.driver import SerialScanner

@@ -13,7 +13,7 @@ import sys
 import threading
 from pathlib import Path
 
-from appliance.clock import FixedClock
+from ground.clock import FixedClock
 from appliance.dirs import TerminalDir
 from appliance.terminal import Terminal
 from sync_protocol.client import SyncAgent, SyncSettings

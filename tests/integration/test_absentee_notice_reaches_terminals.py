@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
-from appliance.clock import FixedClock
-from appliance.events import Event, EventKind
+from ground.clock import FixedClock
+from ground.events import Event, EventKind
 from appliance.procedures import absentee_warning
 from sync_protocol import hq_ops
 from tests.builders import EARLY_NOON

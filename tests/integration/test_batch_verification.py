@@ -15,7 +15,7 @@ from nacl.signing import SigningKey
 
 from appliance import journal
 from appliance.dirs import TerminalDir
-from appliance.events import Event
+from ground.events import Event
 from provisioning.pki import hq_server_name
 from sync_protocol.codec import Frame, FrameType, decode, encode
 from sync_protocol.session import TerminalLink
@@ -60,7 +60,7 @@ def _batch(env, tid: str, upto: int | None = None) -> bytes:
         link = TerminalLink("sync-test", t.terminal_id, t.station.station_id,
                             SigningKey(env.terminals[tid].device_key.read_bytes()))
         link.state = link.state.READY
-        from appliance.events import genesis_hash
+        from ground.events import genesis_hash
 
         return encode(link.batch(evs, genesis_hash("sync-test", t.terminal_id)))
     finally:
@@ -168,7 +168,7 @@ async def test_batch_from_another_election_is_refused(tmp_path):
         t.close()
         link = TerminalLink("other-election", "T01", "E01", SigningKey(env.terminals["T01"].device_key.read_bytes()))
         link.state = link.state.READY
-        from appliance.events import genesis_hash
+        from ground.events import genesis_hash
 
         data = encode(link.batch(evs, genesis_hash("other-election", "T01")))
         got = await _raw_session(env, "T01", [data])

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.clock import FixedClock
+from ground.clock import FixedClock
 from hardware.cardreader.pcsc import PcscCardReader
 from provisioning import card_state, cards
 from provisioning.applet import Lifecycle

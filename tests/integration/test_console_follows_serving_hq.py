@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from appliance.errors import MeiboError
+from ground.errors import MeiboError
 from sync_protocol.records import HqFacts, RecordsLedger, console_data
 from sync_protocol.server import ADMIN_SOCKET, HqNode, serve
 from tests.integration.sync_env import checkin, make_env

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from appliance.clock import FixedClock
+from ground.clock import FixedClock
 from appliance.commands_terminal import hq_init
 from appliance.dirs import HqDir, TerminalDir
 from appliance.hqroll import import_roll, publish
@@ -147,7 +147,7 @@ def assert_nothing_changed(w: World, before: tuple[bytes, list[dict[str, Any]]],
 
 
 def refused(w: World, tdir: Path, code: str, **kw: Any) -> Any:
-    from appliance.errors import MeiboError
+    from ground.errors import MeiboError
     with pytest.raises(MeiboError) as ei:
         w.enroll(tdir, **kw)
     assert ei.value.code == code, (ei.value.code, ei.value.message)

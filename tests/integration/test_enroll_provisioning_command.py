@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.clock import FixedClock
+from ground.clock import FixedClock
 from appliance.commands_terminal import hq_init
 from tests.builders import EARLY_NOON, election_toml
 

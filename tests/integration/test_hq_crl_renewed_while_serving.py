@@ -17,7 +17,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from appliance.clock import SystemClock
+from ground.clock import SystemClock
 from provisioning import pki
 from provisioning.pki import CrlSettings, hq_server_name
 from sync_protocol.hq_store import update_registry

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from appliance import atrest
-from appliance.clock import FixedClock
+from ground.clock import FixedClock
 from hardware.cardreader.pcsc import PcscCardReader
 from provisioning.pcsc_service import READER_SLOT0
 from tests.builders import EARLY_NOON, TEST_PIN, terminal_dir

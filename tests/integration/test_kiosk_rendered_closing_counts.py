@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from appliance import procedures as P
-from appliance.events import EventKind, decode
+from ground.events import EventKind, decode
 from tests.builders import TEST_PIN
 from tests.integration.test_kiosk_rendered_declared_tentative import real_flow
 from tests.integration.test_kiosk_rendered_zaigai_to_green import press_key

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from appliance.clock import FixedClock
-from appliance.events import EventKind, decode
+from ground.clock import FixedClock
+from ground.events import EventKind, decode
 from appliance.terminal import Terminal, write_pin
 from tests.builders import EARLY_NOON, TEST_PIN, terminal_dir
 from tests.integration.test_kiosk_rendered_zaigai_to_green import press_key

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from appliance.barcode import make_barcode
-from appliance.clock import FixedClock
+from ground.clock import FixedClock
 from hardware.commands import TerminalHardware
 from hardware.scanner.simulator import ScannerSimulator, SimulatedScanner
 from tests.builders import jst

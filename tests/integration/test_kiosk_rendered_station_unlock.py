@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from appliance import atrest
-from appliance.clock import FixedClock
+from ground.clock import FixedClock
 from appliance.terminal import Terminal
 from tests.builders import EARLY_NOON, TEST_PIN, terminal_dir
 from tests.unit.ui_kivy.conftest import VOTERS

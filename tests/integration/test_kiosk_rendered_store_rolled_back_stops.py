@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from appliance.clock import FixedClock
-from appliance.errors import MeiboError
+from ground.clock import FixedClock
+from ground.errors import MeiboError
 from appliance.terminal import Terminal
 from tests.builders import EARLY_NOON, terminal_dir, voter
 from ui_kivy.rendered import offscreen_env, until

@@ -13,7 +13,7 @@ import pytest
 
 from appliance import procedures as P
 from appliance.barcode import make_barcode
-from appliance.events import EventKind
+from ground.events import EventKind
 from tests.integration.sync_env import checkin
 from tests.integration.test_kiosk_rendered_scan_to_green import kiosk, kiosk_env, start_hq, stop
 from ui_kivy.presenters.app_flow import Screen

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from appliance.clock import FixedClock
+from ground.clock import FixedClock
 from hardware.cardreader.pcsc import PcscCardReader
 from provisioning import cards, pki
 from provisioning.card_client import Personalisation

@@ -23,7 +23,7 @@ import pytest
 
 from appliance import atrest
 from appliance.barcode import make_barcode
-from appliance.clock import FixedClock
+from ground.clock import FixedClock
 from appliance.dirs import HqDir, TerminalDir
 from hardware.cardreader.pcsc import PcscCardReader
 from provisioning import cards, pki

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from appliance import atrest
-from appliance.clock import FixedClock
+from ground.clock import FixedClock
 from appliance.dirs import TerminalDir
 from hardware.cardreader.pcsc import PcscCardReader
 from provisioning.enroll_client import EnrollSettings, enroll

@@ -8,7 +8,7 @@ from datetime import datetime
 
 import pytest
 
-from appliance.clock import JST, FixedClock
+from ground.clock import JST, FixedClock
 from sync_protocol.fault_proxy import FaultProxy
 from sync_protocol.lte_link import LinkState, outage_profile, parse_schedule
 from tests.integration.link_echo import EchoServer, close, ping

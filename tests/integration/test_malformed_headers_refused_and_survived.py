@@ -17,7 +17,7 @@ import pytest
 from aiohttp import web
 from nacl.signing import SigningKey
 
-from appliance.events import genesis_hash
+from ground.events import genesis_hash
 from provisioning.pki import hq_server_name
 from sync_protocol.codec import Frame, FrameType, decode, encode
 from sync_protocol.session import TerminalLink

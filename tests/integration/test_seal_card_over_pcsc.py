@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from appliance import atrest
-from appliance.clock import FixedClock
+from ground.clock import FixedClock
 from appliance.commands_terminal import enroll_local, hq_init
 from appliance.dirs import TerminalDir
 from provisioning.virtual_card import VirtualCard

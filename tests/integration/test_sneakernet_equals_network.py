@@ -9,8 +9,8 @@ import shutil
 import pytest
 from nacl.signing import SigningKey
 
-from appliance.events import EventKind
-from appliance.errors import MeiboError
+from ground.events import EventKind
+from ground.errors import MeiboError
 from sync_protocol import hq_ops
 from sync_protocol.hq_store import HqStore
 from sync_protocol.journal_file import export_journal

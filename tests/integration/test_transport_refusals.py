@@ -9,7 +9,7 @@ import ssl
 import aiohttp
 import pytest
 
-from appliance.clock import FixedClock
+from ground.clock import FixedClock
 from appliance.commands_terminal import enroll_local, hq_init
 from appliance.dirs import HqDir, TerminalDir
 from provisioning.pki import hq_server_name

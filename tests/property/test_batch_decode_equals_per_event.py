@@ -1,4 +1,4 @@
-"""HQ decodes a batch's events at once (``appliance.events.decode_batch``: one canonical-form
+"""HQ decodes a batch's events at once (``ground.events.decode_batch``: one canonical-form
 check for the whole batch). It must give exactly what decoding each event did: the same events,
 or the same first refusal (code and message) — for canonical batches, non-canonical ones
 (reordered keys, spaces, escapes), tampered bytes, and raw pieces whose joins would parse as
@@ -12,8 +12,8 @@ import orjson
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from appliance.errors import JournalCorrupt
-from appliance.events import Event, EventKind, decode, decode_batch
+from ground.errors import JournalCorrupt
+from ground.events import Event, EventKind, decode, decode_batch
 
 
 def _outcome(fn: Any, raws: list[bytes]) -> tuple[str, Any]:

@@ -13,10 +13,10 @@ from typing import Any
 
 from hypothesis import given, settings, strategies as st
 
-from appliance.clock import JST
-from appliance.events import Event, EventKind
-from appliance.hlc import pack
-from appliance.model import HQ_TERMINAL, TerminalId
+from ground.clock import JST
+from ground.events import Event, EventKind
+from ground.hlc import pack
+from ground.model import HQ_TERMINAL, TerminalId
 from sync_protocol.records import HqFacts, RecordsLedger, console_data
 from ui_kivy.console.demo import EventMaker, demo_config
 from ui_kivy.console.live import Change, LiveRecords

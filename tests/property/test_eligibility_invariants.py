@@ -6,9 +6,9 @@ from datetime import date, datetime, timedelta
 
 from hypothesis import given, settings, strategies as st
 
-from appliance.clock import JST
+from ground.clock import JST
 from appliance.eligibility import Code, VotedInfo, decide
-from appliance.model import ContestId, DisplayReason, Level, StationKind, Status, Voter, VoterId
+from ground.model import ContestId, DisplayReason, Level, StationKind, Status, Voter, VoterId
 from tests.builders import election_config, voter
 
 CFG = election_config()

@@ -18,9 +18,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from nacl.signing import SigningKey
 
-from appliance.errors import MeiboError
-from appliance.events import Event, EventKind, genesis_hash
-from appliance.model import TerminalId
+from ground.errors import MeiboError
+from ground.events import Event, EventKind, genesis_hash
+from ground.model import TerminalId
 from sync_protocol import codec
 from sync_protocol.codec import MAX_BODY, MAX_FRAME, Frame, FrameType, decode, encode
 from sync_protocol.errors import FrameInvalid

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import assume, HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from appliance.clock import FixedClock
+from ground.clock import FixedClock
 from appliance.commands_terminal import hq_init
-from appliance.errors import MeiboError
+from ground.errors import MeiboError
 from appliance.rollpkg import build_package, encode_voter, install_package, public_key_of
 from appliance.store import Store
 from fuzz.targets import TEST_SEED

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from appliance import journal
-from appliance.clock import FixedClock
-from appliance.errors import NotFound
+from ground.clock import FixedClock
+from ground.errors import NotFound
 from appliance.terminal import Terminal, VoidRefused, WithholdRefused
 from tests.builders import EARLY_NOON, terminal_dir, voter
 

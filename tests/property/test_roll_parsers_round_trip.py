@@ -6,9 +6,9 @@ from datetime import date, timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from appliance.errors import RollInvalid
+from ground.errors import RollInvalid
 from appliance.kana import is_valid_kana, kana_key, normalize_kana
-from appliance.model import DisplayReason, Sex, Status, Voter, VoterId
+from ground.model import DisplayReason, Sex, Status, Voter, VoterId
 from appliance.rollcsv import Limits, _fast_parser, _Problems, _row, COLUMNS, parse_roll
 from appliance.rollpkg import build_package, decode_package, decode_voter, encode_voter, public_key_of
 from appliance.wareki import WarekiInvalid, parse_date, to_wareki
@@ -152,7 +152,7 @@ def test_fast_path_agrees_with_full_check(fields: list[str], day: date | None) -
 @given(st.from_regex(r"[0-9]{1,20}", fullmatch=True), st.from_regex(r"[0-9]{0,4}", fullmatch=True))
 def test_barcode_round_trip(voter_id: str, prefix: str) -> None:
     from appliance.barcode import make_barcode, parse_barcode
-    from appliance.model import BarcodeFormat
+    from ground.model import BarcodeFormat
     fmt = BarcodeFormat(prefix=prefix)
     assert parse_barcode(make_barcode(voter_id, fmt), fmt) == voter_id
 
@@ -160,8 +160,8 @@ def test_barcode_round_trip(voter_id: str, prefix: str) -> None:
 @given(st.text(max_size=60))
 def test_barcode_parser_only_barcode_invalid(text: str) -> None:
     from appliance.barcode import parse_barcode
-    from appliance.errors import BarcodeInvalid
-    from appliance.model import BarcodeFormat
+    from ground.errors import BarcodeInvalid
+    from ground.model import BarcodeFormat
     try:
         parse_barcode(text, BarcodeFormat(prefix="14"))
     except BarcodeInvalid:

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from appliance.barcode import make_barcode
-from appliance.model import BarcodeFormat
+from ground.model import BarcodeFormat
 from hardware.scanner.base import ScanEvent
 from hardware.scanner.parser import ScanDecoder
 from hardware.settings import ScannerSettings, Suffix

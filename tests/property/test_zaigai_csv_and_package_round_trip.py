@@ -11,7 +11,7 @@ from datetime import date
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from appliance.errors import RollInvalid
+from ground.errors import RollInvalid
 from appliance.rollpkg import public_key_of
 from appliance.zaigaipkg import (ZAIGAI_COLUMNS, ZaigaiVoter, build_zaigai_package, decode_zaigai, encode_zaigai,
                                  open_zaigai_package, parse_zaigai_csv)

@@ -1,8 +1,8 @@
 """The checker is not vacuous: a clean run checks clean, and each kind of damage to HQ's
 state after the run is reported (forged event, lost acknowledged check-in, silenced alert)."""
 
-from appliance.events import Event, EventKind
-from appliance.model import TerminalId
+from ground.events import Event, EventKind
+from ground.model import TerminalId
 from sync_protocol.sim.checker import check
 from sync_protocol.sim.run import run_world
 

@@ -106,7 +106,7 @@ async def run_app(presenter: Any, source: Any, settings: ConsoleSettings = Conso
 async def run_console(hqdir: str, listen: str | None, dev_loopback: bool, now: str | None,
                       driver: Callable[[Any], Awaitable[None]] | None = None) -> str:
     """``meibo console HQDIR``: returns how HQ was reached ("local" / "remote")."""
-    from appliance.clock import clock_from_arg
+    from ground.clock import clock_from_arg
     from appliance.dirs import HqDir
     from sync_protocol.commands import _ask
     from sync_protocol.records import RecordsLedger

@@ -32,10 +32,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from appliance.clock import Clock
+from ground.clock import Clock
 from appliance.dirs import HqDir
-from appliance.errors import MeiboError
-from appliance.events import decode
+from ground.errors import MeiboError
+from ground.events import decode
 from sync_protocol.hq_store import HqStore
 from sync_protocol.ledger import Alarm
 from sync_protocol.records import ConsoleData, HqFacts, RecordsLedger

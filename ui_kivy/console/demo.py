@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from appliance.clock import JST
-from appliance.config import parse_config
-from appliance.events import Event, EventKind
-from appliance.hlc import pack
-from appliance.model import ElectionConfig, TerminalId
+from ground.clock import JST
+from ground.config import parse_config
+from ground.events import Event, EventKind
+from ground.hlc import pack
+from ground.model import ElectionConfig, TerminalId
 from sync_protocol.ledger import CState
 from sync_protocol.records import HqFacts, RecordsLedger, hlc_dt
 

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Mapping, NamedTuple
 
-from appliance.events import Event, EventKind
-from appliance.model import ElectionConfig
+from ground.events import Event, EventKind
+from ground.model import ElectionConfig
 from sync_protocol.ledger import CState, Ledger
 from sync_protocol.records import (ConsoleData, HourlyRow, HqFacts, StationRow, Turnout, _iso,
                                    alarm_rows, alert_rows, hlc_dt, refusal_rows, rollback_rows, station_kind, station_name,

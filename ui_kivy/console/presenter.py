@@ -23,7 +23,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, Callable, Protocol
 
-from appliance.errors import MeiboError
+from ground.errors import MeiboError
 from sync_protocol.records import (ALERT_STATE_JA, KIND_JA, NONE_MARK, AlertRow, BallotSide, ConsoleData,
                                    StationRow)
 

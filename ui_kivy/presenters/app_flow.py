@@ -32,14 +32,14 @@ from enum import Enum
 from typing import Any
 
 from appliance.barcode import BarcodeCheckDigit, BarcodeOtherElection
-from appliance.errors import MeiboError, NotFound
+from ground.errors import MeiboError, NotFound
 from appliance.wareki import WarekiInvalid
 from ui_kivy.presenters.confirm import ConfirmState, confirm_state
 from ui_kivy.presenters.format import mdhm
 from ui_kivy.presenters.idle import IdleState, idle_state
 from ui_kivy.presenters import procedures as proc
 from appliance import procedures as P
-from appliance.model import StationKind
+from ground.model import StationKind
 from ui_kivy.presenters.result import Action, ResultState, result_state
 from ui_kivy.presenters import closing as closing_entry
 from ui_kivy.presenters import zaigai as zg

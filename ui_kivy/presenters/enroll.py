@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Protocol
 
-from appliance.errors import MeiboError
+from ground.errors import MeiboError
 from provisioning.enroll import TState
 
 from provisioning.applet import PIN_MAX, PIN_MIN  # the card's PIN length
@@ -602,7 +602,7 @@ class CardEnrollPort:
     async def enroll(self, reader: str, card_pin: str, supervisor_pin: str, *, replace: bool,
                      on_step: StepCallback) -> Enrolled:
         from appliance.dirs import TerminalDir
-        from appliance.model import StationId
+        from ground.model import StationId
         from provisioning.enroll_client import enroll
 
         reached: list[TState] = []

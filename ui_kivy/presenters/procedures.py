@@ -15,8 +15,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from appliance import procedures as P
-from appliance.errors import MeiboError
-from appliance.model import ElectionConfig
+from ground.errors import MeiboError
+from ground.model import ElectionConfig
 from appliance.wareki import to_wareki
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from appliance.model import ElectionConfig
+from ground.model import ElectionConfig
 from ui_kivy.presenters.format import hm
 from ui_kivy.presenters.procedures import Panel, figures_flagged, figures_lines
 from ui_kivy.service import StationReport

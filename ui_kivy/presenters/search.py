@@ -12,7 +12,7 @@ import unicodedata
 from dataclasses import dataclass, field, replace
 from datetime import date
 
-from appliance.errors import MeiboError
+from ground.errors import MeiboError
 from appliance.wareki import ERAS, WarekiInvalid, era_of, from_era
 from ui_kivy.presenters.format import birth_text
 from ui_kivy.service import KioskService, VoterCard

@@ -35,7 +35,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Protocol
 
-from appliance.errors import MeiboError, UsageError
+from ground.errors import MeiboError, UsageError
 from provisioning.applet import PIN_MAX, PIN_MIN, PIN_TRIES
 from ui_kivy.presenters.enroll import PinBuffer, ReaderPort, masked, message_for, readers_text, scan_readers
 

@@ -2,7 +2,7 @@
 the other contests stay open."""
 
 from appliance.eligibility import Code, VotedInfo, decide
-from appliance.model import ContestId
+from ground.model import ContestId
 from tests.builders import ELECTION_NOON, election_config, jst, voter
 
 CFG = election_config()

@@ -10,9 +10,9 @@ import pytest
 from appliance import journal
 from appliance.audit import audited_lookup
 from appliance.barcode import make_barcode
-from appliance.clock import FixedClock
-from appliance.errors import StorageFailed, UsageError
-from appliance.events import EventKind
+from ground.clock import FixedClock
+from ground.errors import StorageFailed, UsageError
+from ground.events import EventKind
 from appliance.terminal import Terminal
 from tests.builders import EARLY_NOON, terminal_dir, voter
 

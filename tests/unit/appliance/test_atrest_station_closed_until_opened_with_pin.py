@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from appliance import atrest
-from appliance.clock import FixedClock
+from ground.clock import FixedClock
 from appliance.commands_terminal import enroll_local, hq_init
 from appliance.dirs import TerminalDir
-from appliance.errors import StationClosed
+from ground.errors import StationClosed
 from appliance.store import Store
 from appliance.terminal import Terminal
 from tests.builders import EARLY_NOON, election_toml, insert_voters, voter

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from appliance import atrest, compliance
-from appliance.clock import FixedClock
+from ground.clock import FixedClock
 from appliance.commands_terminal import enroll_local, hq_init
 from appliance.dirs import TerminalDir
 from appliance.terminal import Terminal

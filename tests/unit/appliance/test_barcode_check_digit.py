@@ -4,8 +4,8 @@ import pytest
 
 from appliance.barcode import (BarcodeCheckDigit, BarcodeMalformed, BarcodeOtherElection, luhn_digit,
                                make_barcode, parse_barcode)
-from appliance.errors import BarcodeInvalid
-from appliance.model import BarcodeFormat
+from ground.errors import BarcodeInvalid
+from ground.model import BarcodeFormat
 
 
 def test_known_luhn_vector() -> None:

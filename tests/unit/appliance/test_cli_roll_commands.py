@@ -5,7 +5,7 @@ from pathlib import Path
 
 from appliance.barcode import make_barcode
 from appliance.cli import main
-from appliance.model import BarcodeFormat
+from ground.model import BarcodeFormat
 from tests.builders_roll import BASE_ROWS, make_pair, write_csv
 
 

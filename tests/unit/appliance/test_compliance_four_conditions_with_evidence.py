@@ -10,7 +10,7 @@ import pytest
 from cryptography import x509
 
 from appliance import atrest, compliance
-from appliance.clock import FixedClock
+from ground.clock import FixedClock
 from appliance.commands_terminal import enroll_local, hq_init
 from appliance.dirs import TerminalDir
 from tests.builders import EARLY_NOON, election_toml

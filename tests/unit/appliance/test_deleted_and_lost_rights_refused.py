@@ -1,7 +1,7 @@
 """抹消 and 表示(失権) voters get no ballot at all, each with its own code."""
 
 from appliance.eligibility import Code, decide
-from appliance.model import DisplayReason, Status
+from ground.model import DisplayReason, Status
 from tests.builders import EARLY_NOON, election_config, voter
 
 CFG = election_config()

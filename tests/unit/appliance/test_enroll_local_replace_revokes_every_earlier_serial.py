@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from cryptography import x509
 
-from appliance.clock import FixedClock
+from ground.clock import FixedClock
 from appliance.commands_terminal import enroll_local, hq_init
 from appliance.dirs import HqDir, TerminalDir
 from provisioning import pki

@@ -3,8 +3,8 @@
 
 import pytest
 
-from appliance.clock import FixedClock
-from appliance.errors import StorageFailed
+from ground.clock import FixedClock
+from ground.errors import StorageFailed
 from appliance.terminal import Terminal
 from tests.builders import EARLY_NOON, terminal_dir, voter
 

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 
 from appliance import journal
-from appliance.clock import FixedClock
-from appliance.errors import JournalCorrupt
-from appliance.events import Event, EventKind, chain_hash
+from ground.clock import FixedClock
+from ground.errors import JournalCorrupt
+from ground.events import Event, EventKind, chain_hash
 from appliance.terminal import Terminal
 from tests.builders import EARLY_NOON, raw_connect, terminal_dir, voter
 

@@ -1,7 +1,7 @@
 """国民審査 opens for early voting days after the 衆院選: refused for that contest only, and a voter
 who voted early in the 衆院選 can come back for the 国民審査 once it opens."""
 
-from appliance.clock import FixedClock
+from ground.clock import FixedClock
 from appliance.eligibility import Code, decide
 from appliance.terminal import Terminal
 from tests.builders import election_config, jst, terminal_dir, voter

@@ -9,7 +9,7 @@ import pytest
 from appliance.barcode import BarcodeCheckDigit, BarcodeOtherElection, make_barcode
 from appliance.hqroll import import_roll, publish
 from appliance.lookup import MAX_RESULTS, RollNotInstalled, by_barcode, by_kana, by_voter_id
-from appliance.model import BarcodeFormat, Status
+from ground.model import BarcodeFormat, Status
 from appliance.rollpkg import install_package
 from appliance.store import Store
 from tests.builders_roll import BASE_ROWS, NOW, make_pair, write_csv
@@ -98,6 +98,6 @@ def test_kana_query_uses_index(store: Store) -> None:
 
 @pytest.mark.parametrize("q", ["佐藤", "\U0010ffff", "\udcff", "", "  "])
 def test_non_kana_query_is_a_usage_error(store: Store, q: str) -> None:
-    from appliance.errors import UsageError
+    from ground.errors import UsageError
     with pytest.raises(UsageError):
         by_kana(store.conn, q)

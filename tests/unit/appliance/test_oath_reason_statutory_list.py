@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from appliance import procedures as P
-from appliance.clock import FixedClock
+from ground.clock import FixedClock
 from appliance.terminal import Terminal
 from tests.builders import EARLY_NOON, election_config, terminal_dir, voter
 

@@ -10,7 +10,7 @@ import pytest
 
 from appliance import procedures as P
 from appliance.cli import main
-from appliance.clock import FixedClock
+from ground.clock import FixedClock
 from appliance.terminal import Terminal
 from tests.builders import ELECTION_NOON, terminal_dir, voter
 

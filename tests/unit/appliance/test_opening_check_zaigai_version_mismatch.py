@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from appliance import procedures as P
-from appliance.clock import FixedClock
+from ground.clock import FixedClock
 from appliance.store import Store
 from appliance.terminal import Terminal
 from appliance.zaigaipkg import open_zaigai_package

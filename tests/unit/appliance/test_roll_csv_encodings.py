@@ -2,7 +2,7 @@
 
 import pytest
 
-from appliance.errors import RollInvalid
+from ground.errors import RollInvalid
 from appliance.rollcsv import parse_roll
 from tests.builders_roll import BASE_ROWS, csv_text
 

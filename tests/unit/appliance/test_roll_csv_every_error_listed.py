@@ -4,8 +4,8 @@ from datetime import date
 
 import pytest
 
-from appliance.errors import RollInvalid
-from appliance.model import DisplayReason, Sex, Status
+from ground.errors import RollInvalid
+from ground.model import DisplayReason, Sex, Status
 from appliance.rollcsv import Limits, parse_roll
 from tests.builders_roll import BASE_ROWS, HEADER_EN, csv_text
 

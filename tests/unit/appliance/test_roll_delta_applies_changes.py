@@ -70,7 +70,7 @@ def test_publish_without_changes_refused(tmp_path: Path) -> None:
 
 
 def test_bad_import_keeps_previous_roll(tmp_path: Path) -> None:
-    from appliance.errors import RollInvalid
+    from ground.errors import RollInvalid
     pair = make_pair(tmp_path)
     import_roll(pair.hq, write_csv(tmp_path / "v1.csv"), NOW)
     rows = _changed_rows() + [["0000000007", "1", "x", "山田", "1985-04-01", "男", "y"]]  # kanji in kana

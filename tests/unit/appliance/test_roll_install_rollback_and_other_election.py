@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.errors import RollRejected
+from ground.errors import RollRejected
 from appliance.hqroll import import_roll, publish
 from appliance.rollpkg import (MAGIC, Limits, Manifest, build_package, encode_voter, install_package,
                                sign_header)
@@ -172,7 +172,7 @@ def test_other_key_cannot_pass_as_hq(tmp_path: Path) -> None:
     _, other_seed = make_hq(tmp_path / "x", key_label="intruder")
     store = Store(pair.terminal.store_path)
     try:
-        from appliance.errors import RollSignatureInvalid
+        from ground.errors import RollSignatureInvalid
         with pytest.raises(RollSignatureInvalid):
             install_package(store, _package(other_seed, 1), pair.hq.roll_pub.read_bytes(), EID)
     finally:

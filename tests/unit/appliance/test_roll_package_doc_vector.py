@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.errors import RollSignatureInvalid
+from ground.errors import RollSignatureInvalid
 from appliance.rollpkg import decode_package, decode_voter, public_key_of
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "roll-package.md"

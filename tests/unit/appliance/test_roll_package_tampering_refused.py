@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from appliance.cli import main
-from appliance.errors import RollSignatureInvalid
+from ground.errors import RollSignatureInvalid
 from appliance.hqroll import import_roll, publish
 from appliance.rollpkg import decode_package, install_package
 from appliance.store import Store

@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 from appliance import freshness
-from appliance.clock import FixedClock
-from appliance.errors import MeiboError
+from ground.clock import FixedClock
+from ground.errors import MeiboError
 from appliance.terminal import Terminal
 from tests.builders import EARLY_NOON, terminal_dir, voter
 

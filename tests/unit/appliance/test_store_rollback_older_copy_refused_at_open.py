@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from appliance import journal
-from appliance.clock import FixedClock
+from ground.clock import FixedClock
 from appliance.dirs import TerminalDir
-from appliance.errors import MeiboError
+from ground.errors import MeiboError
 from appliance.store import Store
 from appliance.terminal import Terminal
 from tests.builders import EARLY_NOON, terminal_dir, voter
@@ -91,8 +91,8 @@ def test_rolled_back_then_written_on_is_refused_as_replaced(tmp_path):
     _snapshot(tdir, tmp_path / "old")
     assert _checkin(tdir, "100002", "100003") == 3
     _restore(tdir, tmp_path / "old")
-    from appliance.events import EventKind
-    from appliance.hlc import HybridClock
+    from ground.events import EventKind
+    from ground.hlc import HybridClock
 
     s = Store(tdir.store_path)  # no Terminal: no head check, no record update
     try:

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from appliance.clock import FixedClock
+from ground.clock import FixedClock
 from appliance.dirs import TerminalDir
-from appliance.errors import MeiboError
+from ground.errors import MeiboError
 from appliance.terminal import Terminal
 from tests.builders import EARLY_NOON, terminal_dir, voter
 
@@ -25,7 +25,7 @@ VOTERS = [voter(str(100001 + i)) for i in range(6)]
 DRIVER = """
 import sys
 from pathlib import Path
-from appliance.clock import FixedClock
+from ground.clock import FixedClock
 from appliance.dirs import TerminalDir
 from appliance.terminal import Terminal
 from tests.builders import EARLY_NOON

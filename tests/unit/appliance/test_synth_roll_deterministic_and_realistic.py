@@ -6,7 +6,7 @@ from pathlib import Path
 
 from appliance.cli import main
 from appliance.kana import is_valid_kana
-from appliance.model import DisplayReason, Status
+from ground.model import DisplayReason, Status
 from appliance.rollcsv import parse_roll
 from appliance.synth import SynthSettings, write_roll
 

@@ -11,9 +11,9 @@ import pytest
 
 from appliance import procedures as P
 from appliance.cli import main
-from appliance.clock import FixedClock
-from appliance.errors import NotFound
-from appliance.events import EventKind
+from ground.clock import FixedClock
+from ground.errors import NotFound
+from ground.events import EventKind
 from appliance.terminal import Terminal
 from sync_protocol.ledger import Ledger
 from tests.builders import ELECTION_NOON, terminal_dir, voter

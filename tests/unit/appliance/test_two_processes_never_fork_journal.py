@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from appliance.clock import FixedClock
+from ground.clock import FixedClock
 from appliance.terminal import Terminal
 from tests.builders import EARLY_NOON, terminal_dir, voter
 
@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[3]
 N = 40
 CHILD = """
 import sys
-from appliance.clock import FixedClock
+from ground.clock import FixedClock
 from appliance.dirs import TerminalDir
 from appliance.terminal import Terminal
 from tests.builders import EARLY_NOON

@@ -3,9 +3,9 @@ non-checkin entry; the journal is never rewritten."""
 
 import pytest
 
-from appliance.clock import FixedClock
-from appliance.errors import NotFound
-from appliance.events import EventKind
+from ground.clock import FixedClock
+from ground.errors import NotFound
+from ground.events import EventKind
 from appliance.terminal import Terminal, VoidRefused
 from tests.builders import EARLY_NOON, terminal_dir, voter
 

@@ -3,9 +3,9 @@ checked; a check-in with no ballot to hand appends nothing."""
 
 import pytest
 
-from appliance.clock import FixedClock
-from appliance.errors import NotFound, UsageError
-from appliance.model import Status
+from ground.clock import FixedClock
+from ground.errors import NotFound, UsageError
+from ground.model import Status
 from appliance.terminal import Terminal
 from tests.builders import EARLY_NOON, terminal_dir, voter
 

@@ -10,7 +10,7 @@ import pytest
 from nacl.signing import SigningKey
 
 from appliance import atrest
-from appliance.clock import FixedClock
+from ground.clock import FixedClock
 from appliance.commands_security import META_ACKED
 from appliance.dirs import TerminalDir
 from appliance.terminal import Terminal

@@ -2,8 +2,8 @@
 
 import pytest
 
-from appliance.clock import FixedClock
-from appliance.events import EventKind
+from ground.clock import FixedClock
+from ground.events import EventKind
 from appliance.terminal import Terminal, VoidRefused, WithholdRefused
 from tests.builders import EARLY_NOON, terminal_dir, voter
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from appliance.cli import main
-from appliance.errors import RollInvalid, UsageError
+from ground.errors import RollInvalid, UsageError
 from appliance.hqroll import ZaigaiNotImported, ZaigaiUnchanged, import_zaigai, publish_zaigai, \
     published_zaigai_version
 from tests.builders_roll import NOW

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.errors import RollRejected
+from ground.errors import RollRejected
 from appliance.rollpkg import decode_package, public_key_of
 from appliance.zaigaipkg import open_zaigai_package
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from appliance.cli import main
-from appliance.errors import RollRejected, RollSignatureInvalid
+from ground.errors import RollRejected, RollSignatureInvalid
 from appliance.hqroll import import_roll, publish
 from appliance.rollpkg import install_package, open_package
 from appliance.store import Store

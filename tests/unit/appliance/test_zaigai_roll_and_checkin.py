@@ -10,8 +10,8 @@ import pytest
 
 from appliance import procedures as P
 from appliance.cli import main
-from appliance.clock import FixedClock
-from appliance.errors import RollInvalid
+from ground.clock import FixedClock
+from ground.errors import RollInvalid
 from appliance.store import Store
 from appliance.terminal import Terminal
 from appliance.zaigaipkg import open_zaigai_package

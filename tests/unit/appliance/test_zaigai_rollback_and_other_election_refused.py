@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from appliance import procedures as P
-from appliance.errors import RollRejected
+from ground.errors import RollRejected
 from appliance.store import Store
 from appliance.zaigaipkg import open_zaigai_package
 from tests.builders import terminal_dir

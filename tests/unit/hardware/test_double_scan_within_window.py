@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from appliance.barcode import make_barcode
-from appliance.model import BarcodeFormat
+from ground.model import BarcodeFormat
 from hardware.scanner.base import DoubleScan, Misread, OtherElection, VoterScanned
 from hardware.scanner.parser import LineSplitter, Line, Overlong, ScanDecoder, ScanInterpreter
 from hardware.settings import ScannerSettings, Suffix

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from appliance.clock import FixedClock
+from ground.clock import FixedClock
 from hardware.modem.dual import (DualModem, FailoverPolicy, Health, IllegalTransition, Role, SwitchRecord,
                                  Trigger)
 from hardware.modem.simulator import ModemSimulator, SimulatedModem

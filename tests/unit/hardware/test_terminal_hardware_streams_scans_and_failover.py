@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 
-from appliance.clock import FixedClock
-from appliance.model import BarcodeFormat
+from ground.clock import FixedClock
+from ground.model import BarcodeFormat
 from hardware.commands import HardwareSnapshot, TerminalHardware
 from hardware.modem.simulator import ModemSimulator, SimulatedModem
 from hardware.scanner.base import VoterScanned

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from appliance.clock import FixedClock
-from appliance.model import StationId, TerminalId
+from ground.clock import FixedClock
+from ground.model import StationId, TerminalId
 from provisioning import cards
 from provisioning.cards import CardRecord, CardRecordState, CardStateConflict, CardUnknown
 from tests.builders import jst

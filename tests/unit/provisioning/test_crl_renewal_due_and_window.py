@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import given
 from hypothesis import strategies as st
 
-from appliance.clock import FixedClock
+from ground.clock import FixedClock
 from appliance.commands_terminal import hq_init
 from provisioning import pki
 from provisioning.pki import CRL_BACKDATE, CrlInfo, CrlSettings, crl_renewal_due, crl_window

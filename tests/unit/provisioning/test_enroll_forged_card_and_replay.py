@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from appliance.clock import FixedClock
+from ground.clock import FixedClock
 from appliance.commands_terminal import hq_init
 from appliance.dirs import HqDir
-from appliance.errors import MeiboError
+from ground.errors import MeiboError
 from appliance.hqroll import import_roll, publish
 from appliance.synth import SynthSettings, write_roll_file
 from hardware.cardreader.fake import FakeCard, FakeCardReader

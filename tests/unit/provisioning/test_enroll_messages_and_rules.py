@@ -10,7 +10,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import given, settings, strategies as st
 
-from appliance.clock import FixedClock
+from ground.clock import FixedClock
 from provisioning import pki
 from provisioning.enroll import (CaInfo, CardFacts, Certified, Challenge, EnrollProtocolError, EnrollRefused,
                                  Hello, HqNotTrusted, Proof, Proven, RollRef, admit, challenge_for,

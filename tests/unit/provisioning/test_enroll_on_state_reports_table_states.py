@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from appliance.dirs import HqDir
-from appliance.errors import MeiboError
+from ground.errors import MeiboError
 from hardware.cardreader.fake import FakeCardReader
 from provisioning import cards
 from provisioning.enroll import T_PATH, TState

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from appliance.cli import main
-from appliance.clock import FixedClock
+from ground.clock import FixedClock
 from hardware.cardreader.fake import FakeCard, FakeCardReader
 from provisioning import cards, commands
 from provisioning.applet import Applet, Lifecycle, blank_card

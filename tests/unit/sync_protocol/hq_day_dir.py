@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from appliance.clock import FixedClock
+from ground.clock import FixedClock
 from appliance.commands_terminal import hq_init
 from appliance.dirs import HqDir
 from appliance.hqroll import open_roll_db

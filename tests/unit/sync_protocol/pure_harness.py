@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from nacl.signing import SigningKey
 
-from appliance.events import Event, EventKind, chain_hash, genesis_hash
+from ground.events import Event, EventKind, chain_hash, genesis_hash
 from sync_protocol.codec import decode, encode
 from sync_protocol.ledger import Ledger
 from sync_protocol.session import HqSession, LinkActions, TerminalLink

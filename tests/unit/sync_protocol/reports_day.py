@@ -15,9 +15,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from appliance.clock import JST
-from appliance.events import Event, EventKind
-from appliance.model import ElectionConfig
+from ground.clock import JST
+from ground.events import Event, EventKind
+from ground.model import ElectionConfig
 from sync_protocol.procedures_hq import RollFact
 from sync_protocol.records import RecordsLedger
 from tests.builders import election_config

@@ -1,6 +1,6 @@
 """First writer wins per voter and contest; later ballots get ALREADY_VOTED; offline doubles alert."""
 
-from appliance.events import EventKind
+from ground.events import EventKind
 from sync_protocol.ledger import Verdict
 from tests.unit.sync_protocol.pure_harness import MemTerminal, hq_for, sync
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from nacl.signing import SigningKey
 
-from appliance.events import Event
+from ground.events import Event
 from sync_protocol.codec import decode, encode
 from sync_protocol.ledger import Ledger
 from sync_protocol.session import HqSession

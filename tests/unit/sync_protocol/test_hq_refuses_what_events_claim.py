@@ -12,11 +12,11 @@ from pathlib import Path
 
 from nacl.signing import SigningKey
 
-from appliance.clock import FixedClock
+from ground.clock import FixedClock
 from appliance.dirs import HqDir
-from appliance.events import Event, EventKind, genesis_hash
+from ground.events import Event, EventKind, genesis_hash
 from appliance.hqroll import open_roll_db
-from appliance.model import TerminalId
+from ground.model import TerminalId
 from sync_protocol import hq_ops
 from sync_protocol.codec import decode as decode_frame
 from sync_protocol.codec import encode as encode_frame
@@ -188,7 +188,7 @@ def test_screening_is_the_same_one_event_at_a_time_and_all_at_once():
 def test_sneakernet_journal_claiming_another_station_is_imported_but_not_counted(tmp_path: Path):
     import struct
 
-    from appliance.events import canonical_json
+    from ground.events import canonical_json
     from sync_protocol.journal_file import MAGIC
 
     c03 = MemTerminal("T03", "C03", key=SigningKey(b"\x03" * 32))

@@ -24,11 +24,11 @@ from typing import Any
 import pytest
 from nacl.signing import SigningKey
 
-from appliance.clock import FixedClock
+from ground.clock import FixedClock
 from appliance.dirs import HqDir
-from appliance.errors import JournalCorrupt, UsageError
-from appliance.events import Event, EventKind, decode, genesis_hash
-from appliance.model import HQ_TERMINAL, TerminalId
+from ground.errors import JournalCorrupt, UsageError
+from ground.events import Event, EventKind, decode, genesis_hash
+from ground.model import HQ_TERMINAL, TerminalId
 from sync_protocol import hq_ops
 from sync_protocol.codec import decode as decode_frame
 from sync_protocol.codec import encode as encode_frame

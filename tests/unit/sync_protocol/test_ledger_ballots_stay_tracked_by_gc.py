@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import gc
 
-from appliance.events import Event, EventKind
-from appliance.model import TerminalId
+from ground.events import Event, EventKind
+from ground.model import TerminalId
 from sync_protocol.ledger import Ledger
 
 

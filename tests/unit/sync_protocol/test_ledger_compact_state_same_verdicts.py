@@ -10,8 +10,8 @@ import random
 import pytest
 from nacl.signing import SigningKey
 
-from appliance.events import Event, EventKind, chain_hash, genesis_hash
-from appliance.model import TerminalId
+from ground.events import Event, EventKind, chain_hash, genesis_hash
+from ground.model import TerminalId
 from sync_protocol.ledger import BallotRef, ChainHashes, ContestVerdict, CState, Flag, FlagLog, Ledger, Verdict
 from sync_protocol.session import LinkState, TerminalLink
 
@@ -176,7 +176,7 @@ def test_checkins_kept_as_rows_become_records_that_keep_changes():
 def test_reports_read_check_ins_without_keeping_records():
     from datetime import datetime
 
-    from appliance.clock import JST
+    from ground.clock import JST
     from sync_protocol import records
     from ui_kivy.console.demo import EventMaker, demo_config
 

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sync_protocol.lte_link import (GOOD, HANDOVER, Direction, LinkModel, LinkState, Window,
                                     WindowKind, parse_schedule, schedule_windows)
-from appliance.clock import JST
+from ground.clock import JST
 
 
 def test_handovers_every_1_to_5_minutes_lasting_30_to_500_ms() -> None:

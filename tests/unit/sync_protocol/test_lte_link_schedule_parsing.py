@@ -7,7 +7,7 @@ from datetime import datetime, time
 import pytest
 from hypothesis import given, strategies as st
 
-from appliance.clock import JST
+from ground.clock import JST
 from sync_protocol.lte_link import (LinkConfigInvalid, ScheduleEntry, WindowKind, parse_schedule,
                                     schedule_windows)
 

@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 
 from appliance.cli import GROUP_HELP, Cli
-from appliance.clock import JST, FixedClock
+from ground.clock import JST, FixedClock
 from appliance.commands_terminal import hq_init
 from appliance.dirs import HqDir, write_atomic
-from appliance.errors import MeiboError
-from appliance.events import Event, EventKind
-from appliance.hlc import pack
-from appliance.model import TerminalId
+from ground.errors import MeiboError
+from ground.events import Event, EventKind
+from ground.hlc import pack
+from ground.model import TerminalId
 from sync_protocol.hq_store import HqStore
 from tests.builders import election_toml
 from ui_kivy import console_commands

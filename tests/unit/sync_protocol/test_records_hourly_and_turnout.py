@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from appliance.clock import JST
-from appliance.events import EventKind
+from ground.clock import JST
+from ground.events import EventKind
 from sync_protocol import records
 from ui_kivy.console.demo import EventMaker, demo_config
 from sync_protocol.records import HqFacts, RecordsLedger

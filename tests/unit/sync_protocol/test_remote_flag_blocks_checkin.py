@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from appliance.eligibility import Code
-from appliance.hlc import pack
+from ground.hlc import pack
 from sync_protocol.client import META_CURSOR
 from tests.builders import EARLY_NOON
 from tests.integration.sync_env import make_env

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 
-from appliance.events import EventKind
+from ground.events import EventKind
 from sync_protocol import procedures_hq as H
 from tests.unit.sync_protocol.reports_day import at, build, roll
 

@@ -66,7 +66,7 @@ def test_cli_flow_accepted_records_the_ballot(tmp_path: Path, capsys: pytest.Cap
 
 def test_terminal_warns_never_blocks(tmp_path: Path) -> None:
     cfg = election_config()
-    from appliance.clock import FixedClock
+    from ground.clock import FixedClock
     from appliance.terminal import Terminal
     from tests.builders import ELECTION_NOON
 

@@ -7,8 +7,8 @@ from datetime import date
 import pytest
 
 from appliance.barcode import make_barcode
-from appliance.clock import FixedClock
-from appliance.model import DisplayReason, Status
+from ground.clock import FixedClock
+from ground.model import DisplayReason, Status
 from tests.builders import EARLY_NOON, election_config, moved_voter, voter
 from ui_kivy.fake_service import FakeKioskService
 from ui_kivy.presenters.app_flow import KioskFlow, Screen

@@ -4,7 +4,7 @@ difference with a word and a sign (not colour alone); the ``count`` entries carr
 
 from __future__ import annotations
 
-from appliance.events import EventKind
+from ground.events import EventKind
 from tests.unit.ui_kivy.conftest import barcode, check_in, type_closing
 from ui_kivy.fake_service import FakeKioskService
 from ui_kivy.presenters.app_flow import KioskFlow, Screen

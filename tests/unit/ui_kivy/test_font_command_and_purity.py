@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.errors import UsageError
+from ground.errors import UsageError
 from ui_kivy.commands import _size
 from ui_kivy.fonts import CANDIDATES, FontMissing, find_cjk_font
 

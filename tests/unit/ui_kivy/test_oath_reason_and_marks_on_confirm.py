@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from appliance.clock import FixedClock
+from ground.clock import FixedClock
 from tests.builders import jst
 from tests.unit.ui_kivy.conftest import CONFIG, VOTERS, barcode
 from ui_kivy.fake_service import FakeKioskService

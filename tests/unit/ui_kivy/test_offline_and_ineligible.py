@@ -1,6 +1,6 @@
 import pytest
 
-from appliance.clock import FixedClock
+from ground.clock import FixedClock
 from tests.builders import jst
 from ui_kivy.fake_service import FakeKioskService
 from ui_kivy.presenters.app_flow import KioskFlow

@@ -6,7 +6,7 @@ from __future__ import annotations
 from tests.unit.ui_kivy.conftest import CONFIG, VOTERS, barcode, check_in, close_balanced
 from ui_kivy.fake_service import FakeKioskService
 from ui_kivy.presenters.app_flow import KioskFlow, Screen
-from appliance.clock import FixedClock
+from ground.clock import FixedClock
 from tests.builders import EARLY_NOON
 
 

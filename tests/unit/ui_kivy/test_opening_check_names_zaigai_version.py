@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from appliance.clock import FixedClock
+from ground.clock import FixedClock
 from appliance.store import Store
 from appliance.terminal import Terminal
 from tests.builders import EARLY_NOON, terminal_dir

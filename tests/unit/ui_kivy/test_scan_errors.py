@@ -1,7 +1,7 @@
 from dataclasses import replace
 
 from appliance.barcode import luhn_digit
-from appliance.model import VoterId
+from ground.model import VoterId
 from hardware.scanner.base import DoubleScan, Misread, OtherElection, ScannerDisconnected, VoterScanned
 from tests.builders import EARLY_NOON
 from ui_kivy.fake_service import FakeKioskService

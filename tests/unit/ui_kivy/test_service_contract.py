@@ -10,8 +10,8 @@ import pytest
 
 from appliance import procedures as P
 from appliance.barcode import BarcodeCheckDigit
-from appliance.clock import FixedClock
-from appliance.errors import MeiboError, NotFound, StationClosed
+from ground.clock import FixedClock
+from ground.errors import MeiboError, NotFound, StationClosed
 from appliance.store import Store
 from appliance.terminal import Terminal, write_pin
 from tests.builders import EARLY_NOON, terminal_dir

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from appliance.clock import FixedClock
+from ground.clock import FixedClock
 from tests.unit.ui_kivy.conftest import barcode, check_in
 from ui_kivy.fake_service import FakeKioskService
 from ui_kivy.presenters.app_flow import KioskFlow, Screen

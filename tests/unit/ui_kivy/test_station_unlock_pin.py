@@ -7,8 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from appliance import atrest
-from appliance.clock import FixedClock
-from appliance.errors import MeiboError
+from ground.clock import FixedClock
+from ground.errors import MeiboError
 from appliance.terminal import Terminal
 from tests.builders import EARLY_NOON, TEST_PIN, terminal_dir
 from tests.unit.ui_kivy.conftest import VOTERS

@@ -1,6 +1,6 @@
 from datetime import timedelta
 
-from appliance.clock import FixedClock
+from ground.clock import FixedClock
 from ui_kivy.fake_service import FakeKioskService
 from ui_kivy.presenters.app_flow import KioskFlow, Screen
 

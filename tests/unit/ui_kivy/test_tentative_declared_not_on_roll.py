@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from appliance.clock import FixedClock
-from appliance.events import EventKind, decode
+from ground.clock import FixedClock
+from ground.events import EventKind, decode
 from appliance.terminal import Terminal, write_pin
 from tests.builders import EARLY_NOON, TEST_PIN, terminal_dir
 from tests.unit.ui_kivy.conftest import VOTERS

@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from appliance import procedures as P
-from appliance.clock import FixedClock
+from ground.clock import FixedClock
 from appliance.terminal import Terminal
 from tests.builders import EARLY_NOON, terminal_dir
 from tests.unit.ui_kivy.conftest import CONFIG, VOTERS, barcode, check_in

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from appliance import procedures as P
-from appliance.clock import FixedClock
+from ground.clock import FixedClock
 from tests.builders import EARLY_NOON
 from tests.unit.ui_kivy.conftest import CONFIG, VOTERS
 from tests.unit.ui_kivy.zaigai_data import zaigai_voters
@@ -151,7 +151,7 @@ async def test_terminal_service_records_first_then_awaits_hq(tmp_path: Path) -> 
     """Through TerminalService: the check-in is in the journal (fsynced) before HQ is asked, and
     HQ's ALREADY_VOTED verdict withholds that ballot on the result, as for a roll check-in."""
     from appliance import journal
-    from appliance.events import EventKind
+    from ground.events import EventKind
     from appliance.store import Store
     from appliance.terminal import Terminal
     from tests.builders import terminal_dir

@@ -9,8 +9,8 @@ import io
 import json
 from datetime import datetime
 
-from appliance.clock import JST
-from appliance.events import EventKind
+from ground.clock import JST
+from ground.events import EventKind
 from sync_protocol import records
 from sync_protocol.records import HqFacts, RecordsLedger
 from ui_kivy.console.demo import EventMaker, demo_config

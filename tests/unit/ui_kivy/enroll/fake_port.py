@@ -12,7 +12,7 @@ import asyncio
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from appliance.errors import MeiboError
+from ground.errors import MeiboError
 from provisioning.enroll import TState
 from ui_kivy.presenters.enroll import STEPS, CardSummary, Enrolled, EnrollPort, StepCallback
 

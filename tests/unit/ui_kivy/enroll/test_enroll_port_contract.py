@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import pytest
 
-from appliance.errors import MeiboError
+from ground.errors import MeiboError
 from provisioning.enroll import TState
 from tests.pcsc_fixtures import pcscd_service  # noqa: F401  (the real PC/SC stack, session-wide)
 from tests.unit.ui_kivy.enroll.fake_port import FakeCard, FakeEnrollPort
@@ -64,7 +64,7 @@ class FakeHarness:
 
 class RealHarness:
     def __init__(self, tmp: Path, svc: Any) -> None:
-        from appliance.clock import FixedClock
+        from ground.clock import FixedClock
         from hardware.cardreader.pcsc import PcscCardReader
         from provisioning import cards, pki
         from provisioning.card_client import Personalisation

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from appliance.errors import MeiboError
+from ground.errors import MeiboError
 from ui_kivy.presenters.unlock import CardSeen, CardUnlockPort
 
 READER = "Virtual PCD 00 00"

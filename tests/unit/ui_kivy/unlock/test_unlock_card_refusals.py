@@ -70,7 +70,7 @@ def test_no_pcsc_service_is_said(presenter: UnlockPresenter, port: FakeUnlockPor
 
 
 def test_reader_error_on_a_fresh_card_is_retried_then_said(port: FakeUnlockPort, card: FakeCard) -> None:
-    from appliance.errors import MeiboError
+    from ground.errors import MeiboError
 
     p = UnlockPresenter(port, "X", card_port=port, read_retries=2)
     fails = [0]

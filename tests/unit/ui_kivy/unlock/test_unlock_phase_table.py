@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from appliance.errors import MeiboError
+from ground.errors import MeiboError
 from tests.unit.ui_kivy.unlock.fake_port import FakeUnlockPort
 from ui_kivy.presenters.unlock import CARD_PHASES, TABLE, IllegalTransition, Phase, UnlockPresenter, step
 

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 import pytest
 
-from appliance.errors import MeiboError
+from ground.errors import MeiboError
 from tests.pcsc_fixtures import pcscd_service  # noqa: F401  (the real PC/SC stack, session-wide)
 from tests.unit.ui_kivy.unlock.fake_port import FakeCard, FakeUnlockPort, other_terminal_card
 from tests.unit.ui_kivy.unlock.fake_port import OTHER_READER as FAKE_OTHER

@@ -11,7 +11,7 @@ from datetime import date, datetime
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from appliance.errors import UsageError
+from ground.errors import UsageError
 
 JST = ZoneInfo("Asia/Tokyo")
 

@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Mapping
 
-from appliance.errors import JournalCorrupt
-from appliance.model import TerminalId
+from ground.errors import JournalCorrupt
+from ground.model import TerminalId
 
 MAX_EVENT_BYTES = 4096
 MAX_STR = 256

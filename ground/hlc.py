@@ -7,7 +7,7 @@ HQ, so that events stay ordered across terminals whose clocks disagree (see LEAR
 
 from __future__ import annotations
 
-from appliance.clock import Clock
+from ground.clock import Clock
 
 LOGICAL_BITS = 16
 LOGICAL_MASK = (1 << LOGICAL_BITS) - 1

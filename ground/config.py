@@ -12,8 +12,8 @@ from datetime import date, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from appliance.errors import ConfigInvalid, Problem
-from appliance.model import (BarcodeFormat, Contest, ContestId, ElectionConfig, Level,
+from ground.errors import ConfigInvalid, Problem
+from ground.model import (BarcodeFormat, Contest, ContestId, ElectionConfig, Level,
                              OpenWindow, Station, StationId, StationKind)
 
 _HOURS = re.compile(r"^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$")

@@ -1,4 +1,4 @@
-"""Errors of the terminal package, and the root every meibo error derives from.
+"""Every meibo error: the root (``MeiboError``) and the subclasses, named for what the caller does next.
 
 Each error carries a stable English ``code`` (printed by ``--json``) and a Japanese message for
 poll workers and HQ staff. ``where`` says where bad input was found (file, row, column, field).
