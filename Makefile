@@ -28,6 +28,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 test: install
+	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/pytest -q -m "not slow" -p no:cacheprovider
 
 demo: install
