@@ -2,7 +2,7 @@
 open-check | close-station | count | install-zaigai | zaigai-checkin``; HQ side: ``meibo hq
 zaigai-import | zaigai-publish | absentee-status | reports | paper-backup``. The I/O edge: arguments in, ``Outcome`` out (Japanese
 text, ``--json`` with stable English codes). The rules live in appliance/procedures.py,
-sync_protocol/procedures_hq.py and sync_protocol/paper_backup.py. Never imports the UI.
+hq/procedures.py and hq/paper_backup.py. Never imports the UI.
 """
 
 from __future__ import annotations
@@ -189,7 +189,7 @@ def _cmd_zaigai_checkin(args: argparse.Namespace) -> Outcome:
 # --- HQ -------------------------------------------------------------------------------------
 
 def _cmd_hq_zaigai_import(args: argparse.Namespace) -> Outcome:
-    from appliance.hqroll import import_zaigai
+    from hq.roll import import_zaigai
 
     hq = HqDir(Path(args.hqdir)).require()
     res = import_zaigai(hq, Path(args.file), args.designated or [], clock_from_arg(args.now))
@@ -201,7 +201,7 @@ def _cmd_hq_zaigai_import(args: argparse.Namespace) -> Outcome:
 
 
 def _cmd_hq_zaigai_publish(args: argparse.Namespace) -> Outcome:
-    from appliance.hqroll import publish_zaigai
+    from hq.roll import publish_zaigai
 
     hq = HqDir(Path(args.hqdir)).require()
     res = publish_zaigai(hq, Path(args.out) if args.out else None, clock_from_arg(args.now))
@@ -215,9 +215,10 @@ def _cmd_hq_zaigai_publish(args: argparse.Namespace) -> Outcome:
 
 
 def _cmd_absentee_status(args: argparse.Namespace) -> Outcome:
-    from sync_protocol import hq_ops, procedures_hq as H
+    from hq import ops as hq_ops
+    from hq import procedures as H
     from sync_protocol.commands import ask_hq
-    from sync_protocol.hq_store import HqStore
+    from hq.store import HqStore
 
     hq = HqDir(Path(args.hqdir)).require()
     clock = clock_from_arg(args.now)
@@ -253,9 +254,9 @@ def _cmd_absentee_status(args: argparse.Namespace) -> Outcome:
 
 
 def _load_hq(hq: HqDir) -> tuple[Any, Any, list[Any], Any]:
-    from appliance.hqroll import open_roll_db
-    from sync_protocol import procedures_hq as H
-    from sync_protocol.hq_store import HqStore
+    from hq.roll import open_roll_db
+    from hq import procedures as H
+    from hq.store import HqStore
 
     store = HqStore(hq)
     try:
@@ -273,7 +274,7 @@ def _load_hq(hq: HqDir) -> tuple[Any, Any, list[Any], Any]:
 
 
 def _cmd_reports(args: argparse.Namespace) -> Outcome:
-    from sync_protocol import procedures_hq as H
+    from hq import procedures as H
 
     hq = HqDir(Path(args.hqdir)).require()
     hours: tuple[int, ...] = H.DEFAULT_REPORT_HOURS
@@ -302,9 +303,9 @@ def _cmd_reports(args: argparse.Namespace) -> Outcome:
 
 
 def _cmd_paper_backup(args: argparse.Namespace) -> Outcome:
-    from appliance.hqroll import open_roll_db
-    from sync_protocol import paper_backup as PB
-    from sync_protocol.hq_store import HqStore
+    from hq.roll import open_roll_db
+    from hq import paper_backup as PB
+    from hq.store import HqStore
 
     hq = HqDir(Path(args.hqdir)).require()
     as_of = parse_now(args.as_of) if args.as_of else clock_from_arg(args.now).now()

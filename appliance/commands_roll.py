@@ -15,7 +15,7 @@ from appliance.cli import Outcome
 from ground.clock import clock_from_arg
 from appliance.dirs import HqDir, TerminalDir
 from ground.errors import ApplianceError, RollSignatureInvalid, UsageError
-from appliance.hqroll import import_roll, publish
+from hq.roll import import_roll, publish
 from appliance.lookup import LookupResult
 from appliance.rollpkg import SIGNATURE_MESSAGE, Limits, install_verified, open_package
 from appliance.store import Store

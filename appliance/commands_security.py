@@ -14,7 +14,7 @@
   key under the PIN *and* the enrolled card (appliance/atrest.py ``pin+card``); ``terminal open``
   then needs ``--reader`` and ``--card-pin-file`` too.
 - ``compliance TDIR|HQDIR``: the 特定通信 self-check (appliance/compliance.py).
-- ``hq crl-renew HQDIR``: re-issue HQ's revocation list now (sync_protocol/crl_keeper.py). When
+- ``hq crl-renew HQDIR``: re-issue HQ's revocation list now (hq/crl_keeper.py). When
   HQ serves, through its admin socket (one writer; new handshakes use it at once); otherwise
   directly, with the lifetime HQ last served with.
 
@@ -361,7 +361,7 @@ def _cmd_crl_renew(args: argparse.Namespace) -> Outcome:
     from ground.clock import JST
     from appliance.dirs import HqDir
     from sync_protocol.commands import ask_hq
-    from sync_protocol.crl_keeper import renew_offline
+    from hq.crl_keeper import renew_offline
 
     hq = HqDir(Path(args.hqdir)).require()
     out = ask_hq(hq, {"op": "crl_renew", "now": args.now})

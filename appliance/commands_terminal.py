@@ -204,9 +204,9 @@ def enroll_local(hq_root: Path, terminal: str, station: str, out: Path, clock: C
         terminals.append(entry)
         write_atomic(_terminals_path(hq), json.dumps(terminals, ensure_ascii=False, indent=1).encode("utf-8"))
         return entry
-    from sync_protocol.hq_store import retire_identity
+    from hq.store import retire_identity
 
-    # As the card enrollment does (provisioning/enroll_server.py): the entry records its
+    # As the card enrollment does (hq/enroll_server.py): the entry records its
     # certificate, and every earlier certificate of the terminal is revoked at once, also those
     # issued before entries recorded serials (the CA's register of issued serials has them).
     entry["tls_serials"] = [serial]
@@ -230,7 +230,7 @@ def _publish_revocation(hq: HqDir, clock: Clock) -> None:
     import asyncio
 
     from sync_protocol.commands import ask_hq
-    from sync_protocol.crl_keeper import renew_offline
+    from hq.crl_keeper import renew_offline
 
     try:
         asyncio.get_running_loop()

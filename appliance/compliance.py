@@ -285,7 +285,7 @@ def _check_network(c: Check, facts: SystemFacts) -> None:
 
 def _check_bind_rules(c: Check) -> None:
     from sync_protocol.errors import SyncError
-    from sync_protocol.server import check_bind_address
+    from hq.server import check_bind_address
 
     for host, dev in (("8.8.8.8", False), ("0.0.0.0", False), ("127.0.0.1", False)):
         try:
@@ -509,7 +509,7 @@ def check_hq(hq: HqDir, facts: SystemFacts, clock: Clock) -> list[Check]:
     # ② where HQ listens, who it serves
     host, port = _host_of(config.hq_address), int(config.hq_address.rsplit(":", 1)[1])
     from sync_protocol.errors import SyncError
-    from sync_protocol.server import check_bind_address
+    from hq.server import check_bind_address
 
     try:
         check_bind_address(host, False)
@@ -565,7 +565,7 @@ def _check_crl_renewal(c1: Check, hq: HqDir, now: datetime) -> None:
     and early voting outlasts one CRL. Evidence: HQ's renewal status (pki/crl-renewal.json,
     written by the serving HQ), the CA key HQ signs with, and the CRL against the registry."""
     from provisioning import pki
-    from sync_protocol.crl_keeper import read_status, serials_to_revoke, settings_of_status
+    from hq.crl_keeper import read_status, serials_to_revoke, settings_of_status
 
     status = read_status(hq)
     settings = settings_of_status(status)

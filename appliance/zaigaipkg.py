@@ -14,7 +14,7 @@ Rules:
 - ``open_zaigai_package`` verifies and decodes completely before anyone opens a store.
 
 Pure: never imports the terminal's store, the journal, the network or the CLI. Installing is
-appliance/procedures.py's; HQ's roll.db tables are appliance/hqroll.py's.
+appliance/procedures.py's; HQ's roll.db tables are hq/roll.py's.
 """
 
 from __future__ import annotations

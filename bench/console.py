@@ -35,8 +35,8 @@ from appliance.dirs import HqDir
 from ground.events import Event, EventKind
 from ground.hlc import pack
 from ground.model import TerminalId
-from sync_protocol.hq_store import HqStore
-from sync_protocol.records import HqFacts, RecordsLedger, console_data
+from hq.store import HqStore
+from hq.records import HqFacts, RecordsLedger, console_data
 from tests.builders import election_toml
 
 GOAL = 100.0
@@ -125,7 +125,7 @@ def _store(hq: HqDir, events: list[Event]) -> None:
 
 
 async def _measure(hq: HqDir, rounds: int, terms: list[tuple[str, str]]) -> dict[str, Any]:
-    from sync_protocol.server import HqNode
+    from hq.server import HqNode
     from ui_kivy.console.backend import LocalHq
 
     t0 = time.perf_counter()

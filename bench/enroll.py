@@ -24,12 +24,12 @@ from typing import Any
 from ground.clock import FixedClock
 from appliance.commands_terminal import hq_init
 from appliance.dirs import HqDir, TerminalDir
-from appliance.hqroll import import_roll, publish
+from hq.roll import import_roll, publish
 from appliance.synth import SynthSettings, write_roll_file
 from provisioning import cards, pki
 from provisioning.card_client import Personalisation
 from provisioning.enroll_client import enroll
-from provisioning.enroll_server import EnrollService, serve_enrollment
+from hq.enroll_server import EnrollService, serve_enrollment
 from sync_protocol.fault_proxy import FaultProxy
 from tests.builders import EARLY_NOON, election_toml
 

@@ -50,7 +50,7 @@ from ground.clock import FixedClock
 from appliance.dirs import HqDir
 from ground.events import Event, EventKind
 from ground.model import HQ_TERMINAL, TerminalId
-from sync_protocol.hq_store import HqStore
+from hq.store import HqStore
 
 CONTESTS = ["shu", "hirei", "shinsa", "governor"]
 HLC0 = 1_807_000_000_000 << 16
@@ -142,7 +142,7 @@ def floor_s(hq: HqDir) -> float:
 
 
 def start_s(hq: HqDir) -> tuple[float, Any]:
-    from sync_protocol.server import HqNode
+    from hq.server import HqNode
 
     t0 = time.perf_counter()
     node = HqNode(hq)

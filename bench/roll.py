@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from appliance.hqroll import import_roll, publish
+from hq.roll import import_roll, publish
 from appliance.lookup import by_barcode, by_kana
 from ground.model import BarcodeFormat
 from appliance.rollpkg import _row_tuple, install_package, iter_lines, open_package

@@ -28,7 +28,7 @@ from ground.model import TerminalId
 from appliance.store import connect
 from sync_protocol.codec import decode, encode
 from sync_protocol.fault_proxy import FaultProxy
-from sync_protocol.hq_store import HqStore
+from hq.store import HqStore
 from sync_protocol.lte_link import DirectionParams, LinkProfile
 from sync_protocol.session import HqSession, LinkState, TerminalLink
 

@@ -61,8 +61,8 @@ def _cmd_enroll(args: argparse.Namespace) -> Outcome:
 
 
 def _cmd_provisioning(args: argparse.Namespace) -> Outcome:
-    from sync_protocol.server import check_bind_address
-    from provisioning.enroll_server import EnrollService, serve_enrollment
+    from hq.server import check_bind_address
+    from hq.enroll_server import EnrollService, serve_enrollment
 
     hq = HqDir(Path(args.hqdir)).require()
     config = hq.config()

@@ -15,7 +15,7 @@ names the terminal (CN) and carries ``urn:meibo:<election>:<terminal>:<station>`
 
 Revocation list (CRL): HQ checks it for every client certificate (``VERIFY_CRL_CHECK_LEAF``), and
 OpenSSL refuses *every* client once its ``next_update`` has passed. So the CRL is short-lived
-(``CrlSettings.lifetime``) and HQ re-issues it while it serves (sync_protocol/crl_keeper.py):
+(``CrlSettings.lifetime``) and HQ re-issues it while it serves (hq/crl_keeper.py):
 when less than ``renew_fraction`` of the lifetime remains and at every revocation. Its dates come
 from the injected clock; like certificates, the window is stretched to cover the real time too,
 because TLS judges it by the machine's real clock (a ``--now`` rehearsal must not lock HQ out).

@@ -25,11 +25,11 @@ from ground.clock import clock_from_arg
 from appliance.dirs import HqDir, TerminalDir
 from ground.errors import MeiboError, UsageError
 from appliance.terminal import Terminal
-from sync_protocol import hq_ops
+from hq import ops as hq_ops
 from sync_protocol.client import SyncAgent, SyncSettings, until_acked
-from sync_protocol.hq_store import HqStore, update_registry
+from hq.store import HqStore, update_registry
 from sync_protocol.journal_file import export_journal
-from sync_protocol.server import ADMIN_SOCKET, HqNode, bound_port, check_bind_address, serve
+from hq.server import ADMIN_SOCKET, HqNode, bound_port, check_bind_address, serve
 
 
 async def _ask(path: Path, req: dict[str, Any], timeout: float = 60.0) -> dict[str, Any] | None:
@@ -183,7 +183,7 @@ def _cmd_alert(args: argparse.Namespace) -> Outcome:
 
 def _cmd_revoke(args: argparse.Namespace) -> Outcome:
     from provisioning import pki
-    from sync_protocol.hq_store import read_registry
+    from hq.store import read_registry
 
     hq = HqDir(Path(args.hqdir)).require()
     reg = read_registry(hq)
@@ -191,7 +191,7 @@ def _cmd_revoke(args: argparse.Namespace) -> Outcome:
         raise UsageError(f"端末 {args.terminal} は登録されていません", code="terminal_unknown")
     if not args.reason.strip():
         raise UsageError("失効の理由を入力してください", code="reason_required")
-    from sync_protocol.hq_store import revoked_serials
+    from hq.store import revoked_serials
 
     clock = clock_from_arg(args.now)
     # The registry first: a serving HQ refuses the terminal's sessions from that moment. The
@@ -314,7 +314,7 @@ def _cmd_export(args: argparse.Namespace) -> Outcome:
 # --- hq backup / restore -----------------------------------------------------------------------
 
 def _cmd_backup(args: argparse.Namespace) -> Outcome:
-    from sync_protocol import hq_backup
+    from hq import backup as hq_backup
 
     hq = HqDir(Path(args.hqdir)).require()
     m = hq_backup.backup(hq, Path(args.out), clock_from_arg(args.now))
@@ -325,7 +325,7 @@ def _cmd_backup(args: argparse.Namespace) -> Outcome:
 
 
 def _cmd_restore(args: argparse.Namespace) -> Outcome:
-    from sync_protocol import hq_backup
+    from hq import backup as hq_backup
 
     root = Path(args.hqdir)
     serving = (root / ADMIN_SOCKET).exists() and asyncio.run(_ask(root / ADMIN_SOCKET, {"op": "report"})) is not None

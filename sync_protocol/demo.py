@@ -589,7 +589,7 @@ class Demo:
 
     async def _hq_report(self) -> dict[str, Any]:
         from sync_protocol.commands import _ask
-        from sync_protocol.server import ADMIN_SOCKET
+        from hq.server import ADMIN_SOCKET
 
         try:
             return await _ask(self.hq.root / ADMIN_SOCKET, {"op": "report"}, timeout=5.0) or {}
@@ -598,7 +598,7 @@ class Demo:
 
     async def absentee(self, voter: str) -> None:
         from sync_protocol.commands import _ask
-        from sync_protocol.server import ADMIN_SOCKET
+        from hq.server import ADMIN_SOCKET
 
         out = await _ask(self.hq.root / ADMIN_SOCKET, {"op": "absentee", "voter": voter,
                                                         "now": f"{SATURDAY}T12:00:00+09:00"})
@@ -655,7 +655,7 @@ class Demo:
         self.report.converged_s = time.monotonic() - t0
 
     async def reconcile(self) -> None:
-        from sync_protocol.hq_store import HqStore
+        from hq.store import HqStore
 
         r = self.report
         stats: dict[str, dict[str, int]] = {s.station: {"checkins": 0, "offline": 0, "stopped": 0, "refused": 0}

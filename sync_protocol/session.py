@@ -24,7 +24,7 @@ from sync_protocol.codec import PROTOCOL_VERSION, Frame, FrameType, MAX_BATCH_EV
 from sync_protocol.crypto import sign_batch
 from sync_protocol.errors import BatchRejected, HeaderInvalid, IllegalTransition
 from sync_protocol.headers import MAX_UNDECIDED, check_frame
-from sync_protocol.ledger import BatchCheck, ContestVerdict, Flag, Ledger, BallotRef, Verdict
+from hq.ledger import BatchCheck, ContestVerdict, Flag, Ledger, BallotRef, Verdict
 
 
 # --------------------------------------------------------------------------------------------

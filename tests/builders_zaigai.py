@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from appliance.dirs import HqDir, TerminalDir, write_atomic, write_private
-from appliance.hqroll import import_zaigai, publish_zaigai
+from hq.roll import import_zaigai, publish_zaigai
 from appliance.rollpkg import public_key_of
 from appliance.store import Store
 from tests.builders import election_toml
@@ -59,7 +59,7 @@ def terminal_snapshot(tdir: TerminalDir) -> dict[str, Any]:
 
 def hq_snapshot(hq: HqDir) -> dict[str, Any]:
     """HQ's 在外 tables and meta (compare before/after a refused import)."""
-    from appliance.hqroll import open_roll_db
+    from hq.roll import open_roll_db
 
     store = open_roll_db(hq)
     try:

@@ -22,8 +22,8 @@ from ground.clock import clock_from_arg
 from appliance.csvsafe import excel_csv
 from appliance.dirs import HqDir, write_atomic
 from ground.errors import Problem, UsageError
-from sync_protocol import records
-from sync_protocol.hq_store import HqStore
+from hq import records
+from hq.store import HqStore
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from ground.events import Event, EventKind
 from ground.model import HQ_TERMINAL
-from sync_protocol.ledger import CState
+from hq.ledger import CState
 from sync_protocol.sim.world import World
 
 

@@ -25,7 +25,7 @@ from ground.hlc import HybridClock
 from ground.model import HQ_TERMINAL
 from sync_protocol import codec
 from sync_protocol.errors import FrameInvalid, IllegalTransition
-from sync_protocol.ledger import CheckinRec, CState, Ledger, Verdict
+from hq.ledger import CheckinRec, CState, Ledger, Verdict
 from sync_protocol.session import HqSession, SessionState
 from sync_protocol.sim.disk import SimDisk
 from sync_protocol.sim.net import TO_TERM, Connection

@@ -8,7 +8,7 @@ import asyncio
 from ground.clock import FixedClock
 from ground.events import Event, EventKind
 from appliance.procedures import absentee_warning
-from sync_protocol import hq_ops
+from hq import ops as hq_ops
 from tests.builders import EARLY_NOON
 from tests.integration.sync_env import checkin, make_env
 
@@ -41,7 +41,7 @@ async def test_issued_absentee_papers_warn_at_the_station_without_blocking(tmp_p
 def test_a_terminal_cannot_send_hq_notices(tmp_path):
     import pytest
     from sync_protocol.errors import BatchRejected
-    from sync_protocol.ledger import Ledger
+    from hq.ledger import Ledger
 
     led = Ledger("x")
     led.register("T01", "E01", b"\0" * 32)

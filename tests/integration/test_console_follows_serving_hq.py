@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from ground.errors import MeiboError
-from sync_protocol.records import HqFacts, RecordsLedger, console_data
-from sync_protocol.server import ADMIN_SOCKET, HqNode, serve
+from hq.records import HqFacts, RecordsLedger, console_data
+from hq.server import ADMIN_SOCKET, HqNode, serve
 from tests.integration.sync_env import checkin, make_env
 from ui_kivy.console.backend import FollowSettings, HqUnreachable, LocalHq, RemoteHq
 

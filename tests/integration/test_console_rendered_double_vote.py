@@ -49,8 +49,8 @@ def test_double_vote_appears_in_rendered_console_and_is_resolved(tmp_path):
 # --- the child: live HQ + two terminals + console on one loop ----------------------------------
 
 async def _scenario(root: Path) -> dict[str, Any]:
-    from sync_protocol.records import RecordsLedger
-    from sync_protocol.server import HqNode, serve
+    from hq.records import RecordsLedger
+    from hq.server import HqNode, serve
     from tests.integration.sync_env import checkin, make_env
     from ui_kivy.console.app import ConsoleSettings, run_app
     from ui_kivy.console.backend import LocalHq

@@ -28,7 +28,7 @@ from appliance.terminal import Terminal
 from provisioning import pki
 from provisioning.pki import CrlSettings, hq_server_name
 from sync_protocol.client import SyncAgent, SyncSettings
-from sync_protocol.server import HqNode, HqSettings, serve
+from hq.server import HqNode, HqSettings, serve
 from sync_protocol.tls import client_context
 from tests.builders import TEST_PIN, insert_voters, open_station
 from tests.integration.sync_env import VOTERS, Env, checkin, make_env

@@ -26,14 +26,14 @@ import pytest
 from ground.clock import FixedClock
 from appliance.commands_terminal import hq_init
 from appliance.dirs import HqDir, TerminalDir
-from appliance.hqroll import import_roll, publish
+from hq.roll import import_roll, publish
 from appliance.synth import SynthSettings, write_roll_file
 from hardware.cardreader.pcsc import PcscCardReader
 from provisioning import cards, pki
 from provisioning.applet import CardState, blank_card
 from provisioning.card_client import Personalisation
 from provisioning.enroll_client import EnrollResult, EnrollSettings, enroll
-from provisioning.enroll_server import EnrollService, RunningEndpoint, serve_enrollment
+from hq.enroll_server import EnrollService, RunningEndpoint, serve_enrollment
 from provisioning.virtual_card import VirtualCard
 from tests.builders import EARLY_NOON, election_toml
 from tests.pcsc_fixtures import READER_SLOT0, PcscdService, issued_state, pcscd_service  # noqa: F401
@@ -160,7 +160,7 @@ def refused(w: World, tdir: Path, code: str, **kw: Any) -> Any:
 def test_enroll_by_cli_then_checkin_syncs_to_hq(world: World) -> None:
     from appliance.terminal import Terminal
     from sync_protocol.client import SyncAgent, SyncSettings
-    from sync_protocol.server import HqNode, serve
+    from hq.server import HqNode, serve
 
     # A blank card, issued at HQ by the real command through the real reader.
     card = world.insert(blank_card(random.Random(5).randbytes))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
-from sync_protocol.server import HqSettings
+from hq.server import HqSettings
 from tests.integration.raw_links import close, closed_by_hq, silent_tcp, silent_tls
 from tests.integration.sync_env import checkin, make_env
 

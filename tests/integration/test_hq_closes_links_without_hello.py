@@ -10,7 +10,7 @@ import asyncio
 
 import aiohttp
 
-from sync_protocol.server import HqSettings
+from hq.server import HqSettings
 from tests.integration.raw_links import close, close_frame, closed_by_hq, silent_tcp, silent_tls, ws_link
 from tests.integration.sync_env import checkin, make_env
 

@@ -20,8 +20,8 @@ import pytest
 from ground.clock import SystemClock
 from provisioning import pki
 from provisioning.pki import CrlSettings, hq_server_name
-from sync_protocol.hq_store import update_registry
-from sync_protocol.server import HqNode, HqSettings, serve
+from hq.store import update_registry
+from hq.server import HqNode, HqSettings, serve
 from sync_protocol.tls import client_context
 from tests.integration.sync_env import Env, make_env
 from tests.security_helpers import meibo
@@ -114,7 +114,7 @@ async def test_terminal_connects_after_the_crl_was_renewed_past_its_old_expiry(t
         assert status["renew"] is True and status["serving"] is True and status["lifetime_s"] == 4.0
     finally:
         await env.stop_hq()
-    from sync_protocol.crl_keeper import read_status
+    from hq.crl_keeper import read_status
 
     assert (read_status(env.hq) or {}).get("serving") is False
 

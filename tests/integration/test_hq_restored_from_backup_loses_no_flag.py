@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from sync_protocol import hq_ops
-from sync_protocol.hq_store import HqStore
+from hq import ops as hq_ops
+from hq.store import HqStore
 from tests.integration.sync_env import checkin, make_env
 from tests.security_helpers import meibo
 

@@ -29,7 +29,7 @@ from hardware.cardreader.pcsc import PcscCardReader
 from provisioning import cards, pki
 from provisioning.card_client import Personalisation
 from provisioning.enroll_client import EnrollSettings
-from provisioning.enroll_server import EnrollService, serve_enrollment
+from hq.enroll_server import EnrollService, serve_enrollment
 from tests.builders import EARLY_NOON
 from tests.integration.test_enroll_over_pcsc import make_hq
 from tests.pcsc_fixtures import READER_SLOT0, PcscdService, issued_state, pcscd_service  # noqa: F401
@@ -119,7 +119,7 @@ def type_digits(root: Any, digits: str) -> None:
 
 async def test_blank_terminal_enrolls_unlocks_opens_and_checks_in(tmp_path: Path, pcscd_service: PcscdService,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    from sync_protocol.server import HqNode, serve
+    from hq.server import HqNode, serve
     from ui_kivy.app import StationRun, StationSettings, prepare_kivy
     from ui_kivy.presenters.app_flow import Screen
 

@@ -37,7 +37,7 @@ def _kivy_env(tmp_path_factory: pytest.TempPathFactory) -> None:
 
 async def test_reenroll_with_a_new_card_from_the_supervisor_menu(tmp_path: Path, pcscd_service: PcscdService,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    from sync_protocol.server import HqNode, serve
+    from hq.server import HqNode, serve
     from ui_kivy.app import StationRun, StationSettings, prepare_kivy
     from ui_kivy.presenters.app_flow import Screen
 

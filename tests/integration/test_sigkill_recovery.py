@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from appliance import journal
-from sync_protocol.hq_store import HqStore
+from hq.store import HqStore
 from tests.builders import raw_connect
 from tests.integration.sync_env import make_env
 

@@ -11,8 +11,8 @@ from nacl.signing import SigningKey
 
 from ground.events import EventKind
 from ground.errors import MeiboError
-from sync_protocol import hq_ops
-from sync_protocol.hq_store import HqStore
+from hq import ops as hq_ops
+from hq.store import HqStore
 from sync_protocol.journal_file import export_journal
 from tests.integration.sync_env import checkin, make_env
 

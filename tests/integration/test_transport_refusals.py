@@ -13,7 +13,7 @@ from ground.clock import FixedClock
 from appliance.commands_terminal import enroll_local, hq_init
 from appliance.dirs import HqDir, TerminalDir
 from provisioning.pki import hq_server_name
-from sync_protocol.hq_store import update_registry
+from hq.store import update_registry
 from sync_protocol.tls import client_context
 from tests.builders import EARLY_NOON, election_toml
 from tests.integration.sync_env import checkin, make_env

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from appliance.cli import main
-from appliance.hqroll import import_zaigai, publish_zaigai
+from hq.roll import import_zaigai, publish_zaigai
 from tests.builders import EARLY_NOON
 from tests.builders_roll import NOW
 from tests.builders_zaigai import GOOD, MORE, write_zaigai_csv

@@ -17,7 +17,7 @@ from ground.clock import JST
 from ground.events import Event, EventKind
 from ground.hlc import pack
 from ground.model import HQ_TERMINAL, TerminalId
-from sync_protocol.records import HqFacts, RecordsLedger, console_data
+from hq.records import HqFacts, RecordsLedger, console_data
 from ui_kivy.console.demo import EventMaker, demo_config
 from ui_kivy.console.live import Change, LiveRecords
 

@@ -25,7 +25,7 @@ from sync_protocol import codec
 from sync_protocol.codec import MAX_BODY, MAX_FRAME, Frame, FrameType, decode, encode
 from sync_protocol.errors import FrameInvalid
 from sync_protocol.journal_file import MAGIC, read_journal_file
-from sync_protocol.ledger import Ledger
+from hq.ledger import Ledger
 from sync_protocol.session import LinkState, TerminalLink
 
 KEY = SigningKey(b"\x07" * 32)

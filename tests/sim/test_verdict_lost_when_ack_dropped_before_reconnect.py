@@ -9,7 +9,7 @@ carries their verdicts."""
 import pytest
 
 from sync_protocol.codec import decode, encode
-from sync_protocol.ledger import Verdict
+from hq.ledger import Verdict
 from sync_protocol.session import HqSession, outcome_for
 from tests.unit.sync_protocol.pure_harness import MemTerminal, hq_for, sync
 

@@ -11,6 +11,6 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_core_packages_are_strictly_typed(tmp_path):
     p = subprocess.run([sys.executable, "-m", "mypy", "--cache-dir", str(tmp_path / "mypy-cache"),
-                        "ground", "appliance", "sync_protocol", "provisioning", "hardware"],
+                        "ground", "appliance", "sync_protocol", "hq", "provisioning", "hardware"],
                        cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stdout[-4000:]

@@ -109,8 +109,8 @@ async def run_console(hqdir: str, listen: str | None, dev_loopback: bool, now: s
     from ground.clock import clock_from_arg
     from appliance.dirs import HqDir
     from sync_protocol.commands import _ask
-    from sync_protocol.records import RecordsLedger
-    from sync_protocol.server import ADMIN_SOCKET, HqNode, check_bind_address, serve
+    from hq.records import RecordsLedger
+    from hq.server import ADMIN_SOCKET, HqNode, check_bind_address, serve
     from ui_kivy.console.backend import LocalHq, RemoteHq
     from ui_kivy.console.presenter import ConsolePresenter
 

@@ -36,10 +36,10 @@ from ground.clock import Clock
 from appliance.dirs import HqDir
 from ground.errors import MeiboError
 from ground.events import decode
-from sync_protocol.hq_store import HqStore
-from sync_protocol.ledger import Alarm
-from sync_protocol.records import ConsoleData, HqFacts, RecordsLedger
-from sync_protocol.server import ADMIN_SOCKET, HqNode
+from hq.store import HqStore
+from hq.ledger import Alarm
+from hq.records import ConsoleData, HqFacts, RecordsLedger
+from hq.server import ADMIN_SOCKET, HqNode
 from ui_kivy.console.live import BODY_KINDS, Change, LiveRecords
 
 
@@ -56,7 +56,7 @@ def revoke_terminal(hq: HqDir, terminal: str, reason: str, now: str | None = Non
 
 
 def publish_roll(hq: HqDir, clock: Clock, full: bool) -> dict[str, Any]:
-    from appliance.hqroll import publish
+    from hq.roll import publish
 
     res = publish(hq, None, clock, full=full)
     m = res.manifest

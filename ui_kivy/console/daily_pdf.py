@@ -12,7 +12,7 @@ from fpdf import FPDF
 from fpdf.fonts import FontFace
 
 from appliance.dirs import write_atomic
-from sync_protocol.records import ALERT_STATE_JA, KIND_JA, DailyReport
+from hq.records import ALERT_STATE_JA, KIND_JA, DailyReport
 
 FONT = "ipaex"
 

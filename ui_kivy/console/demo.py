@@ -17,8 +17,8 @@ from ground.config import parse_config
 from ground.events import Event, EventKind
 from ground.hlc import pack
 from ground.model import ElectionConfig, TerminalId
-from sync_protocol.ledger import CState
-from sync_protocol.records import HqFacts, RecordsLedger, hlc_dt
+from hq.ledger import CState
+from hq.records import HqFacts, RecordsLedger, hlc_dt
 
 DEMO_TOML = """
 [election]

@@ -29,8 +29,8 @@ from typing import Any, Mapping, NamedTuple
 
 from ground.events import Event, EventKind
 from ground.model import ElectionConfig
-from sync_protocol.ledger import CState, Ledger
-from sync_protocol.records import (ConsoleData, HourlyRow, HqFacts, StationRow, Turnout, _iso,
+from hq.ledger import CState, Ledger
+from hq.records import (ConsoleData, HourlyRow, HqFacts, StationRow, Turnout, _iso,
                                    alarm_rows, alert_rows, hlc_dt, refusal_rows, rollback_rows, station_kind, station_name,
                                    station_rows_from_counts)
 

@@ -24,7 +24,7 @@ from enum import Enum
 from typing import Any, Callable, Protocol
 
 from ground.errors import MeiboError
-from sync_protocol.records import (ALERT_STATE_JA, KIND_JA, NONE_MARK, AlertRow, BallotSide, ConsoleData,
+from hq.records import (ALERT_STATE_JA, KIND_JA, NONE_MARK, AlertRow, BallotSide, ConsoleData,
                                    StationRow)
 
 
@@ -247,7 +247,7 @@ class ConsolePresenter:
         return [f"{_time(r.at)} {r.message()}" for r in self.data.rollbacks]
 
     def refusal_lines(self) -> list[str]:
-        """Check-ins HQ kept as evidence but did not count (sync_protocol/screen.py)."""
+        """Check-ins HQ kept as evidence but did not count (hq/screen.py)."""
         if self.data is None:
             return []
         return [f"端末 {r.terminal} 受付 {r.seq} 番（{_time(r.at)}）: {r.message}" for r in self.data.refusals]
@@ -328,7 +328,7 @@ class ConsolePresenter:
         """Show the step at once; the next data refresh brings the stored history."""
         if self.data is None:
             return
-        from sync_protocol.records import AlertAction
+        from hq.records import AlertAction
 
         rows = tuple(replace(a, state=state, history=a.history + (AlertAction(state, who, self.data.at, note),))
                      if a.alert_id == alert_id else a for a in self.data.alerts)

@@ -30,7 +30,7 @@ class DemoSource:
     async def snapshot(self) -> Any:
         from dataclasses import replace
 
-        from sync_protocol.records import console_data
+        from hq.records import console_data
 
         hist = {k: list(v) for k, v in self.facts.alert_history.items()}
         for name, (aid, state, who, note) in self.actions:

@@ -58,7 +58,7 @@ def test_lookup_not_shown_when_audit_cannot_be_written(tmp_path: Path, monkeypat
 
 
 def test_hq_ledger_keeps_lookups_out_of_ballots(tmp_path: Path) -> None:
-    from sync_protocol.ledger import Ledger
+    from hq.ledger import Ledger
 
     t = terminal_dir(tmp_path / "t", [voter("100001")])
     with with_roll(Terminal.open(t, FixedClock(EARLY_NOON))) as term:

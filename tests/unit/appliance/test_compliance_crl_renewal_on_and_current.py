@@ -16,8 +16,8 @@ from appliance.commands_terminal import enroll_local, hq_init
 from appliance.dirs import HqDir
 from provisioning import pki
 from provisioning.pki import CrlSettings
-from sync_protocol.crl_keeper import CrlKeeper, status_path
-from sync_protocol.hq_store import update_registry
+from hq.crl_keeper import CrlKeeper, status_path
+from hq.store import update_registry
 from tests.builders import election_toml
 from tests.security_helpers import fake_proc
 

@@ -17,8 +17,8 @@ from ground.clock import FixedClock
 from appliance.commands_terminal import enroll_local, hq_init
 from appliance.dirs import HqDir, TerminalDir
 from provisioning import pki
-from sync_protocol.crl_keeper import renew_offline, serials_to_revoke
-from sync_protocol.hq_store import HqStore, read_registry
+from hq.crl_keeper import renew_offline, serials_to_revoke
+from hq.store import HqStore, read_registry
 from tests.builders import EARLY_NOON, election_toml
 from tests.security_helpers import meibo
 

@@ -8,7 +8,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
-PACKAGES = ("ground", "appliance", "sync_protocol", "provisioning", "ui_kivy", "hardware")
+PACKAGES = ("ground", "appliance", "sync_protocol", "hq", "provisioning", "ui_kivy", "hardware")
 
 
 def _writers(path: Path) -> list[int]:

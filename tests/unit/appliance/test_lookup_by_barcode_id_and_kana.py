@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from appliance.barcode import BarcodeCheckDigit, BarcodeOtherElection, make_barcode
-from appliance.hqroll import import_roll, publish
+from hq.roll import import_roll, publish
 from appliance.lookup import MAX_RESULTS, RollNotInstalled, by_barcode, by_kana, by_voter_id
 from ground.model import BarcodeFormat, Status
 from appliance.rollpkg import install_package

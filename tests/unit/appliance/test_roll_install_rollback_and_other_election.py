@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ground.errors import RollRejected
-from appliance.hqroll import import_roll, publish
+from hq.roll import import_roll, publish
 from appliance.rollpkg import (MAGIC, Limits, Manifest, build_package, encode_voter, install_package,
                                sign_header)
 from appliance.rollcsv import parse_roll

@@ -6,7 +6,7 @@ import pytest
 
 from appliance.cli import main
 from ground.errors import RollSignatureInvalid
-from appliance.hqroll import import_roll, publish
+from hq.roll import import_roll, publish
 from appliance.rollpkg import decode_package, install_package
 from appliance.store import Store
 from tests.builders_roll import NOW, make_pair, store_snapshot, write_csv

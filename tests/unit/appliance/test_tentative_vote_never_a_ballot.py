@@ -15,7 +15,7 @@ from ground.clock import FixedClock
 from ground.errors import NotFound
 from ground.events import EventKind
 from appliance.terminal import Terminal
-from sync_protocol.ledger import Ledger
+from hq.ledger import Ledger
 from tests.builders import ELECTION_NOON, terminal_dir, voter
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from appliance.cli import main
 from ground.errors import RollInvalid, UsageError
-from appliance.hqroll import ZaigaiNotImported, ZaigaiUnchanged, import_zaigai, publish_zaigai, \
+from hq.roll import ZaigaiNotImported, ZaigaiUnchanged, import_zaigai, publish_zaigai, \
     published_zaigai_version
 from tests.builders_roll import NOW
 from tests.builders_zaigai import GOOD, HEAD, hq_snapshot, make_hq, write_zaigai_csv

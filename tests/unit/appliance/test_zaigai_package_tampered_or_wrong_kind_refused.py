@@ -11,7 +11,7 @@ import pytest
 
 from appliance.cli import main
 from ground.errors import RollRejected, RollSignatureInvalid
-from appliance.hqroll import import_roll, publish
+from hq.roll import import_roll, publish
 from appliance.rollpkg import install_package, open_package
 from appliance.store import Store
 from appliance.zaigaipkg import open_zaigai_package

@@ -18,7 +18,7 @@ from hardware.cardreader.fake import FakeCardReader
 from provisioning import cards
 from provisioning.enroll import T_PATH, TState
 from provisioning.enroll_client import EnrollSettings, enroll
-from provisioning.enroll_server import EnrollService, serve_enrollment
+from hq.enroll_server import EnrollService, serve_enrollment
 from tests.unit.provisioning.test_enroll_forged_card_and_replay import (CLOCK, PIN, card_in_reader,  # noqa: F401
                                                                         hq, snapshot)
 

@@ -16,7 +16,7 @@ from ground.clock import FixedClock
 from appliance.commands_terminal import hq_init
 from appliance.dirs import HqDir
 from ground.errors import MeiboError
-from appliance.hqroll import import_roll, publish
+from hq.roll import import_roll, publish
 from appliance.synth import SynthSettings, write_roll_file
 from hardware.cardreader.fake import FakeCard, FakeCardReader
 from provisioning import cards, pki
@@ -24,7 +24,7 @@ from provisioning.applet import Applet
 from provisioning.card_client import CardClient, Personalisation
 from provisioning.enroll import Challenge, Hello, Proof, challenge_for, make_csr
 from provisioning.enroll_client import EnrollSettings, _Hq, enroll
-from provisioning.enroll_server import EnrollServerSettings, EnrollService, RunningEndpoint, serve_enrollment
+from hq.enroll_server import EnrollServerSettings, EnrollService, RunningEndpoint, serve_enrollment
 from tests.builders import EARLY_NOON, election_toml
 from tests.pcsc_fixtures import issued_state
 

@@ -10,8 +10,8 @@ from pathlib import Path
 from ground.clock import FixedClock
 from appliance.commands_terminal import hq_init
 from appliance.dirs import HqDir
-from appliance.hqroll import open_roll_db
-from sync_protocol.hq_store import HqStore
+from hq.roll import open_roll_db
+from hq.store import HqStore
 from tests.builders import EARLY_NOON, election_toml
 from tests.unit.sync_protocol.reports_day import Day, build, roll
 

@@ -8,7 +8,7 @@ from nacl.signing import SigningKey
 
 from ground.events import Event, EventKind, chain_hash, genesis_hash
 from sync_protocol.codec import decode, encode
-from sync_protocol.ledger import Ledger
+from hq.ledger import Ledger
 from sync_protocol.session import HqSession, LinkActions, TerminalLink
 
 ELECTION = "test-2027"

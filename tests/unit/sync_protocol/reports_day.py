@@ -18,8 +18,8 @@ from typing import Any
 from ground.clock import JST
 from ground.events import Event, EventKind
 from ground.model import ElectionConfig
-from sync_protocol.procedures_hq import RollFact
-from sync_protocol.records import RecordsLedger
+from hq.procedures import RollFact
+from hq.records import RecordsLedger
 from tests.builders import election_config
 from ui_kivy.console.demo import EventMaker
 

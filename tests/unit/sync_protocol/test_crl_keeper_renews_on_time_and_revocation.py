@@ -15,8 +15,8 @@ from appliance.commands_terminal import enroll_local, hq_init
 from appliance.dirs import HqDir
 from provisioning import pki
 from provisioning.pki import CrlSettings
-from sync_protocol.crl_keeper import CrlKeeper, read_status, renew_offline
-from sync_protocol.hq_store import update_registry
+from hq.crl_keeper import CrlKeeper, read_status, renew_offline
+from hq.store import update_registry
 from tests.builders import election_toml
 
 LIFE = timedelta(hours=24)

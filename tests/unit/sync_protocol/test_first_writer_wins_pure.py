@@ -1,7 +1,7 @@
 """First writer wins per voter and contest; later ballots get ALREADY_VOTED; offline doubles alert."""
 
 from ground.events import EventKind
-from sync_protocol.ledger import Verdict
+from hq.ledger import Verdict
 from tests.unit.sync_protocol.pure_harness import MemTerminal, hq_for, sync
 
 

@@ -15,12 +15,12 @@ from nacl.signing import SigningKey
 from ground.clock import FixedClock
 from appliance.dirs import HqDir
 from ground.events import Event, EventKind, genesis_hash
-from appliance.hqroll import open_roll_db
+from hq.roll import open_roll_db
 from ground.model import TerminalId
-from sync_protocol import hq_ops
+from hq import ops as hq_ops
 from sync_protocol.codec import decode as decode_frame
 from sync_protocol.codec import encode as encode_frame
-from sync_protocol.hq_store import HqStore
+from hq.store import HqStore
 from sync_protocol.session import ALL_CONTESTS, HqSession, LinkState, TerminalLink, outcome_for
 from tests.builders import EARLY_NOON, election_toml
 from tests.unit.sync_protocol.pure_harness import MemTerminal, hq_for, sync

@@ -29,13 +29,13 @@ from appliance.dirs import HqDir
 from ground.errors import JournalCorrupt, UsageError
 from ground.events import Event, EventKind, decode, genesis_hash
 from ground.model import HQ_TERMINAL, TerminalId
-from sync_protocol import hq_ops
+from hq import ops as hq_ops
 from sync_protocol.codec import decode as decode_frame
 from sync_protocol.codec import encode as encode_frame
-from sync_protocol.hq_store import REPLAY_CHUNK, HqStore
-from sync_protocol.ledger import (Alarm, Alert, BallotMap, ChainHashes, CheckinMap, CheckinRec, FlagLog, Ledger,
+from hq.store import REPLAY_CHUNK, HqStore
+from hq.ledger import (Alarm, Alert, BallotMap, ChainHashes, CheckinMap, CheckinRec, FlagLog, Ledger,
                                   TermState)
-from sync_protocol.records import RecordsLedger
+from hq.records import RecordsLedger
 from sync_protocol.session import HqSession, LinkState, TerminalLink
 from tests.builders import EARLY_NOON, election_toml
 

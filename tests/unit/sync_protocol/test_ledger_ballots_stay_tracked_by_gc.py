@@ -9,7 +9,7 @@ import gc
 
 from ground.events import Event, EventKind
 from ground.model import TerminalId
-from sync_protocol.ledger import Ledger
+from hq.ledger import Ledger
 
 
 def _ledger(n: int) -> Ledger:

@@ -12,7 +12,7 @@ from nacl.signing import SigningKey
 
 from ground.events import Event, EventKind, chain_hash, genesis_hash
 from ground.model import TerminalId
-from sync_protocol.ledger import BallotRef, ChainHashes, ContestVerdict, CState, Flag, FlagLog, Ledger, Verdict
+from hq.ledger import BallotRef, ChainHashes, ContestVerdict, CState, Flag, FlagLog, Ledger, Verdict
 from sync_protocol.session import LinkState, TerminalLink
 
 HLC0 = 1_800_000_000_000 << 16
@@ -177,7 +177,7 @@ def test_reports_read_check_ins_without_keeping_records():
     from datetime import datetime
 
     from ground.clock import JST
-    from sync_protocol import records
+    from hq import records
     from ui_kivy.console.demo import EventMaker, demo_config
 
     led = records.RecordsLedger("yokohama-2027")

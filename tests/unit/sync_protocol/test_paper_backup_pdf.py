@@ -13,7 +13,7 @@ import pytest
 
 from appliance.cli import main
 from ground.clock import JST
-from sync_protocol import paper_backup as PB
+from hq import paper_backup as PB
 from tests.unit.sync_protocol.hq_day_dir import hq_with_day
 from tests.unit.sync_protocol.reports_day import build
 

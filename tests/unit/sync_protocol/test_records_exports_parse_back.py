@@ -21,7 +21,7 @@ from ground.errors import MeiboError
 from ground.events import Event, EventKind
 from ground.hlc import pack
 from ground.model import TerminalId
-from sync_protocol.hq_store import HqStore
+from hq.store import HqStore
 from tests.builders import election_toml
 from ui_kivy import console_commands
 

@@ -7,9 +7,9 @@ from datetime import datetime
 
 from ground.clock import JST
 from ground.events import EventKind
-from sync_protocol import records
+from hq import records
 from ui_kivy.console.demo import EventMaker, demo_config
-from sync_protocol.records import HqFacts, RecordsLedger
+from hq.records import HqFacts, RecordsLedger
 
 DAY = datetime(2027, 4, 25, tzinfo=JST)
 

@@ -7,7 +7,7 @@ import csv
 import io
 
 from ground.events import EventKind
-from sync_protocol import procedures_hq as H
+from hq import procedures as H
 from tests.unit.sync_protocol.reports_day import at, build, roll
 
 EVIL = '=HYPERLINK("http://evil.example/","開く")'

@@ -13,8 +13,8 @@ import pytest
 
 from appliance import procedures as P
 from appliance.cli import main
-from sync_protocol import procedures_hq as H
-from sync_protocol.hq_store import HqStore
+from hq import procedures as H
+from hq.store import HqStore
 from tests.builders import election_config, terminal_dir, voter
 from tests.unit.sync_protocol.hq_day_dir import hq_with_day
 

@@ -7,7 +7,7 @@ import csv
 import io
 import json
 
-from sync_protocol import procedures_hq as H
+from hq import procedures as H
 from tests.unit.sync_protocol.reports_day import build, roll
 
 

@@ -11,8 +11,8 @@ from datetime import datetime
 
 from ground.clock import JST
 from ground.events import EventKind
-from sync_protocol import records
-from sync_protocol.records import HqFacts, RecordsLedger
+from hq import records
+from hq.records import HqFacts, RecordsLedger
 from ui_kivy.console.demo import EventMaker, demo_config
 from ui_kivy.console_commands import table_csv
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from ground.clock import JST
-from sync_protocol.records import HqFacts, RecordsLedger, console_data
+from hq.records import HqFacts, RecordsLedger, console_data
 from ui_kivy.console.demo import EventMaker, demo_config
 from ui_kivy.console.live import Change, LiveRecords
 

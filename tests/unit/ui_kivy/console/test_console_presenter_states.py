@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ground.errors import MeiboError
-from sync_protocol.records import console_data
+from hq.records import console_data
 from ui_kivy.console.demo import DEMO_NOW, demo_config, demo_ledger
 from ui_kivy.console.presenter import ALERT_MOVES, ConsolePresenter, Tab
 

@@ -30,7 +30,7 @@ from ground.clock import JST
 from ground.events import Event, EventKind
 from ground.hlc import wall_ms_of
 from ground.model import HQ_TERMINAL, ElectionConfig, StationKind
-from sync_protocol.ledger import BallotRef, CheckinRec, CState, Ledger
+from hq.ledger import BallotRef, CheckinRec, CState, Ledger
 
 NONE_MARK = "—"
 ALERT_STATE_JA = {"open": "未対応", "investigating": "調査中", "resolved": "解決"}

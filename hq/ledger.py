@@ -31,7 +31,7 @@ from ground.events import Event, EventKind, chain_hash, genesis_hash
 from ground.model import HQ_TERMINAL
 from sync_protocol.crypto import verify_batch
 from sync_protocol.errors import BatchRejected
-from sync_protocol.screen import Refusal, needs_screen, screen_checkin
+from hq.screen import Refusal, needs_screen, screen_checkin
 
 
 _T = TypeVar("_T")

@@ -28,8 +28,8 @@ from ground.events import Event, EventKind, decode_batch
 from ground.model import HQ_TERMINAL
 from appliance.store import Migration, Store, _script
 from appliance.zaigaipkg import ZAIGAI_PREFIX
-from sync_protocol.ledger import Alarm, Ledger
-from sync_protocol.screen import UNKNOWN_STATION, Refusal
+from hq.ledger import Alarm, Ledger
+from hq.screen import UNKNOWN_STATION, Refusal
 
 ALERT_STATES = ("open", "investigating", "resolved")
 # events read and decoded at once on replay: the size hardly matters (256 to 32,768 measured
@@ -61,7 +61,7 @@ def _m1(c: sqlite3.Connection) -> None:
 
 
 def _m2(c: sqlite3.Connection) -> None:
-    from sync_protocol.procedures_hq import migrate_absentee_status  # its own module owns the table
+    from hq.procedures import migrate_absentee_status  # its own module owns the table
 
     migrate_absentee_status(c)
 

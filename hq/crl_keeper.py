@@ -43,7 +43,7 @@ from appliance.dirs import HqDir
 from ground.errors import MeiboError
 from provisioning import pki
 from provisioning.pki import CrlInfo, CrlSettings
-from sync_protocol.hq_store import read_registry, revoked_serials
+from hq.store import read_registry, revoked_serials
 from sync_protocol.tls import ServerTls
 
 log = logging.getLogger("meibo.hq.crl")

@@ -17,9 +17,9 @@ from ground.hlc import HybridClock, wall_ms_of
 from ground.model import HQ_TERMINAL
 from sync_protocol.codec import Frame, FrameType
 from sync_protocol.errors import BatchRejected, FrameInvalid, SyncError
-from sync_protocol.hq_store import ALERT_STATES, HqStore
+from hq.store import ALERT_STATES, HqStore
 from sync_protocol.journal_file import read_journal_file
-from sync_protocol.ledger import Ledger
+from hq.ledger import Ledger
 from sync_protocol.session import HqSession
 
 def hlc_iso(hlc: int) -> str:

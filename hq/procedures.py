@@ -29,8 +29,8 @@ from appliance.csvsafe import excel_csv
 from ground.errors import UsageError
 from ground.events import Event, EventKind, decode
 from ground.model import HQ_TERMINAL, ElectionConfig, StationKind
-from sync_protocol.ledger import CState, Ledger
-from sync_protocol.records import Table, hlc_dt, hourly_rows, station_kind, station_name
+from hq.ledger import CState, Ledger
+from hq.records import Table, hlc_dt, hourly_rows, station_kind, station_name
 
 DEFAULT_REPORT_HOURS = (10, 11, 14, 16, 18)
 AGE_BANDS: tuple[tuple[str, int, int], ...] = (
@@ -422,7 +422,7 @@ def events_from_conn(conn: sqlite3.Connection, kinds: Sequence[str] = ("checkin"
 
 
 def roll_facts(conn: sqlite3.Connection) -> dict[str, RollFact]:
-    """From HQDIR/roll.db's ``roll`` table (appliance/hqroll.py)."""
+    """From HQDIR/roll.db's ``roll`` table (hq/roll.py)."""
     return {str(v): RollFact(int(d), str(s), date.fromisoformat(str(b)), str(st)) for v, d, s, b, st in conn.execute(
         "SELECT voter_id, district, sex, birth_date, status FROM roll")}
 

@@ -21,8 +21,8 @@ from appliance.dirs import write_atomic
 from ground.errors import UsageError
 from ground.model import ElectionConfig, StationKind
 from appliance.wareki import to_wareki
-from sync_protocol.ledger import Ledger
-from sync_protocol.records import hlc_dt
+from hq.ledger import Ledger
+from hq.records import hlc_dt
 
 DEFAULT_FONT = Path("/usr/share/fonts/opentype/ipaexfont-gothic/ipaexg.ttf")
 FONT = "ipaex"

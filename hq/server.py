@@ -29,16 +29,16 @@ from aiohttp import WSMsgType, web
 from ground.clock import Clock, clock_from_arg
 from appliance.dirs import HqDir
 from ground.errors import MeiboError, UsageError
-from sync_protocol import hq_ops
+from hq import ops as hq_ops
 from ground.events import Event
 from provisioning.pki import CrlSettings, cert_identity
 from sync_protocol.codec import Frame, FrameType, decode, encode
 from sync_protocol.errors import FrameInvalid, IllegalTransition, SyncError
-from sync_protocol.hq_listener import GatedSite, HelloGate
-from sync_protocol.hq_store import HqStore
-from sync_protocol.ledger import Ledger
+from hq.listener import GatedSite, HelloGate
+from hq.store import HqStore
+from hq.ledger import Ledger
 from sync_protocol.session import HqSession, SessionResult
-from sync_protocol.crl_keeper import CrlKeeper
+from hq.crl_keeper import CrlKeeper
 from sync_protocol.tls import ServerTls
 
 log = logging.getLogger("meibo.hq")
@@ -251,7 +251,7 @@ class HqNode:
         await ws.prepare(request)
         if pending is not None:
             pending.ws = ws  # from now on the deadline closes with 4008, not by dropping the socket
-        from appliance.hqroll import zaigai_version_or_none  # WELCOME ``zaigai`` (在外選挙人名簿)
+        from hq.roll import zaigai_version_or_none  # WELCOME ``zaigai`` (在外選挙人名簿)
 
         sess = HqSession(self.ledger, terminal, roll_version=self.roll_version,
                          contests=list(self.store.config.contest_ids),
@@ -336,7 +336,7 @@ class HqNode:
 
     def roll_version(self) -> int:
         try:
-            from appliance import hqroll  # the roll publisher, when present
+            from hq import roll as hqroll  # the roll publisher, when present
 
             return hqroll.published_version(self.hq)
         except (ImportError, AttributeError, MeiboError, OSError, ValueError):

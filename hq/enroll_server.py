@@ -4,7 +4,7 @@ Owns: the HTTP edge of ``provisioning.enroll`` on HQ: sessions in memory, the ca
 terminal registry, certificate issue and the roll packages. It listens on its OWN port, apart
 from the sync endpoint, which never completes a handshake without a client certificate
 (特定通信 ①); and only while staff keep ``meibo hq provisioning`` running ("provisioning
-switched on"). Binding follows sync_protocol.server.check_bind_address (特定通信 ④).
+switched on"). Binding follows hq.server.check_bind_address (特定通信 ④).
 
 Sessions are few and cheap to ask for: a card's serial is readable without its PIN, so /hello
 proves nothing yet. Three limits keep one card or one address from filling the table for
@@ -151,7 +151,7 @@ class EnrollService:
 
     # --- rules, on the I/O thread -------------------------------------------------------------
     def _published(self) -> list[dict[str, Any]]:
-        from appliance.hqroll import versions
+        from hq.roll import versions
         if not self.hq.roll_db.exists():
             return []
         return roll_chain(versions(self.hq))
@@ -181,7 +181,7 @@ class EnrollService:
         revoked: set[int] = set()
         with self.hq.registry_lock():
             if _active(self.hq, hello.terminal):
-                from sync_protocol.hq_store import update_registry
+                from hq.store import update_registry
                 old = {int(x) for d in _active(self.hq, hello.terminal) for x in d.get("tls_serials", [])}
                 old |= pki.serials_of_terminal(self.hq.pki, hello.terminal) - {serial}
                 update_registry(self.hq, hello.terminal, revoked=True,
@@ -408,6 +408,6 @@ async def serve_enrollment(service: EnrollService, host: str, port: int) -> Runn
     await runner.setup()
     site = web.TCPSite(runner, host, port, ssl_context=ctx, reuse_address=True)
     await site.start()
-    from sync_protocol.server import bound_port
+    from hq.server import bound_port
     return RunningEndpoint(service, runner, bound_port(runner), tmp)
 
