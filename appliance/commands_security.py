@@ -13,7 +13,7 @@
 - ``terminal seal-card TDIR --pin-file F --card-pin-file F2 --reader R``: seal the store's data
   key under the PIN *and* the enrolled card (appliance/atrest.py ``pin+card``); ``terminal open``
   then needs ``--reader`` and ``--card-pin-file`` too.
-- ``compliance TDIR|HQDIR``: the 特定通信 self-check (appliance/compliance.py).
+- ``compliance TDIR|HQDIR``: the 特定通信 self-check (hq/compliance.py).
 - ``hq crl-renew HQDIR``: re-issue HQ's revocation list now (hq/crl_keeper.py). When
   HQ serves, through its admin socket (one writer; new handshakes use it at once); otherwise
   directly, with the lifetime HQ last served with.
@@ -346,7 +346,7 @@ def _cmd_wipe(args: argparse.Namespace) -> Outcome:
 # compliance
 
 def _cmd_compliance(args: argparse.Namespace) -> Outcome:
-    from appliance import compliance
+    from hq import compliance
 
     report = compliance.run(Path(args.dir), clock_from_arg(args.now), Path(args.proc_root))
     return Outcome(report, compliance.render(report), 0 if report["code"] == "ok" else 1)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from appliance.barcode import parse_barcode
+from ground.barcode import parse_barcode
 from ground.clock import JST
 from ground.errors import ApplianceError, UsageError
 from ground.hlc import wall_ms_of

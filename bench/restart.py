@@ -157,7 +157,7 @@ def ingest_rate(node: Any, prefix: str, seed: int) -> float:
     """Events/s of verified, durable ingest (as bench sync) into a node holding a loaded ledger."""
     from bench.sync import _frames
     from sync_protocol.codec import decode
-    from sync_protocol.session import HqSession
+    from hq.session import HqSession
 
     frames, keys = _frames(20, 2000, ELECTION, prefix=prefix, seed=seed)
     ledger, store = node.ledger, node.store

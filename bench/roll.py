@@ -109,7 +109,7 @@ def run() -> list[dict[str, Any]]:
     rng = random.Random(42)
     conn = store.conn
     fmt = BarcodeFormat()
-    from appliance.barcode import make_barcode
+    from ground.barcode import make_barcode
     ids = [f"{rng.randrange(1, n + 1):010d}" for _ in range(2000)]
     codes = [make_barcode(i, fmt) for i in ids]
     times, cpu = [], []

@@ -30,7 +30,8 @@ from sync_protocol.codec import decode, encode
 from sync_protocol.fault_proxy import FaultProxy
 from hq.store import HqStore
 from sync_protocol.lte_link import DirectionParams, LinkProfile
-from sync_protocol.session import HqSession, LinkState, TerminalLink
+from sync_protocol.session import LinkState, TerminalLink
+from hq.session import HqSession
 
 RTT70 = LinkProfile(name="rtt70", description_ja="RTT 70 ms 固定（測定用）",
                     up=DirectionParams(one_way_ms=(35.0, 35.0), rate_bps=5e6),

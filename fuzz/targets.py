@@ -126,7 +126,7 @@ def at(data: bytes) -> None:
 
 
 def barcode(data: bytes) -> None:
-    from appliance.barcode import parse_barcode
+    from ground.barcode import parse_barcode
     from ground.model import BarcodeFormat
     from hardware.scanner.parser import ScanDecoder
     from hardware.settings import ScannerSettings

@@ -20,7 +20,7 @@ from sync_protocol.errors import BatchRejected, FrameInvalid, SyncError
 from hq.store import ALERT_STATES, HqStore
 from sync_protocol.journal_file import read_journal_file
 from hq.ledger import Ledger
-from sync_protocol.session import HqSession
+from hq.session import HqSession
 
 def hlc_iso(hlc: int) -> str:
     return datetime.fromtimestamp(wall_ms_of(hlc) / 1000, JST).isoformat(timespec="seconds")

@@ -37,7 +37,7 @@ from sync_protocol.errors import FrameInvalid, IllegalTransition, SyncError
 from hq.listener import GatedSite, HelloGate
 from hq.store import HqStore
 from hq.ledger import Ledger
-from sync_protocol.session import HqSession, SessionResult
+from hq.session import HqSession, SessionResult
 from hq.crl_keeper import CrlKeeper
 from sync_protocol.tls import ServerTls
 

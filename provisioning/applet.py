@@ -434,6 +434,10 @@ class Applet:
         self._random = random
         self._on_change = on_change
 
+    @property
+    def atr(self) -> bytes:
+        return ATR
+
     def process(self, apdu: bytes) -> bytes:
         r = step(self.state, self.session, apdu, self._random)
         if r.state != self.state:

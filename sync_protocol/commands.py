@@ -228,7 +228,7 @@ def _cmd_run(args: argparse.Namespace) -> Outcome:
         task = asyncio.create_task(agent.run())
         hw = None
         if args.modem or args.scanner:
-            from hardware.commands import TerminalHardware
+            from hardware.rig import TerminalHardware
 
             hw = TerminalHardware.from_paths(args.modem or [], args.scanner, config=term.config,
                                              clock=term.clock, health_check=_path_to_hq(agent))

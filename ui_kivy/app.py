@@ -339,7 +339,7 @@ class StationRun:
         from appliance import journal
         from appliance.dirs import TerminalDir
         from appliance.terminal import Terminal
-        from hardware.commands import TerminalHardware
+        from hardware.rig import TerminalHardware
         from sync_protocol.client import SyncAgent
         from ui_kivy.presenters.app_flow import KioskFlow
         from ui_kivy.service import TerminalService, radio_from_snapshot

@@ -21,7 +21,7 @@ from typing import Any
 
 from appliance import procedures as P
 
-from appliance.barcode import parse_barcode
+from ground.barcode import parse_barcode
 from ground.clock import Clock
 from appliance.eligibility import VotedInfo, decide, in_window
 from ground.errors import NotFound, StationClosed, UsageError

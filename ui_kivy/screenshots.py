@@ -16,7 +16,7 @@ from typing import Any
 
 from ground.clock import FixedClock
 from appliance.eligibility import VotedInfo
-from appliance.barcode import make_barcode
+from ground.barcode import make_barcode
 from ui_kivy.app import make_app, prepare_kivy
 from ui_kivy.demo_data import DEMO_VOTERS, demo_config, demo_zaigai
 from ui_kivy.fake_service import FakeKioskService

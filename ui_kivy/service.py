@@ -420,7 +420,7 @@ def interrupted_rows(rows: Sequence[CheckinRow], mark: int) -> list[CheckinRow]:
 
 
 def radio_from_snapshot(snapshot: Any) -> list[RadioInfo]:
-    """``hardware.commands.HardwareSnapshot`` → what the status bar shows (duck-typed on purpose)."""
+    """``hardware.rig.HardwareSnapshot`` → what the status bar shows (duck-typed on purpose)."""
     out = []
     for m in snapshot.modems:
         if snapshot.active_modem not in (None, m.name):

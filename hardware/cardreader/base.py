@@ -74,6 +74,21 @@ class CardChannel(Protocol):
                  tb: TracebackType | None) -> None: ...
 
 
+class CardApplet(Protocol):
+    """What a card runs, as the fake reader sees it (``provisioning.applet.Applet`` is one): its
+    answer to reset, one APDU in and one response out, and a power cycle. Kept here so that the drivers stand on the
+    ground alone and never import the applet."""
+
+    @property
+    def atr(self) -> bytes: ...
+
+    def process(self, apdu: bytes) -> bytes: ...
+
+    def reset(self) -> None:
+        """Power cycle: the session (selection, PIN verified) ends, the card's memory stays."""
+        ...
+
+
 class CardReader(Protocol):
     def readers(self) -> list[str]:
         """Names of the readers plugged in now (empty list when none)."""

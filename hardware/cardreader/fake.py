@@ -13,9 +13,8 @@ import time
 from dataclasses import dataclass
 from types import TracebackType
 
-from hardware.cardreader.base import (CardAbsent, CardReaderSettings, CardRemoved, NoReader,
+from hardware.cardreader.base import (CardAbsent, CardApplet, CardReaderSettings, CardRemoved, NoReader,
                                       msg_card_absent, msg_card_removed, msg_no_reader)
-from provisioning.applet import ATR, Applet
 
 
 @dataclass
@@ -99,7 +98,7 @@ class FakeChannel:
 
     @property
     def atr(self) -> bytes:
-        return ATR
+        return self._card.applet.atr
 
     def transmit(self, apdu: bytes) -> bytes:
         if self._closed:
@@ -129,7 +128,7 @@ class FakeChannel:
 class FakeCard:
     """A card for the fake reader, with the same domain actions as ``VirtualCard``."""
 
-    def __init__(self, reader: FakeCardReader, slot: str, applet: Applet) -> None:
+    def __init__(self, reader: FakeCardReader, slot: str, applet: CardApplet) -> None:
         self.reader = reader
         self.slot = slot
         self.applet = applet

@@ -1,7 +1,7 @@
 """Scanner bytes → scan events. Pure, sans-I/O: chunks split anywhere in, typed events out.
 
 Owns: framing lines by the configured suffix (CR, LF, CRLF, TAB), decoding a line into a voter id
-with ``appliance.barcode.parse_barcode`` (the terminal core's check digit), and the double-scan
+with ``ground.barcode.parse_barcode`` (the terminal core's check digit), and the double-scan
 window. Never imports serial, os, asyncio or a clock: times come in with the bytes.
 
 Framing: the last byte of the suffix ends a line; CR, LF and TAB left around a line are dropped
@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from appliance.barcode import BarcodeCheckDigit, BarcodeOtherElection, parse_barcode
+from ground.barcode import BarcodeCheckDigit, BarcodeOtherElection, parse_barcode
 from ground.errors import BarcodeInvalid
 from ground.model import BarcodeFormat, VoterId
 from hardware.scanner.base import DoubleScan, Misread, OtherElection, ScanEvent, VoterScanned

@@ -15,7 +15,7 @@ import random
 from pathlib import Path
 from typing import Callable
 
-from appliance.barcode import make_barcode
+from ground.barcode import make_barcode
 from ground.clock import Clock
 from ground.model import BarcodeFormat
 from hardware.pty_pair import PtyPair

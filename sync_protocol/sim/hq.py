@@ -26,7 +26,7 @@ from ground.model import HQ_TERMINAL
 from sync_protocol import codec
 from sync_protocol.errors import FrameInvalid, IllegalTransition
 from hq.ledger import CheckinRec, CState, Ledger, Verdict
-from sync_protocol.session import HqSession, SessionState
+from hq.session import HqSession, SessionState
 from sync_protocol.sim.disk import SimDisk
 from sync_protocol.sim.net import TO_TERM, Connection
 from sync_protocol.sim.terminal import SimClock

@@ -11,7 +11,7 @@ from typing import AsyncIterator, Callable
 
 import pytest
 
-from appliance.barcode import make_barcode
+from ground.barcode import make_barcode
 from ground.clock import FixedClock
 from ground.model import BarcodeFormat
 from hardware.scanner.base import (DoubleScan, Misread, OtherElection, ScanEvent, Scanner, ScannerConnected,

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from appliance.barcode import make_barcode
+from ground.barcode import make_barcode
 from tests.integration.test_kiosk_rendered_scan_to_green import kiosk, kiosk_env, stop
 from ui_kivy.presenters.app_flow import Screen
 from ui_kivy.rendered import frame, offscreen_env, run_rendered, until

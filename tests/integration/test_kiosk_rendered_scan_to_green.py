@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from appliance.barcode import make_barcode
+from ground.barcode import make_barcode
 from ground.clock import FixedClock
-from hardware.commands import TerminalHardware
+from hardware.rig import TerminalHardware
 from hardware.scanner.simulator import ScannerSimulator, SimulatedScanner
 from tests.builders import jst
 from tests.integration.sync_env import Env, make_env

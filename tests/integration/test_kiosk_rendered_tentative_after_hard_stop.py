@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from appliance import procedures as P
-from appliance.barcode import make_barcode
+from ground.barcode import make_barcode
 from ground.events import EventKind
 from tests.integration.sync_env import checkin
 from tests.integration.test_kiosk_rendered_scan_to_green import kiosk, kiosk_env, start_hq, stop

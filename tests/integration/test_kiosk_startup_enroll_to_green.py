@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from appliance import atrest
-from appliance.barcode import make_barcode
+from ground.barcode import make_barcode
 from ground.clock import FixedClock
 from appliance.dirs import HqDir, TerminalDir
 from hardware.cardreader.pcsc import PcscCardReader

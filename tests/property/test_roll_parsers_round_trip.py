@@ -151,7 +151,7 @@ def test_fast_path_agrees_with_full_check(fields: list[str], day: date | None) -
 
 @given(st.from_regex(r"[0-9]{1,20}", fullmatch=True), st.from_regex(r"[0-9]{0,4}", fullmatch=True))
 def test_barcode_round_trip(voter_id: str, prefix: str) -> None:
-    from appliance.barcode import make_barcode, parse_barcode
+    from ground.barcode import make_barcode, parse_barcode
     from ground.model import BarcodeFormat
     fmt = BarcodeFormat(prefix=prefix)
     assert parse_barcode(make_barcode(voter_id, fmt), fmt) == voter_id
@@ -159,7 +159,7 @@ def test_barcode_round_trip(voter_id: str, prefix: str) -> None:
 
 @given(st.text(max_size=60))
 def test_barcode_parser_only_barcode_invalid(text: str) -> None:
-    from appliance.barcode import parse_barcode
+    from ground.barcode import parse_barcode
     from ground.errors import BarcodeInvalid
     from ground.model import BarcodeFormat
     try:

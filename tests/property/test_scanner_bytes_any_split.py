@@ -7,7 +7,7 @@ from datetime import datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from appliance.barcode import make_barcode
+from ground.barcode import make_barcode
 from ground.model import BarcodeFormat
 from hardware.scanner.base import ScanEvent
 from hardware.scanner.parser import ScanDecoder

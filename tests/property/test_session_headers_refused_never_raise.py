@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 
 from sync_protocol.codec import Frame, FrameType
 from sync_protocol.errors import FrameInvalid, IllegalTransition
-from sync_protocol.session import HqSession, LinkActions, LinkState, SessionState, TerminalLink
+from sync_protocol.session import LinkActions, LinkState, TerminalLink
+from hq.session import HqSession, SessionState
 from tests.unit.sync_protocol.pure_harness import MemTerminal, hq_for
 
 SETTINGS = settings(max_examples=150, deadline=None, database=None, suppress_health_check=list(HealthCheck))

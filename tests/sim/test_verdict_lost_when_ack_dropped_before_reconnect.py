@@ -10,7 +10,8 @@ import pytest
 
 from sync_protocol.codec import decode, encode
 from hq.ledger import Verdict
-from sync_protocol.session import HqSession, outcome_for
+from sync_protocol.session import outcome_for
+from hq.session import HqSession
 from tests.unit.sync_protocol.pure_harness import MemTerminal, hq_for, sync
 
 

@@ -31,7 +31,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from appliance.barcode import BarcodeCheckDigit, BarcodeOtherElection
+from ground.barcode import BarcodeCheckDigit, BarcodeOtherElection
 from ground.errors import MeiboError, NotFound
 from appliance.wareki import WarekiInvalid
 from ui_kivy.presenters.confirm import ConfirmState, confirm_state

@@ -9,7 +9,7 @@ import pytest
 
 from appliance import journal
 from appliance.audit import audited_lookup
-from appliance.barcode import make_barcode
+from ground.barcode import make_barcode
 from ground.clock import FixedClock
 from ground.errors import StorageFailed, UsageError
 from ground.events import EventKind

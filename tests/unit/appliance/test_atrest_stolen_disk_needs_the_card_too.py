@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from appliance import atrest, compliance
+from appliance import atrest
+from hq import compliance
 from ground.clock import FixedClock
 from appliance.commands_terminal import enroll_local, hq_init
 from appliance.dirs import TerminalDir

@@ -2,7 +2,7 @@
 
 import pytest
 
-from appliance.barcode import (BarcodeCheckDigit, BarcodeMalformed, BarcodeOtherElection, luhn_digit,
+from ground.barcode import (BarcodeCheckDigit, BarcodeMalformed, BarcodeOtherElection, luhn_digit,
                                make_barcode, parse_barcode)
 from ground.errors import BarcodeInvalid
 from ground.model import BarcodeFormat

@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from appliance.barcode import make_barcode
+from ground.barcode import make_barcode
 from appliance.cli import main
 from ground.model import BarcodeFormat
 from tests.builders_roll import BASE_ROWS, make_pair, write_csv

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance import compliance
+from hq import compliance
 from ground.clock import FixedClock
 from appliance.commands_terminal import enroll_local, hq_init
 from appliance.dirs import HqDir

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.barcode import BarcodeCheckDigit, BarcodeOtherElection, make_barcode
+from ground.barcode import BarcodeCheckDigit, BarcodeOtherElection, make_barcode
 from hq.roll import import_roll, publish
 from appliance.lookup import MAX_RESULTS, RollNotInstalled, by_barcode, by_kana, by_voter_id
 from ground.model import BarcodeFormat, Status

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from appliance.barcode import make_barcode
+from ground.barcode import make_barcode
 from ground.model import BarcodeFormat
 from hardware.scanner.base import DoubleScan, Misread, OtherElection, VoterScanned
 from hardware.scanner.parser import LineSplitter, Line, Overlong, ScanDecoder, ScanInterpreter

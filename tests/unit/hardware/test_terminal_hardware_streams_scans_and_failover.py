@@ -8,7 +8,7 @@ from datetime import datetime
 
 from ground.clock import FixedClock
 from ground.model import BarcodeFormat
-from hardware.commands import HardwareSnapshot, TerminalHardware
+from hardware.rig import HardwareSnapshot, TerminalHardware
 from hardware.modem.simulator import ModemSimulator, SimulatedModem
 from hardware.scanner.base import VoterScanned
 from hardware.scanner.simulator import ScannerSimulator, SimulatedScanner

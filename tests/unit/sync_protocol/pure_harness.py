@@ -9,7 +9,8 @@ from nacl.signing import SigningKey
 from ground.events import Event, EventKind, chain_hash, genesis_hash
 from sync_protocol.codec import decode, encode
 from hq.ledger import Ledger
-from sync_protocol.session import HqSession, LinkActions, TerminalLink
+from sync_protocol.session import LinkActions, TerminalLink
+from hq.session import HqSession
 
 ELECTION = "test-2027"
 

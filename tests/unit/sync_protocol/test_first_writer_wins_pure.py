@@ -67,7 +67,7 @@ def test_flags_from_other_terminals_reach_an_offline_later_terminal():
 
 def test_replayed_batch_changes_nothing_and_gets_same_verdicts():
     from sync_protocol.codec import decode, encode
-    from sync_protocol.session import HqSession
+    from hq.session import HqSession
 
     a, b = MemTerminal("T01", "E01"), MemTerminal("T02", "E02")
     led = hq_for(a, b)

@@ -14,7 +14,7 @@ from nacl.signing import SigningKey
 from ground.events import Event
 from sync_protocol.codec import decode, encode
 from hq.ledger import Ledger
-from sync_protocol.session import HqSession
+from hq.session import HqSession
 from tests.unit.sync_protocol.pure_harness import ELECTION, MemTerminal, sync
 
 

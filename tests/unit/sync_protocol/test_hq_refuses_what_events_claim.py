@@ -21,7 +21,8 @@ from hq import ops as hq_ops
 from sync_protocol.codec import decode as decode_frame
 from sync_protocol.codec import encode as encode_frame
 from hq.store import HqStore
-from sync_protocol.session import ALL_CONTESTS, HqSession, LinkState, TerminalLink, outcome_for
+from sync_protocol.session import ALL_CONTESTS, LinkState, TerminalLink, outcome_for
+from hq.session import HqSession
 from tests.builders import EARLY_NOON, election_toml
 from tests.unit.sync_protocol.pure_harness import MemTerminal, hq_for, sync
 

@@ -36,7 +36,8 @@ from hq.store import REPLAY_CHUNK, HqStore
 from hq.ledger import (Alarm, Alert, BallotMap, ChainHashes, CheckinMap, CheckinRec, FlagLog, Ledger,
                                   TermState)
 from hq.records import RecordsLedger
-from sync_protocol.session import HqSession, LinkState, TerminalLink
+from sync_protocol.session import LinkState, TerminalLink
+from hq.session import HqSession
 from tests.builders import EARLY_NOON, election_toml
 
 ELECTION = "restart-test"

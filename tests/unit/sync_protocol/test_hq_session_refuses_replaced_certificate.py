@@ -8,7 +8,8 @@ import pytest
 
 from sync_protocol.codec import decode, encode
 from sync_protocol.errors import IllegalTransition
-from sync_protocol.session import FrameType, HqSession, LinkState, SessionState
+from sync_protocol.session import FrameType, LinkState
+from hq.session import HqSession, SessionState
 from tests.unit.sync_protocol.pure_harness import MemTerminal, hq_for
 
 

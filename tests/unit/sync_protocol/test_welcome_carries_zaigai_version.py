@@ -7,7 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from sync_protocol.codec import decode, encode
-from sync_protocol.session import FrameType, HqSession
+from sync_protocol.session import FrameType
+from hq.session import HqSession
 from tests.unit.sync_protocol.pure_harness import MemTerminal, hq_for
 
 

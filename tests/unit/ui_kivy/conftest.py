@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from appliance.barcode import make_barcode
+from ground.barcode import make_barcode
 from ground.clock import FixedClock
 from ground.model import DisplayReason, Status
 from tests.builders import EARLY_NOON, election_config, moved_voter, voter

@@ -1,6 +1,6 @@
 from dataclasses import replace
 
-from appliance.barcode import luhn_digit
+from ground.barcode import luhn_digit
 from ground.model import VoterId
 from hardware.scanner.base import DoubleScan, Misread, OtherElection, ScannerDisconnected, VoterScanned
 from tests.builders import EARLY_NOON

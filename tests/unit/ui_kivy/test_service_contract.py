@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from appliance import procedures as P
-from appliance.barcode import BarcodeCheckDigit
+from ground.barcode import BarcodeCheckDigit
 from ground.clock import FixedClock
 from ground.errors import MeiboError, NotFound, StationClosed
 from appliance.store import Store

@@ -1,4 +1,4 @@
-from hardware.commands import HardwareSnapshot
+from hardware.rig import HardwareSnapshot
 from hardware.modem.base import ModemState, ModemStatus, Registration
 from tests.builders import jst
 from ui_kivy.fake_service import FakeKioskService

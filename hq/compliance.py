@@ -17,6 +17,9 @@ Shape: ``SystemFacts`` are gathered from a proc root (``/proc`` or a fake one in
 net/route, net/ipv6_route, net/fib_trie, net/if_inet6, net/tcp{,6}, net/udp{,6}) and, for the
 real root only, ``ip -j addr``. The checks are pure functions of those facts and of the files in
 TDIR/HQDIR. Nothing here opens a network connection or sends a packet.
+
+It lives with HQ because it reads HQ's server settings, registry and CRL keeper as well as a
+terminal's files; the terminal package itself imports nothing of HQ's.
 """
 
 from __future__ import annotations
