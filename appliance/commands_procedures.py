@@ -217,7 +217,7 @@ def _cmd_hq_zaigai_publish(args: argparse.Namespace) -> Outcome:
 def _cmd_absentee_status(args: argparse.Namespace) -> Outcome:
     from hq import ops as hq_ops
     from hq import procedures as H
-    from sync_protocol.commands import ask_hq
+    from hq.admin_client import ask_hq
     from hq.store import HqStore
 
     hq = HqDir(Path(args.hqdir)).require()

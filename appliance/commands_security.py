@@ -360,7 +360,7 @@ def _cmd_crl_renew(args: argparse.Namespace) -> Outcome:
 
     from ground.clock import JST
     from appliance.dirs import HqDir
-    from sync_protocol.commands import ask_hq
+    from hq.admin_client import ask_hq
     from hq.crl_keeper import renew_offline
 
     hq = HqDir(Path(args.hqdir)).require()

@@ -1,8 +1,7 @@
 """Commands: ``meibo hq init``, ``meibo hq enroll-local``, ``meibo terminal checkin|void|verify``.
 
 The I/O edge of the terminal core: arguments in, ``Outcome`` out (Japanese text, ``--json`` with
-stable English codes). Directories are built in a temporary sibling and renamed into place, so a
-failure leaves nothing half-made. ``resolve_with_hq`` is the one seam where HQ verdicts plug into
+stable English codes). The HQ verbs themselves are in hq/terminals.py. ``resolve_with_hq`` is the one seam where HQ verdicts plug into
 a check-in (the sync layer replaces it); until then every handed ballot is ``offline_provisional``.
 Never imports the UI.
 """
@@ -10,105 +9,21 @@ Never imports the UI.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import re
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from appliance.cli import Cli, Outcome
-from ground.clock import Clock, clock_from_arg
-from ground.config import load_config
-from appliance.dirs import HqDir, TerminalDir, TerminalIdentity, write_atomic, write_private
+from hq.terminals import enroll_local, hq_init
+from ground.clock import clock_from_arg
+from appliance.dirs import TerminalDir
 from appliance.eligibility import ContestDecision
-from ground.errors import ApplianceError, UsageError
-from appliance import atrest, journal
-from ground.model import ElectionConfig, HQ_TERMINAL, StationId, TerminalId
-from appliance.store import Store
-from appliance.terminal import LocalCheckin, Terminal, write_pin
-
-_TERMINAL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
-
-
-# ---------------------------------------------------------------------------------------------
-# helpers
-
-def _fresh_dir(target: Path) -> None:
-    """Refuse to build over anything: only a missing or empty directory may become ours."""
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise UsageError(f"ディレクトリが空ではありません（上書きしません）: {target}", code="dir_not_empty")
-
-
-@dataclass
-class _Staging:
-    """A temporary directory next to ``target``, renamed onto it by ``commit()``."""
-
-    target: Path
-
-    def __post_init__(self) -> None:
-        self.target.parent.mkdir(parents=True, exist_ok=True)
-        self.path = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.", dir=self.target.parent))
-
-    def commit(self) -> None:
-        if self.target.exists():
-            self.target.rmdir()  # only an empty directory was allowed to exist
-        os.replace(self.path, self.target)
-        fd = os.open(self.target.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-    def discard(self) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
-
-
-def _ed25519_keypair(key_path: Path, pub_path: Path) -> bytes:
-    from nacl.signing import SigningKey
-
-    sk = SigningKey.generate()
-    write_private(key_path, bytes(sk))
-    pub = bytes(sk.verify_key)
-    write_atomic(pub_path, pub)
-    return pub
-
-
-def _pki() -> Any:
-    """provisioning.pki when it exists (it is written separately); None only if it is missing."""
-    try:
-        from provisioning import pki
-    except ModuleNotFoundError as e:
-        if e.name in ("provisioning.pki", "provisioning"):
-            return None
-        raise
-    return pki
-
+from ground.errors import UsageError
+from appliance.terminal import LocalCheckin, Terminal
 
 # ---------------------------------------------------------------------------------------------
 # meibo hq init
-
-def hq_init(hq_root: Path, config_path: Path, clock: Clock) -> ElectionConfig:
-    config = load_config(config_path)  # ConfigInvalid names every bad key; nothing created yet
-    _fresh_dir(hq_root)
-    stage = _Staging(hq_root)
-    try:
-        hq = HqDir(stage.path)
-        write_atomic(hq.config_path, config_path.read_bytes())
-        _ed25519_keypair(hq.roll_key, hq.roll_pub)
-        write_atomic(stage.path / "terminals.json", b"[]\n")
-        pki = _pki()
-        if pki is not None and hasattr(pki, "create_election_pki"):
-            pki.create_election_pki(hq.pki, config, clock)
-        stage.commit()
-    except BaseException:
-        stage.discard()
-        raise
-    return config
-
 
 def _cmd_hq_init(args: argparse.Namespace) -> Outcome:
     root = Path(args.hqdir)
@@ -121,126 +36,6 @@ def _cmd_hq_init(args: argparse.Namespace) -> Outcome:
 
 # ---------------------------------------------------------------------------------------------
 # meibo hq enroll-local
-
-def _terminals_path(hq: HqDir) -> Path:
-    return hq.root / "terminals.json"
-
-
-def read_terminals(hq: HqDir) -> list[dict[str, Any]]:
-    """HQ's record of enrolled terminals: {terminal, station, device_pub, enrolled_at, revoked}."""
-    p = _terminals_path(hq)
-    if not p.exists():
-        return []
-    try:
-        data = json.loads(p.read_text("utf-8"))
-    except (ValueError, UnicodeDecodeError) as e:
-        raise ApplianceError(f"{p} が壊れています: {e}", code="terminals_corrupt")
-    if not isinstance(data, list):
-        raise ApplianceError(f"{p} が壊れています", code="terminals_corrupt")
-    return data
-
-
-def enroll_local(hq_root: Path, terminal: str, station: str, out: Path, clock: Clock, *,
-                 replace: bool = False, pin: str | None = None) -> dict[str, Any]:
-    hq = HqDir(hq_root).require()
-    config = hq.config()
-    if not _TERMINAL_ID.match(terminal) or terminal == HQ_TERMINAL:
-        raise UsageError(f"端末IDは英数字と - _ . で 32 文字まで（HQ は使えません）: {terminal!r}",
-                         code="terminal_invalid")
-    try:
-        config.station(station)
-    except KeyError:
-        known = "、".join(s.station_id for s in config.stations)
-        raise UsageError(f"投票所 {station} は election.toml にありません（あるのは {known}）", code="station_unknown")
-    tdir = TerminalDir(out)
-    terminals = read_terminals(hq)
-    active = [t for t in terminals if t.get("terminal") == terminal and not t.get("revoked")]
-    if not replace:
-        if tdir.identity_path.exists():
-            raise UsageError(f"この端末ディレクトリはすでに登録済みです（やり直すときは --replace）: {out}",
-                             code="already_enrolled")
-        if active:
-            raise UsageError(f"端末 {terminal} はすでに登録されています（やり直すときは --replace）",
-                             code="terminal_already_enrolled")
-    if not (replace and out.exists()):
-        _fresh_dir(out)
-    now = clock.now()
-    stage = _Staging(out)
-    try:
-        t = TerminalDir(stage.path)
-        write_atomic(t.config_path, hq.config_path.read_bytes())
-        t.write_identity(TerminalIdentity(TerminalId(terminal), StationId(station), config.election_id,
-                                          config.hq_address))
-        device_pub = _ed25519_keypair(t.device_key, t.device_pub)
-        write_atomic(t.hq_roll_pub, hq.roll_pub.read_bytes())
-        key = None
-        if pin is not None:
-            write_pin(t, pin)
-            # personal data at rest: the store is SQLCipher under a data key sealed by the PIN
-            key = atrest.seal_new(t, pin)
-        store = Store(t.store_path, key=key)
-        try:
-            journal.init(store, config.election_id, TerminalId(terminal))
-        finally:
-            store.close()
-        pki = _pki()
-        serial = None
-        if pki is not None and hasattr(pki, "issue_local_tls"):
-            serial = pki.issue_local_tls(hq.pki, t.tls, terminal, station, config, clock)
-        if replace and out.exists():
-            # never destroy a journal: the old directory is kept beside the new one
-            os.replace(out, out.with_name(f"{out.name}.replaced-{now:%Y%m%dT%H%M%S}"))
-        stage.commit()
-    except BaseException:
-        stage.discard()
-        raise
-    entry: dict[str, Any] = {"terminal": terminal, "station": station, "device_pub": device_pub.hex(),
-                             "enrolled_at": now.isoformat(), "revoked": False}
-    if serial is None:  # no PKI: nothing to revoke either
-        terminals = read_terminals(hq)
-        for rec in terminals:
-            if rec.get("terminal") == terminal and not rec.get("revoked"):
-                rec["revoked"] = True
-        terminals.append(entry)
-        write_atomic(_terminals_path(hq), json.dumps(terminals, ensure_ascii=False, indent=1).encode("utf-8"))
-        return entry
-    from hq.store import retire_identity
-
-    # As the card enrollment does (hq/enroll_server.py): the entry records its
-    # certificate, and every earlier certificate of the terminal is revoked at once, also those
-    # issued before entries recorded serials (the CA's register of issued serials has them).
-    entry["tls_serials"] = [serial]
-    entry["enrolled_by"] = "local"
-    with hq.registry_lock():
-        terminals = read_terminals(hq)
-        old = retire_identity(terminals, terminal, pki.serials_of_terminal(hq.pki, terminal) - {serial},
-                              revoked_reason="再登録（enroll-local --replace）",
-                              revoked_at=now.isoformat(timespec="seconds"))
-        terminals.append(entry)
-        write_atomic(_terminals_path(hq), json.dumps(terminals, ensure_ascii=False, indent=1).encode("utf-8"))
-    if old:
-        _publish_revocation(hq, clock)
-    return entry
-
-
-def _publish_revocation(hq: HqDir, clock: Clock) -> None:
-    """Put the revoked serials on the CRL now, by one writer as ``hq revoke`` does: the serving
-    HQ re-issues it (its next handshakes refuse the old certificate before this returns); with
-    HQ stopped, it is re-issued here, keeping every serial already listed."""
-    import asyncio
-
-    from sync_protocol.commands import ask_hq
-    from hq.crl_keeper import renew_offline
-
-    try:
-        asyncio.get_running_loop()
-        in_loop = True  # called from inside an event loop: asyncio.run cannot ask the HQ from here
-    except RuntimeError:
-        in_loop = False
-    if in_loop or ask_hq(hq, {"op": "crl_renew", "now": None}) is None:
-        # a serving HQ notices the new file on its next look (crl_keeper.py) and swaps it in
-        renew_offline(hq, clock)
-
 
 def _cmd_enroll_local(args: argparse.Namespace) -> Outcome:
     pin = None

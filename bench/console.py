@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ground.clock import JST, FixedClock
-from appliance.commands_terminal import hq_init
+from hq.terminals import hq_init
 from appliance.dirs import HqDir
 from ground.events import Event, EventKind
 from ground.hlc import pack

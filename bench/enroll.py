@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ground.clock import FixedClock
-from appliance.commands_terminal import hq_init
+from hq.terminals import hq_init
 from appliance.dirs import HqDir, TerminalDir
 from hq.roll import import_roll, publish
 from appliance.synth import SynthSettings, write_roll_file

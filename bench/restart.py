@@ -58,7 +58,7 @@ ELECTION = "bench-restart"
 
 
 def _hq(root: Path) -> tuple[HqDir, list[tuple[str, str]]]:
-    from appliance.commands_terminal import hq_init
+    from hq.terminals import hq_init
     from tests.builders import EARLY_NOON, election_toml
 
     root.mkdir(parents=True)

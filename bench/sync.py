@@ -71,7 +71,7 @@ def _frames(n_terminals: int, per_terminal: int, election: str, prefix: str = "T
 
 
 def bench_ingest(workdir: Path) -> dict[str, Any]:
-    from appliance.commands_terminal import hq_init
+    from hq.terminals import hq_init
     from ground.clock import FixedClock
     from appliance.dirs import HqDir
     from tests.builders import EARLY_NOON, election_toml

@@ -532,7 +532,7 @@ def check_hq(hq: HqDir, facts: SystemFacts, clock: Clock) -> list[Check]:
     elif not wrong:
         c2.good(f"ポート {port} は設定のアドレスだけで待受")
     try:
-        from appliance.commands_terminal import read_terminals
+        from hq.terminals import read_terminals
 
         ts = read_terminals(hq)
         active = [t for t in ts if not t.get("revoked")]

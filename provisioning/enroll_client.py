@@ -2,7 +2,7 @@
 
 Owns: driving the card (CardClient over any CardReader), HQ's enrollment endpoint (aiohttp, TLS
 pinned to the card's CA fingerprint) and the new terminal directory. Everything is built in a
-staging directory beside TDIR (the same ``_Staging`` and key helpers as ``hq enroll-local``) and
+staging directory beside TDIR (the same ``Staging`` and key helpers (appliance/staging.py) as ``hq enroll-local``) and
 renamed into place only after HQ committed, so any failure leaves TDIR as it was (absent, or the
 old enrolled directory). Keys are generated here and never leave the terminal: HQ gets only the
 CSR of the TLS key and the public half of the device key.
@@ -30,6 +30,7 @@ import aiohttp
 
 from ground.clock import Clock
 from appliance.dirs import TerminalDir, TerminalIdentity, write_atomic, write_private
+from appliance.staging import Staging, ed25519_keypair
 from ground.errors import MeiboError
 from ground.model import StationId, TerminalId
 from hardware.cardreader.base import CardAbsent, CardReader, msg_card_absent
@@ -244,7 +245,6 @@ async def enroll(out: Path, reader: CardReader, reader_name: str, pin_source: Pi
     refusal before the card is read, such as ``already_enrolled`` or no card, reports none). It
     runs on the event loop's thread, between card and HQ steps: keep it quick. ``progress`` lines
     are for people only."""
-    from appliance.commands_terminal import _ed25519_keypair, _Staging
 
     _local_checks(out, replace)
     loop = asyncio.get_running_loop()
@@ -253,7 +253,7 @@ async def enroll(out: Path, reader: CardReader, reader_name: str, pin_source: Pi
     flow = _Flow(on_state)
     if not reader.card_present(reader_name) and not reader.wait_for_card(reader_name, settings.card_wait_s):
         raise CardAbsent(msg_card_absent(reader_name), reader=reader_name)
-    stage: _Staging | None = None
+    stage: Staging | None = None
     link: _Hq | None = None
     session: bytes | None = None
     try:
@@ -265,9 +265,9 @@ async def enroll(out: Path, reader: CardReader, reader_name: str, pin_source: Pi
             _verify_pin(card, pin_source)
             flow("pin_verified")
 
-            stage = _Staging(out)
+            stage = Staging(out)
             t = TerminalDir(stage.path)
-            device_pub = _ed25519_keypair(t.device_key, t.device_pub)
+            device_pub = ed25519_keypair(t.device_key, t.device_pub)
             tls_key_pem, _ = pki.new_device_key()
             write_private(t.tls / "client.key", tls_key_pem)
             csr = make_csr(tls_key_pem, data.terminal_id)

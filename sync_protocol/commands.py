@@ -14,7 +14,6 @@ import gc
 import json
 import logging
 import signal
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,38 +22,14 @@ from nacl.signing import SigningKey
 from appliance.cli import Cli, Outcome
 from ground.clock import clock_from_arg
 from appliance.dirs import HqDir, TerminalDir
-from ground.errors import MeiboError, UsageError
 from appliance.terminal import Terminal
 from hq import ops as hq_ops
+from hq.admin_client import ask_admin, ask_hq
+from hq.terminals import revoke_terminal
 from sync_protocol.client import SyncAgent, SyncSettings, until_acked
-from hq.store import HqStore, update_registry
+from hq.store import HqStore
 from sync_protocol.journal_file import export_journal
 from hq.server import ADMIN_SOCKET, HqNode, bound_port, check_bind_address, serve
-
-
-async def _ask(path: Path, req: dict[str, Any], timeout: float = 60.0) -> dict[str, Any] | None:
-    if not path.exists():
-        return None
-    try:
-        reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(str(path)), 2.0)
-    except (OSError, asyncio.TimeoutError):
-        return None
-    try:
-        writer.write(json.dumps(req, ensure_ascii=False).encode() + b"\n")
-        await writer.drain()
-        line = await asyncio.wait_for(reader.readline(), timeout)
-    finally:
-        writer.close()
-    return json.loads(line) if line else None
-
-
-def ask_hq(hq: HqDir, req: dict[str, Any]) -> dict[str, Any] | None:
-    """Run an admin request on the serving HQ; None when HQ is not serving."""
-    out = asyncio.run(_ask(hq.root / ADMIN_SOCKET, req))
-    if out is not None and out.get("status") == "error":
-        err = MeiboError(str(out.get("message")), code=str(out.get("code")))
-        raise err
-    return out
 
 
 def _offline(hq: HqDir) -> tuple[HqStore, Any]:
@@ -182,36 +157,8 @@ def _cmd_alert(args: argparse.Namespace) -> Outcome:
 
 
 def _cmd_revoke(args: argparse.Namespace) -> Outcome:
-    from provisioning import pki
-    from hq.store import read_registry
-
-    hq = HqDir(Path(args.hqdir)).require()
-    reg = read_registry(hq)
-    if args.terminal not in reg:
-        raise UsageError(f"端末 {args.terminal} は登録されていません", code="terminal_unknown")
-    if not args.reason.strip():
-        raise UsageError("失効の理由を入力してください", code="reason_required")
-    from hq.store import revoked_serials
-
-    clock = clock_from_arg(args.now)
-    # The registry first: a serving HQ refuses the terminal's sessions from that moment. The
-    # entry records every serial the CA issued to the terminal (an enroll-local entry from before
-    # entries recorded serials lists none), so each re-issue of the CRL keeps them all.
-    update_registry(hq, args.terminal, revoked=True, revoked_reason=args.reason,
-                    revoked_at=clock.now().isoformat(timespec="seconds"),
-                    tls_serials=sorted(set(reg[args.terminal].serials) | pki.serials_of_terminal(hq.pki, args.terminal)))
-    # Then the CRL, by one writer: the serving HQ re-issues it (and its handshakes use it before
-    # this command returns); with HQ stopped, it is written here.
-    if ask_hq(hq, {"op": "crl_renew", "now": args.now}) is None:
-        # every serial of every revoked identity (a re-enrolled terminal's old ones too), plus this one's
-        revoked = revoked_serials(hq) | set(reg[args.terminal].serials)
-        revoked |= pki.serials_of_terminal(hq.pki, args.terminal)
-        try:
-            pki.write_crl(hq.pki, clock, revoked)
-        except MeiboError:
-            pass  # CA key kept offline: the registry still refuses the terminal at once
-    return Outcome({"code": "ok", "terminal": args.terminal, "reason": args.reason},
-                   f"端末 {args.terminal} を失効させました（理由: {args.reason}）。以後の接続と記録は拒否されます。")
+    data = revoke_terminal(Path(args.hqdir), args.terminal, args.reason, clock_from_arg(args.now), args.now)
+    return Outcome(data, f"端末 {args.terminal} を失効させました（理由: {args.reason}）。以後の接続と記録は拒否されます。")
 
 
 # --- terminal run / sync / export ------------------------------------------------------------
@@ -328,7 +275,7 @@ def _cmd_restore(args: argparse.Namespace) -> Outcome:
     from hq import backup as hq_backup
 
     root = Path(args.hqdir)
-    serving = (root / ADMIN_SOCKET).exists() and asyncio.run(_ask(root / ADMIN_SOCKET, {"op": "report"})) is not None
+    serving = (root / ADMIN_SOCKET).exists() and asyncio.run(ask_admin(root / ADMIN_SOCKET, {"op": "report"})) is not None
     out = hq_backup.restore(Path(args.backup), root, clock_from_arg(args.now), serving)
     aside = f"\n  元のディレクトリは {out['moved_aside']} に残しました" if out["moved_aside"] else ""
     return Outcome(out, f"本部を {out['taken_at']} のバックアップから復元しました: {root}{aside}\n"

@@ -588,19 +588,19 @@ class Demo:
             hour += 1
 
     async def _hq_report(self) -> dict[str, Any]:
-        from sync_protocol.commands import _ask
+        from hq.admin_client import ask_admin
         from hq.server import ADMIN_SOCKET
 
         try:
-            return await _ask(self.hq.root / ADMIN_SOCKET, {"op": "report"}, timeout=5.0) or {}
+            return await ask_admin(self.hq.root / ADMIN_SOCKET, {"op": "report"}, timeout=5.0) or {}
         except (OSError, ValueError, asyncio.TimeoutError):
             return {}
 
     async def absentee(self, voter: str) -> None:
-        from sync_protocol.commands import _ask
+        from hq.admin_client import ask_admin
         from hq.server import ADMIN_SOCKET
 
-        out = await _ask(self.hq.root / ADMIN_SOCKET, {"op": "absentee", "voter": voter,
+        out = await ask_admin(self.hq.root / ADMIN_SOCKET, {"op": "absentee", "voter": voter,
                                                         "now": f"{SATURDAY}T12:00:00+09:00"})
         if out and out.get("code") == "ok":
             self.report.absentee += 1

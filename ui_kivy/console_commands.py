@@ -42,7 +42,7 @@ def _day(args: argparse.Namespace) -> date:
 
 def load_records(hq: HqDir) -> tuple[records.RecordsLedger, records.HqFacts, Any]:
     """Replay hq.db read-only; ask the serving HQ (if any) which terminals are online."""
-    from sync_protocol.commands import ask_hq
+    from hq.admin_client import ask_hq
 
     store = HqStore(hq)
     try:

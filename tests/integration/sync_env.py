@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from ground.clock import FixedClock
-from appliance.commands_terminal import enroll_local, hq_init
+from hq.terminals import enroll_local, hq_init
 from appliance.dirs import HqDir, TerminalDir
 from appliance.store import Store
 from appliance.terminal import Terminal

@@ -21,7 +21,7 @@ import aiohttp
 import pytest
 from cryptography import x509
 
-from appliance.commands_terminal import enroll_local
+from hq.terminals import enroll_local
 from appliance.dirs import TerminalDir
 from appliance.store import Store
 from appliance.terminal import Terminal

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from ground.clock import FixedClock
-from appliance.commands_terminal import hq_init
+from hq.terminals import hq_init
 from appliance.dirs import HqDir, TerminalDir
 from hq.roll import import_roll, publish
 from appliance.synth import SynthSettings, write_roll_file

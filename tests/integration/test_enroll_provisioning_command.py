@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from ground.clock import FixedClock
-from appliance.commands_terminal import hq_init
+from hq.terminals import hq_init
 from tests.builders import EARLY_NOON, election_toml
 
 MEIBO = [sys.executable, "-c", "import sys, appliance.cli as c; m = 'provisioning.enroll_commands'; "

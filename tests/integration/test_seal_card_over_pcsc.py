@@ -14,7 +14,7 @@ import pytest
 
 from appliance import atrest
 from ground.clock import FixedClock
-from appliance.commands_terminal import enroll_local, hq_init
+from hq.terminals import enroll_local, hq_init
 from appliance.dirs import TerminalDir
 from provisioning.virtual_card import VirtualCard
 from tests.builders import EARLY_NOON, election_toml

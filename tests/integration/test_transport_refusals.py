@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 
 from ground.clock import FixedClock
-from appliance.commands_terminal import enroll_local, hq_init
+from hq.terminals import enroll_local, hq_init
 from appliance.dirs import HqDir, TerminalDir
 from provisioning.pki import hq_server_name
 from hq.store import update_registry

@@ -10,7 +10,7 @@ from hypothesis import assume, HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ground.clock import FixedClock
-from appliance.commands_terminal import hq_init
+from hq.terminals import hq_init
 from ground.errors import MeiboError
 from appliance.rollpkg import build_package, encode_voter, install_package, public_key_of
 from appliance.store import Store

@@ -108,7 +108,7 @@ async def run_console(hqdir: str, listen: str | None, dev_loopback: bool, now: s
     """``meibo console HQDIR``: returns how HQ was reached ("local" / "remote")."""
     from ground.clock import clock_from_arg
     from appliance.dirs import HqDir
-    from sync_protocol.commands import _ask
+    from hq.admin_client import ask_admin
     from hq.records import RecordsLedger
     from hq.server import ADMIN_SOCKET, HqNode, check_bind_address, serve
     from ui_kivy.console.backend import LocalHq, RemoteHq
@@ -116,7 +116,7 @@ async def run_console(hqdir: str, listen: str | None, dev_loopback: bool, now: s
 
     hq = HqDir(__import__("pathlib").Path(hqdir)).require()
     clock = clock_from_arg(now)
-    serving = await _ask(hq.root / ADMIN_SOCKET, {"op": "report"}, 5.0) is not None
+    serving = await ask_admin(hq.root / ADMIN_SOCKET, {"op": "report"}, 5.0) is not None
     if serving:
         source: Any = RemoteHq(hq, clock)
         try:

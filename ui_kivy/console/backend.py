@@ -24,7 +24,6 @@ re-reads the registry at once (local) or within half a second (remote).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
@@ -49,10 +48,10 @@ class HqUnreachable(MeiboError):
 
 def revoke_terminal(hq: HqDir, terminal: str, reason: str, now: str | None = None) -> dict[str, Any]:
     """``meibo hq revoke`` itself: registry first (refused at once), then the CRL when the CA key is here."""
-    from sync_protocol.commands import _cmd_revoke
+    from ground.clock import clock_from_arg
+    from hq.terminals import revoke_terminal as revoke
 
-    out = _cmd_revoke(argparse.Namespace(hqdir=str(hq.root), terminal=terminal, reason=reason, now=now, json=False))
-    return dict(out.data)
+    return revoke(hq.root, terminal, reason, clock_from_arg(now), now)
 
 
 def publish_roll(hq: HqDir, clock: Clock, full: bool) -> dict[str, Any]:
@@ -208,9 +207,9 @@ class RemoteHq:
         self._last_order = 0
 
     async def ask(self, req: dict[str, Any], timeout: float = 30.0) -> dict[str, Any]:
-        from sync_protocol.commands import _ask
+        from hq.admin_client import ask_admin
 
-        out = await _ask(self.hq.root / ADMIN_SOCKET, req, timeout)
+        out = await ask_admin(self.hq.root / ADMIN_SOCKET, req, timeout)
         if out is None:
             raise HqUnreachable("本部サーバに接続できません（meibo hq serve が動いているか確認してください）")
         if out.get("status") == "error":
@@ -296,10 +295,10 @@ class RemoteHq:
 
 
 def hq_is_serving(hq: HqDir) -> bool:
-    from sync_protocol.commands import _ask
+    from hq.admin_client import ask_admin
 
     async def probe() -> bool:
-        return await _ask(hq.root / ADMIN_SOCKET, {"op": "report"}, 5.0) is not None
+        return await ask_admin(hq.root / ADMIN_SOCKET, {"op": "report"}, 5.0) is not None
     try:
         return asyncio.run(probe())
     except OSError:

@@ -12,7 +12,7 @@ import pytest
 
 from appliance import atrest
 from ground.clock import FixedClock
-from appliance.commands_terminal import enroll_local, hq_init
+from hq.terminals import enroll_local, hq_init
 from appliance.dirs import TerminalDir
 from ground.errors import StationClosed
 from appliance.store import Store

@@ -16,7 +16,7 @@ import pytest
 from appliance import atrest
 from hq import compliance
 from ground.clock import FixedClock
-from appliance.commands_terminal import enroll_local, hq_init
+from hq.terminals import enroll_local, hq_init
 from appliance.dirs import TerminalDir
 from appliance.terminal import Terminal
 from hardware.cardreader.fake import FakeCard, FakeCardReader

@@ -12,7 +12,7 @@ import pytest
 
 from hq import compliance
 from ground.clock import FixedClock
-from appliance.commands_terminal import enroll_local, hq_init
+from hq.terminals import enroll_local, hq_init
 from appliance.dirs import HqDir
 from provisioning import pki
 from provisioning.pki import CrlSettings

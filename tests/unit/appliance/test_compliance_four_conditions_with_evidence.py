@@ -12,7 +12,7 @@ from cryptography import x509
 from appliance import atrest
 from hq import compliance
 from ground.clock import FixedClock
-from appliance.commands_terminal import enroll_local, hq_init
+from hq.terminals import enroll_local, hq_init
 from appliance.dirs import TerminalDir
 from tests.builders import EARLY_NOON, election_toml
 from tests.security_helpers import fake_proc, meibo

@@ -14,7 +14,7 @@ import pytest
 from cryptography import x509
 
 from ground.clock import FixedClock
-from appliance.commands_terminal import enroll_local, hq_init
+from hq.terminals import enroll_local, hq_init
 from appliance.dirs import HqDir, TerminalDir
 from provisioning import pki
 from hq.crl_keeper import renew_offline, serials_to_revoke

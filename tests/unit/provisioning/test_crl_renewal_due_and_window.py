@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ground.clock import FixedClock
-from appliance.commands_terminal import hq_init
+from hq.terminals import hq_init
 from provisioning import pki
 from provisioning.pki import CRL_BACKDATE, CrlInfo, CrlSettings, crl_renewal_due, crl_window
 from tests.builders import election_toml

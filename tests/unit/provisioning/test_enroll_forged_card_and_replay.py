@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from ground.clock import FixedClock
-from appliance.commands_terminal import hq_init
+from hq.terminals import hq_init
 from appliance.dirs import HqDir
 from ground.errors import MeiboError
 from hq.roll import import_roll, publish

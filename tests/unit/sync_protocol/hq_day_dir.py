@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from ground.clock import FixedClock
-from appliance.commands_terminal import hq_init
+from hq.terminals import hq_init
 from appliance.dirs import HqDir
 from hq.roll import open_roll_db
 from hq.store import HqStore

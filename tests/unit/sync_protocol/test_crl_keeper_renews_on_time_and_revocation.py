@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ground.clock import FixedClock
-from appliance.commands_terminal import enroll_local, hq_init
+from hq.terminals import enroll_local, hq_init
 from appliance.dirs import HqDir
 from provisioning import pki
 from provisioning.pki import CrlSettings

@@ -107,7 +107,7 @@ HLC0 = 1_807_000_000_000 << 16
 
 
 def _hq(tmp: Path) -> HqDir:
-    from appliance.commands_terminal import hq_init
+    from hq.terminals import hq_init
 
     cfg = tmp / "election.toml"
     cfg.write_text(election_toml(election_id=ELECTION, contests=[

@@ -48,7 +48,7 @@ TERMS = ["T1", "T2", "T3", "T4"]
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from appliance.commands_terminal import hq_init
+    from hq.terminals import hq_init
 
     root = tmp_path_factory.mktemp("hq-template")
     cfg = root / "election.toml"

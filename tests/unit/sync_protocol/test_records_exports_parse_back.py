@@ -15,7 +15,7 @@ import pytest
 
 from appliance.cli import GROUP_HELP, Cli
 from ground.clock import JST, FixedClock
-from appliance.commands_terminal import hq_init
+from hq.terminals import hq_init
 from appliance.dirs import HqDir, write_atomic
 from ground.errors import MeiboError
 from ground.events import Event, EventKind
