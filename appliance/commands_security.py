@@ -28,7 +28,6 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +38,7 @@ from appliance.dirs import TerminalDir, write_atomic
 from ground.errors import ApplianceError, Problem, UsageError
 from ground.events import genesis_hash
 from appliance.terminal import Terminal
+from provisioning.card_session import with_enrolled_card
 
 META_ACKED = "sync.acked_seq"  # written by sync_protocol/client.py when HQ acknowledges
 
@@ -71,38 +71,6 @@ def read_pin_file(path: str) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # open / close
-
-def check_enrolled_card(tdir: TerminalDir, client: Any) -> str:
-    """Select the card behind ``client`` (a ``CardClient``) and check, before any PIN, that it is
-    this terminal's enrollment card (``card_other_terminal`` otherwise). Returns its serial (hex)."""
-    from provisioning.applet import Tag
-
-    ident = tdir.identity()
-    info = client.select()
-    on_card = client.get_data(Tag.TERMINAL_ID)
-    election = client.get_data(Tag.ELECTION_ID)
-    if on_card != str(ident.terminal_id).encode() or election != ident.election_id.encode():
-        raise UsageError("この端末の登録カードではありません（別の端末・選挙のカードです）", code="card_other_terminal")
-    return str(info.serial.hex().upper())
-
-
-def with_enrolled_card(tdir: TerminalDir, reader_name: str, card_pin: str,
-                       use: Callable[[str, atrest.CardResponder], Any], *, reader: Any = None) -> Any:
-    """Connect to the card in ``reader_name``, check it is this terminal's enrollment card,
-    verify its PIN (the card counts wrong ones: 3 tries), and call ``use(serial, responder)``
-    while the card stays connected. Reader and card errors pass through (coded, Japanese).
-    ``reader``: the ``CardReader`` to use (the kiosk's); default ``provisioning.commands.reader_factory()``."""
-    from provisioning import commands as provision_commands
-    from provisioning.card_client import CardClient
-
-    if reader is None:
-        reader = provision_commands.reader_factory()
-    with reader.connect(reader_name) as ch:
-        client = CardClient(ch)
-        serial = check_enrolled_card(tdir, client)
-        client.verify_pin(card_pin)
-        return use(serial, client.derive_atrest_key)
-
 
 def _card_for_open(tdir: TerminalDir, args: argparse.Namespace) -> tuple[str, str] | None:
     if not (args.reader or args.card_pin_file):

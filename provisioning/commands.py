@@ -14,7 +14,6 @@ import getpass
 import os
 import re
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,20 +21,10 @@ from appliance.cli import Cli, Outcome
 from ground.clock import clock_from_arg
 from ground.errors import ConfigInvalid, MeiboError, Problem, UsageError
 from ground.model import StationId, TerminalId
-from hardware.cardreader.base import CardReader, CardReaderSettings
-from provisioning import cards
+from provisioning import card_session, cards
 from provisioning.card_client import CardClient, Personalisation, PinInvalid, valid_pin
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
-
-
-def _pcsc_reader() -> CardReader:
-    from hardware.cardreader.pcsc import PcscCardReader
-    return PcscCardReader(CardReaderSettings())
-
-
-# Tests may point this at a FakeCardReader; the command itself always speaks PC/SC.
-reader_factory: Callable[[], CardReader] = _pcsc_reader
 
 
 def read_pin(pin_file: str | None, *, confirm: bool) -> str:
@@ -98,7 +87,7 @@ def cmd_issue_card(args: argparse.Namespace) -> Outcome:
     fingerprint = _fingerprint(hqdir)
     pin = read_pin(args.pin_file, confirm=True)
 
-    reader = reader_factory()
+    reader = card_session.reader_factory()
     from hardware.cardreader.base import CardAbsent, msg_card_absent
     if not reader.card_present(args.reader):
         if args.wait > 0:

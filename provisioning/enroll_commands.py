@@ -19,6 +19,7 @@ from appliance.cli import Cli, Outcome
 from ground.clock import clock_from_arg
 from appliance.dirs import HqDir
 from ground.errors import UsageError
+from provisioning import card_session
 from provisioning import commands as provision_commands
 from provisioning.enroll import enrollment_address
 
@@ -40,7 +41,7 @@ def _cmd_enroll(args: argparse.Namespace) -> Outcome:
         if not args.json:
             print(text, file=sys.stderr, flush=True)
 
-    reader = provision_commands.reader_factory()
+    reader = card_session.reader_factory()
     if args.wait > 0 and not args.json:
         print(f"カードリーダー「{args.reader}」に登録カードを差し込んでください…", file=sys.stderr)
     from provisioning.enroll_client import EnrollSettings

@@ -122,7 +122,7 @@ class AtRestUnlock:
                              code="card_mismatch")
 
     def check_card(self, reader: str) -> CardSeen:
-        from appliance.commands_security import check_enrolled_card
+        from provisioning.card_session import check_enrolled_card
         from provisioning.card_client import CardClient
 
         with self.reader.connect(reader) as ch:
@@ -132,7 +132,7 @@ class AtRestUnlock:
             return CardSeen(serial, client.pin_tries_left())
 
     def _with_card(self, reader: str, card_pin: str, use: Callable[[Any], object]) -> None:
-        from appliance.commands_security import with_enrolled_card
+        from provisioning.card_session import with_enrolled_card
 
         def checked(serial: str, responder: Any) -> None:
             self._is_sealing_card(serial)

@@ -20,7 +20,7 @@ from hq.terminals import enroll_local, hq_init
 from appliance.dirs import TerminalDir
 from appliance.terminal import Terminal
 from hardware.cardreader.fake import FakeCard, FakeCardReader
-from provisioning import commands as provision_commands
+from provisioning import card_session as provision_commands
 from provisioning.applet import Applet, blank_card
 from provisioning.card_client import CardClient, Personalisation
 from tests.builders import EARLY_NOON, election_toml

@@ -14,7 +14,7 @@ import pytest
 from appliance.cli import main
 from ground.clock import FixedClock
 from hardware.cardreader.fake import FakeCard, FakeCardReader
-from provisioning import cards, commands
+from provisioning import card_session, cards, commands
 from provisioning.applet import Applet, Lifecycle, blank_card
 from provisioning.pki import ca_fingerprint, create_election_pki
 from tests.builders import election_config, election_toml, jst
@@ -38,7 +38,7 @@ def card(monkeypatch: pytest.MonkeyPatch) -> FakeCard:
     rnd = random.Random(9).randbytes
     c = FakeCard(r, READER, Applet(blank_card(rnd), rnd))
     c.insert()
-    monkeypatch.setattr(commands, "reader_factory", lambda: r)
+    monkeypatch.setattr(card_session, "reader_factory", lambda: r)
     return c
 
 

@@ -95,7 +95,7 @@ def card_ready(pcsc: Any, reader_name: str, timeout_s: float = 5.0) -> None:
 def seal_with_card(tdir: Any, reader: Any, reader_name: str, pin: str, card_pin: str) -> list[str]:
     """What ``meibo terminal seal-card`` does, with the test's cheap Argon2id settings."""
     from appliance import atrest
-    from appliance.commands_security import with_enrolled_card
+    from provisioning.card_session import with_enrolled_card
     from tests.builders import TEST_ATREST
 
     kinds: list[str] = with_enrolled_card(
