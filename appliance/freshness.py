@@ -71,7 +71,7 @@ class StoreRolledBack(ApplianceError):
     """The store holds less (or other) than it held before: stop check-ins, call HQ."""
 
     code = "store_rolled_back"
-    alarm = True  # shown in red (appliance/cli.py)
+    alarm = True  # shown in red (cli/main.py)
 
 
 class HeadRecordCorrupt(ApplianceError):

@@ -12,7 +12,7 @@ default, ``MEIBO_BENCH_RESTART_SIZES``), 3 runs each (``MEIBO_BENCH_RESTART_RUNS
   plus ``orjson.loads`` of each (what any replay must at least do), and the ratio start / floor;
 - ingest after the load (the largest size only), with and without ``gc.freeze()`` on the loaded
   ledger, in the same run and in alternating order: what ``meibo hq serve`` gains from freezing
-  the objects it keeps for the whole election (see sync_protocol/commands.py ``_cmd_serve``).
+  the objects it keeps for the whole election (see cli/sync.py ``_cmd_serve``).
 
 The stored events are a day-like mix over 120 terminals: check-ins of four contests, a double
 vote attempt answered 投票済 and withheld, offline double votes (alerts), オフライン受付 markers,

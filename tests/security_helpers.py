@@ -1,5 +1,5 @@
 """Helpers for the at-rest, wipe and compliance tests: the ``meibo`` CLI with the security
-commands registered (until appliance/cli.py lists the module), and a fake /proc root."""
+commands registered (until cli/main.py lists the module), and a fake /proc root."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from appliance import cli
+from cli import main as cli
 
-SECURITY_MODULE = "appliance.commands_security"
+SECURITY_MODULE = "cli.security"
 
 
 def meibo(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any]]:

@@ -25,7 +25,7 @@ from tests.builders import election_config, election_toml, jst
 from tests.pcsc_fixtures import PcscdService, pcscd_service, virtual_card  # noqa: F401
 
 pytestmark = pytest.mark.pcsc
-MEIBO = [sys.executable, "-m", "appliance.cli"]
+MEIBO = [sys.executable, "-m", "cli.main"]
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from tests.pcsc_fixtures import READER_SLOT0, READER_SLOT1
 
 
 def test_a_leaks_a_card_from_a_process_it_started(pcscd_service, tmp_path):
-    p = subprocess.Popen([sys.executable, "-m", "appliance.cli", "provision", "virtual-card",
+    p = subprocess.Popen([sys.executable, "-m", "cli.main", "provision", "virtual-card",
                           "--vpcd-port", str(pcscd_service.port(1)), "--state", str(tmp_path / "c.json")],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     LEAKED.append(p)

@@ -40,7 +40,7 @@ from tests.pcsc_fixtures import READER_SLOT0, PcscdService, issued_state, pcscd_
 
 pytestmark = pytest.mark.pcsc
 # ``meibo`` with this module's commands registered even before the lead lists it in COMMAND_MODULES.
-MEIBO = [sys.executable, "-c", "import sys, appliance.cli as c; m = 'provisioning.enroll_commands'; "
+MEIBO = [sys.executable, "-c", "import sys, cli.main as c; m = 'cli.enroll'; "
          "m in c.COMMAND_MODULES or c.COMMAND_MODULES.append(m); sys.exit(c.main(sys.argv[1:]))"]
 PIN = "246810"
 CLOCK = FixedClock(EARLY_NOON)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.cli import main
+from cli.main import main
 from tests.builders import election_toml
 
 
@@ -31,7 +31,7 @@ def _send(proc: subprocess.Popen[str], line: str) -> dict[str, str]:
 def test_sim_then_status_shows_apn_violation_and_deregistration(tmp_path: Path,
                                                                  capsys: pytest.CaptureFixture[str]) -> None:
     tdir = _tdir(tmp_path)
-    proc = subprocess.Popen([sys.executable, "-m", "appliance.cli", "hardware", "sim", "--modem", "2", "--scanner",
+    proc = subprocess.Popen([sys.executable, "-m", "cli.main", "hardware", "sim", "--modem", "2", "--scanner",
                              "--json", "--dir", str(tmp_path / "dev"), "--duration", "60"],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:

@@ -34,7 +34,7 @@ def _echo_server() -> tuple[socket.socket, threading.Thread]:
 
 
 def _run(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "sync_protocol.commands_link", *args],
+    return subprocess.Popen([sys.executable, "-m", "cli.link", *args],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONWARNINGS": "error"})
 

@@ -22,7 +22,7 @@ import pytest
 from tests.integration.sync_env import make_env
 
 ROOT = Path(__file__).resolve().parents[2]
-MEIBO = [sys.executable, "-m", "appliance.cli"]
+MEIBO = [sys.executable, "-m", "cli.main"]
 SIGNALS = [pytest.param(signal.SIGINT, id="SIGINT"), pytest.param(signal.SIGTERM, id="SIGTERM")]
 PARENTS = [pytest.param(False, id="parent-default"), pytest.param(True, id="parent-ignored-signals")]
 
@@ -92,7 +92,7 @@ def test_hq_serve_stops_and_closes_its_port_on_signal(tmp_path: Path, sig: int, 
 def test_link_proxy_stops_on_sigterm_even_if_started_ignoring_it(ignored: bool) -> None:
     up = socket.create_server(("127.0.0.1", 0))
     try:
-        p = subprocess.Popen([sys.executable, "-m", "sync_protocol.commands_link", "--upstream",
+        p = subprocess.Popen([sys.executable, "-m", "cli.link", "--upstream",
                               f"127.0.0.1:{up.getsockname()[1]}", "--profile", "good", "--seed", "1"],
                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              preexec_fn=_ignoring_signals() if ignored else None,

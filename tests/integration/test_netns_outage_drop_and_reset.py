@@ -52,7 +52,7 @@ def test_fault_proxy_runs_inside_a_namespace() -> None:
     require_netns()
     with NetnsLink() as link:
         wait_ready(link.python("hq", "echo", "127.0.0.1", "7001"))
-        link.popen("hq", [sys.executable, "-m", "sync_protocol.commands_link", "--listen",
+        link.popen("hq", [sys.executable, "-m", "cli.link", "--listen",
                           f"{HQ_ADDR}:7000", "--upstream", "127.0.0.1:7001", "--profile", "good"])
         proc = link.python("term", "client", HQ_ADDR, "7000")
         wait_ready(proc)

@@ -21,7 +21,7 @@ from tests.builders import EARLY_NOON, election_toml
 from tests.pcsc_fixtures import PcscdService, pcscd_service, virtual_card  # noqa: F401
 
 pytestmark = pytest.mark.pcsc
-MEIBO = [sys.executable, "-m", "appliance.cli"]
+MEIBO = [sys.executable, "-m", "cli.main"]
 PIN, CARD_PIN = "13579024", "246810"
 
 

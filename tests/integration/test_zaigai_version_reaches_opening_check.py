@@ -9,7 +9,7 @@ import json
 import sys
 from pathlib import Path
 
-from appliance.cli import main
+from cli.main import main
 from hq.roll import import_zaigai, publish_zaigai
 from tests.builders import EARLY_NOON
 from tests.builders_roll import NOW

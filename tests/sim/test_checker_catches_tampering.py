@@ -3,8 +3,8 @@ state after the run is reported (forged event, lost acknowledged check-in, silen
 
 from ground.events import Event, EventKind
 from ground.model import TerminalId
-from sync_protocol.sim.checker import check
-from sync_protocol.sim.run import run_world
+from tooling.sim.checker import check
+from tooling.sim.run import run_world
 
 
 def _clean(seed):

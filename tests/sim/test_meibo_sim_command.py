@@ -3,7 +3,7 @@ failing seed printed with its replay command and a non-zero exit status."""
 
 import json
 
-from sync_protocol.commands_sim import main
+from cli.sim import main
 
 
 def test_many_seeds_json_has_the_figures(capsys):

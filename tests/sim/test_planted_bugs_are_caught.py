@@ -3,7 +3,7 @@ seeds that caught them first stay caught (regression)."""
 
 import pytest
 
-from sync_protocol.sim.run import run_seed
+from tooling.sim.run import run_seed
 
 
 def first_caught(bug, limit=300):

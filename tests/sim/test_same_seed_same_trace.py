@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from sync_protocol.sim.run import run_seed
+from tooling.sim.run import run_seed
 
 SEEDS = (3, 17, 101)
 
@@ -23,7 +23,7 @@ def test_different_seeds_give_different_runs():
 
 
 def test_trace_hash_is_stable_across_processes_and_hash_seeds():
-    code = ("import json,sys; from sync_protocol.sim.run import run_seed; "
+    code = ("import json,sys; from tooling.sim.run import run_seed; "
             f"print(json.dumps([run_seed(s).trace_hash for s in {SEEDS!r}]))")
     out = []
     for hs in ("1", "12345"):

@@ -6,7 +6,7 @@ A failing seed is printed with its replay command; turn it into a regression tes
 
 import pytest
 
-from sync_protocol.sim.run import run_seed
+from tooling.sim.run import run_seed
 
 CHUNK = 250
 

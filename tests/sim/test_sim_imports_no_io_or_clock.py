@@ -4,14 +4,14 @@ threads, the real clock or the OS random source (a hidden one would break replay
 import ast
 from pathlib import Path
 
-import sync_protocol.sim
+import tooling.sim
 
 FORBIDDEN = {"socket", "asyncio", "sqlite3", "sqlite_utils", "aiohttp", "time", "threading", "os", "secrets",
              "subprocess", "selectors", "ssl"}
 
 
 def test_sim_modules_import_nothing_that_does_io_or_reads_the_clock():
-    root = Path(sync_protocol.sim.__file__).parent
+    root = Path(tooling.sim.__file__).parent
     offenders = []
     for path in sorted(root.glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):

@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 from ground.barcode import make_barcode
-from appliance.cli import main
+from cli.main import main
 from ground.model import BarcodeFormat
 from tests.builders_roll import BASE_ROWS, make_pair, write_csv
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from appliance import procedures as P
-from appliance.cli import main
+from cli.main import main
 from ground.clock import FixedClock
 from appliance.terminal import Terminal
 from tests.builders import ELECTION_NOON, terminal_dir, voter

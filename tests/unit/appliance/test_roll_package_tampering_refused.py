@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.cli import main
+from cli.main import main
 from ground.errors import RollSignatureInvalid
 from hq.roll import import_roll, publish
 from appliance.rollpkg import decode_package, install_package

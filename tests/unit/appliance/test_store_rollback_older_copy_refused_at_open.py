@@ -110,7 +110,7 @@ def test_rolled_back_then_written_on_is_refused_as_replaced(tmp_path):
 
 
 def test_verify_json_reports_store_rolled_back(tmp_path, capsys):
-    from appliance.cli import main
+    from cli.main import main
 
     tdir = terminal_dir(tmp_path / "T01", VOTERS)
     _checkin(tdir, "100001")
@@ -131,7 +131,7 @@ def test_cli_shows_the_rollback_in_red_on_a_terminal(tmp_path, monkeypatch):
     import io
     import sys
 
-    from appliance.cli import main
+    from cli.main import main
 
     class Tty(io.StringIO):
         def isatty(self) -> bool:

@@ -4,7 +4,7 @@ import io
 from datetime import date, timedelta
 from pathlib import Path
 
-from appliance.cli import main
+from cli.main import main
 from appliance.kana import is_valid_kana
 from ground.model import DisplayReason, Status
 from appliance.rollcsv import parse_roll

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from appliance import procedures as P
-from appliance.cli import main
+from cli.main import main
 from ground.clock import FixedClock
 from ground.errors import NotFound
 from ground.events import EventKind

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.cli import main
+from cli.main import main
 from ground.errors import RollInvalid, UsageError
 from hq.roll import ZaigaiNotImported, ZaigaiUnchanged, import_zaigai, publish_zaigai, \
     published_zaigai_version

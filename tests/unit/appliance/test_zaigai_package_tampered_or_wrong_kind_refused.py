@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.cli import main
+from cli.main import main
 from ground.errors import RollRejected, RollSignatureInvalid
 from hq.roll import import_roll, publish
 from appliance.rollpkg import install_package, open_package

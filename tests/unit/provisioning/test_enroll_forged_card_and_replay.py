@@ -118,10 +118,10 @@ async def test_a_card_signature_cannot_be_replayed_into_another_session(hq: HqDi
 
 
 def test_pin_is_never_an_argument(monkeypatch: pytest.MonkeyPatch) -> None:
-    from appliance import cli
-    from appliance.cli import build_parser
+    from cli import main as cli
+    from cli.main import build_parser
 
-    monkeypatch.setattr(cli, "COMMAND_MODULES", ["provisioning.enroll_commands"])
+    monkeypatch.setattr(cli, "COMMAND_MODULES", ["cli.enroll"])
     with pytest.raises(SystemExit):
         build_parser().parse_args(["terminal", "enroll", "T", "--reader", "r", "--pin", "1234"])
     args: Any = build_parser().parse_args(["terminal", "enroll", "T", "--reader", "r", "--pin-file", "f"])

@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
-from appliance.cli import main
+from cli.main import main
 from ground.clock import FixedClock
 from hardware.cardreader.fake import FakeCard, FakeCardReader
-from provisioning import card_session, cards, commands
+from cli import provision as commands
+from provisioning import card_session, cards
 from provisioning.applet import Applet, Lifecycle, blank_card
 from provisioning.pki import ca_fingerprint, create_election_pki
 from tests.builders import election_config, election_toml, jst
@@ -140,7 +141,7 @@ def test_missing_ca_bad_pin_file_no_card_and_second_card(hq: Path, card: FakeCar
 
 
 def test_pin_is_never_a_command_line_argument() -> None:
-    from appliance.cli import build_parser
+    from cli.main import build_parser
     with pytest.raises(SystemExit):
         build_parser().parse_args(["provision", "issue-card", "hq", "--terminal", "T01", "--station", "E01",
                                    "--reader", "R", "--pin", "1234"])

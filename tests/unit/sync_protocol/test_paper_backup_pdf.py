@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.cli import main
+from cli.main import main
 from ground.clock import JST
 from hq import paper_backup as PB
 from tests.unit.sync_protocol.hq_day_dir import hq_with_day

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.cli import GROUP_HELP, Cli
+from cli.main import GROUP_HELP, Cli
 from ground.clock import JST, FixedClock
 from hq.terminals import hq_init
 from appliance.dirs import HqDir, write_atomic
@@ -23,7 +23,7 @@ from ground.hlc import pack
 from ground.model import TerminalId
 from hq.store import HqStore
 from tests.builders import election_toml
-from ui_kivy import console_commands
+from cli import console as console_commands
 
 DAY = datetime(2027, 4, 25, tzinfo=JST)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from appliance import procedures as P
-from appliance.cli import main
+from cli.main import main
 from hq import procedures as H
 from hq.store import HqStore
 from tests.builders import election_config, terminal_dir, voter

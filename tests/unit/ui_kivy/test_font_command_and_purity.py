@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from ground.errors import UsageError
-from ui_kivy.commands import _size
+from cli.kiosk import _size
 from ui_kivy.fonts import CANDIDATES, FontMissing, find_cjk_font
 
 
@@ -36,8 +36,8 @@ def test_kiosk_size_argument() -> None:
 
 
 def test_presenters_service_and_command_never_import_kivy() -> None:
-    code = ("import sys, ui_kivy.presenters.app_flow, ui_kivy.service, ui_kivy.fake_service, ui_kivy.commands, "
-            "ui_kivy.demo_data, appliance.cli; appliance.cli.build_parser(); "
+    code = ("import sys, ui_kivy.presenters.app_flow, ui_kivy.service, ui_kivy.fake_service, cli.kiosk, "
+            "ui_kivy.demo_data, cli.main; cli.main.build_parser(); "
             "bad = [m for m in sys.modules if m == 'kivy' or m.startswith('kivy.')]; print(bad); "
             "sys.exit(1 if bad else 0)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,

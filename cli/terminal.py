@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from appliance.cli import Cli, Outcome
+from cli.main import Cli, Outcome
 from hq.terminals import enroll_local, hq_init
 from ground.clock import clock_from_arg
 from appliance.dirs import TerminalDir

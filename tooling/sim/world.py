@@ -11,12 +11,12 @@ from collections import Counter
 from nacl.signing import SigningKey
 
 from ground.events import Event
-from sync_protocol.sim.faults import HOUR, MINUTE, SECOND, FaultMix, Visit
-from sync_protocol.sim.history import History, Told
-from sync_protocol.sim.hq import SimHq
-from sync_protocol.sim.net import Net
-from sync_protocol.sim.scheduler import Scheduler, substream
-from sync_protocol.sim.terminal import SimClock, SimTerminal
+from tooling.sim.faults import HOUR, MINUTE, SECOND, FaultMix, Visit
+from tooling.sim.history import History, Told
+from tooling.sim.hq import SimHq
+from tooling.sim.net import Net
+from tooling.sim.scheduler import Scheduler, substream
+from tooling.sim.terminal import SimClock, SimTerminal
 
 ELECTION = "sim-2027"
 

@@ -21,8 +21,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from sync_protocol.sim.faults import FaultMix, SECOND
-from sync_protocol.sim.scheduler import Scheduler
+from tooling.sim.faults import FaultMix, SECOND
+from tooling.sim.scheduler import Scheduler
 
 TO_HQ, TO_TERM = 0, 1
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 from ground.events import Event, EventKind
 from ground.model import HQ_TERMINAL
 from hq.ledger import CState
-from sync_protocol.sim.world import World
+from tooling.sim.world import World
 
 
 def _ballots(journals: dict[str, list[Event]], prefix: dict[str, int] | None = None

@@ -19,19 +19,19 @@ from ground.errors import MeiboError
 
 # Modules that add commands. Each owns its commands; this file only dispatches.
 COMMAND_MODULES = [
-    "appliance.commands_terminal",
-    "appliance.commands_roll",
-    "appliance.commands_security",
-    "appliance.commands_procedures",
-    "sync_protocol.commands",
-    "sync_protocol.commands_link",
-    "sync_protocol.commands_sim",
-    "sync_protocol.commands_demo",
-    "provisioning.commands",
-    "provisioning.enroll_commands",
-    "hardware.commands",
-    "ui_kivy.commands",
-    "ui_kivy.console_commands",
+    "cli.terminal",
+    "cli.roll",
+    "cli.security",
+    "cli.procedures",
+    "cli.sync",
+    "cli.link",
+    "cli.sim",
+    "cli.demo",
+    "cli.provision",
+    "cli.enroll",
+    "cli.hardware",
+    "cli.kiosk",
+    "cli.console",
 ]
 
 

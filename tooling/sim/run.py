@@ -8,10 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sync_protocol.sim.checker import check
-from sync_protocol.sim.faults import MINUTE, SECOND, draw_mix
-from sync_protocol.sim.scheduler import substream
-from sync_protocol.sim.world import World
+from tooling.sim.checker import check
+from tooling.sim.faults import MINUTE, SECOND, draw_mix
+from tooling.sim.scheduler import substream
+from tooling.sim.world import World
 
 BUGS = ("ack-before-fsync", "lww-merge")
 HEAL_BOUND_MS = 10 * MINUTE  # after heal, everything must converge within this virtual time

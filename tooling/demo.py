@@ -189,7 +189,7 @@ def _free_port() -> int:
 
 def _meibo() -> list[str]:
     exe = Path(sys.executable).parent / "meibo"
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "appliance.cli"]
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "cli.main"]
 
 
 def _run(args: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from typing import Callable, Generic, TypeVar
 
-from sync_protocol.sim.scheduler import Scheduler
+from tooling.sim.scheduler import Scheduler
 
 T = TypeVar("T")
 

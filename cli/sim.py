@@ -15,9 +15,9 @@ import time
 from collections import Counter
 from typing import Any
 
-from appliance.cli import Outcome
+from cli.main import Outcome
 from ground.errors import UsageError
-from sync_protocol.sim.run import BUGS, WEAKNESS_COUNTS, RunReport, run_seed
+from tooling.sim.run import BUGS, WEAKNESS_COUNTS, RunReport, run_seed
 
 HOUR_MS = 3_600_000
 
@@ -117,10 +117,10 @@ def register(cli: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m sync_protocol.commands_sim``: the same command without the full CLI."""
+    """``python -m cli.sim``: the same command without the full CLI."""
     import sys
 
-    from appliance.cli import Cli, emit
+    from cli.main import Cli, emit
     from ground.errors import MeiboError
 
     parser = argparse.ArgumentParser(prog="meibo")

@@ -1,4 +1,4 @@
-"""``meibo demo``: the simulated election day, end to end (see sync_protocol/demo.py)."""
+"""``meibo demo``: the simulated election day, end to end (see tooling/demo.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from appliance.cli import Cli, Outcome
-from sync_protocol.demo import gui_commands, open_windows, run_demo
+from cli.main import Cli, Outcome
+from tooling.demo import gui_commands, open_windows, run_demo
 
 
 def _cmd_demo(args: argparse.Namespace) -> Outcome:

@@ -30,13 +30,13 @@ from ground.model import TerminalId
 from sync_protocol import codec
 from sync_protocol.errors import FrameInvalid, IllegalTransition
 from sync_protocol.session import ALL_CONTESTS, LinkState, TerminalLink, TerminalVerdict, outcome_for
-from sync_protocol.sim.disk import SimDisk
-from sync_protocol.sim.faults import SECOND, Visit
-from sync_protocol.sim.history import AlreadyVotedSeen, Told
-from sync_protocol.sim.net import TO_HQ, Connection
+from tooling.sim.disk import SimDisk
+from tooling.sim.faults import SECOND, Visit
+from tooling.sim.history import AlreadyVotedSeen, Told
+from tooling.sim.net import TO_HQ, Connection
 
 if TYPE_CHECKING:
-    from sync_protocol.sim.world import World
+    from tooling.sim.world import World
 
 EPOCH_MS = 1_800_000_000_000  # 2027-01-15: the virtual day starts here on every clock
 

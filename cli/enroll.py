@@ -15,12 +15,12 @@ import signal
 import sys
 from pathlib import Path
 
-from appliance.cli import Cli, Outcome
+from cli.main import Cli, Outcome
 from ground.clock import clock_from_arg
 from appliance.dirs import HqDir
 from ground.errors import UsageError
 from provisioning import card_session
-from provisioning import commands as provision_commands
+from cli import provision as provision_commands
 from provisioning.enroll import enrollment_address
 
 

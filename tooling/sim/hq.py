@@ -27,12 +27,12 @@ from sync_protocol import codec
 from sync_protocol.errors import FrameInvalid, IllegalTransition
 from hq.ledger import CheckinRec, CState, Ledger, Verdict
 from hq.session import HqSession, SessionState
-from sync_protocol.sim.disk import SimDisk
-from sync_protocol.sim.net import TO_TERM, Connection
-from sync_protocol.sim.terminal import SimClock
+from tooling.sim.disk import SimDisk
+from tooling.sim.net import TO_TERM, Connection
+from tooling.sim.terminal import SimClock
 
 if TYPE_CHECKING:
-    from sync_protocol.sim.world import World
+    from tooling.sim.world import World
 
 
 FLAG_PUSH_MS = 200
