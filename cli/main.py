@@ -17,7 +17,8 @@ from typing import Any, Callable
 
 from ground.errors import MeiboError
 
-# Modules that add commands. Each owns its commands; this file only dispatches.
+# Modules that add commands (imported here by name because each imports Cli and Outcome from
+# this module). Each owns its commands; this file only dispatches.
 COMMAND_MODULES = [
     "cli.terminal",
     "cli.roll",
@@ -83,14 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     cli = Cli(parser, top)
     for g, h in GROUP_HELP.items():
         cli.group(g, h)
-    for mod in COMMAND_MODULES:
-        try:
-            m = importlib.import_module(mod)
-        except ModuleNotFoundError as e:
-            if e.name == mod:
-                continue
-            raise
-        m.register(cli)
+    for mod in COMMAND_MODULES:  # a missing module is an error, never a silently missing command
+        importlib.import_module(mod).register(cli)
     return parser
 
 
