@@ -36,6 +36,7 @@ from typing import Any
 
 from ground.clock import Clock
 from appliance.dirs import HqDir, TerminalDir
+from hq.terminals import read_terminals
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -532,8 +533,6 @@ def check_hq(hq: HqDir, facts: SystemFacts, clock: Clock) -> list[Check]:
     elif not wrong:
         c2.good(f"ポート {port} は設定のアドレスだけで待受")
     try:
-        from hq.terminals import read_terminals
-
         ts = read_terminals(hq)
         active = [t for t in ts if not t.get("revoked")]
         c2.good(f"応答するのは登録済み端末だけ（証明書必須 + 登録簿: 有効 {len(active)} 台、取消 {len(ts) - len(active)} 台）")

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ground.clock import Clock
+from ground.clock import Clock, clock_from_arg
 from appliance.dirs import HqDir
 from ground.errors import MeiboError
 from ground.events import decode
@@ -39,6 +39,7 @@ from hq.store import HqStore
 from hq.ledger import Alarm
 from hq.records import ConsoleData, HqFacts, RecordsLedger
 from hq.server import ADMIN_SOCKET, HqNode
+from hq import terminals as hq_terminals
 from ui_kivy.console.live import BODY_KINDS, Change, LiveRecords
 
 
@@ -48,10 +49,7 @@ class HqUnreachable(MeiboError):
 
 def revoke_terminal(hq: HqDir, terminal: str, reason: str, now: str | None = None) -> dict[str, Any]:
     """``meibo hq revoke`` itself: registry first (refused at once), then the CRL when the CA key is here."""
-    from ground.clock import clock_from_arg
-    from hq.terminals import revoke_terminal as revoke
-
-    return revoke(hq.root, terminal, reason, clock_from_arg(now), now)
+    return hq_terminals.revoke_terminal(hq.root, terminal, reason, clock_from_arg(now), now)
 
 
 def publish_roll(hq: HqDir, clock: Clock, full: bool) -> dict[str, Any]:
