@@ -61,6 +61,20 @@ class MeiboError(Exception):
         return d
 
 
+class IllegalTransition(MeiboError):
+    """A step a state machine does not allow from where it is (a frame out of turn, a button on the
+    wrong screen, an enrollment step out of order). The one class for every state machine: refuse
+    the step, change nothing, and say where it was (``details``)."""
+
+    code = "illegal_transition"
+
+
+class HqUnreachable(MeiboError):
+    """HQ (本部) cannot be reached now: carry on offline (オフライン受付) and try again later."""
+
+    code = "hq_unreachable"
+
+
 class ApplianceError(MeiboError):
     """Base of the terminal package's errors."""
 

@@ -42,7 +42,7 @@ from aiohttp import web
 
 from ground.clock import Clock
 from appliance.dirs import HqDir, write_atomic
-from ground.errors import MeiboError
+from ground.errors import IllegalTransition, MeiboError
 from provisioning import cards, pki
 from provisioning.applet import verify_card_signature
 from provisioning.enroll import (H_ROLL_ALLOWED, H_TABLE, CaInfo, CardFacts, Certified, Challenge, EnrollError,
@@ -347,7 +347,7 @@ class EnrollService:
                     raise refusal("session_unknown")
                 try:
                     out: Certified = await self.io(self._commit, s)
-                except EnrollError:
+                except (EnrollError, IllegalTransition):
                     self._move(s, "refuse")
                     raise
                 self._move(s, "commit")

@@ -28,12 +28,12 @@ from aiohttp import WSMsgType, web
 
 from ground.clock import Clock, clock_from_arg
 from appliance.dirs import HqDir
-from ground.errors import MeiboError, UsageError
+from ground.errors import IllegalTransition, MeiboError, UsageError
 from hq import ops as hq_ops
 from ground.events import Event
 from provisioning.pki import CrlSettings, cert_identity
 from sync_protocol.codec import Frame, FrameType, decode, encode
-from sync_protocol.errors import FrameInvalid, IllegalTransition, SyncError
+from sync_protocol.errors import FrameInvalid, SyncError
 from hq.listener import GatedSite, HelloGate
 from hq.store import HqStore
 from hq.ledger import Ledger
@@ -279,7 +279,7 @@ class HqNode:
                     res: SessionResult = sess.receive(frame)
                     if pending is not None and frame.type is FrameType.HELLO and not res.close:
                         pending.hello()
-                except (FrameInvalid, SyncError) as e:
+                except (FrameInvalid, SyncError, IllegalTransition) as e:
                     log.warning("terminal %s: %s", terminal, e.message)
                     if isinstance(e, IllegalTransition):  # a frame out of turn: said, then closed
                         with contextlib.suppress(ConnectionError, RuntimeError):

@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Callable, Sequence
 
+from ground.errors import IllegalTransition
 from ground.events import Event
 from hq.ledger import BatchCheck, Ledger
 from sync_protocol.codec import PROTOCOL_VERSION, Frame, FrameType
-from sync_protocol.errors import BatchRejected, HeaderInvalid, IllegalTransition
+from sync_protocol.errors import BatchRejected, HeaderInvalid
 from sync_protocol.headers import MAX_UNDECIDED, check_frame
 from sync_protocol.session import radio_fields
 

@@ -44,7 +44,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from ground.errors import MeiboError
+from ground.errors import IllegalTransition, MeiboError
 
 PROTOCOL = "meibo-enroll/1"
 CHALLENGE_LABEL = b"meibo-enroll-challenge-v1"
@@ -63,10 +63,6 @@ class EnrollError(MeiboError):
     code = "enroll_error"
 
 
-class IllegalTransition(EnrollError):
-    code = "illegal_transition"
-
-
 class EnrollRefused(EnrollError):
     """HQ said no (card used, cancelled, other election, terminal already enrolled, …)."""
 
@@ -81,10 +77,6 @@ class EnrollProtocolError(EnrollError):
 
 class HqNotTrusted(EnrollError):
     code = "hq_not_trusted"
-
-
-class HqUnreachable(EnrollError):
-    code = "hq_unreachable"
 
 
 class AlreadyEnrolled(EnrollError):

@@ -31,14 +31,14 @@ import aiohttp
 from ground.clock import Clock
 from appliance.dirs import TerminalDir, TerminalIdentity, write_atomic, write_private
 from appliance.staging import Staging, ed25519_keypair
-from ground.errors import MeiboError
+from ground.errors import HqUnreachable, MeiboError
 from ground.model import StationId, TerminalId
 from hardware.cardreader.base import CardAbsent, CardReader, msg_card_absent
 from provisioning import pki
 from provisioning.card_client import (CardAlreadyUsed, CardClient, CardLocked, CardOfOtherElection,
                                       EnrollmentData, WrongPin)
 from provisioning.enroll import (T_HQ_SESSION, T_TABLE, AlreadyEnrolled, CaInfo, Certified, Challenge,
-                                 EnrollProtocolError, Hello, HqNotTrusted, HqUnreachable, Proof, Proven,
+                                 EnrollProtocolError, Hello, HqNotTrusted, Proof, Proven,
                                  TState, challenge_for, check_certificate, enrollment_address, fingerprint,
                                  make_csr, refusal, step)
 

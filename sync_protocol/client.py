@@ -31,13 +31,13 @@ from nacl.signing import SigningKey
 
 from appliance import journal
 from appliance.dirs import TerminalDir
-from ground.errors import MeiboError
+from ground.errors import IllegalTransition, MeiboError
 from ground.events import EventKind
 from appliance.store import Store
 from appliance.terminal import Terminal, VotedFlag
 from provisioning.pki import hq_server_name
 from sync_protocol.codec import Frame, decode, encode
-from sync_protocol.errors import FrameInvalid, IllegalTransition
+from sync_protocol.errors import FrameInvalid
 from sync_protocol.session import (ALL_CONTESTS, LinkActions, LinkState, TerminalLink, TerminalVerdict,
                                   outcome_for)
 from sync_protocol.tls import client_context

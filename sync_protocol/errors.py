@@ -5,6 +5,7 @@ from __future__ import annotations
 from ground.errors import MeiboError
 
 
+
 class SyncError(MeiboError):
     code = "sync_error"
 
@@ -32,10 +33,3 @@ class BatchRejected(SyncError):
 
     code = "batch_rejected"
 
-
-class HqUnreachable(SyncError):
-    code = "hq_unreachable"
-
-
-class IllegalTransition(SyncError):
-    code = "illegal_transition"

@@ -19,10 +19,10 @@ from typing import Any, Callable, Sequence
 
 from nacl.signing import SigningKey
 
+from ground.errors import IllegalTransition
 from ground.events import Event, chain_hash
 from sync_protocol.codec import PROTOCOL_VERSION, Frame, FrameType, MAX_BATCH_EVENTS
 from sync_protocol.crypto import sign_batch
-from sync_protocol.errors import IllegalTransition
 from sync_protocol.headers import MAX_UNDECIDED, check_frame
 
 

@@ -21,6 +21,7 @@ from enum import Enum
 from typing import Any, Awaitable, Callable, Sequence
 
 from ground.clock import Clock
+from ground.errors import IllegalTransition
 from hardware.modem.base import ApnCheck, Modem, ModemError, ModemStatus, Subscribers
 from hardware.settings import DualModemSettings
 
@@ -69,10 +70,6 @@ _TRANSITIONS: dict[tuple[Role, Trigger], Role] = {
     (Role.BACKUP, Trigger.ACTIVE_DOWN): Role.PREFERRED,
     (Role.BACKUP, Trigger.FAILBACK_DUE): Role.PREFERRED,
 }
-
-
-class IllegalTransition(Exception):
-    pass
 
 
 class FailoverPolicy:

@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from ground.errors import MeiboError
+from ground.errors import HqUnreachable, MeiboError
 from hq.records import HqFacts, RecordsLedger, console_data
 from hq.server import ADMIN_SOCKET, HqNode, serve
 from tests.integration.sync_env import checkin, make_env
-from ui_kivy.console.backend import FollowSettings, HqUnreachable, LocalHq, RemoteHq
+from ui_kivy.console.backend import FollowSettings, LocalHq, RemoteHq
 
 
 def _same_records(a: Any, b: Any) -> None:

@@ -16,8 +16,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ground.errors import IllegalTransition
 from sync_protocol.codec import Frame, FrameType
-from sync_protocol.errors import FrameInvalid, IllegalTransition
+from sync_protocol.errors import FrameInvalid
 from sync_protocol.session import LinkActions, LinkState, TerminalLink
 from hq.session import HqSession, SessionState
 from tests.unit.sync_protocol.pure_harness import MemTerminal, hq_for

@@ -20,11 +20,12 @@ import random
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ground.errors import IllegalTransition
 from ground.events import Event, EventKind
 from ground.hlc import HybridClock
 from ground.model import HQ_TERMINAL
 from sync_protocol import codec
-from sync_protocol.errors import FrameInvalid, IllegalTransition
+from sync_protocol.errors import FrameInvalid
 from hq.ledger import CheckinRec, CState, Ledger, Verdict
 from hq.session import HqSession, SessionState
 from tooling.sim.disk import SimDisk

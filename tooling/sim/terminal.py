@@ -23,12 +23,13 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from nacl.signing import SigningKey
 
+from ground.errors import IllegalTransition
 from ground.clock import JST
 from ground.events import Event, EventKind, chain_hash, genesis_hash
 from ground.hlc import HybridClock
 from ground.model import TerminalId
 from sync_protocol import codec
-from sync_protocol.errors import FrameInvalid, IllegalTransition
+from sync_protocol.errors import FrameInvalid
 from sync_protocol.session import ALL_CONTESTS, LinkState, TerminalLink, TerminalVerdict, outcome_for
 from tooling.sim.disk import SimDisk
 from tooling.sim.faults import SECOND, Visit

@@ -33,7 +33,7 @@ from typing import Any
 
 from ground.clock import Clock, clock_from_arg
 from appliance.dirs import HqDir
-from ground.errors import MeiboError
+from ground.errors import HqUnreachable, MeiboError
 from ground.events import decode
 from hq.store import HqStore
 from hq.ledger import Alarm
@@ -41,10 +41,6 @@ from hq.records import ConsoleData, HqFacts, RecordsLedger
 from hq.server import ADMIN_SOCKET, HqNode
 from hq import terminals as hq_terminals
 from ui_kivy.console.live import BODY_KINDS, Change, LiveRecords
-
-
-class HqUnreachable(MeiboError):
-    code = "hq_unreachable"
 
 
 def revoke_terminal(hq: HqDir, terminal: str, reason: str, now: str | None = None) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from enum import Enum
 from typing import Any
 
 from ground.barcode import BarcodeCheckDigit, BarcodeOtherElection
-from ground.errors import MeiboError, NotFound
+from ground.errors import IllegalTransition, MeiboError, NotFound
 from appliance.wareki import WarekiInvalid
 from ui_kivy.presenters.confirm import ConfirmState, confirm_state
 from ui_kivy.presenters.format import mdhm
@@ -149,10 +149,10 @@ class MarksState:
         return f"宣誓書の事由: {label}" if label else "宣誓書の事由を選んでください（選ぶまで受付できません）"
 
 
-class IllegalTransition(Exception):
-    def __init__(self, screen: Screen, intent: Intent) -> None:
-        super().__init__(f"{intent.value} is not allowed on {screen.value}")
-        self.screen, self.intent = screen, intent
+def illegal(screen: Screen, intent: Intent) -> IllegalTransition:
+    """The kiosk's refusal of a button on the wrong screen (the one ``IllegalTransition``)."""
+    return IllegalTransition(f"この画面ではできません（{screen.value} で {intent.value}）",
+                             screen=screen.value, intent=intent.value)
 
 
 @dataclass(frozen=True)
@@ -266,7 +266,7 @@ class KioskFlow:
     def _go(self, intent: Intent) -> None:
         nxt = TRANSITIONS[self.screen].get(intent)
         if nxt is None:
-            raise IllegalTransition(self.screen, intent)
+            raise illegal(self.screen, intent)
         if self.screen is Screen.RESULT:
             self.result_shown()  # whoever pressed on, saw it
         self.screen = nxt
@@ -337,7 +337,7 @@ class KioskFlow:
         if not self.service.station_state().is_open:
             return self._notice("投票所が開設されていません。管理者メニューから開設してください")
         if not self.can(Intent.VOTER):
-            raise IllegalTransition(self.screen, Intent.VOTER)
+            raise illegal(self.screen, Intent.VOTER)
         self.service.audit_lookup([card.voter_id], via, self.clerk)
         self.confirm = confirm_state(card, self.service.preview(card.voter_id), via)
         self.marks = MarksState(self.service.station.kind is StationKind.EARLY, choices=proc.oath_choices())
@@ -411,7 +411,7 @@ class KioskFlow:
 
     def choose_oath(self, code: str) -> None:
         if self.screen not in (Screen.CONFIRM, Screen.ZAIGAI_CONFIRM) or not self.marks.oath_required:
-            raise IllegalTransition(self.screen, Intent.CONFIRM)
+            raise illegal(self.screen, Intent.CONFIRM)
         if code not in dict(self.marks.choices):
             raise ValueError(f"no oath reason {code}")
         self.marks = replace(self.marks, oath=code)
@@ -420,22 +420,22 @@ class KioskFlow:
     def toggle_proxy(self) -> None:
         """代理投票: on the confirm screen and the 在外選挙人 one (both counted in the 投票録)."""
         if self.screen not in (Screen.CONFIRM, Screen.ZAIGAI_CONFIRM):
-            raise IllegalTransition(self.screen, Intent.CONFIRM)
+            raise illegal(self.screen, Intent.CONFIRM)
         self.marks = replace(self.marks, proxy=not self.marks.proxy)
         self._changed()
 
     def toggle_braille(self) -> None:
         """点字投票: on the confirm screen and the 在外選挙人 one."""
         if self.screen not in (Screen.CONFIRM, Screen.ZAIGAI_CONFIRM):
-            raise IllegalTransition(self.screen, Intent.CONFIRM)
+            raise illegal(self.screen, Intent.CONFIRM)
         self.marks = replace(self.marks, braille=not self.marks.braille)
         self._changed()
 
     async def confirm_checkin(self) -> ResultState | None:
         if self.confirm is None:
-            raise IllegalTransition(self.screen, Intent.CONFIRM)
+            raise illegal(self.screen, Intent.CONFIRM)
         if not self.can(Intent.CONFIRM):
-            raise IllegalTransition(self.screen, Intent.CONFIRM)
+            raise illegal(self.screen, Intent.CONFIRM)
         if not self.can_confirm:
             self._notice("宣誓書の事由を選んでから「受付」を押してください")
             return None
@@ -486,7 +486,7 @@ class KioskFlow:
 
     async def on_result_action(self, action_id: str) -> None:
         if self.screen is not Screen.RESULT or self.result is None:
-            raise IllegalTransition(self.screen, Intent.NEXT)
+            raise illegal(self.screen, Intent.NEXT)
         if action_id not in {a.id for a in self.result.actions}:
             raise ValueError(f"no action {action_id} on this result")
         if action_id == "next":
@@ -513,7 +513,7 @@ class KioskFlow:
         """The supervisor (or a 立会人) doubts the voter's identity on the confirm screen: 仮投票."""
         c = self.confirm
         if self.screen is not Screen.CONFIRM or c is None:
-            raise IllegalTransition(self.screen, Intent.TENTATIVE)
+            raise illegal(self.screen, Intent.TENTATIVE)
         cfg = self.service.config
         could = [p.name for p in c.lines if p.ok]
         form = proc.tentative_form(cfg, c.voter_id, c.name, could)
@@ -522,7 +522,7 @@ class KioskFlow:
 
     def _form(self) -> proc.TentativeForm:
         if self.screen is not Screen.TENTATIVE or self.tentative is None:
-            raise IllegalTransition(self.screen, Intent.TENTATIVE)
+            raise illegal(self.screen, Intent.TENTATIVE)
         return self.tentative
 
     def tentative_toggle(self, contest: str) -> None:
@@ -603,7 +603,7 @@ class KioskFlow:
     # -- supervisor ----------------------------------------------------------------------------
     def open_supervisor(self) -> None:
         if self.screen is not Screen.IDLE:
-            raise IllegalTransition(self.screen, Intent.SUPERVISOR)
+            raise illegal(self.screen, Intent.SUPERVISOR)
         self._go(Intent.SUPERVISOR)
         self._pin_for = "menu"
         self.pin.reset()
@@ -640,7 +640,7 @@ class KioskFlow:
 
     def _station(self, action: str) -> None:
         if self.screen is not Screen.MENU:
-            raise IllegalTransition(self.screen, Intent.SUPERVISOR)
+            raise illegal(self.screen, Intent.SUPERVISOR)
         try:
             self.service.set_station(action, self.clerk)
         except MeiboError as e:
@@ -680,7 +680,7 @@ class KioskFlow:
     def close_station(self) -> None:
         """閉鎖 (never a clock cut-off): first 受領数・交付数・残数 per contest, then ``submit_closing``."""
         if self.screen is not Screen.MENU:
-            raise IllegalTransition(self.screen, Intent.CLOSE)
+            raise illegal(self.screen, Intent.CLOSE)
         if not self.service.station_state().is_open:
             return self._notice("× 投票所はすでに閉鎖されています" if self.service.station_state().state == "closed"
                                 else "× 投票所が開設されていません")
@@ -690,7 +690,7 @@ class KioskFlow:
 
     def _entry(self) -> closing_entry.ClosingEntry:
         if self.screen is not Screen.CLOSE_ENTRY:
-            raise IllegalTransition(self.screen, Intent.CLOSE)
+            raise illegal(self.screen, Intent.CLOSE)
         return self.close_entry
 
     def closing_select(self, contest: str, field_index: int) -> None:
@@ -737,13 +737,13 @@ class KioskFlow:
     def enroll(self) -> None:
         """端末の登録（スマートカード）: hands over to the app's enrollment screen."""
         if self.screen is not Screen.MENU or self.on_enroll is None:
-            raise IllegalTransition(self.screen, Intent.SUPERVISOR)
+            raise illegal(self.screen, Intent.SUPERVISOR)
         self.on_enroll()
 
     # -- 在外選挙人 ------------------------------------------------------------------------------
     def open_zaigai(self) -> None:
         if self.screen is not Screen.IDLE:
-            raise IllegalTransition(self.screen, Intent.ZAIGAI)
+            raise illegal(self.screen, Intent.ZAIGAI)
         if not self.service.zaigai_allowed():
             return self._notice("× この投票所では在外選挙人の投票を受け付けません（期日前投票所または指定の投票所へご案内ください）")
         if not self.service.station_state().is_open:
@@ -759,13 +759,13 @@ class KioskFlow:
         elif self.screen is Screen.ZAIGAI_CONFIRM:
             self.zaigai = zg.card_digit(self.zaigai, d)
         else:
-            raise IllegalTransition(self.screen, Intent.ZAIGAI)
+            raise illegal(self.screen, Intent.ZAIGAI)
         self._changed()
 
     def zaigai_letters(self) -> None:
         """英字 ⇄ 数字: the card number pad's letter keys."""
         if self.screen is not Screen.ZAIGAI_CONFIRM:
-            raise IllegalTransition(self.screen, Intent.ZAIGAI)
+            raise illegal(self.screen, Intent.ZAIGAI)
         self.zaigai = zg.toggle_letters(self.zaigai)
         self._changed()
 
@@ -775,13 +775,13 @@ class KioskFlow:
         elif self.screen is Screen.ZAIGAI_CONFIRM:
             self.zaigai = zg.card_backspace(self.zaigai)
         else:
-            raise IllegalTransition(self.screen, Intent.ZAIGAI)
+            raise illegal(self.screen, Intent.ZAIGAI)
         self._changed()
 
     def zaigai_lookup(self) -> bool:
         """検索: the 在外選挙人番号 typed → the confirm screen (NotFound: a message, nothing else)."""
         if self.screen is not Screen.ZAIGAI_ID:
-            raise IllegalTransition(self.screen, Intent.VOTER)
+            raise illegal(self.screen, Intent.VOTER)
         z = self.zaigai
         if not z.can_lookup:
             self.zaigai = replace(z, message="在外選挙人番号を入力してください")
@@ -809,7 +809,7 @@ class KioskFlow:
     async def zaigai_checkin(self) -> ResultState | None:
         """受付 for the 在外選挙人 on screen: recorded, then HQ's verdict, then the usual result screens."""
         if self.screen is not Screen.ZAIGAI_CONFIRM or self.zaigai.card is None:
-            raise IllegalTransition(self.screen, Intent.CONFIRM)
+            raise illegal(self.screen, Intent.CONFIRM)
         z = self.zaigai
         if len(z.card_no) < 4:
             self._notice("在外選挙人証の番号を入力してください")
@@ -839,7 +839,7 @@ class KioskFlow:
     def declare_unlisted(self) -> None:
         """名簿に見つからない方（仮投票）: from the search screens, through the supervisor PIN."""
         if self.screen not in (Screen.KANA, Screen.RESULTS):
-            raise IllegalTransition(self.screen, Intent.SUPERVISOR)
+            raise illegal(self.screen, Intent.SUPERVISOR)
         self.declare = DeclareState(name=self.search.state.query.strip())
         self._pin_for = "declare"
         self._go(Intent.SUPERVISOR)
@@ -848,7 +848,7 @@ class KioskFlow:
 
     def declare_kana(self, key: str) -> None:
         if self.screen is not Screen.DECLARE_NAME:
-            raise IllegalTransition(self.screen, Intent.DECLARE)
+            raise illegal(self.screen, Intent.DECLARE)
         q = edit_kana(self.declare.name, key)
         if q is not None and len(q) <= 40:
             self.declare = replace(self.declare, name=q, message="")
@@ -856,7 +856,7 @@ class KioskFlow:
 
     def declare_name_done(self) -> None:
         if self.screen is not Screen.DECLARE_NAME:
-            raise IllegalTransition(self.screen, Intent.NEXT)
+            raise illegal(self.screen, Intent.NEXT)
         if not self.declare.name.strip():
             self.declare = replace(self.declare, message="申し立てられた氏名をカナで入力してください")
             return self._notice(self.declare.message)
@@ -865,13 +865,13 @@ class KioskFlow:
 
     def declare_era(self, era: str) -> None:
         if self.screen is not Screen.DECLARE_BIRTH or era not in ERA_KEYS:
-            raise IllegalTransition(self.screen, Intent.DECLARE)
+            raise illegal(self.screen, Intent.DECLARE)
         self.declare = replace(self.declare, birth=BirthInput(era), message="")
         self._changed()
 
     def declare_digit(self, d: str) -> None:
         if self.screen is not Screen.DECLARE_BIRTH:
-            raise IllegalTransition(self.screen, Intent.DECLARE)
+            raise illegal(self.screen, Intent.DECLARE)
         self.declare = replace(self.declare, birth=birth_digit(self.declare.birth, d), message="")
         self._changed()
 
@@ -887,7 +887,7 @@ class KioskFlow:
     def declare_done(self, skip_birth: bool = False) -> bool:
         """次へ (with the birth date typed) or 生年月日なしで次へ: the 仮投票 form."""
         if self.screen is not Screen.DECLARE_BIRTH:
-            raise IllegalTransition(self.screen, Intent.NEXT)
+            raise illegal(self.screen, Intent.NEXT)
         born = None
         if not skip_birth:
             try:
@@ -929,7 +929,7 @@ class KioskFlow:
         """交付した: keep the check-in as it is, and mark it shown."""
         it = self.interrupted
         if self.screen is not Screen.INTERRUPTED or it is None:
-            raise IllegalTransition(self.screen, Intent.NEXT)
+            raise illegal(self.screen, Intent.NEXT)
         self.service.mark_shown(it.row.seq)
         self._after_interrupted()
         self._notice(f"受付 {it.row.seq} は交付済みとして残しました", "info")
@@ -937,7 +937,7 @@ class KioskFlow:
     def interrupted_not_handed(self) -> None:
         """交付していない: the supervisor's PIN, then the check-in is voided (中断のため交付せず)."""
         if self.screen is not Screen.INTERRUPTED or self.interrupted is None:
-            raise IllegalTransition(self.screen, Intent.SUPERVISOR)
+            raise illegal(self.screen, Intent.SUPERVISOR)
         self._pin_for = "interrupted"
         self._go(Intent.SUPERVISOR)
         self.pin.reset()
@@ -974,7 +974,7 @@ class KioskFlow:
 
     def void(self, seq: int | None = None, reason: str | None = None) -> bool:
         if self.screen is not Screen.VOID:
-            raise IllegalTransition(self.screen, Intent.VOID)
+            raise illegal(self.screen, Intent.VOID)
         seq = self.void_state.selected if seq is None else seq
         reason = self.void_state.reason if reason is None else reason
         if seq is None or not reason:
@@ -1018,7 +1018,7 @@ class KioskFlow:
     def enter_hourly_count(self, contest: str | None = None, issued: int | None = None) -> bool:
         """Record 交付数 for ``contest`` this hour (default: the selected row and the typed digits)."""
         if self.screen is not Screen.COUNTS:
-            raise IllegalTransition(self.screen, Intent.COUNTS)
+            raise illegal(self.screen, Intent.COUNTS)
         cs = self.counts_state
         contest = contest or cs.selected
         if issued is None:

@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Protocol
 
-from ground.errors import MeiboError
+from ground.errors import IllegalTransition, MeiboError
 from provisioning.enroll import TState
 
 from provisioning.applet import PIN_MAX, PIN_MIN  # the card's PIN length
@@ -135,10 +135,6 @@ for _p in (Phase.CARD_PIN, Phase.SUPERVISOR_PIN, Phase.SUPERVISOR_CONFIRM):
     TABLE[(_p, "no_reader")] = Phase.NO_READER
 
 PAD_PHASES = {Phase.CARD_PIN, Phase.SUPERVISOR_PIN, Phase.SUPERVISOR_CONFIRM}
-
-
-class IllegalTransition(MeiboError):
-    code = "illegal_transition"
 
 
 def step(phase: Phase, event: str) -> Phase:

@@ -35,7 +35,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Protocol
 
-from ground.errors import MeiboError, UsageError
+from ground.errors import IllegalTransition, MeiboError, UsageError
 from provisioning.applet import PIN_MAX, PIN_MIN, PIN_TRIES
 from ui_kivy.presenters.enroll import PinBuffer, ReaderPort, masked, message_for, readers_text, scan_readers
 
@@ -191,10 +191,6 @@ TABLE: dict[tuple[Phase, str], Phase] = {
 
 CARD_PHASES = {Phase.NO_READER, Phase.WAIT_CARD, Phase.CARD_PIN, Phase.CARD_REFUSED}
 PAD_PHASES = {Phase.CARD_PIN, Phase.SUPERVISOR_PIN}
-
-
-class IllegalTransition(MeiboError):
-    code = "illegal_transition"
 
 
 def step(phase: Phase, event: str) -> Phase:

@@ -6,9 +6,9 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from ground.errors import IllegalTransition
 from ground.clock import FixedClock
-from hardware.modem.dual import (DualModem, FailoverPolicy, Health, IllegalTransition, Role, SwitchRecord,
-                                 Trigger)
+from hardware.modem.dual import DualModem, FailoverPolicy, Health, Role, SwitchRecord, Trigger
 from hardware.modem.simulator import ModemSimulator, SimulatedModem
 from hardware.settings import DualModemSettings
 

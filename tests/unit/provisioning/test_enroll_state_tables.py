@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from ground.errors import IllegalTransition
 from provisioning import enroll
-from provisioning.enroll import H_ROLL_ALLOWED, H_TABLE, T_TABLE, HState, IllegalTransition, TState, step
+from provisioning.enroll import H_ROLL_ALLOWED, H_TABLE, T_TABLE, HState, TState, step
 from provisioning.enroll_client import _Flow
 
 HAPPY = ["card_read", "pin_verified", "keys_made", "hq_trusted", "challenge", "card_signed", "proven",

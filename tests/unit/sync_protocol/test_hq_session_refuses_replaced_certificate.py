@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from ground.errors import IllegalTransition
 from sync_protocol.codec import decode, encode
-from sync_protocol.errors import IllegalTransition
 from sync_protocol.session import FrameType, LinkState
 from hq.session import HqSession, SessionState
 from tests.unit.sync_protocol.pure_harness import MemTerminal, hq_for

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from ui_kivy.presenters.app_flow import IllegalTransition, KioskFlow, Screen
+from ground.errors import IllegalTransition
+from ui_kivy.presenters.app_flow import KioskFlow, Screen
 
 
 def _menu(flow: KioskFlow) -> None:

@@ -2,8 +2,9 @@
 
 import pytest
 
+from ground.errors import IllegalTransition
 from ui_kivy.fake_service import FakeKioskService
-from ui_kivy.presenters.app_flow import IllegalTransition, KioskFlow, Screen
+from ui_kivy.presenters.app_flow import KioskFlow, Screen
 from ui_kivy.presenters.result import Action, ResultKind, ResultState
 
 from tests.unit.ui_kivy.conftest import barcode, check_in

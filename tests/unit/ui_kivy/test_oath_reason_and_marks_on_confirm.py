@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import pytest
 
+from ground.errors import IllegalTransition
 from ground.clock import FixedClock
 from tests.builders import jst
 from tests.unit.ui_kivy.conftest import CONFIG, VOTERS, barcode
 from ui_kivy.fake_service import FakeKioskService
-from ui_kivy.presenters.app_flow import IllegalTransition, KioskFlow, Screen
+from ui_kivy.presenters.app_flow import KioskFlow, Screen
 from ui_kivy.presenters.procedures import oath_choices
 
 

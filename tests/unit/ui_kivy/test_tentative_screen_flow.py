@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import pytest
 
+from ground.errors import IllegalTransition
 from tests.unit.ui_kivy.conftest import barcode, check_in
 from ui_kivy.fake_service import FakeKioskService
-from ui_kivy.presenters.app_flow import IllegalTransition, KioskFlow, Screen
+from ui_kivy.presenters.app_flow import KioskFlow, Screen
 from ui_kivy.presenters.procedures import DECIDERS, TENTATIVE_INSTRUCTION
 
 

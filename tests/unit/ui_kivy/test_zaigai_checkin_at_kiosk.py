@@ -11,13 +11,14 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from ground.errors import IllegalTransition
 from appliance import procedures as P
 from ground.clock import FixedClock
 from tests.builders import EARLY_NOON
 from tests.unit.ui_kivy.conftest import CONFIG, VOTERS
 from tests.unit.ui_kivy.zaigai_data import zaigai_voters
 from ui_kivy.fake_service import FakeKioskService
-from ui_kivy.presenters.app_flow import IllegalTransition, KioskFlow, Screen
+from ui_kivy.presenters.app_flow import KioskFlow, Screen
 from ui_kivy.presenters.result import ResultKind
 
 

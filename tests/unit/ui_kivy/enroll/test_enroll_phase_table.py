@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from ground.errors import IllegalTransition
 from tests.unit.ui_kivy.enroll.conftest import PIN, SUPERVISOR, type_pin, up_to_enroll
 from tests.unit.ui_kivy.enroll.fake_port import FakeCard, FakeEnrollPort
-from ui_kivy.presenters.enroll import TABLE, EnrollPresenter, IllegalTransition, Phase, step
+from ui_kivy.presenters.enroll import TABLE, EnrollPresenter, Phase, step
 
 
 def test_illegal_event_raises_and_leaves_the_phase() -> None:

@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
-from ground.errors import MeiboError
+from ground.errors import IllegalTransition, MeiboError
 from tests.unit.ui_kivy.unlock.fake_port import FakeUnlockPort
-from ui_kivy.presenters.unlock import CARD_PHASES, TABLE, IllegalTransition, Phase, UnlockPresenter, step
+from ui_kivy.presenters.unlock import CARD_PHASES, TABLE, Phase, UnlockPresenter, step
 
 
 def test_illegal_event_raises_and_leaves_the_phase(port: FakeUnlockPort) -> None:
