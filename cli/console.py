@@ -17,7 +17,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from cli.main import Cli, Outcome
+from cli.base import Cli, Outcome
 from ground.clock import clock_from_arg
 from appliance.csvsafe import excel_csv
 from appliance.dirs import HqDir, write_atomic

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from cli.main import Cli, Outcome
+from cli.base import Cli, Outcome
 from tooling.demo import gui_commands, open_windows, run_demo
 
 

@@ -15,7 +15,7 @@ import signal
 import sys
 from pathlib import Path
 
-from cli.main import Cli, Outcome
+from cli.base import Cli, Outcome
 from ground.clock import clock_from_arg
 from appliance.dirs import HqDir
 from ground.errors import UsageError

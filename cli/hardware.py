@@ -54,7 +54,7 @@ async def _stdin_lines() -> "asyncio.Queue[str | None]":
 
 
 def _cmd_sim(args: argparse.Namespace) -> Any:
-    from cli.main import Outcome
+    from cli.base import Outcome
 
     if not 0 <= args.modem <= 2:
         raise UsageError("--modem は 0〜2 台です", code="bad_modem_count")
@@ -119,7 +119,7 @@ def _cmd_sim(args: argparse.Namespace) -> Any:
 
 
 def _cmd_status(args: argparse.Namespace) -> Any:
-    from cli.main import Outcome
+    from cli.base import Outcome
     from ground.clock import clock_from_arg
     from appliance.dirs import TerminalDir
 

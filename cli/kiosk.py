@@ -37,7 +37,7 @@ def _hostport(text: str) -> str:
 
 
 def _cmd_kiosk(args: argparse.Namespace) -> Any:
-    from cli.main import Outcome
+    from cli.base import Outcome
     from appliance.dirs import TerminalDir
     from ui_kivy.app import run_kiosk
     from ui_kivy.fonts import find_cjk_font

@@ -65,7 +65,7 @@ async def _serve(args: argparse.Namespace, schedule: list[ScheduleEntry]) -> Lin
 
 
 def link_proxy(args: argparse.Namespace) -> Any:
-    from cli.main import Outcome
+    from cli.base import Outcome
 
     schedule: list[ScheduleEntry] = []
     for text in args.schedule or []:
@@ -99,7 +99,7 @@ def register(cli: Any) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m cli.link``: the same command without the full CLI."""
-    from cli.main import Cli, emit
+    from cli.base import Cli, emit
     from ground.errors import MeiboError
 
     parser = argparse.ArgumentParser(prog="meibo link-proxy")

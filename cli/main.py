@@ -1,73 +1,29 @@
-"""The ``meibo`` command: one entry point, subcommands registered by each package.
+"""The ``meibo`` command: one entry point, subcommands registered by each module of cli/.
 
 Every command prints Japanese for people by default and, with ``--json``, one JSON object with a
 stable English ``code``. A refusal (already voted, not eligible, bad input) exits non-zero.
-Command modules expose ``register(cli: Cli)`` and add parsers whose ``func(args) -> Outcome``.
+Command modules expose ``register(cli: Cli)`` and add parsers whose ``func(args) -> Outcome``
+(``Cli`` and ``Outcome`` live in cli/base.py). They are plain imports here, so a missing module
+is an ImportError at once, never a silently missing command.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import signal
 import sys
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from types import ModuleType
 
+from cli import (console, demo, enroll, hardware, kiosk, link, procedures, provision, roll, security, sim,
+                 sync, terminal)
+from cli.base import Cli, emit
 from ground.errors import MeiboError
 
-# Modules that add commands (imported here by name because each imports Cli and Outcome from
-# this module). Each owns its commands; this file only dispatches.
-COMMAND_MODULES = [
-    "cli.terminal",
-    "cli.roll",
-    "cli.security",
-    "cli.procedures",
-    "cli.sync",
-    "cli.link",
-    "cli.sim",
-    "cli.demo",
-    "cli.provision",
-    "cli.enroll",
-    "cli.hardware",
-    "cli.kiosk",
-    "cli.console",
-]
-
-
-@dataclass
-class Outcome:
-    """What a command answers: ``data`` for --json (must hold ``code``), ``text`` for people."""
-
-    data: dict[str, Any]
-    text: str
-    exit_status: int = 0
-
-
-Handler = Callable[[argparse.Namespace], Outcome]
-
-
-@dataclass
-class Cli:
-    parser: argparse.ArgumentParser
-    top: Any  # the top-level subparsers action
-    groups: dict[str, Any] = field(default_factory=dict)
-
-    def group(self, name: str, help: str) -> Any:
-        """Subparsers of ``meibo NAME`` (hq, roll, terminal, provision, hardware)."""
-        if name not in self.groups:
-            p = self.top.add_parser(name, help=help)
-            self.groups[name] = p.add_subparsers(dest="sub", metavar="COMMAND", required=True)
-        return self.groups[name]
-
-    def command(self, group: str | None, name: str, func: Handler, help: str) -> argparse.ArgumentParser:
-        subs = self.top if group is None else self.groups[group]
-        p: argparse.ArgumentParser = subs.add_parser(name, help=help, description=help)
-        p.add_argument("--json", action="store_true", help="machine-readable output")
-        p.set_defaults(func=func)
-        return p
-
+# The modules that add commands, in the order their commands appear in ``meibo --help``. Each owns
+# its commands and imports ``Cli``/``Outcome`` from cli/base.py; this file only dispatches.
+COMMAND_MODULES: list[ModuleType] = [terminal, roll, security, procedures, sync, link, sim, demo, provision,
+                                     enroll, hardware, kiosk, console]
 
 GROUP_HELP = {
     "hq": "election HQ (選挙管理委員会事務局)",
@@ -84,17 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     cli = Cli(parser, top)
     for g, h in GROUP_HELP.items():
         cli.group(g, h)
-    for mod in COMMAND_MODULES:  # a missing module is an error, never a silently missing command
-        importlib.import_module(mod).register(cli)
+    for mod in COMMAND_MODULES:
+        mod.register(cli)
     return parser
-
-
-def emit(args: argparse.Namespace, out: Outcome) -> int:
-    if getattr(args, "json", False):
-        print(json.dumps(out.data, ensure_ascii=False, indent=None, default=str))
-    elif out.text:
-        print(out.text)
-    return out.exit_status
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance import journal, procedures as P
-from cli.main import Cli, Outcome
+from cli.base import Cli, Outcome
 from ground.clock import JST, clock_from_arg, parse_now
 from appliance.dirs import HqDir, TerminalDir
 from ground.errors import UsageError

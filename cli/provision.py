@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cli.main import Cli, Outcome
+from cli.base import Cli, Outcome
 from ground.clock import clock_from_arg
 from ground.errors import ConfigInvalid, MeiboError, Problem, UsageError
 from ground.model import StationId, TerminalId

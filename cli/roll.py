@@ -11,7 +11,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from cli.main import Outcome
+from cli.base import Outcome
 from ground.clock import clock_from_arg
 from appliance.dirs import HqDir, TerminalDir
 from ground.errors import ApplianceError, RollSignatureInvalid, UsageError

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from appliance import atrest
-from cli.main import Cli, Outcome
+from cli.base import Cli, Outcome
 from ground.clock import Clock, clock_from_arg
 from appliance.dirs import TerminalDir, write_atomic
 from ground.errors import ApplianceError, Problem, UsageError

@@ -15,7 +15,7 @@ import time
 from collections import Counter
 from typing import Any
 
-from cli.main import Outcome
+from cli.base import Outcome
 from ground.errors import UsageError
 from tooling.sim.run import BUGS, WEAKNESS_COUNTS, RunReport, run_seed
 
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m cli.sim``: the same command without the full CLI."""
     import sys
 
-    from cli.main import Cli, emit
+    from cli.base import Cli, emit
     from ground.errors import MeiboError
 
     parser = argparse.ArgumentParser(prog="meibo")

@@ -19,7 +19,7 @@ from typing import Any
 
 from nacl.signing import SigningKey
 
-from cli.main import Cli, Outcome
+from cli.base import Cli, Outcome
 from ground.clock import clock_from_arg
 from appliance.dirs import HqDir, TerminalDir
 from appliance.terminal import Terminal

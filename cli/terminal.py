@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cli.main import Cli, Outcome
+from cli.base import Cli, Outcome
 from hq.terminals import enroll_local, hq_init
 from ground.clock import clock_from_arg
 from appliance.dirs import TerminalDir

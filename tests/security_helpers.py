@@ -1,5 +1,5 @@
 """Helpers for the at-rest, wipe and compliance tests: the ``meibo`` CLI with the security
-commands registered (until cli/main.py lists the module), and a fake /proc root."""
+commands registered, and a fake /proc root."""
 
 from __future__ import annotations
 
@@ -11,13 +11,8 @@ import pytest
 
 from cli import main as cli
 
-SECURITY_MODULE = "cli.security"
-
-
 def meibo(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any]]:
     """Run ``meibo ARGS --json`` in-process; (exit status, the JSON object printed)."""
-    if SECURITY_MODULE not in cli.COMMAND_MODULES:
-        monkeypatch.setattr(cli, "COMMAND_MODULES", [*cli.COMMAND_MODULES, SECURITY_MODULE])
     capsys.readouterr()
     rc = cli.main([*args, "--json"])
     out = capsys.readouterr().out.strip().splitlines()

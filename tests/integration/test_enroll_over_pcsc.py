@@ -39,9 +39,7 @@ from tests.builders import EARLY_NOON, election_toml
 from tests.pcsc_fixtures import READER_SLOT0, PcscdService, issued_state, pcscd_service  # noqa: F401
 
 pytestmark = pytest.mark.pcsc
-# ``meibo`` with this module's commands registered even before the lead lists it in COMMAND_MODULES.
-MEIBO = [sys.executable, "-c", "import sys, cli.main as c; m = 'cli.enroll'; "
-         "m in c.COMMAND_MODULES or c.COMMAND_MODULES.append(m); sys.exit(c.main(sys.argv[1:]))"]
+MEIBO = [sys.executable, "-m", "cli.main"]
 PIN = "246810"
 CLOCK = FixedClock(EARLY_NOON)
 FAST = EnrollSettings(connect_timeout_s=2.0, request_timeout_s=10.0, abort_timeout_s=1.0)

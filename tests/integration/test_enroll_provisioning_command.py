@@ -17,8 +17,7 @@ from ground.clock import FixedClock
 from hq.terminals import hq_init
 from tests.builders import EARLY_NOON, election_toml
 
-MEIBO = [sys.executable, "-c", "import sys, cli.main as c; m = 'cli.enroll'; "
-         "m in c.COMMAND_MODULES or c.COMMAND_MODULES.append(m); sys.exit(c.main(sys.argv[1:]))"]
+MEIBO = [sys.executable, "-m", "cli.main"]
 
 
 @pytest.fixture

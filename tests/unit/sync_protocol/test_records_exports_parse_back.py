@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from cli.main import GROUP_HELP, Cli
+from cli.base import Cli
+from cli.main import GROUP_HELP
 from ground.clock import JST, FixedClock
 from hq.terminals import hq_init
 from appliance.dirs import HqDir, write_atomic
