@@ -38,6 +38,8 @@ from ground.model import TerminalId
 from hq.store import HqStore
 from hq.records import HqFacts, RecordsLedger, console_data
 from tests.builders import election_toml
+from hq.server import HqNode
+from ui_kivy.console.backend import LocalHq
 
 GOAL = 100.0
 CONTESTS = ["shu", "hirei", "shinsa", "governor"]
@@ -125,9 +127,6 @@ def _store(hq: HqDir, events: list[Event]) -> None:
 
 
 async def _measure(hq: HqDir, rounds: int, terms: list[tuple[str, str]]) -> dict[str, Any]:
-    from hq.server import HqNode
-    from ui_kivy.console.backend import LocalHq
-
     t0 = time.perf_counter()
     node = HqNode(hq, ledger_cls=RecordsLedger)
     load_s = time.perf_counter() - t0

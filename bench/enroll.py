@@ -32,6 +32,11 @@ from provisioning.enroll_client import enroll
 from hq.enroll_server import EnrollService, serve_enrollment
 from sync_protocol.fault_proxy import FaultProxy
 from tests.builders import EARLY_NOON, election_toml
+from hardware.cardreader.pcsc import PcscCardReader
+from hardware.cardreader.fake import FakeCard, FakeCardReader
+from provisioning.applet import Applet
+from appliance.lookup import by_voter_id
+from appliance.terminal import Terminal
 
 CACHE = Path(os.environ.get("MEIBO_BENCH_ENROLL_CACHE", "/tmp/meibo-enroll-bench"))
 CLOCK = FixedClock(EARLY_NOON)
@@ -75,14 +80,11 @@ class _Card:
         self.svc: Any = None
         try:
             self.svc = start_pcscd()
-            from hardware.cardreader.pcsc import PcscCardReader
             self.reader: Any = PcscCardReader()
             self.name = READER_SLOT0
             self.card: Any = self.svc.card(self.state, slot=0, state_path=tmp / "card.json")
             self.kind = "PC/SC (pcscd + vpcd virtual card)"
         except PcscUnavailable as e:
-            from hardware.cardreader.fake import FakeCard, FakeCardReader
-            from provisioning.applet import Applet
             self.reader = FakeCardReader()
             self.name = "fake"
             self.reader.plug(self.name)
@@ -130,8 +132,6 @@ def run(voters: int | None = None) -> list[dict[str, Any]]:
             card.insert()
             t0 = time.perf_counter()
             res = asyncio.run(enroll(tmp / "T01", card.reader, card.name, lambda tries: PIN, CLOCK, hq=addr))
-            from appliance.lookup import by_voter_id
-            from appliance.terminal import Terminal
             with Terminal.open(TerminalDir(tmp / "T01"), CLOCK) as term:
                 vid = term.store.conn.execute("SELECT voter_id FROM voters LIMIT 1").fetchone()[0]
                 assert by_voter_id(term.store.conn, vid).found

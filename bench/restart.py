@@ -51,6 +51,12 @@ from appliance.dirs import HqDir
 from ground.events import Event, EventKind
 from ground.model import HQ_TERMINAL, TerminalId
 from hq.store import HqStore
+from hq.terminals import hq_init
+from hq.server import HqNode
+from bench.sync import _frames
+from sync_protocol.codec import decode
+from hq.session import HqSession
+from tests.builders import EARLY_NOON, election_toml
 
 CONTESTS = ["shu", "hirei", "shinsa", "governor"]
 HLC0 = 1_807_000_000_000 << 16
@@ -58,9 +64,6 @@ ELECTION = "bench-restart"
 
 
 def _hq(root: Path) -> tuple[HqDir, list[tuple[str, str]]]:
-    from hq.terminals import hq_init
-    from tests.builders import EARLY_NOON, election_toml
-
     root.mkdir(parents=True)
     cfg = root / "election.toml"
     cfg.write_text(election_toml(election_id=ELECTION), "utf-8")
@@ -142,8 +145,6 @@ def floor_s(hq: HqDir) -> float:
 
 
 def start_s(hq: HqDir) -> tuple[float, Any]:
-    from hq.server import HqNode
-
     t0 = time.perf_counter()
     node = HqNode(hq)
     return time.perf_counter() - t0, node
@@ -155,10 +156,6 @@ def _stop(node: Any) -> None:
 
 def ingest_rate(node: Any, prefix: str, seed: int) -> float:
     """Events/s of verified, durable ingest (as bench sync) into a node holding a loaded ledger."""
-    from bench.sync import _frames
-    from sync_protocol.codec import decode
-    from hq.session import HqSession
-
     frames, keys = _frames(20, 2000, ELECTION, prefix=prefix, seed=seed)
     ledger, store = node.ledger, node.store
     for tid, pub in keys.items():

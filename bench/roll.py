@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import random
 import shutil
-import sqlite3
 import statistics
 import time
 from pathlib import Path
@@ -28,6 +27,7 @@ from appliance.rollpkg import _row_tuple, install_package, iter_lines, open_pack
 from appliance.store import Store, connect
 from appliance.synth import SynthSettings, write_roll_file
 from tests.builders_roll import NOW, make_pair
+from ground.barcode import make_barcode
 
 CACHE = Path(os.environ.get("MEIBO_BENCH_CACHE", "/tmp/meibo-bench"))
 
@@ -109,7 +109,6 @@ def run() -> list[dict[str, Any]]:
     rng = random.Random(42)
     conn = store.conn
     fmt = BarcodeFormat()
-    from ground.barcode import make_barcode
     ids = [f"{rng.randrange(1, n + 1):010d}" for _ in range(2000)]
     codes = [make_barcode(i, fmt) for i in ids]
     times, cpu = [], []

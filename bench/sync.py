@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import sqlite3
 import statistics
 import tempfile
 import time
@@ -23,7 +22,7 @@ from typing import Any
 
 from nacl.signing import SigningKey
 
-from ground.events import Event, EventKind, chain_hash, genesis_hash
+from ground.events import Event, EventKind, genesis_hash
 from ground.model import TerminalId
 from appliance.store import connect
 from sync_protocol.codec import decode, encode
@@ -32,6 +31,10 @@ from hq.store import HqStore
 from sync_protocol.lte_link import DirectionParams, LinkProfile
 from sync_protocol.session import LinkState, TerminalLink
 from hq.session import HqSession
+from hq.terminals import hq_init
+from ground.clock import FixedClock
+from appliance.dirs import HqDir
+from tests.builders import EARLY_NOON, election_toml
 
 RTT70 = LinkProfile(name="rtt70", description_ja="RTT 70 ms 固定（測定用）",
                     up=DirectionParams(one_way_ms=(35.0, 35.0), rate_bps=5e6),
@@ -71,11 +74,6 @@ def _frames(n_terminals: int, per_terminal: int, election: str, prefix: str = "T
 
 
 def bench_ingest(workdir: Path) -> dict[str, Any]:
-    from hq.terminals import hq_init
-    from ground.clock import FixedClock
-    from appliance.dirs import HqDir
-    from tests.builders import EARLY_NOON, election_toml
-
     cfg = workdir / "election.toml"
     cfg.write_text(election_toml(election_id="bench"), "utf-8")
     hq = HqDir(workdir / "hq")
