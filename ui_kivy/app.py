@@ -21,7 +21,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ui_kivy.fonts import find_cjk_font
+from appliance import journal
+from appliance.dirs import TerminalDir
+from appliance.terminal import Terminal
+from ground.errors import MeiboError
+from hardware.rig import TerminalHardware
+from sync_protocol.client import SyncAgent
+from ui_kivy.fonts import find_cjk_font, install_default_font
+from ui_kivy.presenters.app_flow import KioskFlow
+from ui_kivy.presenters.enroll import CardEnrollPort, EnrollPresenter
+from ui_kivy.presenters.unlock import AtRestUnlock, UnlockPresenter, needs_unlock
+from ui_kivy.service import TerminalService, radio_from_snapshot
+
+# Kivy itself, and the views (they import Kivy), stay inside functions: Kivy reads its environment and
+# config at first import, which ``prepare_kivy`` must set first. pyscard is imported only when used.
 
 KV = Path(__file__).with_name("views") / "kiosk.kv"
 
@@ -48,13 +61,11 @@ def make_app(flow: Any, font: Path, tick_s: float = 1.0) -> Any:
     from kivy.clock import Clock
     from kivy.lang import Builder
 
-    from ui_kivy.fonts import install_default_font
+    from ui_kivy.views.root import KioskRoot  # lazy: imports kivy, after prepare_kivy
 
     install_default_font(font)
     if str(KV) not in Builder.files:
         Builder.load_file(str(KV))
-
-    from ui_kivy.views.root import KioskRoot
 
     class KioskApp(App):
         title = "meibo 名簿対照"
@@ -77,12 +88,11 @@ def make_unlock_app(unlock: Any, font: Path, stop_when_unlocked: bool = True) ->
     from kivy.clock import Clock
     from kivy.lang import Builder
 
-    from ui_kivy.fonts import install_default_font
+    from ui_kivy.views.unlock import UnlockRoot  # lazy: imports kivy, after prepare_kivy
 
     install_default_font(font)
     if str(KV) not in Builder.files:
         Builder.load_file(str(KV))
-    from ui_kivy.views.unlock import UnlockRoot
 
     class UnlockApp(App):
         title = "meibo 投票所の開設"
@@ -109,8 +119,6 @@ class StationSettings:
 
 
 def _enrolled(tdir_path: Path) -> bool:
-    from appliance.dirs import TerminalDir
-
     return TerminalDir(tdir_path).identity_path.exists()
 
 
@@ -161,8 +169,6 @@ class StationRun:
         from kivy.clock import Clock
         from kivy.lang import Builder
         from kivy.uix.boxlayout import BoxLayout
-
-        from ui_kivy.fonts import install_default_font
 
         install_default_font(self.font)
         if str(KV) not in Builder.files:
@@ -244,11 +250,6 @@ class StationRun:
             raise self.stopped_by  # the command exits with the alarm too (red on the console)
 
     async def _walk(self) -> None:
-        from appliance.dirs import TerminalDir
-        from ground.errors import MeiboError
-
-        from ui_kivy.presenters.unlock import needs_unlock
-
         while True:
             if not _enrolled(self.tdir_path):
                 await self._enrollment(replace=False)
@@ -266,8 +267,7 @@ class StationRun:
 
     async def _enrollment(self, *, replace: bool, election_id: str | None = None,
                           live_terminal: str | None = None) -> Any:
-        from ui_kivy.presenters.enroll import CardEnrollPort, EnrollPresenter
-        from ui_kivy.views.enroll import EnrollRoot
+        from ui_kivy.views.enroll import EnrollRoot  # lazy: imports kivy, after prepare_kivy
 
         reader = self._card_reader()
         finished: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -294,16 +294,13 @@ class StationRun:
             if self.reader_factory is not None:
                 self._reader = self.reader_factory()
             else:
-                from hardware.cardreader.pcsc import PcscCardReader
+                from hardware.cardreader.pcsc import PcscCardReader  # lazy: imports pyscard, only when used
+
                 self._reader = PcscCardReader()
         return self._reader
 
     async def _unlocking(self) -> None:
-        from appliance.dirs import TerminalDir
-        from ground.errors import MeiboError
-
-        from ui_kivy.presenters.unlock import AtRestUnlock, UnlockPresenter
-        from ui_kivy.views.unlock import UnlockRoot
+        from ui_kivy.views.unlock import UnlockRoot  # lazy: imports kivy, after prepare_kivy
 
         tdir = TerminalDir(self.tdir_path)
         station_name = tdir.config().station(tdir.identity().station_id).name
@@ -326,7 +323,7 @@ class StationRun:
 
     async def _stopped(self, e: Any) -> None:
         """受付停止 in red until the window is closed (appliance/freshness.py alarms)."""
-        from ui_kivy.views.stopped import StoppedRoot
+        from ui_kivy.views.stopped import StoppedRoot  # lazy: imports kivy, after prepare_kivy
 
         self.stopped_by = e
         self.root.show(StoppedRoot(e.message, e.code))
@@ -336,14 +333,7 @@ class StationRun:
     async def _kiosk(self) -> str | None:
         """Run the kiosk until the supervisor asks to re-enroll; returns this terminal's id when its
         journal already holds events (a card for the same id is then refused), else None."""
-        from appliance import journal
-        from appliance.dirs import TerminalDir
-        from appliance.terminal import Terminal
-        from hardware.rig import TerminalHardware
-        from sync_protocol.client import SyncAgent
-        from ui_kivy.presenters.app_flow import KioskFlow
-        from ui_kivy.service import TerminalService, radio_from_snapshot
-        from ui_kivy.views.root import KioskRoot
+        from ui_kivy.views.root import KioskRoot  # lazy: imports kivy, after prepare_kivy
 
         tdir = TerminalDir(self.tdir_path)
         term = Terminal.open(tdir, self.clock)

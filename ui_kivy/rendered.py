@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from ui_kivy.app import make_app, prepare_kivy
+from ui_kivy.app import make_app, make_unlock_app, prepare_kivy
 
 
 def offscreen_env(home: Path) -> None:
@@ -50,8 +50,6 @@ async def run_rendered(flow: Any, script: Callable[[Any], Awaitable[None]], size
 async def run_rendered_unlock(unlock: Any, script: Callable[[Any], Awaitable[None]],
                               size: tuple[int, int] = (1280, 800)) -> None:
     """The station-unlock PIN pad (shown before the kiosk on a locked store), driven by ``script``."""
-    from ui_kivy.app import make_unlock_app
-
     font = prepare_kivy(size)
     await drive_app(make_unlock_app(unlock, font, stop_when_unlocked=False), script, size)
 
@@ -60,7 +58,7 @@ async def drive_app(app: Any, script: Callable[[Any], Awaitable[None]], size: tu
     failure: list[BaseException] = []
 
     async def driver() -> None:
-        from kivy.core.window import Window
+        from kivy.core.window import Window  # lazy: opens the window, once the app runs
 
         try:
             await frame(3)

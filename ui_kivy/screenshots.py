@@ -11,20 +11,19 @@ import os
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-from ground.clock import FixedClock
+from appliance.atrest import PinWrong
 from appliance.eligibility import VotedInfo
 from ground.barcode import make_barcode
-from ui_kivy.app import make_app, prepare_kivy
+from ground.clock import JST, FixedClock
+from ui_kivy.app import make_app, make_unlock_app, prepare_kivy
 from ui_kivy.demo_data import DEMO_VOTERS, demo_config, demo_zaigai
 from ui_kivy.fake_service import FakeKioskService
 from ui_kivy.presenters.app_flow import KioskFlow, Screen
+from ui_kivy.presenters.unlock import UnlockPresenter
 from ui_kivy.service import RadioInfo
-
-from datetime import datetime
-from ground.clock import JST
 
 NOW = datetime(2027, 4, 20, 14, 5, tzinfo=JST)
 
@@ -307,7 +306,7 @@ async def write_all(out: Path, size: tuple[int, int] = (1280, 800)) -> list[Path
     out.mkdir(parents=True, exist_ok=True)
 
     async def script() -> None:
-        from kivy.core.window import Window
+        from kivy.core.window import Window  # lazy: opens the window, once the app runs
 
         try:
             await asyncio.sleep(0.3)
@@ -333,22 +332,17 @@ class _DemoUnlock:
     """A PIN port for the screenshot: the first PIN tried is wrong (tries left shown)."""
 
     def unlock(self, pin: str) -> None:
-        from appliance.atrest import PinWrong
-
         raise PinWrong("PIN が違います（あと 9 回まで）", tries_left=9)
 
 
 async def write_unlock(out: Path, size: tuple[int, int] = (1280, 800)) -> Path:
-    from ui_kivy.app import make_unlock_app
-    from ui_kivy.presenters.unlock import UnlockPresenter
-
     font = prepare_kivy(size)
     unlock = UnlockPresenter(_DemoUnlock(), "中区役所 期日前投票所")
     app = make_unlock_app(unlock, font)
     path = out / "00_station_unlock.png"
 
     async def script() -> None:
-        from kivy.core.window import Window
+        from kivy.core.window import Window  # lazy: opens the window, once the app runs
 
         try:
             await asyncio.sleep(0.3)

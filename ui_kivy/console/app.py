@@ -18,7 +18,16 @@ import logging
 import os
 import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Awaitable, Callable
+
+from appliance.dirs import HqDir
+from ground.clock import clock_from_arg
+from hq.admin_client import ask_admin
+from hq.records import RecordsLedger
+from hq.server import ADMIN_SOCKET, HqNode, check_bind_address, serve
+from ui_kivy.console.backend import LocalHq, RemoteHq
+from ui_kivy.console.presenter import ConsolePresenter
 
 log = logging.getLogger("meibo.console")
 
@@ -47,7 +56,7 @@ def make_app(presenter: Any, source: Any, settings: ConsoleSettings = ConsoleSet
     from kivy.app import App
     from kivy.core.window import Window
 
-    from ui_kivy.console.views import ConsoleRoot
+    from ui_kivy.console.views import ConsoleRoot  # lazy: imports kivy, after kivy_env and the Config above
 
     class ConsoleApp(App):  # type: ignore[misc]
         title = "meibo 本部 名簿対照監視"
@@ -106,15 +115,7 @@ async def run_app(presenter: Any, source: Any, settings: ConsoleSettings = Conso
 async def run_console(hqdir: str, listen: str | None, dev_loopback: bool, now: str | None,
                       driver: Callable[[Any], Awaitable[None]] | None = None) -> str:
     """``meibo console HQDIR``: returns how HQ was reached ("local" / "remote")."""
-    from ground.clock import clock_from_arg
-    from appliance.dirs import HqDir
-    from hq.admin_client import ask_admin
-    from hq.records import RecordsLedger
-    from hq.server import ADMIN_SOCKET, HqNode, check_bind_address, serve
-    from ui_kivy.console.backend import LocalHq, RemoteHq
-    from ui_kivy.console.presenter import ConsolePresenter
-
-    hq = HqDir(__import__("pathlib").Path(hqdir)).require()
+    hq = HqDir(Path(hqdir)).require()
     clock = clock_from_arg(now)
     serving = await ask_admin(hq.root / ADMIN_SOCKET, {"op": "report"}, 5.0) is not None
     if serving:

@@ -38,8 +38,10 @@ from ground.events import decode
 from hq.store import HqStore
 from hq.ledger import Alarm
 from hq.records import ConsoleData, HqFacts, RecordsLedger
+from hq.roll import publish
 from hq.server import ADMIN_SOCKET, HqNode
 from hq import terminals as hq_terminals
+from hq.admin_client import ask_admin
 from ui_kivy.console.live import BODY_KINDS, Change, LiveRecords
 
 
@@ -49,8 +51,6 @@ def revoke_terminal(hq: HqDir, terminal: str, reason: str, now: str | None = Non
 
 
 def publish_roll(hq: HqDir, clock: Clock, full: bool) -> dict[str, Any]:
-    from hq.roll import publish
-
     res = publish(hq, None, clock, full=full)
     m = res.manifest
     return {"code": "ok", "version": m.version, "kind": m.kind, "rows": m.row_count, "file": str(res.path)}
@@ -201,8 +201,6 @@ class RemoteHq:
         self._last_order = 0
 
     async def ask(self, req: dict[str, Any], timeout: float = 30.0) -> dict[str, Any]:
-        from hq.admin_client import ask_admin
-
         out = await ask_admin(self.hq.root / ADMIN_SOCKET, req, timeout)
         if out is None:
             raise HqUnreachable("本部サーバに接続できません（meibo hq serve が動いているか確認してください）")
@@ -289,8 +287,6 @@ class RemoteHq:
 
 
 def hq_is_serving(hq: HqDir) -> bool:
-    from hq.admin_client import ask_admin
-
     async def probe() -> bool:
         return await ask_admin(hq.root / ADMIN_SOCKET, {"op": "report"}, 5.0) is not None
     try:

@@ -24,8 +24,8 @@ from enum import Enum
 from typing import Any, Callable, Protocol
 
 from ground.errors import MeiboError
-from hq.records import (ALERT_STATE_JA, KIND_JA, NONE_MARK, AlertRow, BallotSide, ConsoleData,
-                                   StationRow)
+from hq.records import (ALERT_STATE_JA, KIND_JA, NONE_MARK, AlertAction, AlertRow, BallotSide, ConsoleData,
+                        StationRow)
 
 
 class Tab(str, Enum):
@@ -328,8 +328,6 @@ class ConsolePresenter:
         """Show the step at once; the next data refresh brings the stored history."""
         if self.data is None:
             return
-        from hq.records import AlertAction
-
         rows = tuple(replace(a, state=state, history=a.history + (AlertAction(state, who, self.data.at, note),))
                      if a.alert_id == alert_id else a for a in self.data.alerts)
         self.data = replace(self.data, alerts=rows)

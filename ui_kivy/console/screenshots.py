@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import traceback
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from hq.records import console_data
 from ui_kivy.console.app import ConsoleSettings, kivy_env, run_app
+from ui_kivy.console.demo import DEMO_NOW, demo_config, demo_ledger
+from ui_kivy.console.presenter import ConsolePresenter, Tab
 
 
 class DemoSource:
@@ -20,18 +25,12 @@ class DemoSource:
     link = "デモ"
 
     def __init__(self) -> None:
-        from ui_kivy.console.demo import DEMO_NOW, demo_config, demo_ledger
-
         self.ledger, self.facts = demo_ledger()
         self.config = demo_config()
         self.now = DEMO_NOW
         self.actions: list[tuple[str, Any]] = []
 
     async def snapshot(self) -> Any:
-        from dataclasses import replace
-
-        from hq.records import console_data
-
         hist = {k: list(v) for k, v in self.facts.alert_history.items()}
         for name, (aid, state, who, note) in self.actions:
             if name == "alert":
@@ -56,8 +55,6 @@ class DemoSource:
 
 
 async def _shoot(out: Path) -> list[Path]:
-    from ui_kivy.console.presenter import ConsolePresenter, Tab
-
     src = DemoSource()
     p = ConsolePresenter(src)
     written: list[Path] = []
@@ -67,7 +64,7 @@ async def _shoot(out: Path) -> list[Path]:
             await asyncio.sleep(1 / 30)
 
     async def driver(app: Any) -> None:
-        from kivy.core.window import Window
+        from kivy.core.window import Window  # lazy: opens the window, after kivy_env in main()
 
         for _ in range(100):
             if p.data is not None and app.root is not None:
@@ -111,8 +108,6 @@ def main(argv: list[str]) -> int:
     try:
         shots = asyncio.run(_shoot(out))
     except Exception:  # Kivy routes stderr to its logger: print where people look
-        import traceback
-
         traceback.print_exc(file=sys.__stderr__)
         return 1
     for p in shots:
