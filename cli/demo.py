@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from cli.base import Cli, Outcome
-from tooling.demo import gui_commands, open_windows, run_demo
+from tooling.demo import run_demo
+from tooling.demo_windows import gui_commands, open_windows
 
 
 def _cmd_demo(args: argparse.Namespace) -> Outcome:

@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from tooling.demo import DemoReport, GuiSettings, gui_commands, open_windows
+from tooling.demo_report import DemoReport
+from tooling.demo_windows import GuiSettings, gui_commands, open_windows
 
 MEIBO = str(Path(sys.executable).parent / "meibo")
 # tests/pcsc_fixtures.py (imported by other modules in the same run) points this at its own pcscd;

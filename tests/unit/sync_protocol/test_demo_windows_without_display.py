@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tooling.demo import DemoReport, display_available, gui_commands, kiosk_station, open_windows
+from tooling.demo_report import DemoReport
+from tooling.demo_windows import display_available, gui_commands, kiosk_station, open_windows
 
 
 def test_no_display_says_how_to_open_each_window(tmp_path: Path) -> None:
