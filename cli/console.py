@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import json
 import re
+import sys
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,9 @@ from appliance.csvsafe import excel_csv
 from appliance.dirs import HqDir, write_atomic
 from ground.errors import Problem, UsageError
 from hq import records
+from hq.admin_client import ask_hq
 from hq.store import HqStore
+from ui_kivy.console.font import FontMissing, cjk_font_path
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -42,8 +45,6 @@ def _day(args: argparse.Namespace) -> date:
 
 def load_records(hq: HqDir) -> tuple[records.RecordsLedger, records.HqFacts, Any]:
     """Replay hq.db read-only; ask the serving HQ (if any) which terminals are online."""
-    from hq.admin_client import ask_hq
-
     store = HqStore(hq)
     try:
         ledger = store.load(records.RecordsLedger)
@@ -86,16 +87,14 @@ def _cmd_export(args: argparse.Namespace) -> Outcome:
     if args.json:
         raise UsageError("--json と標準出力への書き出しは同時に使えません（--out FILE を指定してください）",
                          code="usage")
-    import sys
-
     sys.stdout.buffer.write(data)
     sys.stdout.flush()
     return Outcome({"code": "ok", "rows": len(t.rows)}, "")
 
 
 def _cmd_daily_report(args: argparse.Namespace) -> Outcome:
+    # lazy: pulls in fpdf2 (a few tenths of a second), which only this command needs
     from ui_kivy.console.daily_pdf import render_daily_report
-    from ui_kivy.console.font import FontMissing, cjk_font_path
 
     hq = HqDir(Path(args.hqdir)).require()
     if not args.out.lower().endswith(".pdf"):
@@ -117,11 +116,11 @@ def _cmd_daily_report(args: argparse.Namespace) -> Outcome:
 
 
 def _cmd_console(args: argparse.Namespace) -> Outcome:
-    from ui_kivy.console.app import kivy_env
+    # lazy: the Kivy app; kept off the start-up of every other meibo command (and of --help)
+    from ui_kivy.console.app import kivy_env, run_console
 
     hq = HqDir(Path(args.hqdir)).require()
-    kivy_env(headless=False)
-    from ui_kivy.console.app import run_console
+    kivy_env(headless=False)  # before run_console imports Kivy
 
     how = asyncio.run(run_console(str(hq.root), args.listen, args.dev_loopback, args.now))
     return Outcome({"code": "stopped", "mode": how}, "本部の監視画面を終了しました")

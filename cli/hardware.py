@@ -17,11 +17,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from appliance.dirs import TerminalDir
+from cli.base import Cli, Outcome
+from ground.clock import clock_from_arg
 from ground.errors import UsageError
 from ground.model import BarcodeFormat
-from hardware.settings import Suffix
-
 from hardware.rig import probe, start_sim
+from hardware.settings import Suffix
 
 
 async def _stdin_lines() -> "asyncio.Queue[str | None]":
@@ -53,9 +55,7 @@ async def _stdin_lines() -> "asyncio.Queue[str | None]":
     return q
 
 
-def _cmd_sim(args: argparse.Namespace) -> Any:
-    from cli.base import Outcome
-
+def _cmd_sim(args: argparse.Namespace) -> Outcome:
     if not 0 <= args.modem <= 2:
         raise UsageError("--modem は 0〜2 台です", code="bad_modem_count")
     if args.modem == 0 and not args.scanner:
@@ -118,11 +118,7 @@ def _cmd_sim(args: argparse.Namespace) -> Any:
     return Outcome(data, f"シミュレータを停止しました（操作 {data['actions']} 件）")
 
 
-def _cmd_status(args: argparse.Namespace) -> Any:
-    from cli.base import Outcome
-    from ground.clock import clock_from_arg
-    from appliance.dirs import TerminalDir
-
+def _cmd_status(args: argparse.Namespace) -> Outcome:
     config = TerminalDir(Path(args.tdir)).config()
     clock = clock_from_arg(getattr(args, "now", None))
     snap = asyncio.run(probe(args.modem or [], args.scanner, config=config, timeout_s=args.timeout, clock=clock))
@@ -139,7 +135,7 @@ def _has(cli: Any, group: str, name: str) -> bool:
     return subs is not None and name in getattr(subs, "choices", {})
 
 
-def register(cli: Any) -> None:
+def register(cli: Cli) -> None:
     """Add this package's commands to the ``meibo`` parser."""
     p = cli.command("hardware", "sim", _cmd_sim,
                     "模擬機器（LTE モデム・バーコードスキャナ）を pty で起動し、標準入力の操作で状態を変える")

@@ -12,10 +12,12 @@ import argparse
 import asyncio
 import re
 from pathlib import Path
-from typing import Any
 
+from appliance.dirs import TerminalDir
+from cli.base import Cli, Outcome
 from ground.clock import clock_from_arg
 from ground.errors import UsageError
+from ui_kivy.fonts import find_cjk_font
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -36,11 +38,9 @@ def _hostport(text: str) -> str:
     return text
 
 
-def _cmd_kiosk(args: argparse.Namespace) -> Any:
-    from cli.base import Outcome
-    from appliance.dirs import TerminalDir
+def _cmd_kiosk(args: argparse.Namespace) -> Outcome:
+    # lazy: the Kivy app; kept off the start-up of every other meibo command (and of --help)
     from ui_kivy.app import run_kiosk
-    from ui_kivy.fonts import find_cjk_font
 
     size = _size(args.size)
     find_cjk_font()  # fail before any window opens, with the package to install
@@ -58,7 +58,7 @@ def _cmd_kiosk(args: argparse.Namespace) -> Any:
     return Outcome({"code": "ok"}, "")
 
 
-def register(cli: Any) -> None:
+def register(cli: Cli) -> None:
     p = cli.command(None, "kiosk", _cmd_kiosk, "受付端末の画面（名簿対照キオスク）を起動する")
     p.add_argument("tdir", help="端末ディレクトリ（ないか空なら、スマートカードによる登録の画面から始まる）")
     p.add_argument("--now", help="現在時刻（ISO 8601、リハーサル・試験用）")

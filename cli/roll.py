@@ -11,8 +11,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from cli.base import Outcome
+from cli.base import Cli, Outcome
 from ground.clock import clock_from_arg
+from appliance.audit import audited_lookup
 from appliance.dirs import HqDir, TerminalDir
 from ground.errors import ApplianceError, RollSignatureInvalid, UsageError
 from hq.roll import import_roll, publish
@@ -20,6 +21,7 @@ from appliance.lookup import LookupResult
 from appliance.rollpkg import SIGNATURE_MESSAGE, Limits, install_verified, open_package
 from appliance.store import Store
 from appliance.synth import SynthSettings, write_roll_file
+from appliance.terminal import Terminal
 from appliance.wareki import WarekiInvalid, parse_date
 
 
@@ -112,10 +114,6 @@ def cmd_lookup(args: argparse.Namespace) -> Outcome:
         except WarekiInvalid as e:
             raise UsageError(f"--birth: {e}", code="bad_birth")
     # Every lookup that shows a voter is audit-logged in the journal first (appliance/audit.py).
-    from appliance.audit import audited_lookup
-    from ground.clock import clock_from_arg
-    from appliance.terminal import Terminal
-
     with Terminal.open(t, clock_from_arg(getattr(args, "now", None))) as term:
         res = audited_lookup(term, barcode=args.barcode, voter_id=args.voter_id,
                              kana=args.kana if args.barcode is None and args.voter_id is None else None,
@@ -137,7 +135,7 @@ def cmd_synth(args: argparse.Namespace) -> Outcome:
                     f"合成名簿を書き出しました: {n} 人（seed {args.seed}）→ {args.out}")
 
 
-def register(cli: Any) -> None:
+def register(cli: Cli) -> None:
     """Add this package's commands to the ``meibo`` parser."""
     p = cli.command("roll", "import", cmd_import, "市区町村の名簿 CSV を本部の名簿に取り込む（全件置き換え）")
     p.add_argument("hqdir", metavar="HQDIR")

@@ -11,12 +11,13 @@ never reads a real clock.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections import Counter
 from typing import Any
 
-from cli.base import Outcome
-from ground.errors import UsageError
+from cli.base import Cli, Outcome, emit
+from ground.errors import MeiboError, UsageError
 from tooling.sim.run import BUGS, WEAKNESS_COUNTS, RunReport, run_seed
 
 HOUR_MS = 3_600_000
@@ -110,7 +111,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--trace-lines", type=int, default=400, help="trace lines to print with --seed")
 
 
-def register(cli: Any) -> None:
+def register(cli: Cli) -> None:
     """Add ``meibo sim``."""
     p = cli.command(None, "sim", sim, "同期プロトコルの決定的シミュレーション（故障注入と検査）")
     add_arguments(p)
@@ -118,11 +119,6 @@ def register(cli: Any) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m cli.sim``: the same command without the full CLI."""
-    import sys
-
-    from cli.base import Cli, emit
-    from ground.errors import MeiboError
-
     parser = argparse.ArgumentParser(prog="meibo")
     cli = Cli(parser, parser.add_subparsers(dest="cmd", required=True))
     register(cli)
