@@ -21,7 +21,7 @@ import os
 import ssl
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -89,7 +89,7 @@ class HqNode:
         self.settings = settings
         self.tls = ServerTls(hq.pki)  # new handshakes use the current CRL (crl_keeper.py)
         self.crl = CrlKeeper(hq, settings.crl, clock, self.tls)
-        self.store = HqStore(hq)
+        self.store = HqStore(hq, clock)
         self.ledger = self.store.load(ledger_cls)
         self.sessions: dict[str, set[tuple[HqSession, web.WebSocketResponse]]] = {}
         self.committed_flags = len(self.ledger.flags)

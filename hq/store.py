@@ -15,7 +15,6 @@ from __future__ import annotations
 import gc
 import json
 import sqlite3
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -23,6 +22,7 @@ from typing import Any, Iterable
 from nacl.signing import SigningKey
 
 from appliance.dirs import HqDir, write_atomic
+from ground.clock import Clock, SystemClock
 from ground.errors import StorageFailed
 from ground.events import Event, EventKind, decode_batch
 from ground.model import HQ_TERMINAL
@@ -200,14 +200,19 @@ def hq_key(hq: HqDir) -> SigningKey:
 
 
 class HqStore:
-    def __init__(self, hq: HqDir) -> None:
+    def __init__(self, hq: HqDir, clock: Clock | None = None) -> None:
         self.hq = hq
+        self.clock: Clock = clock or SystemClock()  # received_at, contacts, alarms, rollbacks
         self.config = hq.config()
         self.store = Store(hq.hq_db, migrations=MIGRATIONS)
         self.registry_mtime = 0.0
         self.registry: dict[str, TerminalRecord] = {}
         self.revoked_serials: set[int] = set()
         self._roll: PublishedRoll | None = None
+
+    def _now(self) -> float:
+        """Seconds since the epoch, as the REAL columns hold them."""
+        return self.clock.now().timestamp()
 
     def close(self) -> None:
         self.store.close()
@@ -308,7 +313,7 @@ class HqStore:
                refusals: Iterable[Refusal] = ()) -> None:
         """Make accepted events durable (one transaction, fsynced): only then may HQ ack. The
         refusals HQ decided for them (screen.py) go in the same transaction."""
-        at = time.time() if now is None else now
+        at = self._now() if now is None else now
         kind = _KIND_TEXT  # ``ev.kind.value`` goes through the Enum property: ~7× the dict lookup
         rows = [(ev.terminal, ev.seq, ev.hlc, kind[ev.kind], ev.encode(), at) for ev in events]
         if not rows:
@@ -322,12 +327,12 @@ class HqStore:
     def record_alarm(self, alarm: Alarm) -> None:
         with self.store.atomic() as c:
             c.execute("INSERT INTO alarms(terminal, seq, reason, held_hash, offered_hash, at) VALUES(?,?,?,?,?,?)",
-                      (alarm.terminal, alarm.seq, alarm.reason, alarm.held_hash, alarm.offered_hash, time.time()))
+                      (alarm.terminal, alarm.seq, alarm.reason, alarm.held_hash, alarm.offered_hash, self._now()))
 
     def record_rollback(self, terminal: str, hq_acked: int, terminal_acked: int, now: float | None = None) -> None:
         with self.store.atomic() as c:
             c.execute("INSERT INTO rollbacks(terminal, hq_acked, terminal_acked, at) VALUES(?,?,?,?)",
-                      (terminal, hq_acked, terminal_acked, time.time() if now is None else now))
+                      (terminal, hq_acked, terminal_acked, self._now() if now is None else now))
 
     def rollbacks(self) -> list[tuple[str, int, int, float]]:
         """Every time a terminal held acknowledged events HQ lacked: (terminal, HQ's, terminal's, at)."""
@@ -338,7 +343,7 @@ class HqStore:
         with self.store.atomic() as c:
             c.execute("INSERT INTO contacts(terminal, last_contact, peer, signal) VALUES(?,?,?,?) "
                       "ON CONFLICT(terminal) DO UPDATE SET last_contact=excluded.last_contact, peer=excluded.peer, "
-                      "signal=COALESCE(excluded.signal, contacts.signal)", (terminal, time.time(), peer, signal))
+                      "signal=COALESCE(excluded.signal, contacts.signal)", (terminal, self._now(), peer, signal))
 
     def contacts(self) -> dict[str, tuple[float, str, str | None]]:
         return {r[0]: (r[1], r[2], r[3]) for r in self.store.conn.execute("SELECT * FROM contacts")}

@@ -21,9 +21,7 @@ import logging
 import os
 import random
 import ssl
-import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -31,6 +29,7 @@ from nacl.signing import SigningKey
 
 from appliance import journal
 from appliance.dirs import TerminalDir
+from ground.clock import Clock, SystemClock
 from ground.errors import IllegalTransition, MeiboError
 from ground.events import EventKind
 from appliance.store import Store
@@ -102,11 +101,13 @@ def _hostport(addr: str) -> tuple[str, int]:
 
 class SyncAgent:
     def __init__(self, tdir: TerminalDir, terminal: Terminal, settings: SyncSettings = SyncSettings(),
-                 rng: random.Random | None = None, hq_address: str | None = None) -> None:
+                 rng: random.Random | None = None, hq_address: str | None = None,
+                 clock: Clock | None = None) -> None:
         self.tdir = tdir
         self.term = terminal
         self.settings = settings
         self.rng = rng or random.Random()
+        self.clock: Clock = clock or SystemClock()  # when HQ was last heard from
         ident = tdir.identity()
         self.hq_address = hq_address or ident.hq_address
         self.key = SigningKey(tdir.device_key.read_bytes())
@@ -274,7 +275,7 @@ class SyncAgent:
             if msg.type is not aiohttp.WSMsgType.BINARY:
                 continue
             self.bytes_in += len(msg.data)
-            self.last_contact = time.time()
+            self.last_contact = self.clock.now().timestamp()
             actions = self.link.receive(decode(msg.data), self._hash_at)
             await self._act(actions)
             if self.link.state is LinkState.REFUSED:
@@ -340,7 +341,7 @@ class SyncAgent:
         if a.acked_seq is not None:
             with self.store.atomic() as c:
                 self.store.set_meta(c, META_ACKED, str(self.link.acked_seq))
-                self.store.set_meta(c, META_LAST_SYNC, str(time.time()))
+                self.store.set_meta(c, META_LAST_SYNC, str(self.clock.now().timestamp()))
         if a.verdicts:
             by_seq: dict[int, list[TerminalVerdict]] = {}
             for v in a.verdicts:
