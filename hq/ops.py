@@ -5,18 +5,17 @@ node calls these through its admin socket) or not (the command loads the ledger 
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
 from ground.clock import Clock, JST
-from ground.errors import MeiboError, UsageError
+from ground.errors import UsageError
 from ground.events import Event, EventKind
 from ground.hlc import HybridClock, wall_ms_of
 from ground.model import HQ_TERMINAL
 from sync_protocol.codec import Frame, FrameType
-from sync_protocol.errors import BatchRejected, FrameInvalid, SyncError
+from sync_protocol.errors import BatchRejected, FrameInvalid
 from hq.store import ALERT_STATES, HqStore
 from sync_protocol.journal_file import read_journal_file
 from hq.ledger import Ledger

@@ -29,7 +29,7 @@ from typing import Any, Iterable, Mapping, Protocol, Sequence
 from ground.clock import JST
 from ground.events import Event, EventKind
 from ground.hlc import wall_ms_of
-from ground.model import HQ_TERMINAL, ElectionConfig, StationKind
+from ground.model import HQ_TERMINAL, ElectionConfig
 from hq.ledger import BallotRef, CheckinRec, CState, Ledger
 
 NONE_MARK = "—"

@@ -18,7 +18,7 @@ from __future__ import annotations
 import zlib
 
 import orjson
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
