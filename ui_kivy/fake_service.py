@@ -31,10 +31,11 @@ from appliance.lookup import MAX_RESULTS
 from appliance.terminal import hlc_to_jst
 from appliance.zaigaipkg import card_number, digits
 from ground.model import ContestId, ElectionConfig, Level, Station, StationKind, TerminalId, Voter
-from ui_kivy.service import (BallotLine, CheckinAnswer, CheckinRow, CountRow, LateAlertInfo, LinkStatus,
-                             SearchAnswer, StationReport, StationState, VoterCard, VotedLine, ZaigaiCard,
-                             _check_count, answer_lines, card_of, counts_from_events, hourly_checkins,
-                             interrupted_rows, line_of, station_label, zaigai_card, zaigai_lines, zaigai_voter_card)
+from ui_kivy.service_values import (BallotLine, CheckinAnswer, CheckinRow, CountRow, LateAlertInfo, LinkStatus,
+                                    SearchAnswer, StationReport, StationState, VoterCard, VotedLine, ZaigaiCard,
+                                    answer_lines, card_of, check_count, counts_from_events, hourly_checkins,
+                                    interrupted_rows, line_of, station_label, zaigai_card, zaigai_lines,
+                                    zaigai_voter_card)
 
 
 @dataclass
@@ -370,7 +371,7 @@ class FakeKioskService:
         return self.station_state()
 
     def record_count(self, contest: str, hour: int, issued: int, clerk: str) -> None:
-        _check_count(self.config, contest, hour, issued)
+        check_count(self.config, contest, hour, issued)
         self._append(EventKind.COUNT, {"contest": contest, "hour": hour, "issued": issued, "clerk": clerk})
 
     def counts(self) -> list[CountRow]:
