@@ -31,11 +31,21 @@ class NoReader(CardReaderError):
     code = "no_reader"
 
 
-class CardAbsent(CardReaderError):
+class NoPcscService(NoReader):
+    """pcscd is not running: no reader can be listed at all (the screens say to call the admin)."""
+
+    code = "no_pcsc_service"
+
+
+class CardGone(CardReaderError):
+    """No card to talk to: none in the slot, or pulled during an exchange. Wait for it to come back."""
+
+
+class CardAbsent(CardGone):
     code = "card_absent"
 
 
-class CardRemoved(CardReaderError):
+class CardRemoved(CardGone):
     code = "card_removed"
 
 

@@ -19,7 +19,7 @@ import time
 from types import TracebackType
 from typing import Any, NoReturn
 
-from hardware.cardreader.base import (CardAbsent, CardReaderSettings, CardRemoved, NoReader,
+from hardware.cardreader.base import (CardAbsent, CardReaderSettings, CardRemoved, NoPcscService, NoReader,
                                       ReaderError, msg_card_absent, msg_card_removed, msg_no_reader)
 
 try:
@@ -62,7 +62,7 @@ class PcscCardReader:
             rc, ctx = sc.SCardEstablishContext(sc.SCARD_SCOPE_USER)
             if rc != sc.SCARD_S_SUCCESS:
                 if _is(rc, "SCARD_E_NO_SERVICE", "SCARD_E_SERVICE_STOPPED"):
-                    raise NoReader("PC/SC サービス（pcscd）が動いていません", code="no_pcsc_service")
+                    raise NoPcscService("PC/SC サービス（pcscd）が動いていません")
                 raise ReaderError(f"PC/SC に接続できません: {_text(rc)}", code="pcsc_context")
             self._ctx = ctx
         return self._ctx
@@ -85,7 +85,7 @@ class PcscCardReader:
         if _is(rc, "SCARD_E_NO_READERS_AVAILABLE"):
             return []
         if _is(rc, "SCARD_E_NO_SERVICE", "SCARD_E_SERVICE_STOPPED"):
-            raise NoReader("PC/SC サービス（pcscd）が動いていません", code="no_pcsc_service")
+            raise NoPcscService("PC/SC サービス（pcscd）が動いていません")
         if rc != sc.SCARD_S_SUCCESS:
             raise ReaderError(f"カードリーダーの一覧を取れません: {_text(rc)}")
         return list(names)
