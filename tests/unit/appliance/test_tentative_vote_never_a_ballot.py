@@ -41,7 +41,7 @@ def test_hard_stop_then_tentative_is_recorded_apart(tmp_path: Path) -> None:
         assert data == {"station": "D01", "contests": ["shu", "governor"], "reason": "claims_not_voted",
                         "decided_by": "投票管理者 鈴木", "clerk": "c1", "voter": "100001"}
         assert t.store.conn.execute("SELECT count(*) FROM voted").fetchone()[0] == voted_before
-        events = [e for e in P._events(t.store)]
+        events = [e for e in P.journal_events(t.store)]
     # at HQ: kept for reports, never a ballot, no alert
     led = Ledger(t.config.election_id)
     led.register(str(t.terminal_id), "D01", b"")
