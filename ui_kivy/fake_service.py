@@ -121,6 +121,12 @@ class FakeKioskService:
         self.pending += 1
         return ev
 
+    def checkin_marks(self, *, oath_reason: str | None = None, proxy: bool = False,
+                      braille: bool = False) -> dict[str, Any]:
+        """The real rules (pure): 宣誓書事由 only at early stations, and one the law names."""
+        return P.checkin_marks(self.station, oath_reason=oath_reason, proxy=proxy, braille=braille,
+                               require_oath=False)
+
     async def checkin(self, voter_id: str, clerk: str, marks: Mapping[str, Any] | None = None) -> CheckinAnswer:
         if not self.station_state().is_open:
             raise StationClosed("投票所が開設されていません。管理者メニューから開設してください")

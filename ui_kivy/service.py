@@ -78,9 +78,16 @@ class KioskService(Protocol):
 
     def preview(self, voter_id: str) -> tuple[BallotLine, ...]: ...
 
+    def checkin_marks(self, *, oath_reason: str | None = None, proxy: bool = False,
+                      braille: bool = False) -> dict[str, Any]:
+        """The marks of one check-in (宣誓書事由, 代理投票, 点字投票) validated for this station: what
+        ``checkin`` and ``zaigai_checkin`` take. Raises ``OathReasonInvalid`` (an unknown 事由, or one at a
+        station without 宣誓書). A missing 事由 is not refused here: the kiosk asks for it on screen."""
+        ...
+
     async def checkin(self, voter_id: str, clerk: str, marks: Mapping[str, Any] | None = None) -> CheckinAnswer:
-        """Raises ``StationClosed`` unless the station is open. ``marks``: from
-        ``procedures.checkin_marks`` (宣誓書事由, 代理投票, 点字投票), recorded on the check-in."""
+        """Raises ``StationClosed`` unless the station is open. ``marks``: from ``checkin_marks``,
+        recorded on the check-in."""
         ...
 
     def record_tentative(self, *, contests: Sequence[str], reason: str, decided_by: str, clerk: str,
@@ -200,6 +207,11 @@ class TerminalService:
     def preview(self, voter_id: str) -> tuple[BallotLine, ...]:
         _, d = self.term.decide(voter_id)
         return tuple(line_of(self.config, c) for c in d.contests)
+
+    def checkin_marks(self, *, oath_reason: str | None = None, proxy: bool = False,
+                      braille: bool = False) -> dict[str, Any]:
+        return procedures.checkin_marks(self.station, oath_reason=oath_reason, proxy=proxy, braille=braille,
+                                        require_oath=False)
 
     async def checkin(self, voter_id: str, clerk: str, marks: Mapping[str, Any] | None = None) -> CheckinAnswer:
         if not self.station_state().is_open:

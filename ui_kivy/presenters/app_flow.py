@@ -441,8 +441,8 @@ class KioskFlow:
             return None
         m = self.marks
         try:
-            marks = P.checkin_marks(self.service.station, oath_reason=m.oath if self.confirm.can_hand else None,
-                                    proxy=m.proxy, braille=m.braille, require_oath=False)
+            marks = self.service.checkin_marks(oath_reason=m.oath if self.confirm.can_hand else None,
+                                               proxy=m.proxy, braille=m.braille)
         except MeiboError as e:
             self._notice(f"× {e.message}")
             return None
@@ -819,8 +819,7 @@ class KioskFlow:
             return None
         try:
             m = self.marks
-            marks = P.checkin_marks(self.service.station, oath_reason=m.oath, proxy=m.proxy, braille=m.braille,
-                                    require_oath=False)
+            marks = self.service.checkin_marks(oath_reason=m.oath, proxy=m.proxy, braille=m.braille)
         except MeiboError as e:
             self._notice(f"× {e.message}")
             return None

@@ -1,8 +1,9 @@
 """Presenter-level pieces of the election-day procedures (issue 10) for the kiosk: the 仮投票 form
 offered on a 投票済 hard stop, the 宣誓書事由 choices, the opening-check and closing panels, and
 the 不在者投票 warning banner. Plain Python, no kivy import; the rules live in
-appliance/procedures.py and are reached through ``ProceduresPort`` (``TerminalProcedures`` is the
-real one over a ``Terminal``).
+appliance/procedures and are reached only through the kiosk's service (``ProceduresPort`` is the
+one verb of ``ui_kivy.service.KioskService`` the form needs; pure data types such as
+``TentativeRecord`` come from appliance.procedures).
 
 The 仮投票 form never hands a ballot: its only write is a ``tentative`` journal entry. Colour is
 never the only signal: every panel has an icon word in its title.
@@ -18,6 +19,7 @@ from appliance import procedures as P
 from ground.errors import MeiboError
 from ground.model import ElectionConfig
 from appliance.wareki import to_wareki
+from ui_kivy.presenters.result import Action
 
 
 @dataclass(frozen=True)
@@ -101,18 +103,6 @@ class ProceduresPort(Protocol):
                          voter_id: str | None = None, declared: P.Declared | None = None) -> P.TentativeRecord: ...
 
 
-class TerminalProcedures:
-    """The real port: the terminal itself."""
-
-    def __init__(self, terminal: Any) -> None:
-        self.term = terminal
-
-    def record_tentative(self, *, contests: Sequence[str], reason: str, decided_by: str, clerk: str,
-                         voter_id: str | None = None, declared: P.Declared | None = None) -> P.TentativeRecord:
-        return P.record_tentative(self.term, contests=contests, reason=reason, decided_by=decided_by, clerk=clerk,
-                                  voter_id=voter_id, declared=declared)
-
-
 @dataclass(frozen=True)
 class TentativeForm:
     """State of the 仮投票 screen (supervisor). ``contests`` preselects the ballots refused as 投票済."""
@@ -176,18 +166,18 @@ def submit(form: TentativeForm, port: ProceduresPort, clerk: str, config: Electi
 
 
 def install_tentative_action(flow: Any, on_form: Callable[[TentativeForm], None]) -> None:
-    """Offer 仮投票 on every 投票済 result of ``flow`` (a ``KioskFlow``): the handler builds the form
-    from the stopped voter and hands it to ``on_form`` (the view shows it; ``submit`` records it)."""
-    from ui_kivy.presenters.result import Action
+    """Offer 仮投票 on every 投票済 result of ``flow`` (a ``KioskFlow``, or its check-in presenter:
+    anything with ``add_hard_stop_action``, ``result_voter_id`` and ``service``): the handler builds
+    the form from the stopped voter and hands it to ``on_form`` (the view shows it; ``submit`` records it)."""
 
-    def handler(f: Any, result: Any) -> None:
-        voter_id = f.result_voter_id  # a roll voter id, or Z:<number> for a 在外選挙人
+    def handler(_router: Any, result: Any) -> None:
+        voter_id = flow.result_voter_id  # a roll voter id, or Z:<number> for a 在外選挙人
         refused = [w.name for w in result.withhold if w.already_voted]
-        on_form(tentative_form(f.service.config, voter_id, result.voter_name, refused))
+        on_form(tentative_form(flow.service.config, voter_id, result.voter_name, refused))
 
     flow.add_hard_stop_action(Action("tentative", "仮投票（管理者）"), handler)
 
 
 __all__ = ["TENTATIVE_TITLE", "TENTATIVE_INSTRUCTION", "DECIDERS", "Panel", "oath_choices", "opening_panel", "closing_panel", "balance", "contest_lines",
            "figures_lines", "figures_flagged", "declared_form", "who_text", "absentee_banner", "ProceduresPort",
-           "TerminalProcedures", "TentativeForm", "tentative_form", "toggle", "submit", "install_tentative_action"]
+           "TentativeForm", "tentative_form", "toggle", "submit", "install_tentative_action"]

@@ -112,7 +112,12 @@ async def test_contract(svc: KioskService) -> None:
     assert warn.text.startswith("！ 不在者投票の用紙を請求・交付済みの方です: 横浜市長選挙（用紙交付済）")
     with pytest.raises(MeiboError):
         await svc.checkin("100002", "c", {"oath": "work"})
-    ans2 = await svc.checkin("100002", "c", P.checkin_marks(svc.station, oath_reason="work", proxy=True))
+    assert svc.checkin_marks() == {}  # the kiosk asks for the 事由 on screen, not here
+    with pytest.raises(P.OathReasonInvalid):
+        svc.checkin_marks(oath_reason="nope")
+    marks2 = svc.checkin_marks(oath_reason="1号", proxy=True)
+    assert marks2 == {"oath_reason": "work", "proxy": True}
+    ans2 = await svc.checkin("100002", "c", marks2)
     svc.record_count("shu", 12, 2, "管理者")
     with pytest.raises(MeiboError):
         svc.record_count("nope", 12, 2, "管理者")
@@ -165,7 +170,7 @@ async def test_contract_zaigai_closing_report_interrupted(svc_zaigai: KioskServi
         "鈴木 一郎", "スズキ イチロウ", "昭和50年5月5日", "アメリカ合衆国", "Z:900001")
     with pytest.raises(NotFound):
         svc.zaigai_lookup("123")
-    marks = P.checkin_marks(svc.station, oath_reason="work")
+    marks = svc.checkin_marks(oath_reason="work")
     with pytest.raises(P.ZaigaiRefused) as e:
         await svc.zaigai_checkin("900001", "11112222", "c", marks)
     assert e.value.code == "zaigai_card_mismatch"

@@ -15,6 +15,7 @@ from tests.unit.ui_kivy.conftest import CONFIG, VOTERS, barcode, check_in
 from ui_kivy.fake_service import FakeKioskService
 from ui_kivy.presenters import procedures as UP
 from ui_kivy.presenters.app_flow import KioskFlow
+from ui_kivy.service import TerminalService
 
 
 async def test_hard_stop_to_tentative(flow: KioskFlow, service: FakeKioskService, tmp_path: Path) -> None:
@@ -32,10 +33,10 @@ async def test_hard_stop_to_tentative(flow: KioskFlow, service: FakeKioskService
     assert form.voter_id == "100001" and form.selected == frozenset(CONFIG.contest_ids)
     assert form.reason == "claims_not_voted" and not form.can_submit  # who decided is still missing
     form = UP.toggle(form, "mayor")
-    assert UP.submit(form, UP.TerminalProcedures(None), "係員A", CONFIG).message.startswith("選挙・理由・決定者")
+    assert UP.submit(form, service, "係員A", CONFIG).message.startswith("選挙・理由・決定者")
     tdir = terminal_dir(tmp_path / "t", VOTERS, station="E01")
     with Terminal(tdir, FixedClock(EARLY_NOON)) as term:
-        done = UP.submit(replace(form, decided_by="投票管理者 鈴木"), UP.TerminalProcedures(term), "係員A", CONFIG)
+        done = UP.submit(replace(form, decided_by="投票管理者 鈴木"), TerminalService(term), "係員A", CONFIG)
         assert done.done is not None and done.done.contests == ("shu", "shinsa", "governor")
         assert "仮投票を記録しました" in done.message
         kinds = [k for (k,) in term.store.conn.execute("SELECT kind FROM journal")]
