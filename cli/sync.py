@@ -29,7 +29,8 @@ from hq.terminals import revoke_terminal
 from sync_protocol.client import SyncAgent, SyncSettings, until_acked
 from hq.store import HqStore
 from sync_protocol.journal_file import export_journal
-from hq.server import ADMIN_SOCKET, HqNode, bound_port, check_bind_address, serve
+from hq.listener import bound_port
+from hq.server import ADMIN_SOCKET, HqNode, check_bind_address, serve
 
 
 def _offline(hq: HqDir) -> tuple[HqStore, Any]:

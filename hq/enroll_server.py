@@ -43,12 +43,15 @@ from aiohttp import web
 from ground.clock import Clock
 from appliance.dirs import HqDir, write_atomic
 from ground.errors import IllegalTransition, MeiboError
+from hq.listener import bound_port
+from hq.roll import versions
+from hq.store import update_registry
 from provisioning import cards, pki
 from provisioning.applet import verify_card_signature
 from provisioning.enroll import (H_ROLL_ALLOWED, H_TABLE, CaInfo, CardFacts, Certified, Challenge, EnrollError,
-                                 EnrollProtocolError, HState, Hello, Proof, Proven, RollRef, admit,
-                                 challenge_for, csr_public_key, refusal, roll_chain, session_of, step,
-                                 NONCE_LEN, SESSION_LEN)
+                                 EnrollProtocolError, EnrollUnavailable, HState, Hello, Proof, Proven, RollRef,
+                                 TooManyFromSource, admit, challenge_for, csr_public_key, refusal, roll_chain,
+                                 session_of, step, NONCE_LEN, SESSION_LEN)
 
 log = logging.getLogger("meibo.enroll")
 RandomBytes = Callable[[int], bytes]
@@ -151,7 +154,6 @@ class EnrollService:
 
     # --- rules, on the I/O thread -------------------------------------------------------------
     def _published(self) -> list[dict[str, Any]]:
-        from hq.roll import versions
         if not self.hq.roll_db.exists():
             return []
         return roll_chain(versions(self.hq))
@@ -171,8 +173,8 @@ class EnrollService:
         try:
             cert_pem, serial = pki.issue_device_cert(self.hq.pki, self.config, hello.terminal, hello.station,
                                                      key, self.clock)
-        except pki.PkiError as e:
-            raise refusal("ca_key_missing") if e.code == "ca_key_missing" else e
+        except pki.CaKeyMissing:
+            raise refusal("ca_key_missing")
         try:
             cards.mark_used(self.hq.root, hello.card_serial.hex().upper(), self.clock)
         except cards.CardStateConflict as e:
@@ -181,7 +183,6 @@ class EnrollService:
         revoked: set[int] = set()
         with self.hq.registry_lock():
             if _active(self.hq, hello.terminal):
-                from hq.store import update_registry
                 old = {int(x) for d in _active(self.hq, hello.terminal) for x in d.get("tls_serials", [])}
                 old |= pki.serials_of_terminal(self.hq.pki, hello.terminal) - {serial}
                 update_registry(self.hq, hello.terminal, revoked=True,
@@ -241,11 +242,12 @@ class EnrollService:
     # --- HTTP -----------------------------------------------------------------------------------
     @staticmethod
     def _error(e: MeiboError) -> web.Response:
-        status = 400 if isinstance(e, EnrollProtocolError) else 403
-        if e.code in ("ca_key_missing", "busy"):
+        if isinstance(e, (EnrollUnavailable, pki.CaKeyMissing)):
             status = 503
-        elif e.code == "too_many_from_source":
+        elif isinstance(e, TooManyFromSource):
             status = 429
+        else:
+            status = 400 if isinstance(e, EnrollProtocolError) else 403
         return web.json_response({"status": "error", **e.as_dict()}, status=status)
 
     async def _json(self, request: web.Request) -> Any:
@@ -408,6 +410,5 @@ async def serve_enrollment(service: EnrollService, host: str, port: int) -> Runn
     await runner.setup()
     site = web.TCPSite(runner, host, port, ssl_context=ctx, reuse_address=True)
     await site.start()
-    from hq.server import bound_port
     return RunningEndpoint(service, runner, bound_port(runner), tmp)
 

@@ -181,3 +181,11 @@ class GatedSite(web.BaseSite):
         await super().stop()
         self._gate.drop_all()
 
+
+def bound_port(runner: web.AppRunner) -> int:
+    """The port a runner's site listens on (for port 0: the one the OS chose)."""
+    for site in runner.sites:
+        server = getattr(site, "_server", None)
+        if server is not None and server.sockets:
+            return int(server.sockets[0].getsockname()[1])
+    raise RuntimeError("not bound")

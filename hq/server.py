@@ -416,11 +416,3 @@ async def serve(node: HqNode, host: str, port: int, ssl_ctx: ssl.SSLContext | No
     site = GatedSite(runner, host, port, ssl_ctx or node.tls.listener, node.gate)
     await site.start()
     return runner
-
-
-def bound_port(runner: web.AppRunner) -> int:
-    for site in runner.sites:
-        server = getattr(site, "_server", None)
-        if server is not None and server.sockets:
-            return int(server.sockets[0].getsockname()[1])
-    raise RuntimeError("not bound")

@@ -75,6 +75,15 @@ class EnrollProtocolError(EnrollError):
     code = "enroll_protocol_error"
 
 
+class EnrollUnavailable(EnrollRefused):
+    """HQ cannot enroll anyone just now (its CA key is kept offline, its desk is full): the same
+    request may succeed later (HTTP 503)."""
+
+
+class TooManyFromSource(EnrollRefused):
+    """Too many enrollments under way from one client address (HTTP 429)."""
+
+
 class HqNotTrusted(EnrollError):
     code = "hq_not_trusted"
 
@@ -104,8 +113,14 @@ REFUSALS: dict[str, str] = {
 }
 
 
+# Refusals the caller treats otherwise than "no": try later, or from fewer sessions at once.
+_REFUSAL_CLASS: dict[str, type[EnrollRefused]] = {"ca_key_missing": EnrollUnavailable, "busy": EnrollUnavailable,
+                                                  "too_many_from_source": TooManyFromSource}
+
+
 def refusal(code: str, **details: Any) -> EnrollRefused:
-    return EnrollRefused(REFUSALS.get(code, f"本部が登録を拒否しました（{code}）"), code=code, **details)
+    cls = _REFUSAL_CLASS.get(code, EnrollRefused)
+    return cls(REFUSALS.get(code, f"本部が登録を拒否しました（{code}）"), code=code, **details)
 
 
 # --- the terminal's state table ----------------------------------------------------------------

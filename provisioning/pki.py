@@ -52,6 +52,12 @@ class PkiError(MeiboError):
     code = "pki_error"
 
 
+class CaKeyMissing(PkiError):
+    """The election CA's private key is not here (kept offline): nothing can be signed until it is back."""
+
+    code = "ca_key_missing"
+
+
 @dataclass(frozen=True)
 class PkiPaths:
     root: Path
@@ -117,7 +123,7 @@ def _load_ca(p: PkiPaths) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]
         key = serialization.load_pem_private_key(p.ca_key.read_bytes(), password=None)
         cert = x509.load_pem_x509_certificate(p.ca_cert.read_bytes())
     except FileNotFoundError:
-        raise PkiError(f"選挙 CA の鍵がありません（オフライン保管中なら戻してください）: {p.ca_key}", code="ca_key_missing")
+        raise CaKeyMissing(f"選挙 CA の鍵がありません（オフライン保管中なら戻してください）: {p.ca_key}")
     assert isinstance(key, ec.EllipticCurvePrivateKey)
     return key, cert
 

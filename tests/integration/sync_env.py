@@ -19,7 +19,7 @@ from appliance.dirs import HqDir, TerminalDir
 from appliance.store import Store
 from appliance.terminal import Terminal
 from sync_protocol.client import Resolution, SyncAgent, SyncSettings
-from hq.server import HqNode, HqSettings, bound_port, serve
+from hq.server import HqNode, HqSettings, serve
 from tests.builders import EARLY_NOON, TEST_PIN, election_toml, insert_voters, open_station, voter
 
 
