@@ -1,8 +1,8 @@
 """Commands: ``meibo hq init``, ``meibo hq enroll-local``, ``meibo terminal checkin|void|verify``.
 
 The I/O edge of the terminal core: arguments in, ``Outcome`` out (Japanese text, ``--json`` with
-stable English codes). The HQ verbs themselves are in hq/terminals.py. ``resolve_with_hq`` is the one seam where HQ verdicts plug into
-a check-in (the sync layer replaces it); until then every handed ballot is ``offline_provisional``.
+stable English codes). The HQ verbs themselves are in hq/terminals.py; asking HQ for its verdict
+on a check-in is sync_protocol/resolve.py (``run_checkin`` can be given another resolver).
 Never imports the UI.
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +17,9 @@ from cli.base import Cli, Outcome
 from hq.terminals import enroll_local, hq_init
 from ground.clock import clock_from_arg
 from appliance.dirs import TerminalDir
-from appliance.eligibility import ContestDecision
 from ground.errors import UsageError
 from appliance.terminal import LocalCheckin, Terminal
+from sync_protocol.resolve import ContestOutcome, resolve_with_hq
 
 # ---------------------------------------------------------------------------------------------
 # meibo hq init
@@ -56,60 +55,6 @@ def _cmd_enroll_local(args: argparse.Namespace) -> Outcome:
 
 # ---------------------------------------------------------------------------------------------
 # meibo terminal checkin
-
-@dataclass(frozen=True)
-class ContestOutcome:
-    """What the poll worker is told for one contest after HQ's verdict (or its absence)."""
-
-    decision: ContestDecision
-    status: str  # ok | offline_provisional | already_voted (HQ) | a refusal code
-    reason: str = ""
-
-    @property
-    def hand(self) -> bool:
-        return self.status in ("ok", "offline_provisional")
-
-
-def resolve_with_hq(term: Terminal, local: LocalCheckin) -> list[ContestOutcome]:
-    """Ask HQ for its verdict on the handed contests and record the answer in the journal.
-
-    Through the terminal's running sync agent when there is one, else over a link opened for
-    this check-in (sync_protocol.client). Contests HQ says were already voted are recorded
-    ``withheld`` (not handed); when any verdict is missing within the budget the check-in is
-    recorded ``provisional`` and those ballots are ``offline_provisional``.
-    """
-    import asyncio
-
-    from appliance.terminal import hlc_to_jst
-    from sync_protocol.client import resolve
-
-    assert local.seq is not None
-    res = asyncio.run(resolve(term.tdir, term, local.seq, [d.contest for d in local.handed]))
-    by_contest = {v.contest: v for v in res.verdicts}
-    out: list[ContestOutcome] = []
-    for d in local.handed:
-        v = by_contest.get(d.contest)
-        if d.contest in res.withheld and v is not None:
-            at = hlc_to_jst(v.hlc).strftime("%m月%d日 %H:%M")
-            where = _station_name(term, v.station)
-            out.append(ContestOutcome(d, "already_voted",
-                                      f"投票済: {where}（端末 {v.terminal}、{at}）で交付済み。交付しないでください"))
-        elif v is not None and v.accepted:
-            out.append(ContestOutcome(d, "ok"))
-        else:
-            out.append(ContestOutcome(d, "offline_provisional",
-                                      "オフライン受付（本部の確認は接続後に行われます。オフライン時の手順に従ってください）"))
-    return out
-
-
-def _station_name(term: Terminal, station_id: str) -> str:
-    if station_id == "HQ":
-        return "選挙管理委員会（不在者投票）"
-    try:
-        return term.config.station(station_id).name
-    except KeyError:
-        return station_id
-
 
 Resolver = Callable[[Terminal, LocalCheckin], list[ContestOutcome]]
 
