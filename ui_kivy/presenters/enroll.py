@@ -20,9 +20,10 @@ Rules kept here:
 - The card PIN and the supervisor PIN are kept in memory only until the attempt ends.
 
 Plain Python: no kivy import. The card reader and HQ are behind ``EnrollPort``; the real one,
-``CardEnrollPort`` (PC/SC reader + provisioning.enroll_client), imports its I/O lazily, as
-``AtRestUnlock`` does in unlock.py; the fake is in tests/unit/ui_kivy/enroll/fake_port.py and a
-contract test holds both to the same behaviour.
+``CardEnrollPort`` (any ``CardReader``, PC/SC on a kiosk, + provisioning.enroll_client), is given
+its reader, so pyscard is never imported here, and imports the enroll client (aiohttp) only when
+made; the fake is in tests/unit/ui_kivy/enroll/fake_port.py and a contract test holds both to the
+same behaviour.
 """
 
 from __future__ import annotations
@@ -30,12 +31,17 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from enum import Enum
+from pathlib import Path
 from typing import Protocol
 
+from appliance.dirs import TerminalDir
 from ground.errors import IllegalTransition, MeiboError
-from provisioning.enroll import TState
-
+from ground.model import StationId
+from hardware.cardreader.base import CardGone, NoPcscService
 from provisioning.applet import PIN_MAX, PIN_MIN  # the card's PIN length
+from provisioning.card_client import CardAlreadyUsed, CardClient, CardLocked, CardOfOtherElection, WrongPin
+from provisioning.enroll import TState, enrollment_address
+
 SUPERVISOR_MIN, SUPERVISOR_MAX = 4, 12  # appliance.terminal.write_pin
 
 
@@ -221,7 +227,7 @@ def scan_readers(port: ReaderPort) -> ReaderScan:
         names = port.readers()
         return ReaderScan(tuple((n, port.card_present(n)) for n in names))
     except MeiboError as e:
-        return ReaderScan((), message_for(e) if e.code == "no_pcsc_service"
+        return ReaderScan((), message_for(e) if isinstance(e, NoPcscService)
                           else f"カードリーダーを確認できません: {e.message}")
 
 
@@ -444,16 +450,16 @@ class EnrollPresenter:
         try:
             card = self.port.read_card(reader)
             if self.election_id is not None and card.election_id != self.election_id:
-                raise MeiboError("別の選挙のカードです", code="card_other_election")
+                raise CardOfOtherElection("別の選挙のカードです")
             if card.used:
-                raise MeiboError("使用済みのカードです", code="card_already_used")
+                raise CardAlreadyUsed("使用済みのカードです")
             if self.live_terminal is not None and card.terminal == self.live_terminal:
                 raise MeiboError("受付を記録した端末 ID です", code="terminal_went_live")
             if card.tries_left == 0:
-                raise MeiboError("ロックされたカードです", code="card_locked")
+                raise CardLocked()
+        except CardGone:
+            return  # pulled while being read: the next poll sees it gone or back
         except MeiboError as e:
-            if e.code in ("card_absent", "card_removed"):
-                return  # pulled while being read: the next poll sees it gone or back
             self._go("card_bad", reader=reader, message=message_for(e), level="error", error_code=e.code)
             return
         self._go("card_in", reader=reader, card=card, message="", level="info")
@@ -535,13 +541,13 @@ class EnrollPresenter:
             result = await self.port.enroll(self.state.reader, card_pin, self._supervisor_pin,
                                             replace=self.state.replace, on_step=self._on_step)
         except MeiboError as e:
-            if e.code == "wrong_pin" and int(e.details.get("tries_left", 0)) > 0:
-                left = int(e.details["tries_left"])
+            if isinstance(e, WrongPin) and e.tries_left > 0:
+                left = e.tries_left
                 card = replace(self.state.card, tries_left=left) if self.state.card is not None else None
                 self._go("wrong_pin", card=card, steps=(), level="error",
                          message=f"× カードの暗証番号が違います（あと {left} 回間違えるとカードがロックされます）")
                 return
-            code = "card_locked" if e.code == "wrong_pin" else e.code
+            code = "card_locked" if isinstance(e, WrongPin) else e.code  # the last try locked the card
             steps = tuple(replace(r, status="failed") if r.status == "now" else r for r in self.state.steps)
             self._supervisor_pin = ""
             self._go("failed", steps=steps, message=message_for(MeiboError(e.message, code=code)), level="error",
@@ -562,9 +568,7 @@ class CardEnrollPort:
 
     def __init__(self, tdir_path: object, reader: object, clock: object, *, hq: str | None = None,
                  election_id: str | None = None, settings: object | None = None) -> None:
-        from pathlib import Path
-
-        from provisioning.enroll_client import EnrollSettings
+        from provisioning.enroll_client import EnrollSettings  # lazy: aiohttp, only for the real port
 
         self.tdir_path = Path(str(tdir_path))
         self.reader = reader
@@ -580,9 +584,6 @@ class CardEnrollPort:
         return bool(self.reader.card_present(reader))  # type: ignore[attr-defined]
 
     def read_card(self, reader: str) -> CardSummary:
-        from provisioning.card_client import CardClient
-        from provisioning.enroll import enrollment_address
-
         with self.reader.connect(reader) as ch:  # type: ignore[attr-defined]
             client = CardClient(ch)
             client.select()
@@ -597,9 +598,7 @@ class CardEnrollPort:
 
     async def enroll(self, reader: str, card_pin: str, supervisor_pin: str, *, replace: bool,
                      on_step: StepCallback) -> Enrolled:
-        from appliance.dirs import TerminalDir
-        from ground.model import StationId
-        from provisioning.enroll_client import enroll
+        from provisioning.enroll_client import enroll  # lazy: aiohttp, only for the real port
 
         reached: list[TState] = []
 

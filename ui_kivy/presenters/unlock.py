@@ -4,8 +4,8 @@ on a terminal sealed with ``meibo terminal seal-card`` (only the ``pin+card`` wr
 enrolled card (登録カード) and its PIN first.
 
 ``UnlockPresenter`` holds the screen's state and its intents; the real port is ``AtRestUnlock``
-(``atrest.open_station``; the card through ``commands_security.with_enrolled_card`` over the
-kiosk's PC/SC reader). The fake is tests/unit/ui_kivy/unlock/fake_port.py; a contract test holds
+(``atrest.open_station``; the card through ``provisioning.card_session.with_enrolled_card`` over
+the kiosk's PC/SC reader). The fake is tests/unit/ui_kivy/unlock/fake_port.py; a contract test holds
 both to one behaviour.
 
 Rules kept here:
@@ -35,8 +35,14 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Protocol
 
+from appliance import atrest
+from appliance.atrest import PinLocked, PinWrong
+from appliance.dirs import TerminalDir
 from ground.errors import IllegalTransition, MeiboError, UsageError
+from hardware.cardreader.base import CardGone, NoReader
 from provisioning.applet import PIN_MAX, PIN_MIN, PIN_TRIES
+from provisioning.card_client import CardClient, CardLocked, WrongPin
+from provisioning.card_session import check_enrolled_card, with_enrolled_card
 from ui_kivy.presenters.enroll import PinBuffer, ReaderPort, masked, message_for, readers_text, scan_readers
 
 
@@ -85,19 +91,13 @@ class AtRestUnlock:
         self.tdir_path = tdir_path
         self.reader = reader
 
-    def _tdir(self) -> Any:
-        from appliance.dirs import TerminalDir
-
+    def _tdir(self) -> TerminalDir:
         return TerminalDir(self.tdir_path)
 
     def needs_card(self) -> bool:
-        from appliance import atrest
-
         return atrest.needs_card(self._tdir())
 
     def unlock(self, pin: str) -> None:
-        from appliance import atrest
-
         atrest.open_station(self._tdir(), pin)
 
     # -- the card --------------------------------------------------------------------------------
@@ -108,8 +108,6 @@ class AtRestUnlock:
         return bool(self.reader.card_present(reader))
 
     def _sealing_serial(self) -> str:
-        from appliance import atrest
-
         sealed = atrest.card_challenge(self._tdir())
         if sealed is None:
             raise UsageError("この端末は登録カードで封印されていません", code="no_card_wrapping")
@@ -122,9 +120,6 @@ class AtRestUnlock:
                              code="card_mismatch")
 
     def check_card(self, reader: str) -> CardSeen:
-        from provisioning.card_session import check_enrolled_card
-        from provisioning.card_client import CardClient
-
         with self.reader.connect(reader) as ch:
             client = CardClient(ch)
             serial = check_enrolled_card(self._tdir(), client)
@@ -132,8 +127,6 @@ class AtRestUnlock:
             return CardSeen(serial, client.pin_tries_left())
 
     def _with_card(self, reader: str, card_pin: str, use: Callable[[Any], object]) -> None:
-        from provisioning.card_session import with_enrolled_card
-
         def checked(serial: str, responder: Any) -> None:
             self._is_sealing_card(serial)
             use(responder)
@@ -144,16 +137,11 @@ class AtRestUnlock:
         self._with_card(reader, card_pin, lambda _responder: None)
 
     def unlock_with_card(self, pin: str, reader: str, card_pin: str) -> None:
-        from appliance import atrest
-
         self._with_card(reader, card_pin, lambda responder: atrest.open_station(self._tdir(), pin, card=responder))
 
 
 def needs_unlock(tdir_path: Path) -> bool:
     """True when the store is encrypted and its key is not unlocked (the kiosk shows the PIN pad)."""
-    from appliance import atrest
-    from appliance.dirs import TerminalDir
-
     tdir = TerminalDir(tdir_path)
     return atrest.is_protected(tdir) and atrest.unlocked_key(tdir) is None
 
@@ -202,7 +190,9 @@ def step(phase: Phase, event: str) -> Phase:
 
 
 SUPERVISOR_MAX = 12  # appliance.atrest: 4〜12 digits
-TRANSIENT = {"transmit_failed", "card_busy", "reader_error", "channel_closed"}  # hardware/cardreader/pcsc.py
+# ReaderError codes worth a retry (hardware/cardreader/pcsc.py); ReaderError's others (pyscard_missing,
+# pcsc_context) are not. A closed channel is a CardRemoved (after a pull), so a CardGone below.
+TRANSIENT = {"transmit_failed", "card_busy", "reader_error"}
 PULLED = "カードが抜かれました。端末の記録は開いていません。登録カードを差し込み直してください"
 
 # Card refusals as the unlock screen words them (the enrollment screen's words for the rest).
@@ -371,10 +361,10 @@ class UnlockPresenter:
         try:
             seen = self.card_port.check_card(reader)
             if seen.tries_left == 0:
-                raise MeiboError("カードはロックされています", code="card_locked")
+                raise CardLocked()
+        except CardGone:
+            return  # pulled while being read: the next poll sees it gone or back
         except MeiboError as e:
-            if e.code in ("card_absent", "card_removed"):
-                return  # pulled while being read: the next poll sees it gone or back
             if e.code in TRANSIENT and self._read_failures < self.read_retries:
                 self._read_failures += 1  # pcscd may still be powering a card just inserted
                 return
@@ -396,12 +386,13 @@ class UnlockPresenter:
 
     def _card_lost(self, e: MeiboError) -> bool:
         """A card or reader that went away during an exchange: back to the card step."""
-        if e.code in ("card_absent", "card_removed", "no_reader", "no_pcsc_service"):
-            self._go("no_reader" if e.code in ("no_reader", "no_pcsc_service") else "card_out",
-                     message=PULLED if e.code in ("card_absent", "card_removed") else card_message(e),
-                     error_code=e.code)
-            return True
-        return False
+        if isinstance(e, CardGone):
+            self._go("card_out", message=PULLED, error_code=e.code)
+        elif isinstance(e, NoReader):  # the reader unplugged, or pcscd gone (NoPcscService)
+            self._go("no_reader", message=card_message(e), error_code=e.code)
+        else:
+            return False
+        return True
 
     def submit(self) -> bool:
         """次へ (card PIN) / 開く (supervisor PIN). True once the store is open."""
@@ -421,18 +412,18 @@ class UnlockPresenter:
                 assert self.state.reader is not None
                 self.card_port.unlock_with_card(pin, self.state.reader, self._card_pin)
         except MeiboError as e:
-            if e.code == "pin_locked":
+            if isinstance(e, PinLocked):
                 self._go("locked", message=f"× {e.message}。この端末では開設できません。予備の端末か紙の名簿抄本で続けてください",
                          error_code=e.code)
-            elif e.code == "pin_wrong":
+            elif isinstance(e, PinWrong):
                 left = e.details.get("tries_left")
                 self._set(digits=0, error_code=e.code,
                           message=f"× PIN が違います（あと {left} 回まで）" if left is not None else f"× {e.message}")
             elif self.card_port is not None and self._card_lost(e):
                 pass
-            elif self.card_port is not None and e.code == "wrong_pin" and int(e.details.get("tries_left", 0)) > 0:
+            elif self.card_port is not None and isinstance(e, WrongPin) and e.tries_left > 0:
                 self._wrong_card_pin(e, "card_pin_again")
-            elif self.card_port is not None and e.code == "wrong_pin":
+            elif self.card_port is not None and isinstance(e, WrongPin):
                 self._go("card_bad", message=MESSAGES["card_locked"], error_code="card_locked")
             elif self.card_port is not None and e.code in MESSAGES:
                 self._go("card_bad", message=card_message(e), error_code=e.code)
@@ -444,9 +435,9 @@ class UnlockPresenter:
             self.on_unlocked()
         return True
 
-    def _wrong_card_pin(self, e: MeiboError, event: str | None) -> None:
+    def _wrong_card_pin(self, e: WrongPin, event: str | None) -> None:
         """The card refused its PIN with tries left: say how many; ``event`` None stays on the pad."""
-        left = int(e.details.get("tries_left", 0))
+        left = e.tries_left
         kw: dict[str, object] = {
             "card": replace(self.state.card, tries_left=left) if self.state.card is not None else None,
             "error_code": e.code,
@@ -463,10 +454,10 @@ class UnlockPresenter:
         except MeiboError as e:
             if self._card_lost(e):
                 return
-            if e.code == "wrong_pin" and int(e.details.get("tries_left", 0)) > 0:
+            if isinstance(e, WrongPin) and e.tries_left > 0:
                 self._wrong_card_pin(e, None)
                 return
-            code = "card_locked" if e.code == "wrong_pin" else e.code
+            code = "card_locked" if isinstance(e, WrongPin) else e.code
             self._go("card_bad", message=card_message(MeiboError(e.message, code=code)), error_code=code)
             return
         self._card_pin = typed

@@ -12,8 +12,10 @@ import asyncio
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ground.errors import MeiboError
-from provisioning.enroll import TState
+from ground.errors import HqUnreachable, MeiboError
+from hardware.cardreader.base import CardAbsent, CardRemoved, NoPcscService, NoReader
+from provisioning.card_client import CardAlreadyUsed, CardLocked, CardNotIssued, CardOfOtherElection, WrongPin
+from provisioning.enroll import AlreadyEnrolled, HqNotTrusted, TState
 from ui_kivy.presenters.enroll import STEPS, CardSummary, Enrolled, EnrollPort, StepCallback
 
 
@@ -60,57 +62,56 @@ class FakeEnrollPort:
     # EnrollPort
     def readers(self) -> list[str]:
         if self.service_down:
-            raise MeiboError("PC/SC サービス（pcscd）が動いていません", code="no_pcsc_service")
+            raise NoPcscService("PC/SC サービス（pcscd）が動いていません")
         return sorted(self.slots)
 
     def card_present(self, reader: str) -> bool:
         if reader not in self.slots:
-            raise MeiboError(f"カードリーダー「{reader}」が見つかりません", code="no_reader")
+            raise NoReader(f"カードリーダー「{reader}」が見つかりません")
         return self.slots[reader] is not None
 
     def _card(self, reader: str) -> FakeCard:
         card = self.slots.get(reader)
         if card is None:
-            raise MeiboError(f"カードリーダー「{reader}」にカードが入っていません", code="card_absent")
+            raise CardAbsent(f"カードリーダー「{reader}」にカードが入っていません")
         return card
 
     def read_card(self, reader: str) -> CardSummary:
         self.calls.append("read_card")
         c = self._card(reader)
         if not c.issued:
-            raise MeiboError("このカードは選挙管理委員会での発行が済んでいません（未発行のカード）", code="card_not_issued")
+            raise CardNotIssued("このカードは選挙管理委員会での発行が済んでいません（未発行のカード）")
         return CardSummary(c.serial, c.election_id, c.terminal, c.station, c.hq_address, c.used, c.tries_left)
 
     async def enroll(self, reader: str, card_pin: str, supervisor_pin: str, *, replace: bool,
                      on_step: StepCallback) -> Enrolled:
         self.calls.append("enroll")
         if (self.tdir / "terminal.toml").exists() and not replace:
-            raise MeiboError("この端末ディレクトリはすでに登録済みです", code="already_enrolled")
+            raise AlreadyEnrolled("この端末ディレクトリはすでに登録済みです")
         c = self._card(reader)
         if self.election_id is not None and c.election_id != self.election_id:
-            raise MeiboError("別の選挙のカードです", code="card_other_election")
+            raise CardOfOtherElection("別の選挙のカードです")
         if c.used:
-            raise MeiboError("このカードは使用済みです", code="card_already_used")
+            raise CardAlreadyUsed("このカードは使用済みです")
         for state, _label in STEPS[:-1]:
             await asyncio.sleep(0)
             if self.pull_state is state:
                 self.slots[reader] = None
-                raise MeiboError("通信中にカードが抜かれました", code="card_removed")
+                raise CardRemoved("通信中にカードが抜かれました")
             if state is TState.PIN_VERIFIED:
                 if c.tries_left == 0:
-                    raise MeiboError("カードはロックされています", code="card_locked")
+                    raise CardLocked()
                 if card_pin != c.pin:
                     c.tries_left -= 1
                     if c.tries_left == 0:
-                        raise MeiboError("カードはロックされています", code="card_locked")
-                    raise MeiboError(f"暗証番号が違います（あと {c.tries_left} 回）", code="wrong_pin",
-                                     tries_left=c.tries_left)
+                        raise CardLocked()
+                    raise WrongPin(c.tries_left)
                 c.tries_left = 3
             if state is TState.HQ_TRUSTED:
                 if not self.hq_reachable:
-                    raise MeiboError("本部の登録窓口に接続できません", code="hq_unreachable")
+                    raise HqUnreachable("本部の登録窓口に接続できません")
                 if not self.hq_trusted:
-                    raise MeiboError("本部の証明書がカードの選挙 CA と一致しません", code="hq_not_trusted")
+                    raise HqNotTrusted("本部の証明書がカードの選挙 CA と一致しません")
                 if c.terminal in self.hq_enrolled and not replace:
                     raise MeiboError("この端末 ID はすでに登録されています", code="terminal_already_enrolled")
             if state is TState.CARD_MARKED:

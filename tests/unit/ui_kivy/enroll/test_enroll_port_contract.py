@@ -13,7 +13,8 @@ from typing import Any, Protocol
 
 import pytest
 
-from ground.errors import MeiboError
+from ground.errors import HqUnreachable, MeiboError
+from provisioning.card_client import WrongPin
 from provisioning.enroll import TState
 from tests.pcsc_fixtures import pcscd_service  # noqa: F401  (the real PC/SC stack, session-wide)
 from tests.unit.ui_kivy.enroll.fake_port import FakeCard, FakeEnrollPort
@@ -149,13 +150,14 @@ async def test_port_contract(harness: Harness) -> None:
     with pytest.raises(MeiboError) as ei:
         await port.enroll(h.reader, "999999", SUPERVISOR, replace=False, on_step=lambda s, d: steps.append(s))
     assert ei.value.code == "wrong_pin" and ei.value.details["tries_left"] == 2
+    assert isinstance(ei.value, WrongPin)  # the presenter catches the class
     assert TState.PIN_VERIFIED not in steps
     untouched(h)
     assert port.read_card(h.reader).tries_left == 2
 
     with pytest.raises(MeiboError) as ei:
         await h.unreachable().enroll(h.reader, PIN, SUPERVISOR, replace=False, on_step=lambda s, d: None)
-    assert ei.value.code == "hq_unreachable"
+    assert ei.value.code == "hq_unreachable" and isinstance(ei.value, HqUnreachable)
     untouched(h)
     assert h.card_uses() == 0
 

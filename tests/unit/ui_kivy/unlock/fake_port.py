@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ground.errors import MeiboError
+from appliance.atrest import CardRequired, PinLocked, PinWrong
+from ground.errors import UsageError
+from hardware.cardreader.base import CardAbsent, CardRemoved, NoPcscService, NoReader
+from provisioning.card_client import CardLocked, NotOurCard, WrongPin
 from ui_kivy.presenters.unlock import CardSeen, CardUnlockPort
 
 READER = "Virtual PCD 00 00"
@@ -62,25 +65,25 @@ class FakeUnlockPort:
     # ReaderPort
     def readers(self) -> list[str]:
         if self.service_down:
-            raise MeiboError("PC/SC サービス（pcscd）が動いていません", code="no_pcsc_service")
+            raise NoPcscService("PC/SC サービス（pcscd）が動いていません")
         return sorted(self.slots)
 
     def card_present(self, reader: str) -> bool:
         if reader not in self.slots:
-            raise MeiboError(f"カードリーダー「{reader}」が見つかりません", code="no_reader")
+            raise NoReader(f"カードリーダー「{reader}」が見つかりません")
         return self.slots[reader] is not None
 
     # the card
     def _card(self, reader: str) -> FakeCard:
         card = self.slots.get(reader)
         if card is None:
-            raise MeiboError(f"カードリーダー「{reader}」にカードが入っていません", code="card_absent")
+            raise CardAbsent(f"カードリーダー「{reader}」にカードが入っていません")
         if not card.meibo:
-            raise MeiboError("meibo の登録カードではありません", code="not_meibo_card")
+            raise NotOurCard("meibo の登録カードではありません")
         if card.terminal != self.terminal or card.election_id != self.election_id:
-            raise MeiboError("この端末の登録カードではありません（別の端末・選挙のカードです）", code="card_other_terminal")
+            raise UsageError("この端末の登録カードではありません（別の端末・選挙のカードです）", code="card_other_terminal")
         if card.serial != self.sealing_serial:
-            raise MeiboError("封印に使ったカードではありません", code="card_mismatch")
+            raise UsageError("封印に使ったカードではありません", code="card_mismatch")
         return card
 
     def check_card(self, reader: str) -> CardSeen:
@@ -92,19 +95,18 @@ class FakeUnlockPort:
         self.calls.append("verify_card_pin")
         card = self._card(reader)
         if card.tries_left == 0:
-            raise MeiboError("カードはロックされています", code="card_locked")
+            raise CardLocked()
         if card_pin != card.pin:
             card.tries_left -= 1
             if card.tries_left == 0:
-                raise MeiboError("カードはロックされています", code="card_locked")
-            raise MeiboError(f"暗証番号が違います（あと {card.tries_left} 回）", code="wrong_pin",
-                             tries_left=card.tries_left)
+                raise CardLocked()
+            raise WrongPin(card.tries_left)
         card.tries_left = 3
 
     # the store
     def unlock(self, pin: str) -> None:
         self.calls.append("unlock")
-        raise MeiboError("この端末は登録カードと PIN の両方で開設します。カードを差し込んでください", code="card_required")
+        raise CardRequired("この端末は登録カードと PIN の両方で開設します。カードを差し込んでください")
 
     def unlock_with_card(self, pin: str, reader: str, card_pin: str) -> None:
         self.calls.append("unlock_with_card")
@@ -112,15 +114,15 @@ class FakeUnlockPort:
         if self._pull_next_unlock:  # the card leaves while it derives: nothing counted, nothing opened
             self._pull_next_unlock = False
             self.slots[reader] = None
-            raise MeiboError("通信中にカードが抜かれました", code="card_removed")
+            raise CardRemoved("通信中にカードが抜かれました")
         if self.failures >= self.max_tries:
-            raise MeiboError("PIN での開設は停止されています", code="pin_locked", tries_left=0)
+            raise PinLocked("PIN での開設は停止されています", tries_left=0)
         if pin != self.supervisor_pin:
             self.failures += 1
             left = self.max_tries - self.failures
             if left <= 0:
-                raise MeiboError("PIN またはカードが違います。PIN での開設は停止されました", code="pin_locked", tries_left=0)
-            raise MeiboError(f"PIN またはカードが違います（あと {left} 回まで）", code="pin_wrong", tries_left=left)
+                raise PinLocked("PIN またはカードが違います。PIN での開設は停止されました", tries_left=0)
+            raise PinWrong(f"PIN またはカードが違います（あと {left} 回まで）", tries_left=left)
         self.failures = 0
         self.opened = True
 

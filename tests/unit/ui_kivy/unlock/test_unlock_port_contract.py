@@ -7,7 +7,9 @@ does). What the presenter relies on: readers and card presence; the card checked
 seal the store ``card_mismatch``); ``wrong_pin`` with the tries left, counted on
 the card and reset by the right PIN; the PIN alone is ``card_required``; a wrong supervisor PIN is
 ``pin_wrong`` with the tries left and opens nothing; PIN + card opens the store; a pulled card is
-``card_absent``; the third wrong card PIN is ``card_locked`` and the card then says 0 tries."""
+``card_absent``; the third wrong card PIN is ``card_locked`` and the card then says 0 tries. The
+presenter catches the classes (``CardGone``, ``WrongPin``, ``PinWrong``, ``CardLocked``), so both
+ports raise those, not only their codes."""
 
 from __future__ import annotations
 
@@ -17,7 +19,10 @@ from typing import Any, Protocol
 
 import pytest
 
+from appliance.atrest import PinWrong
 from ground.errors import MeiboError
+from hardware.cardreader.base import CardGone
+from provisioning.card_client import CardLocked, WrongPin
 from tests.pcsc_fixtures import pcscd_service  # noqa: F401  (the real PC/SC stack, session-wide)
 from tests.unit.ui_kivy.unlock.fake_port import FakeCard, FakeUnlockPort, other_terminal_card
 from tests.unit.ui_kivy.unlock.fake_port import OTHER_READER as FAKE_OTHER
@@ -183,17 +188,23 @@ def harness(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.
         h.close()
 
 
-def code_of(call: Any) -> tuple[str, dict[str, Any]]:
+def raised(call: Any) -> MeiboError:
     with pytest.raises(MeiboError) as ei:
         call()
-    return ei.value.code, dict(ei.value.details)
+    return ei.value
+
+
+def code_of(call: Any) -> tuple[str, dict[str, Any]]:
+    e = raised(call)
+    return e.code, dict(e.details)
 
 
 def test_unlock_port_contract(harness: Harness) -> None:
     h, port = harness, harness.port
     assert h.reader in port.readers() and h.other_reader in port.readers()
     assert not port.card_present(h.reader)
-    assert code_of(lambda: port.check_card(h.reader))[0] == "card_absent"
+    absent = raised(lambda: port.check_card(h.reader))
+    assert absent.code == "card_absent" and isinstance(absent, CardGone)
     assert code_of(lambda: port.unlock(SUPERVISOR))[0] == "card_required"  # the PIN alone opens nothing
 
     h.insert_other_terminal_card()
@@ -210,27 +221,29 @@ def test_unlock_port_contract(harness: Harness) -> None:
     seen = port.check_card(h.reader)
     assert len(seen.serial) == 16 and seen.tries_left == 3
 
-    code, details = code_of(lambda: port.verify_card_pin(h.reader, "999999"))
-    assert code == "wrong_pin" and details["tries_left"] == 2
+    wrong = raised(lambda: port.verify_card_pin(h.reader, "999999"))
+    assert isinstance(wrong, WrongPin) and wrong.code == "wrong_pin" and wrong.details["tries_left"] == 2
     assert port.check_card(h.reader).tries_left == 2
     port.verify_card_pin(h.reader, CARD_PIN)
     assert port.check_card(h.reader).tries_left == 3  # the right PIN resets the card's count
 
-    code, details = code_of(lambda: port.unlock_with_card("9999", h.reader, CARD_PIN))
-    assert code == "pin_wrong" and details["tries_left"] == 9 and not h.is_open()
+    pin_wrong = raised(lambda: port.unlock_with_card("9999", h.reader, CARD_PIN))
+    assert isinstance(pin_wrong, PinWrong) and pin_wrong.code == "pin_wrong"
+    assert pin_wrong.details["tries_left"] == 9 and not h.is_open()
     port.unlock_with_card(SUPERVISOR, h.reader, CARD_PIN)
     assert h.is_open()
 
     h.remove()
     assert not port.card_present(h.reader)
-    assert code_of(lambda: port.check_card(h.reader))[0] == "card_absent"
+    assert isinstance(raised(lambda: port.check_card(h.reader)), CardGone)
 
 
 def test_third_wrong_card_pin_locks_the_card(harness: Harness) -> None:
     h, port = harness, harness.port
     h.insert()
-    assert [code_of(lambda: port.verify_card_pin(h.reader, "999999"))[0] for _ in range(3)] == \
-        ["wrong_pin", "wrong_pin", "card_locked"]
+    errors = [raised(lambda: port.verify_card_pin(h.reader, "999999")) for _ in range(3)]
+    assert [e.code for e in errors] == ["wrong_pin", "wrong_pin", "card_locked"]
+    assert [type(e) for e in errors] == [WrongPin, WrongPin, CardLocked]
     assert port.check_card(h.reader).tries_left == 0
     assert code_of(lambda: port.verify_card_pin(h.reader, CARD_PIN))[0] == "card_locked"
     assert code_of(lambda: port.unlock_with_card(SUPERVISOR, h.reader, CARD_PIN))[0] == "card_locked"
