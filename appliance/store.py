@@ -4,7 +4,17 @@ All writes go through here (STYLE rule 10). A check-in and its journal entry are
 transaction (``atomic()``: ``BEGIN IMMEDIATE`` so that two processes on one terminal directory
 serialise and can never fork the journal). WAL with ``synchronous=FULL``: a commit is fsynced
 before ``atomic()`` returns, which is what lets us tell a poll worker a check-in happened.
-Schema changes are numbered migrations tracked in ``PRAGMA user_version``.
+
+Schema: every table comes from a migration, applied by sqlite-utils' ``Migrations`` (built into
+sqlite-utils 4; the old ``sqlite-migrate`` package is now a deprecated shim re-exporting it, so we
+depend on sqlite-utils alone). Each applied migration is a row of ``_sqlite_migrations``; it works
+on a SQLCipher connection as on a plain one. Stores written before this tracked a numbered list in
+``PRAGMA user_version``: ``adopt_user_version`` records that many of the set's first migrations as
+applied, once, so such a store upgrades in place and keeps its rows. The set is applied inside our
+own ``BEGIN IMMEDIATE`` (sqlite-utils nests a savepoint per migration), so two processes opening a
+fresh store cannot both run it. ``numbered(name, steps)`` turns a list of connection functions into
+such a set; HQ's store can use the same mechanism. Everything after the schema is raw sqlite3: the
+check-in path is hot and measured (bench/), and one ``execute`` is what we want there.
 
 At rest: a terminal's ``store.db`` is a SQLCipher file when its directory holds a sealed data key
 (appliance/atrest.py). ``Store(path)`` finds that out by itself and takes the unlocked key from
@@ -16,16 +26,19 @@ SQLCipher's errors are not ``sqlite3.Error``: catch ``DB_ERRORS``.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
+from sqlite_utils import Migrations
 
+from appliance import atrest
+from appliance.dirs import TerminalDir
 from ground.errors import StorageFailed
 
-Migration = Callable[[sqlite3.Connection], None]
+Migration = Callable[[sqlite3.Connection], None]  # one step, run inside the migration's transaction
 
 
 def _cipher_module() -> Any:
@@ -55,23 +68,34 @@ StoreKey = bytes | None | _Auto
 def _resolve_key(path: Path, key: StoreKey) -> bytes | None:
     if not isinstance(key, _Auto):
         return key
-    from appliance import atrest
-    from appliance.dirs import TerminalDir
-
     if path.name != "store.db" or not atrest.store_is_protected(path):
         return None
     return atrest.store_key(TerminalDir(path.parent))
 
 
-def _script(c: sqlite3.Connection, sql: str) -> None:
+def script(c: sqlite3.Connection, sql: str) -> None:
     """Run statements one by one (``executescript`` would commit the migration's transaction)."""
     for stmt in sql.split(";"):
         if stmt.strip():
             c.execute(stmt)
 
 
-def _m1(c: sqlite3.Connection) -> None:
-    _script(
+_script = script  # the name HQ's store and roll database import
+
+
+def numbered(name: str, steps: Sequence[Migration]) -> Migrations:
+    """A migration set of ``steps`` in order, step *i* named ``m{i:03d}_<function name>``. The order
+    is the numbering of the ``PRAGMA user_version`` era, which ``adopt_user_version`` maps onto."""
+    migrations = Migrations(name)
+    for i, step in enumerate(steps, start=1):
+        def run(db: sqlite_utils.Database, step: Migration = step) -> None:
+            step(db.conn)
+        migrations(name=f"m{i:03d}_{step.__name__.strip('_')}")(run)
+    return migrations
+
+
+def _roll_journal_voted(c: sqlite3.Connection) -> None:
+    script(
         c,
         """
         CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -96,15 +120,72 @@ def _m1(c: sqlite3.Connection) -> None:
     )
 
 
-def _m2(c: sqlite3.Connection) -> None:
+def _kana_index(c: sqlite3.Connection) -> None:
     # Created after bulk loads by the roll installer; kept here so an empty store can search.
     c.execute("CREATE INDEX IF NOT EXISTS voters_kana ON voters(kana_key)")
 
 
-MIGRATIONS: list[Migration] = [_m1, _m2]
+def _procedures_tables(c: sqlite3.Connection) -> None:
+    # The election-day procedures' tables (appliance/procedures/): the 在外選挙人 roll and HQ's
+    # 不在者投票 notices. IF NOT EXISTS: stores written before this migration may already hold
+    # them, created on first use by the procedures module itself.
+    script(
+        c,
+        """
+        CREATE TABLE IF NOT EXISTS zaigai_voters (
+            zaigai_id TEXT PRIMARY KEY, card_no TEXT NOT NULL, name TEXT NOT NULL, kana TEXT NOT NULL,
+            birth_date TEXT NOT NULL, sex TEXT NOT NULL, last_address TEXT NOT NULL, country TEXT NOT NULL,
+            status TEXT NOT NULL
+        ) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS absentee_notices (
+            voter_id TEXT NOT NULL, contest TEXT NOT NULL, state TEXT NOT NULL, hlc INTEGER NOT NULL,
+            PRIMARY KEY (voter_id, contest)
+        ) WITHOUT ROWID
+        """
+    )
 
 
-def connect(path: Path | str, *, migrations: list[Migration] = MIGRATIONS,
+# Append only: a step once shipped is never edited or reordered (stores out there recorded it).
+MIGRATIONS: Migrations = numbered("meibo.terminal", [_roll_journal_voted, _kana_index, _procedures_tables])
+
+
+def adopt_user_version(db: sqlite_utils.Database, migrations: Migrations) -> int:
+    """A store from the ``PRAGMA user_version`` era: record its first ``user_version`` migrations
+    as applied (they ran, under their numbers), once; returns how many were recorded."""
+    version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    if version == 0 or migrations.applied(db):
+        return 0
+    migrations.ensure_migrations_table(db)
+    done = [m.name for m in migrations.pending(db)][:version]
+    table = db.table(Migrations.migrations_table)
+    for name in done:
+        table.insert({"migration_set": migrations.name, "name": name, "applied_at": f"user_version {version}"})
+    return len(done)
+
+
+def migrate(conn: sqlite3.Connection, migrations: Migrations | Sequence[Migration]) -> None:
+    """Bring the schema up to date: nothing written when nothing is pending (every open reads only);
+    otherwise adopt a ``user_version`` store and apply the rest, all in one ``BEGIN IMMEDIATE``."""
+    if not isinstance(migrations, Migrations):
+        migrations = numbered("meibo", migrations)
+    # execute_plugins off: no third-party plugin touches an election store; recursive_triggers
+    # left as SQLite has it (we have no triggers, and the connection must not change by migrating)
+    db = sqlite_utils.Database(conn, execute_plugins=False, recursive_triggers=False)
+    legacy = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if not migrations.pending(db) and not (legacy and not migrations.applied(db)):
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        adopt_user_version(db, migrations)  # re-read under the lock: another process may have won
+        migrations.apply(db)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def connect(path: Path | str, *, migrations: Migrations | Sequence[Migration] = MIGRATIONS,
             key: bytes | None = None) -> sqlite3.Connection:
     """Open (creating if needed) a durable SQLite file and bring its schema up to date.
 
@@ -124,32 +205,22 @@ def connect(path: Path | str, *, migrations: list[Migration] = MIGRATIONS,
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA busy_timeout=30000")
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        for i, m in enumerate(migrations[version:], start=version + 1):
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                m(conn)
-                conn.execute(f"PRAGMA user_version={i}")
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+        migrate(conn, migrations)
     except DB_ERRORS as e:
         raise StorageFailed(f"データベースを開けません: {path} ({e})")
     return conn
 
 
 class Store:
-    """A SQLite file opened for durable writes. ``db`` is the sqlite-utils view of it."""
+    """A SQLite file opened for durable writes (raw sqlite3 after the migrations: see the module)."""
 
-    def __init__(self, path: Path | str, *, migrations: list[Migration] = MIGRATIONS,
+    def __init__(self, path: Path | str, *, migrations: Migrations | Sequence[Migration] = MIGRATIONS,
                  key: StoreKey = AUTO) -> None:
         self.path = Path(path)
         self.encrypted = False
         k = _resolve_key(self.path, key)
         self.conn = connect(path, migrations=migrations, key=k)
         self.encrypted = k is not None
-        self.db = sqlite_utils.Database(self.conn)
         self._after_commit: dict[str, Callable[[], None]] = {}
 
     def after_commit(self, name: str, fn: Callable[[], None]) -> None:

@@ -382,10 +382,6 @@ class SyncAgent:
 
     def apply_flags(self, flags: list[tuple[Any, ...]], cursor: int | None, mark: str = "") -> None:
         """Voted flags from HQ's stream, durably, in one transaction with the new cursor."""
-        if any(int(f[3]) == 0 for f in flags):
-            from appliance.procedures import ensure_schema
-
-            ensure_schema(self.store)  # its tables, before the transaction that writes to them
         with self.store.atomic() as c:
             ballots: list[VotedFlag] = []
             for f in flags:

@@ -24,8 +24,8 @@ What this module owns, and its rules:
   never blocked, with the procedure to follow.
 
 Writes go through the terminal's ``Store.atomic()`` and ``journal.append`` (one transaction each).
-Tables this package needs are created by ``migrate_procedures`` (for appliance/store.MIGRATIONS) and,
-until that is wired, idempotently by ``ensure_schema``. Never imports the network, HQ or the UI.
+Its tables come from the store's migrations (appliance/store.py), like every table of the store.
+Never imports the network, HQ or the UI.
 
 One module per procedure: common (errors, journal helpers), oath (宣誓書事由 and marks),
 station_day (open, close, figures), opening (the opening check), tentative (仮投票), absentee
@@ -36,8 +36,7 @@ station_day (open, close, figures), opening (the opening check), tentative (仮�
 from appliance.procedures.absentee import ABSENTEE_STATE_JA, ABSENTEE_STATES, AbsenteeWarning, absentee_warning, \
     apply_absentee_notice
 from appliance.procedures.common import (DECLARED_VOTER, OathReasonInvalid, OathReasonRequired, ProcedureError,
-                                         StationClosedForDay, TentativeInvalid, ZaigaiRefused, ensure_schema,
-                                         journal_events, migrate_procedures)
+                                         StationClosedForDay, TentativeInvalid, ZaigaiRefused, journal_events)
 from appliance.procedures.oath import OATH_LABELS, OathReason, checkin_marks, parse_oath_reason
 from appliance.procedures.opening import OpeningCheck, VersionInfo, local_versions, opening_check
 from appliance.procedures.station_day import (ClosingFigures, ContestFigures, DayState, close_station_day,
@@ -57,6 +56,6 @@ __all__ = ["OathReason", "OATH_LABELS", "parse_oath_reason", "checkin_marks", "D
            "TentativeRecord", "record_tentative", "ABSENTEE_STATES", "ABSENTEE_STATE_JA", "AbsenteeWarning",
            "apply_absentee_notice", "absentee_warning", "ZaigaiVoter", "ZAIGAI_COLUMNS", "ZAIGAI_PREFIX", "parse_zaigai_csv",
            "install_zaigai", "installed_zaigai_version", "ZaigaiInstall",
-           "zaigai_checkin", "zaigai_lookup", "zaigai_allowed_here", "ZaigaiCheckin", "migrate_procedures", "ensure_schema",
+           "zaigai_checkin", "zaigai_lookup", "zaigai_allowed_here", "ZaigaiCheckin",
            "ProcedureError", "OathReasonRequired", "OathReasonInvalid", "TentativeInvalid", "ZaigaiRefused",
            "DECLARED_VOTER", "META_ZAIGAI_DESIGNATED", "ZAIGAI_VERSION_META", "journal_events"]

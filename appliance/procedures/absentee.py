@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-from appliance.procedures.common import ensure_schema, contest_name
+from appliance.procedures.common import contest_name
 from appliance.store import Store
 from ground.errors import UsageError
 from ground.model import ElectionConfig
@@ -31,7 +31,6 @@ def apply_absentee_notice(store: Store, voter: str, contest: str, state: str, hl
     """Record HQ's latest 不在者投票 state for (voter, contest) (idempotent; later hlc wins)."""
     if state not in ABSENTEE_STATES:
         raise UsageError(f"不在者投票の状態が不正です: {state}", code="absentee_state_invalid")
-    ensure_schema(store)
     sql = ("INSERT INTO absentee_notices(voter_id, contest, state, hlc) VALUES(?,?,?,?) "
            "ON CONFLICT(voter_id, contest) DO UPDATE SET state=excluded.state, hlc=excluded.hlc "
            "WHERE excluded.hlc >= absentee_notices.hlc")
@@ -44,7 +43,6 @@ def apply_absentee_notice(store: Store, voter: str, contest: str, state: str, hl
 
 def absentee_warning(store: Store, config: ElectionConfig, voter_id: str) -> AbsenteeWarning | None:
     """The warning for a voter who holds 不在者投票 papers (issued, or mailed but not yet received)."""
-    ensure_schema(store)
     rows = store.conn.execute("SELECT contest, state FROM absentee_notices WHERE voter_id=? ORDER BY contest",
                               (voter_id,)).fetchall()
     held = [(str(c), str(s)) for c, s in rows if s in ("issued", "requested")]

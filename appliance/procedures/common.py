@@ -1,9 +1,9 @@
 """What the procedures share: their errors (named for what the caller does next), reading the
-journal, appending one entry in its own transaction, and the short text fields' rule."""
+journal, appending one entry in its own transaction, and the short text fields' rule. Their tables
+(``zaigai_voters``, ``absentee_notices``) come from the store's migrations (appliance/store.py)."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
@@ -41,34 +41,6 @@ class TentativeInvalid(ProcedureError):
 
 class ZaigaiRefused(ProcedureError):
     code = "zaigai_refused"
-
-
-_SCHEMA = """
-    CREATE TABLE IF NOT EXISTS zaigai_voters (
-        zaigai_id TEXT PRIMARY KEY, card_no TEXT NOT NULL, name TEXT NOT NULL, kana TEXT NOT NULL,
-        birth_date TEXT NOT NULL, sex TEXT NOT NULL, last_address TEXT NOT NULL, country TEXT NOT NULL,
-        status TEXT NOT NULL
-    ) WITHOUT ROWID;
-    CREATE TABLE IF NOT EXISTS absentee_notices (
-        voter_id TEXT NOT NULL, contest TEXT NOT NULL, state TEXT NOT NULL, hlc INTEGER NOT NULL,
-        PRIMARY KEY (voter_id, contest)
-    ) WITHOUT ROWID
-"""
-
-
-def migrate_procedures(c: sqlite3.Connection) -> None:
-    """Migration for appliance/store.MIGRATIONS (append as the next number)."""
-    for stmt in _SCHEMA.split(";"):
-        if stmt.strip():
-            c.execute(stmt)
-
-
-def ensure_schema(store: Store) -> None:
-    """Create this module's tables if the store's migrations did not (idempotent)."""
-    if store.conn.execute("SELECT 1 FROM sqlite_master WHERE name='absentee_notices'").fetchone():
-        return
-    with store.atomic() as c:
-        migrate_procedures(c)
 
 
 def journal_events(store: Store, kinds: Sequence[str] | None = None) -> list[Event]:

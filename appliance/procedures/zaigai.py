@@ -14,7 +14,7 @@ from typing import Any
 
 from appliance import journal
 from appliance.eligibility import in_window
-from appliance.procedures.common import ensure_schema, migrate_procedures, ZaigaiRefused, contest_name, short
+from appliance.procedures.common import ZaigaiRefused, contest_name, short
 from appliance.procedures.station_day import ensure_accepting
 from appliance.store import Store
 from appliance.terminal import Terminal
@@ -52,7 +52,6 @@ def install_zaigai(store: Store, pkg: ZaigaiPackage, election_id: str) -> Zaigai
         raise RollRejected(f"別の選挙の在外選挙人名簿です（名簿: {m.election_id}、この端末: {election_id}）。導入していません。",
                            code="zaigai_other_election", roll_election=m.election_id, election=election_id)
     with store.atomic() as c:
-        migrate_procedures(c)  # CREATE IF NOT EXISTS: the table exists inside this transaction
         # Re-read inside the write transaction: two installs cannot interleave.
         meta = dict(c.execute("SELECT key, value FROM meta WHERE key IN ('election_id', ?)", (ZAIGAI_VERSION_META,)))
         if meta.get("election_id", election_id) != election_id:
@@ -73,7 +72,6 @@ def install_zaigai(store: Store, pkg: ZaigaiPackage, election_id: str) -> Zaigai
 
 
 def zaigai_row(store: Store, zaigai_id: str) -> ZaigaiVoter:
-    ensure_schema(store)
     r = store.conn.execute("SELECT * FROM zaigai_voters WHERE zaigai_id=?", (digits(zaigai_id),)).fetchone()
     if r is None:
         raise NotFound(f"在外選挙人番号 {zaigai_id} は在外選挙人名簿にありません", code="zaigai_not_found")
