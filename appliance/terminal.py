@@ -26,7 +26,7 @@ import hmac
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -117,11 +117,12 @@ def hash_pin(pin: str, salt: bytes) -> dict[str, Any]:
     return {"scheme": "scrypt", "n": 1 << 14, "r": 8, "p": 1, "salt": salt.hex(), "hash": h.hex()}
 
 
-def write_pin(tdir: TerminalDir, pin: str) -> None:
+def write_pin(tdir: TerminalDir, pin: str, *, randbytes: Callable[[int], bytes] = os.urandom) -> None:
+    """Store the supervisor PIN's scrypt hash; the salt comes from ``randbytes`` (STYLE rule 6)."""
     if not (pin.isascii() and pin.isdigit() and 4 <= len(pin) <= 12):
         raise UsageError("PIN は 4〜12 桁の数字にしてください", code="pin_invalid")
     write_private(tdir.root / "keys" / "supervisor.pin",
-                  json.dumps(hash_pin(pin, os.urandom(16))).encode("utf-8"))
+                  json.dumps(hash_pin(pin, randbytes(16))).encode("utf-8"))
 
 
 def check_pin(tdir: TerminalDir, pin: str) -> bool:
