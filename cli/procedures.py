@@ -225,7 +225,6 @@ def _cmd_absentee_status(args: argparse.Namespace) -> Outcome:
     store = HqStore(hq)
     try:
         ledger = store.load()
-        H.ensure_schema(store.store.conn)
         if args.state == "accepted":  # validate before the ballot is recorded
             cur = H.absentee_current(store.store.conn, args.voter_id).get((args.voter_id, args.contest))
             holder = ledger.holder(args.voter_id, args.contest)

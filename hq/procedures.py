@@ -7,8 +7,8 @@ events (for the marks a ledger does not keep: 代理/点字/宣誓書事由, 仮
 master roll's facts (投票区, 性別, 生年月日). The edge functions at the bottom read those from hq.db
 and roll.db; nothing above them does I/O.
 
-The 不在者投票 status lives in its own table (``migrate_absentee_status`` for
-sync_protocol/hq_store.MIGRATIONS; ``ensure_schema`` creates it until that is wired). Its state
+The 不在者投票 status lives in its own table of hq.db (``absentee_status``, made by hq/store.py's
+migration ``_m2`` like every HQ table: callers pass a connection of an opened ``HqStore``). Its state
 machine is the table ``ABSENTEE_MOVES``: an illegal move raises and changes nothing. ``accepted``
 (受理) is the moment the ballot counts as voted everywhere: the caller records it with
 ``hq_ops.record_absentee`` (the existing ABSENTEE event) in the same step.
@@ -58,29 +58,8 @@ class AbsenteeMoveRefused(UsageError):
     code = "absentee_transition_invalid"
 
 
-def migrate_absentee_status(c: sqlite3.Connection) -> None:
-    """Migration for sync_protocol/hq_store.MIGRATIONS (append after ``_m1``)."""
-    c.execute("""CREATE TABLE IF NOT EXISTS absentee_status (
-        id INTEGER PRIMARY KEY, voter TEXT NOT NULL, contest TEXT NOT NULL, state TEXT NOT NULL,
-        at TEXT NOT NULL, who TEXT NOT NULL, note TEXT NOT NULL)""")
-    c.execute("CREATE INDEX IF NOT EXISTS absentee_status_voter ON absentee_status(voter, contest, id)")
-
-
-def ensure_schema(conn: sqlite3.Connection) -> None:
-    if conn.execute("SELECT 1 FROM sqlite_master WHERE name='absentee_status'").fetchone():
-        return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        migrate_absentee_status(conn)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-
-
 def absentee_current(conn: sqlite3.Connection, voter: str | None = None) -> dict[tuple[str, str], dict[str, Any]]:
     """(voter, contest) → latest row {state, at, who, note, id}."""
-    ensure_schema(conn)
     q = "SELECT id, voter, contest, state, at, who, note FROM absentee_status"
     rows = conn.execute(q + (" WHERE voter=?" if voter else "") + " ORDER BY id", (voter,) if voter else ())
     out: dict[tuple[str, str], dict[str, Any]] = {}
@@ -427,8 +406,8 @@ def roll_facts(conn: sqlite3.Connection) -> dict[str, RollFact]:
         "SELECT voter_id, district, sex, birth_date, status FROM roll")}
 
 
-__all__ = ["ABSENTEE_STATES", "ABSENTEE_STATE_JA", "ABSENTEE_MOVES", "AbsenteeMoveRefused", "migrate_absentee_status",
-           "ensure_schema", "absentee_current", "next_absentee_state", "set_absentee_status", "absentee_notices",
+__all__ = ["ABSENTEE_STATES", "ABSENTEE_STATE_JA", "ABSENTEE_MOVES", "AbsenteeMoveRefused",
+           "absentee_current", "next_absentee_state", "set_absentee_status", "absentee_notices",
            "RollFact", "Visit", "visits", "day_hourly", "early_by_hour", "turnout_by_age", "tohyoroku", "reconcile",
            "REPORTS", "build_report", "table_csv", "table_json", "events_from_conn", "roll_facts", "AGE_BANDS",
            "DEFAULT_REPORT_HOURS"]

@@ -61,9 +61,12 @@ def _m1(c: sqlite3.Connection) -> None:
 
 
 def _m2(c: sqlite3.Connection) -> None:
-    from hq.procedures import migrate_absentee_status  # its own module owns the table
-
-    migrate_absentee_status(c)
+    # 不在者投票 status per voter and contest (hq/procedures.py reads and writes it). IF NOT EXISTS:
+    # before this migration existed the table was made on first use, so an older hq.db has it
+    c.execute("""CREATE TABLE IF NOT EXISTS absentee_status (
+        id INTEGER PRIMARY KEY, voter TEXT NOT NULL, contest TEXT NOT NULL, state TEXT NOT NULL,
+        at TEXT NOT NULL, who TEXT NOT NULL, note TEXT NOT NULL)""")
+    c.execute("CREATE INDEX IF NOT EXISTS absentee_status_voter ON absentee_status(voter, contest, id)")
 
 
 def _m3(c: sqlite3.Connection) -> None:
@@ -88,6 +91,7 @@ def _m4(c: sqlite3.Connection) -> None:
     """)
 
 
+# Every table of hq.db comes from this list, in order (none is created elsewhere); append only.
 MIGRATIONS: list[Migration] = [_m1, _m2, _m3, _m4]
 
 
