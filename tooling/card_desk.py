@@ -20,7 +20,6 @@ from typing import Any
 
 from appliance.dirs import HqDir
 from ground.errors import MeiboError
-from hardware.cardreader.pcsc import PcscCardReader
 from provisioning.applet import blank_card
 from provisioning.pcsc_service import PcscdService, PcscUnavailable, start_pcscd, stop_pcscd
 from provisioning.virtual_card import VirtualCard, VirtualCardSettings
@@ -89,6 +88,9 @@ class CardDesk:
 
     def enroll(self, terminal: str, station: str, tdir: Path, supervisor_pin: Path, slot: int = 0) -> None:
         """One terminal from a new blank card in reader ``slot`` (0 or 1; the two may run at once)."""
+        # lazy: pulls in pyscard; kept off the start-up of every meibo command (cli/demo.py imports us)
+        from hardware.cardreader.pcsc import PcscCardReader
+
         reader_name = self.pcscd.reader_name(slot)
         with self.lock:
             randbytes = random.Random(self.rng.random()).randbytes
