@@ -34,9 +34,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ground.clock import Clock
+from cryptography import x509
+
+from appliance import atrest
 from appliance.dirs import HqDir, TerminalDir
+from ground.clock import Clock
+from ground.errors import UsageError
+from hq.crl_keeper import read_status, serials_to_revoke, settings_of_status
+from hq.server import check_bind_address
 from hq.terminals import read_terminals
+from provisioning import pki
+from provisioning.pki import PkiPaths
+from sync_protocol.errors import SyncError
+from sync_protocol.tls import client_context, server_context
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -288,9 +298,6 @@ def _check_network(c: Check, facts: SystemFacts) -> None:
 
 
 def _check_bind_rules(c: Check) -> None:
-    from sync_protocol.errors import SyncError
-    from hq.server import check_bind_address
-
     for host, dev in (("8.8.8.8", False), ("0.0.0.0", False), ("127.0.0.1", False)):
         try:
             check_bind_address(host, dev)
@@ -354,8 +361,6 @@ def _host_of(addr: str) -> str:
 # terminal
 
 def check_terminal(tdir: TerminalDir, facts: SystemFacts, clock: Clock) -> list[Check]:
-    from appliance import atrest
-
     now = clock.now()
     ident = tdir.identity()
     config = tdir.config()
@@ -402,8 +407,6 @@ def check_terminal(tdir: TerminalDir, facts: SystemFacts, clock: Clock) -> list[
 
     # ③ TLS
     try:
-        from sync_protocol.tls import client_context
-
         ctx = client_context(tdir.tls)
         _check_tls_context(c3, ctx, server=False)
         if ctx.verify_mode == ssl.CERT_REQUIRED and ctx.check_hostname:
@@ -462,18 +465,12 @@ def _check_listeners(c: Check, listeners: tuple[Listener, ...], allowed: tuple[t
 # HQ
 
 def check_hq(hq: HqDir, facts: SystemFacts, clock: Clock) -> list[Check]:
-    from cryptography import x509
-
-    from provisioning.pki import PkiPaths
-
     now = clock.now()
     config = hq.config()
     p = PkiPaths(hq.pki)
     c1, c2, c3, c4 = (Check(i) for i in range(1, 5))
     ctx: ssl.SSLContext | None = None
     try:
-        from sync_protocol.tls import server_context
-
         ctx = server_context(hq.pki)
     except (OSError, ssl.SSLError) as e:
         c1.bad(f"本部の TLS 設定を読み込めません: {e}")
@@ -512,9 +509,6 @@ def check_hq(hq: HqDir, facts: SystemFacts, clock: Clock) -> list[Check]:
 
     # ② where HQ listens, who it serves
     host, port = _host_of(config.hq_address), int(config.hq_address.rsplit(":", 1)[1])
-    from sync_protocol.errors import SyncError
-    from hq.server import check_bind_address
-
     try:
         check_bind_address(host, False)
         c2.good(f"待受アドレスは閉域網: {config.hq_address}")
@@ -566,9 +560,6 @@ def _check_crl_renewal(c1: Check, hq: HqDir, now: datetime) -> None:
     """① also needs the CRL to *stay* current: OpenSSL refuses every terminal once it lapses,
     and early voting outlasts one CRL. Evidence: HQ's renewal status (pki/crl-renewal.json,
     written by the serving HQ), the CA key HQ signs with, and the CRL against the registry."""
-    from provisioning import pki
-    from hq.crl_keeper import read_status, serials_to_revoke, settings_of_status
-
     status = read_status(hq)
     settings = settings_of_status(status)
     policy = f"寿命 {_span(settings.lifetime.total_seconds())}、残り {_span(settings.renew_below.total_seconds())}を切ると再発行"
@@ -605,8 +596,6 @@ def _check_crl_renewal(c1: Check, hq: HqDir, now: datetime) -> None:
 def run(target: Path, clock: Clock, proc_root: Path = Path("/proc"), *,
         use_ip_command: bool | None = None) -> dict[str, Any]:
     """The report for TDIR or HQDIR (decided by what the directory holds)."""
-    from ground.errors import UsageError
-
     facts = gather_facts(proc_root, use_ip_command=use_ip_command)
     if (target / "terminal.toml").exists():
         kind, checks = "terminal", check_terminal(TerminalDir(target), facts, clock)
