@@ -4,12 +4,10 @@
   (投票管理者) and keep it in tmpfs until ``terminal close`` or a reboot (appliance/atrest.py);
   records a ``station`` open entry in the journal.
 - ``terminal close TDIR``: records the close entry, then forgets the key.
-- ``terminal wipe TDIR [--force-after-export FILE]``: after the election. Only when HQ has
-  acknowledged the whole journal (``sync.acked_seq`` = journal head), or when FILE verifies as
-  this terminal's complete, signed export. Destroys the sealed key, the runtime key, the store
-  (and its WAL/SHM), the TLS and device keys, and prints a wipe record (JSON). The record lists
-  as ``destroyed`` only files verified gone afterwards; any file that could not be shredded goes
-  under ``not_destroyed`` / ``not_overwritten`` and the wipe is refused (``wipe_incomplete``).
+- ``terminal wipe TDIR [--force-after-export FILE]``: after the election (appliance/wipe.py, with
+  sync_protocol/journal_file.py's check of FILE passed in). Only when HQ has acknowledged the
+  whole journal, or when FILE verifies as this terminal's complete, signed export; prints the wipe
+  record (JSON), which names only files verified gone.
 - ``terminal seal-card TDIR --pin-file F --card-pin-file F2 --reader R``: seal the store's data
   key under the PIN *and* the enrolled card (appliance/atrest.py ``pin+card``); ``terminal open``
   then needs ``--reader`` and ``--card-pin-file`` too.
@@ -24,38 +22,22 @@ The I/O edge: arguments in, ``Outcome`` out. Never imports the UI.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-import os
+from datetime import datetime
 from pathlib import Path
-from dataclasses import dataclass, field
-from typing import Any
 
 from appliance import atrest
-from cli.base import Cli, Outcome
-from ground.clock import Clock, clock_from_arg
-from appliance.dirs import TerminalDir, write_atomic
-from ground.errors import ApplianceError, Problem, UsageError
-from ground.events import genesis_hash
+from appliance.dirs import HqDir, TerminalDir
 from appliance.terminal import Terminal
+from appliance.wipe import wipe
+from cli.base import Cli, Outcome
+from ground.clock import JST, clock_from_arg
+from ground.errors import Problem, UsageError
+from hq import compliance
+from hq.admin_client import ask_hq
+from hq.crl_keeper import renew_offline
 from provisioning.card_session import with_enrolled_card
-
-META_ACKED = "sync.acked_seq"  # written by sync_protocol/client.py when HQ acknowledges
-
-
-class WipeRefused(ApplianceError):
-    code = "wipe_refused"
-
-
-class ExportMismatch(ApplianceError):
-    code = "export_mismatch"
-
-
-class WipeIncomplete(ApplianceError):
-    """Something could not be shredded: the wipe record lists it under ``not_destroyed`` /
-    ``not_overwritten``; fix the cause (permissions, a read-only or failing disk) and remove it."""
-
-    code = "wipe_incomplete"
+from sync_protocol.journal_file import verify_complete_export
 
 
 def read_pin_file(path: str) -> str:
@@ -147,163 +129,10 @@ def _cmd_seal_card(args: argparse.Namespace) -> Outcome:
 # ---------------------------------------------------------------------------------------------
 # wipe
 
-def verify_complete_export(path: Path, tdir: TerminalDir, term: Terminal) -> dict[str, Any]:
-    """FILE must be this terminal's export, signed by its device key, chained from genesis to
-    the journal's current head. Raises ``ExportMismatch`` (one message per kind of doubt)."""
-    from ground.errors import MeiboError
-    from sync_protocol.codec import FrameType
-    from sync_protocol.crypto import verify_batch
-    from sync_protocol.journal_file import read_journal_file
-    from ground.events import chain_hash
-
-    head = term.head()
-    election, terminal = term.config.election_id, term.terminal_id
-    try:
-        header, frames = read_journal_file(path)
-        if header.get("election") != election or header.get("terminal") != terminal:
-            raise ExportMismatch(f"{path}: 別の選挙・端末の書き出しです（{header.get('election')} / {header.get('terminal')}）")
-        pub = tdir.device_pub.read_bytes()
-        seq, h = 0, genesis_hash(election, terminal)
-        for fr in frames:
-            if fr.type is not FrameType.BATCH:
-                raise ExportMismatch(f"{path}: 受付記録以外のブロックがあります")
-            first, last = int(fr.header["first"]), int(fr.header["last"])
-            prev, fhead = bytes.fromhex(fr.header["prev"]), bytes.fromhex(fr.header["head"])
-            if first != seq + 1 or prev != h or not fr.events or fr.events[0].seq != first \
-                    or fr.events[-1].seq != last:
-                raise ExportMismatch(f"{path}: 受付記録が {seq + 1} 番からつながっていません")
-            x = prev
-            for ev in fr.events:
-                if ev.terminal != terminal:
-                    raise ExportMismatch(f"{path}: 別の端末の記録が混ざっています")
-                x = chain_hash(x, ev.encode())
-            if x != fhead:
-                raise ExportMismatch(f"{path}: 記録が署名の後で変えられています")
-            verify_batch(pub, bytes.fromhex(fr.header["sig"]), election, terminal, first, last, prev, fhead)
-            seq, h = last, fhead
-    except ExportMismatch:
-        raise
-    except MeiboError as e:
-        raise ExportMismatch(f"{path}: この端末の書き出しとして確認できません（{e.message}）") from None
-    except (KeyError, ValueError, TypeError, OSError):
-        raise ExportMismatch(f"{path}: この端末の書き出しとして確認できません") from None
-    if seq != head.seq or h != head.hash:
-        raise ExportMismatch(f"{path}: 書き出しは {seq} 番までで、端末の受付記録（{head.seq} 番まで）の全部ではありません")
-    return {"file": str(path), "events": seq, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
-
-
-@dataclass
-class _Shredded:
-    """What the wipe record may claim: only files verified gone afterwards count as destroyed."""
-
-    destroyed: list[str] = field(default_factory=list)
-    not_destroyed: list[dict[str, str]] = field(default_factory=list)  # still there afterwards
-    not_overwritten: list[dict[str, str]] = field(default_factory=list)  # gone, but not overwritten first
-
-    def settle(self, path: Path, error: OSError | None, *, overwrite_error: OSError | None = None) -> None:
-        if os.path.lexists(path):  # the claim is checked, not assumed
-            self.not_destroyed.append({"file": str(path), "error": _why(error) or "消去後もファイルが残っています"})
-            return
-        self.destroyed.append(str(path))
-        if overwrite_error is not None:
-            self.not_overwritten.append({"file": str(path), "error": _why(overwrite_error)})
-
-
-def _why(e: OSError | None) -> str:
-    return "" if e is None else (e.strerror or str(e))
-
-
-def _shred(path: Path, out: _Shredded) -> None:
-    """Overwrite a file with zeros, fsync, unlink, and record what really happened. (On flash the
-    old blocks may survive: that is why the store is encrypted and the key is destroyed first.)
-    A missing file is not recorded; a failed overwrite still unlinks (better gone than kept) but is
-    recorded, never passed over."""
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        return
-    except OSError as e:
-        out.settle(path, e)
-        return
-    overwrite_error: OSError | None = None
-    try:
-        with open(path, "r+b") as f:
-            left = size
-            while left > 0:
-                n = min(left, 1 << 20)
-                f.write(b"\0" * n)
-                left -= n
-            f.flush()
-            os.fsync(f.fileno())
-    except OSError as e:
-        overwrite_error = e
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        pass
-    except OSError as e:
-        out.settle(path, e)
-        return
-    out.settle(path, None, overwrite_error=overwrite_error)
-
-
-def wipe(tdir: TerminalDir, clock: Clock, export: Path | None = None) -> dict[str, Any]:
-    ident = tdir.identity()
-    with Terminal.open(tdir, clock) as term:  # station_closed when it is not open
-        head = term.head()
-        acked = int(term.store.get_meta(META_ACKED, "0") or 0)
-        verified = None
-        if export is not None:
-            verified = verify_complete_export(export, tdir, term)
-        elif acked != head.seq:
-            raise WipeRefused(f"本部が受付記録の全部を受け取ったことを確認できません（本部確認 {acked} 番 / 記録 {head.seq} 番）。"
-                              "同期するか、meibo terminal export で書き出して --force-after-export FILE を指定してください",
-                              acked_seq=acked, head_seq=head.seq)
-        encrypted = term.store.encrypted
-    record: dict[str, Any] = {
-        "terminal": ident.terminal_id, "station": ident.station_id, "election": ident.election_id,
-        "wiped_at": clock.now().isoformat(timespec="seconds"), "journal_head_seq": head.seq,
-        "journal_head_hash": head.hash.hex(), "acked_seq": acked, "forced": export is not None,
-        "encrypted": encrypted,
-    }
-    if verified is not None:
-        record["export"] = verified
-    out = _Shredded()
-    # the key first: once it is gone, whatever of the store survives on flash is unreadable
-    try:
-        atrest.close_station(tdir)
-    except OSError as e:  # the runtime key in tmpfs: named in the record, the rest still goes
-        out.not_destroyed.append({"file": str(e.filename or "実行時の鍵"), "error": _why(e)})
-    sealed = atrest.sealed_path(tdir)
-    try:
-        if atrest.destroy_sealed(tdir):
-            out.settle(sealed, None)
-    except OSError as e:
-        out.settle(sealed, e)
-    for suffix in ("", "-wal", "-shm", "-journal"):
-        _shred(Path(str(tdir.store_path) + suffix), out)
-    for p in [tdir.device_key, tdir.root / "keys" / "supervisor.pin", *sorted(tdir.tls.glob("*"))]:
-        if p.is_file():
-            _shred(p, out)
-    record["destroyed"] = out.destroyed
-    record["not_destroyed"] = out.not_destroyed
-    record["not_overwritten"] = out.not_overwritten
-    record["complete"] = not out.not_destroyed and not out.not_overwritten
-    rec_path = tdir.root / "wipe-record.json"
-    write_atomic(rec_path, json.dumps(record, ensure_ascii=False, indent=1).encode("utf-8"))
-    if not record["complete"]:
-        parts = [f"{n['file']}（{n['error']}）" for n in out.not_destroyed]
-        parts += [f"{n['file']}（上書きできずに削除: {n['error']}）" for n in out.not_overwritten]
-        raise WipeIncomplete("次のファイルを確実に消去できませんでした: " + "、".join(parts)
-                             + f"。原因を取り除いて消去し直してください（記録: {rec_path}）",
-                             not_destroyed=[n["file"] for n in out.not_destroyed],
-                             not_overwritten=[n["file"] for n in out.not_overwritten], record=str(rec_path))
-    return record
-
-
 def _cmd_wipe(args: argparse.Namespace) -> Outcome:
     record = wipe(TerminalDir(Path(args.tdir)), clock_from_arg(args.now),
-                  Path(args.force_after_export) if args.force_after_export else None)
+                  Path(args.force_after_export) if args.force_after_export else None,
+                  check_export=verify_complete_export)
     how = "書き出しを確認して強制消去" if record["forced"] else "本部の受領を確認して消去"
     text = (f"端末 {record['terminal']} のデータと鍵を消去しました（{how}）\n"
             + json.dumps(record, ensure_ascii=False, indent=1))
@@ -314,8 +143,6 @@ def _cmd_wipe(args: argparse.Namespace) -> Outcome:
 # compliance
 
 def _cmd_compliance(args: argparse.Namespace) -> Outcome:
-    from hq import compliance
-
     report = compliance.run(Path(args.dir), clock_from_arg(args.now), Path(args.proc_root))
     return Outcome(report, compliance.render(report), 0 if report["code"] == "ok" else 1)
 
@@ -324,13 +151,6 @@ def _cmd_compliance(args: argparse.Namespace) -> Outcome:
 # hq crl-renew
 
 def _cmd_crl_renew(args: argparse.Namespace) -> Outcome:
-    from datetime import datetime
-
-    from ground.clock import JST
-    from appliance.dirs import HqDir
-    from hq.admin_client import ask_hq
-    from hq.crl_keeper import renew_offline
-
     hq = HqDir(Path(args.hqdir)).require()
     out = ask_hq(hq, {"op": "crl_renew", "now": args.now})
     if out is None:

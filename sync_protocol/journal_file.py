@@ -8,10 +8,14 @@ and ledger code, with the same verification and idempotence::
 
 The header names election, terminal and station; HQ trusts none of it beyond choosing which
 registered device key must have signed the batches.
+
+``verify_complete_export`` is the terminal's own check of such a file before ``meibo terminal
+wipe --force-after-export`` (appliance/wipe.py takes it injected: appliance may not import this).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import struct
 from pathlib import Path
@@ -21,9 +25,12 @@ from nacl.signing import SigningKey
 
 from appliance import journal
 from appliance.dirs import write_atomic
-from ground.events import canonical_json, genesis_hash
+from appliance.wipe import ExportMismatch
+from ground.errors import MeiboError
+from ground.events import canonical_json, chain_hash, genesis_hash
 from appliance.store import Store
-from sync_protocol.codec import MAX_FRAME, Frame, decode, encode
+from sync_protocol.codec import MAX_FRAME, Frame, FrameType, decode, encode
+from sync_protocol.crypto import verify_batch
 from sync_protocol.errors import FrameInvalid
 from sync_protocol.session import LinkState, TerminalLink
 
@@ -88,3 +95,42 @@ def read_journal_file(path: Path) -> tuple[dict[str, Any], Iterator[Frame]]:
             pos += 4 + length
 
     return header, frames()
+
+
+def verify_complete_export(path: Path, *, election: str, terminal: str, device_pub: Path,
+                           head: journal.Head) -> dict[str, Any]:
+    """FILE must be this terminal's export, signed by its device key (``device_pub``), chained from
+    genesis to the journal's ``head``. Raises ``ExportMismatch`` (one message per kind of doubt).
+    An ``appliance.wipe.ExportCheck``."""
+    try:
+        header, frames = read_journal_file(path)
+        if header.get("election") != election or header.get("terminal") != terminal:
+            raise ExportMismatch(f"{path}: 別の選挙・端末の書き出しです（{header.get('election')} / {header.get('terminal')}）")
+        pub = device_pub.read_bytes()
+        seq, h = 0, genesis_hash(election, terminal)
+        for fr in frames:
+            if fr.type is not FrameType.BATCH:
+                raise ExportMismatch(f"{path}: 受付記録以外のブロックがあります")
+            first, last = int(fr.header["first"]), int(fr.header["last"])
+            prev, fhead = bytes.fromhex(fr.header["prev"]), bytes.fromhex(fr.header["head"])
+            if first != seq + 1 or prev != h or not fr.events or fr.events[0].seq != first \
+                    or fr.events[-1].seq != last:
+                raise ExportMismatch(f"{path}: 受付記録が {seq + 1} 番からつながっていません")
+            x = prev
+            for ev in fr.events:
+                if ev.terminal != terminal:
+                    raise ExportMismatch(f"{path}: 別の端末の記録が混ざっています")
+                x = chain_hash(x, ev.encode())
+            if x != fhead:
+                raise ExportMismatch(f"{path}: 記録が署名の後で変えられています")
+            verify_batch(pub, bytes.fromhex(fr.header["sig"]), election, terminal, first, last, prev, fhead)
+            seq, h = last, fhead
+    except ExportMismatch:
+        raise
+    except MeiboError as e:
+        raise ExportMismatch(f"{path}: この端末の書き出しとして確認できません（{e.message}）") from None
+    except (KeyError, ValueError, TypeError, OSError):
+        raise ExportMismatch(f"{path}: この端末の書き出しとして確認できません") from None
+    if seq != head.seq or h != head.hash:
+        raise ExportMismatch(f"{path}: 書き出しは {seq} 番までで、端末の受付記録（{head.seq} 番まで）の全部ではありません")
+    return {"file": str(path), "events": seq, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}

@@ -11,7 +11,7 @@ from nacl.signing import SigningKey
 
 from appliance import atrest
 from ground.clock import FixedClock
-from cli.security import META_ACKED
+from appliance.wipe import META_ACKED
 from appliance.dirs import TerminalDir
 from appliance.terminal import Terminal
 from sync_protocol.journal_file import export_journal
