@@ -35,6 +35,7 @@ from provisioning.pki import CrlSettings, cert_identity
 from sync_protocol.codec import Frame, FrameType, decode, encode
 from sync_protocol.errors import FrameInvalid, SyncError
 from hq.listener import GatedSite, HelloGate
+from hq.roll import published_version, zaigai_version_or_none
 from hq.store import HqStore
 from hq.ledger import Ledger
 from hq.session import HqSession, SessionResult
@@ -251,8 +252,6 @@ class HqNode:
         await ws.prepare(request)
         if pending is not None:
             pending.ws = ws  # from now on the deadline closes with 4008, not by dropping the socket
-        from hq.roll import zaigai_version_or_none  # WELCOME ``zaigai`` (在外選挙人名簿)
-
         sess = HqSession(self.ledger, terminal, roll_version=self.roll_version,
                          contests=list(self.store.config.contest_ids),
                          zaigai_version=lambda: zaigai_version_or_none(self.hq),
@@ -336,10 +335,8 @@ class HqNode:
 
     def roll_version(self) -> int:
         try:
-            from hq import roll as hqroll  # the roll publisher, when present
-
-            return hqroll.published_version(self.hq)
-        except (ImportError, AttributeError, MeiboError, OSError, ValueError):
+            return published_version(self.hq)
+        except (MeiboError, OSError, ValueError):
             return 0
 
     # --- admin socket (other HQ commands while serving; local IPC only) ---------------------

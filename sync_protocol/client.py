@@ -29,9 +29,10 @@ from nacl.signing import SigningKey
 
 from appliance import journal
 from appliance.dirs import TerminalDir
+from appliance.procedures import apply_absentee_notice
 from ground.clock import Clock, SystemClock
 from ground.errors import IllegalTransition, MeiboError
-from ground.events import EventKind
+from ground.events import EventKind, genesis_hash
 from appliance.store import Store
 from appliance.terminal import Terminal, VotedFlag
 from provisioning.pki import hq_server_name
@@ -300,8 +301,6 @@ class SyncAgent:
 
     def _hash_at(self, seq: int) -> bytes | None:
         if seq == 0:
-            from ground.events import genesis_hash
-
             return genesis_hash(self.term.config.election_id, self.term.terminal_id)
         row = self.store.conn.execute("SELECT hash FROM journal WHERE seq=?", (seq,)).fetchone()
         return bytes(row[0]) if row else None
@@ -388,8 +387,6 @@ class SyncAgent:
                 _, voter, contest, delta, station, terminal, seq, hlc = f
                 if int(delta) == 0:  # a notice, not a ballot (不在者投票 papers): warn at check-in
                     if str(station).startswith("absentee:"):
-                        from appliance.procedures import apply_absentee_notice
-
                         with contextlib.suppress(MeiboError):
                             apply_absentee_notice(self.store, str(voter), str(contest), str(station)[9:],
                                                   int(hlc), conn=c)
