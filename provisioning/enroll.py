@@ -414,28 +414,6 @@ def fingerprint(ca_pem: bytes) -> bytes:
     return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).digest()
 
 
-def check_certificate(cert_pem: bytes, ca_pem: bytes, csr_der: bytes, election_id: str, terminal: str,
-                      station: str) -> None:
-    """The terminal's check of what HQ issued: our key, our names, signed by the pinned CA."""
-    from provisioning.pki import cert_identity
-
-    bad = EnrollProtocolError("本部から受け取った証明書がこの端末のものではありません", code="certificate_mismatch")
-    try:
-        cert = x509.load_pem_x509_certificate(cert_pem)
-        ca = x509.load_pem_x509_certificate(ca_pem)
-        cert.verify_directly_issued_by(ca)
-        ours = x509.load_der_x509_csr(csr_der).public_key()
-    except Exception:  # ValueError, TypeError, InvalidSignature: every failure is the same answer
-        raise bad from None
-    def pub(k: Any) -> bytes:
-        return k.public_bytes(serialization.Encoding.DER,  # type: ignore[no-any-return]
-                              serialization.PublicFormat.SubjectPublicKeyInfo)
-
-    ident = cert_identity(cert.public_bytes(serialization.Encoding.DER))
-    if pub(cert.public_key()) != pub(ours) or ident is None or ident[:3] != (election_id, terminal, station):
-        raise bad
-
-
 # --- HQ's admission rules -----------------------------------------------------------------------
 
 @dataclass(frozen=True)

@@ -27,9 +27,15 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
-from ground.clock import Clock
+from appliance import atrest, journal
 from appliance.dirs import TerminalDir, TerminalIdentity, write_atomic, write_private
+from appliance.rollpkg import install_verified, open_package
+from appliance.store import Store
+from appliance.terminal import write_pin
+from ground.clock import Clock
 from appliance.staging import Staging, ed25519_keypair
 from ground.errors import HqUnreachable, MeiboError
 from ground.model import StationId, TerminalId
@@ -39,8 +45,30 @@ from provisioning.card_client import (CardAlreadyUsed, CardClient, CardLocked, C
                                       EnrollmentData, WrongPin)
 from provisioning.enroll import (T_HQ_SESSION, T_TABLE, AlreadyEnrolled, CaInfo, Certified, Challenge,
                                  EnrollProtocolError, Hello, HqNotTrusted, Proof, Proven,
-                                 TState, challenge_for, check_certificate, enrollment_address, fingerprint,
+                                 TState, challenge_for, enrollment_address, fingerprint,
                                  make_csr, refusal, step)
+
+
+def check_certificate(cert_pem: bytes, ca_pem: bytes, csr_der: bytes, election_id: str, terminal: str,
+                      station: str) -> None:
+    """The terminal's check of what HQ issued: our key, our names, signed by the pinned CA. (Here,
+    not in the pure enroll.py: the names come from pki.cert_identity, in the CA's own module.)"""
+    bad = EnrollProtocolError("本部から受け取った証明書がこの端末のものではありません", code="certificate_mismatch")
+    try:
+        cert = x509.load_pem_x509_certificate(cert_pem)
+        ca = x509.load_pem_x509_certificate(ca_pem)
+        cert.verify_directly_issued_by(ca)
+        ours = x509.load_der_x509_csr(csr_der).public_key()
+    except Exception:  # ValueError, TypeError, InvalidSignature: every failure is the same answer
+        raise bad from None
+    def pub(k: Any) -> bytes:
+        return k.public_bytes(serialization.Encoding.DER,  # type: ignore[no-any-return]
+                              serialization.PublicFormat.SubjectPublicKeyInfo)
+
+    ident = pki.cert_identity(cert.public_bytes(serialization.Encoding.DER))
+    if pub(cert.public_key()) != pub(ours) or ident is None or ident[:3] != (election_id, terminal, station):
+        raise bad
+
 
 PinSource = Callable[[int], str]  # tries left → the PIN typed (or read from --pin-file)
 Progress = Callable[[str], None]  # Japanese lines for people: wording may change, never parse them
@@ -373,14 +401,8 @@ async def _commit(link: _Hq, session: bytes, settings: EnrollSettings) -> Any:
 
 async def _install_rolls(link: _Hq, session: bytes, proven: Proven, t: TerminalDir, data: EnrollmentData,
                          supervisor_pin: str | None, progress: Progress, timings: dict[str, float]) -> int:
-    from appliance import journal
-    from appliance.rollpkg import install_verified, open_package
-    from appliance.store import Store
-
     key = None
     if supervisor_pin is not None:
-        from appliance import atrest
-        from appliance.terminal import write_pin
         write_pin(t, supervisor_pin)
         key = atrest.seal_new(t, supervisor_pin)  # personal data at rest, as hq enroll-local does
     store = Store(t.store_path, key=key) if key is not None else Store(t.store_path)

@@ -14,8 +14,8 @@ from ground.clock import FixedClock
 from provisioning import pki
 from provisioning.enroll import (CaInfo, CardFacts, Certified, Challenge, EnrollProtocolError, EnrollRefused,
                                  Hello, HqNotTrusted, Proof, Proven, RollRef, admit, challenge_for,
-                                 check_certificate, csr_public_key, enrollment_address, fingerprint, make_csr,
-                                 roll_chain)
+                                 csr_public_key, enrollment_address, fingerprint, make_csr, roll_chain)
+from provisioning.enroll_client import check_certificate
 from tests.builders import EARLY_NOON, election_config
 
 SERIAL = bytes.fromhex("0011223344556677")
