@@ -14,12 +14,20 @@ from pathlib import Path
 from typing import Any
 
 from appliance import journal, procedures as P
+from appliance.dirs import HqDir, TerminalDir, write_atomic
+from appliance.rollpkg import SIGNATURE_MESSAGE
+from appliance.store import Store
+from appliance.terminal import Terminal
+from appliance.zaigaipkg import LIMITS, open_zaigai_package
 from cli.base import Cli, Outcome
 from ground.clock import JST, clock_from_arg, parse_now
-from appliance.dirs import HqDir, TerminalDir
-from ground.errors import UsageError
+from ground.errors import ApplianceError, RollSignatureInvalid, UsageError
 from ground.events import EventKind
-from appliance.terminal import Terminal
+from hq import ops as hq_ops, paper_backup as PB, procedures as H
+from hq.admin_client import ask_hq
+from hq.roll import import_zaigai, open_roll_db, publish_zaigai
+from hq.store import HqStore
+from sync_protocol.client import SyncAgent, SyncSettings
 
 
 def _open(args: argparse.Namespace) -> Terminal:
@@ -53,8 +61,6 @@ def _cmd_tentative(args: argparse.Namespace) -> Outcome:
 
 
 async def _hq_view(term: Terminal, timeout: float) -> tuple[P.VersionInfo | None, str | None]:
-    from sync_protocol.client import SyncAgent, SyncSettings
-
     agent = SyncAgent(term.tdir, term, SyncSettings(backoff_initial_s=0.1, backoff_max_s=0.5))
     task = asyncio.create_task(agent.run())
     try:
@@ -141,11 +147,6 @@ def _cmd_count(args: argparse.Namespace) -> Outcome:
 
 
 def _cmd_install_zaigai(args: argparse.Namespace) -> Outcome:
-    from ground.errors import ApplianceError, RollSignatureInvalid
-    from appliance.rollpkg import SIGNATURE_MESSAGE
-    from appliance.store import Store
-    from appliance.zaigaipkg import LIMITS, open_zaigai_package
-
     t = TerminalDir(Path(args.tdir))
     election_id = t.identity().election_id if t.identity_path.exists() else t.config().election_id
     try:
@@ -189,8 +190,6 @@ def _cmd_zaigai_checkin(args: argparse.Namespace) -> Outcome:
 # --- HQ -------------------------------------------------------------------------------------
 
 def _cmd_hq_zaigai_import(args: argparse.Namespace) -> Outcome:
-    from hq.roll import import_zaigai
-
     hq = HqDir(Path(args.hqdir)).require()
     res = import_zaigai(hq, Path(args.file), args.designated or [], clock_from_arg(args.now))
     where = "期日前投票所" + (f"と指定投票所 {'、'.join(res.designated)}" if res.designated else "")
@@ -201,8 +200,6 @@ def _cmd_hq_zaigai_import(args: argparse.Namespace) -> Outcome:
 
 
 def _cmd_hq_zaigai_publish(args: argparse.Namespace) -> Outcome:
-    from hq.roll import publish_zaigai
-
     hq = HqDir(Path(args.hqdir)).require()
     res = publish_zaigai(hq, Path(args.out) if args.out else None, clock_from_arg(args.now))
     m = res.manifest
@@ -215,11 +212,6 @@ def _cmd_hq_zaigai_publish(args: argparse.Namespace) -> Outcome:
 
 
 def _cmd_absentee_status(args: argparse.Namespace) -> Outcome:
-    from hq import ops as hq_ops
-    from hq import procedures as H
-    from hq.admin_client import ask_hq
-    from hq.store import HqStore
-
     hq = HqDir(Path(args.hqdir)).require()
     clock = clock_from_arg(args.now)
     store = HqStore(hq)
@@ -253,10 +245,6 @@ def _cmd_absentee_status(args: argparse.Namespace) -> Outcome:
 
 
 def _load_hq(hq: HqDir) -> tuple[Any, Any, list[Any], Any]:
-    from hq.roll import open_roll_db
-    from hq import procedures as H
-    from hq.store import HqStore
-
     store = HqStore(hq)
     try:
         ledger = store.load()
@@ -273,8 +261,6 @@ def _load_hq(hq: HqDir) -> tuple[Any, Any, list[Any], Any]:
 
 
 def _cmd_reports(args: argparse.Namespace) -> Outcome:
-    from hq import procedures as H
-
     hq = HqDir(Path(args.hqdir)).require()
     hours: tuple[int, ...] = H.DEFAULT_REPORT_HOURS
     if args.hours:
@@ -289,8 +275,6 @@ def _cmd_reports(args: argparse.Namespace) -> Outcome:
     data = H.table_csv(table) if args.format == "csv" else H.table_json(table, args.what, config.election_id)
     flagged = sum(1 for r in table.rows if r.get("flagged"))
     if args.out:
-        from appliance.dirs import write_atomic
-
         write_atomic(Path(args.out), data)
         text = f"{H.REPORT_JA[args.what]}を書き出しました: {args.out}（{len(table.rows)} 行）"
     else:
@@ -302,10 +286,6 @@ def _cmd_reports(args: argparse.Namespace) -> Outcome:
 
 
 def _cmd_paper_backup(args: argparse.Namespace) -> Outcome:
-    from hq.roll import open_roll_db
-    from hq import paper_backup as PB
-    from hq.store import HqStore
-
     hq = HqDir(Path(args.hqdir)).require()
     as_of = parse_now(args.as_of) if args.as_of else clock_from_arg(args.now).now()
     store = HqStore(hq)
