@@ -21,12 +21,13 @@ from appliance.dirs import HqDir
 from ground.errors import UsageError
 from provisioning import card_session
 from cli import provision as provision_commands
+from hq.enroll_server import EnrollService, serve_enrollment
+from hq.server import check_bind_address
 from provisioning.enroll import enrollment_address
+from provisioning.enroll_client import EnrollSettings, enroll
 
 
 def _cmd_enroll(args: argparse.Namespace) -> Outcome:
-    from provisioning.enroll_client import enroll
-
     clock = clock_from_arg(args.now)
     supervisor = None
     if args.supervisor_pin_file:
@@ -44,7 +45,6 @@ def _cmd_enroll(args: argparse.Namespace) -> Outcome:
     reader = card_session.reader_factory()
     if args.wait > 0 and not args.json:
         print(f"カードリーダー「{args.reader}」に登録カードを差し込んでください…", file=sys.stderr)
-    from provisioning.enroll_client import EnrollSettings
     res = asyncio.run(enroll(Path(args.tdir), reader, args.reader, pin_source, clock, hq=args.hq,
                              replace=args.replace, election=args.election, supervisor_pin=supervisor,
                              settings=EnrollSettings(card_wait_s=args.wait), progress=progress))
@@ -62,9 +62,6 @@ def _cmd_enroll(args: argparse.Namespace) -> Outcome:
 
 
 def _cmd_provisioning(args: argparse.Namespace) -> Outcome:
-    from hq.server import check_bind_address
-    from hq.enroll_server import EnrollService, serve_enrollment
-
     hq = HqDir(Path(args.hqdir)).require()
     config = hq.config()
     addr = args.listen or enrollment_address(config.hq_address)

@@ -12,10 +12,10 @@ import asyncio
 import random
 import signal
 import sys
-from typing import Any
 
+from cli.base import Cli, Outcome, emit
 from ground.clock import clock_from_arg
-from ground.errors import UsageError
+from ground.errors import MeiboError, UsageError
 from sync_protocol.fault_proxy import FaultProxy, LinkStats
 from sync_protocol.lte_link import (PROFILES, LinkProfile, ScheduleEntry, outage_profile,
                                     parse_schedule, profile_named)
@@ -64,9 +64,7 @@ async def _serve(args: argparse.Namespace, schedule: list[ScheduleEntry]) -> Lin
             loop.remove_signal_handler(sig)
 
 
-def link_proxy(args: argparse.Namespace) -> Any:
-    from cli.base import Outcome
-
+def link_proxy(args: argparse.Namespace) -> Outcome:
     schedule: list[ScheduleEntry] = []
     for text in args.schedule or []:
         schedule += parse_schedule(text)
@@ -90,7 +88,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--duration", type=float, default=None, help="この秒数（実時間）で終了")
 
 
-def register(cli: Any) -> None:
+def register(cli: Cli) -> None:
     """Add ``meibo link-proxy``."""
     p = cli.command(None, "link-proxy", link_proxy,
                     "LTE 回線エミュレータ（試験・デモ用 TCP プロキシ）")
@@ -99,9 +97,6 @@ def register(cli: Any) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m cli.link``: the same command without the full CLI."""
-    from cli.base import Cli, emit
-    from ground.errors import MeiboError
-
     parser = argparse.ArgumentParser(prog="meibo link-proxy")
     cli = Cli(parser, parser.add_subparsers(dest="cmd", required=True))
     register(cli)

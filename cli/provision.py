@@ -15,14 +15,17 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Any
 
+from appliance.dirs import HqDir
 from cli.base import Cli, Outcome
 from ground.clock import clock_from_arg
 from ground.errors import ConfigInvalid, MeiboError, Problem, UsageError
-from ground.model import StationId, TerminalId
+from ground.model import ElectionConfig, StationId, TerminalId
+from hardware.cardreader.base import CardAbsent, msg_card_absent
 from provisioning import card_session, cards
 from provisioning.card_client import CardClient, Personalisation, PinInvalid, valid_pin
+from provisioning.pki import PkiPaths, ca_fingerprint
+from provisioning.virtual_card import VirtualCard, VirtualCardSettings
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
 
@@ -48,8 +51,7 @@ def read_pin(pin_file: str | None, *, confirm: bool) -> str:
     return pin
 
 
-def _hq_config(hqdir: Path) -> Any:
-    from appliance.dirs import HqDir
+def _hq_config(hqdir: Path) -> ElectionConfig:
     hq = HqDir(hqdir)
     if not hq.config_path.exists():
         raise UsageError(f"HQ ディレクトリではありません（election.toml がありません）: {hqdir}", code="not_hq_dir")
@@ -57,7 +59,6 @@ def _hq_config(hqdir: Path) -> Any:
 
 
 def _fingerprint(hqdir: Path) -> bytes:
-    from provisioning.pki import PkiPaths, ca_fingerprint
     if not PkiPaths(hqdir / "pki").ca_cert.exists():
         raise UsageError(f"選挙 CA の証明書がありません: {hqdir / 'pki' / 'ca.pem'}（先に meibo hq init を実行してください）",
                          code="no_election_ca")
@@ -88,7 +89,6 @@ def cmd_issue_card(args: argparse.Namespace) -> Outcome:
     pin = read_pin(args.pin_file, confirm=True)
 
     reader = card_session.reader_factory()
-    from hardware.cardreader.base import CardAbsent, msg_card_absent
     if not reader.card_present(args.reader):
         if args.wait > 0:
             print(f"カードリーダー「{args.reader}」に白紙のカードを差し込んでください…", file=sys.stderr)
@@ -133,7 +133,6 @@ def cmd_cancel_card(args: argparse.Namespace) -> Outcome:
 
 
 def cmd_virtual_card(args: argparse.Namespace) -> Outcome:
-    from provisioning.virtual_card import VirtualCard, VirtualCardSettings
     state = Path(args.state)
     card = VirtualCard.from_file(state, os.urandom, port=args.vpcd_port, host=args.host,
                                  settings=VirtualCardSettings(connect_timeout_s=args.connect_timeout,

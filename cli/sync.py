@@ -23,6 +23,8 @@ from cli.base import Cli, Outcome
 from ground.clock import clock_from_arg
 from appliance.dirs import HqDir, TerminalDir
 from appliance.terminal import Terminal
+from hardware.rig import TerminalHardware
+from hq import backup as hq_backup
 from hq import ops as hq_ops
 from hq.admin_client import ask_admin, ask_hq
 from hq.terminals import revoke_terminal
@@ -176,8 +178,6 @@ def _cmd_run(args: argparse.Namespace) -> Outcome:
         task = asyncio.create_task(agent.run())
         hw = None
         if args.modem or args.scanner:
-            from hardware.rig import TerminalHardware
-
             hw = TerminalHardware.from_paths(args.modem or [], args.scanner, config=term.config,
                                              clock=term.clock, health_check=_path_to_hq(agent))
             hw.on_status(lambda snap: agent.set_radio(radio_of(snap)))
@@ -262,8 +262,6 @@ def _cmd_export(args: argparse.Namespace) -> Outcome:
 # --- hq backup / restore -----------------------------------------------------------------------
 
 def _cmd_backup(args: argparse.Namespace) -> Outcome:
-    from hq import backup as hq_backup
-
     hq = HqDir(Path(args.hqdir)).require()
     m = hq_backup.backup(hq, Path(args.out), clock_from_arg(args.now))
     heads = m["terminal_heads"]
@@ -273,8 +271,6 @@ def _cmd_backup(args: argparse.Namespace) -> Outcome:
 
 
 def _cmd_restore(args: argparse.Namespace) -> Outcome:
-    from hq import backup as hq_backup
-
     root = Path(args.hqdir)
     serving = (root / ADMIN_SOCKET).exists() and asyncio.run(ask_admin(root / ADMIN_SOCKET, {"op": "report"})) is not None
     out = hq_backup.restore(Path(args.backup), root, clock_from_arg(args.now), serving)
