@@ -6,7 +6,9 @@ revoke, so an office may keep HQDIR/pki/ca.key offline between those moments.
 
 Validity: device certificates last the election period plus a margin. TLS checks validity against
 the *real* clock, so a rehearsal run with ``--now`` on another date still gets certificates valid
-today (``not_before`` is the earlier of the two, ``not_after`` at least two days from today).
+today (``not_before`` is the earlier of the two, ``not_after`` at least two days from today). Both
+clocks are injected (STYLE rule 6): ``clock`` is the election's (``--now``), ``tls_clock`` the one
+TLS will judge by, the machine's unless a test or the simulator fixes it.
 
 Names: HQ's certificate carries its closed-network host and a stable name
 ``hq.<election>.meibo`` that terminals check as ``server_hostname``, so a terminal reached
@@ -38,7 +40,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from ground.clock import Clock
+from ground.clock import Clock, SystemClock
 from appliance.dirs import write_atomic, write_private
 from ground.errors import MeiboError
 from ground.model import ElectionConfig
@@ -46,6 +48,7 @@ from ground.model import ElectionConfig
 MARGIN = timedelta(days=30)
 CRL_LIFETIME = timedelta(days=2)
 CRL_BACKDATE = timedelta(minutes=5)  # this_update a little in the past: no "not yet valid" at the edge
+MACHINE_CLOCK: Clock = SystemClock()  # the default ``tls_clock``: what TLS peers judge dates by
 
 
 class PkiError(MeiboError):
@@ -102,8 +105,8 @@ def parse_device_urn(urn: str) -> tuple[str, str, str] | None:
     return parts[2], parts[3], parts[4]
 
 
-def _validity(config: ElectionConfig, clock: Clock) -> tuple[datetime, datetime]:
-    real_now = datetime.now(timezone.utc)
+def _validity(config: ElectionConfig, clock: Clock, tls_clock: Clock) -> tuple[datetime, datetime]:
+    real_now = tls_clock.now().astimezone(timezone.utc)
     start = min(clock.now().astimezone(timezone.utc), real_now) - timedelta(days=1)
     first_day = min([config.early_voting_start, *(c.early_voting_start for c in config.contests)])
     start = min(start, datetime(first_day.year, first_day.month, first_day.day, tzinfo=timezone.utc) - MARGIN)
@@ -135,12 +138,13 @@ def _issued(p: PkiPaths) -> dict[str, dict[str, str]]:
     return data
 
 
-def create_election_pki(pki_dir: Path, config: ElectionConfig, clock: Clock) -> None:
+def create_election_pki(pki_dir: Path, config: ElectionConfig, clock: Clock, *,
+                        tls_clock: Clock = MACHINE_CLOCK) -> None:
     """Create the election CA, HQ's server certificate and an empty revocation list."""
     p = PkiPaths(pki_dir)
     if p.ca_key.exists():
         raise PkiError(f"選挙 CA はすでにあります: {p.ca_key}", code="ca_exists")
-    start, end = _validity(config, clock)
+    start, end = _validity(config, clock, tls_clock)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "meibo"),
                          x509.NameAttribute(NameOID.COMMON_NAME, f"meibo election CA {config.election_id}")])
@@ -173,7 +177,7 @@ def create_election_pki(pki_dir: Path, config: ElectionConfig, clock: Clock) -> 
     write_private(p.hq_key, _key_pem(hq_key))
     write_atomic(p.hq_cert, hq.public_bytes(serialization.Encoding.PEM))
     write_atomic(p.issued, b"{}")
-    write_crl(pki_dir, clock, set())
+    write_crl(pki_dir, clock, set(), tls_clock=tls_clock)
 
 
 def ca_fingerprint(pki_dir: Path) -> bytes:
@@ -183,11 +187,12 @@ def ca_fingerprint(pki_dir: Path) -> bytes:
 
 
 def issue_device_cert(pki_dir: Path, config: ElectionConfig, terminal: str, station: str,
-                      public_key: ec.EllipticCurvePublicKey, clock: Clock) -> tuple[bytes, int]:
+                      public_key: ec.EllipticCurvePublicKey, clock: Clock, *,
+                      tls_clock: Clock = MACHINE_CLOCK) -> tuple[bytes, int]:
     """Issue a TLS client certificate naming terminal and station; returns (PEM, serial)."""
     p = PkiPaths(pki_dir)
     ca_key, ca = _load_ca(p)
-    start, end = _validity(config, clock)
+    start, end = _validity(config, clock, tls_clock)
     serial = x509.random_serial_number()
     cert = (x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, terminal),
@@ -207,11 +212,12 @@ def issue_device_cert(pki_dir: Path, config: ElectionConfig, terminal: str, stat
 
 
 def issue_local_tls(pki_dir: Path, tls_dir: Path, terminal: str, station: str,
-                    config: ElectionConfig, clock: Clock) -> int:
+                    config: ElectionConfig, clock: Clock, *, tls_clock: Clock = MACHINE_CLOCK) -> int:
     """Give a terminal directory a fresh TLS key, its certificate and the pinned CA (the
     operator's direct path, ``meibo hq enroll-local``). Returns the certificate serial."""
     key = ec.generate_private_key(ec.SECP256R1())
-    pem, serial = issue_device_cert(pki_dir, config, terminal, station, key.public_key(), clock)
+    pem, serial = issue_device_cert(pki_dir, config, terminal, station, key.public_key(), clock,
+                                    tls_clock=tls_clock)
     write_private(tls_dir / "client.key", _key_pem(key))
     write_atomic(tls_dir / "client.pem", pem)
     write_atomic(tls_dir / "ca.pem", PkiPaths(pki_dir).ca_cert.read_bytes())
@@ -306,12 +312,12 @@ def replace_file(path: Path, data: bytes) -> None:
 
 
 def write_crl(pki_dir: Path, clock: Clock, revoked_serials: set[int],
-              lifetime: timedelta = CRL_LIFETIME) -> CrlInfo:
+              lifetime: timedelta = CRL_LIFETIME, *, tls_clock: Clock = MACHINE_CLOCK) -> CrlInfo:
     """(Re)write the revocation list atomically; HQ also refuses revoked terminals in the
     application. Dates from ``clock`` (window stretched to cover the real time, see crl_window)."""
     p = PkiPaths(pki_dir)
     ca_key, ca = _load_ca(p)
-    this_update, next_update = crl_window(clock.now(), datetime.now(timezone.utc), lifetime)
+    this_update, next_update = crl_window(clock.now(), tls_clock.now(), lifetime)
     b = (x509.CertificateRevocationListBuilder().issuer_name(ca.subject)
          .last_update(this_update).next_update(next_update))
     for s in sorted(revoked_serials):
