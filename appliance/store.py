@@ -6,15 +6,16 @@ serialise and can never fork the journal). WAL with ``synchronous=FULL``: a comm
 before ``atomic()`` returns, which is what lets us tell a poll worker a check-in happened.
 
 Schema: every table comes from a migration, applied by sqlite-utils' ``Migrations`` (built into
-sqlite-utils 4; the old ``sqlite-migrate`` package is now a deprecated shim re-exporting it, so we
-depend on sqlite-utils alone). Each applied migration is a row of ``_sqlite_migrations``; it works
-on a SQLCipher connection as on a plain one. Stores written before this tracked a numbered list in
-``PRAGMA user_version``: ``adopt_user_version`` records that many of the set's first migrations as
-applied, once, so such a store upgrades in place and keeps its rows. The set is applied inside our
-own ``BEGIN IMMEDIATE`` (sqlite-utils nests a savepoint per migration), so two processes opening a
-fresh store cannot both run it. ``numbered(name, steps)`` turns a list of connection functions into
-such a set; HQ's store can use the same mechanism. Everything after the schema is raw sqlite3: the
-check-in path is hot and measured (bench/), and one ``execute`` is what we want there.
+sqlite-utils 4; the ``sqlite-migrate`` package is now a deprecated shim re-exporting it, so we
+depend on sqlite-utils alone). It works on a SQLCipher connection as on a plain one; each applied
+step is a row of ``_sqlite_migrations`` and ``PRAGMA user_version`` goes on counting them (one set
+per file). Stores written before tracked a numbered list in ``user_version`` only:
+``adopt_user_version`` records that many of the set's first steps as applied, once, so such a
+store upgrades in place and keeps its rows. The set runs inside our own ``BEGIN IMMEDIATE``
+(sqlite-utils nests a savepoint per step), so two processes opening a fresh store cannot both run
+it. ``numbered(name, steps)`` makes a set from functions of a connection; HQ's stores can use the
+same mechanism. Everything after the schema is raw sqlite3: the check-in path is hot and measured
+(bench/), and one ``execute`` is what we want there.
 
 At rest: a terminal's ``store.db`` is a SQLCipher file when its directory holds a sealed data key
 (appliance/atrest.py). ``Store(path)`` finds that out by itself and takes the unlocked key from
@@ -178,6 +179,9 @@ def migrate(conn: sqlite3.Connection, migrations: Migrations | Sequence[Migratio
     try:
         adopt_user_version(db, migrations)  # re-read under the lock: another process may have won
         migrations.apply(db)
+        # still the count of applied steps: older code opening this file finds nothing to run, and
+        # a set renamed later adopts them all
+        conn.execute(f"PRAGMA user_version={len(migrations.applied(db))}")
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
