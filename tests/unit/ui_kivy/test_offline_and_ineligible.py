@@ -7,6 +7,7 @@ from ui_kivy.presenters.app_flow import KioskFlow
 from ui_kivy.presenters.result import ResultKind
 
 from tests.unit.ui_kivy.conftest import CONFIG, VOTERS, barcode, check_in
+from tests.builders import voter
 
 
 async def test_offline_is_amber_and_still_lists_ballots(flow: KioskFlow, service: FakeKioskService) -> None:
@@ -28,7 +29,6 @@ async def test_offline_is_amber_and_still_lists_ballots(flow: KioskFlow, service
     ("200001", "D01", jst(2027, 4, 25, 12), "第1投票区の方のみ"),
 ])
 async def test_ineligible_is_red_with_the_reason(vid: str, station: str, at: object, code_text: str) -> None:
-    from tests.builders import voter
     voters = VOTERS + [voter("200001", district=2, name="別区 者", name_kana="ベック シャ")]
     svc = FakeKioskService(CONFIG, CONFIG.station(station), voters, FixedClock(at))  # type: ignore[arg-type]
     svc.set_station("open", "管理者")

@@ -19,6 +19,7 @@ from ui_kivy.fake_service import FakeKioskService
 from ui_kivy.service import KioskService, Outcome, TerminalService
 
 from tests.unit.ui_kivy.conftest import CONFIG, VOTERS, barcode
+from tests.unit.ui_kivy.zaigai_data import install_zaigai, zaigai_voters
 
 
 @pytest.fixture(params=["fake", "real"])
@@ -142,8 +143,6 @@ async def test_contract(svc: KioskService) -> None:
 @pytest.fixture(params=["fake", "real"])
 def svc_zaigai(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[KioskService]:
     """The same, with the 在外選挙人名簿 of tests/unit/ui_kivy/zaigai_data.py installed."""
-    from tests.unit.ui_kivy.zaigai_data import install_zaigai, zaigai_voters
-
     clock = FixedClock(EARLY_NOON)
     if request.param == "fake":
         yield FakeKioskService(CONFIG, CONFIG.station("E01"), list(VOTERS), clock, online=False,

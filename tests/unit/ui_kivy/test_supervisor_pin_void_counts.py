@@ -5,6 +5,7 @@ from ui_kivy.fake_service import FakeKioskService
 from ui_kivy.presenters.app_flow import KioskFlow, Screen
 
 from tests.unit.ui_kivy.conftest import barcode, check_in, close_balanced
+from appliance.eligibility import VotedInfo
 
 
 def _pin(flow: KioskFlow, pin: str) -> bool:
@@ -112,7 +113,6 @@ async def test_hourly_count_difference_is_highlighted(flow: KioskFlow) -> None:
 
 
 async def test_counts_exclude_voided_and_withheld(flow: KioskFlow, service: FakeKioskService) -> None:
-    from appliance.eligibility import VotedInfo
     service.hq_voted[("100002", "mayor")] = VotedInfo("E02", "T02", None, 3)
     for vid in ("100001", "100002"):
         flow.on_barcode(barcode(vid))

@@ -4,6 +4,8 @@ the 不在者投票 warning carry an icon word, not colour alone."""
 
 from __future__ import annotations
 
+import ast
+import inspect
 from dataclasses import replace
 from pathlib import Path
 
@@ -53,9 +55,6 @@ def test_panels_and_choices() -> None:
     assert UP.closing_panel(figs, CONFIG).title.startswith("！ 閉鎖しました")
     assert UP.absentee_banner(None) is None
     # the presenter module itself imports no kivy:
-    import ast
-    import inspect
-
     tree = ast.parse(inspect.getsource(UP))
     names = {a.name for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names}
     mods = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}

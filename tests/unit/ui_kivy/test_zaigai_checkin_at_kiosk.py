@@ -5,21 +5,28 @@ the 在外選挙人証番号 → 受付 → green with the national ballots only
 from __future__ import annotations
 
 import asyncio
-
-import pytest
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from ground.errors import IllegalTransition
+import pytest
+
+from appliance import journal
 from appliance import procedures as P
+from appliance.eligibility import VotedInfo
+from appliance.store import Store
+from appliance.terminal import Terminal
 from ground.clock import FixedClock
-from tests.builders import EARLY_NOON
+from ground.errors import IllegalTransition
+from ground.events import EventKind
+from tests.builders import EARLY_NOON, ELECTION_NOON, terminal_dir
+from tests.builders_zaigai import GOOD
 from tests.unit.ui_kivy.conftest import CONFIG, VOTERS
-from tests.unit.ui_kivy.zaigai_data import zaigai_voters
+from tests.unit.ui_kivy.zaigai_data import install_zaigai, zaigai_voters
 from ui_kivy.fake_service import FakeKioskService
 from ui_kivy.presenters.app_flow import KioskFlow, Screen
 from ui_kivy.presenters.result import ResultKind
+from ui_kivy.service import TerminalService
 
 
 def _svc(station: str = "E01", **kw: object) -> FakeKioskService:
@@ -92,8 +99,6 @@ async def test_second_visit_is_the_red_hard_stop_with_tentative() -> None:
 
 
 async def test_hq_already_voted_withholds_like_a_roll_checkin() -> None:
-    from appliance.eligibility import VotedInfo
-
     svc = _svc()
     svc.hq_voted[("Z:900001", "shu")] = VotedInfo("E02", "T07", EARLY_NOON, 3)
     flow = KioskFlow(svc, "係員A")
@@ -151,14 +156,6 @@ def test_day_station_hides_and_refuses() -> None:
 async def test_terminal_service_records_first_then_awaits_hq(tmp_path: Path) -> None:
     """Through TerminalService: the check-in is in the journal (fsynced) before HQ is asked, and
     HQ's ALREADY_VOTED verdict withholds that ballot on the result, as for a roll check-in."""
-    from appliance import journal
-    from ground.events import EventKind
-    from appliance.store import Store
-    from appliance.terminal import Terminal
-    from tests.builders import terminal_dir
-    from tests.unit.ui_kivy.zaigai_data import install_zaigai
-    from ui_kivy.service import TerminalService
-
     tdir = terminal_dir(tmp_path / "t", VOTERS)
     store = Store(tdir.store_path)
     install_zaigai(store)
@@ -195,8 +192,6 @@ async def test_terminal_service_records_first_then_awaits_hq(tmp_path: Path) -> 
 
 
 async def test_alphanumeric_card_number_on_the_letter_keys() -> None:
-    from tests.builders_zaigai import GOOD
-
     svc = FakeKioskService(CONFIG, CONFIG.station("E01"), list(VOTERS), FixedClock(EARLY_NOON),
                            zaigai=P.parse_zaigai_csv(GOOD.encode("utf-8")))
     svc.set_station("open", "管理者")
@@ -230,12 +225,6 @@ async def test_late_already_voted_names_the_zaigai_voter() -> None:
 async def test_real_day_station_not_designated_then_designated(tmp_path: Path) -> None:
     """On a real store: a day station takes no 在外選挙人 unless HQ's package designates it; the
     refusal is Japanese and records nothing."""
-    from appliance.store import Store
-    from appliance.terminal import Terminal
-    from tests.builders import ELECTION_NOON, terminal_dir
-    from tests.unit.ui_kivy.zaigai_data import install_zaigai
-    from ui_kivy.service import TerminalService
-
     tdir = terminal_dir(tmp_path / "t", VOTERS, station="D01")
     store = Store(tdir.store_path)
     install_zaigai(store)
@@ -272,12 +261,6 @@ async def _check_in_no_oath(flow: KioskFlow) -> None:
 @pytest.fixture(params=["fake", "real"])
 def zaigai_svc(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
     """An open early station with the 在外選挙人名簿: the fake, and TerminalService over a real store."""
-    from appliance.store import Store
-    from appliance.terminal import Terminal
-    from tests.builders import terminal_dir
-    from tests.unit.ui_kivy.zaigai_data import install_zaigai
-    from ui_kivy.service import TerminalService
-
     if request.param == "fake":
         yield _svc(online=False)
         return
@@ -297,7 +280,6 @@ def zaigai_svc(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
 def _entry_data(svc: Any, seq: int) -> dict[str, Any]:
     if isinstance(svc, FakeKioskService):
         return dict(next(e for e in svc.events if e.kind.value == "checkin" and e.seq == seq).data)
-    from appliance import journal
 
     ev = journal.entry(svc.term.store, seq)
     assert ev is not None
