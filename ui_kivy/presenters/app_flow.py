@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar, cast, overload
+from typing import Any, Generic, Protocol, TypeVar, cast, overload
 
 from ui_kivy.presenters import closing as closing_entry
 from ui_kivy.presenters import procedures as proc
@@ -88,6 +88,18 @@ class _To(Generic[T]):
 
 Intent0 = Callable[[], None]
 Key = Callable[[str], None]
+
+
+class _DeclareDone(Protocol):
+    def __call__(self, skip_birth: bool = False) -> bool: ...
+
+
+class _Void(Protocol):
+    def __call__(self, seq: int | None = None, reason: str | None = None) -> bool: ...
+
+
+class _HourlyCount(Protocol):
+    def __call__(self, contest: str | None = None, issued: int | None = None) -> bool: ...
 
 
 class KioskFlow(Router):
@@ -174,7 +186,7 @@ class KioskFlow(Router):
     declare_digit = _To[Key]("tentative")
     declare_birth_next = _To[Intent0]("tentative")
     declare_birth_clear = _To[Intent0]("tentative")
-    declare_done = _To[Callable[..., bool]]("tentative")  # (skip_birth: bool = False)
+    declare_done = _To[_DeclareDone]("tentative")
     # supervisor
     pin = _To[PinPad]("supervisor")
     menu = _To[MenuState]("supervisor")
@@ -195,12 +207,12 @@ class KioskFlow(Router):
     open_void = _To[Intent0]("supervisor")
     void_select = _To[Callable[[int], None]]("supervisor")
     void_reason = _To[Key]("supervisor")
-    void = _To[Callable[..., bool]]("supervisor")  # (seq: int | None = None, reason: str | None = None)
+    void = _To[_Void]("supervisor")
     open_counts = _To[Intent0]("supervisor")
     counts_select = _To[Key]("supervisor")
     counts_digit = _To[Key]("supervisor")
     counts_backspace = _To[Intent0]("supervisor")
-    enter_hourly_count = _To[Callable[..., bool]]("supervisor")  # (contest: str | None, issued: int | None)
+    enter_hourly_count = _To[_HourlyCount]("supervisor")
     # closing
     close_entry = _To[closing_entry.ClosingEntry]("closing")
     closing = _To[proc.Panel | None]("closing")
