@@ -1,10 +1,10 @@
-"""The signed roll package (署名付き名簿パッケージ): encode at HQ, verify and install on a terminal.
+"""The signed roll package (署名付き名簿パッケージ): encode at HQ, verify and decode anywhere.
 
-Owns the file format (docs/roll-package.md), the two crypto verbs ``sign_header`` /
-``verify_header`` (Ed25519, PyNaCl) and the install transaction. Never import the CLI, the
-network or the journal: installing a roll records only the roll and its meta keys.
+Owns the file format (docs/roll-package.md) and the two crypto verbs ``sign_header`` /
+``verify_header`` (Ed25519, PyNaCl). Pure: bytes in, values out, no store and no files; installing
+into the terminal's store is ``appliance/rollinstall.py``.
 
-Rules, in the order ``install_package`` applies them:
+Rules, in the order ``rollinstall.install_package`` applies them:
 1. size, magic, header shape, Ed25519 signature over the header, SHA-256 and length of the body:
    any failure is ``RollSignatureInvalid`` and says nothing about which check failed
    (STYLE rule 5); this happens BEFORE the store is opened for writing;
@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import sqlite3
 import struct
 import zlib
 from collections.abc import Iterable, Iterator
@@ -33,7 +32,6 @@ import nacl.signing
 from ground.errors import RollRejected, RollSignatureInvalid
 from ground.events import canonical_json
 from ground.model import DisplayReason, Sex, Status, Voter, VoterId
-from appliance.store import Store
 
 MAGIC = b"MEIBOROL"
 FORMAT_VERSION = 1
@@ -123,7 +121,7 @@ def encode_voter(v: Voter) -> str:
     return "\t".join(fields)
 
 
-_VID = re.compile(r"^[0-9]{1,20}$")
+VOTER_ID = re.compile(r"^[0-9]{1,20}$")
 _DATE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
 _KANA = r"[\u30a1-\u30fa\u30fc-\u30fe\u30fbA-Z0-9]+(?: [\u30a1-\u30fa\u30fc-\u30fe\u30fbA-Z0-9]+)*"
 _TEXT = r"[^\x00-\x1f\x7f]+"
@@ -135,18 +133,18 @@ _ROW = re.compile(
     rf"(?:(registered|deleted)\t\t\t|displayed\t(?:(lost_rights)\t\t|moved\t({_DATE})\t([01])))\Z")
 
 
-class _BadRow(Exception):
+class BadRow(Exception):
     pass
 
 
-def _row_tuple(text: str) -> tuple[Any, ...]:
+def row_tuple(text: str) -> tuple[Any, ...]:
     """Validate one canonical row (without its op) and return the store's ``voters`` row.
 
     Runs once per voter on install (3.2 million times), hence one regex instead of field checks.
     """
     m = _ROW.match(text)
     if m is None:
-        raise _BadRow("形式")
+        raise BadRow("形式")
     vid, district, name, kana, birth, sex, address, plain, lost, moved_on, within = m.groups()
     date.fromisoformat(birth)  # a real calendar day (ValueError otherwise)
     if moved_on is not None:
@@ -165,8 +163,8 @@ def _row_tuple(text: str) -> tuple[Any, ...]:
 def decode_voter(line: str) -> Voter:
     """The inverse of ``encode_voter`` (for tests and HQ tooling); raises ``ValueError``."""
     try:
-        t = _row_tuple(line)
-    except (_BadRow, ValueError) as e:
+        t = row_tuple(line)
+    except (BadRow, ValueError) as e:
         raise ValueError(f"bad roll row: {e}") from None
     vid, district, name, kana, _key, birth, sex, address, status, reason, moved_on, within = t
     return Voter(VoterId(vid), district, name, kana, date.fromisoformat(birth), Sex(sex), address, Status(status),
@@ -287,7 +285,7 @@ def _manifest_from(d: Any, format: str = FORMAT_NAME, fields: tuple[str, ...] = 
                     d["body_bytes"], d["body_raw_bytes"], d["created"], format, fields, extra)
 
 
-def _body_invalid(detail: str) -> RollRejected:
+def body_invalid(detail: str) -> RollRejected:
     return RollRejected(f"署名は正しいものの、名簿パッケージの中身が規格に合いません（{detail}）。名簿は入れ替えていません。"
                         "本部に連絡してください。", code="roll_body_invalid", detail=detail)
 
@@ -299,7 +297,7 @@ def iter_lines(manifest: Manifest, body: memoryview | bytes, limits: Limits = Li
     says, longer than the bomb limit, not UTF-8, or has an over-long line.
     """
     if manifest.body_raw_bytes > limits.max_body_raw_bytes:
-        raise _body_invalid("展開後のサイズが上限を超えます")
+        raise body_invalid("展開後のサイズが上限を超えます")
     d = zlib.decompressobj()
     produced = 0
     rest = b""
@@ -315,27 +313,27 @@ def iter_lines(manifest: Manifest, body: memoryview | bytes, limits: Limits = Li
             elif not d.eof:
                 chunk = d.flush()
                 if not chunk:
-                    raise _body_invalid("圧縮データが途中で終わっています")
+                    raise body_invalid("圧縮データが途中で終わっています")
             else:
                 break
             produced += len(chunk)
             if produced > manifest.body_raw_bytes:
-                raise _body_invalid("展開後のサイズがマニフェストと違います")
+                raise body_invalid("展開後のサイズがマニフェストと違います")
             buf = rest + chunk
             cut = buf.rfind(b"\n") + 1
             rest = buf[cut:]
             if len(rest) > limits.max_line_bytes:
-                raise _body_invalid("行が長すぎます")
+                raise body_invalid("行が長すぎます")
             if cut:
                 yield buf[:cut - 1].decode("utf-8").split("\n")
             if d.eof and not d.unconsumed_tail and pos >= n:
                 break
     except zlib.error:
-        raise _body_invalid("圧縮データが壊れています") from None
+        raise body_invalid("圧縮データが壊れています") from None
     except UnicodeDecodeError:
-        raise _body_invalid("UTF-8 ではない文字があります") from None
+        raise body_invalid("UTF-8 ではない文字があります") from None
     if d.unused_data or rest or produced != manifest.body_raw_bytes:
-        raise _body_invalid("本体の長さがマニフェストと違います")
+        raise body_invalid("本体の長さがマニフェストと違います")
 
 
 def decode_package(data: bytes, public_key: bytes, limits: Limits = Limits()) -> tuple[Manifest, list[tuple[Op, str]]]:
@@ -349,134 +347,10 @@ def decode_package(data: bytes, public_key: bytes, limits: Limits = Limits()) ->
             elif line.startswith("-\t"):
                 ops.append(("-", line[2:]))
             else:
-                raise _body_invalid("不明な操作")
+                raise body_invalid("不明な操作")
     return manifest, ops
 
 
-# ---- installing ----------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class InstallResult:
-    manifest: Manifest
-    previous_version: int | None
-    put: int
-    removed: int
-
-
-_INSERT = "INSERT INTO voters VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
-_UPSERT = "INSERT OR REPLACE INTO voters VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
-
-
-def install_package(store: Store, data: bytes, public_key: bytes, election_id: str,
-                    limits: Limits = Limits()) -> InstallResult:
-    """Verify ``data`` and install it into ``store`` atomically (see the module rules)."""
-    manifest, body = open_package(data, public_key, limits)  # before anything touches the store
-    return install_verified(store, manifest, body, election_id, limits)
-
-
-def install_verified(store: Store, manifest: Manifest, body: memoryview, election_id: str,
-                     limits: Limits = Limits()) -> InstallResult:
-    """Install what ``open_package`` returned (callers that verify before even opening the store)."""
-    if manifest.election_id != election_id:
-        raise RollRejected(f"別の選挙の名簿です（名簿: {manifest.election_id}、この端末: {election_id}）。入れ替えていません。",
-                           code="roll_other_election", roll_election=manifest.election_id, election=election_id)
-    counts = {"put": 0, "removed": 0}
-    with store.atomic() as conn:
-        # Re-read what is installed inside the write transaction: two installs cannot interleave.
-        meta = dict(conn.execute("SELECT key, value FROM meta WHERE key IN ('roll_version','election_id')"))
-        if meta.get("election_id", election_id) != election_id:
-            raise RollRejected(f"この端末の記録は別の選挙（{meta['election_id']}）のものです。入れ替えていません。",
-                               code="roll_other_election")
-        installed = int(meta["roll_version"]) if "roll_version" in meta else None
-        if installed is not None and manifest.version <= installed:
-            raise RollRejected(f"古い名簿です（名簿の版 {manifest.version}、導入済み {installed}）。入れ替えていません。",
-                               code="roll_rollback", version=manifest.version, installed=installed)
-        if manifest.kind == "delta" and manifest.base_version != installed:
-            raise RollRejected(f"差分名簿の基になる版（{manifest.base_version}）が導入済みの版（{installed or 'なし'}）と"
-                               "違います。全件の名簿を導入してください。", code="roll_base_mismatch",
-                               base=manifest.base_version, installed=installed)
-        if manifest.kind == "full":
-            _install_full(conn, manifest, body, limits, counts)
-        else:
-            _install_delta(conn, manifest, body, limits, counts)
-        for k, v in (("roll_version", str(manifest.version)), ("roll_digest", manifest.body_sha256),
-                     ("election_id", election_id), ("roll_manifest", manifest.encode().decode("utf-8"))):
-            store.set_meta(conn, k, v)
-    return InstallResult(manifest, installed, counts["put"], counts["removed"])
-
-
-def _install_full(conn: sqlite3.Connection, manifest: Manifest, body: memoryview, limits: Limits,
-                  counts: dict[str, int]) -> None:
-    # Bulk load: drop the search index, insert in voter-id order (the primary key's order, so the
-    # b-tree only appends), then rebuild the index. A bigger page cache for this transaction only;
-    # synchronous stays FULL so the final COMMIT is durable.
-    conn.execute("PRAGMA cache_size=-262144")
-    try:
-        conn.execute("DROP INDEX IF EXISTS voters_kana")
-        conn.execute("DELETE FROM voters")
-
-        n = 0
-        prev = ""
-        row_tuple = _row_tuple
-        for lines in iter_lines(manifest, body, limits):
-            batch = []
-            for line in lines:
-                if line[:2] != "+\t":
-                    raise _body_invalid(f"{n + 1} 件目: 全件の名簿に「+」以外の行があります")
-                try:
-                    t = row_tuple(line[2:])
-                except (_BadRow, ValueError) as e:
-                    raise _body_invalid(f"{n + 1} 件目の行: {e}") from None
-                if t[0] <= prev:  # strictly increasing: canonical order, and no duplicates
-                    raise _body_invalid(f"{n + 1} 件目: 選挙人番号の順序が正しくありません")
-                prev = t[0]
-                n += 1
-                batch.append(t)
-            conn.executemany(_INSERT, batch)
-        counts["put"] = n
-        if counts["put"] != manifest.row_count:
-            raise _body_invalid(f"行数がマニフェストと違います（本体 {counts['put']}、マニフェスト {manifest.row_count}）")
-        # (kana_key, birth_date): a prefix search ordered by kana then birth date reads only the
-        # rows it returns, even for a 2-kana prefix matching 100,000 voters.
-        conn.execute("CREATE INDEX voters_kana ON voters(kana_key, birth_date)")
-    finally:
-        conn.execute("PRAGMA cache_size=-2000")
-
-
-def _install_delta(conn: sqlite3.Connection, manifest: Manifest, body: memoryview, limits: Limits,
-                   counts: dict[str, int]) -> None:
-    n = 0
-    prev = ""
-    for lines in iter_lines(manifest, body, limits):
-        for line in lines:
-            op, payload = line[:2], line[2:]
-            vid = payload.split("\t", 1)[0]
-            if vid <= prev:
-                raise _body_invalid(f"{n + 1} 件目: 選挙人番号の順序が正しくありません")
-            prev = vid
-            n += 1
-            if op == "+\t":
-                try:
-                    t = _row_tuple(payload)
-                except (_BadRow, ValueError) as e:
-                    raise _body_invalid(f"{n} 件目の行: {e}") from None
-                conn.execute(_UPSERT, t)
-                counts["put"] += 1
-            elif op == "-\t" and _VID.match(payload):
-                if conn.execute("DELETE FROM voters WHERE voter_id=?", (vid,)).rowcount != 1:
-                    raise _body_invalid(f"{n} 件目: 削除する選挙人 {vid} が導入済みの名簿にありません")
-                counts["removed"] += 1
-            else:
-                raise _body_invalid(f"{n} 件目: 不明な操作")
-    if n != manifest.row_count:
-        raise _body_invalid(f"行数がマニフェストと違います（本体 {n}、マニフェスト {manifest.row_count}）")
-
-
-def installed_version(store: Store) -> int | None:
-    v = store.get_meta("roll_version")
-    return int(v) if v is not None else None
-
-
-__all__ = ["MAGIC", "FIELDS", "FORMAT_NAME", "KIND_NAMES", "Limits", "Manifest", "InstallResult", "build_package", "open_package",
-           "decode_package", "install_package", "install_verified", "encode_voter", "decode_voter", "sign_header",
-           "verify_header", "public_key_of", "installed_version"]
+__all__ = ["MAGIC", "FIELDS", "FORMAT_NAME", "KIND_NAMES", "Limits", "Manifest", "build_package", "open_package",
+           "decode_package", "iter_lines", "row_tuple", "BadRow", "body_invalid", "encode_voter", "decode_voter", "sign_header",
+           "verify_header", "public_key_of"]

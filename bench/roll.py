@@ -23,7 +23,8 @@ from typing import Any
 from hq.roll import import_roll, publish
 from appliance.lookup import by_barcode, by_kana
 from ground.model import BarcodeFormat
-from appliance.rollpkg import _row_tuple, install_package, iter_lines, open_package
+from appliance.rollpkg import row_tuple, iter_lines, open_package
+from appliance.rollinstall import install_package
 from appliance.store import Store, connect
 from appliance.synth import SynthSettings, write_roll_file
 from tests.builders_roll import NOW, make_pair
@@ -86,7 +87,7 @@ def run() -> list[dict[str, Any]]:
 
     # the same rows the install writes, decoded outside the timed region for the bare floor
     manifest, body = open_package(data, pub)
-    rows = [_row_tuple(line[2:]) for lines in iter_lines(manifest, body) for line in lines]
+    rows = [row_tuple(line[2:]) for lines in iter_lines(manifest, body) for line in lines]
     bare_s = _bare(work / "bare.db", rows)
 
     tdir = work / "t"

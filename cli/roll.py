@@ -18,7 +18,8 @@ from appliance.dirs import HqDir, TerminalDir
 from ground.errors import ApplianceError, RollSignatureInvalid, UsageError
 from hq.roll import import_roll, publish
 from appliance.lookup import LookupResult
-from appliance.rollpkg import SIGNATURE_MESSAGE, Limits, install_verified, open_package
+from appliance.rollpkg import SIGNATURE_MESSAGE, Limits, open_package
+from appliance.rollinstall import install_verified
 from appliance.store import Store
 from appliance.synth import SynthSettings, write_roll_file
 from appliance.terminal import Terminal

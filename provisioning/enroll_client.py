@@ -32,7 +32,8 @@ from cryptography.hazmat.primitives import serialization
 
 from appliance import atrest, journal
 from appliance.dirs import TerminalDir, TerminalIdentity, write_atomic, write_private
-from appliance.rollpkg import install_verified, open_package
+from appliance.rollpkg import open_package
+from appliance.rollinstall import install_verified
 from appliance.store import Store
 from appliance.terminal import write_pin
 from ground.clock import Clock

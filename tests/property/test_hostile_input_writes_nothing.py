@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from ground.clock import FixedClock
 from hq.terminals import hq_init
 from ground.errors import MeiboError
-from appliance.rollpkg import build_package, encode_voter, install_package, public_key_of
+from appliance.rollpkg import build_package, encode_voter, public_key_of
+from appliance.rollinstall import install_package
 from appliance.store import Store
 from fuzz.targets import TEST_SEED
 from tests.builders import EARLY_NOON, raw_connect, terminal_dir, voter

@@ -10,7 +10,7 @@ from ground.barcode import BarcodeCheckDigit, BarcodeOtherElection, make_barcode
 from hq.roll import import_roll, publish
 from appliance.lookup import MAX_RESULTS, RollNotInstalled, by_barcode, by_kana, by_voter_id
 from ground.model import BarcodeFormat, Status
-from appliance.rollpkg import install_package
+from appliance.rollinstall import install_package
 from appliance.store import Store
 from tests.builders_roll import BASE_ROWS, NOW, make_pair, write_csv
 

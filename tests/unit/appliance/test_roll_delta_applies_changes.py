@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from hq.roll import RollUnchanged, import_roll, publish, versions
-from appliance.rollpkg import decode_package, install_package
+from appliance.rollpkg import decode_package
+from appliance.rollinstall import install_package
 from appliance.store import Store
 from tests.builders_roll import BASE_ROWS, NOW, make_terminal, make_pair, store_snapshot, write_csv
 

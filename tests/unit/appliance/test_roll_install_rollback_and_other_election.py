@@ -10,8 +10,8 @@ import pytest
 
 from ground.errors import RollRejected
 from hq.roll import import_roll, publish
-from appliance.rollpkg import (MAGIC, Limits, Manifest, build_package, encode_voter, install_package,
-                               sign_header)
+from appliance.rollpkg import MAGIC, Limits, Manifest, build_package, encode_voter, sign_header
+from appliance.rollinstall import install_package
 from appliance.rollcsv import parse_roll
 from appliance.store import Store
 from tests.builders_roll import BASE_ROWS, NOW, csv_text, make_hq, make_pair, store_snapshot, write_csv

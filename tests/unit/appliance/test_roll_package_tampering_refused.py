@@ -7,7 +7,8 @@ import pytest
 from cli.main import main
 from ground.errors import RollSignatureInvalid
 from hq.roll import import_roll, publish
-from appliance.rollpkg import decode_package, install_package
+from appliance.rollpkg import decode_package
+from appliance.rollinstall import install_package
 from appliance.store import Store
 from tests.builders_roll import NOW, make_pair, store_snapshot, write_csv
 

@@ -12,7 +12,8 @@ import pytest
 from cli.main import main
 from ground.errors import RollRejected, RollSignatureInvalid
 from hq.roll import import_roll, publish
-from appliance.rollpkg import install_package, open_package
+from appliance.rollpkg import open_package
+from appliance.rollinstall import install_package
 from appliance.store import Store
 from appliance.zaigaipkg import open_zaigai_package
 from tests.builders import terminal_dir
