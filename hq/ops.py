@@ -13,7 +13,7 @@ from ground.clock import Clock, JST
 from ground.errors import UsageError
 from ground.events import Event, EventKind
 from ground.hlc import HybridClock, wall_ms_of
-from ground.model import HQ_TERMINAL
+from ground.model import HQ_TERMINAL, TerminalId, VoterId
 from sync_protocol.codec import Frame, FrameType
 from sync_protocol.errors import BatchRejected, FrameInvalid
 from hq.store import ALERT_STATES, HqStore
@@ -35,7 +35,7 @@ def record_absentee(store: HqStore, ledger: Ledger, voter: str, contests: list[s
     unknown = [c for c in wanted if c not in config.contest_ids]
     if unknown:
         raise UsageError(f"選挙 {', '.join(unknown)} はこの選挙にありません", code="contest_unknown")
-    taken = {c: ledger.holder(voter, c) for c in wanted}
+    taken = {c: ledger.holder(VoterId(voter), c) for c in wanted}
     already = {c: r for c, r in taken.items() if r is not None}
     todo = [c for c in wanted if c not in already]
     if not todo:
@@ -73,7 +73,7 @@ def import_journal(ledger: Ledger, path: Path, record_alarm: Callable[[Any], Non
     """Apply a sneakernet journal file through the same session code as the network path.
     The caller commits the returned events (all or nothing) before reporting success."""
     header, frames = read_journal_file(path)
-    terminal = str(header["terminal"])
+    terminal = TerminalId(str(header["terminal"]))
     if header.get("election") != ledger.election_id:
         raise BatchRejected(f"{path}: 別の選挙（{header.get('election')}）の記録です", code="other_election")
     sess = HqSession(ledger, terminal)

@@ -28,7 +28,7 @@ from typing import Any
 from appliance.csvsafe import excel_csv
 from ground.errors import UsageError
 from ground.events import Event, EventKind, decode
-from ground.model import HQ_TERMINAL, ElectionConfig, StationKind
+from ground.model import HQ_TERMINAL, ElectionConfig, StationId, StationKind, TerminalId, VoterId
 from hq.ledger import CState, Ledger
 from hq.records import Table, hlc_dt, hourly_rows, station_kind, station_name
 
@@ -95,7 +95,7 @@ def set_absentee_status(conn: sqlite3.Connection, ledger: Ledger, config: Electi
     if not who.strip():
         raise UsageError("担当者を入力してください", code="who_required")
     cur = absentee_current(conn, voter).get((voter, contest))
-    holder = ledger.holder(voter, contest)
+    holder = ledger.holder(VoterId(voter), contest)
     where = None
     if holder is not None and holder.terminal != HQ_TERMINAL:
         where = f"{station_name(config, holder.station)} {hlc_dt(holder.hlc):%m月%d日 %H:%M}"
@@ -133,10 +133,10 @@ class RollFact:
 class Visit:
     """One check-in that still hands at least one ballot (or a 不在者投票 at HQ)."""
 
-    voter: str
-    terminal: str
+    voter: VoterId
+    terminal: TerminalId
     seq: int
-    station: str
+    station: StationId
     kind: str  # early / common / day / absentee
     at: datetime
     contests: tuple[str, ...]  # ballots (state ``ballot``)

@@ -29,7 +29,7 @@ from typing import Any, Iterable, Mapping, Protocol, Sequence
 from ground.clock import JST
 from ground.events import Event, EventKind
 from ground.hlc import wall_ms_of
-from ground.model import HQ_TERMINAL, ElectionConfig
+from ground.model import HQ_TERMINAL, ElectionConfig, StationId, TerminalId, VoterId
 from hq.ledger import BallotRef, CheckinRec, CState, Ledger
 
 NONE_MARK = "—"
@@ -47,7 +47,7 @@ class FactsStore(Protocol):
 
     def alert_states(self) -> dict[int, list[dict[str, Any]]]: ...
 
-    def rollbacks(self) -> list[tuple[str, int, int, float]]: ...
+    def rollbacks(self) -> list[tuple[TerminalId, int, int, float]]: ...
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ class HqFacts:
     unacked_flags: Mapping[str, int] = field(default_factory=dict)  # per online terminal, when known
     # terminals that held acknowledged events HQ lacked (HQ restored from a backup): (terminal,
     # HQ's acked seq, the terminal's, unix time), HqStore.rollbacks
-    rollbacks: Sequence[tuple[str, int, int, float]] = ()
+    rollbacks: Sequence[tuple[TerminalId, int, int, float]] = ()
 
 
 def facts_from_store(store: FactsStore, *, online: Iterable[str] = (), revoked_reasons: Mapping[str, str] | None = None,
@@ -134,13 +134,13 @@ class CheckinRow:
     at: str
     day: str
     hour: int
-    station: str
+    station: StationId
     station_name: str
     kind: str
-    terminal: str
+    terminal: TerminalId
     seq: int
     clerk: str
-    voter: str
+    voter: VoterId
     contest: str
     state: str  # ballot / pending / withheld / voided
     provisional: bool  # recorded offline (オフライン受付), or handed although HQ already held a ballot
@@ -155,7 +155,7 @@ def _is_provisional(rec: CheckinRec, facts: HqFacts, ledger: Ledger | None = Non
     return rec.already_voted
 
 
-def _ballot_count(ledger: Ledger, voter: str, contest: str) -> int:
+def _ballot_count(ledger: Ledger, voter: VoterId, contest: str) -> int:
     return ledger.ballot_count(voter, contest)
 
 
@@ -244,9 +244,9 @@ def station_rows_from_counts(ledger: Ledger, config: ElectionConfig, facts: HqFa
 
 @dataclass(frozen=True)
 class BallotSide:
-    station: str
+    station: StationId
     station_name: str
-    terminal: str
+    terminal: TerminalId
     seq: int
     clerk: str
     at: str
@@ -264,7 +264,7 @@ class AlertAction:
 @dataclass(frozen=True)
 class AlertRow:
     alert_id: int
-    voter: str
+    voter: VoterId
     contest: str
     contest_name: str
     active: bool  # still two or more ballots (a void can end it)
@@ -301,15 +301,15 @@ def alert_rows(ledger: Ledger, config: ElectionConfig, facts: HqFacts) -> list[A
 
 @dataclass(frozen=True)
 class AlarmRow:
-    terminal: str
-    station: str
+    terminal: TerminalId
+    station: StationId
     seq: int
     reason: str
     reason_ja: str
 
 
 def alarm_rows(ledger: Ledger) -> list[AlarmRow]:
-    return [AlarmRow(a.terminal, ledger.terminals[a.terminal].station if a.terminal in ledger.terminals else "",
+    return [AlarmRow(a.terminal, ledger.terminals[a.terminal].station if a.terminal in ledger.terminals else StationId(""),
                      a.seq, a.reason, ALARM_REASON_JA.get(a.reason, a.reason)) for a in ledger.alarms]
 
 
@@ -317,10 +317,10 @@ def alarm_rows(ledger: Ledger) -> list[AlarmRow]:
 class RefusalRow:
     """A check-in HQ kept as evidence but did not count (screen.py): shown beside the alarms."""
 
-    terminal: str
+    terminal: TerminalId
     seq: int
     code: str
-    voter: str
+    voter: VoterId
     at: str
     message: str
 
@@ -329,7 +329,7 @@ class RefusalRow:
 class RollbackRow:
     """本部の記録の巻き戻り: a terminal knew HQ had acknowledged more of its events than HQ holds."""
 
-    terminal: str
+    terminal: TerminalId
     hq_acked: int
     terminal_acked: int
     at: str

@@ -25,11 +25,13 @@ from __future__ import annotations
 
 from typing import Any, Container, Mapping, NamedTuple
 
+from ground.model import StationId, TerminalId, VoterId
+
 STATION_MISMATCH = "station_mismatch"
 VOTER_UNKNOWN = "voter_unknown"
 CONTEST_UNKNOWN = "contest_unknown"
 # the station HQ gives a terminal it replays events of but no longer has in its registry
-UNKNOWN_STATION = "?"
+UNKNOWN_STATION = StationId("?")
 
 _MESSAGES = {
     STATION_MISMATCH: "登録された投票所（{registered}）と異なる投票所（{claimed}）の受付として送られました。投票済として記録していません",
@@ -41,13 +43,13 @@ _MESSAGES = {
 class Refusal(NamedTuple):
     """One check-in (or some of its contests) HQ did not count, and why (``code``)."""
 
-    terminal: str
+    terminal: TerminalId
     seq: int
     code: str
-    voter: str
+    voter: VoterId
     contests: tuple[str, ...]  # the contests refused (all of the check-in's, but for contest_unknown)
-    claimed_station: str
-    registered_station: str
+    claimed_station: StationId
+    registered_station: StationId
     hlc: int
     clerk: str = ""
 
@@ -62,7 +64,7 @@ class Refusal(NamedTuple):
                 "message": self.message()}
 
 
-def needs_screen(data: Mapping[str, Any], registered: str, contests: frozenset[str] | None,
+def needs_screen(data: Mapping[str, Any], registered: StationId, contests: frozenset[str] | None,
                  roll: Container[str] | None) -> bool:
     """True unless the check-in is plainly fine (the ingest path's quick test)."""
     return ((data.get("station") != registered and registered != UNKNOWN_STATION)
@@ -70,13 +72,13 @@ def needs_screen(data: Mapping[str, Any], registered: str, contests: frozenset[s
             or (roll is not None and data["voter"] not in roll))
 
 
-def screen_checkin(terminal: str, seq: int, hlc: int, data: Mapping[str, Any], registered: str,
+def screen_checkin(terminal: TerminalId, seq: int, hlc: int, data: Mapping[str, Any], registered: StationId,
                    contests: frozenset[str] | None, roll: Container[str] | None
                    ) -> tuple[tuple[str, ...], list[Refusal]]:
     """The contests of the check-in that count as ballots (none: the whole check-in is
     refused) and the refusals, first failing rule first."""
-    claimed = str(data.get("station", ""))
-    voter = str(data["voter"])
+    claimed = StationId(str(data.get("station", "")))
+    voter = VoterId(str(data["voter"]))
     cs = tuple(str(c) for c in data["contests"])
     clerk = str(data.get("clerk", ""))
 

@@ -31,6 +31,7 @@ from appliance.dirs import HqDir
 from ground.errors import IllegalTransition, MeiboError, UsageError
 from hq import ops as hq_ops
 from ground.events import Event
+from ground.model import TerminalId
 from provisioning.pki import CrlSettings, cert_identity
 from sync_protocol.codec import Frame, FrameType, decode, encode
 from sync_protocol.errors import FrameInvalid, SyncError
@@ -92,7 +93,7 @@ class HqNode:
         self.crl = CrlKeeper(hq, settings.crl, clock, self.tls)
         self.store = HqStore(hq, clock)
         self.ledger = self.store.load(ledger_cls)
-        self.sessions: dict[str, set[tuple[HqSession, web.WebSocketResponse]]] = {}
+        self.sessions: dict[str, set[tuple[HqSession, web.WebSocketResponse]]] = {}  # by TerminalId
         self.committed_flags = len(self.ledger.flags)
         self._queue: list[tuple[list[Event], asyncio.Future[None]]] = []
         self._wake = asyncio.Event()
@@ -219,7 +220,7 @@ class HqNode:
                     await ws.close(code=4003, message=b"certificate_replaced")
 
     # --- one connection ---------------------------------------------------------------------
-    def peer_identity(self, request: web.Request) -> tuple[str, int] | None:
+    def peer_identity(self, request: web.Request) -> tuple[TerminalId, int] | None:
         """(terminal, certificate serial) of an enrolled, unrevoked terminal of this election.
         A certificate of the terminal's replaced identity passes here: its session refuses it
         with ``certificate_replaced`` (HqSession), so the old machine is told why."""
@@ -230,7 +231,8 @@ class HqNode:
         ident = cert_identity(der) if der else None
         if ident is None:
             return None
-        election, terminal, station, serial = ident
+        election, named, station, serial = ident
+        terminal = TerminalId(named)
         rec = self.store.registry.get(terminal)
         if election != self.ledger.election_id or rec is None or rec.revoked:
             return None

@@ -14,6 +14,7 @@ from typing import Any, Callable, Sequence
 
 from ground.errors import IllegalTransition
 from ground.events import Event
+from ground.model import TerminalId
 from hq.ledger import BatchCheck, Ledger
 from sync_protocol.codec import PROTOCOL_VERSION, Frame, FrameType
 from sync_protocol.errors import BatchRejected, HeaderInvalid
@@ -61,7 +62,7 @@ class HqSession:
     is not the only thing that stops it (defence in depth; checked at HELLO, and by the adapter
     whenever the registry changes)."""
 
-    def __init__(self, ledger: Ledger, terminal: str, roll_version: Callable[[], int] = lambda: 0,
+    def __init__(self, ledger: Ledger, terminal: TerminalId, roll_version: Callable[[], int] = lambda: 0,
                  contests: list[str] | None = None, zaigai_version: Callable[[], int | None] | None = None,
                  certificate_current: Callable[[], bool] = lambda: True) -> None:
         self.ledger = ledger

@@ -25,10 +25,10 @@ from appliance.dirs import HqDir, write_atomic
 from ground.clock import Clock, SystemClock
 from ground.errors import StorageFailed
 from ground.events import Event, EventKind, decode_batch
-from ground.model import HQ_TERMINAL
+from ground.model import HQ_TERMINAL, StationId, TerminalId
 from appliance.store import Migration, Store, _script
 from appliance.zaigaipkg import ZAIGAI_PREFIX
-from hq.ledger import Alarm, Ledger
+from hq.ledger import HQ_STATION, Alarm, Ledger
 from hq.screen import UNKNOWN_STATION, Refusal
 
 ALERT_STATES = ("open", "investigating", "resolved")
@@ -97,8 +97,8 @@ MIGRATIONS: list[Migration] = [_m1, _m2, _m3, _m4]
 
 @dataclass
 class TerminalRecord:
-    terminal: str
-    station: str
+    terminal: TerminalId
+    station: StationId
     device_pub: bytes
     revoked: bool = False
     reason: str = ""
@@ -210,7 +210,7 @@ class HqStore:
         self.config = hq.config()
         self.store = Store(hq.hq_db, migrations=MIGRATIONS)
         self.registry_mtime = 0.0
-        self.registry: dict[str, TerminalRecord] = {}
+        self.registry: dict[str, TerminalRecord] = {}  # by TerminalId
         self.revoked_serials: set[int] = set()
         self._roll: PublishedRoll | None = None
 
@@ -236,7 +236,7 @@ class HqStore:
             self.register_all(ledger)
         return True
 
-    def certificate_current(self, terminal: str, serial: int) -> bool:
+    def certificate_current(self, terminal: TerminalId, serial: int) -> bool:
         """Is ``serial`` the certificate of the terminal's live identity? Not when it belongs to
         an identity replaced or revoked since; an entry from before enrollment recorded its serial
         lists none, and then the revoked serials (the CRL's) decide."""
@@ -249,7 +249,7 @@ class HqStore:
         for rec in self.registry.values():
             ts = ledger.register(rec.terminal, rec.station, rec.device_pub)
             ts.revoked = rec.revoked
-        ledger.register(HQ_TERMINAL, "HQ", bytes(hq_key(self.hq).verify_key))
+        ledger.register(HQ_TERMINAL, HQ_STATION, bytes(hq_key(self.hq).verify_key))
 
     def load(self, ledger_cls: type[Ledger] = Ledger, chunk: int = REPLAY_CHUNK) -> Ledger:
         """Rebuild the ledger from what is durable.
@@ -333,17 +333,17 @@ class HqStore:
             c.execute("INSERT INTO alarms(terminal, seq, reason, held_hash, offered_hash, at) VALUES(?,?,?,?,?,?)",
                       (alarm.terminal, alarm.seq, alarm.reason, alarm.held_hash, alarm.offered_hash, self._now()))
 
-    def record_rollback(self, terminal: str, hq_acked: int, terminal_acked: int, now: float | None = None) -> None:
+    def record_rollback(self, terminal: TerminalId, hq_acked: int, terminal_acked: int, now: float | None = None) -> None:
         with self.store.atomic() as c:
             c.execute("INSERT INTO rollbacks(terminal, hq_acked, terminal_acked, at) VALUES(?,?,?,?)",
                       (terminal, hq_acked, terminal_acked, self._now() if now is None else now))
 
-    def rollbacks(self) -> list[tuple[str, int, int, float]]:
+    def rollbacks(self) -> list[tuple[TerminalId, int, int, float]]:
         """Every time a terminal held acknowledged events HQ lacked: (terminal, HQ's, terminal's, at)."""
-        return [(str(t), int(hq), int(term), float(at)) for t, hq, term, at in self.store.conn.execute(
+        return [(TerminalId(str(t)), int(hq), int(term), float(at)) for t, hq, term, at in self.store.conn.execute(
             "SELECT terminal, hq_acked, terminal_acked, at FROM rollbacks ORDER BY id")]
 
-    def touch(self, terminal: str, peer: str = "", signal: str | None = None) -> None:
+    def touch(self, terminal: TerminalId, peer: str = "", signal: str | None = None) -> None:
         with self.store.atomic() as c:
             c.execute("INSERT INTO contacts(terminal, last_contact, peer, signal) VALUES(?,?,?,?) "
                       "ON CONFLICT(terminal) DO UPDATE SET last_contact=excluded.last_contact, peer=excluded.peer, "

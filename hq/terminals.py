@@ -160,7 +160,8 @@ def revoke_terminal(hq_root: Path, terminal: str, reason: str, clock: Clock, now
     that moment), then the CRL. ``now`` is passed on to a serving HQ (the tests' clock)."""
     hq = HqDir(hq_root).require()
     reg = read_registry(hq)
-    if terminal not in reg:
+    tid = TerminalId(terminal)
+    if tid not in reg:
         raise UsageError(f"端末 {terminal} は登録されていません", code="terminal_unknown")
     if not reason.strip():
         raise UsageError("失効の理由を入力してください", code="reason_required")
@@ -169,12 +170,12 @@ def revoke_terminal(hq_root: Path, terminal: str, reason: str, clock: Clock, now
     # entries recorded serials lists none), so each re-issue of the CRL keeps them all.
     update_registry(hq, terminal, revoked=True, revoked_reason=reason,
                     revoked_at=clock.now().isoformat(timespec="seconds"),
-                    tls_serials=sorted(set(reg[terminal].serials) | pki.serials_of_terminal(hq.pki, terminal)))
+                    tls_serials=sorted(set(reg[tid].serials) | pki.serials_of_terminal(hq.pki, terminal)))
     # Then the CRL, by one writer: the serving HQ re-issues it (and its handshakes use it before
     # this command returns); with HQ stopped, it is written here.
     if ask_hq(hq, {"op": "crl_renew", "now": now}) is None:
         # every serial of every revoked identity (a re-enrolled terminal's old ones too), plus this one's
-        revoked = revoked_serials(hq) | set(reg[terminal].serials)
+        revoked = revoked_serials(hq) | set(reg[tid].serials)
         revoked |= pki.serials_of_terminal(hq.pki, terminal)
         try:
             pki.write_crl(hq.pki, clock, revoked)

@@ -33,6 +33,7 @@ from appliance.procedures import apply_absentee_notice
 from ground.clock import Clock, SystemClock
 from ground.errors import IllegalTransition, MeiboError
 from ground.events import EventKind, genesis_hash
+from ground.model import StationId, TerminalId
 from appliance.store import Store
 from appliance.terminal import Terminal, VotedFlag
 from provisioning.pki import hq_server_name
@@ -79,8 +80,8 @@ class LateAlert:
 
     seq: int
     contest: str
-    station: str
-    terminal: str
+    station: StationId
+    terminal: TerminalId
     hlc: int
 
 

@@ -13,20 +13,21 @@ from nacl.exceptions import BadSignatureError, CryptoError
 from nacl.signing import SigningKey, VerifyKey
 
 from ground.events import canonical_json
+from ground.model import TerminalId
 from sync_protocol.errors import BatchRejected
 
 
-def batch_message(election: str, terminal: str, first_seq: int, last_seq: int, prev: bytes,
+def batch_message(election: str, terminal: TerminalId, first_seq: int, last_seq: int, prev: bytes,
                   head: bytes) -> bytes:
     return canonical_json(["meibo-batch/1", election, terminal, first_seq, last_seq, prev.hex(), head.hex()])
 
 
-def sign_batch(key: SigningKey, election: str, terminal: str, first_seq: int, last_seq: int,
+def sign_batch(key: SigningKey, election: str, terminal: TerminalId, first_seq: int, last_seq: int,
                prev: bytes, head: bytes) -> bytes:
     return key.sign(batch_message(election, terminal, first_seq, last_seq, prev, head)).signature
 
 
-def verify_batch(public_key: bytes, signature: bytes, election: str, terminal: str, first_seq: int,
+def verify_batch(public_key: bytes, signature: bytes, election: str, terminal: TerminalId, first_seq: int,
                  last_seq: int, prev: bytes, head: bytes) -> None:
     try:
         VerifyKey(public_key).verify(batch_message(election, terminal, first_seq, last_seq, prev, head), signature)

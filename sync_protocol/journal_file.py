@@ -28,6 +28,7 @@ from appliance.dirs import write_atomic
 from appliance.wipe import ExportMismatch
 from ground.errors import MeiboError
 from ground.events import canonical_json, chain_hash, genesis_hash
+from ground.model import StationId, TerminalId
 from appliance.store import Store
 from sync_protocol.codec import MAX_FRAME, Frame, FrameType, decode, encode
 from sync_protocol.crypto import verify_batch
@@ -41,7 +42,7 @@ MAX_FILE = 2 << 30
 def export_journal(store: Store, key: SigningKey, election: str, terminal: str, station: str, out: Path,
                    exported_at: str) -> dict[str, Any]:
     head = journal.head(store)
-    link = TerminalLink(election, terminal, station, key, max_batch=2000, window=1 << 30)
+    link = TerminalLink(election, TerminalId(terminal), StationId(station), key, max_batch=2000, window=1 << 30)
     link.state = LinkState.READY  # a file is a link that is always ready and never answers
     parts = [MAGIC, canonical_json({"election": election, "terminal": terminal, "station": station,
                                     "exported_at": exported_at, "last": head.seq}) + b"\n"]
@@ -123,7 +124,7 @@ def verify_complete_export(path: Path, *, election: str, terminal: str, device_p
                 x = chain_hash(x, ev.encode())
             if x != fhead:
                 raise ExportMismatch(f"{path}: 記録が署名の後で変えられています")
-            verify_batch(pub, bytes.fromhex(fr.header["sig"]), election, terminal, first, last, prev, fhead)
+            verify_batch(pub, bytes.fromhex(fr.header["sig"]), election, TerminalId(terminal), first, last, prev, fhead)
             seq, h = last, fhead
     except ExportMismatch:
         raise

@@ -21,6 +21,7 @@ from nacl.signing import SigningKey
 
 from ground.errors import IllegalTransition
 from ground.events import Event, chain_hash
+from ground.model import StationId, TerminalId
 from sync_protocol.codec import PROTOCOL_VERSION, Frame, FrameType, MAX_BATCH_EVENTS
 from sync_protocol.crypto import sign_batch
 from sync_protocol.headers import MAX_UNDECIDED, check_frame
@@ -64,8 +65,8 @@ class TerminalVerdict:
     seq: int
     contest: str
     accepted: bool
-    station: str = ""
-    terminal: str = ""
+    station: StationId = StationId("")
+    terminal: TerminalId = TerminalId("")
     hlc: int = 0
     first_seq: int = 0  # the earlier ballot's sequence number on its terminal
 
@@ -92,7 +93,7 @@ class LinkActions:
 class TerminalLink:
     """Terminal side of the sync protocol. Feed it frames; it tells you what to send and do."""
 
-    def __init__(self, election: str, terminal: str, station: str, key: SigningKey,
+    def __init__(self, election: str, terminal: TerminalId, station: StationId, key: SigningKey,
                  max_batch: int = 500, window: int = 4) -> None:
         self.election, self.terminal, self.station = election, terminal, station
         self._key = key
@@ -238,7 +239,8 @@ def _parse_verdicts(h: dict[str, Any]) -> list[TerminalVerdict]:
         if v[2] == "A":
             out.append(TerminalVerdict(int(v[0]), str(v[1]), True))
         else:
-            out.append(TerminalVerdict(int(v[0]), str(v[1]), False, str(v[3]), str(v[4]), int(v[5]), int(v[6])))
+            out.append(TerminalVerdict(int(v[0]), str(v[1]), False, StationId(str(v[3])), TerminalId(str(v[4])),
+                                       int(v[5]), int(v[6])))
     return out
 
 

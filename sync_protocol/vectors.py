@@ -7,7 +7,7 @@ from __future__ import annotations
 from nacl.signing import SigningKey
 
 from ground.events import Event, EventKind, chain_hash, genesis_hash
-from ground.model import TerminalId
+from ground.model import StationId, TerminalId
 from sync_protocol.codec import Frame, FrameType, encode
 from sync_protocol.session import TerminalLink
 
@@ -21,7 +21,7 @@ def vectors() -> list[tuple[str, bytes]]:
                {"station": "E01", "clerk": "c1", "voter": "0000012345", "contests": ["governor", "mayor"]})
     e2 = Event(EventKind.PROVISIONAL, 2, e1.hlc + 1, TERMINAL, {"ref": 1})
     g = genesis_hash(ELECTION, TERMINAL)
-    link = TerminalLink(ELECTION, TERMINAL, "E01", KEY)
+    link = TerminalLink(ELECTION, TERMINAL, StationId("E01"), KEY)
     hello = link.connect(0, g, 0, 1)
     link.state = link.state.READY
     batch = link.batch([e1, e2], g)

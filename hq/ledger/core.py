@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Container, Iterable
 
 from ground.events import Event, EventKind, chain_hash, genesis_hash
+from ground.model import StationId, TerminalId, VoterId
 from sync_protocol.crypto import verify_batch
 from sync_protocol.errors import BatchRejected
 from hq.ledger.streams import ChainHashes, Flag, FlagLog
@@ -19,8 +20,8 @@ from hq.screen import Refusal, needs_screen, screen_checkin
 
 @dataclass
 class TermState:
-    terminal: str
-    station: str
+    terminal: TerminalId
+    station: StationId
     device_pub: bytes
     acked_seq: int = 0
     head: bytes = b""
@@ -42,7 +43,7 @@ class BatchCheck:
 class Ledger:
     def __init__(self, election_id: str) -> None:
         self.election_id = election_id
-        self.terminals: dict[str, TermState] = {}
+        self.terminals: dict[str, TermState] = {}  # by TerminalId (readers index by plain ids)
         self.checkins = CheckinMap()
         # _checkin inlines _add_ballot's first-ballot case unless a subclass changes _add_ballot
         self._plain_add_ballot = type(self)._add_ballot is Ledger._add_ballot
@@ -68,10 +69,10 @@ class Ledger:
         self.alert_log: list[Alert] = []  # in creation order (ids are stable across replays)
         # per terminal, the last verified batch's new events and their chain hashes, so that
         # apply() need not hash them again: (first seq, events, hashes)
-        self._verified: dict[str, tuple[int, list[Event], list[bytes]]] = {}
+        self._verified: dict[TerminalId, tuple[int, list[Event], list[bytes]]] = {}
 
     # --- terminals -------------------------------------------------------------------------
-    def register(self, terminal: str, station: str, device_pub: bytes) -> TermState:
+    def register(self, terminal: TerminalId, station: StationId, device_pub: bytes) -> TermState:
         ts = self.terminals.get(terminal)
         if ts is None:
             ts = TermState(terminal, station, device_pub, head=genesis_hash(self.election_id, terminal))
@@ -80,12 +81,12 @@ class Ledger:
             ts.station, ts.device_pub = station, device_pub
         return ts
 
-    def hash_at(self, terminal: str, seq: int) -> bytes:
+    def hash_at(self, terminal: TerminalId, seq: int) -> bytes:
         ts = self.terminals[terminal]
         return ts.head if seq == ts.acked_seq else (ts.hashes[seq - 1] if seq > 0 else genesis_hash(self.election_id, terminal))
 
     # --- verification ----------------------------------------------------------------------
-    def check_batch(self, terminal: str, events: list[Event], signature: bytes, first_seq: int,
+    def check_batch(self, terminal: TerminalId, events: list[Event], signature: bytes, first_seq: int,
                     last_seq: int, prev_hex: str, head_hex: str) -> BatchCheck:
         """Verify a batch from ``terminal`` (the identity its TLS certificate proved).
 
@@ -208,15 +209,15 @@ class Ledger:
             # older terminal's DELETE branch ignores (no voted row has HQ's seq for it)
             self.other_events.append(ev)
             for c in ev.contests:
-                self.flags.append(Flag(len(self.flags) + 1, ev.voter, c, 0, "absentee:" + str(ev.data["state"]),
-                                       ev.terminal, ev.seq, ev.hlc))
+                self.flags.append(Flag(len(self.flags) + 1, VoterId(ev.voter), c, 0,
+                                       StationId("absentee:" + str(ev.data["state"])), ev.terminal, ev.seq, ev.hlc))
         else:
             self.other_events.append(ev)
 
-    def _flag(self, voter: str, contest: str, delta: int, ref: BallotRef) -> None:
+    def _flag(self, voter: VoterId, contest: str, delta: int, ref: BallotRef) -> None:
         self.flags.append(Flag(len(self.flags) + 1, voter, contest, delta, ref.station, ref.terminal, ref.seq, ref.hlc))
 
-    def holder(self, voter: str, contest: str) -> BallotRef | None:
+    def holder(self, voter: VoterId, contest: str) -> BallotRef | None:
         lst = self.ballots.get((voter, contest))
         return self.checkins.ref_of(lst[0]) if lst else None
 
@@ -282,7 +283,7 @@ class Ledger:
     def _checkin(self, ev: Event, counted: tuple[str, ...] | None = None) -> None:
         data = ev.data
         t, seq = ev.terminal, ev.seq
-        voter, contests = str(data["voter"]), tuple(data["contests"]) if counted is None else counted
+        voter, contests = VoterId(str(data["voter"])), tuple(data["contests"]) if counted is None else counted
         ref = (t, seq, str(data.get("station", "")), ev.hlc, str(data.get("clerk", "")))
         key = (t, seq)
         checkins = self.checkins
@@ -346,7 +347,7 @@ class Ledger:
                 rec.state[c] = CState.VOIDED
 
     # --- queries -----------------------------------------------------------------------------
-    def verdicts_for(self, terminal: str, seqs: Iterable[int]) -> list[ContestVerdict]:
+    def verdicts_for(self, terminal: TerminalId, seqs: Iterable[int]) -> list[ContestVerdict]:
         out: list[ContestVerdict] = []
         for s in seqs:
             rec = self.checkins.get((terminal, s))
@@ -354,7 +355,7 @@ class Ledger:
                 out.extend(rec.verdict.values())
         return out
 
-    def verdict_wire(self, terminal: str, seqs: Iterable[int]) -> tuple[list[list[int]], list[list[object]]]:
+    def verdict_wire(self, terminal: TerminalId, seqs: Iterable[int]) -> tuple[list[list[int]], list[list[object]]]:
         """Verdicts for the wire (ACK, WELCOME): check-ins whose every contest was accepted
         (the common case) as seq ranges ``ok``; each contest of any other check-in in ``v``."""
         ok: list[list[int]] = []
@@ -390,14 +391,14 @@ class Ledger:
                 detailed.extend(v.wire() for v in rec.verdict.values())
         return ok, detailed
 
-    def flags_after(self, cursor: int, exclude_terminal: str | None = None, limit: int = 5000,
+    def flags_after(self, cursor: int, exclude_terminal: TerminalId | None = None, limit: int = 5000,
                     upto: int | None = None) -> tuple[list[Flag], int]:
         """Flags after ``cursor`` (at most ``upto``), skipping the recipient's own; returns the
         new cursor (which moves past skipped flags too)."""
         rows, pos = self.flags.wire_after(cursor, exclude_terminal, limit, upto)
         return [_tuple_new(Flag, r) for r in rows], pos
 
-    def flags_wire_after(self, cursor: int, exclude_terminal: str | None = None, limit: int = 5000,
+    def flags_wire_after(self, cursor: int, exclude_terminal: TerminalId | None = None, limit: int = 5000,
                          upto: int | None = None) -> tuple[list[tuple[Any, ...]], int]:
         """``flags_after`` in wire form (each ``Flag.wire()``), for the FLAGS frame."""
         return self.flags.wire_after(cursor, exclude_terminal, limit, upto)
@@ -408,7 +409,7 @@ class Ledger:
     def voted_set(self) -> set[tuple[str, str]]:
         return set(self.ballots)
 
-    def ballot_count(self, voter: str, contest: str) -> int:
+    def ballot_count(self, voter: VoterId, contest: str) -> int:
         return len(self.ballots.get((voter, contest), ()))
 
 
@@ -420,4 +421,4 @@ _CHECKIN, _ABSENTEE = EventKind.CHECKIN, EventKind.ABSENTEE
 _BALLOT, _PENDING = CState.BALLOT, CState.PENDING
 
 
-HQ_STATION = "HQ"
+HQ_STATION = StationId("HQ")

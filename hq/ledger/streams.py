@@ -11,16 +11,18 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Iterable, Iterator, NamedTuple, overload
 
+from ground.model import StationId, TerminalId, VoterId
+
 
 class Flag(NamedTuple):
     """One change of the voted-flag stream: +1 voter received contest there, -1 released."""
 
     cursor: int
-    voter: str
+    voter: VoterId
     contest: str
     delta: int
-    station: str
-    terminal: str
+    station: StationId
+    terminal: TerminalId
     seq: int
     hlc: int
 
@@ -87,7 +89,7 @@ class FlagLog:
     def __repr__(self) -> str:
         return f"FlagLog(<{len(self)}>)"
 
-    def wire_after(self, cursor: int, exclude_terminal: str | None, limit: int,
+    def wire_after(self, cursor: int, exclude_terminal: TerminalId | None, limit: int,
                    upto: int | None) -> tuple[list[tuple[Any, ...]], int]:
         """``Ledger.flags_after`` in wire form (``Flag.wire()``), without building a Flag each."""
         rows = self._rows

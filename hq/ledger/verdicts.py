@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Iterator, NamedTuple, TypeVar, overload
 
+from ground.model import StationId, TerminalId, VoterId
+
 
 _T = TypeVar("_T")
 
@@ -29,9 +31,9 @@ class CState(str, Enum):
 # per ingested event and a tuple is built in C (ingest is measured against a bare SQLite insert).
 
 class BallotRef(NamedTuple):
-    terminal: str
+    terminal: TerminalId
     seq: int
-    station: str
+    station: StationId
     hlc: int
     clerk: str = ""
 
@@ -59,7 +61,7 @@ class CheckinRec:
     path, so it holds as few objects as it can (each one the GC tracks costs every full
     collection)."""
 
-    voter: str
+    voter: VoterId
     # the BallotRef's fields as a plain tuple: the GC stops tracking a plain tuple of strings and
     # ints, never a NamedTuple, and every tracked object makes each full collection longer
     ref_row: tuple[str, int, str, int, str]
@@ -107,7 +109,7 @@ class CheckinRec:
 
 
 
-_Row = tuple[str, tuple[str, int, str, int, str], tuple[str, ...]]  # voter, ref_row, contests
+_Row = tuple[VoterId, tuple[str, int, str, int, str], tuple[str, ...]]  # voter, ref_row, contests
 
 
 class CheckinMap(dict[tuple[str, int], CheckinRec]):
@@ -217,7 +219,7 @@ class Alert:
     """二重投票: one voter holding two or more ballots of one contest."""
 
     alert_id: int
-    voter: str
+    voter: VoterId
     contest: str
     ballots: list[BallotRef]
     active: bool = True
@@ -227,7 +229,7 @@ class Alert:
 class Alarm:
     """Cloned or forked terminal: two different events at one position (or a changed event)."""
 
-    terminal: str
+    terminal: TerminalId
     seq: int
     reason: str
     held_hash: str
