@@ -94,7 +94,8 @@ def check(w: World, converged: bool) -> list[str]:
     # 3. alerts: exactly the double votes of the ground truth
     truth = _ballots(journals)
     expected = {k: b for k, b in truth.items() if len(b) >= 2}
-    actual = {(a.voter, a.contest): {(r.terminal, r.seq) for r in a.ballots} for a in led.active_alerts()}
+    actual: dict[tuple[str, str], set[tuple[str, int]]] = {
+        (a.voter, a.contest): {(r.terminal, r.seq) for r in a.ballots} for a in led.active_alerts()}
     for k in sorted(set(expected) | set(actual)):
         if expected.get(k) != actual.get(k):
             v.append(f"alert for {k[0]}/{k[1]}: expected ballots {sorted(expected.get(k, ()))}, "

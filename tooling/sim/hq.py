@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from ground.errors import IllegalTransition
 from ground.events import Event, EventKind
 from ground.hlc import HybridClock
-from ground.model import HQ_TERMINAL
+from ground.model import HQ_TERMINAL, StationId, TerminalId
 from sync_protocol import codec
 from sync_protocol.errors import FrameInvalid
 from hq.ledger import CheckinRec, CState, Ledger, Verdict
@@ -76,8 +76,8 @@ class SimHq:
     def fresh_ledger(self) -> Ledger:
         led = self.ledger_cls(self.w.election)
         for t in self.w.terminals.values():
-            led.register(t.tid, t.station, bytes(t.key.verify_key))
-        led.register(HQ_TERMINAL, "HQ", b"\x00" * 32)
+            led.register(TerminalId(t.tid), StationId(t.station), bytes(t.key.verify_key))
+        led.register(HQ_TERMINAL, StationId("HQ"), b"\x00" * 32)
         for ev in self.log.durable():
             led.apply(ev)
         return led
@@ -113,7 +113,7 @@ class SimHq:
 
     # --- connections ----------------------------------------------------------------------------
     def accept(self, conn: Connection) -> None:
-        self.sessions[conn.cid] = (conn, HqSession(self.ledger, conn.terminal))
+        self.sessions[conn.cid] = (conn, HqSession(self.ledger, TerminalId(conn.terminal)))
 
     def on_closed(self, conn: Connection) -> None:
         self.welcomed.discard(conn.cid)

@@ -27,7 +27,7 @@ from ground.errors import IllegalTransition
 from ground.clock import JST
 from ground.events import Event, EventKind, chain_hash, genesis_hash
 from ground.hlc import HybridClock
-from ground.model import TerminalId
+from ground.model import StationId, TerminalId
 from sync_protocol import codec
 from sync_protocol.errors import FrameInvalid
 from sync_protocol.session import ALL_CONTESTS, LinkState, TerminalLink, TerminalVerdict, outcome_for
@@ -107,7 +107,7 @@ class SimTerminal:
     def _boot(self) -> None:
         evs = self.journal.durable()
         self.hlc = HybridClock(self.clock, last=max((e.hlc for e in evs), default=0))
-        self.link = TerminalLink(self.w.election, self.tid, self.station, self.key,
+        self.link = TerminalLink(self.w.election, TerminalId(self.tid), StationId(self.station), self.key,
                                  max_batch=self.w.mix.max_batch, window=self.w.mix.window)
         self.conn: Connection | None = None
         self.connecting = False

@@ -35,6 +35,7 @@ from ground.clock import Clock, clock_from_arg
 from appliance.dirs import HqDir
 from ground.errors import HqUnreachable, MeiboError
 from ground.events import decode
+from ground.model import StationId
 from hq.store import HqStore
 from hq.ledger import Alarm
 from hq.records import ConsoleData, HqFacts, RecordsLedger
@@ -229,7 +230,7 @@ class RemoteHq:
                 ledger.decided = store.decisions()
             for order, terminal, body in rows:
                 if terminal not in ledger.terminals:
-                    ledger.register(terminal, "?", b"")
+                    ledger.register(terminal, StationId("?"), b"")
                 ev = decode(bytes(body))
                 ledger.apply(ev)
                 live.observe(ledger, Change.of(ev))

@@ -16,7 +16,7 @@ from ground.clock import JST
 from ground.config import parse_config
 from ground.events import Event, EventKind
 from ground.hlc import pack
-from ground.model import ElectionConfig, TerminalId
+from ground.model import ElectionConfig, StationId, TerminalId
 from hq.ledger import CState
 from hq.records import HqFacts, RecordsLedger, hlc_dt
 
@@ -90,7 +90,7 @@ class EventMaker:
     seqs: dict[str, int] = field(default_factory=dict)
 
     def terminal(self, terminal: str, station: str) -> None:
-        self.ledger.register(terminal, station, b"\x00" * 32)
+        self.ledger.register(TerminalId(terminal), StationId(station), b"\x00" * 32)
         self.seqs.setdefault(terminal, 0)
 
     def emit(self, terminal: str, kind: EventKind, at: datetime, data: dict[str, Any]) -> Event:
@@ -162,7 +162,7 @@ def demo_ledger(seed: int = 7, voters_per_hour: int = 9) -> tuple[RecordsLedger,
                 "T-C01-1": (now_s - 4, "10.20.2.11", '{"dbm": -87, "carrier": "NTTドコモ"}'),
                 "T-C01-2": (now_s - 95, "10.20.2.12", '{"dbm": -109, "carrier": "KDDI"}'),
                 "T-D01-1": (now_s - 2, "10.20.3.11", '{"dbm": -71, "carrier": "NTTドコモ"}')}
-    alerts = {a.voter: a.alert_id for a in ledger.alert_log}
+    alerts: dict[str, int] = {a.voter: a.alert_id for a in ledger.alert_log}
     history: dict[int, list[dict[str, Any]]] = {}
     for aid in [alerts["100555"]]:
         history[aid] = [
