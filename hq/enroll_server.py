@@ -178,7 +178,8 @@ class EnrollService:
         try:
             cards.mark_used(self.hq.root, hello.card_serial.hex().upper(), self.clock)
         except cards.CardStateConflict as e:
-            raise refusal("card_cancelled" if "cancel" in e.code else "card_used") from None
+            cancelled = e.details.get("state") == cards.CardRecordState.CANCELLED.value  # the recorded state, not the code
+            raise refusal("card_cancelled" if cancelled else "card_used") from None
         now = self.clock.now().isoformat(timespec="seconds")
         revoked: set[int] = set()
         with self.hq.registry_lock():
