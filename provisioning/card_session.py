@@ -21,7 +21,9 @@ from provisioning.card_client import CardClient
 
 
 def _pcsc_reader() -> CardReader:
-    from hardware.cardreader.pcsc import PcscCardReader  # pyscard: optional, loaded when used
+    # lazy: loads pyscard; the kiosk's presenters import this module and must not (test_presenter_imports_no_kivy)
+    from hardware.cardreader.pcsc import PcscCardReader
+
     return PcscCardReader(CardReaderSettings())
 
 

@@ -99,7 +99,7 @@ def start_pcscd(run_dir: Path, settings: PcscdSettings | None = None, *,
     if unshare is None:
         raise PcscUnavailable("unshare (util-linux) is missing: cannot give pcscd a private /run/pcscd")
     try:
-        from hardware.cardreader.pcsc import PcscCardReader  # pyscard: optional, its absence is said below
+        from hardware.cardreader.pcsc import PcscCardReader  # lazy: pyscard is optional, its absence is said below
         import smartcard.scard  # noqa: F401
     except ImportError:
         raise PcscUnavailable("pyscard is not installed (.venv/bin/pip install pyscard)") from None

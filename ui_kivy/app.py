@@ -19,6 +19,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from appliance import journal
@@ -26,6 +27,7 @@ from appliance.dirs import TerminalDir
 from appliance.terminal import Terminal
 from ground.errors import MeiboError
 from hardware.rig import TerminalHardware
+from hardware.cardreader.pcsc import PcscCardReader  # pyscard itself is optional there
 from sync_protocol.client import SyncAgent
 from ui_kivy.fonts import find_cjk_font, install_default_font
 from ui_kivy.presenters.app_flow import KioskFlow
@@ -34,9 +36,19 @@ from ui_kivy.presenters.unlock import AtRestUnlock, UnlockPresenter, needs_unloc
 from ui_kivy.service import TerminalService, radio_from_snapshot
 
 # Kivy itself, and the views (they import Kivy), stay inside functions: Kivy reads its environment and
-# config at first import, which ``prepare_kivy`` must set first. pyscard is imported only when used.
+# config at first import, which ``prepare_kivy`` must set first. (pyscard, optional, loads with the
+# PC/SC driver and says so when it is missing.)
 
 KV = Path(__file__).with_name("views") / "kiosk.kv"
+
+
+def kivy_views() -> SimpleNamespace:
+    """The kiosk's Kivy views, imported on first use: Kivy reads its environment at first import,
+    which ``prepare_kivy`` sets first. The one place this module imports views."""
+    from ui_kivy.views import enroll, root, stopped, unlock  # lazy: imports kivy, after prepare_kivy
+
+    return SimpleNamespace(KioskRoot=root.KioskRoot, UnlockRoot=unlock.UnlockRoot, EnrollRoot=enroll.EnrollRoot,
+                           StoppedRoot=stopped.StoppedRoot)
 
 
 def prepare_kivy(size: tuple[int, int] = (1280, 800), fullscreen: bool = False) -> Path:
@@ -61,7 +73,7 @@ def make_app(flow: Any, font: Path, tick_s: float = 1.0) -> Any:
     from kivy.clock import Clock
     from kivy.lang import Builder
 
-    from ui_kivy.views.root import KioskRoot  # lazy: imports kivy, after prepare_kivy
+    KioskRoot = kivy_views().KioskRoot
 
     install_default_font(font)
     if str(KV) not in Builder.files:
@@ -88,7 +100,7 @@ def make_unlock_app(unlock: Any, font: Path, stop_when_unlocked: bool = True) ->
     from kivy.clock import Clock
     from kivy.lang import Builder
 
-    from ui_kivy.views.unlock import UnlockRoot  # lazy: imports kivy, after prepare_kivy
+    UnlockRoot = kivy_views().UnlockRoot
 
     install_default_font(font)
     if str(KV) not in Builder.files:
@@ -267,7 +279,7 @@ class StationRun:
 
     async def _enrollment(self, *, replace: bool, election_id: str | None = None,
                           live_terminal: str | None = None) -> Any:
-        from ui_kivy.views.enroll import EnrollRoot  # lazy: imports kivy, after prepare_kivy
+        EnrollRoot = kivy_views().EnrollRoot
 
         reader = self._card_reader()
         finished: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -294,13 +306,11 @@ class StationRun:
             if self.reader_factory is not None:
                 self._reader = self.reader_factory()
             else:
-                from hardware.cardreader.pcsc import PcscCardReader  # lazy: imports pyscard, only when used
-
                 self._reader = PcscCardReader()
         return self._reader
 
     async def _unlocking(self) -> None:
-        from ui_kivy.views.unlock import UnlockRoot  # lazy: imports kivy, after prepare_kivy
+        UnlockRoot = kivy_views().UnlockRoot
 
         tdir = TerminalDir(self.tdir_path)
         station_name = tdir.config().station(tdir.identity().station_id).name
@@ -323,7 +333,7 @@ class StationRun:
 
     async def _stopped(self, e: Any) -> None:
         """受付停止 in red until the window is closed (appliance/freshness.py alarms)."""
-        from ui_kivy.views.stopped import StoppedRoot  # lazy: imports kivy, after prepare_kivy
+        StoppedRoot = kivy_views().StoppedRoot
 
         self.stopped_by = e
         self.root.show(StoppedRoot(e.message, e.code))
@@ -333,7 +343,7 @@ class StationRun:
     async def _kiosk(self) -> str | None:
         """Run the kiosk until the supervisor asks to re-enroll; returns this terminal's id when its
         journal already holds events (a card for the same id is then refused), else None."""
-        from ui_kivy.views.root import KioskRoot  # lazy: imports kivy, after prepare_kivy
+        KioskRoot = kivy_views().KioskRoot
 
         tdir = TerminalDir(self.tdir_path)
         term = Terminal.open(tdir, self.clock)
