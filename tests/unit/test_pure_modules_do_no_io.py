@@ -22,7 +22,7 @@ PURE = [
     "ground.errors", "ground.model", "ground.events", "ground.barcode", "ground.hlc",
     "sync_protocol.errors", "sync_protocol.codec", "sync_protocol.headers", "sync_protocol.crypto",
     "sync_protocol.session",
-    "hq.screen", "hq.session", "hq.ledger",
+    "hq.screen", "hq.session", "hq.ledger", "hq.ledger.core", "hq.ledger.streams", "hq.ledger.verdicts",
     "provisioning.enroll",
     "appliance.eligibility", "appliance.wareki", "appliance.kana",
     "appliance.rollpkg", "appliance.zaigaipkg",  # the signed packages: verify and decode, bytes in, values out
