@@ -5,8 +5,9 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 # Debian packages meibo needs at run time and for its tests: PC/SC for the enrollment card
 # (pcscd, the vpcd virtual reader, headers and swig to build pyscard), a Japanese font for the
-# kiosk, poppler for looking at PDF reports, and the network tools for the namespace harness.
-DEB_PACKAGES := swig libpcsclite-dev pcscd vsmartcard-vpcd fonts-ipaexfont-gothic iproute2 nftables poppler-utils
+# kiosk, poppler for looking at PDF reports, the network tools for the namespace harness, and
+# PostgreSQL (HQ's second store; tooling/pgcluster.py runs its binaries, not the system's cluster).
+DEB_PACKAGES := swig libpcsclite-dev pcscd vsmartcard-vpcd fonts-ipaexfont-gothic iproute2 nftables poppler-utils postgresql
 STAMP := $(VENV)/.installed
 
 .PHONY: install test demo bench soak screenshots clean deb
