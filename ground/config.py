@@ -129,7 +129,7 @@ def _build(data: dict[str, Any], c: _Collector) -> ElectionConfig | None:
         c.add("election.early_voting_start", "期日前投票の開始日が終了日より後です")
 
     hq = data.get("hq")
-    hq_address = None
+    hq_address = hq_store = None
     if not isinstance(hq, dict):
         c.add("hq", "[hq] がありません")
     else:
@@ -138,6 +138,7 @@ def _build(data: dict[str, Any], c: _Collector) -> ElectionConfig | None:
             c.add("hq.address", f"host:port の形で指定してください: {hq_address!r}")
         elif hq_address is not None and not (0 < int(hq_address.rsplit(":", 1)[1]) < 65536):
             c.add("hq.address", f"ポート番号が範囲外です: {hq_address!r}")
+        hq_store = _str(hq, "store", "hq.store", c, required=False)  # its form: hq/store_db.py
 
     contests: list[Contest] = []
     raw_contests = data.get("contest", [])
@@ -266,4 +267,4 @@ def _build(data: dict[str, Any], c: _Collector) -> ElectionConfig | None:
     if c.problems or not (eid and name and day and ev_start and ev_end and hq_address):
         return None
     return ElectionConfig(eid, name, day, ev_start, ev_end, hq_address, tuple(contests),
-                          tuple(stations), barcode, closed_apn)
+                          tuple(stations), barcode, closed_apn, hq_store=hq_store)

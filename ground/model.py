@@ -132,6 +132,7 @@ class ElectionConfig:
     stations: tuple[Station, ...]
     barcode: BarcodeFormat = field(default_factory=BarcodeFormat)
     closed_apn: str | None = None
+    hq_store: str | None = None  # [hq] store: HQ's store URL (hq/store_db.py); None: hq.db
 
     def station(self, station_id: str) -> Station:
         for s in self.stations:

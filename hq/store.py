@@ -1,4 +1,7 @@
-"""HQ's durable store (hq.db) and the terminal registry: the I/O edge of the ledger.
+"""HQ's durable store and the terminal registry: the I/O edge of the ledger.
+
+The rows live in an ``HqDb`` (store_db.py): hq.db by default (store_sqlite.py), or PostgreSQL
+(store_pg.py) when a store URL says so; everything here is the same for both.
 
 Event-sourced: ``events`` holds every accepted journal event in HQ's ingest order
 (``hq_order``), idempotent on (terminal, seq). ``load()`` replays them into a fresh
@@ -26,10 +29,14 @@ from ground.clock import Clock, SystemClock
 from ground.errors import StorageFailed
 from ground.events import Event, EventKind, decode_batch
 from ground.model import HQ_TERMINAL, StationId, TerminalId
-from appliance.store import Migration, Store, _script
+from appliance.store import Store
 from appliance.zaigaipkg import ZAIGAI_PREFIX
 from hq.ledger import HQ_STATION, Alarm, Ledger
 from hq.screen import UNKNOWN_STATION, Refusal
+from hq.store_db import HqDb, StoreUrl, parse_store_url
+from hq.store_sqlite import MIGRATIONS, SqliteHqDb
+
+__all__ = ["ALERT_STATES", "MIGRATIONS", "HqStore", "open_db"]  # MIGRATIONS: hq.db's, from store_sqlite
 
 ALERT_STATES = ("open", "investigating", "resolved")
 # events read and decoded at once on replay: the size hardly matters (256 to 32,768 measured
@@ -38,61 +45,6 @@ REPLAY_CHUNK = 2048
 _KIND_TEXT: dict[EventKind, str] = {k: k.value for k in EventKind}
 
 
-def _m1(c: sqlite3.Connection) -> None:
-    _script(c, """
-        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-        CREATE TABLE events (
-            hq_order INTEGER PRIMARY KEY, terminal TEXT NOT NULL, seq INTEGER NOT NULL,
-            hlc INTEGER NOT NULL, kind TEXT NOT NULL, body BLOB NOT NULL, received_at REAL NOT NULL,
-            UNIQUE (terminal, seq)
-        );
-        CREATE TABLE alarms (
-            id INTEGER PRIMARY KEY, terminal TEXT NOT NULL, seq INTEGER NOT NULL, reason TEXT NOT NULL,
-            held_hash TEXT NOT NULL, offered_hash TEXT NOT NULL, at REAL NOT NULL, cleared_by TEXT
-        );
-        CREATE TABLE alert_actions (
-            id INTEGER PRIMARY KEY, alert_id INTEGER NOT NULL, state TEXT NOT NULL,
-            who TEXT NOT NULL, at TEXT NOT NULL, note TEXT NOT NULL
-        );
-        CREATE TABLE contacts (
-            terminal TEXT PRIMARY KEY, last_contact REAL NOT NULL, peer TEXT, signal TEXT
-        )
-    """)
-
-
-def _m2(c: sqlite3.Connection) -> None:
-    # 不在者投票 status per voter and contest (hq/procedures.py reads and writes it). IF NOT EXISTS:
-    # before this migration existed the table was made on first use, so an older hq.db has it
-    c.execute("""CREATE TABLE IF NOT EXISTS absentee_status (
-        id INTEGER PRIMARY KEY, voter TEXT NOT NULL, contest TEXT NOT NULL, state TEXT NOT NULL,
-        at TEXT NOT NULL, who TEXT NOT NULL, note TEXT NOT NULL)""")
-    c.execute("CREATE INDEX IF NOT EXISTS absentee_status_voter ON absentee_status(voter, contest, id)")
-
-
-def _m3(c: sqlite3.Connection) -> None:
-    # HQ's decision on a check-in it did not count (screen.py), written with the event in one
-    # transaction: replay reuses it, so a roll republished later never changes a verdict
-    _script(c, """
-        CREATE TABLE refusals (
-            terminal TEXT NOT NULL, seq INTEGER NOT NULL, code TEXT NOT NULL, body TEXT NOT NULL,
-            PRIMARY KEY (terminal, seq, code)
-        ) WITHOUT ROWID
-    """)
-
-
-def _m4(c: sqlite3.Connection) -> None:
-    # a terminal came back holding acknowledged events HQ lacks: HQ went back in time (restored
-    # from a backup, a lost disk cache); what the console shows in red until the end
-    _script(c, """
-        CREATE TABLE rollbacks (
-            id INTEGER PRIMARY KEY, terminal TEXT NOT NULL, hq_acked INTEGER NOT NULL,
-            terminal_acked INTEGER NOT NULL, at REAL NOT NULL
-        )
-    """)
-
-
-# Every table of hq.db comes from this list, in order (none is created elsewhere); append only.
-MIGRATIONS: list[Migration] = [_m1, _m2, _m3, _m4]
 
 
 @dataclass
@@ -203,23 +155,45 @@ def hq_key(hq: HqDir) -> SigningKey:
     return SigningKey(hq.roll_key.read_bytes())
 
 
+def open_db(hq: HqDir, url: StoreUrl) -> HqDb:
+    """The database a store URL names (store_db.py): hq.db, or a PostgreSQL server."""
+    if url.backend == "sqlite":
+        return SqliteHqDb(hq.hq_db)
+    from hq.store_pg import PgHqDb  # lazy: psycopg and libpq load only for a PostgreSQL store
+    return PgHqDb(url.dsn)
+
+
 class HqStore:
-    def __init__(self, hq: HqDir, clock: Clock | None = None) -> None:
+    """HQ's records: the registry and the published roll from HQDIR, the rows in an ``HqDb``
+    chosen by ``store`` (a store URL), else by election.toml's ``[hq] store``, else hq.db."""
+
+    def __init__(self, hq: HqDir, clock: Clock | None = None, store: str | None = None) -> None:
         self.hq = hq
         self.clock: Clock = clock or SystemClock()  # received_at, contacts, alarms, rollbacks
         self.config = hq.config()
-        self.store = Store(hq.hq_db, migrations=MIGRATIONS)
+        self.url = (parse_store_url(store) if store is not None
+                    else parse_store_url(self.config.hq_store, from_config=True))
+        self.db: HqDb = open_db(hq, self.url)
         self.registry_mtime = 0.0
         self.registry: dict[str, TerminalRecord] = {}  # by TerminalId
         self.revoked_serials: set[int] = set()
         self._roll: PublishedRoll | None = None
+
+    @property
+    def store(self) -> Store:
+        """hq.db's ``Store``, for the code that still runs its own SQL on it (records of
+        不在者投票, the console's follower, ...): refused on PostgreSQL, never half-done."""
+        if not isinstance(self.db, SqliteHqDb):
+            raise StorageFailed(f"この操作は PostgreSQL の本部記録（{self.url}）にはまだ対応していません",
+                                code="store_backend_unsupported")
+        return self.db.store
 
     def _now(self) -> float:
         """Seconds since the epoch, as the REAL columns hold them."""
         return self.clock.now().timestamp()
 
     def close(self) -> None:
-        self.store.close()
+        self.db.close()
         if self._roll is not None:
             self._roll.close()
             self._roll = None
@@ -265,7 +239,7 @@ class HqStore:
         ledger.decided = self.decisions()  # replay: every verdict as it was decided at first ingest
         self.refresh_registry(ledger)
         terminals = ledger.terminals
-        cur = self.store.conn.execute("SELECT body FROM events ORDER BY hq_order")
+        chunks = self.db.bodies(chunk)
         # The cyclic GC is off while replaying: the ledger's few but huge containers (check-ins,
         # ballots, flags: millions of entries) are traversed by every full collection, and the
         # replay's short-lived events trigger one every ~70k allocations, so with it on a replay
@@ -275,10 +249,7 @@ class HqStore:
         gc_was_on = gc.isenabled()
         gc.disable()
         try:
-            while True:
-                bodies = [body for (body,) in cur.fetchmany(chunk)]
-                if not bodies:
-                    break
+            for bodies in chunks:
                 evs = decode_batch(bodies)
                 if not terminals.keys() >= {ev.terminal for ev in evs}:
                     for ev in evs:  # enrolled then removed from the registry; in order of appearance
@@ -286,13 +257,13 @@ class HqStore:
                             ledger.register(ev.terminal, UNKNOWN_STATION, b"")
                 ledger.apply_all(evs)
         finally:
+            chunks.close()  # a replay stopped by a bad event leaves no read open
             if gc_was_on:
                 gc.enable()
             ledger.decided = None  # from here on: live ingest, screened
-        for terminal, seq, reason, held, offered in self.store.conn.execute(
-                "SELECT terminal, seq, reason, held_hash, offered_hash FROM alarms WHERE cleared_by IS NULL"):
+        for terminal, seq, reason, held, offered in self.db.open_alarms():
             if terminal in ledger.terminals:
-                ledger.raise_alarm(Alarm(terminal, seq, reason, held, offered))
+                ledger.raise_alarm(Alarm(TerminalId(terminal), seq, reason, held, offered))
         return ledger
 
     def screening(self, ledger: Ledger) -> None:
@@ -306,10 +277,10 @@ class HqStore:
     def decisions(self) -> dict[tuple[str, int], list[Refusal]]:
         """The stored refusals by check-in (the console's follower reads them as events arrive)."""
         out: dict[tuple[str, int], list[Refusal]] = {}
-        for terminal, seq, body in self.store.conn.execute("SELECT terminal, seq, body FROM refusals"):
+        for terminal, seq, body in self.db.refusals():
             d = json.loads(body)
             out.setdefault((terminal, seq), []).append(Refusal(
-                terminal, seq, d["code"], d["voter"], tuple(d["contests"]), d["claimed_station"],
+                TerminalId(terminal), seq, d["code"], d["voter"], tuple(d["contests"]), d["claimed_station"],
                 d["registered_station"], int(d["hlc"]), d.get("clerk", "")))
         return out
 
@@ -323,45 +294,32 @@ class HqStore:
         if not rows:
             return
         refused = [(r.terminal, r.seq, r.code, json.dumps(r.as_dict(), ensure_ascii=False)) for r in refusals]
-        with self.store.atomic() as c:
-            c.executemany("INSERT INTO events(terminal, seq, hlc, kind, body, received_at) VALUES(?,?,?,?,?,?)", rows)
-            if refused:
-                c.executemany("INSERT OR REPLACE INTO refusals(terminal, seq, code, body) VALUES(?,?,?,?)", refused)
+        self.db.commit(rows, refused)
 
     def record_alarm(self, alarm: Alarm) -> None:
-        with self.store.atomic() as c:
-            c.execute("INSERT INTO alarms(terminal, seq, reason, held_hash, offered_hash, at) VALUES(?,?,?,?,?,?)",
-                      (alarm.terminal, alarm.seq, alarm.reason, alarm.held_hash, alarm.offered_hash, self._now()))
+        self.db.record_alarm((alarm.terminal, alarm.seq, alarm.reason, alarm.held_hash, alarm.offered_hash),
+                             self._now())
 
     def record_rollback(self, terminal: TerminalId, hq_acked: int, terminal_acked: int, now: float | None = None) -> None:
-        with self.store.atomic() as c:
-            c.execute("INSERT INTO rollbacks(terminal, hq_acked, terminal_acked, at) VALUES(?,?,?,?)",
-                      (terminal, hq_acked, terminal_acked, self._now() if now is None else now))
+        self.db.record_rollback(terminal, hq_acked, terminal_acked, self._now() if now is None else now)
 
     def rollbacks(self) -> list[tuple[TerminalId, int, int, float]]:
         """Every time a terminal held acknowledged events HQ lacked: (terminal, HQ's, terminal's, at)."""
-        return [(TerminalId(str(t)), int(hq), int(term), float(at)) for t, hq, term, at in self.store.conn.execute(
-            "SELECT terminal, hq_acked, terminal_acked, at FROM rollbacks ORDER BY id")]
+        return [(TerminalId(str(t)), int(hq), int(term), float(at)) for t, hq, term, at in self.db.rollbacks()]
 
     def touch(self, terminal: TerminalId, peer: str = "", signal: str | None = None) -> None:
-        with self.store.atomic() as c:
-            c.execute("INSERT INTO contacts(terminal, last_contact, peer, signal) VALUES(?,?,?,?) "
-                      "ON CONFLICT(terminal) DO UPDATE SET last_contact=excluded.last_contact, peer=excluded.peer, "
-                      "signal=COALESCE(excluded.signal, contacts.signal)", (terminal, self._now(), peer, signal))
+        self.db.touch(terminal, self._now(), peer, signal)
 
     def contacts(self) -> dict[str, tuple[float, str, str | None]]:
-        return {r[0]: (r[1], r[2], r[3]) for r in self.store.conn.execute("SELECT * FROM contacts")}
+        return {r[0]: (r[1], r[2], r[3]) for r in self.db.contacts()}
 
     def alert_states(self) -> dict[int, list[dict[str, Any]]]:
         out: dict[int, list[dict[str, Any]]] = {}
-        for aid, state, who, at, note in self.store.conn.execute(
-                "SELECT alert_id, state, who, at, note FROM alert_actions ORDER BY id"):
+        for aid, state, who, at, note in self.db.alert_actions():
             out.setdefault(aid, []).append({"state": state, "who": who, "at": at, "note": note})
         return out
 
     def set_alert_state(self, alert_id: int, state: str, who: str, at: str, note: str) -> None:
         if state not in ALERT_STATES:
             raise StorageFailed(f"不明な状態です: {state}", code="alert_state_invalid")
-        with self.store.atomic() as c:
-            c.execute("INSERT INTO alert_actions(alert_id, state, who, at, note) VALUES(?,?,?,?,?)",
-                      (alert_id, state, who, at, note))
+        self.db.add_alert_action(alert_id, state, who, at, note)

@@ -1,0 +1,150 @@
+"""HQ's store on SQLite: HQDIR/hq.db through the terminal's ``Store`` (WAL, ``synchronous=FULL``,
+``BEGIN IMMEDIATE``; plain sqlite3, never SQLCipher: HQ's disk is protected by its machine). The
+default backend, and the SQL HQ has always run (store_db.py says what every backend promises).
+
+The schema is the numbered list ``MIGRATIONS`` (append only); the PostgreSQL backend has its own
+list making the same tables (store_pg.py).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Generator, Sequence
+from pathlib import Path
+
+from appliance.store import Migration, Store, _script
+from hq.store_db import AlarmRow, Backend, EventAlreadyStored, EventRow, RefusalRow
+
+
+def _m1(c: sqlite3.Connection) -> None:
+    _script(c, """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE events (
+            hq_order INTEGER PRIMARY KEY, terminal TEXT NOT NULL, seq INTEGER NOT NULL,
+            hlc INTEGER NOT NULL, kind TEXT NOT NULL, body BLOB NOT NULL, received_at REAL NOT NULL,
+            UNIQUE (terminal, seq)
+        );
+        CREATE TABLE alarms (
+            id INTEGER PRIMARY KEY, terminal TEXT NOT NULL, seq INTEGER NOT NULL, reason TEXT NOT NULL,
+            held_hash TEXT NOT NULL, offered_hash TEXT NOT NULL, at REAL NOT NULL, cleared_by TEXT
+        );
+        CREATE TABLE alert_actions (
+            id INTEGER PRIMARY KEY, alert_id INTEGER NOT NULL, state TEXT NOT NULL,
+            who TEXT NOT NULL, at TEXT NOT NULL, note TEXT NOT NULL
+        );
+        CREATE TABLE contacts (
+            terminal TEXT PRIMARY KEY, last_contact REAL NOT NULL, peer TEXT, signal TEXT
+        )
+    """)
+
+
+def _m2(c: sqlite3.Connection) -> None:
+    # 不在者投票 status per voter and contest (hq/procedures.py reads and writes it). IF NOT EXISTS:
+    # before this migration existed the table was made on first use, so an older hq.db has it
+    c.execute("""CREATE TABLE IF NOT EXISTS absentee_status (
+        id INTEGER PRIMARY KEY, voter TEXT NOT NULL, contest TEXT NOT NULL, state TEXT NOT NULL,
+        at TEXT NOT NULL, who TEXT NOT NULL, note TEXT NOT NULL)""")
+    c.execute("CREATE INDEX IF NOT EXISTS absentee_status_voter ON absentee_status(voter, contest, id)")
+
+
+def _m3(c: sqlite3.Connection) -> None:
+    # HQ's decision on a check-in it did not count (screen.py), written with the event in one
+    # transaction: replay reuses it, so a roll republished later never changes a verdict
+    _script(c, """
+        CREATE TABLE refusals (
+            terminal TEXT NOT NULL, seq INTEGER NOT NULL, code TEXT NOT NULL, body TEXT NOT NULL,
+            PRIMARY KEY (terminal, seq, code)
+        ) WITHOUT ROWID
+    """)
+
+
+def _m4(c: sqlite3.Connection) -> None:
+    # a terminal came back holding acknowledged events HQ lacks: HQ went back in time (restored
+    # from a backup, a lost disk cache); what the console shows in red until the end
+    _script(c, """
+        CREATE TABLE rollbacks (
+            id INTEGER PRIMARY KEY, terminal TEXT NOT NULL, hq_acked INTEGER NOT NULL,
+            terminal_acked INTEGER NOT NULL, at REAL NOT NULL
+        )
+    """)
+
+
+# Every table of hq.db comes from this list, in order (none is created elsewhere); append only.
+MIGRATIONS: list[Migration] = [_m1, _m2, _m3, _m4]
+
+
+class SqliteHqDb:
+    """hq.db. ``store`` is the open ``Store``: code that still runs its own SQL on hq.db
+    (procedures, roll, the console) reaches it through ``HqStore.store``."""
+
+    backend: Backend = "sqlite"
+
+    def __init__(self, path: Path) -> None:
+        self.store = Store(path, migrations=MIGRATIONS)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def commit(self, events: Sequence[EventRow], refusals: Sequence[RefusalRow]) -> None:
+        try:
+            with self.store.atomic() as c:
+                c.executemany("INSERT INTO events(terminal, seq, hlc, kind, body, received_at) VALUES(?,?,?,?,?,?)",
+                              events)
+                if refusals:
+                    c.executemany("INSERT OR REPLACE INTO refusals(terminal, seq, code, body) VALUES(?,?,?,?)",
+                                  refusals)
+        except sqlite3.IntegrityError as e:  # UNIQUE (terminal, seq): rolled back, nothing written
+            raise EventAlreadyStored(f"同じ受付記録がすでに保存されています: {e}") from e
+
+    def bodies(self, chunk: int) -> Generator[list[bytes], None, None]:
+        cur = self.store.conn.execute("SELECT body FROM events ORDER BY hq_order")
+        while True:
+            bodies = [body for (body,) in cur.fetchmany(chunk)]
+            if not bodies:
+                return
+            yield bodies
+
+    def refusals(self) -> list[tuple[str, int, str]]:
+        return self.store.conn.execute("SELECT terminal, seq, body FROM refusals").fetchall()
+
+    def open_alarms(self) -> list[AlarmRow]:
+        return self.store.conn.execute(
+            "SELECT terminal, seq, reason, held_hash, offered_hash FROM alarms WHERE cleared_by IS NULL").fetchall()
+
+    def record_alarm(self, alarm: AlarmRow, at: float) -> None:
+        with self.store.atomic() as c:
+            c.execute("INSERT INTO alarms(terminal, seq, reason, held_hash, offered_hash, at) VALUES(?,?,?,?,?,?)",
+                      (*alarm, at))
+
+    def record_rollback(self, terminal: str, hq_acked: int, terminal_acked: int, at: float) -> None:
+        with self.store.atomic() as c:
+            c.execute("INSERT INTO rollbacks(terminal, hq_acked, terminal_acked, at) VALUES(?,?,?,?)",
+                      (terminal, hq_acked, terminal_acked, at))
+
+    def rollbacks(self) -> list[tuple[str, int, int, float]]:
+        return self.store.conn.execute(
+            "SELECT terminal, hq_acked, terminal_acked, at FROM rollbacks ORDER BY id").fetchall()
+
+    def touch(self, terminal: str, at: float, peer: str, signal: str | None) -> None:
+        with self.store.atomic() as c:
+            c.execute("INSERT INTO contacts(terminal, last_contact, peer, signal) VALUES(?,?,?,?) "
+                      "ON CONFLICT(terminal) DO UPDATE SET last_contact=excluded.last_contact, peer=excluded.peer, "
+                      "signal=COALESCE(excluded.signal, contacts.signal)", (terminal, at, peer, signal))
+
+    def contacts(self) -> list[tuple[str, float, str, str | None]]:
+        return self.store.conn.execute("SELECT terminal, last_contact, peer, signal FROM contacts").fetchall()
+
+    def add_alert_action(self, alert_id: int, state: str, who: str, at: str, note: str) -> None:
+        with self.store.atomic() as c:
+            c.execute("INSERT INTO alert_actions(alert_id, state, who, at, note) VALUES(?,?,?,?,?)",
+                      (alert_id, state, who, at, note))
+
+    def alert_actions(self) -> list[tuple[int, str, str, str, str]]:
+        return self.store.conn.execute("SELECT alert_id, state, who, at, note FROM alert_actions ORDER BY id").fetchall()
+
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        return self.store.get_meta(key, default)
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.store.atomic() as c:
+            self.store.set_meta(c, key, value)
