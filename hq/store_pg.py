@@ -1,0 +1,257 @@
+"""HQ's store on PostgreSQL through psycopg 3 (store_db.py says what every backend promises).
+
+The same tables as hq.db, made by their own numbered migrations (``PG_MIGRATIONS``; each applied
+step is a row of ``schema_migrations``; append only), all pending steps in one transaction under
+an advisory lock, so two HQ processes starting at once cannot both run them and a failed step
+leaves nothing. Bodies are ``bytea``; times are ``double precision`` seconds, as hq.db's REAL.
+
+Durability: the session sets ``synchronous_commit = on``, so a COMMIT returns only once the WAL
+is flushed on the primary and, where the server names a synchronous standby, on it too: only
+then may HQ acknowledge. Events go in by ``COPY`` (one round trip for the batch); a duplicate
+(terminal, seq) fails the whole transaction, as SQLite's UNIQUE does.
+
+The connection is autocommit and every write is an explicit ``transaction()``. A lost server
+raises ``StoreUnreachable`` (for a commit: its outcome is unknown, so HQ reloads its ledger from
+what the store holds, as after any failed commit); the next call connects again, which with a
+multi-host DSN and ``target_session_attrs=read-write`` finds the new primary. One lock keeps a
+read from another thread out of a write's transaction.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Generator, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from ground.errors import StorageFailed
+from hq.store_db import (AlarmRow, Backend, EventAlreadyStored, EventRow, RefusalRow, StoreUnreachable,
+                         StoreUrlInvalid, redact)
+
+CONNECT_TIMEOUT_S = 5  # libpq waits forever by default; a store HQ cannot reach must say so
+_MIGRATION_LOCK = 0x6D6569626F  # pg_advisory_xact_lock key: "meibo"
+
+PgMigration = Callable[[psycopg.Connection[Any]], None]
+
+
+def _run(c: psycopg.Connection[Any], sql: str) -> None:
+    for stmt in sql.split(";"):
+        if stmt.strip():
+            c.execute(stmt)
+
+
+def _m1(c: psycopg.Connection[Any]) -> None:
+    _run(c, """
+        CREATE TABLE meta (key text PRIMARY KEY, value text NOT NULL);
+        CREATE TABLE events (
+            hq_order bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, terminal text NOT NULL,
+            seq bigint NOT NULL, hlc bigint NOT NULL, kind text NOT NULL, body bytea NOT NULL,
+            received_at double precision NOT NULL, UNIQUE (terminal, seq)
+        );
+        CREATE TABLE alarms (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, terminal text NOT NULL, seq bigint NOT NULL,
+            reason text NOT NULL, held_hash text NOT NULL, offered_hash text NOT NULL,
+            at double precision NOT NULL, cleared_by text
+        );
+        CREATE TABLE alert_actions (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, alert_id bigint NOT NULL, state text NOT NULL,
+            who text NOT NULL, at text NOT NULL, note text NOT NULL
+        );
+        CREATE TABLE contacts (
+            terminal text PRIMARY KEY, last_contact double precision NOT NULL, peer text, signal text
+        )
+    """)
+
+
+def _m2(c: psycopg.Connection[Any]) -> None:
+    # 不在者投票 status (hq/procedures.py; still SQL on hq.db only, see HqStore.store)
+    _run(c, """
+        CREATE TABLE absentee_status (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, voter text NOT NULL, contest text NOT NULL,
+            state text NOT NULL, at text NOT NULL, who text NOT NULL, note text NOT NULL
+        );
+        CREATE INDEX absentee_status_voter ON absentee_status(voter, contest, id)
+    """)
+
+
+def _m3(c: psycopg.Connection[Any]) -> None:
+    c.execute("""CREATE TABLE refusals (
+        terminal text NOT NULL, seq bigint NOT NULL, code text NOT NULL, body text NOT NULL,
+        PRIMARY KEY (terminal, seq, code))""")
+
+
+def _m4(c: psycopg.Connection[Any]) -> None:
+    c.execute("""CREATE TABLE rollbacks (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, terminal text NOT NULL, hq_acked bigint NOT NULL,
+        terminal_acked bigint NOT NULL, at double precision NOT NULL)""")
+
+
+# Every table of HQ's PostgreSQL schema comes from this list, in order (the same as hq.db's
+# MIGRATIONS, step for step); append only: a step once shipped is never edited or reordered.
+PG_MIGRATIONS: list[PgMigration] = [_m1, _m2, _m3, _m4]
+
+
+def migrate(c: psycopg.Connection[Any], steps: Sequence[PgMigration] = PG_MIGRATIONS) -> int:
+    """Apply the pending steps in one transaction; returns how many ran (0: nothing written)."""
+    with c.transaction():
+        c.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+        c.execute("""CREATE TABLE IF NOT EXISTS schema_migrations (
+            version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())""")
+        row = c.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
+        done = int(row[0]) if row else 0
+        for version, step in enumerate(steps, start=1):
+            if version > done:
+                step(c)
+                c.execute("INSERT INTO schema_migrations(version, name) VALUES (%s, %s)",
+                          (version, step.__name__.strip("_")))
+        return max(0, len(steps) - done)
+
+
+def check_dsn(dsn: str) -> str:
+    """The DSN as libpq will be given it (a connect timeout added when none is set), or
+    ``StoreUrlInvalid`` when libpq cannot parse it."""
+    try:
+        params = conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError as e:
+        raise StoreUrlInvalid(f"PostgreSQL の接続文字列が読めません: {redact(dsn)!r}（{e}）",
+                              code="store_url_invalid") from e
+    return dsn if "connect_timeout" in params else make_conninfo(dsn, connect_timeout=CONNECT_TIMEOUT_S)
+
+
+class PgHqDb:
+    backend: Backend = "postgresql"
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn = check_dsn(dsn)
+        self._lock = threading.Lock()
+        self._c: psycopg.Connection[Any] | None = None
+        with self._lock:
+            with self._translate("接続"):
+                migrate(self._conn())
+
+    # --- connection ---------------------------------------------------------------------------
+    def _conn(self) -> psycopg.Connection[Any]:
+        c = self._c
+        if c is not None and not c.closed and not c.broken:
+            return c
+        self._c = None
+        try:
+            c = psycopg.connect(self.dsn, autocommit=True)
+        except psycopg.OperationalError as e:
+            raise StoreUnreachable(f"本部のデータベースに接続できません: {redact(self.dsn)}（{_first_line(e)}）",
+                                   code="store_unreachable") from e
+        c.execute("SET synchronous_commit TO on")  # durable (on a synchronous standby too) before ack
+        self._c = c
+        return c
+
+    @contextmanager
+    def _translate(self, what: str) -> Iterator[None]:
+        """psycopg's errors as ours (store_db.py); the caller holds the lock."""
+        try:
+            yield
+        except pg_errors.UniqueViolation as e:
+            raise EventAlreadyStored(f"同じ受付記録がすでに保存されています: {_first_line(e)}") from e
+        except psycopg.OperationalError as e:  # the server went away: the connection is dropped
+            self._drop()
+            raise StoreUnreachable(f"本部のデータベースとの接続が切れました（{what}）: {_first_line(e)}",
+                                   code="store_unreachable") from e
+        except psycopg.Error as e:
+            raise StorageFailed(f"本部のデータベースで{what}できませんでした: {_first_line(e)}") from e
+
+    def _drop(self) -> None:
+        c, self._c = self._c, None
+        if c is not None:
+            try:
+                c.close()
+            except psycopg.Error:
+                pass
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop()
+
+    def _write(self, what: str, sql: str, params: Sequence[Any]) -> None:
+        with self._lock, self._translate(what):
+            c = self._conn()
+            with c.transaction():
+                c.execute(sql, params)
+
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        with self._lock, self._translate("読み出し"):
+            return self._conn().execute(sql, params).fetchall()
+
+    # --- HqDb ---------------------------------------------------------------------------------
+    def commit(self, events: Sequence[EventRow], refusals: Sequence[RefusalRow]) -> None:
+        with self._lock, self._translate("保存"):
+            c = self._conn()
+            with c.transaction():
+                with c.cursor() as cur:
+                    with cur.copy("COPY events (terminal, seq, hlc, kind, body, received_at) FROM STDIN") as cp:
+                        for row in events:
+                            cp.write_row(row)
+                    if refusals:
+                        cur.executemany("INSERT INTO refusals(terminal, seq, code, body) VALUES (%s, %s, %s, %s) "
+                                        "ON CONFLICT (terminal, seq, code) DO UPDATE SET body = excluded.body",
+                                        refusals)
+
+    def bodies(self, chunk: int) -> Generator[list[bytes], None, None]:
+        # Keyset pages, each its own statement: the lock is held per page, not for the replay
+        # (HQ appends with one writer, so a page boundary never skips a committed event)
+        after = 0
+        while True:
+            rows = self._read("SELECT hq_order, body FROM events WHERE hq_order > %s ORDER BY hq_order LIMIT %s",
+                              (after, chunk))
+            if not rows:
+                return
+            after = int(rows[-1][0])
+            yield [bytes(body) for _, body in rows]
+
+    def refusals(self) -> list[tuple[str, int, str]]:
+        return self._read("SELECT terminal, seq, body FROM refusals")
+
+    def open_alarms(self) -> list[AlarmRow]:
+        return self._read("SELECT terminal, seq, reason, held_hash, offered_hash FROM alarms "
+                          "WHERE cleared_by IS NULL ORDER BY id")
+
+    def record_alarm(self, alarm: AlarmRow, at: float) -> None:
+        self._write("警報の記録", "INSERT INTO alarms(terminal, seq, reason, held_hash, offered_hash, at) "
+                    "VALUES (%s, %s, %s, %s, %s, %s)", (*alarm, at))
+
+    def record_rollback(self, terminal: str, hq_acked: int, terminal_acked: int, at: float) -> None:
+        self._write("巻き戻りの記録", "INSERT INTO rollbacks(terminal, hq_acked, terminal_acked, at) "
+                    "VALUES (%s, %s, %s, %s)", (terminal, hq_acked, terminal_acked, at))
+
+    def rollbacks(self) -> list[tuple[str, int, int, float]]:
+        return self._read("SELECT terminal, hq_acked, terminal_acked, at FROM rollbacks ORDER BY id")
+
+    def touch(self, terminal: str, at: float, peer: str, signal: str | None) -> None:
+        self._write("接続記録", "INSERT INTO contacts(terminal, last_contact, peer, signal) VALUES (%s, %s, %s, %s) "
+                    "ON CONFLICT (terminal) DO UPDATE SET last_contact = excluded.last_contact, "
+                    "peer = excluded.peer, signal = COALESCE(excluded.signal, contacts.signal)",
+                    (terminal, at, peer, signal))
+
+    def contacts(self) -> list[tuple[str, float, str, str | None]]:
+        return self._read("SELECT terminal, last_contact, peer, signal FROM contacts")
+
+    def add_alert_action(self, alert_id: int, state: str, who: str, at: str, note: str) -> None:
+        self._write("警告の対応記録", "INSERT INTO alert_actions(alert_id, state, who, at, note) "
+                    "VALUES (%s, %s, %s, %s, %s)", (alert_id, state, who, at, note))
+
+    def alert_actions(self) -> list[tuple[int, str, str, str, str]]:
+        return self._read("SELECT alert_id, state, who, at, note FROM alert_actions ORDER BY id")
+
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        rows = self._read("SELECT value FROM meta WHERE key = %s", (key,))
+        return str(rows[0][0]) if rows else default
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._write("設定の記録", "INSERT INTO meta(key, value) VALUES (%s, %s) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))
+
+
+def _first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]

@@ -1,0 +1,221 @@
+"""HQ's store keeps one contract on both backends (hq/store_db.py), each on a real engine: hq.db
+(SQLite) and a PostgreSQL server started from Debian's binaries (tests/pg_fixtures.py, a fresh
+database per test). Commit then load gives the ledger live ingest built; a duplicate
+(terminal, seq) raises and changes nothing; a failed transaction leaves nothing; alarms,
+rollbacks, contacts, alert actions, refusals and meta round-trip. Then what only a store URL can
+get wrong: a bad URL and an unreachable server are refused with their codes, nothing written."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from appliance.dirs import HqDir
+from ground.clock import FixedClock
+from ground.errors import StorageFailed
+from ground.model import TerminalId, VoterId
+from hq.ledger import Alarm, Ledger
+from hq.screen import CONTEST_UNKNOWN, VOTER_UNKNOWN, Refusal
+from hq.store import HqStore
+from hq.store_db import EventAlreadyStored, StoreUnreachable, StoreUrlInvalid, parse_store_url
+from hq.terminals import hq_init
+from tests.builders import EARLY_NOON, election_toml
+from tests.pg_fixtures import PgServer, pg_server  # noqa: F401
+from tests.unit.sync_protocol.reports_day import Day, build
+
+CLOCK = FixedClock(EARLY_NOON)
+
+
+@pytest.fixture(scope="module")
+def day() -> Day:
+    return build()
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory, day: Day) -> Path:
+    root = tmp_path_factory.mktemp("hq-contract")
+    cfg = root / "election.toml"
+    cfg.write_text(election_toml(), "utf-8")
+    hq_init(root / "hq", cfg, CLOCK)
+    terms = [{"terminal": t, "station": ts.station, "device_pub": "00" * 32, "revoked": False}
+             for t, ts in day.ledger.terminals.items() if t != "HQ"]
+    (root / "hq" / "terminals.json").write_text(json.dumps(terms), "utf-8")
+    return root / "hq"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest) -> str | None:
+    """The store URL of a fresh, empty store: None is hq.db; a DSN a new PostgreSQL database."""
+    if request.param == "sqlite":
+        return None
+    server: PgServer = request.getfixturevalue("pg_server")
+    return server.fresh_database()
+
+
+@pytest.fixture
+def hq(template: Path, tmp_path: Path) -> HqDir:
+    shutil.copytree(template, tmp_path / "hq")
+    return HqDir(tmp_path / "hq")
+
+
+@pytest.fixture
+def store(hq: HqDir, url: str | None) -> Iterator[HqStore]:
+    s = HqStore(hq, CLOCK, store=url)
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+def reopen(store: HqStore) -> HqStore:
+    """The same store opened again, as a restarted HQ opens it."""
+    store.close()
+    return HqStore(store.hq, CLOCK, store=None if store.url.backend == "sqlite" else store.url.dsn)
+
+
+def state(led: Ledger) -> dict[str, Any]:
+    terms = led.terminals
+    return {
+        "terminals": [(t, ts.acked_seq, ts.head) for t, ts in terms.items()],
+        "checkins": [(k, r.voter, r.ref, dict(r.state), r.verdict) for k, r in led.checkins.reading()],
+        "verdict_wire": {t: led.verdict_wire(t, range(1, terms[t].acked_seq + 1)) for t in terms},
+        "alerts": [(a.alert_id, a.voter, a.contest, a.ballots, a.active) for a in led.alert_log],
+        "flags": list(led.flags),
+        "other_events": list(led.other_events),
+        "order": led.order,
+    }
+
+
+def refusal(terminal: str, seq: int, code: str = VOTER_UNKNOWN) -> Refusal:
+    return Refusal(TerminalId(terminal), seq, code, VoterId("99"), ("shu",), "E01", "E02", 1, "c")
+
+
+def test_commit_then_load_gives_the_ledger_ingest_built(store: HqStore, day: Day) -> None:
+    half = len(day.events) // 2
+    store.commit(day.events[:half])
+    store.commit(day.events[half:])  # two transactions, one order
+    store = reopen(store)
+    try:
+        want = state(day.ledger)
+        for chunk in (1, 7, 2048):
+            assert state(store.load(type(day.ledger), chunk=chunk)) == want, chunk
+    finally:
+        store.close()
+
+
+def test_a_duplicate_terminal_seq_raises_and_changes_nothing(store: HqStore, day: Day) -> None:
+    store.commit(day.events[:10])
+    before = state(store.load(type(day.ledger)))
+    fresh = day.events[10:12]
+    with pytest.raises(EventAlreadyStored) as exc:
+        store.commit([*fresh, day.events[3]], refusals=[refusal(day.events[10].terminal, day.events[10].seq)])
+    assert exc.value.code == "event_duplicate"
+    assert isinstance(exc.value, StorageFailed)
+    store = reopen(store)
+    try:
+        assert state(store.load(type(day.ledger))) == before  # the fresh two did not go in either
+        assert store.decisions() == {}
+        store.commit(fresh)  # and the store still takes the next commit
+        assert store.load(type(day.ledger)).order == before["order"] + 2
+    finally:
+        store.close()
+
+
+def test_a_failed_transaction_leaves_nothing(store: HqStore, day: Day) -> None:
+    class Boom(Exception):
+        pass
+
+    def events() -> Iterator[Any]:
+        yield from day.events[:5]
+        raise Boom  # mid-batch: the rows are built before the transaction, so nothing starts
+
+    with pytest.raises(Boom):
+        store.commit(events())
+    with pytest.raises(EventAlreadyStored):  # a failure inside the transaction: the same
+        store.commit([day.events[0], day.events[0]])
+    store = reopen(store)
+    try:
+        assert store.load(type(day.ledger)).order == 0
+    finally:
+        store.close()
+
+
+def test_refusals_are_stored_with_their_events_and_replace_by_key(store: HqStore, day: Day) -> None:
+    ev = day.events[0]
+    r1 = refusal(ev.terminal, ev.seq)
+    store.commit([ev], refusals=[r1, refusal(ev.terminal, ev.seq, CONTEST_UNKNOWN)])
+    store.commit([day.events[1]], refusals=[Refusal(r1.terminal, r1.seq, r1.code, VoterId("77"), ("shu",),
+                                                     "E01", "E02", 2, "c")])
+    store = reopen(store)
+    try:
+        got = store.decisions()
+        assert sorted(r.code for r in got[(ev.terminal, ev.seq)]) == sorted([CONTEST_UNKNOWN, VOTER_UNKNOWN])
+        assert {r.code: r.voter for r in got[(ev.terminal, ev.seq)]}[VOTER_UNKNOWN] == "77"
+    finally:
+        store.close()
+
+
+def test_alarms_rollbacks_contacts_alert_actions_and_meta_round_trip(store: HqStore) -> None:
+    store.record_alarm(Alarm(TerminalId("TE1"), 4, "changed_event", "aa", "bb"))
+    store.record_rollback(TerminalId("TE2"), 3, 5, now=1000.5)
+    store.touch(TerminalId("TE1"), "10.0.0.5", json.dumps({"bars": 3}))
+    store.touch(TerminalId("TE1"), "10.0.0.6")  # a touch without radio keeps the last one
+    store.set_alert_state(1, "investigating", "選管 山本", "2027-04-20T10:00:00+09:00", "確認中")
+    store.set_alert_state(1, "resolved", "選管 山本", "2027-04-20T11:00:00+09:00", "")
+    store.db.set_meta("k", "v1")
+    store.db.set_meta("k", "v2")
+    with pytest.raises(StorageFailed):
+        store.set_alert_state(1, "lost", "x", "t", "")
+    store = reopen(store)
+    try:
+        assert store.db.open_alarms() == [("TE1", 4, "changed_event", "aa", "bb")]
+        assert store.rollbacks() == [("TE2", 3, 5, 1000.5)]
+        assert store.contacts() == {"TE1": (EARLY_NOON.timestamp(), "10.0.0.6", json.dumps({"bars": 3}))}
+        assert store.alert_states() == {1: [
+            {"state": "investigating", "who": "選管 山本", "at": "2027-04-20T10:00:00+09:00", "note": "確認中"},
+            {"state": "resolved", "who": "選管 山本", "at": "2027-04-20T11:00:00+09:00", "note": ""}]}
+        assert store.db.get_meta("k") == "v2" and store.db.get_meta("none", "d") == "d"
+    finally:
+        store.close()
+
+
+def test_reopening_runs_no_migration_twice(store: HqStore) -> None:
+    store.touch(TerminalId("TE1"), "p")
+    store = reopen(store)
+    try:
+        store = reopen(store)
+        assert list(store.contacts()) == ["TE1"]
+    finally:
+        store.close()
+
+
+# --- what a store URL can get wrong ---------------------------------------------------------
+
+@pytest.mark.parametrize("text", ["mysql://x/y", "hq.db", "postgresql://[::1", "host=a port=x=y 'open"])
+def test_a_bad_store_url_is_refused_with_its_code(hq: HqDir, text: str) -> None:
+    with pytest.raises(StoreUrlInvalid) as exc:
+        HqStore(hq, CLOCK, store=text)
+    assert exc.value.code == "store_url_invalid" and exc.value.message
+    assert not hq.hq_db.exists()  # nothing half-written
+
+
+def test_a_password_in_election_toml_is_refused() -> None:
+    for text in ("postgresql://hq:secret@db/meibo", "host=db password=secret dbname=meibo"):
+        with pytest.raises(StoreUrlInvalid) as exc:
+            parse_store_url(text, from_config=True)
+        assert "secret" not in exc.value.message
+    assert parse_store_url("host=a,b dbname=meibo target_session_attrs=read-write").backend == "postgresql"
+    assert parse_store_url(None).backend == parse_store_url("sqlite").backend == "sqlite"
+
+
+def test_an_unreachable_server_is_refused_and_nothing_is_written(hq: HqDir, tmp_path: Path) -> None:
+    dsn = f"host={tmp_path} port=1 dbname=meibo password=hunter2 connect_timeout=2"  # no server on that socket
+    with pytest.raises(StoreUnreachable) as exc:
+        HqStore(hq, CLOCK, store=dsn)
+    assert exc.value.code == "store_unreachable" and "hunter2" not in exc.value.message
+    assert not hq.hq_db.exists()
