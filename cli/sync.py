@@ -2,7 +2,8 @@
 ``meibo terminal run|sync|export``.
 
 HQ commands that change the ledger go through the running server's admin socket when HQ is
-serving (so there is one writer and one order), and work on hq.db directly when it is not.
+serving (so there is one writer and one order), and work on HQ's store directly when it is not
+(hq.db, or the PostgreSQL store ``--store URL`` or election.toml's ``[hq] store`` names).
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ from hq.listener import bound_port
 from hq.server import ADMIN_SOCKET, HqNode, check_bind_address, serve
 
 
-def _offline(hq: HqDir) -> tuple[HqStore, Any]:
-    store = HqStore(hq)
+def _offline(hq: HqDir, store_url: str | None) -> tuple[HqStore, Any]:
+    store = HqStore(hq, store=store_url)
     return store, store.load()
 
 
@@ -71,7 +72,7 @@ def _cmd_serve(args: argparse.Namespace) -> Outcome:
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
     async def main() -> None:
-        node = HqNode(hq)
+        node = HqNode(hq, store=args.store)
         freeze_startup_heap()
         runner = await serve(node, host, int(port_s))
         admin = await node.serve_admin()
@@ -100,7 +101,7 @@ def _cmd_report(args: argparse.Namespace) -> Outcome:
     hq = HqDir(Path(args.hqdir)).require()
     r = ask_hq(hq, {"op": "report"})
     if r is None:
-        store, ledger = _offline(hq)
+        store, ledger = _offline(hq, args.store)
         try:
             r = hq_ops.report(store, ledger)
         finally:
@@ -113,7 +114,7 @@ def _cmd_absentee(args: argparse.Namespace) -> Outcome:
     req = {"op": "absentee", "voter": args.voter_id, "contests": args.contest or None, "now": args.now}
     out = ask_hq(hq, req)
     if out is None:
-        store, ledger = _offline(hq)
+        store, ledger = _offline(hq, args.store)
         try:
             out, events = hq_ops.record_absentee(store, ledger, args.voter_id, args.contest or None,
                                                  clock_from_arg(args.now))
@@ -131,7 +132,7 @@ def _cmd_import(args: argparse.Namespace) -> Outcome:
     path = Path(args.file).resolve()
     out = ask_hq(hq, {"op": "import", "path": str(path)})
     if out is None:
-        store, ledger = _offline(hq)
+        store, ledger = _offline(hq, args.store)
         try:
             out, events = hq_ops.import_journal(ledger, path, store.record_alarm)
             store.commit(events, refusals=ledger.refusals_for(events))
@@ -150,7 +151,7 @@ def _cmd_alert(args: argparse.Namespace) -> Outcome:
            "now": args.now}
     out = ask_hq(hq, req)
     if out is None:
-        store, ledger = _offline(hq)
+        store, ledger = _offline(hq, args.store)
         try:
             out = hq_ops.set_alert(store, ledger, args.alert_id, args.state, args.who, args.note or "",
                                    clock_from_arg(args.now))
@@ -280,15 +281,22 @@ def _cmd_restore(args: argparse.Namespace) -> Outcome:
                         "本部の画面の「本部の記録が巻き戻っています」を確認してください")
 
 
+def _store_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--store", metavar="URL", help="HQ's store: sqlite (hq.db), postgresql://... or "
+                   "'host=... dbname=...' (default: [hq] store of election.toml, else hq.db)")
+
+
 def register(cli: Cli) -> None:
     p = cli.command("hq", "serve", _cmd_serve, "本部サーバを起動する（TLS 1.3 相互認証）")
     p.add_argument("hqdir")
+    _store_option(p)
     p.add_argument("--listen", help="ADDR:PORT (default: [hq] address of election.toml)")
     p.add_argument("--dev-loopback", action="store_true", help="development only: allow a loopback address")
     p.add_argument("--verbose", action="store_true")
 
     p = cli.command("hq", "report", _cmd_report, "端末・二重投票の警告・複製警報の一覧")
     p.add_argument("hqdir")
+    _store_option(p)
 
     p = cli.command("hq", "backup", _cmd_backup, "本部ディレクトリをバックアップする（稼働中でも一貫した写し）")
     p.add_argument("hqdir")
@@ -302,16 +310,19 @@ def register(cli: Cli) -> None:
 
     p = cli.command("hq", "absentee", _cmd_absentee, "不在者投票を記録して全端末に配信する")
     p.add_argument("hqdir")
+    _store_option(p)
     p.add_argument("voter_id")
     p.add_argument("--contest", action="append", help="contest id (repeatable; default: all)")
     p.add_argument("--now")
 
     p = cli.command("hq", "import-journal", _cmd_import, "持ち込まれた端末の受付記録を取り込む")
     p.add_argument("hqdir")
+    _store_option(p)
     p.add_argument("file")
 
     p = cli.command("hq", "alert", _cmd_alert, "二重投票の警告の対応状況を記録する")
     p.add_argument("hqdir")
+    _store_option(p)
     p.add_argument("alert_id", type=int)
     p.add_argument("--state", required=True, choices=["open", "investigating", "resolved"])
     p.add_argument("--who", required=True)

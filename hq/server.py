@@ -86,19 +86,19 @@ def check_bind_address(host: str, allow_loopback_dev: bool) -> None:
 
 class HqNode:
     def __init__(self, hq: HqDir, settings: HqSettings = HqSettings(), ledger_cls: type[Ledger] = Ledger,
-                 clock: Clock | None = None) -> None:
+                 clock: Clock | None = None, store: str | None = None) -> None:
         self.hq = hq
         self.settings = settings
         self.tls = ServerTls(hq.pki)  # new handshakes use the current CRL (crl_keeper.py)
         self.crl = CrlKeeper(hq, settings.crl, clock, self.tls)
-        self.store = HqStore(hq, clock)
+        self.store = HqStore(hq, clock, store)  # store: a store URL (hq/store_db.py); None: election.toml's
         self.ledger = self.store.load(ledger_cls)
         self.sessions: dict[str, set[tuple[HqSession, web.WebSocketResponse]]] = {}  # by TerminalId
         self.committed_flags = len(self.ledger.flags)
         self._queue: list[tuple[list[Event], asyncio.Future[None]]] = []
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
-        # One thread owns the SQLite connection: every store call goes through ``io()``.
+        # One thread owns the store's connection (SQLite or PostgreSQL): every write goes through ``io()``.
         self._io_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hq-store")
         self._stopping = False
         self._welcomed: set[HqSession] = set()
