@@ -5,6 +5,7 @@ behind for the next one."""
 import pytest
 
 from tests.pcsc_fixtures import _pcscd_process, pcsc_reader, pcscd_service, virtual_card  # noqa: F401
+from tests.pg_fixtures import pg_database, pg_pair, pg_server  # noqa: F401  (real PostgreSQL servers)
 
 
 @pytest.fixture(autouse=True)

@@ -1,7 +1,7 @@
 """Real PostgreSQL for tests: servers started from Debian's binaries by tooling/pgcluster.py.
 
-Use from a test module (or a conftest) with
-``from tests.pg_fixtures import pg_server, pg_database, pg_pair  # noqa: F401``.
+tests/conftest.py imports the fixtures, so every test can ask for them by name; import the
+types (``PgServer``, ``PgPair``) from here.
 
 - ``pg_server`` (one per test module): a primary, no standby. Its ``fresh_database()`` gives a
   new empty database's DSN, so tests sharing the server never see each other's rows.

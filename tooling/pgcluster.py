@@ -116,8 +116,10 @@ def _tail(log: Path | None, n: int = 20) -> str:
         return ""
 
 
-def _wait_for(what: str, cond: Callable[[], bool], timeout_s: float, *, log: Path | None = None,
-              settings: PgSettings = SETTINGS) -> None:
+def wait_for(what: str, cond: Callable[[], bool], timeout_s: float, *, log: Path | None = None,
+             settings: PgSettings = SETTINGS) -> None:
+    """Poll ``cond`` until it holds; past ``timeout_s`` raise ``PgClusterFailed`` naming ``what``
+    (with the tail of ``log``): for waiting on a server's state, never a bare sleep."""
     deadline = time.monotonic() + timeout_s
     while not cond():
         if time.monotonic() > deadline:
@@ -183,7 +185,7 @@ class PgNode:
         if pid is None:
             return
         os.kill(pid, signal.SIGINT)
-        _wait_for(f"{self.name} の停止", lambda: not _alive(pid), self.settings.stop_timeout_s,
+        wait_for(f"{self.name} の停止", lambda: not _alive(pid), self.settings.stop_timeout_s,
                   log=self.log, settings=self.settings)
 
     def kill(self) -> None:
@@ -200,7 +202,7 @@ class PgNode:
                 os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             return
-        _wait_for(f"{self.name} の強制終了", lambda: not _alive(pid), self.settings.stop_timeout_s,
+        wait_for(f"{self.name} の強制終了", lambda: not _alive(pid), self.settings.stop_timeout_s,
                   log=self.log, settings=self.settings)
         if shm_id is not None:
             subprocess.run(["ipcrm", "-m", str(shm_id)], capture_output=True, check=False)
@@ -233,7 +235,7 @@ class PgNode:
         _run(["pg_ctl", "promote", "-D", str(self.data_dir), "-w",
               "-t", str(int(self.settings.promote_timeout_s))],
              log=self.log, timeout_s=self.settings.promote_timeout_s + 5)
-        _wait_for(f"{self.name} の昇格", self.accepts_writes, self.settings.promote_timeout_s,
+        wait_for(f"{self.name} の昇格", self.accepts_writes, self.settings.promote_timeout_s,
                   log=self.log, settings=self.settings)
 
     def set_synchronous_standby(self, name: str | None) -> None:
@@ -243,7 +245,7 @@ class PgNode:
         _write_node_conf(self, name)
         with self.connect("postgres") as conn:
             conn.execute("SELECT pg_reload_conf()")
-        _wait_for(f"{self.name} の synchronous_standby_names", lambda: self._sync_names() == _quoted(name),
+        wait_for(f"{self.name} の synchronous_standby_names", lambda: self._sync_names() == _quoted(name),
                   self.settings.stream_timeout_s, log=self.log, settings=self.settings)
 
     def _sync_names(self) -> str:
@@ -269,6 +271,13 @@ class PgNode:
         with self.connect("postgres") as conn:
             conn.execute(f"CREATE DATABASE {dbname}")
         return self.dsn_for(dbname)
+
+    def replayed_all_received(self) -> bool:
+        """On a standby: whether every WAL record it has received is applied, so a read sees
+        everything it holds (``synchronous_commit = on`` waits for the flush, not the replay)."""
+        with self.connect("postgres") as conn:
+            row = conn.execute("SELECT pg_last_wal_replay_lsn() >= pg_last_wal_receive_lsn()").fetchone()
+        return bool(row and row[0])
 
     def replication(self) -> dict[str, tuple[str, str]]:
         """The primary's view of its standbys: application_name -> (state, sync_state)."""
@@ -416,6 +425,6 @@ def start_standby(primary: PgNode, base: Path, name: str = "pg2", *,
         state, sync = primary.replication().get(name, ("", ""))
         return state == "streaming" and (sync == "sync" or not sync_wanted)
 
-    _wait_for(f"{name} のストリーミング", streams, settings.stream_timeout_s, log=node.log,
+    wait_for(f"{name} のストリーミング", streams, settings.stream_timeout_s, log=node.log,
               settings=settings)
     return node
