@@ -13,16 +13,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from appliance.dirs import HqDir
 from ground.clock import FixedClock
-from ground.errors import StorageFailed
+from ground.errors import ConfigInvalid, StorageFailed
 from ground.model import TerminalId, VoterId
 from hq.ledger import Alarm, Ledger
 from hq.screen import CONTEST_UNKNOWN, VOTER_UNKNOWN, Refusal
-from hq.store import HqStore
+from hq.store import MIGRATIONS, HqStore
 from hq.store_db import EventAlreadyStored, StoreUnreachable, StoreUrlInvalid, parse_store_url
+from hq.store_pg import PG_MIGRATIONS, PgHqDb
 from hq.terminals import hq_init
 from tests.builders import EARLY_NOON, election_toml
 from tests.pg_fixtures import PgServer, pg_server  # noqa: F401
@@ -219,3 +222,74 @@ def test_an_unreachable_server_is_refused_and_nothing_is_written(hq: HqDir, tmp_
         HqStore(hq, CLOCK, store=dsn)
     assert exc.value.code == "store_unreachable" and "hunter2" not in exc.value.message
     assert not hq.hq_db.exists()
+
+
+def _with_store_line(hq: HqDir, value: str) -> None:
+    """election.toml's ``[hq]`` with a ``store = …`` line."""
+    text = hq.config_path.read_text("utf-8")
+    hq.config_path.write_text(text.replace("[hq]\n", f"[hq]\nstore = {json.dumps(value)}\n", 1), "utf-8")
+
+
+def test_election_toml_names_the_store_and_the_option_overrides_it(hq: HqDir, pg_server: PgServer) -> None:  # noqa: F811
+    dsn = pg_server.fresh_database()
+    _with_store_line(hq, dsn)
+    assert hq.config().hq_store == dsn
+    s = HqStore(hq, CLOCK)
+    try:
+        assert s.url.backend == "postgresql" and not hq.hq_db.exists()
+        s.touch(TerminalId("TE1"), "p")
+        with pytest.raises(StorageFailed) as exc:  # SQL on hq.db is refused, never half-done
+            s.store
+        assert exc.value.code == "store_backend_unsupported"
+    finally:
+        s.close()
+    s = HqStore(hq, CLOCK, store="sqlite")  # --store sqlite: hq.db whatever election.toml says
+    try:
+        assert s.url.backend == "sqlite" and s.contacts() == {}
+    finally:
+        s.close()
+
+
+def test_a_store_that_is_not_text_is_a_config_problem(hq: HqDir) -> None:
+    text = hq.config_path.read_text("utf-8")
+    hq.config_path.write_text(text.replace("[hq]\n", "[hq]\nstore = 5\n", 1), "utf-8")
+    with pytest.raises(ConfigInvalid) as exc:
+        hq.config()
+    assert [p.column for p in exc.value.problems] == ["hq.store"]
+
+
+def test_both_backends_make_the_same_tables(hq: HqDir, pg_server: PgServer) -> None:  # noqa: F811
+    sqlite_store = HqStore(hq, CLOCK)
+    pg_store = HqStore(hq, CLOCK, store=pg_server.fresh_database())
+    try:
+        lite = {n for (n,) in sqlite_store.store.conn.execute(
+            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")}
+        with psycopg.connect(pg_store.url.dsn) as c:
+            pg = {n for (n,) in c.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+            done = [n for (n,) in c.execute("SELECT name FROM schema_migrations ORDER BY version")]
+    finally:
+        sqlite_store.close()
+        pg_store.close()
+    assert lite - {"_sqlite_migrations"} == pg - {"schema_migrations"}
+    assert done == [m.__name__.strip("_") for m in PG_MIGRATIONS] and len(PG_MIGRATIONS) == len(MIGRATIONS)
+
+
+def test_postgresql_commits_are_synchronous_and_a_multi_host_dsn_finds_the_live_server(
+        hq: HqDir, pg_server: PgServer, tmp_path: Path) -> None:  # noqa: F811
+    dsn = pg_server.fresh_database()
+    params = conninfo_to_dict(dsn)
+    # the first host is dead (no server on that socket); libpq tries the next, read-write only
+    multi = make_conninfo(dsn, host=f"{tmp_path},{params['host']}", port=f"1,{params['port']}",
+                          target_session_attrs="read-write")
+    s = HqStore(hq, CLOCK, store=multi)
+    try:
+        assert isinstance(s.db, PgHqDb)
+        s.touch(TerminalId("TE1"), "p")
+        assert s.db._read("SHOW synchronous_commit") == [("on",)]
+    finally:
+        s.close()
+    s = HqStore(hq, CLOCK, store=dsn)
+    try:
+        assert list(s.contacts()) == ["TE1"]
+    finally:
+        s.close()
