@@ -293,3 +293,20 @@ def test_postgresql_commits_are_synchronous_and_a_multi_host_dsn_finds_the_live_
         assert list(s.contacts()) == ["TE1"]
     finally:
         s.close()
+
+
+def test_a_restarted_server_costs_one_store_unreachable_then_the_store_reconnects(
+        hq: HqDir, pg_server: PgServer) -> None:  # noqa: F811
+    # last in the module: it restarts the module's server under the other tests' databases
+    s = HqStore(hq, CLOCK, store=pg_server.fresh_database())
+    try:
+        s.touch(TerminalId("TE1"), "p")
+        pg_server.node.stop()
+        pg_server.node.start()
+        with pytest.raises(StoreUnreachable) as exc:  # the old session is gone: nothing written
+            s.touch(TerminalId("TE2"), "q")
+        assert exc.value.code == "store_unreachable"
+        s.touch(TerminalId("TE3"), "r")  # the next call connects again
+        assert set(s.contacts()) == {"TE1", "TE3"}
+    finally:
+        s.close()
