@@ -8,6 +8,8 @@ types (``PgServer``, ``PgPair``) from here.
 - ``pg_database`` (per test): the DSN of a fresh database on the module's ``pg_server``.
 - ``pg_pair`` (per test: a test may kill or promote either node): a primary ``pg1`` whose
   synchronous standby is ``pg2``, streaming as ``sync`` before the test starts.
+- ``pg_base()`` and ``running_primary()``: the same as context managers, for a test that needs
+  servers of its own (a fresh server to restore into, a third node).
 
 Every fixture stops its servers and removes their directories when the test (or module) ends,
 passed or failed (``remove_base`` kills whatever still runs there). When PostgreSQL is not
@@ -17,8 +19,10 @@ skip would let a machine without it pass.
 
 from __future__ import annotations
 
+import atexit
 import itertools
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,21 +59,49 @@ class PgPair:
     base: Path
 
 
-def _require_postgresql() -> None:
+# Bases not yet removed: a run that ends without tearing down (Ctrl-C twice, an internal error)
+# still removes them at exit. Only a SIGKILLed pytest leaves servers behind (under /tmp/meibo-pg-*).
+_LIVE: set[Path] = set()
+
+
+@atexit.register
+def _remove_leftovers() -> None:
+    for base in list(_LIVE):
+        _remove_base(base)
+
+
+def _remove_base(base: Path) -> None:
+    remove_base(base)
+    _LIVE.discard(base)
+
+
+@contextmanager
+def pg_base() -> Iterator[Path]:
+    """A base directory for servers (tooling/pgcluster.py's ``new_base``), removed on the way out
+    with every server still running in it."""
     try:
         pg_bin_dir()
     except PostgresqlMissing as e:
         pytest.fail(f"{e.message} ({e.code})", pytrace=False)
+    base = new_base()
+    _LIVE.add(base)
+    try:
+        yield base
+    finally:
+        _remove_base(base)
+
+
+@contextmanager
+def running_primary(name: str = "pg1") -> Iterator[PgNode]:
+    """A primary of its own for one test (e.g. the fresh server a backup is restored into)."""
+    with pg_base() as base:
+        yield start_primary(base, name)
 
 
 @pytest.fixture(scope="module")
 def pg_server() -> Iterator[PgServer]:
-    _require_postgresql()
-    base = new_base()
-    try:
+    with pg_base() as base:
         yield PgServer(start_primary(base, "pg1"), base)
-    finally:
-        remove_base(base)
 
 
 @pytest.fixture
@@ -79,10 +111,6 @@ def pg_database(pg_server: PgServer) -> str:
 
 @pytest.fixture
 def pg_pair() -> Iterator[PgPair]:
-    _require_postgresql()
-    base = new_base()
-    try:
+    with pg_base() as base:
         primary = start_primary(base, "pg1", synchronous_standby="pg2")
         yield PgPair(primary, start_standby(primary, base, "pg2"), base)
-    finally:
-        remove_base(base)

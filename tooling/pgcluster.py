@@ -30,7 +30,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -285,6 +285,15 @@ class PgNode:
             rows = conn.execute("SELECT application_name, state, sync_state "
                                 "FROM pg_stat_replication").fetchall()
         return {str(a): (str(s), str(y)) for a, s, y in rows}
+
+
+def multi_host_dsn(nodes: Sequence[PgNode], dbname: str = DATABASE) -> str:
+    """One DSN naming every node, libpq's multi-host form: a connection goes to whichever of
+    them accepts writes now (``target_session_attrs=read-write``), so after a promotion a new
+    connection finds the new primary."""
+    hosts = ",".join(str(n.socket_dir) for n in nodes)
+    ports = ",".join(str(n.port) for n in nodes)
+    return f"host={hosts} port={ports} dbname={dbname} user={SUPERUSER} target_session_attrs=read-write"
 
 
 def _quoted(name: str | None) -> str:

@@ -10,8 +10,8 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
-from tests.pg_fixtures import PgServer
-from tooling.pgcluster import PgNode, new_base, remove_base, start_primary
+from tests.pg_fixtures import PgServer, running_primary
+from tooling.pgcluster import PgNode
 
 ROWS = [
     (f"V{i:05d}", f"選挙人 {i}", bytes([i % 256]) * 8, '{"station": %d}' % (i % 7))
@@ -22,11 +22,8 @@ SELECT = "SELECT voter_id, name, sig, extra::text, at FROM flag ORDER BY seq"
 
 @pytest.fixture
 def fresh_server() -> Iterator[PgNode]:
-    base = new_base()
-    try:
-        yield start_primary(base, "restored")
-    finally:
-        remove_base(base)
+    with running_primary("restored") as node:
+        yield node
 
 
 def test_dump_and_restore_into_fresh_server_give_same_rows(pg_server: PgServer, fresh_server: PgNode,

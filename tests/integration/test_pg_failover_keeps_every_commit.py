@@ -9,7 +9,7 @@ import threading
 import psycopg
 
 from tests.pg_fixtures import PgPair
-from tooling.pgcluster import start_standby, wait_for
+from tooling.pgcluster import multi_host_dsn, start_standby, wait_for
 
 WAIT_S = 30.0
 ACKED_BEFORE_KILL = 200
@@ -51,7 +51,7 @@ def test_sigkill_primary_promote_standby_keeps_every_acknowledged_row(pg_pair: P
     primary, standby = pg_pair.primary, pg_pair.standby
     with primary.connect() as conn:
         conn.execute("CREATE TABLE checkin (id int PRIMARY KEY)")
-    writer = Writer(primary.dsn)
+    writer = Writer(multi_host_dsn([primary, standby]))  # picks the primary: the standby is read-only
     writer.start()
     assert writer.enough.wait(WAIT_S)
     primary.kill()  # mid-ingest: the writer is between commits or inside one
@@ -65,7 +65,8 @@ def test_sigkill_primary_promote_standby_keeps_every_acknowledged_row(pg_pair: P
     assert held <= set(writer.tried)  # and nothing appears that was never sent
     assert len(held - set(writer.acked)) <= 1  # at most the one in flight at the kill
 
-    with standby.connect() as conn:
+    # A client that names both nodes (libpq's multi-host form) now reaches the promoted one.
+    with psycopg.connect(multi_host_dsn([primary, standby]), autocommit=True) as conn:
         conn.execute("INSERT INTO checkin (id) VALUES (0)")
     assert 0 in _ids(standby.dsn)
 
