@@ -7,7 +7,7 @@ leaves nothing. Bodies are ``bytea``; times are ``double precision`` seconds, as
 
 Durability: the session sets ``synchronous_commit = on``, so a COMMIT returns only once the WAL
 is flushed on the primary and, where the server names a synchronous standby, on it too: only
-then may HQ acknowledge. Events go in by ``COPY`` (one round trip for the batch); a duplicate
+then may HQ acknowledge. Events go in by a binary ``COPY`` (one round trip for the batch); a duplicate
 (terminal, seq) fails the whole transaction, as SQLite's UNIQUE does.
 
 The connection is autocommit and every write is an explicit ``transaction()``. A lost server
@@ -32,6 +32,7 @@ from ground.errors import StorageFailed
 from hq.store_db import (AlarmRow, Backend, EventAlreadyStored, EventRow, RefusalRow, StoreUnreachable,
                          StoreUrlInvalid, redact)
 
+_EVENT_TYPES = ["text", "int8", "int8", "text", "bytea", "float8"]  # the COPY's columns, in order
 CONNECT_TIMEOUT_S = 5  # libpq waits forever by default; a store HQ cannot reach must say so
 _MIGRATION_LOCK = 0x6D6569626F  # pg_advisory_xact_lock key: "meibo"
 
@@ -180,9 +181,9 @@ class PgHqDb:
             with c.transaction():
                 c.execute(sql, params)
 
-    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+    def _read(self, sql: str, params: Sequence[Any] = (), binary: bool = False) -> list[Any]:
         with self._lock, self._translate("読み出し"):
-            return self._conn().execute(sql, params).fetchall()
+            return self._conn().execute(sql, params, binary=binary).fetchall()
 
     # --- HqDb ---------------------------------------------------------------------------------
     def commit(self, events: Sequence[EventRow], refusals: Sequence[RefusalRow]) -> None:
@@ -190,7 +191,9 @@ class PgHqDb:
             c = self._conn()
             with c.transaction():
                 with c.cursor() as cur:
-                    with cur.copy("COPY events (terminal, seq, hlc, kind, body, received_at) FROM STDIN") as cp:
+                    with cur.copy("COPY events (terminal, seq, hlc, kind, body, received_at) "
+                                  "FROM STDIN (FORMAT BINARY)") as cp:
+                        cp.set_types(_EVENT_TYPES)  # binary: bodies go as they are, not as hex text
                         for row in events:
                             cp.write_row(row)
                     if refusals:
@@ -204,7 +207,7 @@ class PgHqDb:
         after = 0
         while True:
             rows = self._read("SELECT hq_order, body FROM events WHERE hq_order > %s ORDER BY hq_order LIMIT %s",
-                              (after, chunk))
+                              (after, chunk), binary=True)  # bodies as they are, not hex to decode
             if not rows:
                 return
             after = int(rows[-1][0])
