@@ -28,7 +28,7 @@ from hq.store_db import EventAlreadyStored, StoreUnreachable, StoreUrlInvalid, p
 from hq.store_pg import PG_MIGRATIONS, PgHqDb
 from hq.terminals import hq_init
 from tests.builders import EARLY_NOON, election_toml
-from tests.pg_fixtures import PgServer, pg_server  # noqa: F401
+from tests.pg_fixtures import PgServer
 from tests.unit.sync_protocol.reports_day import Day, build
 
 CLOCK = FixedClock(EARLY_NOON)
@@ -230,7 +230,7 @@ def _with_store_line(hq: HqDir, value: str) -> None:
     hq.config_path.write_text(text.replace("[hq]\n", f"[hq]\nstore = {json.dumps(value)}\n", 1), "utf-8")
 
 
-def test_election_toml_names_the_store_and_the_option_overrides_it(hq: HqDir, pg_server: PgServer) -> None:  # noqa: F811
+def test_election_toml_names_the_store_and_the_option_overrides_it(hq: HqDir, pg_server: PgServer) -> None:
     dsn = pg_server.fresh_database()
     _with_store_line(hq, dsn)
     assert hq.config().hq_store == dsn
@@ -258,7 +258,7 @@ def test_a_store_that_is_not_text_is_a_config_problem(hq: HqDir) -> None:
     assert [p.column for p in exc.value.problems] == ["hq.store"]
 
 
-def test_both_backends_make_the_same_tables(hq: HqDir, pg_server: PgServer) -> None:  # noqa: F811
+def test_both_backends_make_the_same_tables(hq: HqDir, pg_server: PgServer) -> None:
     sqlite_store = HqStore(hq, CLOCK)
     pg_store = HqStore(hq, CLOCK, store=pg_server.fresh_database())
     try:
@@ -275,7 +275,7 @@ def test_both_backends_make_the_same_tables(hq: HqDir, pg_server: PgServer) -> N
 
 
 def test_postgresql_commits_are_synchronous_and_a_multi_host_dsn_finds_the_live_server(
-        hq: HqDir, pg_server: PgServer, tmp_path: Path) -> None:  # noqa: F811
+        hq: HqDir, pg_server: PgServer, tmp_path: Path) -> None:
     dsn = pg_server.fresh_database()
     params = conninfo_to_dict(dsn)
     # the first host is dead (no server on that socket); libpq tries the next, read-write only
@@ -296,7 +296,7 @@ def test_postgresql_commits_are_synchronous_and_a_multi_host_dsn_finds_the_live_
 
 
 def test_a_restarted_server_costs_one_store_unreachable_then_the_store_reconnects(
-        hq: HqDir, pg_server: PgServer) -> None:  # noqa: F811
+        hq: HqDir, pg_server: PgServer) -> None:
     # last in the module: it restarts the module's server under the other tests' databases
     s = HqStore(hq, CLOCK, store=pg_server.fresh_database())
     try:

@@ -17,7 +17,7 @@ import pytest
 
 from hq.store import HqStore
 from tests.integration.sync_env import Env, checkin, make_env
-from tests.pg_fixtures import PgServer, pg_server  # noqa: F401
+from tests.pg_fixtures import PgServer
 
 MEIBO = str(Path(sys.executable).parent / "meibo")
 CONTESTS = {"shu", "shinsa", "governor", "mayor"}
@@ -29,7 +29,7 @@ def env(tmp_path: Path) -> Env:
 
 
 @pytest.fixture
-def dsn(pg_server: PgServer) -> str:  # noqa: F811
+def dsn(pg_server: PgServer) -> str:
     return pg_server.fresh_database()
 
 
