@@ -37,7 +37,7 @@ from hq.server import ADMIN_SOCKET, HqNode, check_bind_address, serve
 
 
 def _offline(hq: HqDir, store_url: str | None) -> tuple[HqStore, Any]:
-    store = HqStore(hq, store=store_url)
+    store = HqStore(hq, store_url=store_url)
     return store, store.load()
 
 
@@ -72,7 +72,7 @@ def _cmd_serve(args: argparse.Namespace) -> Outcome:
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
     async def main() -> None:
-        node = HqNode(hq, store=args.store)
+        node = HqNode(hq, store_url=args.store)
         freeze_startup_heap()
         runner = await serve(node, host, int(port_s))
         admin = await node.serve_admin()

@@ -86,12 +86,12 @@ def check_bind_address(host: str, allow_loopback_dev: bool) -> None:
 
 class HqNode:
     def __init__(self, hq: HqDir, settings: HqSettings = HqSettings(), ledger_cls: type[Ledger] = Ledger,
-                 clock: Clock | None = None, store: str | None = None) -> None:
+                 clock: Clock | None = None, store_url: str | None = None) -> None:
         self.hq = hq
         self.settings = settings
         self.tls = ServerTls(hq.pki)  # new handshakes use the current CRL (crl_keeper.py)
         self.crl = CrlKeeper(hq, settings.crl, clock, self.tls)
-        self.store = HqStore(hq, clock, store)  # store: a store URL (hq/store_db.py); None: election.toml's
+        self.store = HqStore(hq, clock, store_url)  # hq/store_db.py; None: election.toml's, else hq.db
         self.ledger = self.store.load(ledger_cls)
         self.sessions: dict[str, set[tuple[HqSession, web.WebSocketResponse]]] = {}  # by TerminalId
         self.committed_flags = len(self.ledger.flags)

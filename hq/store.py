@@ -165,13 +165,13 @@ def open_db(hq: HqDir, url: StoreUrl) -> HqDb:
 
 class HqStore:
     """HQ's records: the registry and the published roll from HQDIR, the rows in an ``HqDb``
-    chosen by ``store`` (a store URL), else by election.toml's ``[hq] store``, else hq.db."""
+    chosen by ``store_url`` (store_db.py), else by election.toml's ``[hq] store``, else hq.db."""
 
-    def __init__(self, hq: HqDir, clock: Clock | None = None, store: str | None = None) -> None:
+    def __init__(self, hq: HqDir, clock: Clock | None = None, store_url: str | None = None) -> None:
         self.hq = hq
         self.clock: Clock = clock or SystemClock()  # received_at, contacts, alarms, rollbacks
         self.config = hq.config()
-        self.url = (parse_store_url(store) if store is not None
+        self.url = (parse_store_url(store_url) if store_url is not None
                     else parse_store_url(self.config.hq_store, from_config=True))
         self.db: HqDb = open_db(hq, self.url)
         self.registry_mtime = 0.0

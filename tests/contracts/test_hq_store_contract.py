@@ -68,7 +68,7 @@ def hq(template: Path, tmp_path: Path) -> HqDir:
 
 @pytest.fixture
 def store(hq: HqDir, url: str | None) -> Iterator[HqStore]:
-    s = HqStore(hq, CLOCK, store=url)
+    s = HqStore(hq, CLOCK, store_url=url)
     try:
         yield s
     finally:
@@ -78,7 +78,7 @@ def store(hq: HqDir, url: str | None) -> Iterator[HqStore]:
 def reopen(store: HqStore) -> HqStore:
     """The same store opened again, as a restarted HQ opens it."""
     store.close()
-    return HqStore(store.hq, CLOCK, store=None if store.url.backend == "sqlite" else store.url.dsn)
+    return HqStore(store.hq, CLOCK, store_url=None if store.url.backend == "sqlite" else store.url.dsn)
 
 
 def state(led: Ledger) -> dict[str, Any]:
@@ -202,7 +202,7 @@ def test_reopening_runs_no_migration_twice(store: HqStore) -> None:
 @pytest.mark.parametrize("text", ["mysql://x/y", "hq.db", "postgresql://[::1", "host=a port=x=y 'open"])
 def test_a_bad_store_url_is_refused_with_its_code(hq: HqDir, text: str) -> None:
     with pytest.raises(StoreUrlInvalid) as exc:
-        HqStore(hq, CLOCK, store=text)
+        HqStore(hq, CLOCK, store_url=text)
     assert exc.value.code == "store_url_invalid" and exc.value.message
     assert not hq.hq_db.exists()  # nothing half-written
 
@@ -219,7 +219,7 @@ def test_a_password_in_election_toml_is_refused() -> None:
 def test_an_unreachable_server_is_refused_and_nothing_is_written(hq: HqDir, tmp_path: Path) -> None:
     dsn = f"host={tmp_path} port=1 dbname=meibo password=hunter2 connect_timeout=2"  # no server on that socket
     with pytest.raises(StoreUnreachable) as exc:
-        HqStore(hq, CLOCK, store=dsn)
+        HqStore(hq, CLOCK, store_url=dsn)
     assert exc.value.code == "store_unreachable" and "hunter2" not in exc.value.message
     assert not hq.hq_db.exists()
 
@@ -243,7 +243,7 @@ def test_election_toml_names_the_store_and_the_option_overrides_it(hq: HqDir, pg
         assert exc.value.code == "store_backend_unsupported"
     finally:
         s.close()
-    s = HqStore(hq, CLOCK, store="sqlite")  # --store sqlite: hq.db whatever election.toml says
+    s = HqStore(hq, CLOCK, store_url="sqlite")  # --store sqlite: hq.db whatever election.toml says
     try:
         assert s.url.backend == "sqlite" and s.contacts() == {}
     finally:
@@ -260,7 +260,7 @@ def test_a_store_that_is_not_text_is_a_config_problem(hq: HqDir) -> None:
 
 def test_both_backends_make_the_same_tables(hq: HqDir, pg_server: PgServer) -> None:
     sqlite_store = HqStore(hq, CLOCK)
-    pg_store = HqStore(hq, CLOCK, store=pg_server.fresh_database())
+    pg_store = HqStore(hq, CLOCK, store_url=pg_server.fresh_database())
     try:
         lite = {n for (n,) in sqlite_store.store.conn.execute(
             "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")}
@@ -281,14 +281,14 @@ def test_postgresql_commits_are_synchronous_and_a_multi_host_dsn_finds_the_live_
     # the first host is dead (no server on that socket); libpq tries the next, read-write only
     multi = make_conninfo(dsn, host=f"{tmp_path},{params['host']}", port=f"1,{params['port']}",
                           target_session_attrs="read-write")
-    s = HqStore(hq, CLOCK, store=multi)
+    s = HqStore(hq, CLOCK, store_url=multi)
     try:
         assert isinstance(s.db, PgHqDb)
         s.touch(TerminalId("TE1"), "p")
         assert s.db._read("SHOW synchronous_commit") == [("on",)]
     finally:
         s.close()
-    s = HqStore(hq, CLOCK, store=dsn)
+    s = HqStore(hq, CLOCK, store_url=dsn)
     try:
         assert list(s.contacts()) == ["TE1"]
     finally:
@@ -298,7 +298,7 @@ def test_postgresql_commits_are_synchronous_and_a_multi_host_dsn_finds_the_live_
 def test_a_restarted_server_costs_one_store_unreachable_then_the_store_reconnects(
         hq: HqDir, pg_server: PgServer) -> None:
     # last in the module: it restarts the module's server under the other tests' databases
-    s = HqStore(hq, CLOCK, store=pg_server.fresh_database())
+    s = HqStore(hq, CLOCK, store_url=pg_server.fresh_database())
     try:
         s.touch(TerminalId("TE1"), "p")
         pg_server.node.stop()

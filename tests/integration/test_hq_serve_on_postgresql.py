@@ -106,7 +106,7 @@ async def test_restarted_hq_rebuilds_from_postgresql_and_refuses_the_voter_elsew
         await asyncio.gather(task, return_exceptions=True)
     serving[1].stop()
 
-    store = HqStore(env.hq, store=dsn)
+    store = HqStore(env.hq, store_url=dsn)
     try:
         led = store.load()
         assert all(led.ballot_count("100001", c) == 1 for c in CONTESTS)
