@@ -34,9 +34,8 @@ from appliance.zaigaipkg import ZAIGAI_PREFIX
 from hq.ledger import HQ_STATION, Alarm, Ledger
 from hq.screen import UNKNOWN_STATION, Refusal
 from hq.store_db import HqDb, StoreUrl, parse_store_url
-from hq.store_sqlite import MIGRATIONS, SqliteHqDb
-
-__all__ = ["ALERT_STATES", "MIGRATIONS", "HqStore", "open_db"]  # MIGRATIONS: hq.db's, from store_sqlite
+from hq.store_sqlite import MIGRATIONS as MIGRATIONS  # hq.db's, where callers have always found them
+from hq.store_sqlite import SqliteHqDb
 
 ALERT_STATES = ("open", "investigating", "resolved")
 # events read and decoded at once on replay: the size hardly matters (256 to 32,768 measured
