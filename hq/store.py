@@ -33,7 +33,7 @@ from appliance.store import Store
 from appliance.zaigaipkg import ZAIGAI_PREFIX
 from hq.ledger import HQ_STATION, Alarm, Ledger
 from hq.screen import UNKNOWN_STATION, Refusal
-from hq.store_db import HqDb, StoreUrl, parse_store_url
+from hq.store_db import HqDb, Leader, StoreUrl, parse_store_url
 from hq.store_sqlite import MIGRATIONS as MIGRATIONS  # hq.db's, where callers have always found them
 from hq.store_sqlite import SqliteHqDb
 
@@ -294,6 +294,15 @@ class HqStore:
             return
         refused = [(r.terminal, r.seq, r.code, json.dumps(r.as_dict(), ensure_ascii=False)) for r in refusals]
         self.db.commit(rows, refused)
+
+    def claim(self, node: str) -> Leader:
+        """This node leads the store from now (store_db.py): a serving HQ claims before it loads,
+        and on PostgreSQL every write after is fenced by the epoch it got."""
+        return self.db.claim(node, self._now())
+
+    def leader(self) -> Leader:
+        """Which node leads, at which epoch and since when (the console's fact)."""
+        return self.db.leader()
 
     def record_alarm(self, alarm: Alarm) -> None:
         self.db.record_alarm((alarm.terminal, alarm.seq, alarm.reason, alarm.held_hash, alarm.offered_hash),

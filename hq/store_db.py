@@ -13,6 +13,16 @@ unique on (terminal, seq) and a duplicate raises ``EventAlreadyStored`` with not
 ``bodies`` gives every event's body in HQ's ingest order (``hq_order``). Foreign exceptions are
 translated here: callers see ``StorageFailed`` and its subclasses, never sqlite3 or psycopg.
 
+Leadership (exactly one HQ gives verdicts): a serving HQ ``claim``s the store, which bumps the
+epoch of the ``leadership`` row (its node name and since-time with it) in one transaction, and
+remembers its epoch. On PostgreSQL, where two HQ machines can reach one database, every write
+transaction of a claimant reads that row ``FOR SHARE`` and, finding a newer epoch, rolls back
+and raises ``Fenced``: the check is in the transaction that would be acknowledged, never a
+timer. A claim's UPDATE waits for the writes holding the row, so each write is either before
+the claim (and the new leader loads it) or refused. On SQLite (one HQ per hq.db file, the file
+lock) the claim is recorded for ``leader()`` and the fence is a no-op. A store opened without
+a claim (the offline commands) is not fenced.
+
 The store URL: none (or ``sqlite``) is hq.db; ``postgresql://…`` (or ``postgres://…``) or a
 libpq keyword string (``host=a,b port=5432 dbname=meibo target_session_attrs=read-write``) is
 PostgreSQL. election.toml is handed to every terminal at enrollment, so a URL written there may
@@ -26,7 +36,7 @@ from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from ground.errors import StorageFailed, UsageError
+from ground.errors import MeiboError, StorageFailed, UsageError
 
 # (terminal, seq, hlc, kind, body, received_at): one row of ``events``
 EventRow = tuple[str, int, int, str, bytes, float]
@@ -35,6 +45,15 @@ RefusalRow = tuple[str, int, str, str]
 # (terminal, seq, reason, held_hash, offered_hash): an alarm as the ledger raises it
 AlarmRow = tuple[str, int, str, str, str]
 Backend = Literal["sqlite", "postgresql"]
+
+
+@dataclass(frozen=True)
+class Leader:
+    """Which HQ node leads the store, since when (seconds since the epoch) and at which epoch."""
+
+    node: str
+    epoch: int
+    since: float
 
 
 class StoreUrlInvalid(UsageError):
@@ -56,6 +75,13 @@ class EventAlreadyStored(StorageFailed):
     code = "event_duplicate"
 
 
+class Fenced(MeiboError):
+    """Another HQ node has claimed the store since this one did: this node must stop answering
+    at once and stay down (nothing it had not acknowledged is); the terminals go to the leader."""
+
+    code = "hq_fenced"
+
+
 class HqDb(Protocol):
     """What HqStore asks of a database. Called from one thread at a time for writes (HqNode's
     store thread); reads may come from the event loop's thread too."""
@@ -75,6 +101,8 @@ class HqDb(Protocol):
     def alert_actions(self) -> list[tuple[int, str, str, str, str]]: ...
     def get_meta(self, key: str, default: str | None = None) -> str | None: ...
     def set_meta(self, key: str, value: str) -> None: ...
+    def claim(self, node: str, at: float) -> Leader: ...
+    def leader(self) -> Leader: ...
     def close(self) -> None: ...
 
 

@@ -15,6 +15,10 @@ raises ``StoreUnreachable`` (for a commit: its outcome is unknown, so HQ reloads
 what the store holds, as after any failed commit); the next call connects again, which with a
 multi-host DSN and ``target_session_attrs=read-write`` finds the new primary. One lock keeps a
 read from another thread out of a write's transaction.
+
+Leadership (store_db.py): ``claim`` bumps the one ``leadership`` row; once claimed, every write
+transaction first reads that row ``FOR SHARE`` (``_fenced``) and raises ``Fenced`` inside the
+transaction, so it rolls back, when the epoch is no longer ours. A reconnect keeps the epoch.
 """
 
 from __future__ import annotations
@@ -29,8 +33,8 @@ from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from ground.errors import StorageFailed
-from hq.store_db import (AlarmRow, Backend, EventAlreadyStored, EventRow, RefusalRow, StoreUnreachable,
-                         StoreUrlInvalid, redact)
+from hq.store_db import (AlarmRow, Backend, EventAlreadyStored, EventRow, Fenced, Leader, RefusalRow,
+                         StoreUnreachable, StoreUrlInvalid, redact)
 
 _EVENT_TYPES = ["text", "int8", "int8", "text", "bytea", "float8"]  # the COPY's columns, in order
 CONNECT_TIMEOUT_S = 5  # libpq waits forever by default; a store HQ cannot reach must say so
@@ -91,9 +95,20 @@ def _m4(c: psycopg.Connection[Any]) -> None:
         terminal_acked bigint NOT NULL, at double precision NOT NULL)""")
 
 
+def _m5(c: psycopg.Connection[Any]) -> None:
+    # the leadership fence (store_db.py): one row, epoch 0 until the first HQ claims it
+    _run(c, """
+        CREATE TABLE leadership (
+            id integer PRIMARY KEY CHECK (id = 1), epoch bigint NOT NULL, node text NOT NULL,
+            since double precision NOT NULL
+        );
+        INSERT INTO leadership(id, epoch, node, since) VALUES (1, 0, '', 0)
+    """)
+
+
 # Every table of HQ's PostgreSQL schema comes from this list, in order (the same as hq.db's
 # MIGRATIONS, step for step); append only: a step once shipped is never edited or reordered.
-PG_MIGRATIONS: list[PgMigration] = [_m1, _m2, _m3, _m4]
+PG_MIGRATIONS: list[PgMigration] = [_m1, _m2, _m3, _m4, _m5]
 
 
 def migrate(c: psycopg.Connection[Any], steps: Sequence[PgMigration] = PG_MIGRATIONS) -> int:
@@ -130,6 +145,7 @@ class PgHqDb:
         self.dsn = check_dsn(dsn)
         self._lock = threading.Lock()
         self._c: psycopg.Connection[Any] | None = None
+        self.epoch: int | None = None  # ours once claimed; from then on every write is fenced
         with self._lock:
             with self._translate("接続"):
                 migrate(self._conn())
@@ -175,10 +191,24 @@ class PgHqDb:
         with self._lock:
             self._drop()
 
+    def _fenced(self, c: psycopg.Connection[Any]) -> None:
+        """Inside a write's transaction: is the store still ours? ``FOR SHARE`` holds the row
+        until the commit, so a claim (an UPDATE of it) cannot slip in between this check and
+        the COMMIT; raising here rolls the transaction back."""
+        if self.epoch is None:  # not a claimant (the offline commands): nothing to fence
+            return
+        row = c.execute("SELECT epoch, node, since FROM leadership WHERE id = 1 FOR SHARE").fetchone()
+        if row is None or int(row[0]) != self.epoch:
+            now = f"{row[1]}（エポック {row[0]}）" if row else "不明"
+            raise Fenced(f"本部の主系は別のノードに移りました: {now}。このノード（エポック {self.epoch}）は"
+                         "応答を止めます（何も保存していません）", code="hq_fenced",
+                         epoch=self.epoch, leader=str(row[1]) if row else "", leader_epoch=int(row[0]) if row else 0)
+
     def _write(self, what: str, sql: str, params: Sequence[Any]) -> None:
         with self._lock, self._translate(what):
             c = self._conn()
             with c.transaction():
+                self._fenced(c)
                 c.execute(sql, params)
 
     def _read(self, sql: str, params: Sequence[Any] = (), binary: bool = False) -> list[Any]:
@@ -190,6 +220,7 @@ class PgHqDb:
         with self._lock, self._translate("保存"):
             c = self._conn()
             with c.transaction():
+                self._fenced(c)
                 with c.cursor() as cur:
                     with cur.copy("COPY events (terminal, seq, hlc, kind, body, received_at) "
                                   "FROM STDIN (FORMAT BINARY)") as cp:
@@ -254,6 +285,22 @@ class PgHqDb:
     def set_meta(self, key: str, value: str) -> None:
         self._write("設定の記録", "INSERT INTO meta(key, value) VALUES (%s, %s) "
                     "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))
+
+    def claim(self, node: str, at: float) -> Leader:
+        """Take the lead: epoch + 1, with our name and time, in one transaction (it waits for
+        the writes in flight that hold the row); from now on every write of ours is fenced."""
+        with self._lock, self._translate("主系の取得"):
+            c = self._conn()
+            with c.transaction():
+                row = c.execute("UPDATE leadership SET epoch = epoch + 1, node = %s, since = %s WHERE id = 1 "
+                                "RETURNING epoch, node, since", (node, at)).fetchone()
+            assert row is not None  # the row is made by migration 5 and never deleted
+            self.epoch = int(row[0])
+            return Leader(str(row[1]), int(row[0]), float(row[2]))
+
+    def leader(self) -> Leader:
+        rows = self._read("SELECT node, epoch, since FROM leadership WHERE id = 1")
+        return Leader(str(rows[0][0]), int(rows[0][1]), float(rows[0][2])) if rows else Leader("", 0, 0.0)
 
 
 def _first_line(e: BaseException) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Generator, Sequence
 from pathlib import Path
 
 from appliance.store import Migration, Store, _script
-from hq.store_db import AlarmRow, Backend, EventAlreadyStored, EventRow, RefusalRow
+from hq.store_db import AlarmRow, Backend, EventAlreadyStored, EventRow, Leader, RefusalRow
 
 
 def _m1(c: sqlite3.Connection) -> None:
@@ -69,8 +69,19 @@ def _m4(c: sqlite3.Connection) -> None:
     """)
 
 
+def _m5(c: sqlite3.Connection) -> None:
+    # who leads (store_db.py): on hq.db one HQ per file, so the row only answers leader()
+    _script(c, """
+        CREATE TABLE leadership (
+            id INTEGER PRIMARY KEY CHECK (id = 1), epoch INTEGER NOT NULL, node TEXT NOT NULL,
+            since REAL NOT NULL
+        );
+        INSERT INTO leadership(id, epoch, node, since) VALUES (1, 0, '', 0)
+    """)
+
+
 # Every table of hq.db comes from this list, in order (none is created elsewhere); append only.
-MIGRATIONS: list[Migration] = [_m1, _m2, _m3, _m4]
+MIGRATIONS: list[Migration] = [_m1, _m2, _m3, _m4, _m5]
 
 
 class SqliteHqDb:
@@ -148,3 +159,13 @@ class SqliteHqDb:
     def set_meta(self, key: str, value: str) -> None:
         with self.store.atomic() as c:
             self.store.set_meta(c, key, value)
+
+    def claim(self, node: str, at: float) -> Leader:
+        """Recorded for ``leader()``; no fence: one HQ per hq.db (the file is this machine's)."""
+        with self.store.atomic() as c:
+            c.execute("UPDATE leadership SET epoch = epoch + 1, node = ?, since = ? WHERE id = 1", (node, at))
+        return self.leader()
+
+    def leader(self) -> Leader:
+        row = self.store.conn.execute("SELECT node, epoch, since FROM leadership WHERE id = 1").fetchone()
+        return Leader(str(row[0]), int(row[1]), float(row[2])) if row else Leader("", 0, 0.0)

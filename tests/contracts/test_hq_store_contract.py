@@ -24,7 +24,7 @@ from ground.model import TerminalId, VoterId
 from hq.ledger import Alarm, Ledger
 from hq.screen import CONTEST_UNKNOWN, VOTER_UNKNOWN, Refusal
 from hq.store import MIGRATIONS, HqStore
-from hq.store_db import EventAlreadyStored, StoreUnreachable, StoreUrlInvalid, parse_store_url
+from hq.store_db import EventAlreadyStored, Fenced, Leader, StoreUnreachable, StoreUrlInvalid, parse_store_url
 from hq.store_pg import PG_MIGRATIONS, PgHqDb
 from hq.terminals import hq_init
 from tests.builders import EARLY_NOON, election_toml
@@ -293,6 +293,88 @@ def test_postgresql_commits_are_synchronous_and_a_multi_host_dsn_finds_the_live_
         assert list(s.contacts()) == ["TE1"]
     finally:
         s.close()
+
+
+def test_a_claim_bumps_the_epoch_and_leader_names_the_claimant(store: HqStore) -> None:
+    assert store.leader() == Leader("", 0, 0.0)  # nobody has served this store yet
+    first = store.claim("hq-a")
+    assert first == Leader("hq-a", 1, EARLY_NOON.timestamp()) == store.leader()
+    store = reopen(store)  # what a restarted HQ (or the console) reads
+    try:
+        assert store.leader() == first
+        assert store.claim("hq-b").epoch == 2
+        assert store.leader().node == "hq-b"
+    finally:
+        store.close()
+
+
+def test_sqlite_one_hq_per_file_so_the_fence_is_a_no_op(hq: HqDir, day: Day) -> None:
+    # hq.db is this machine's file: a second claim there is the same HQ restarted, not a rival
+    a, b = HqStore(hq, CLOCK), HqStore(hq, CLOCK)
+    try:
+        a.claim("hq-a")
+        b.claim("hq-b")
+        a.commit(day.events[:3])
+        assert b.load(type(day.ledger)).order == 3
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_newer_claim_fences_the_old_claimant_and_it_writes_nothing(hq: HqDir, pg_server: PgServer,
+                                                                     day: Day) -> None:
+    dsn = pg_server.fresh_database()
+    a = HqStore(hq, CLOCK, store_url=dsn)
+    b = HqStore(hq, CLOCK, store_url=dsn)
+    try:
+        assert a.claim("hq-a").epoch == 1
+        a.commit(day.events[:5], refusals=[refusal(day.events[0].terminal, day.events[0].seq)])
+        assert b.claim("hq-b").epoch == 2  # B starts: A's acknowledged five are what B loads
+        writes = [lambda: a.commit(day.events[5:9], refusals=[refusal(day.events[5].terminal, day.events[5].seq)]),
+                  lambda: a.record_alarm(Alarm(TerminalId("TE1"), 1, "clone", "aa", "bb")),
+                  lambda: a.record_rollback(TerminalId("TE1"), 1, 2),
+                  lambda: a.touch(TerminalId("TE1"), "p"),
+                  lambda: a.set_alert_state(1, "open", "w", "t", "n"),
+                  lambda: a.db.set_meta("k", "v")]
+        for write in writes:
+            with pytest.raises(Fenced) as exc:
+                write()
+            assert exc.value.code == "hq_fenced" and exc.value.details["leader"] == "hq-b"
+        assert a.leader().node == "hq-b"  # A can still read who leads (its console shows it)
+        led = b.load(type(day.ledger))
+        assert led.order == 5 and list(b.decisions()) == [(day.events[0].terminal, day.events[0].seq)]
+        assert (b.db.open_alarms(), b.rollbacks(), b.contacts(), b.alert_states(), b.db.get_meta("k")) == \
+            ([], [], {}, {}, None)  # nothing of A's after B's claim
+        b.commit(day.events[5:9])  # and B writes
+        assert b.load(type(day.ledger)).order == 9
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_claim_waits_for_the_commit_in_flight_which_the_new_leader_then_loads(
+        hq: HqDir, pg_server: PgServer, day: Day) -> None:
+    # FOR SHARE on the leadership row: A's commit is either wholly before B's claim or refused
+    dsn = pg_server.fresh_database()
+    a = HqStore(hq, CLOCK, store_url=dsn)
+    a.claim("hq-a")
+    held = psycopg.connect(dsn, autocommit=True)
+    b = HqStore(hq, CLOCK, store_url=dsn)
+    try:
+        with held.transaction():  # a write in flight holding the row, as A's commit does
+            held.execute("SELECT epoch FROM leadership WHERE id = 1 FOR SHARE")
+            with psycopg.connect(dsn, autocommit=True) as probe:
+                probe.execute("SET statement_timeout = '300ms'")
+                with pytest.raises(psycopg.errors.QueryCanceled):  # the claim's UPDATE has to wait
+                    probe.execute("UPDATE leadership SET epoch = epoch + 1 WHERE id = 1")
+        b.claim("hq-b")
+        with pytest.raises(Fenced):
+            a.commit(day.events[:2])
+        assert b.load(type(day.ledger)).order == 0
+    finally:
+        held.close()
+        a.close()
+        b.close()
 
 
 def test_a_restarted_server_costs_one_store_unreachable_then_the_store_reconnects(
