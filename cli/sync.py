@@ -22,10 +22,12 @@ from nacl.signing import SigningKey
 
 from cli.base import Cli, Outcome
 from ground.clock import clock_from_arg
+from ground.errors import UsageError
 from appliance.dirs import HqDir, TerminalDir
 from appliance.terminal import Terminal
 from hardware.rig import TerminalHardware
 from hq import backup as hq_backup
+from hq import migrate_store as hq_migrate
 from hq import ops as hq_ops
 from hq.admin_client import ask_admin, ask_hq
 from hq.terminals import revoke_terminal
@@ -281,6 +283,19 @@ def _cmd_restore(args: argparse.Namespace) -> Outcome:
                         "本部の画面の「本部の記録が巻き戻っています」を確認してください")
 
 
+def _serving(root: Path) -> bool:
+    """HQ answers on its admin socket: a store it writes is never migrated or restored under."""
+    return (root / ADMIN_SOCKET).exists() and asyncio.run(ask_admin(root / ADMIN_SOCKET, {"op": "report"})) is not None
+
+
+def _cmd_migrate_store(args: argparse.Namespace) -> Outcome:
+    hq = HqDir(Path(args.hqdir)).require()
+    if _serving(hq.root):
+        raise UsageError("本部サーバが動いています。meibo hq serve を止めてから移行してください", code="hq_running")
+    out = hq_migrate.migrate_store(hq, args.from_url, args.to_url)
+    return Outcome(out, hq_migrate.migrate_text(out))
+
+
 def _store_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--store", metavar="URL", help="HQ's store: sqlite (hq.db), postgresql://... or "
                    "'host=... dbname=...' (default: [hq] store of election.toml, else hq.db)")
@@ -307,6 +322,12 @@ def register(cli: Cli) -> None:
     p.add_argument("backup")
     p.add_argument("hqdir")
     p.add_argument("--now")
+
+    p = cli.command("hq", "migrate-store", _cmd_migrate_store,
+                    "本部記録を別の保存先（sqlite / PostgreSQL）へ移して照合する（本部サーバ停止中のみ）")
+    p.add_argument("hqdir")
+    p.add_argument("--from", dest="from_url", required=True, metavar="URL", help="sqlite (hq.db) or a PostgreSQL URL/DSN")
+    p.add_argument("--to", dest="to_url", required=True, metavar="URL", help="an EMPTY store: sqlite or PostgreSQL")
 
     p = cli.command("hq", "absentee", _cmd_absentee, "不在者投票を記録して全端末に配信する")
     p.add_argument("hqdir")
