@@ -266,7 +266,7 @@ def _cmd_export(args: argparse.Namespace) -> Outcome:
 
 def _cmd_backup(args: argparse.Namespace) -> Outcome:
     hq = HqDir(Path(args.hqdir)).require()
-    m = hq_backup.backup(hq, Path(args.out), clock_from_arg(args.now))
+    m = hq_backup.backup(hq, Path(args.out), clock_from_arg(args.now), args.store)
     heads = m["terminal_heads"]
     return Outcome({"code": "ok", "out": args.out, **m},
                    f"本部のバックアップを作成しました: {args.out}（{m['taken_at']}、ファイル {len(m['files'])} 件、"
@@ -275,8 +275,7 @@ def _cmd_backup(args: argparse.Namespace) -> Outcome:
 
 def _cmd_restore(args: argparse.Namespace) -> Outcome:
     root = Path(args.hqdir)
-    serving = (root / ADMIN_SOCKET).exists() and asyncio.run(ask_admin(root / ADMIN_SOCKET, {"op": "report"})) is not None
-    out = hq_backup.restore(Path(args.backup), root, clock_from_arg(args.now), serving)
+    out = hq_backup.restore(Path(args.backup), root, clock_from_arg(args.now), _serving(root), args.store)
     aside = f"\n  元のディレクトリは {out['moved_aside']} に残しました" if out["moved_aside"] else ""
     return Outcome(out, f"本部を {out['taken_at']} のバックアップから復元しました: {root}{aside}\n"
                         "  hq serve を起動すると、端末が失われた受付記録を再送し、投票済情報は全端末に配信し直されます。"
@@ -315,12 +314,15 @@ def register(cli: Cli) -> None:
 
     p = cli.command("hq", "backup", _cmd_backup, "本部ディレクトリをバックアップする（稼働中でも一貫した写し）")
     p.add_argument("hqdir")
+    _store_option(p)
     p.add_argument("--out", required=True, help="new, empty directory")
     p.add_argument("--now")
 
     p = cli.command("hq", "restore", _cmd_restore, "バックアップから本部を復元する（本部サーバ停止中のみ）")
     p.add_argument("backup")
     p.add_argument("hqdir")
+    p.add_argument("--store", metavar="URL", help="the store to restore HQ's records into: sqlite (hq.db) or "
+                   "PostgreSQL, whose rows are replaced (default: [hq] store of the backup's election.toml)")
     p.add_argument("--now")
 
     p = cli.command("hq", "migrate-store", _cmd_migrate_store,

@@ -10,6 +10,15 @@ A restore verifies every file against the manifest first (a damaged backup chang
 refuses while HQ is serving, moves the current directory aside (never deletes it: it is
 evidence) and puts the copy in place, again through a ``.partial`` directory and a rename.
 
+On a PostgreSQL store (``--store URL`` or election.toml's ``[hq] store``) the backup's hq.db is a
+logical export of the database's rows (hq/migrate_store.py: one REPEATABLE READ snapshot,
+every table's count and digest checked), rather than a ``pg_dump``: the backup has one format
+whatever the backend (the same manifest, restorable onto either), needs no pg_dump binary as
+new as the server, and never carries what is not HQ's records (``schema_migrations``, a
+leadership or fencing row, which must never go back in time). A restore onto PostgreSQL first
+exports the rows it is about to replace into the directory moved aside (evidence), then
+replaces every row in one transaction, verified before it commits; HQDIR gets no hq.db.
+
 What a restore cannot bring back, the protocol does (docs/protocol.md): terminals resend the
 events HQ lost, HQ's console shows 本部の記録が巻き戻っています when a terminal holds acknowledged
 events HQ lacks, and a flag cursor into the old stream gets the whole stream again. Hand-written
@@ -31,6 +40,8 @@ from typing import Any
 from ground.clock import Clock
 from appliance.dirs import HqDir, write_atomic
 from ground.errors import MeiboError, UsageError
+from hq.migrate_store import StoreSourceMissing, export_store, replace_store
+from hq.store_db import StoreUrl, parse_store_url
 
 MANIFEST = "manifest.json"
 DATABASES = ("hq.db", "roll.db")
@@ -98,9 +109,16 @@ def _terminal_heads(db: Path) -> dict[str, int]:
         conn.close()
 
 
-def backup(hq: HqDir, out: Path, clock: Clock) -> dict[str, Any]:
+def store_url_of(hq: HqDir, store_url: str | None) -> StoreUrl:
+    """The store ``--store`` names, else election.toml's ``[hq] store``, else hq.db."""
+    return parse_store_url(store_url) if store_url is not None else parse_store_url(hq.config().hq_store,
+                                                                                    from_config=True)
+
+
+def backup(hq: HqDir, out: Path, clock: Clock, store_url: str | None = None) -> dict[str, Any]:
     """Copy ``hq`` to the new directory ``out``; returns the manifest."""
     hq.require()
+    url = store_url_of(hq, store_url)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UsageError(f"バックアップ先が空ではありません: {out}", code="backup_exists")
     if out.resolve().is_relative_to(hq.root.resolve()):
@@ -118,11 +136,14 @@ def backup(hq: HqDir, out: Path, clock: Clock) -> dict[str, Any]:
             with open(dst, "rb+") as f:
                 os.fsync(f.fileno())
         for name in DATABASES:
-            if (hq.root / name).exists():
+            if name == "hq.db" and url.backend == "postgresql":
+                export_store(hq, url, stage / name)  # the database's rows, not a stale hq.db
+            elif (hq.root / name).exists():
                 _copy_database(hq.root / name, stage / name)
         for p in _regular_files(stage) + [stage / n for n in DATABASES if (stage / n).exists()]:
             files[p.relative_to(stage).as_posix()] = {"size": p.stat().st_size, "sha256": _sha256(p)}
         manifest = {"format": 1, "hqdir": str(hq.root), "taken_at": clock.now().isoformat(timespec="seconds"),
+                    "store": url.backend,
                     "election": hq.config().election_id,
                     "terminal_heads": _terminal_heads(stage / "hq.db") if (stage / "hq.db").exists() else {},
                     "files": dict(sorted(files.items()))}
@@ -160,31 +181,60 @@ def verify(backup_dir: Path) -> dict[str, Any]:
     return manifest
 
 
-def restore(backup_dir: Path, hq_root: Path, clock: Clock, serving: bool) -> dict[str, Any]:
+def restore(backup_dir: Path, hq_root: Path, clock: Clock, serving: bool,
+            store_url: str | None = None) -> dict[str, Any]:
     """Put a verified backup in place of ``hq_root`` (moved aside, kept). ``serving``: HQ answers
-    on its admin socket (the caller asks it): a running HQ is never restored under."""
+    on its admin socket (the caller asks it): a running HQ is never restored under. On a
+    PostgreSQL store (``store_url``, else the backup's election.toml) the backup's hq.db
+    replaces the database's rows, the rows replaced kept in the directory moved aside."""
     manifest = verify(backup_dir)
     if serving:
         raise UsageError("本部サーバが動いています。meibo hq serve を止めてから復元してください", code="hq_running")
+    url = store_url_of(HqDir(backup_dir), store_url)
     stage = hq_root.with_name(hq_root.name + ".partial")
+    evidence = hq_root.with_name(hq_root.name + ".partial-store")
     shutil.rmtree(stage, ignore_errors=True)
+    shutil.rmtree(evidence, ignore_errors=True)
+    stamp = clock.now().strftime('%Y%m%dT%H%M%S')
+    aside = hq_root.with_name(f"{hq_root.name}.before-restore-{stamp}") if hq_root.exists() else None
     try:
         shutil.copytree(backup_dir, stage, ignore=shutil.ignore_patterns(MANIFEST))
         for p in stage.rglob("*"):
             if p.is_file():
                 with open(p, "rb+") as f:
                     os.fsync(f.fileno())
-        aside = None
-        if hq_root.exists():
-            aside = hq_root.with_name(f"{hq_root.name}.before-restore-{clock.now().strftime('%Y%m%dT%H%M%S')}")
+        if url.backend == "postgresql":
+            _restore_rows(HqDir(stage), url, evidence)
+        if aside is not None:
             hq_root.rename(aside)
         stage.rename(hq_root)
+        if evidence.exists():  # the database's rows as they were before the restore: evidence
+            if aside is None:
+                aside = hq_root.with_name(f"{hq_root.name}.before-restore-{stamp}")
+                aside.mkdir()
+            (evidence / "hq.db").rename(aside / "store-before-restore.db")
+            shutil.rmtree(evidence)
         _fsync_dir(hq_root.parent)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
+        shutil.rmtree(evidence, ignore_errors=True)
         raise
     return {"code": "ok", "hqdir": str(hq_root), "backup": str(backup_dir), "taken_at": manifest["taken_at"],
-            "terminal_heads": manifest.get("terminal_heads", {}), "moved_aside": str(aside) if aside else None}
+            "store": url.backend, "terminal_heads": manifest.get("terminal_heads", {}),
+            "moved_aside": str(aside) if aside else None}
+
+
+def _restore_rows(stage: HqDir, url: StoreUrl, evidence: Path) -> None:
+    """The PostgreSQL store's rows kept (``evidence``/hq.db), then replaced by the staged hq.db's,
+    which leaves the stage: HQDIR on PostgreSQL holds no hq.db."""
+    evidence.mkdir()
+    try:
+        export_store(stage, url, evidence / "hq.db")
+    except StoreSourceMissing:  # a fresh database: no rows to keep
+        shutil.rmtree(evidence)
+    replace_store(stage, url)
+    for p in stage.root.glob("hq.db*"):
+        p.unlink()
 
 
 __all__ = ["backup", "verify", "restore", "BackupInvalid", "MANIFEST"]

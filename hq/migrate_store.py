@@ -110,6 +110,7 @@ class Side(Protocol):
     def count(self, t: Table) -> int: ...
     def insert(self, t: Table, rows: list[tuple[Any, ...]]) -> None: ...
     def after_insert(self, t: Table) -> None: ...
+    def clear(self, t: Table) -> None: ...
 
 
 class SqliteSide:
@@ -130,6 +131,9 @@ class SqliteSide:
 
     def after_insert(self, t: Table) -> None:
         pass  # INTEGER PRIMARY KEY goes on from the largest key by itself
+
+    def clear(self, t: Table) -> None:
+        self.c.execute(f"DELETE FROM {t.name}")
 
 
 def _pg_error(e: Exception, dsn: str) -> StorageFailed:
@@ -165,6 +169,9 @@ class PgSide:
         if t.identity:  # the next row the store adds takes the key after the last copied one
             self.c.execute(f"SELECT setval(pg_get_serial_sequence('{t.name}', '{t.identity}'), "
                            f"coalesce(max({t.identity}), 0) + 1, false) FROM {t.name}")
+
+    def clear(self, t: Table) -> None:
+        self.c.execute(f"DELETE FROM {t.name}")
 
 
 @contextmanager
@@ -252,9 +259,12 @@ def _ledger(hq: HqDir, url: StoreUrl) -> dict[str, Any]:
         store.close()
 
 
-def copy_rows(source: Side, target: Side) -> dict[str, dict[str, Any]]:
+def copy_rows(source: Side, target: Side, replace: bool = False) -> dict[str, dict[str, Any]]:
     """Every table of ``source`` into ``target`` (both inside their transactions), refused if the
-    target holds any row; then the target's counts and digests checked against the source's."""
+    target holds any row (``replace``: its rows deleted first, in the same transaction: a
+    restore); then the target's counts and digests checked against the source's."""
+    for t in TABLES if replace else ():
+        target.clear(t)
     full = [t.name for t in TABLES if target.count(t)]
     if full:
         raise StoreTargetNotEmpty("移行先の本部記録が空ではありません（" + "、".join(full) + "）。"
@@ -293,6 +303,24 @@ def migrate_store(hq: HqDir, from_url: str, to_url: str) -> dict[str, Any]:
             "events_sha256": tables["events"]["sha256"], "ledger": after}
 
 
+def export_store(hq: HqDir, url: StoreUrl, path: Path) -> dict[str, dict[str, Any]]:
+    """HQ's records in ``url`` copied, verified, into the new hq.db file ``path`` (a backup)."""
+    with _side(hq, url, source=True) as source, _sqlite_target(path) as target:
+        return copy_rows(source, target)
+
+
+def replace_store(hq: HqDir, url: StoreUrl) -> dict[str, Any]:
+    """The rows of ``url`` replaced by those of ``hq``'s hq.db in one transaction (a restore:
+    ``hq`` is the restored directory), verified like a migration."""
+    with _sqlite_source(hq.hq_db) as source, _side(hq, url, source=False) as target:
+        tables = copy_rows(source, target, replace=True)
+    before, after = _ledger(hq, StoreUrl("sqlite")), _ledger(hq, url)
+    if before != after:
+        raise StoreMigrationMismatch("復元先から作り直した台帳がバックアップと一致しません。復元先を使わないでください",
+                                     source=before, target=after)
+    return {"tables": tables, "events_sha256": tables["events"]["sha256"], "ledger": after}
+
+
 def migrate_text(out: dict[str, Any]) -> str:
     led = out["ledger"]
     rows = "、".join(f"{name} {t['rows']}" for name, t in out["tables"].items())
@@ -305,5 +333,5 @@ def migrate_text(out: dict[str, Any]) -> str:
             f"（先頭 {led['flag_head'][:16] or '-'}）")
 
 
-__all__ = ["migrate_store", "migrate_text", "copy_rows", "ledger_figures", "TABLES", "StoreTargetNotEmpty",
+__all__ = ["migrate_store", "migrate_text", "export_store", "replace_store", "copy_rows", "ledger_figures", "TABLES", "StoreTargetNotEmpty",
            "StoreSourceMissing", "StoreMigrationMismatch"]
