@@ -27,7 +27,7 @@ import hashlib
 import sqlite3
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -190,12 +190,17 @@ def _sqlite_source(path: Path) -> Iterator[Side]:
 
 @contextmanager
 def _sqlite_target(path: Path) -> Iterator[Side]:
+    made = not path.exists()
     db = SqliteHqDb(path)  # made (with its migrations) when missing
     try:
         with db.store.atomic() as c:  # BEGIN IMMEDIATE: one writer, all or nothing
             yield SqliteSide(c)
-    finally:
+    except BaseException:
         db.close()
+        for p in (path.with_name(path.name + s) for s in ("", "-wal", "-shm")) if made else ():
+            p.unlink(missing_ok=True)  # a failed copy leaves no empty hq.db for HQ to start on
+        raise
+    db.close()
 
 
 @contextmanager
@@ -229,7 +234,7 @@ def _pg(dsn: str, *, source: bool) -> Iterator[Side]:
         conn.close()
 
 
-def _side(hq: HqDir, url: StoreUrl, *, source: bool) -> Any:
+def _side(hq: HqDir, url: StoreUrl, *, source: bool) -> AbstractContextManager[Side]:
     if url.backend == "sqlite":
         return _sqlite_source(hq.hq_db) if source else _sqlite_target(hq.hq_db)
     return _pg(url.dsn, source=source)
