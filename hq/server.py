@@ -8,6 +8,14 @@ another terminal, before the commit that holds it has returned.
 
 Revocation (``meibo hq revoke`` in another process) rewrites the registry; the node re-reads it
 twice a second, closes the revoked terminal's connections and refuses it from then on.
+
+Exactly one HQ gives verdicts: the node claims the store before it loads (store_db.py); when a
+write finds another node has claimed it since (``Fenced``), this node stops at once: nothing
+queued is acknowledged, no frame leaves it after but a REFUSED ``hq_fenced`` on each link, which
+is then closed (the terminal takes it as "this node does not lead" and dials the next HQ node),
+new connections are refused (503), and it stays down until an operator restarts it.
+A failed commit (the database lost, say) reloads the ledger from the store; while the store
+cannot be read the reload is retried with back-off and nothing is acknowledged meanwhile.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ import ipaddress
 import json
 import logging
 import os
+import socket
 import ssl
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -28,7 +37,7 @@ from aiohttp import WSMsgType, web
 
 from ground.clock import Clock, clock_from_arg
 from appliance.dirs import HqDir
-from ground.errors import IllegalTransition, MeiboError, UsageError
+from ground.errors import IllegalTransition, MeiboError, StorageFailed, UsageError
 from hq import ops as hq_ops
 from ground.events import Event
 from ground.model import TerminalId
@@ -38,6 +47,7 @@ from sync_protocol.errors import FrameInvalid, SyncError
 from hq.listener import GatedSite, HelloGate
 from hq.roll import published_version, zaigai_version_or_none
 from hq.store import HqStore
+from hq.store_db import Fenced, Leader
 from hq.ledger import Ledger
 from hq.session import HqSession, SessionResult
 from hq.crl_keeper import CrlKeeper
@@ -60,6 +70,15 @@ class HqSettings:
     hello_deadline_s: float = 10.0
     max_pending_hello: int = 256
     max_pending_hello_per_addr: int = 32
+    # the ledger's reload after a failed commit, while the store cannot be read: first wait, cap
+    store_retry_initial_s: float = 0.2
+    store_retry_max_s: float = 5.0
+
+
+# A fenced node's links: REFUSED hq_fenced, then closed 1013 "try again later": the terminal
+# dials the next HQ node (sync_protocol/client.py's FENCED) instead of stopping as a refused one does
+FENCED = "hq_fenced"
+CLOSE_FENCED = 1013
 
 
 class BindRefused(SyncError):
@@ -86,16 +105,23 @@ def check_bind_address(host: str, allow_loopback_dev: bool) -> None:
 
 class HqNode:
     def __init__(self, hq: HqDir, settings: HqSettings = HqSettings(), ledger_cls: type[Ledger] = Ledger,
-                 clock: Clock | None = None, store_url: str | None = None) -> None:
+                 clock: Clock | None = None, store_url: str | None = None, node_name: str | None = None) -> None:
         self.hq = hq
+        self.node_name = node_name or f"{socket.gethostname()}:{os.getpid()}"
+        self.fenced: Fenced | None = None  # once set, this node answers nothing more (module doc)
+        self._refusing: set[asyncio.Task[None]] = set()
         self.settings = settings
         self.tls = ServerTls(hq.pki)  # new handshakes use the current CRL (crl_keeper.py)
         self.crl = CrlKeeper(hq, settings.crl, clock, self.tls)
         self.store = HqStore(hq, clock, store_url)  # hq/store_db.py; None: election.toml's, else hq.db
+        # claimed before the load: the node we take over from can commit nothing after it
+        self.leadership: Leader = self.store.claim(self.node_name)
+        log.warning("HQ node %s leads the store (epoch %s)", self.node_name, self.leadership.epoch)
         self.ledger = self.store.load(ledger_cls)
         self.sessions: dict[str, set[tuple[HqSession, web.WebSocketResponse]]] = {}  # by TerminalId
         self.committed_flags = len(self.ledger.flags)
-        self._queue: list[tuple[list[Event], asyncio.Future[None]]] = []
+        # (events, the ledger they were applied to, the commit's future)
+        self._queue: list[tuple[list[Event], Ledger, asyncio.Future[None]]] = []
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         # One thread owns the store's connection (SQLite or PostgreSQL): every write goes through ``io()``.
@@ -109,7 +135,36 @@ class HqNode:
         self.bytes_out = 0
 
     async def io(self, fn: Any, *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._io_pool, fn, *args)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._io_pool, fn, *args)
+        except Fenced as e:  # whichever write found it: the whole node stops
+            self._fence(e)
+            raise
+
+    def _fence(self, e: Fenced) -> None:
+        """Another node leads now: stop answering at once and stay down (module doc)."""
+        if self.fenced is not None:
+            return
+        self.fenced = e
+        log.critical("FENCED: another HQ node has claimed the store; this node (%s, epoch %s) stops "
+                     "answering terminals and stays down until restarted: %s",
+                     self.node_name, self.leadership.epoch, e.message)
+        for _, _, fut in self._queue:  # never acknowledged: the terminal resends to the leader
+            if not fut.done():
+                fut.set_exception(e)
+        self._queue = []
+        refused = encode(Frame(FrameType.REFUSED, {"code": FENCED, "message": "この本部ノードは主系ではありません"}))
+        for conns in list(self.sessions.values()):
+            for _, ws in list(conns):
+                task = asyncio.get_running_loop().create_task(self._refuse_fenced(ws, refused))
+                self._refusing.add(task)  # held until done: the loop keeps only weak references
+                task.add_done_callback(self._refusing.discard)
+
+    async def _refuse_fenced(self, ws: web.WebSocketResponse, refused: bytes) -> None:
+        # the one frame a fenced node still sends (``_send`` sends nothing once fenced)
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await ws.send_bytes(refused)
+        self.gate.close_soon(ws, CLOSE_FENCED, FENCED.encode())
 
     # --- lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
@@ -126,7 +181,7 @@ class HqNode:
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        for _, fut in self._queue:  # never acknowledged: the terminal will resend
+        for _, _, fut in self._queue:  # never acknowledged: the terminal will resend
             if not fut.done():
                 fut.set_exception(SyncError("本部を停止中です", code="hq_stopping"))
         self._queue = []
@@ -135,8 +190,10 @@ class HqNode:
 
     # --- group commit -----------------------------------------------------------------------
     async def commit(self, events: list[Event]) -> None:
+        if self.fenced is not None:
+            raise self.fenced
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.append((events, fut))
+        self._queue.append((events, self.ledger, fut))
         self._wake.set()
         await fut
 
@@ -145,29 +202,63 @@ class HqNode:
             await self._wake.wait()
             self._wake.clear()
             batch, self._queue = self._queue, []
+            # applied to a ledger a reload has since replaced: not in memory any more, so never
+            # stored either (the terminal resends it)
+            stale = [fut for _, led, fut in batch if led is not self.ledger]
+            batch = [b for b in batch if b[1] is self.ledger]
+            for fut in stale:
+                if not fut.done():
+                    fut.set_exception(SyncError("本部の記録を読み直しました。再送してください", code="hq_commit_failed"))
             if not batch:
                 continue
             flags_after = len(self.ledger.flags)
-            events = [ev for evs, _ in batch for ev in evs]
+            events = [ev for evs, _, _ in batch for ev in evs]
             refused = self.ledger.refusals_for(events)  # decided on this thread, stored with them
             try:
                 await self.io(self.store.commit, events, None, refused)
+            except Fenced as fenced:  # _fence (in io) failed the queue's futures and closed the links
+                for _, _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(fenced)
+                return  # stays down
             except Exception as raw:  # noqa: BLE001 — any failure: nothing of it is acknowledged
                 e = raw if isinstance(raw, MeiboError) else SyncError(f"記録を保存できません: {raw}", code="hq_commit_failed")
                 # The ledger in memory is ahead of the disk: nothing of it may be acknowledged.
                 log.error("commit failed, reloading ledger from disk: %s", e.message)
-                for _, fut in batch:
+                for _, _, fut in batch:
                     if not fut.done():
                         fut.set_exception(e)
-                self.ledger = await self.io(self.store.load, type(self.ledger))
-                self.committed_flags = len(self.ledger.flags)
+                if not await self._reload(e):
+                    return
                 await self._close_all()
                 continue
             self.committed_flags = max(self.committed_flags, flags_after)
-            for _, fut in batch:
+            for _, _, fut in batch:
                 if not fut.done():
                     fut.set_result(None)
             await self.push_flags()
+
+    async def _reload(self, why: MeiboError) -> bool:
+        """The ledger again from what the store holds, retried with back-off while the store
+        cannot be read (a database restarting): the committer must outlive it. Meanwhile every
+        commit asked for fails (no ack), as the failed one did. False once fenced."""
+        delay = self.settings.store_retry_initial_s
+        while True:
+            try:
+                self.ledger = await self.io(self.store.load, type(self.ledger))
+            except Fenced:
+                return False
+            except MeiboError as e:
+                log.error("ledger reload failed, retrying in %.1f s: %s", delay, e.message)
+                for _, _, fut in self._queue:
+                    if not fut.done():
+                        fut.set_exception(why)
+                self._queue = []
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.settings.store_retry_max_s)
+                continue
+            self.committed_flags = len(self.ledger.flags)
+            return True
 
     async def push_flags(self) -> None:
         for conns in list(self.sessions.values()):
@@ -184,6 +275,8 @@ class HqNode:
             await self._send(ws, f)
 
     async def _send(self, ws: web.WebSocketResponse, frame: Frame) -> None:
+        if self.fenced is not None:  # another node leads: nothing more leaves this one
+            return
         data = encode(frame)
         self.bytes_out += len(data)
         try:
@@ -243,6 +336,8 @@ class HqNode:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         pending = self.gate.find(request)  # counted and on its deadline until the HELLO
+        if self.fenced is not None:
+            raise web.HTTPServiceUnavailable(text="hq_fenced: another HQ node leads")
         if await self.io(self.store.refresh_registry, None):
             self.store.register_all(self.ledger)
         ident = self.peer_identity(request)
@@ -264,9 +359,9 @@ class HqNode:
         if listed:
             self.sessions.setdefault(terminal, set()).add(entry)
         peer = request.remote or ""
-        if listed:
-            await self.io(self.store.touch, terminal, peer, None)
         try:
+            if listed:
+                await self._touch(terminal, peer, None)
             async for msg in ws:
                 if msg.type is not WSMsgType.BINARY:
                     if msg.type in (WSMsgType.TEXT,):
@@ -288,7 +383,7 @@ class HqNode:
                     await ws.close(code=4001, message=e.code.encode())
                     break
                 if res.radio is not None:
-                    await self.io(self.store.touch, terminal, peer, json.dumps(res.radio, ensure_ascii=False))
+                    await self._touch(terminal, peer, json.dumps(res.radio, ensure_ascii=False))
                 if res.alarm is not None:
                     await self.io(self.store.record_alarm, res.alarm)
                     log.error("clone alarm for %s at seq %s", terminal, res.alarm.seq)
@@ -328,12 +423,22 @@ class HqNode:
                 if res.close:
                     await ws.close(code=4002, message=b"refused")
                     break
+        except Fenced:  # said loudly by _fence, which closes this link with the others
+            pass
         finally:
             self.sessions.get(terminal, set()).discard(entry)
             self._welcomed.discard(sess)
-            if listed and not self._stopping:
-                await self.io(self.store.touch, terminal, peer, None)
+            if listed and not self._stopping and self.fenced is None:
+                await self._touch(terminal, peer, None)
         return ws
+
+    async def _touch(self, terminal: TerminalId, peer: str, signal: str | None) -> None:
+        """When a terminal was last heard from: the console's fact, nothing is acknowledged on it,
+        so a store that cannot take it now (the database restarting) costs the row, not the link."""
+        try:
+            await self.io(self.store.touch, terminal, peer, signal)
+        except StorageFailed as e:
+            log.warning("contact of terminal %s not recorded: %s", terminal, e.message)
 
     def roll_version(self) -> int:
         try:
@@ -390,6 +495,10 @@ class HqNode:
                 raise
             await self.commit(events)
             return out
+        if op == "leader":  # which node leads the store and since when (the console's fact)
+            led = await self.io(self.store.leader)
+            return {"status": "ok", "code": "leader", "node": led.node, "epoch": led.epoch, "since": led.since,
+                    "this_node": self.node_name, "fenced": self.fenced is not None}
         if op == "crl_renew":
             return await self.crl.renew_now(clock if req.get("now") else None)
         if op == "alert":

@@ -290,7 +290,8 @@ class HqStore:
         at = self._now() if now is None else now
         kind = _KIND_TEXT  # ``ev.kind.value`` goes through the Enum property: ~7× the dict lookup
         rows = [(ev.terminal, ev.seq, ev.hlc, kind[ev.kind], ev.encode(), at) for ev in events]
-        if not rows:
+        if not rows:  # HqNode's barrier before a reply: nothing to write, but still only if we lead
+            self.db.check_fence()
             return
         refused = [(r.terminal, r.seq, r.code, json.dumps(r.as_dict(), ensure_ascii=False)) for r in refusals]
         self.db.commit(rows, refused)

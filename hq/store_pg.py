@@ -298,6 +298,16 @@ class PgHqDb:
             self.epoch = int(row[0])
             return Leader(str(row[1]), int(row[0]), float(row[2]))
 
+    def check_fence(self) -> None:
+        """``Fenced`` unless we still lead: the barrier before a reply that writes nothing (a
+        WELCOME's verdicts) is fenced like a commit."""
+        if self.epoch is None:
+            return
+        with self._lock, self._translate("主系の確認"):
+            c = self._conn()
+            with c.transaction():
+                self._fenced(c)
+
     def leader(self) -> Leader:
         rows = self._read("SELECT node, epoch, since FROM leadership WHERE id = 1")
         return Leader(str(rows[0][0]), int(rows[0][1]), float(rows[0][2])) if rows else Leader("", 0, 0.0)

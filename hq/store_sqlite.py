@@ -166,6 +166,9 @@ class SqliteHqDb:
             c.execute("UPDATE leadership SET epoch = epoch + 1, node = ?, since = ? WHERE id = 1", (node, at))
         return self.leader()
 
+    def check_fence(self) -> None:
+        """No fence on hq.db (``claim``)."""
+
     def leader(self) -> Leader:
         row = self.store.conn.execute("SELECT node, epoch, since FROM leadership WHERE id = 1").fetchone()
         return Leader(str(row[0]), int(row[1]), float(row[2])) if row else Leader("", 0, 0.0)

@@ -335,7 +335,8 @@ def test_a_newer_claim_fences_the_old_claimant_and_it_writes_nothing(hq: HqDir, 
                   lambda: a.record_rollback(TerminalId("TE1"), 1, 2),
                   lambda: a.touch(TerminalId("TE1"), "p"),
                   lambda: a.set_alert_state(1, "open", "w", "t", "n"),
-                  lambda: a.db.set_meta("k", "v")]
+                  lambda: a.db.set_meta("k", "v"),
+                  lambda: a.commit([])]  # the barrier before a WELCOME: nothing to write, still fenced
         for write in writes:
             with pytest.raises(Fenced) as exc:
                 write()
