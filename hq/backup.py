@@ -192,10 +192,11 @@ def restore(backup_dir: Path, hq_root: Path, clock: Clock, serving: bool,
         raise UsageError("本部サーバが動いています。meibo hq serve を止めてから復元してください", code="hq_running")
     url = store_url_of(HqDir(backup_dir), store_url)
     stage = hq_root.with_name(hq_root.name + ".partial")
-    evidence = hq_root.with_name(hq_root.name + ".partial-store")
     shutil.rmtree(stage, ignore_errors=True)
-    shutil.rmtree(evidence, ignore_errors=True)
     stamp = clock.now().strftime('%Y%m%dT%H%M%S')
+    # the database's rows before the restore; never removed once written (it may be all that is
+    # left of them if the restore fails after its transaction committed)
+    evidence = hq_root.with_name(f"{hq_root.name}.before-restore-{stamp}.store")
     aside = hq_root.with_name(f"{hq_root.name}.before-restore-{stamp}") if hq_root.exists() else None
     try:
         shutil.copytree(backup_dir, stage, ignore=shutil.ignore_patterns(MANIFEST))
@@ -217,7 +218,8 @@ def restore(backup_dir: Path, hq_root: Path, clock: Clock, serving: bool,
         _fsync_dir(hq_root.parent)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
-        shutil.rmtree(evidence, ignore_errors=True)
+        if evidence.exists() and not (evidence / "hq.db").exists():
+            shutil.rmtree(evidence)
         raise
     return {"code": "ok", "hqdir": str(hq_root), "backup": str(backup_dir), "taken_at": manifest["taken_at"],
             "store": url.backend, "terminal_heads": manifest.get("terminal_heads", {}),
@@ -232,6 +234,9 @@ def _restore_rows(stage: HqDir, url: StoreUrl, evidence: Path) -> None:
         export_store(stage, url, evidence / "hq.db")
     except StoreSourceMissing:  # a fresh database: no rows to keep
         shutil.rmtree(evidence)
+    except BaseException:
+        shutil.rmtree(evidence)  # nothing replaced yet: no evidence needed
+        raise
     replace_store(stage, url)
     for p in stage.root.glob("hq.db*"):
         p.unlink()
