@@ -17,6 +17,7 @@ from ground.model import (BarcodeFormat, Contest, ContestId, ElectionConfig, Lev
                              OpenWindow, Station, StationId, StationKind)
 
 _HOURS = re.compile(r"^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$")
+_HOST_PORT = re.compile(r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
 EARLIEST_OPEN = time(6, 30)  # 期日前投票所 hours may be extended to 6:30–22:00
 LATEST_CLOSE = time(22, 0)
@@ -100,6 +101,53 @@ def _hours(v: Any, key: str, c: _Collector) -> tuple[time, time] | None:
     return opens, closes
 
 
+def _hq_node(v: Any, key: str, c: _Collector) -> str | None:
+    """One HQ node's ``host:port``; a problem (code ``hq_address_malformed``) when it is not one."""
+    if not isinstance(v, str) or not _HOST_PORT.match(v):
+        c.add(key, f"host:port の形で指定してください: {v!r}", code="hq_address_malformed")
+        return None
+    if not 0 < int(v.rsplit(":", 1)[1]) < 65536:
+        c.add(key, f"ポート番号が範囲外です: {v!r}", code="hq_address_malformed")
+        return None
+    return v
+
+
+def _hq_addresses(hq: dict[str, Any], c: _Collector) -> tuple[str | None, tuple[str, ...]]:
+    """``[hq] address`` (one node) and/or ``addresses`` (every HQ node, in the order terminals try
+    them): (the one address, the nodes). With both, ``address`` must be one of ``addresses``; it is
+    the node that names HQ where one address is asked for (the enrollment window, the PKI)."""
+    if "addresses" not in hq:
+        if "address" not in hq:
+            c.add("hq.address", "必須の項目がありません")
+            return None, ()
+        one = _hq_node(hq["address"], "hq.address", c)
+        return one, (one,) if one is not None else ()
+    raw = hq["addresses"]
+    if not isinstance(raw, list):
+        c.add("hq.addresses", f"\"host:port\" の配列で指定してください: {raw!r}", code="hq_address_malformed")
+        return None, ()
+    if not raw:
+        c.add("hq.addresses", "本部のアドレスが一つもありません", code="hq_addresses_empty")
+        return None, ()
+    nodes: list[str] = []
+    for i, v in enumerate(raw):
+        node = _hq_node(v, f"hq.addresses[{i}]", c)
+        if node is None:
+            continue
+        if node in nodes:
+            c.add(f"hq.addresses[{i}]", f"本部のアドレスが重複しています: {node!r}", code="hq_address_duplicate")
+            continue
+        nodes.append(node)
+    one = nodes[0] if nodes else None
+    if "address" in hq:
+        given = _hq_node(hq["address"], "hq.address", c)
+        if given is not None and nodes and given not in nodes:
+            c.add("hq.address", f"address {given!r} が addresses {nodes!r} にありません（どちらか一方にするか、"
+                  "addresses の一つを書いてください）", code="hq_address_not_listed")
+        one = given if given is not None else one
+    return one, tuple(nodes)
+
+
 def _build(data: dict[str, Any], c: _Collector) -> ElectionConfig | None:
     known_top = {"election", "hq", "contest", "station", "barcode", "network"}
     for k in data:
@@ -130,14 +178,11 @@ def _build(data: dict[str, Any], c: _Collector) -> ElectionConfig | None:
 
     hq = data.get("hq")
     hq_address = hq_store = None
+    hq_addresses: tuple[str, ...] = ()
     if not isinstance(hq, dict):
         c.add("hq", "[hq] がありません")
     else:
-        hq_address = _str(hq, "address", "hq.address", c)
-        if hq_address is not None and not re.match(r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$", hq_address):
-            c.add("hq.address", f"host:port の形で指定してください: {hq_address!r}")
-        elif hq_address is not None and not (0 < int(hq_address.rsplit(":", 1)[1]) < 65536):
-            c.add("hq.address", f"ポート番号が範囲外です: {hq_address!r}")
+        hq_address, hq_addresses = _hq_addresses(hq, c)
         hq_store = _str(hq, "store", "hq.store", c, required=False)  # its form: hq/store_db.py
 
     contests: list[Contest] = []
@@ -267,4 +312,4 @@ def _build(data: dict[str, Any], c: _Collector) -> ElectionConfig | None:
     if c.problems or not (eid and name and day and ev_start and ev_end and hq_address):
         return None
     return ElectionConfig(eid, name, day, ev_start, ev_end, hq_address, tuple(contests),
-                          tuple(stations), barcode, closed_apn, hq_store=hq_store)
+                          tuple(stations), barcode, closed_apn, hq_store=hq_store, hq_addresses=hq_addresses)

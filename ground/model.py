@@ -127,12 +127,18 @@ class ElectionConfig:
     election_day: date
     early_voting_start: date
     early_voting_end: date
-    hq_address: str  # host:port on the closed network
+    hq_address: str  # host:port on the closed network ([hq] address, or the first of addresses)
     contests: tuple[Contest, ...]
     stations: tuple[Station, ...]
     barcode: BarcodeFormat = field(default_factory=BarcodeFormat)
     closed_apn: str | None = None
     hq_store: str | None = None  # [hq] store: HQ's store URL (hq/store_db.py); None: hq.db
+    hq_addresses: tuple[str, ...] = ()  # [hq] addresses: every HQ node, in the order terminals try them
+
+    @property
+    def hq_nodes(self) -> tuple[str, ...]:
+        """Every HQ node's host:port (one when election.toml names only ``address``)."""
+        return self.hq_addresses or (self.hq_address,)
 
     def station(self, station_id: str) -> Station:
         for s in self.stations:
