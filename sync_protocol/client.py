@@ -7,6 +7,12 @@ outcome *before* the poll worker is told: ``withheld`` for contests HQ says were
 (no ballot; not a double vote), ``provisional`` when any verdict is missing (オフライン受付).
 A verdict that arrives after the budget and says ALREADY_VOTED is a late alert on the terminal.
 
+HQ may run on several nodes (election.toml's ``[hq] addresses``), one of which leads: the agent
+stays on a node while it works and, when the node is lost (cannot connect, the link drops, or it
+refuses with ``hq_fenced``: it does not lead), dials the next one with that node's back-off
+(``hq_nodes.HqNodes``). Every node presents a certificate for the one HQ name
+``hq.<election>.meibo``, checked against the pinned election CA: the terminal talks to no one else.
+
 Other processes on the same terminal directory (``meibo terminal checkin``) reach a running
 agent over a Unix socket in TDIR (local IPC only; the terminal listens on no network port,
 特定通信 ②). Without an agent they run ``resolve_direct``: the same agent, for one check-in.
@@ -21,6 +27,7 @@ import logging
 import os
 import random
 import ssl
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +46,7 @@ from appliance.terminal import Terminal, VotedFlag
 from provisioning.pki import hq_server_name
 from sync_protocol.codec import Frame, decode, encode
 from sync_protocol.errors import FrameInvalid
+from sync_protocol.hq_nodes import HqNodes
 from sync_protocol.session import (ALL_CONTESTS, LinkActions, LinkState, TerminalLink, TerminalVerdict,
                                   outcome_for)
 from sync_protocol.tls import client_context
@@ -50,6 +58,7 @@ META_CURSOR = "sync.flag_cursor"
 META_MARK = "sync.flag_mark"  # HQ's stream identity at the cursor (FlagLog.mark)
 META_LAST_SYNC = "sync.last_contact"
 META_REFUSED = "sync.refused"
+FENCED = "hq_fenced"  # REFUSED code (and close message) of an HQ node that does not lead: try the next one
 SOCKET_NAME = "agent.sock"
 
 
@@ -96,6 +105,18 @@ def expand_verdicts(verdicts: list[TerminalVerdict], contests: list[str]) -> lis
     return out
 
 
+def _nodes_to_dial(override: str | None, addresses: Sequence[str] | None, enrolled: str,
+                   configured: Sequence[str]) -> list[str]:
+    """The HQ nodes in the order to try: an explicit list or address (``--hq``) as given; else
+    election.toml's nodes when terminal.toml's enrolled address is one of them; else the enrolled
+    address alone (a terminal.toml that disagrees with election.toml: ``meibo compliance`` says so)."""
+    if addresses:
+        return list(addresses)
+    if override:
+        return [override]
+    return list(configured) if enrolled in configured else [enrolled]
+
+
 def _hostport(addr: str) -> tuple[str, int]:
     host, port = addr.rsplit(":", 1)
     return host.strip("[]"), int(port)
@@ -104,14 +125,15 @@ def _hostport(addr: str) -> tuple[str, int]:
 class SyncAgent:
     def __init__(self, tdir: TerminalDir, terminal: Terminal, settings: SyncSettings = SyncSettings(),
                  rng: random.Random | None = None, hq_address: str | None = None,
-                 clock: Clock | None = None) -> None:
+                 clock: Clock | None = None, hq_addresses: Sequence[str] | None = None) -> None:
         self.tdir = tdir
         self.term = terminal
         self.settings = settings
         self.rng = rng or random.Random()
         self.clock: Clock = clock or SystemClock()  # when HQ was last heard from
         ident = tdir.identity()
-        self.hq_address = hq_address or ident.hq_address
+        self.nodes = HqNodes(_nodes_to_dial(hq_address, hq_addresses, ident.hq_address, terminal.config.hq_nodes),
+                             settings.backoff_initial_s, settings.backoff_max_s, settings.backoff_jitter)
         self.key = SigningKey(tdir.device_key.read_bytes())
         self.link = TerminalLink(terminal.config.election_id, terminal.terminal_id, terminal.station.station_id,
                                  self.key, max_batch=settings.max_batch)
@@ -134,10 +156,16 @@ class SyncAgent:
         self.radio: dict[str, Any] | None = None
         self._radio_dirty = False
         self._ssl: ssl.SSLContext | None = None
+        self._refused_now: str | None = None  # the REFUSED code of the link that just ended
 
     @property
     def store(self) -> Store:
         return self.term.store
+
+    @property
+    def hq_address(self) -> str:
+        """The HQ node the agent is on (or dials next)."""
+        return self.nodes.current
 
     # --- public ------------------------------------------------------------------------------
     def pending(self) -> int:
@@ -205,20 +233,24 @@ class SyncAgent:
 
     # --- the connection loop -----------------------------------------------------------------
     async def run(self) -> None:
-        backoff = self.settings.backoff_initial_s
         while not self._stop.is_set():
+            clean = False
+            why = ""
             try:
                 await self._session()
-                backoff = self.settings.backoff_initial_s
+                clean = True
             except (aiohttp.ClientError, OSError, asyncio.TimeoutError, ssl.SSLError) as e:
-                log.info("link to HQ down: %s", e)
+                log.info("link to HQ %s down: %s", self.hq_address, e)
+                why = f"{type(e).__name__}: {e}"
             except (FrameInvalid, IllegalTransition) as e:
                 # a frame from HQ we cannot trust (undecodable, a bad header field, out of turn):
                 # nothing of it was applied (TerminalLink's state is as before); drop this link
                 # and reconnect after the backoff, never end the agent
                 log.warning("HQ sent an invalid frame (%s): %s; reconnecting", e.code, e.message)
+                why = e.code
             except MeiboError as e:
                 log.warning("sync: %s", e.message)
+                why = e.code
             finally:
                 self.online.clear()
                 self._ws = None
@@ -226,12 +258,19 @@ class SyncAgent:
                     self.link.disconnected()
             if self._stop.is_set():
                 break
+            if clean:
+                self.nodes.reached()  # a link that ended cleanly: the node's back-off starts again
+            slow = False
             if self.link.state is LinkState.REFUSED:
-                log.error("HQ refused this terminal (%s); retrying slowly", self.refused)
+                code, self._refused_now = self._refused_now, None
+                slow = code != FENCED  # a node that does not lead: the next one may
+                if slow:
+                    log.error("HQ refused this terminal (%s); retrying slowly", self.refused)
+                why = code or "refused"
                 self.link.reset()
-                backoff = self.settings.backoff_max_s
-            delay = backoff * (1 + self.settings.backoff_jitter * (2 * self.rng.random() - 1))
-            backoff = min(backoff * 2, self.settings.backoff_max_s)
+            elif clean:
+                why = "closed"  # HQ closed the link (stopping, or it stepped down): the next node
+            delay = self.nodes.lost(why, self.rng.random(), slow=slow)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(delay):
                     await self._stop.wait()
@@ -321,6 +360,10 @@ class SyncAgent:
 
     async def _act(self, a: LinkActions) -> None:
         if a.refused:
+            self._refused_now = a.refused
+            if a.refused == FENCED:  # not about this terminal: run() dials the next node
+                log.info("HQ node %s does not lead (%s)", self.hq_address, a.refused)
+                return
             self.refused = a.refused
             with self.store.atomic() as c:
                 self.store.set_meta(c, META_REFUSED, a.refused)
@@ -337,6 +380,7 @@ class SyncAgent:
             self.hq_roll_version = a.hq_roll_version
             self.hq_contests = a.hq_contests
             self.hq_zaigai_version = a.hq_zaigai_version
+            self.nodes.reached()  # WELCOME: this node serves us; its back-off starts again
             self.online.set()
         if a.acked_seq is not None:
             with self.store.atomic() as c:
@@ -433,6 +477,7 @@ class SyncAgent:
         return {"online": self.online.is_set(), "acked_seq": self.link.acked_seq, "pending": self.pending(),
                 "last_contact": self.last_contact, "refused": self.refused,
                 "late_alerts": [a.__dict__ for a in self.late_alerts], "hq": self.hq_address,
+                "hq_nodes": self.nodes.status(),
                 "hq_roll_version": self.hq_roll_version, "hq_contests": self.hq_contests,
                 "hq_zaigai_version": self.hq_zaigai_version}
 
