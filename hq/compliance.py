@@ -4,9 +4,10 @@ The seed allows LTE for 選挙人名簿対照 only when the link is a 特定通�
 ① HQ requires client certificates from the election CA, its revocation list (CRL) is loaded,
   current, lists every revoked terminal, and is kept current (renewal on, CA key present, not
   overdue); the terminal holds an enrolled identity.
-② The terminal is configured with exactly one peer and listens on no network port (a Unix socket
-  for local IPC is fine); HQ listens only on its configured closed-network address and serves
-  enrolled terminals only.
+② The terminal's only peers are its HQ nodes (election.toml's ``[hq] address``, or ``addresses``
+  when HQ runs on two nodes; terminal.toml's enrolled address one of them) and it listens on no
+  network port (a Unix socket for local IPC is fine); HQ listens only on one of its configured
+  closed-network addresses and serves enrolled terminals only.
 ③ TLS 1.3 only, AEAD ciphers, no compression, no session tickets across terminals.
 ④ No default route and no public address on the machine, HQ refuses to bind a public address
   (loopback only with the explicit development flag), the modem uses the closed APN of
@@ -52,7 +53,7 @@ IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 CONDITIONS = {
     1: "① 選挙 CA のクライアント証明書必須・失効リスト有効・端末の登録済み身元",
-    2: "② 接続先は 1 つだけ・端末は待受なし・本部は閉域網アドレスのみで登録端末にだけ応答",
+    2: "② 接続先は本部だけ・端末は待受なし・本部は閉域網アドレスのみで登録端末にだけ応答",
     3: "③ TLS 1.3 のみ・AEAD 暗号・圧縮なし・セッションチケットなし",
     4: "④ 既定経路なし・公開アドレスなし・本部は公開アドレスで待ち受けない・閉域 APN",
     5: "保存データの暗号化（名簿・受付記録）",
@@ -389,11 +390,15 @@ def check_terminal(tdir: TerminalDir, facts: SystemFacts, clock: Clock) -> list[
         c1.bad(f"秘密鍵がありません: {key}")
     c1.note(f"端末 {ident.terminal_id} / 投票所 {ident.station_id} / 選挙 {ident.election_id}")
 
-    # ② one peer, no listening port
-    if ident.hq_address == config.hq_address:
+    # ② its HQ nodes only, no listening port
+    nodes = config.hq_nodes
+    if ident.hq_address not in nodes:
+        c2.bad(f"接続先が一致しません: terminal.toml {ident.hq_address} / election.toml {', '.join(nodes)}")
+    elif len(nodes) == 1:
         c2.good(f"接続先は本部 1 か所だけ: {ident.hq_address}（terminal.toml と election.toml が一致）")
     else:
-        c2.bad(f"接続先が一致しません: terminal.toml {ident.hq_address} / election.toml {config.hq_address}")
+        c2.good(f"接続先は本部の {len(nodes)} ノードだけ: {', '.join(nodes)}（terminal.toml の {ident.hq_address} は"
+                "その一つ。どのノードも選挙 CA の本部名の証明書で確認）")
     try:
         n = len(_load_certs(tdir.tls / "ca.pem"))
         if n == 1:
@@ -419,13 +424,14 @@ def check_terminal(tdir: TerminalDir, facts: SystemFacts, clock: Clock) -> list[
     # ④ routes, addresses, APN, HQ bind rules
     _check_network(c4, facts)
     _check_apn(c4, config.closed_apn)
-    try:
-        if _is_public(ipaddress.ip_address(_host_of(config.hq_address))):
-            c4.bad(f"本部のアドレスが公開アドレスです: {config.hq_address}")
-        else:
-            c4.good(f"本部のアドレスは閉域網（非公開）: {config.hq_address}")
-    except ValueError:
-        c4.note(f"本部のアドレスは名前です（閉域網の DNS で解決）: {config.hq_address}")
+    for node in nodes:
+        try:
+            if _is_public(ipaddress.ip_address(_host_of(node))):
+                c4.bad(f"本部のアドレスが公開アドレスです: {node}")
+            else:
+                c4.good(f"本部のアドレスは閉域網（非公開）: {node}")
+        except ValueError:
+            c4.note(f"本部のアドレスは名前です（閉域網の DNS で解決）: {node}")
     _check_bind_rules(c4)
 
     # data at rest
@@ -507,25 +513,30 @@ def check_hq(hq: HqDir, facts: SystemFacts, clock: Clock) -> list[Check]:
         c1.bad(f"選挙 CA または失効リストを読めません: {e}")
     _check_crl_renewal(c1, hq, now)
 
-    # ② where HQ listens, who it serves
-    host, port = _host_of(config.hq_address), int(config.hq_address.rsplit(":", 1)[1])
-    try:
-        check_bind_address(host, False)
-        c2.good(f"待受アドレスは閉域網: {config.hq_address}")
-    except SyncError as e:
-        c2.bad(f"待受アドレス {config.hq_address} は本番では使えません: {e.message}")
-    on_port = [x for x in facts.listeners if x.proto.startswith("tcp") and x.port == port]
-    try:
-        want = ipaddress.ip_address(host)
-        wrong = [x for x in on_port if x.address != want]
-    except ValueError:
-        wrong = on_port
-    for x in wrong:
-        c2.bad(f"ポート {port} を設定外のアドレスで待ち受けています: {x.address}")
-    if not on_port:
-        c2.note(f"いまポート {port} で待ち受けているものはありません（本部サーバ停止中）")
-    elif not wrong:
-        c2.good(f"ポート {port} は設定のアドレスだけで待受")
+    # ② where HQ listens (on one of its nodes' addresses: this machine is one of them), who it serves
+    nodes = config.hq_nodes
+    for node in nodes:
+        try:
+            check_bind_address(_host_of(node), False)
+            c2.good(f"待受アドレスは閉域網: {node}")
+        except SyncError as e:
+            c2.bad(f"待受アドレス {node} は本番では使えません: {e.message}")
+    allowed: dict[int, list[IpAddress | None]] = {}
+    for node in nodes:
+        try:
+            want: IpAddress | None = ipaddress.ip_address(_host_of(node))
+        except ValueError:
+            want = None  # a name: no listener can be matched to it
+        allowed.setdefault(int(node.rsplit(":", 1)[1]), []).append(want)
+    for port, wants in allowed.items():
+        on_port = [x for x in facts.listeners if x.proto.startswith("tcp") and x.port == port]
+        wrong = [x for x in on_port if x.address not in wants]
+        for x in wrong:
+            c2.bad(f"ポート {port} を設定外のアドレスで待ち受けています: {x.address}")
+        if not on_port:
+            c2.note(f"いまポート {port} で待ち受けているものはありません（本部サーバ停止中）")
+        elif not wrong:
+            c2.good(f"ポート {port} は設定のアドレスだけで待受")
     try:
         ts = read_terminals(hq)
         active = [t for t in ts if not t.get("revoked")]
