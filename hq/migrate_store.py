@@ -333,8 +333,8 @@ def migrate_text(out: dict[str, Any]) -> str:
     return (f"本部記録を移行しました: {out['from']} → {out['to']}\n"
             f"  行数（移行元＝移行先）: {rows}\n"
             f"  受付記録のダイジェスト: {out['events_sha256'][:16]}…（両側一致）\n"
-            f"  作り直した台帳（両側一致）: 受付 {led['checkins']} 件（交付 {v.get('accepted', 0)}・投票済 "
-            f"{v.get('already_voted', 0)}）、警告 {led['alerts']} 件、投票済情報 {led['flags']} 件"
+            f"  作り直した台帳（両側一致）: 受付 {led['checkins']} 件（選挙ごとの判定: 初回 {v.get('accepted', 0)}・"
+            f"投票済 {v.get('already_voted', 0)}）、警告 {led['alerts']} 件、投票済情報 {led['flags']} 件"
             f"（先頭 {led['flag_head'][:16] or '-'}）")
 
 

@@ -135,3 +135,11 @@ def test_an_empty_source_copies_nothing_and_changes_nothing(
     assert rc == 0, out
     assert all(t["rows"] == 0 for t in out["tables"].values()) and out["ledger"]["flags"] == 0
     assert not any(pg_rows(pg_database).values())
+
+
+def test_the_same_store_on_both_sides_is_refused(
+        hq: HqDir, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    before = sqlite_rows(hq.hq_db)
+    rc, out = meibo(monkeypatch, capsys, "hq", "migrate-store", str(hq.root), "--from", "sqlite", "--to", "sqlite")
+    assert rc == 2 and out["code"] == "store_same"
+    assert sqlite_rows(hq.hq_db) == before
