@@ -15,6 +15,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
+from ground.model import VoterId
 from hq.server import HqNode, serve
 from hq.store import HqStore
 from hq.store_db import Leader
@@ -105,7 +106,7 @@ async def test_b_claims_the_store_a_is_fenced_and_gives_no_verdict_and_b_decides
     try:
         led = store.load()
         for voter in ("100001", "100002", "100003"):
-            assert all(led.ballot_count(voter, c) == 1 for c in CONTESTS), voter
+            assert all(led.ballot_count(VoterId(voter), c) == 1 for c in CONTESTS), voter
         assert led.active_alerts() == []
         assert store.leader() == Leader("hq-b", 2, b.leadership.since)
     finally:
