@@ -17,8 +17,8 @@ Rules:
 
 The HqDb Protocol has no "every row of every table" read, so this module reads and writes the
 tables through each backend's own connection (SQLite's ``Store``, a psycopg connection of its
-own on the DSN); the table list is ``TABLES``. What is not HQ's records (PostgreSQL's
-``schema_migrations``, a leadership/fencing table) is never copied: each side keeps its own.
+own on the DSN); the table list is ``TABLES``. What is not HQ's records (the migrations'
+bookkeeping, the ``leadership`` fence: ``NOT_COPIED``) is never copied: each side keeps its own.
 """
 
 from __future__ import annotations
@@ -61,6 +61,12 @@ TABLES: tuple[Table, ...] = (
     Table("absentee_status", ("id", "voter", "contest", "state", "at", "who", "note"), "id", "id"),
     Table("meta", ("key", "value"), "key"),
 )
+
+
+# Tables of both schemas that are not HQ's records and so are never copied: each store keeps its
+# own. ``leadership`` is the fence between HQ nodes (store_db.py): its epoch may only go up, so
+# neither a migration nor a restore may carry an older one across.
+NOT_COPIED: frozenset[str] = frozenset({"leadership"})
 
 
 class StoreTargetNotEmpty(UsageError):
@@ -338,5 +344,6 @@ def migrate_text(out: dict[str, Any]) -> str:
             f"（先頭 {led['flag_head'][:16] or '-'}）")
 
 
-__all__ = ["migrate_store", "migrate_text", "export_store", "replace_store", "copy_rows", "ledger_figures", "TABLES", "StoreTargetNotEmpty",
+__all__ = ["migrate_store", "migrate_text", "export_store", "replace_store", "copy_rows", "ledger_figures", "TABLES",
+           "NOT_COPIED", "StoreTargetNotEmpty",
            "StoreSourceMissing", "StoreMigrationMismatch"]

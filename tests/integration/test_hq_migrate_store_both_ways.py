@@ -19,7 +19,7 @@ from appliance.dirs import HqDir
 from ground.clock import FixedClock
 from ground.model import TerminalId, VoterId
 from hq.ledger import Alarm
-from hq.migrate_store import TABLES
+from hq.migrate_store import NOT_COPIED, TABLES
 from hq.screen import VOTER_UNKNOWN, Refusal
 from hq.store import HqStore
 from hq.terminals import hq_init
@@ -143,3 +143,18 @@ def test_the_same_store_on_both_sides_is_refused(
     rc, out = meibo(monkeypatch, capsys, "hq", "migrate-store", str(hq.root), "--from", "sqlite", "--to", "sqlite")
     assert rc == 2 and out["code"] == "store_same"
     assert sqlite_rows(hq.hq_db) == before
+
+
+def test_every_table_of_both_schemas_is_copied_or_named_as_not_hqs_records(hq: HqDir, pg_database: str) -> None:
+    HqStore(hq, CLOCK, store_url=pg_database).close()  # PostgreSQL's schema, made by its migrations
+    c = sqlite3.connect(f"file:{hq.hq_db}?mode=ro", uri=True)
+    try:
+        in_sqlite = {n for (n,) in c.execute("SELECT name FROM sqlite_master WHERE type='table'")
+                     if not n.startswith(("sqlite_", "_sqlite_"))}
+    finally:
+        c.close()
+    with psycopg.connect(pg_database) as pc:
+        in_pg = {n for (n,) in pc.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")} - {
+            "schema_migrations"}
+    copied = {t.name for t in TABLES}
+    assert in_sqlite == in_pg == copied | NOT_COPIED  # a new table must be copied or named here
