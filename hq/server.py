@@ -223,11 +223,14 @@ class HqNode:
                 return  # stays down
             except Exception as raw:  # noqa: BLE001 — any failure: nothing of it is acknowledged
                 e = raw if isinstance(raw, MeiboError) else SyncError(f"記録を保存できません: {raw}", code="hq_commit_failed")
-                # The ledger in memory is ahead of the disk: nothing of it may be acknowledged.
-                log.error("commit failed, reloading ledger from disk: %s", e.message)
                 for _, _, fut in batch:
                     if not fut.done():
                         fut.set_exception(e)
+                if not events:  # only the barrier (the fence check) failed: the ledger is the disk's
+                    log.error("store check failed, nothing acknowledged: %s", e.message)
+                    continue
+                # The ledger in memory is ahead of the disk: nothing of it may be acknowledged.
+                log.error("commit failed, reloading ledger from disk: %s", e.message)
                 if not await self._reload(e):
                     return
                 await self._close_all()

@@ -1,7 +1,7 @@
 """HqNode's committer when the store says no (hq/server.py), on hq.db with the store's answers
 replaced: ``Fenced`` fails the batch in hand and every later commit, sends no frame and ends the
-committer (the node stays down); a store that is down fails the commit and keeps failing the
-ledger's reload for a while, which the committer retries with back-off and outlives, then
+committer (the node stays down); a store that is down fails a commit of events and keeps failing
+the ledger's reload for a while, which the committer retries with back-off and outlives, then
 acknowledges again."""
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from hq.store_db import Fenced, StoreUnreachable
 from hq.terminals import hq_init
 from sync_protocol.codec import Frame, FrameType
 from tests.builders import EARLY_NOON, election_toml
+from tests.unit.sync_protocol.reports_day import build
 
 FAST = HqSettings(store_retry_initial_s=0.01, store_retry_max_s=0.02)
 
@@ -46,6 +47,11 @@ class Ws:
         self.closed = True
 
 
+async def swapped(node: HqNode, old: Ledger) -> None:
+    while node.ledger is old:
+        await asyncio.sleep(0.01)
+
+
 def fenced() -> Fenced:
     return Fenced("本部の主系は別のノードに移りました", code="hq_fenced")
 
@@ -60,9 +66,9 @@ async def test_fenced_fails_the_batch_and_every_later_commit_and_sends_nothing(
             raise fenced()
         monkeypatch.setattr(node.store, "commit", refuse)
         with pytest.raises(Fenced):
-            await asyncio.wait_for(node.commit([]), 5)  # the batch in hand: failed, not left waiting
+            await asyncio.wait_for(node.commit([]), 15)  # the batch in hand: failed, not left waiting
         assert node.fenced is not None and node.fenced.code == "hq_fenced"
-        await asyncio.wait_for(asyncio.shield(node._tasks[0]), 5)  # the committer has ended: stays down
+        await asyncio.wait_for(asyncio.shield(node._tasks[0]), 15)  # the committer has ended: stays down
         with pytest.raises(Fenced):  # and refuses at once from then on
             await node.commit([])
         ws = Ws()
@@ -94,15 +100,17 @@ async def test_a_store_down_through_the_reload_is_retried_and_the_node_acknowled
         loop.call_soon_threadsafe(reloaded.set)
         return led
 
+    before = node.ledger
     try:
         monkeypatch.setattr(node.store, "commit", down)
         monkeypatch.setattr(node.store, "load", load)
-        with pytest.raises(StoreUnreachable):  # not durable: no ack
-            await asyncio.wait_for(node.commit([]), 5)
+        with pytest.raises(StoreUnreachable):  # not durable: no ack, and the ledger is reloaded
+            await asyncio.wait_for(node.commit(build().events[:1]), 15)
         monkeypatch.setattr(node.store, "commit", real_commit)
-        await asyncio.wait_for(reloaded.wait(), 5)
+        await asyncio.wait_for(reloaded.wait(), 15)
+        await asyncio.wait_for(swapped(node, before), 15)  # the committer has the new ledger in hand
         assert loads_failed == 3 and not node._tasks[0].done()  # retried, the committer alive
-        await asyncio.wait_for(node.commit([]), 5)  # acknowledged again
+        await asyncio.wait_for(node.commit([]), 15)  # acknowledged again
         assert node.fenced is None
     finally:
         await node.stop()
