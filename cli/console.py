@@ -43,9 +43,9 @@ def _day(args: argparse.Namespace) -> date:
     return clock_from_arg(getattr(args, "now", None)).now().date()
 
 
-def load_records(hq: HqDir) -> tuple[records.RecordsLedger, records.HqFacts, Any]:
-    """Replay hq.db read-only; ask the serving HQ (if any) which terminals are online."""
-    store = HqStore(hq)
+def load_records(hq: HqDir, store_url: str | None = None) -> tuple[records.RecordsLedger, records.HqFacts, Any]:
+    """Replay HQ's store; ask the serving HQ (if any) which terminals are online."""
+    store = HqStore(hq, store_url=store_url)
     try:
         ledger = store.load(records.RecordsLedger)
         assert isinstance(ledger, records.RecordsLedger)
@@ -77,7 +77,7 @@ def table_json(t: records.Table, what: str, election: str) -> bytes:
 def _cmd_export(args: argparse.Namespace) -> Outcome:
     hq = HqDir(Path(args.hqdir)).require()
     day = _day(args)
-    ledger, facts, config = load_records(hq)
+    ledger, facts, config = load_records(hq, args.store)
     t = records.export_table(args.what, ledger, config, facts, day)
     data = table_csv(t) if args.format == "csv" else table_json(t, args.what, config.election_id)
     if args.out:
@@ -101,7 +101,7 @@ def _cmd_daily_report(args: argparse.Namespace) -> Outcome:
         raise UsageError(f"--out は .pdf のファイル名にしてください: {args.out}", code="usage")
     day = _day(args)
     clock = clock_from_arg(args.now)
-    ledger, facts, config = load_records(hq)
+    ledger, facts, config = load_records(hq, args.store)
     rep = records.daily_report(ledger, config, facts, day, clock.now())
     try:
         font = cjk_font_path()
@@ -122,8 +122,13 @@ def _cmd_console(args: argparse.Namespace) -> Outcome:
     hq = HqDir(Path(args.hqdir)).require()
     kivy_env(headless=False)  # before run_console imports Kivy
 
-    how = asyncio.run(run_console(str(hq.root), args.listen, args.dev_loopback, args.now))
+    how = asyncio.run(run_console(str(hq.root), args.listen, args.dev_loopback, args.now, store_url=args.store))
     return Outcome({"code": "stopped", "mode": how}, "本部の監視画面を終了しました")
+
+
+def _store_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--store", metavar="URL", help="HQ's store: sqlite (hq.db), postgresql://... or "
+                   "'host=... dbname=...' (default: [hq] store of election.toml, else hq.db)")
 
 
 def register(cli: Cli) -> None:
@@ -133,6 +138,7 @@ def register(cli: Cli) -> None:
     p.add_argument("--listen", help="ADDR:PORT (default: [hq] address of election.toml)")
     p.add_argument("--dev-loopback", action="store_true", help="development only: allow a loopback address")
     p.add_argument("--now", help="fixed time (rehearsal)")
+    _store_option(p)
 
     p = cli.command("hq", "export", _cmd_export, "受付・警告・端末・時刻別の記録を CSV（BOM 付き UTF-8）か JSON で書き出す")
     p.add_argument("hqdir")
@@ -141,9 +147,11 @@ def register(cli: Cli) -> None:
     p.add_argument("--out", help="file (default: standard output)")
     p.add_argument("--date", help="YYYY-MM-DD: the day for 本日受付 (default: today)")
     p.add_argument("--now")
+    _store_option(p)
 
     p = cli.command("hq", "daily-report", _cmd_daily_report, "投票所日報（PDF）を書き出す")
     p.add_argument("hqdir")
     p.add_argument("--out", required=True)
     p.add_argument("--date", help="YYYY-MM-DD (default: today)")
     p.add_argument("--now")
+    _store_option(p)

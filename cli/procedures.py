@@ -214,11 +214,11 @@ def _cmd_hq_zaigai_publish(args: argparse.Namespace) -> Outcome:
 def _cmd_absentee_status(args: argparse.Namespace) -> Outcome:
     hq = HqDir(Path(args.hqdir)).require()
     clock = clock_from_arg(args.now)
-    store = HqStore(hq)
+    store = HqStore(hq, store_url=args.store)
     try:
         ledger = store.load()
         if args.state == "accepted":  # validate before the ballot is recorded
-            cur = H.absentee_current(store.store.conn, args.voter_id).get((args.voter_id, args.contest))
+            cur = H.absentee_current(store, args.voter_id).get((args.voter_id, args.contest))
             holder = ledger.holder(args.voter_id, args.contest)
             H.next_absentee_state(cur["state"] if cur else None, "accepted",
                                   already_voted_at=None if holder is None else f"{holder.station}")
@@ -226,7 +226,7 @@ def _cmd_absentee_status(args: argparse.Namespace) -> Outcome:
             if out is None:
                 out, events = hq_ops.record_absentee(store, ledger, args.voter_id, [args.contest], clock)
                 store.commit(events)
-        res = H.set_absentee_status(store.store.conn, ledger, store.config, args.voter_id, args.contest, args.state,
+        res = H.set_absentee_status(store, ledger, store.config, args.voter_id, args.contest, args.state,
                                     args.who, clock.now(), args.note or "")
         # every terminal learns it through the voted-flag stream (a warning there, never a block)
         notice = {"op": "absentee_notice", "voter": args.voter_id, "contests": [args.contest],
@@ -244,11 +244,11 @@ def _cmd_absentee_status(args: argparse.Namespace) -> Outcome:
     return Outcome(res, text)
 
 
-def _load_hq(hq: HqDir) -> tuple[Any, Any, list[Any], Any]:
-    store = HqStore(hq)
+def _load_hq(hq: HqDir, store_url: str | None = None) -> tuple[Any, Any, list[Any], Any]:
+    store = HqStore(hq, store_url=store_url)
     try:
         ledger = store.load()
-        events = H.events_from_conn(store.store.conn)
+        events = H.events_of_kinds(store)
         config = store.config
     finally:
         store.close()
@@ -270,7 +270,7 @@ def _cmd_reports(args: argparse.Namespace) -> Outcome:
             raise UsageError(f"--hours は 10,11,14 のように時を並べてください: {args.hours!r}", code="usage")
         if any(not 0 <= h <= 24 for h in hours):
             raise UsageError(f"--hours の時が範囲外です: {args.hours!r}", code="usage")
-    ledger, config, events, roll = _load_hq(hq)
+    ledger, config, events, roll = _load_hq(hq, args.store)
     table = H.build_report(args.what, ledger, config, events, roll, hours)
     data = H.table_csv(table) if args.format == "csv" else H.table_json(table, args.what, config.election_id)
     flagged = sum(1 for r in table.rows if r.get("flagged"))
@@ -288,7 +288,7 @@ def _cmd_reports(args: argparse.Namespace) -> Outcome:
 def _cmd_paper_backup(args: argparse.Namespace) -> Outcome:
     hq = HqDir(Path(args.hqdir)).require()
     as_of = parse_now(args.as_of) if args.as_of else clock_from_arg(args.now).now()
-    store = HqStore(hq)
+    store = HqStore(hq, store_url=args.store)
     try:
         ledger = store.load()
         config = store.config
@@ -308,6 +308,11 @@ def _cmd_paper_backup(args: argparse.Namespace) -> Outcome:
                     "pages": pages, "out": args.out},
                    f"名簿抄本（紙の予備）を作成しました: {args.out}（{ex.station_name}、{len(ex.rows)} 人、"
                    f"うち投票済 {ex.voted} 人、{as_of:%m月%d日 %H:%M} 現在、{pages} 頁）")
+
+
+def _store_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--store", metavar="URL", help="HQ's store: sqlite (hq.db), postgresql://... or "
+                   "'host=... dbname=...' (default: [hq] store of election.toml, else hq.db)")
 
 
 def register(cli: Cli) -> None:
@@ -384,6 +389,7 @@ def register(cli: Cli) -> None:
     p.add_argument("--who", required=True)
     p.add_argument("--note")
     p.add_argument("--now")
+    _store_option(p)
 
     p = cli.command("hq", "reports", _cmd_reports, "帳票: 当日時間別・期日前・年代別・投票録・照合（CSV/JSON）")
     p.add_argument("hqdir")
@@ -391,6 +397,7 @@ def register(cli: Cli) -> None:
     p.add_argument("--format", default="csv", choices=["csv", "json"])
     p.add_argument("--hours", help="当日の報告時刻（既定 10,11,14,16,18）")
     p.add_argument("--out", help="書き出すファイル（省略時は画面）")
+    _store_option(p)
 
     p = cli.command("hq", "paper-backup", _cmd_paper_backup, "紙の名簿抄本（投票済の記載つき PDF）を作る")
     p.add_argument("hqdir")
@@ -400,6 +407,7 @@ def register(cli: Cli) -> None:
     p.add_argument("--as-of", help="投票済を記載する時点 (ISO 8601、既定は現在)")
     p.add_argument("--font", help="日本語 TrueType フォント")
     p.add_argument("--now")
+    _store_option(p)
 
 
 __all__ = ["register"]

@@ -4,11 +4,11 @@ turnout, 投票録 per station, and 名簿対照数 vs 交付数 (records.hourly
 
 Pure over a ``Ledger`` (ballots: a check-in contest in state ``ballot``), the accepted journal
 events (for the marks a ledger does not keep: 代理/点字/宣誓書事由, 仮投票, closing counts) and the
-master roll's facts (投票区, 性別, 生年月日). The edge functions at the bottom read those from hq.db
+master roll's facts (投票区, 性別, 生年月日). The edge functions at the bottom read those from HQ's store
 and roll.db; nothing above them does I/O.
 
-The 不在者投票 status lives in its own table of hq.db (``absentee_status``, made by hq/store.py's
-migration ``_m2`` like every HQ table: callers pass a connection of an opened ``HqStore``). Its state
+The 不在者投票 status lives in its own table of HQ's store (``absentee_status``, made by migration
+``_m2`` of either backend like every HQ table: callers pass an opened ``HqStore``). Its state
 machine is the table ``ABSENTEE_MOVES``: an illegal move raises and changes nothing. ``accepted``
 (受理) is the moment the ballot counts as voted everywhere: the caller records it with
 ``hq_ops.record_absentee`` (the existing ABSENTEE event) in the same step.
@@ -23,7 +23,7 @@ import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from appliance.csvsafe import excel_csv
 from ground.errors import UsageError
@@ -58,10 +58,17 @@ class AbsenteeMoveRefused(UsageError):
     code = "absentee_transition_invalid"
 
 
-def absentee_current(conn: sqlite3.Connection, voter: str | None = None) -> dict[tuple[str, str], dict[str, Any]]:
+class AbsenteeStore(Protocol):
+    """The part of ``HqStore`` the 不在者投票 status reads and writes (either backend)."""
+
+    def absentee_rows(self, voter: str | None = None) -> list[tuple[int, str, str, str, str, str, str]]: ...
+
+    def add_absentee_status(self, voter: str, contest: str, state: str, at: str, who: str, note: str) -> None: ...
+
+
+def absentee_current(store: AbsenteeStore, voter: str | None = None) -> dict[tuple[str, str], dict[str, Any]]:
     """(voter, contest) → latest row {state, at, who, note, id}."""
-    q = "SELECT id, voter, contest, state, at, who, note FROM absentee_status"
-    rows = conn.execute(q + (" WHERE voter=?" if voter else "") + " ORDER BY id", (voter,) if voter else ())
+    rows = store.absentee_rows(voter)
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for i, v, c, s, at, who, note in rows:
         out[(v, c)] = {"id": i, "state": s, "at": at, "who": who, "note": note}
@@ -86,7 +93,7 @@ def next_absentee_state(current: str | None, wanted: str, *, already_voted_at: s
     return wanted
 
 
-def set_absentee_status(conn: sqlite3.Connection, ledger: Ledger, config: ElectionConfig, voter: str, contest: str,
+def set_absentee_status(store: AbsenteeStore, ledger: Ledger, config: ElectionConfig, voter: str, contest: str,
                         state: str, who: str, at: datetime, note: str = "") -> dict[str, Any]:
     """Record one move (durably, one transaction). The caller records the ballot for ``accepted``
     (hq_ops.record_absentee) — and must do it before telling anyone the move is done."""
@@ -94,20 +101,13 @@ def set_absentee_status(conn: sqlite3.Connection, ledger: Ledger, config: Electi
         raise UsageError(f"選挙 {contest} はこの選挙にありません", code="contest_unknown")
     if not who.strip():
         raise UsageError("担当者を入力してください", code="who_required")
-    cur = absentee_current(conn, voter).get((voter, contest))
+    cur = absentee_current(store, voter).get((voter, contest))
     holder = ledger.holder(VoterId(voter), contest)
     where = None
     if holder is not None and holder.terminal != HQ_TERMINAL:
         where = f"{station_name(config, holder.station)} {hlc_dt(holder.hlc):%m月%d日 %H:%M}"
     new = next_absentee_state(cur["state"] if cur else None, state, already_voted_at=where)
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        conn.execute("INSERT INTO absentee_status(voter, contest, state, at, who, note) VALUES(?,?,?,?,?,?)",
-                     (voter, contest, new, at.isoformat(timespec="seconds"), who.strip(), note.strip()))
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
+    store.add_absentee_status(voter, contest, new, at.isoformat(timespec="seconds"), who.strip(), note.strip())
     return {"code": "ok", "voter": voter, "contest": contest, "state": new,
             "previous": cur["state"] if cur else None, "record_ballot": new == "accepted"}
 
@@ -394,10 +394,13 @@ def table_json(t: Table, what: str, election: str) -> bytes:
 # ---------------------------------------------------------------------------------------------
 # the edge: facts from hq.db and roll.db
 
-def events_from_conn(conn: sqlite3.Connection, kinds: Sequence[str] = ("checkin", "tentative", "count")) -> list[Event]:
-    q = ",".join("?" * len(kinds))
-    return [decode(bytes(b)) for (b,) in conn.execute(
-        f"SELECT body FROM events WHERE kind IN ({q}) ORDER BY hq_order", tuple(kinds))]
+class EventsStore(Protocol):
+    def events_of_kinds(self, kinds: Iterable[str]) -> list[bytes]: ...
+
+
+def events_of_kinds(store: EventsStore, kinds: Sequence[str] = ("checkin", "tentative", "count")) -> list[Event]:
+    """The reports' events, in HQ's ingest order, from ``HqStore`` on either backend."""
+    return [decode(b) for b in store.events_of_kinds(kinds)]
 
 
 def roll_facts(conn: sqlite3.Connection) -> dict[str, RollFact]:
@@ -409,5 +412,5 @@ def roll_facts(conn: sqlite3.Connection) -> dict[str, RollFact]:
 __all__ = ["ABSENTEE_STATES", "ABSENTEE_STATE_JA", "ABSENTEE_MOVES", "AbsenteeMoveRefused",
            "absentee_current", "next_absentee_state", "set_absentee_status", "absentee_notices",
            "RollFact", "Visit", "visits", "day_hourly", "early_by_hour", "turnout_by_age", "tohyoroku", "reconcile",
-           "REPORTS", "build_report", "table_csv", "table_json", "events_from_conn", "roll_facts", "AGE_BANDS",
+           "REPORTS", "build_report", "table_csv", "table_json", "events_of_kinds", "AbsenteeStore", "EventsStore", "roll_facts", "AGE_BANDS",
            "DEFAULT_REPORT_HOURS"]

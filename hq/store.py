@@ -305,6 +305,29 @@ class HqStore:
         """Which node leads, at which epoch and since when (the console's fact)."""
         return self.db.leader()
 
+    # --- reads (and the one write) of the offline commands and the console, on either backend ---
+    def absentee_rows(self, voter: str | None = None) -> list[tuple[int, str, str, str, str, str, str]]:
+        """Every move of a 不在者投票 (of ``voter``), oldest first: (id, voter, contest, state, at, who, note)."""
+        return self.db.absentee_rows(voter)
+
+    def add_absentee_status(self, voter: str, contest: str, state: str, at: str, who: str, note: str) -> None:
+        self.db.add_absentee_status(voter, contest, state, at, who, note)
+
+    def events_of_kinds(self, kinds: Iterable[str]) -> list[bytes]:
+        """The bodies of every event of these kinds, in HQ's ingest order (the reports)."""
+        return self.db.bodies_of_kinds(tuple(kinds))
+
+    def events_after(self, after: int, limit: int) -> list[tuple[int, str, bytes]]:
+        """(hq_order, terminal, body) of at most ``limit`` events after ``after`` (the console's follower)."""
+        return self.db.events_after(after, limit)
+
+    def changes_after(self, after: int, limit: int, body_kinds: Iterable[str]) -> list[tuple[int, str, int, int, str, bytes | None]]:
+        """(hq_order, terminal, seq, hlc, kind, body) after ``after``, a body only for ``body_kinds``."""
+        return self.db.changes_after(after, limit, tuple(sorted(body_kinds)))
+
+    def open_alarms(self) -> list[tuple[str, int, str, str, str]]:
+        return self.db.open_alarms()
+
     def record_alarm(self, alarm: Alarm) -> None:
         self.db.record_alarm((alarm.terminal, alarm.seq, alarm.reason, alarm.held_hash, alarm.offered_hash),
                              self._now())

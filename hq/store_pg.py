@@ -33,8 +33,8 @@ from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from ground.errors import StorageFailed
-from hq.store_db import (AlarmRow, Backend, EventAlreadyStored, EventRow, Fenced, Leader, RefusalRow,
-                         StoreUnreachable, StoreUrlInvalid, redact)
+from hq.store_db import (AbsenteeRow, AlarmRow, Backend, ChangeRow, EventAlreadyStored, EventRow, Fenced, Leader,
+                         RefusalRow, StoreUnreachable, StoreUrlInvalid, redact)
 
 _EVENT_TYPES = ["text", "int8", "int8", "text", "bytea", "float8"]  # the COPY's columns, in order
 CONNECT_TIMEOUT_S = 5  # libpq waits forever by default; a store HQ cannot reach must say so
@@ -311,6 +311,31 @@ class PgHqDb:
     def leader(self) -> Leader:
         rows = self._read("SELECT node, epoch, since FROM leadership WHERE id = 1")
         return Leader(str(rows[0][0]), int(rows[0][1]), float(rows[0][2])) if rows else Leader("", 0, 0.0)
+
+    # --- reads for the offline commands and the console ---------------------------------------
+    def absentee_rows(self, voter: str | None = None) -> list[AbsenteeRow]:
+        q = "SELECT id, voter, contest, state, at, who, note FROM absentee_status"
+        return self._read(q + (" WHERE voter = %s" if voter else "") + " ORDER BY id", (voter,) if voter else ())
+
+    def add_absentee_status(self, voter: str, contest: str, state: str, at: str, who: str, note: str) -> None:
+        self._write("不在者投票の記録", "INSERT INTO absentee_status(voter, contest, state, at, who, note) "
+                    "VALUES (%s, %s, %s, %s, %s, %s)", (voter, contest, state, at, who, note))
+
+    def bodies_of_kinds(self, kinds: Sequence[str]) -> list[bytes]:
+        rows = self._read("SELECT body FROM events WHERE kind = ANY(%s) ORDER BY hq_order", (list(kinds),),
+                          binary=True)
+        return [bytes(b) for (b,) in rows]
+
+    def events_after(self, after: int, limit: int) -> list[tuple[int, str, bytes]]:
+        rows = self._read("SELECT hq_order, terminal, body FROM events WHERE hq_order > %s ORDER BY hq_order "
+                          "LIMIT %s", (after, limit), binary=True)
+        return [(int(o), str(t), bytes(b)) for o, t, b in rows]
+
+    def changes_after(self, after: int, limit: int, body_kinds: Sequence[str]) -> list[ChangeRow]:
+        rows = self._read("SELECT hq_order, terminal, seq, hlc, kind, CASE WHEN kind = ANY(%s) THEN body END "
+                          "FROM events WHERE hq_order > %s ORDER BY hq_order LIMIT %s",
+                          (list(body_kinds), after, limit), binary=True)
+        return [(int(o), str(t), int(q), int(h), str(k), None if b is None else bytes(b)) for o, t, q, h, k, b in rows]
 
 
 def _first_line(e: BaseException) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Generator, Sequence
 from pathlib import Path
 
 from appliance.store import Migration, Store, _script
-from hq.store_db import AlarmRow, Backend, EventAlreadyStored, EventRow, Leader, RefusalRow
+from hq.store_db import AbsenteeRow, AlarmRow, Backend, ChangeRow, EventAlreadyStored, EventRow, Leader, RefusalRow
 
 
 def _m1(c: sqlite3.Connection) -> None:
@@ -172,3 +172,36 @@ class SqliteHqDb:
     def leader(self) -> Leader:
         row = self.store.conn.execute("SELECT node, epoch, since FROM leadership WHERE id = 1").fetchone()
         return Leader(str(row[0]), int(row[1]), float(row[2])) if row else Leader("", 0, 0.0)
+
+    # --- reads for the offline commands and the console (the SQL they ran on hq.db before) ----
+    def absentee_rows(self, voter: str | None = None) -> list[AbsenteeRow]:
+        q = "SELECT id, voter, contest, state, at, who, note FROM absentee_status"
+        return self.store.conn.execute(q + (" WHERE voter=?" if voter else "") + " ORDER BY id",
+                                       (voter,) if voter else ()).fetchall()
+
+    def add_absentee_status(self, voter: str, contest: str, state: str, at: str, who: str, note: str) -> None:
+        with self.store.atomic() as c:
+            c.execute("INSERT INTO absentee_status(voter, contest, state, at, who, note) VALUES(?,?,?,?,?,?)",
+                      (voter, contest, state, at, who, note))
+
+    def bodies_of_kinds(self, kinds: Sequence[str]) -> list[bytes]:
+        q = ",".join("?" * len(kinds))
+        return [bytes(b) for (b,) in self.store.conn.execute(
+            f"SELECT body FROM events WHERE kind IN ({q}) ORDER BY hq_order", tuple(kinds))]
+
+    def events_after(self, after: int, limit: int) -> list[tuple[int, str, bytes]]:
+        return self.store.conn.execute(
+            "SELECT hq_order, terminal, body FROM events WHERE hq_order > ? ORDER BY hq_order LIMIT ?",
+            (after, limit)).fetchall()
+
+    def changes_after(self, after: int, limit: int, body_kinds: Sequence[str]) -> list[ChangeRow]:
+        return changes_after(self.store.conn, after, limit, body_kinds)
+
+
+def changes_after(conn: sqlite3.Connection, after: int, limit: int, body_kinds: Sequence[str]) -> list[ChangeRow]:
+    """Events after ``after`` in ``hq_order``, bodies only of ``body_kinds`` (on any connection
+    to hq.db: the console reads on a read-only one of its own)."""
+    q = ",".join("?" * len(body_kinds))
+    return conn.execute(f"SELECT hq_order, terminal, seq, hlc, kind, CASE WHEN kind IN ({q}) THEN body END "
+                        "FROM events WHERE hq_order > ? ORDER BY hq_order LIMIT ?",
+                        (*body_kinds, after, limit)).fetchall()

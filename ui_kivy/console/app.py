@@ -113,13 +113,13 @@ async def run_app(presenter: Any, source: Any, settings: ConsoleSettings = Conso
 
 
 async def run_console(hqdir: str, listen: str | None, dev_loopback: bool, now: str | None,
-                      driver: Callable[[Any], Awaitable[None]] | None = None) -> str:
+                      driver: Callable[[Any], Awaitable[None]] | None = None, store_url: str | None = None) -> str:
     """``meibo console HQDIR``: returns how HQ was reached ("local" / "remote")."""
     hq = HqDir(Path(hqdir)).require()
     clock = clock_from_arg(now)
     serving = await ask_admin(hq.root / ADMIN_SOCKET, {"op": "report"}, 5.0) is not None
     if serving:
-        source: Any = RemoteHq(hq, clock)
+        source: Any = RemoteHq(hq, clock, store_url=store_url)
         try:
             await run_app(ConsolePresenter(source), source, driver=driver)
         finally:
@@ -129,7 +129,7 @@ async def run_console(hqdir: str, listen: str | None, dev_loopback: bool, now: s
     host, port_s = addr.rsplit(":", 1)
     host = host.strip("[]")
     check_bind_address(host, dev_loopback)
-    node = HqNode(hq, ledger_cls=RecordsLedger)
+    node = HqNode(hq, ledger_cls=RecordsLedger, store_url=store_url)
     runner = await serve(node, host, int(port_s))
     admin = await node.serve_admin()
     local = LocalHq(node, clock)

@@ -6,15 +6,16 @@ Two ways to reach HQ, one interface (``snapshot()`` + the presenter's ``ConsoleB
   only ever touched on the loop's thread (the node's rule). Actions use the very code path of
   the admin socket (``node.admin``), so there is one writer and one order.
 - ``RemoteHq``: HQ is serving in another process. Once a second the console asks the admin
-  socket for its report (online terminals) and follows hq.db read-only (SQLite WAL: readers
-  never block the writer), applying new events by ``hq_order`` to its own ``RecordsLedger``;
-  actions go through the admin socket. Nothing here ever writes hq.db.
+  socket for its report (online terminals) and follows HQ's store (hq.db, SQLite WAL: readers
+  never block the writer; or PostgreSQL) through ``HqStore``'s reads, applying new events by
+  ``hq_order`` to its own ``RecordsLedger``; actions go through the admin socket. Nothing here
+  ever writes HQ's records.
 
 Incremental (``live.LiveRecords``): neither rebuilds the figures from every event each second.
 Both read only the events after their cursor in ``hq_order`` (HQ's ingest order; rows are
 committed in the order the ledger applied them, so every committed row is already in the node's
 ledger) and move the aggregates those events touch. The reading is done on a worker thread with
-its own read-only connection; ``LocalHq`` then applies the rows on the loop (the ledger's thread)
+its own connection (read-only on hq.db; a second session on PostgreSQL); ``LocalHq`` then applies the rows on the loop (the ledger's thread)
 in slices of ``FollowSettings.slice_rows``, yielding to the window between slices, so a console
 opened on a million stored events stays responsive while it catches up.
 
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,8 +37,10 @@ from ground.clock import Clock, clock_from_arg
 from appliance.dirs import HqDir
 from ground.errors import HqUnreachable, MeiboError
 from ground.events import decode
-from ground.model import StationId
-from hq.store import HqStore
+from ground.model import StationId, TerminalId
+from hq.store import HqStore, open_db
+from hq.store_db import ChangeRow, HqDb, Leader
+from hq.store_sqlite import changes_after
 from hq.ledger import Alarm
 from hq.records import ConsoleData, HqFacts, RecordsLedger
 from hq.roll import publish
@@ -69,18 +73,26 @@ class FollowSettings:
     # the first figures at once and fills in, saying so, instead of a blank screen for a minute
 
 
-_NEW_ROWS = ("SELECT hq_order, terminal, seq, hlc, kind, CASE WHEN kind IN ({}) THEN body END FROM events "
-             "WHERE hq_order > ? ORDER BY hq_order LIMIT ?").format(", ".join(f"'{k}'" for k in sorted(BODY_KINDS)))
+_BODY_KINDS = tuple(sorted(BODY_KINDS))
 
 
-def read_changes(conn: sqlite3.Connection, after: int, limit: int) -> list[tuple[int, Change]]:
-    """Events after ``after`` in ``hq_order``, as the console needs them (bodies only for markers
-    and 交付数: a check-in is all in the stored columns)."""
+def as_changes(rows: Sequence[ChangeRow]) -> list[tuple[int, Change]]:
+    """Stored rows as the console needs them (bodies only for markers and 交付数: a check-in is
+    all in the stored columns)."""
     out = []
-    for order, terminal, seq, hlc, kind, body in conn.execute(_NEW_ROWS, (after, limit)):
+    for order, terminal, seq, hlc, kind, body in rows:
         data = decode(bytes(body)).data if body is not None else {}
         out.append((order, Change(kind, terminal, seq, hlc, data)))
     return out
+
+
+def read_changes(conn: sqlite3.Connection, after: int, limit: int) -> list[tuple[int, Change]]:
+    """Events after ``after`` in ``hq_order`` from a connection to hq.db."""
+    return as_changes(changes_after(conn, after, limit, _BODY_KINDS))
+
+
+def _leader(leader: Leader) -> tuple[str, float] | None:
+    return (leader.node, leader.since) if leader.node else None
 
 
 class LocalHq:
@@ -96,13 +108,20 @@ class LocalHq:
         self.caught_up = False
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="console-read")
         self._conn: sqlite3.Connection | None = None
+        self._db: HqDb | None = None  # PostgreSQL: the reader's own session
         self._ledger: Any = None
         self._live = LiveRecords(node.store.config)
         self._cursor = 0  # hq_order of the last event the figures include
         self._lock = asyncio.Lock()
 
     def _read(self, after: int, limit: int) -> list[tuple[int, Change]]:
-        """On the reader thread: its own read-only connection (WAL: never blocks the node's writer)."""
+        """On the reader thread: its own read-only connection (WAL: never blocks the node's writer),
+        or on PostgreSQL its own session (the node's is held by its writes)."""
+        url = self.node.store.url
+        if url.backend != "sqlite":
+            if self._db is None:
+                self._db = open_db(self.node.hq, url)
+            return as_changes(self._db.changes_after(after, limit, _BODY_KINDS))
         if self._conn is None:
             uri = Path(self.node.hq.hq_db).resolve().as_uri() + "?mode=ro"  # percent-encoded: any path
             self._conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
@@ -139,8 +158,9 @@ class LocalHq:
         async with self._lock:
             await self.catch_up()
             node = self.node
-            contacts, states, rollbacks = await node.io(
-                lambda: (node.store.contacts(), node.store.alert_states(), tuple(node.store.rollbacks())))
+            contacts, states, rollbacks, leader = await node.io(
+                lambda: (node.store.contacts(), node.store.alert_states(), tuple(node.store.rollbacks()),
+                         node.store.leader()))
             ledger = self._ledger
             if node.ledger is not ledger:  # replaced during that await: next refresh starts over
                 await self.catch_up()
@@ -150,7 +170,7 @@ class LocalHq:
                 if conns:
                     unacked[t] = max(max(0, s.sent_cursor - s.cursor) for s, _ in conns)
             facts = HqFacts(contacts, states, _revoked_reasons(node.store), frozenset(node.online()),
-                            unacked_flags=unacked, rollbacks=rollbacks)
+                            unacked_flags=unacked, rollbacks=rollbacks, leader=_leader(leader))
             data = self._live.build(ledger, facts, self.clock.now())
             self.link = self.LINK if self.caught_up else (
                 f"{self.LINK}（記録を読み込み中: {data.events:,} 件中 {self._live.observed:,} 件まで表示）")
@@ -179,15 +199,20 @@ class LocalHq:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+            if self._db is not None:
+                self._db.close()
+                self._db = None
         await asyncio.get_running_loop().run_in_executor(self._pool, _close)
         self._pool.shutdown(wait=True)
 
 
 class RemoteHq:
-    """A console beside an HQ serving in another process: admin socket + read-only hq.db follower."""
+    """A console beside an HQ serving in another process: admin socket + a follower of its store."""
 
-    def __init__(self, hq: HqDir, clock: Clock, batch: int = 50_000, per_refresh: int = 200_000) -> None:
+    def __init__(self, hq: HqDir, clock: Clock, batch: int = 50_000, per_refresh: int = 200_000,
+                 store_url: str | None = None) -> None:
         self.hq = hq
+        self.store_url = store_url
         self.clock = clock
         self.batch = batch
         # a console opened beside a long-running HQ shows the first events within seconds and
@@ -212,7 +237,7 @@ class RemoteHq:
     def _follow(self, online: frozenset[str]) -> ConsoleData:
         """On the follower thread: apply what was committed since last time, then build."""
         if self._store is None:
-            self._store = HqStore(self.hq)
+            self._store = HqStore(self.hq, store_url=self.store_url)
             self._ledger = RecordsLedger(self._store.config.election_id)
             self._ledger.decided = {}  # a follower never decides: it applies what HQ stored
             self._live = LiveRecords(self._store.config)
@@ -223,14 +248,12 @@ class RemoteHq:
         done = 0
         self.caught_up = False
         while done < self.per_refresh:
-            rows = store.store.conn.execute(
-                "SELECT hq_order, terminal, body FROM events WHERE hq_order > ? ORDER BY hq_order LIMIT ?",
-                (self._last_order, self.batch)).fetchall()
+            rows = store.events_after(self._last_order, self.batch)
             if rows:  # HQ's decisions on these check-ins (screen.py), committed with them
                 ledger.decided = store.decisions()
             for order, terminal, body in rows:
                 if terminal not in ledger.terminals:
-                    ledger.register(terminal, StationId("?"), b"")
+                    ledger.register(TerminalId(terminal), StationId("?"), b"")
                 ev = decode(bytes(body))
                 ledger.apply(ev)
                 live.observe(ledger, Change.of(ev))
@@ -242,12 +265,11 @@ class RemoteHq:
         ledger.alarms = []
         for t in ledger.terminals.values():
             t.held = False
-        for terminal, seq, reason, held, offered in store.store.conn.execute(
-                "SELECT terminal, seq, reason, held_hash, offered_hash FROM alarms WHERE cleared_by IS NULL"):
+        for terminal, seq, reason, held, offered in store.open_alarms():
             if terminal in ledger.terminals:
-                ledger.raise_alarm(Alarm(terminal, seq, reason, held, offered))
+                ledger.raise_alarm(Alarm(TerminalId(terminal), seq, reason, held, offered))
         facts = HqFacts(store.contacts(), store.alert_states(), _revoked_reasons(store), online,
-                        rollbacks=tuple(store.rollbacks()))
+                        rollbacks=tuple(store.rollbacks()), leader=_leader(store.leader()))
         return live.build(ledger, facts, self.clock.now())
 
     async def snapshot(self) -> ConsoleData:

@@ -48,7 +48,7 @@ def test_cli_flow_accepted_records_the_ballot(tmp_path: Path, capsys: pytest.Cap
     try:
         ledger = store.load()
         assert ledger.holder("30", "shu") is not None and ledger.holder("30", "shu").station == "HQ"
-        cur = H.absentee_current(store.store.conn)
+        cur = H.absentee_current(store)
         assert cur[("30", "shu")]["state"] == "accepted" and len(H.absentee_notices(cur)) == 1
         n = store.store.conn.execute("SELECT count(*) FROM absentee_status").fetchone()[0]
         assert n == 4
