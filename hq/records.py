@@ -63,6 +63,8 @@ class HqFacts:
     # terminals that held acknowledged events HQ lacked (HQ restored from a backup): (terminal,
     # HQ's acked seq, the terminal's, unix time), HqStore.rollbacks
     rollbacks: Sequence[tuple[TerminalId, int, int, float]] = ()
+    # which HQ node leads the store and since when (unix time), HqStore.leader; None: not known
+    leader: tuple[str, float] | None = None
 
 
 def facts_from_store(store: FactsStore, *, online: Iterable[str] = (), revoked_reasons: Mapping[str, str] | None = None,
@@ -462,6 +464,21 @@ class ConsoleData:
     contests: tuple[tuple[str, str], ...]  # (id, name)
     refusals: tuple[RefusalRow, ...] = ()  # check-ins HQ did not count (screen.py)
     rollbacks: tuple[RollbackRow, ...] = ()  # HQ went back in time
+    leader: LeaderRow | None = None  # the HQ node leading the store, when one has claimed it
+
+
+@dataclass(frozen=True)
+class LeaderRow:
+    node: str
+    since: str  # ISO 8601, JST
+
+
+def leader_row(facts: HqFacts) -> LeaderRow | None:
+    """The leading node as the console shows it; None before any node claimed the store."""
+    if facts.leader is None or not facts.leader[0]:
+        return None
+    node, since = facts.leader
+    return LeaderRow(node, _iso(datetime.fromtimestamp(since, JST)))
 
 
 def console_data(ledger: Ledger, config: ElectionConfig, facts: HqFacts, now: datetime) -> ConsoleData:
@@ -470,7 +487,7 @@ def console_data(ledger: Ledger, config: ElectionConfig, facts: HqFacts, now: da
                        tuple(alert_rows(ledger, config, facts)), tuple(alarm_rows(ledger)),
                        tuple(hourly_rows(ledger, config)), turnout(ledger, config, now.date()),
                        tuple((c.contest_id, c.name) for c in config.contests), tuple(refusal_rows(ledger)),
-                       tuple(rollback_rows(facts)))
+                       tuple(rollback_rows(facts)), leader_row(facts))
 
 
 # --- exports -----------------------------------------------------------------------------------
@@ -603,5 +620,5 @@ class RecordsLedger(Ledger):
 
 
 __all__ = ["HqFacts", "facts_from_store", "ConsoleData", "console_data", "checkin_rows", "station_rows", "station_rows_from_counts",
-           "alert_rows", "alarm_rows", "refusal_rows", "RefusalRow", "rollback_rows", "RollbackRow", "hourly_rows", "turnout", "export_table", "daily_report", "EXPORT_KINDS",
+           "alert_rows", "alarm_rows", "refusal_rows", "RefusalRow", "rollback_rows", "RollbackRow", "leader_row", "LeaderRow", "hourly_rows", "turnout", "export_table", "daily_report", "EXPORT_KINDS",
            "parse_signal", "Table", "DailyReport", "RecordsLedger"]

@@ -31,7 +31,8 @@ from ground.events import Event, EventKind
 from ground.model import ElectionConfig
 from hq.ledger import CState, Ledger
 from hq.records import (ConsoleData, HourlyRow, HqFacts, StationRow, Turnout, _iso,
-                                   alarm_rows, alert_rows, hlc_dt, refusal_rows, rollback_rows, station_kind, station_name,
+                                   alarm_rows, alert_rows, hlc_dt, leader_row, refusal_rows, rollback_rows, station_kind,
+                                   station_name,
                                    station_rows_from_counts)
 
 # event kinds whose ``ref`` names an earlier check-in whose state they change
@@ -247,7 +248,7 @@ class LiveRecords:
                            tuple(self._stations(ledger, facts, day)), tuple(alert_rows(ledger, cfg, facts)),
                            tuple(alarm_rows(ledger)), self._hourly(ledger), self._turnout(day),
                            tuple((c.contest_id, c.name) for c in cfg.contests), tuple(refusal_rows(ledger)),
-                           tuple(rollback_rows(facts)))
+                           tuple(rollback_rows(facts)), leader_row(facts))
 
     def _stations(self, ledger: Ledger, facts: HqFacts, day: date) -> list[StationRow]:
         today = {t: n for (t, d), n in self.term_day.items() if d == day}

@@ -218,7 +218,15 @@ class ConsolePresenter:
         online = sum(1 for s in d.stations if s.online)
         terms = sum(1 for s in d.stations if s.terminal)
         return (f"{d.election_name}（{d.election_id}）  {_time(d.at)} 現在  受信記録 {d.events} 件  "
-                f"接続中の端末 {online}/{terms}" + (f"  ［{self.link}］" if self.link else ""))
+                f"接続中の端末 {online}/{terms}" + (f"  {self.leader_line()}" if d.leader else "")
+                + (f"  ［{self.link}］" if self.link else ""))
+
+    def leader_line(self) -> str:
+        """Which HQ node leads the store and since when (two nodes on one PostgreSQL database)."""
+        lead = self.data.leader if self.data is not None else None
+        if lead is None:
+            return ""
+        return f"主系: {lead.node}（{lead.since.replace('T', ' ')[:16]}から）"
 
     def select_tab(self, tab: Tab | str) -> None:
         self.tab = Tab(tab)
