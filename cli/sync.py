@@ -74,7 +74,14 @@ def _cmd_serve(args: argparse.Namespace) -> Outcome:
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
     async def main() -> None:
-        node = HqNode(hq, store_url=args.store)
+        standby = None
+        if args.standby:  # no claim: a warm ledger until the leader's lock is free (hq/standby.py)
+            from hq.standby import Standby  # lazy: psycopg loads only for a PostgreSQL store
+            standby = Standby(hq, args.store)
+            print(json.dumps({"code": "standby", "election": config.election_id}) if args.json
+                  else f"本部サーバ待機中（主系の停止を待っています。選挙 {config.election_id}）", flush=True)
+            await standby.wait_for_lead()
+        node = HqNode(hq, store_url=args.store, standby=standby)
         freeze_startup_heap()
         runner = await serve(node, host, int(port_s))
         admin = await node.serve_admin()
@@ -306,6 +313,8 @@ def register(cli: Cli) -> None:
     _store_option(p)
     p.add_argument("--listen", help="ADDR:PORT (default: [hq] address of election.toml)")
     p.add_argument("--dev-loopback", action="store_true", help="development only: allow a loopback address")
+    p.add_argument("--standby", action="store_true",
+                   help="PostgreSQL store only: follow the store and take over when the leading node is gone")
     p.add_argument("--verbose", action="store_true")
 
     p = cli.command("hq", "report", _cmd_report, "端末・二重投票の警告・複製警報の一覧")

@@ -14,6 +14,8 @@ write finds another node has claimed it since (``Fenced``), this node stops at o
 queued is acknowledged, no frame leaves it after but a REFUSED ``hq_fenced`` on each link, which
 is then closed (the terminal takes it as "this node does not lead" and dials the next HQ node),
 new connections are refused (503), and it stays down until an operator restarts it.
+On PostgreSQL the leading node also holds the lead lock (hq/standby.py): a standby node waits for
+it, takes over when the database releases it, and is handed to this class already warm.
 A failed commit (the database lost, say) reloads the ledger from the store; while the store
 cannot be read the reload is retried with back-off and nothing is acknowledged meanwhile.
 """
@@ -31,7 +33,7 @@ import ssl
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
@@ -53,6 +55,9 @@ from hq.session import HqSession, SessionResult
 from hq.crl_keeper import CrlKeeper
 from sync_protocol.tls import ServerTls
 
+if TYPE_CHECKING:  # hq.standby imports psycopg: loaded only for a PostgreSQL store
+    from hq.standby import LeadLock, Standby
+
 log = logging.getLogger("meibo.hq")
 ADMIN_SOCKET = "hq.sock"
 
@@ -73,6 +78,7 @@ class HqSettings:
     # the ledger's reload after a failed commit, while the store cannot be read: first wait, cap
     store_retry_initial_s: float = 0.2
     store_retry_max_s: float = 5.0
+    lead_lock_poll_s: float = 0.5  # the lead lock (hq/standby.py) checked, and taken again after a lost session
 
 
 # A fenced node's links: REFUSED hq_fenced, then closed 1013 "try again later": the terminal
@@ -105,7 +111,8 @@ def check_bind_address(host: str, allow_loopback_dev: bool) -> None:
 
 class HqNode:
     def __init__(self, hq: HqDir, settings: HqSettings = HqSettings(), ledger_cls: type[Ledger] = Ledger,
-                 clock: Clock | None = None, store_url: str | None = None, node_name: str | None = None) -> None:
+                 clock: Clock | None = None, store_url: str | None = None, node_name: str | None = None,
+                 standby: Standby | None = None) -> None:
         self.hq = hq
         self.node_name = node_name or f"{socket.gethostname()}:{os.getpid()}"
         self.fenced: Fenced | None = None  # once set, this node answers nothing more (module doc)
@@ -114,10 +121,13 @@ class HqNode:
         self.tls = ServerTls(hq.pki)  # new handshakes use the current CRL (crl_keeper.py)
         self.crl = CrlKeeper(hq, settings.crl, clock, self.tls)
         self.store = HqStore(hq, clock, store_url)  # hq/store_db.py; None: election.toml's, else hq.db
+        # the lock tells a standby when this node is gone; the claim's fence decides who writes
+        self.lead_lock: LeadLock | None = standby.lock if standby is not None else self._lead_lock()
         # claimed before the load: the node we take over from can commit nothing after it
         self.leadership: Leader = self.store.claim(self.node_name)
         log.warning("HQ node %s leads the store (epoch %s)", self.node_name, self.leadership.epoch)
-        self.ledger = self.store.load(ledger_cls)
+        # a standby's ledger is warm: only the tail after the claim is read (hq/standby.py)
+        self.ledger = standby.take_over(self.store) if standby is not None else self.store.load(ledger_cls)
         self.sessions: dict[str, set[tuple[HqSession, web.WebSocketResponse]]] = {}  # by TerminalId
         self.committed_flags = len(self.ledger.flags)
         # (events, the ledger they were applied to, the commit's future)
@@ -133,6 +143,28 @@ class HqNode:
         self.frames_in = 0
         self.bytes_in = 0
         self.bytes_out = 0
+
+    def _lead_lock(self) -> LeadLock | None:
+        if self.store.url.backend != "postgresql":
+            return None  # hq.db: one HQ per file, no standby to tell
+        from hq.standby import LeadLock  # lazy: psycopg loads only for a PostgreSQL store
+        lock = LeadLock(self.store.url.dsn)
+        with contextlib.suppress(StorageFailed):  # unreachable: the claim just below says so
+            if not lock.take():
+                log.warning("another HQ node holds the lead lock; this node claims the store anyway")
+        return lock
+
+    async def _keep_lead_lock(self, lock: LeadLock) -> None:
+        """Hold the lead lock while this node leads: taken again after a lost session (a
+        database restart); released once fenced, so the node that leads now can hold it."""
+        while self.fenced is None:
+            try:
+                if not await asyncio.to_thread(lock.take):
+                    log.warning("the lead lock is held by another node (this node is about to be fenced)")
+            except StorageFailed as e:
+                log.info("lead lock: store unreachable, retrying: %s", e.message)
+            await asyncio.sleep(self.settings.lead_lock_poll_s)
+        await asyncio.to_thread(lock.close)
 
     async def io(self, fn: Any, *args: Any) -> Any:
         try:
@@ -170,6 +202,8 @@ class HqNode:
     async def start(self) -> None:
         self._tasks = [asyncio.create_task(self._committer()), asyncio.create_task(self._watch_registry()),
                        asyncio.create_task(self.crl.run())]
+        if self.lead_lock is not None:
+            self._tasks.append(asyncio.create_task(self._keep_lead_lock(self.lead_lock)))
 
     async def stop(self) -> None:
         """Close every link first (handlers finish), then the committer, then the store."""
@@ -186,6 +220,8 @@ class HqNode:
                 fut.set_exception(SyncError("本部を停止中です", code="hq_stopping"))
         self._queue = []
         await self.io(self.store.close)
+        if self.lead_lock is not None:
+            await asyncio.to_thread(self.lead_lock.close)
         self._io_pool.shutdown(wait=True)
 
     # --- group commit -----------------------------------------------------------------------

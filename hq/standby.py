@@ -1,0 +1,178 @@
+"""The standby HQ node: a warm ledger tailed from the PostgreSQL store, and the take-over.
+
+``meibo hq serve --standby`` does not claim the store. It keeps a ledger warm by reading the
+events after the last ``hq_order`` it applied, a chunk at a time, and waits for the leader to be
+gone. Gone is decided by the database, not by a timer alone: the leading node holds a
+session-level ``pg_advisory_lock(LEAD_LOCK)`` on a connection of its own (``LeadLock``), and the
+server releases it the moment that connection or its process dies (a SIGKILLed HQ, a machine
+that lost power, a promoted standby database, which holds no lock of the old primary). The
+standby polls ``pg_try_advisory_lock`` on its own connection; once it holds the lock it claims
+the store (epoch + 1, hq/store_db.py), catches up the tail and only then opens its listener, so
+the terminals' failover (sync_protocol/hq_nodes.py) finds a node that already leads.
+
+Why this is safe with the fence: the lock says only *when* to take over, never *who may write*.
+Exactly one node gives verdicts because every write checks the leadership row's epoch in its own
+transaction (store_pg.py ``_fenced``). A leader that lost its lock but is still alive (its
+connection cut, the database failed over under it) and writes again finds the standby's newer
+epoch and is ``Fenced`` with nothing written; a claim waits for a write in flight, so nothing the
+old leader committed is missed by the catch-up that follows the claim. Two nodes that both
+believe they lead can at worst both stop; they can never both acknowledge.
+
+The tail reads refusals after each page of events: a batch's refusals are committed in the same
+transaction as its events, so a page's verdicts replay as they were decided (``Ledger.decided``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from appliance.dirs import HqDir
+from ground.errors import UsageError
+from ground.events import decode_batch
+from hq.ledger import Alarm, Ledger
+from hq.screen import UNKNOWN_STATION
+from hq.store import REPLAY_CHUNK, HqStore
+from hq.store_db import StoreUnreachable, redact
+from ground.model import TerminalId
+
+log = logging.getLogger("meibo.hq.standby")
+LEAD_LOCK = 0x6D6569626F48  # pg_advisory_lock key of the leading node: "meiboH"
+
+
+@dataclass(frozen=True)
+class StandbySettings:
+    poll_s: float = 0.2  # how often the standby tries the lock and reads the tail
+    chunk: int = REPLAY_CHUNK
+
+
+class LeadLock:
+    """The leader's advisory lock on a connection of its own. Thread-safe; every call is short."""
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+        self._mutex = threading.Lock()
+        self._c: psycopg.Connection[Any] | None = None
+        self.held = False
+
+    def _conn(self) -> psycopg.Connection[Any]:
+        c = self._c
+        if c is not None and not c.closed and not c.broken:
+            return c
+        self._c, self.held = None, False  # a new session holds no lock of the old one
+        try:
+            self._c = psycopg.connect(self.dsn, autocommit=True, connect_timeout=5)
+        except psycopg.OperationalError as e:
+            raise StoreUnreachable(f"本部のデータベースに接続できません: {redact(self.dsn)}",
+                                   code="store_unreachable") from e
+        return self._c
+
+    def take(self) -> bool:
+        """Hold the lock now if nobody else does; True while it is ours. A lost session (the
+        server restarted, the primary promoted) lost the lock with it: taken again if free."""
+        with self._mutex:
+            try:
+                c = self._conn()
+                if self.held:  # re-entrant locks would count up: only check the session lives
+                    c.execute("SELECT 1")
+                    return True
+                row = c.execute("SELECT pg_try_advisory_lock(%s)", (LEAD_LOCK,)).fetchone()
+                self.held = bool(row and row[0])
+                return self.held
+            except psycopg.Error as e:
+                self._drop()
+                raise StoreUnreachable(f"本部のデータベースとの接続が切れました（主系ロック）: {e}",
+                                       code="store_unreachable") from e
+
+    def tail(self, after: int, chunk: int) -> list[tuple[int, bytes]]:
+        """The events after ``after`` in hq_order, one page (one writer appends: no gaps)."""
+        with self._mutex:
+            try:
+                rows = self._conn().execute(
+                    "SELECT hq_order, body FROM events WHERE hq_order > %s ORDER BY hq_order LIMIT %s",
+                    (after, chunk), binary=True).fetchall()
+            except psycopg.Error as e:
+                self._drop()
+                raise StoreUnreachable(f"本部のデータベースとの接続が切れました（追従）: {e}",
+                                       code="store_unreachable") from e
+        return [(int(o), bytes(b)) for o, b in rows]
+
+    def _drop(self) -> None:
+        c, self._c, self.held = self._c, None, False
+        if c is not None:
+            try:
+                c.close()
+            except psycopg.Error:
+                pass
+
+    def close(self) -> None:
+        """Release the lock (closing the session releases it)."""
+        with self._mutex:
+            self._drop()
+
+
+class Standby:
+    """A node that does not lead yet: its ledger follows the store until it takes over."""
+
+    def __init__(self, hq: HqDir, store_url: str | None = None, settings: StandbySettings = StandbySettings(),
+                 ledger_cls: type[Ledger] = Ledger) -> None:
+        self.settings = settings
+        self.store = HqStore(hq, store_url=store_url)  # never claims: reads only
+        if self.store.url.backend != "postgresql":
+            self.store.close()
+            raise UsageError("待機系（--standby）は PostgreSQL の本部記録（--store）でだけ使えます",
+                             code="standby_needs_postgresql")
+        self.lock = LeadLock(self.store.url.dsn)
+        self.ledger = ledger_cls(self.store.config.election_id)
+        self.store.screening(self.ledger)
+        self.store.refresh_registry(self.ledger)
+        self.applied = 0  # hq_order of the last event in the ledger
+        self.catch_up()
+
+    def catch_up(self) -> int:
+        """Apply every event stored after the last applied; how many were applied."""
+        n = 0
+        while rows := self.lock.tail(self.applied, self.settings.chunk):
+            evs = decode_batch([body for _, body in rows])
+            self.store.refresh_registry(self.ledger)
+            for ev in evs:  # enrolled then removed from the registry (as HqStore.load does)
+                if ev.terminal not in self.ledger.terminals:
+                    self.ledger.register(ev.terminal, UNKNOWN_STATION, b"")
+            self.ledger.decided = self.store.decisions()  # read after the page: its refusals are in
+            try:
+                self.ledger.apply_all(evs)
+            finally:
+                self.ledger.decided = None
+            self.applied = rows[-1][0]
+            n += len(evs)
+        return n
+
+    async def wait_for_lead(self) -> None:
+        """Follow the store until the lead lock is ours (the leader's session is gone)."""
+        while True:
+            try:
+                if await asyncio.to_thread(self.lock.take):
+                    log.warning("the leading HQ node's lock is free: this standby takes over")
+                    return
+                await asyncio.to_thread(self.catch_up)
+            except StoreUnreachable as e:  # the database failing over: try again on the next poll
+                log.info("standby: store unreachable, retrying: %s", e.message)
+            await asyncio.sleep(self.settings.poll_s)
+
+    def take_over(self, store: HqStore) -> Ledger:
+        """HqNode's hook, called right after its claim: the tail caught up (nothing can be
+        committed behind the claim), screened by the node's own store, and the open alarms."""
+        self.catch_up()
+        ledger = self.ledger
+        store.screening(ledger)  # the node's roll: this store's is closed below
+        store.refresh_registry(ledger)
+        for terminal, seq, reason, held, offered in store.db.open_alarms():
+            if terminal in ledger.terminals:
+                ledger.raise_alarm(Alarm(TerminalId(terminal), seq, reason, held, offered))
+        self.store.close()
+        return ledger

@@ -1,0 +1,78 @@
+"""The standby HQ node (hq/standby.py) on a real PostgreSQL database (tests/pg_fixtures.py): while
+the leader holds the lead lock the standby does not take over and its ledger follows every
+acknowledged check-in; when the leader's session ends the lock is the standby's, its claim is the
+next epoch and the ledger it hands to HqNode equals what a full load gives. A standby on hq.db is
+refused."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from ground.errors import UsageError
+from ground.model import VoterId
+from hq.server import HqNode, serve
+from hq.standby import Standby, StandbySettings
+from hq.store import HqStore
+from sync_protocol.client import until_acked
+from tests.integration.sync_env import checkin, make_env
+from tests.pg_fixtures import PgServer
+
+CONTESTS = ("shu", "shinsa", "governor", "mayor")
+
+
+async def test_standby_follows_the_leader_and_takes_over_only_once_its_lock_is_free(
+        tmp_path: Path, pg_server: PgServer) -> None:
+    env = make_env(tmp_path)
+    dsn = pg_server.fresh_database()
+    a = HqNode(env.hq, store_url=dsn, node_name="hq-a")
+    runner = await serve(a, "127.0.0.1", env.port)
+    assert a.lead_lock is not None and a.lead_lock.held
+    sb = Standby(env.hq, dsn, StandbySettings(poll_s=0.05))
+    waiting = asyncio.create_task(sb.wait_for_lead())
+    agent = env.agent("T01")
+    task = asyncio.create_task(agent.run())
+    try:
+        await asyncio.wait_for(agent.online.wait(), 10)
+        for voter in ("100001", "100002"):
+            _, res = await checkin(agent, voter)
+            assert res is not None and not res.provisional
+        await asyncio.wait_for(until_acked(agent), 10)
+
+        async def followed() -> None:
+            while sb.ledger.ballot_count(VoterId("100002"), "shu") != 1:
+                await asyncio.sleep(0.02)
+        await asyncio.wait_for(followed(), 10)  # the tail reached the standby's ledger
+        assert not waiting.done()  # the leader holds the lock: no take-over
+        assert len(sb.ledger.flags) == len(a.ledger.flags)
+    finally:
+        agent.stop()
+        await asyncio.gather(task, return_exceptions=True)
+        await a.stop()  # its session ends: the server releases the lock
+        await runner.cleanup()
+    await asyncio.wait_for(waiting, 10)
+
+    b = HqNode(env.hq, store_url=dsn, node_name="hq-b", standby=sb)
+    try:
+        assert b.leadership.epoch == a.leadership.epoch + 1
+        assert b.lead_lock is sb.lock and sb.lock.held
+        store = HqStore(env.hq, store_url=dsn)
+        try:
+            full = store.load()
+        finally:
+            store.close()
+        for voter in ("100001", "100002"):
+            assert all(b.ledger.ballot_count(VoterId(voter), c) == 1 for c in CONTESTS)
+        assert list(b.ledger.flags) == list(full.flags)  # warm ledger == a full replay
+    finally:
+        await b.stop()
+    assert not sb.lock.held  # stopping releases it
+
+
+def test_a_standby_on_hq_db_is_refused(tmp_path: Path) -> None:
+    env = make_env(tmp_path)
+    with pytest.raises(UsageError) as e:
+        Standby(env.hq, "sqlite")
+    assert e.value.code == "standby_needs_postgresql"
