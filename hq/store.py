@@ -180,8 +180,8 @@ class HqStore:
 
     @property
     def store(self) -> Store:
-        """hq.db's ``Store``, for the code that still runs its own SQL on it (records of
-        不在者投票, the console's follower, ...): refused on PostgreSQL, never half-done."""
+        """hq.db's ``Store``, for the code that still runs its own SQL on it: refused on
+        PostgreSQL, never half-done."""
         if not isinstance(self.db, SqliteHqDb):
             raise StorageFailed(f"この操作は PostgreSQL の本部記録（{self.url}）にはまだ対応していません",
                                 code="store_backend_unsupported")

@@ -15,9 +15,10 @@ Incremental (``live.LiveRecords``): neither rebuilds the figures from every even
 Both read only the events after their cursor in ``hq_order`` (HQ's ingest order; rows are
 committed in the order the ledger applied them, so every committed row is already in the node's
 ledger) and move the aggregates those events touch. The reading is done on a worker thread with
-its own connection (read-only on hq.db; a second session on PostgreSQL); ``LocalHq`` then applies the rows on the loop (the ledger's thread)
-in slices of ``FollowSettings.slice_rows``, yielding to the window between slices, so a console
-opened on a million stored events stays responsive while it catches up.
+its own connection (read-only on hq.db; a session of its own on PostgreSQL); ``LocalHq`` then
+applies the rows on the loop (the ledger's thread) in slices of ``FollowSettings.slice_rows``,
+yielding to the window between slices, so a console opened on a million stored events stays
+responsive while it catches up.
 
 Revocation is the ``meibo hq revoke`` command's own code (registry + CRL); the running node
 re-reads the registry at once (local) or within half a second (remote).
@@ -67,7 +68,7 @@ def _revoked_reasons(store: HqStore) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class FollowSettings:
-    read_rows: int = 50_000  # events read from hq.db per trip to the reader thread
+    read_rows: int = 50_000  # events read from the store per trip to the reader thread
     slice_rows: int = 1_000  # events applied on the loop between two yields to the window (~20 ms)
     per_refresh: int = 200_000  # at most this many a refresh: a console opened on a long day shows
     # the first figures at once and fills in, saying so, instead of a blank screen for a minute
@@ -129,7 +130,7 @@ class LocalHq:
         return read_changes(self._conn, after, limit)
 
     async def catch_up(self) -> None:
-        """Bring the figures up to what hq.db holds (at most ``per_refresh`` events), touching
+        """Bring the figures up to what the store holds (at most ``per_refresh`` events), touching
         only what is new; ``caught_up`` says whether everything committed is in."""
         node, st = self.node, self.settings
         loop = asyncio.get_running_loop()
