@@ -38,6 +38,7 @@ def test_double_vote_appears_in_rendered_console_and_is_resolved(tmp_path):
     # the rendered alerts screen showed the double vote with both stations and the offline marks
     assert out["alert_seen"] and out["both_stations_rendered"] and out["offline_marks"] >= 2
     assert out["tab_label"].startswith("警告（")
+    assert out["header_names_leader"]  # the rendered header says which HQ node leads the store
     # pressing 調査を開始 then 解決として記録 with who and note left the audit trail in hq.db
     assert [h["state"] for h in out["history"]] == ["investigating", "resolved"]
     assert {h["who"] for h in out["history"]} == {"選管 田中"}
@@ -66,7 +67,7 @@ async def _scenario(root: Path) -> dict[str, Any]:
     _, ra = await checkin(a, "100042")
     _, rb = await checkin(b, "100042")
     assert ra.provisional and rb.provisional  # HQ is down: オフライン受付 at both stations
-    env.node = HqNode(env.hq, ledger_cls=RecordsLedger)
+    env.node = HqNode(env.hq, ledger_cls=RecordsLedger, node_name="hq-a")
     env.runner = await serve(env.node, "127.0.0.1", env.port)
     local = LocalHq(env.node, env.clock)
     p = ConsolePresenter(local)
@@ -103,6 +104,7 @@ async def _scenario(root: Path) -> dict[str, Any]:
                                          and any("E02 関内駅前 期日前投票所" in t for t in texts))
         out["offline_marks"] = sum(1 for t in texts if t == "オフライン受付（仮）")
         out["tab_label"] = p.tab_labels()[0][1]
+        out["header_names_leader"] = any("主系: hq-a（" in t and "から）" in t for t in texts)
         target = p.alert_cards()[0].alert_id
         pane = app.root.panes[Tab.ALERTS]
         pane.ids.operator.text = "選管 田中"
