@@ -5,12 +5,16 @@ from tooling/pgcluster.py: a primary whose synchronous standby must flush every 
   per batch) with HqStore on the primary through a multi-host DSN, vs a bare binary ``COPY`` of
   the same rows into the same table shape, one transaction per 500 rows, with the same
   durability (``synchronous_commit = on``, the same standby): events/s of both and the ratio;
-- failover: from SIGKILL of the primary to the first commit HqStore gets accepted on the promoted
-  standby through the same multi-host DSN (``pg_ctl promote`` by hand, as docs/operations-pg.md
-  says), then the ledger's rebuild from the new primary (what HqNode does after a failed commit
-  before it answers again). This is the store and database part only: there is no hq/standby.py
-  yet, so no terminal's online verdict is timed. Floor: ``pg_ctl promote`` alone. Measured at
-  two ledger sizes, each on a pair of its own, to show what depends on the ledger's size;
+- failover of the database: from SIGKILL of the primary to the first commit HqStore gets accepted
+  on the promoted standby through the same multi-host DSN (``pg_ctl promote`` by hand, as
+  docs/operations-pg.md says), then the ledger's rebuild from the new primary (what HqNode does
+  after a failed commit before it answers again). Floor: ``pg_ctl promote`` alone;
+- take-over by the standby HQ node (hq/standby.py, ``meibo hq serve --standby``): from the end
+  of the leading node's lock session (what its death does) to the standby holding the lock,
+  having claimed the store, with its warm ledger caught up. Floor: a cold ``load()`` of the
+  same ledger. Neither of these two has a terminal link: no online verdict is timed;
+- both measured at two ledger sizes, each on a pair of its own, to show what depends on the
+  ledger's size;
 - standby lag under a steady ingest load (500-event commits on a fixed schedule at half the
   ingest rate just measured, for 5 s): pg_stat_replication's write/flush/replay lag and the bytes
   from the primary's current WAL position to the standby's replay, sampled every 50 ms, against
@@ -23,6 +27,7 @@ sets the large ledger of the failover, the small one is 1,000 events.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import statistics
 import tempfile
@@ -40,6 +45,7 @@ from ground.clock import FixedClock
 from ground.model import StationId, TerminalId
 from hq.session import HqSession
 from hq.store import HqStore
+from hq.standby import LeadLock, Standby, StandbySettings
 from hq.store_db import StoreUnreachable
 from hq.terminals import hq_init
 from sync_protocol.codec import decode
@@ -202,7 +208,7 @@ def _failover(primary: PgNode, standby: PgNode, ingest: _Ingest, frame: tuple[st
             "ledger_reload_s": round(t_loaded - t_commit, 3),
             "kill_to_ledger_ready_s": round(t_loaded - t0, 3),
             "ratio_commit_to_promote": round(to_commit / promote_s, 2),
-            "scope": "database and store only (no hq/standby.py yet: no online verdict timed)",
+            "scope": "database and the leading node's store (no terminal link: no online verdict timed)",
             "floor": "pg_ctl promote alone (kill → accepts writes)"}
 
 
@@ -262,9 +268,40 @@ def _steady_lag(work: Path, primary: PgNode, standby: PgNode, events_per_s: floa
             {"name": "standby_lag_floor", "load": f"bare COPY {load}", **lag_floor.summary()}]
 
 
-def _failover_pair(work: Path, n_terminals: int, per_terminal: int) -> dict[str, Any]:
+def _takeover(work: Path, leader: HqStore, ledger_events: int) -> dict[str, Any]:
+    """The standby HQ node (hq/standby.py) taking over from a leading node that is gone: the
+    leader holds the lead lock as HqNode does, a Standby keeps its ledger warm, the leader's
+    session ends (what its death does to the lock), and the time runs until the standby has
+    claimed the store and holds the ledger it decides with. Floor: a cold ``load()`` of the same
+    ledger, what a node started by hand would read first. No terminal link: no verdict is sent."""
+    lock = LeadLock(leader.url.dsn)
+    assert lock.take()
+    standby = Standby(HqDir(work / "hq"), store_url=leader.url.dsn)
+    t0 = time.perf_counter()
+    lock.close()  # the session ends: the server releases the lock, as when the process dies
+    asyncio.run(standby.wait_for_lead())
+    store = HqStore(HqDir(work / "hq"), store_url=leader.url.dsn)
+    try:
+        store.claim("bench-standby")
+        standby.take_over(store)
+        took = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        store.load()
+        cold = time.perf_counter() - t1
+    finally:
+        store.close()
+        standby.lock.close()
+    return {"name": "standby_takeover", "ledger_events": ledger_events, "lock_free_to_leading_s": round(took, 3),
+            "floor_cold_load_s": round(cold, 3), "ratio_to_cold_load": round(took / cold, 2),
+            "standby_poll_s": StandbySettings().poll_s,
+            "scope": "lock released → claimed with a warm ledger; a real take-over waits up to one more"
+                     " poll (the first poll here finds the lock free); no terminal link, no verdict sent"}
+
+
+def _failover_pair(work: Path, n_terminals: int, per_terminal: int) -> list[dict[str, Any]]:
     """A pair of its own, a ledger of ``n_terminals × per_terminal`` events less the last frame,
-    which is committed after the primary is killed and the standby promoted."""
+    which is committed after the primary is killed and the standby promoted; then, on the
+    promoted node, the standby HQ node's take-over."""
     base = new_base()
     try:
         primary, standby = _pair(base)
@@ -274,7 +311,9 @@ def _failover_pair(work: Path, n_terminals: int, per_terminal: int) -> dict[str,
         try:
             ingest = _Ingest(store, keys)
             total = sum(ingest.frame(f) for f in frames)
-            return _failover(primary, standby, ingest, held, total)
+            out = [_failover(primary, standby, ingest, held, total)]
+            out.append(_takeover(work, ingest.store, total + len(decode(held[1]).events)))
+            return out
         finally:
             store.close()
     finally:
@@ -293,15 +332,18 @@ def run() -> list[dict[str, Any]]:
             results += _steady_lag(work, primary, standby, results[0]["events_per_s"] / 2, 5.0)
         finally:
             remove_base(base)
-        fo_large = _failover_pair(work / "large", 20, large // 20)
-        fo_small = _failover_pair(work / "small", 1, 1500)
-    results += [fo_large, fo_small]
+        large_runs = _failover_pair(work / "large", 20, large // 20)
+        small_runs = _failover_pair(work / "small", 1, 1500)
+    results += large_runs + small_runs
+    fo_large, fo_small = large_runs[0], small_runs[0]
     results.append({"name": "failover_size_dependence",
                     "ledger_events": (fo_small["ledger_events"], fo_large["ledger_events"]),
                     "kill_to_first_commit_ratio_large_to_small": round(
                         fo_large["kill_to_first_commit_s"] / fo_small["kill_to_first_commit_s"], 2),
                     "ledger_reload_ratio_large_to_small": round(
-                        fo_large["ledger_reload_s"] / max(fo_small["ledger_reload_s"], 1e-6), 2)})
+                        fo_large["ledger_reload_s"] / max(fo_small["ledger_reload_s"], 1e-6), 2),
+                    "standby_takeover_ratio_large_to_small": round(
+                        large_runs[1]["lock_free_to_leading_s"] / small_runs[1]["lock_free_to_leading_s"], 2)})
     for r in results:
         print("  " + "  ".join(f"{k}={v}" for k, v in r.items()))
     return results
