@@ -134,16 +134,18 @@ class Standby:
         self.applied = 0  # hq_order of the last event in the ledger
         self.catch_up()
 
-    def catch_up(self) -> int:
-        """Apply every event stored after the last applied; how many were applied."""
+    def catch_up(self, store: HqStore | None = None) -> int:
+        """Apply every event stored after the last applied; how many were applied. ``store``
+        reads the registry and refusals (the standby's own until it takes over)."""
+        store = store or self.store
         n = 0
         while rows := self.lock.tail(self.applied, self.settings.chunk):
             evs = decode_batch([body for _, body in rows])
-            self.store.refresh_registry(self.ledger)
+            store.refresh_registry(self.ledger)
             for ev in evs:  # enrolled then removed from the registry (as HqStore.load does)
                 if ev.terminal not in self.ledger.terminals:
                     self.ledger.register(ev.terminal, UNKNOWN_STATION, b"")
-            self.ledger.decided = self.store.decisions()  # read after the page: its refusals are in
+            self.ledger.decided = store.decisions()  # read after the page: its refusals are in
             try:
                 self.ledger.apply_all(evs)
             finally:
@@ -166,11 +168,12 @@ class Standby:
 
     def take_over(self, store: HqStore) -> Ledger:
         """HqNode's hook, called right after its claim: the tail caught up (nothing can be
-        committed behind the claim), screened by the node's own store, and the open alarms."""
-        self.catch_up()
+        committed behind the claim), screened by the node's own store, and the open alarms.
+        The node's store reads: the standby's own session may have died with the old primary."""
         ledger = self.ledger
         store.screening(ledger)  # the node's roll: this store's is closed below
         store.refresh_registry(ledger)
+        self.catch_up(store)
         for terminal, seq, reason, held, offered in store.db.open_alarms():
             if terminal in ledger.terminals:
                 ledger.raise_alarm(Alarm(TerminalId(terminal), seq, reason, held, offered))
