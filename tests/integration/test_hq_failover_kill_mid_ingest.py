@@ -9,7 +9,8 @@ database standby is promoted. Then: (a) every check-in A acknowledged is stored 
 accepted before the failover is refused at the other station after it; (c) A gives no verdict
 after B starts (it is dead: B's listener opens only once it leads, and B leads at the next epoch);
 (d) both terminals are back online on B, everything acknowledged, within 10 s of the kill: the
-issue's requirement, not a speed guess."""
+issue's requirement, not a speed guess. A second test keeps A alive but cut off (only the database
+dies): B takes over and A is fenced, with no verdict after B's claim."""
 
 from __future__ import annotations
 
@@ -26,13 +27,14 @@ from pathlib import Path
 from appliance.dirs import TerminalDir
 from appliance.store import Store
 from ground.model import VoterId
+from hq.server import HqNode, HqSettings, serve
 from hq.store import HqStore
 from hq.terminals import enroll_local
 from provisioning.pki import hq_server_name
 from sync_protocol.client import SyncAgent, until_acked
 from tests.builders import TEST_PIN, insert_voters, open_station
 from tests.integration.hq_nodes_env import node_with_own_cert, two_node_env, until
-from tests.integration.sync_env import VOTERS, Env, free_port
+from tests.integration.sync_env import VOTERS, Env, checkin, free_port
 from tests.pg_fixtures import PgPair
 from tooling.pgcluster import multi_host_dsn
 
@@ -171,5 +173,56 @@ async def test_primary_database_and_leading_hq_killed_mid_ingest_the_standby_tak
         assert led.active_alerts() == []
         leader = store.leader()
         assert leader.epoch == 2 and leader.node.endswith(f":{b.p.pid}")  # (c) B leads, next epoch
+    finally:
+        store.close()
+
+
+async def test_leader_alive_but_cut_off_from_the_promoted_database_is_fenced_and_gives_no_verdict(
+        tmp_path: Path, pg_pair: PgPair) -> None:
+    """Only the database dies: A lives on, its lead lock gone with the old primary's session and
+    not taken again in time (its keeper polls once a minute here), so B takes over. A's next
+    write or WELCOME finds B's epoch: A is fenced, sends nothing more, and the agent moves to B."""
+    port_a, port_b = free_port(), free_port()
+    env = two_node_env(tmp_path / "site", port_a, port_b)
+    hq_b = node_with_own_cert(env.hq, tmp_path / "hq-b", hq_server_name("sync-two"))
+    dsn = multi_host_dsn([pg_pair.primary, pg_pair.standby])
+    a = HqNode(env.hq, HqSettings(lead_lock_poll_s=60.0, store_retry_max_s=0.2), store_url=dsn, node_name="hq-a")
+    runner_a = await serve(a, "127.0.0.1", port_a)
+    b = Serving(hq_b.root, dsn, port_b, "--standby", "--verbose")
+    agent = env.agent("T01")
+    task = asyncio.create_task(agent.run())
+    try:
+        await until(lambda: b.said("standby") and agent.online.is_set())
+        _, first = await checkin(agent, "100001")
+        assert first is not None and not first.provisional  # A's verdict, before the failover
+        await asyncio.wait_for(until_acked(agent), 10)
+
+        pg_pair.primary.kill()
+        killed = time.monotonic()
+        await asyncio.to_thread(pg_pair.standby.promote)
+        await until(lambda: b.said("listening"), BACK_WITHIN_S)
+        sent_by_a = a.bytes_out  # from B's claim on, nothing may leave A
+        local, _ = await checkin(agent, "100002")
+        assert local.seq is not None
+        await until(lambda: agent.online.is_set() and agent.hq_address == f"127.0.0.1:{port_b}"
+                    and agent.link.acked_seq >= local.seq, BACK_WITHIN_S - (time.monotonic() - killed))
+        await until(lambda: a.fenced is not None)  # its WELCOME's barrier or next commit found B's epoch
+        assert a.fenced is not None and a.fenced.code == "hq_fenced"
+        assert a.bytes_out == sent_by_a  # no verdict, ACK or flag from A after B's claim
+        _, third = await checkin(agent, "100003")
+        assert third is not None and not third.provisional and third.withheld == []  # B's verdict
+    finally:
+        agent.stop()
+        await asyncio.gather(task, return_exceptions=True)
+        await a.stop()
+        await runner_a.cleanup()
+        b.stop()
+
+    store = HqStore(env.hq, store_url=dsn)
+    try:
+        led = store.load()
+        for voter in ("100001", "100002", "100003"):
+            assert all(led.ballot_count(VoterId(voter), c) == 1 for c in CONTESTS), voter
+        assert store.leader().epoch == 2 and store.leader().node.endswith(f":{b.p.pid}")
     finally:
         store.close()
