@@ -157,9 +157,11 @@ class HqNode:
     async def _keep_lead_lock(self, lock: LeadLock) -> None:
         """Hold the lead lock while this node leads: taken again after a lost session (a
         database restart); released once fenced, so the node that leads now can hold it."""
+        held = True
         while self.fenced is None:
             try:
-                if not await asyncio.to_thread(lock.take):
+                was, held = held, await asyncio.to_thread(lock.take)
+                if was and not held:  # said once, not every poll
                     log.warning("the lead lock is held by another node (this node is about to be fenced)")
             except StorageFailed as e:
                 log.info("lead lock: store unreachable, retrying: %s", e.message)

@@ -25,6 +25,7 @@ transaction as its events, so a page's verdicts replay as they were decided (``L
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import threading
 from dataclasses import dataclass
@@ -138,6 +139,15 @@ class Standby:
         """Apply every event stored after the last applied; how many were applied. ``store``
         reads the registry and refusals (the standby's own until it takes over)."""
         store = store or self.store
+        gc_was_on = gc.isenabled()
+        gc.disable()  # the first catch-up is a whole replay: why, in HqStore.load
+        try:
+            return self._catch_up(store)
+        finally:
+            if gc_was_on:
+                gc.enable()
+
+    def _catch_up(self, store: HqStore) -> int:
         n = 0
         while rows := self.lock.tail(self.applied, self.settings.chunk):
             evs = decode_batch([body for _, body in rows])
