@@ -2,20 +2,22 @@
 the leader holds the lead lock the standby does not take over and its ledger follows every
 acknowledged check-in; when the leader's session ends the lock is the standby's, its claim is the
 next epoch and the ledger it hands to HqNode equals what a full load gives. A standby on hq.db is
-refused."""
+refused. A serving leader takes its lock again after a database restart."""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from ground.errors import UsageError
 from ground.model import VoterId
-from hq.server import HqNode, serve
-from hq.standby import Standby, StandbySettings
+from hq.server import HqNode, HqSettings, serve
+from hq.standby import LeadLock, Standby, StandbySettings
 from hq.store import HqStore
+from hq.store_db import StoreUnreachable
 from sync_protocol.client import until_acked
 from tests.integration.sync_env import checkin, make_env
 from tests.pg_fixtures import PgServer
@@ -76,3 +78,34 @@ def test_a_standby_on_hq_db_is_refused(tmp_path: Path) -> None:
     with pytest.raises(UsageError) as e:
         Standby(env.hq, "sqlite")
     assert e.value.code == "standby_needs_postgresql"
+
+
+async def test_leader_takes_its_lock_again_after_the_database_restarts(tmp_path: Path, pg_server: PgServer) -> None:
+    """A restart ends every session and so the lock: the serving leader's keeper takes it again,
+    and another session cannot have it meanwhile once it is back."""
+    env = make_env(tmp_path)
+    dsn = pg_server.fresh_database()
+    a = HqNode(env.hq, HqSettings(lead_lock_poll_s=0.05), store_url=dsn, node_name="hq-a")
+    runner = await serve(a, "127.0.0.1", env.port)
+    other = LeadLock(dsn)
+    try:
+        assert a.lead_lock is not None and a.lead_lock.held and not other.take()
+        await asyncio.to_thread(pg_server.node.stop)
+        await asyncio.to_thread(pg_server.node.start)
+
+        def advisory_held() -> bool:  # only the keeper asks for it meanwhile
+            with psycopg.connect(dsn) as c:
+                row = c.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted").fetchone()
+            return bool(row and row[0])
+
+        async def retaken() -> None:
+            while not await asyncio.to_thread(advisory_held):
+                await asyncio.sleep(0.05)
+        await asyncio.wait_for(retaken(), 10)
+        with pytest.raises(StoreUnreachable):  # other's session died with the restart: said once
+            other.take()
+        assert not other.take() and a.lead_lock.held  # the leader's again, not free for a standby
+    finally:
+        other.close()
+        await a.stop()
+        await runner.cleanup()
