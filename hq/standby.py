@@ -6,7 +6,11 @@ gone. Gone is decided by the database, not by a timer alone: the leading node ho
 session-level ``pg_advisory_lock(LEAD_LOCK)`` on a connection of its own (``LeadLock``), and the
 server releases it the moment that connection or its process dies (a SIGKILLed HQ, a machine
 that lost power, a promoted standby database, which holds no lock of the old primary). The
-standby polls ``pg_try_advisory_lock`` on its own connection; once it holds the lock it claims
+standby watches the lock on its own connection and takes it (``pg_try_advisory_lock``) only once
+it has been free for ``grace_s``: a database restart or failover ends *every* session, the live
+leader's too, and its keeper takes the lock again within one poll (HqSettings.lead_lock_poll_s),
+so a standby polling faster must not win that race and fail over from a healthy leader. Once it
+holds the lock it claims
 the store (epoch + 1, hq/store_db.py), catches up the tail and only then opens its listener, so
 the terminals' failover (sync_protocol/hq_nodes.py) finds a node that already leads.
 
@@ -48,7 +52,8 @@ LEAD_LOCK = 0x6D6569626F48  # pg_advisory_lock key of the leading node: "meiboH"
 
 @dataclass(frozen=True)
 class StandbySettings:
-    poll_s: float = 0.2  # how often the standby tries the lock and reads the tail
+    poll_s: float = 0.2  # how often the standby looks at the lock and reads the tail
+    grace_s: float = 1.5  # the lock free this long before it is taken: > the leader's re-take poll (0.5 s)
     chunk: int = REPLAY_CHUNK
 
 
@@ -89,6 +94,21 @@ class LeadLock:
                 self._drop()
                 raise StoreUnreachable(f"本部のデータベースとの接続が切れました（主系ロック）: {e}",
                                        code="store_unreachable") from e
+
+    def free(self) -> bool:
+        """Whether no session holds the lock, without asking for it (pg_locks: a bigint key is
+        classid = high 32 bits, objid = low 32 bits, objsubid 1)."""
+        with self._mutex:
+            try:
+                row = self._conn().execute(
+                    "SELECT NOT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                    "AND classid = %s AND objid = %s AND objsubid = 1)",
+                    (LEAD_LOCK >> 32, LEAD_LOCK & 0xFFFFFFFF)).fetchone()
+            except psycopg.Error as e:
+                self._drop()
+                raise StoreUnreachable(f"本部のデータベースとの接続が切れました（主系ロック）: {e}",
+                                       code="store_unreachable") from e
+        return bool(row and row[0])
 
     def tail(self, after: int, chunk: int) -> list[tuple[int, bytes]]:
         """The events after ``after`` in hq_order, one page (one writer appends: no gaps)."""
@@ -165,14 +185,22 @@ class Standby:
         return n
 
     async def wait_for_lead(self) -> None:
-        """Follow the store until the lead lock is ours (the leader's session is gone)."""
+        """Follow the store until the lead lock is ours: free for ``grace_s`` (module doc), then taken."""
+        loop = asyncio.get_running_loop()
+        free_since: float | None = None
         while True:
             try:
-                if await asyncio.to_thread(self.lock.take):
-                    log.warning("the leading HQ node's lock is free: this standby takes over")
-                    return
+                if await asyncio.to_thread(self.lock.free):
+                    free_since = loop.time() if free_since is None else free_since
+                    if loop.time() - free_since >= self.settings.grace_s and await asyncio.to_thread(self.lock.take):
+                        log.warning("the leading HQ node's lock has been free %.1f s: this standby takes over",
+                                    loop.time() - free_since)
+                        return
+                else:
+                    free_since = None  # a leader holds it (again)
                 await asyncio.to_thread(self.catch_up)
             except StoreUnreachable as e:  # the database failing over: try again on the next poll
+                free_since = None  # a leader reconnecting gets its grace from the database's return
                 log.info("standby: store unreachable, retrying: %s", e.message)
             await asyncio.sleep(self.settings.poll_s)
 

@@ -48,6 +48,7 @@ async def test_standby_follows_the_leader_and_takes_over_only_once_its_lock_is_f
                 await asyncio.sleep(0.02)
         await asyncio.wait_for(followed(), 10)  # the tail reached the standby's ledger
         assert not waiting.done()  # the leader holds the lock: no take-over
+        assert not await asyncio.to_thread(sb.lock.free)  # seen held, from the standby's session
         assert len(sb.ledger.flags) == len(a.ledger.flags)
     finally:
         agent.stop()
@@ -107,5 +108,31 @@ async def test_leader_takes_its_lock_again_after_the_database_restarts(tmp_path:
         assert not other.take() and a.lead_lock.held  # the leader's again, not free for a standby
     finally:
         other.close()
+        await a.stop()
+        await runner.cleanup()
+
+
+async def test_standby_does_not_take_over_a_live_leader_after_the_database_restarts(
+        tmp_path: Path, pg_server: PgServer) -> None:
+    """The restart ends both sessions and frees the lock for a moment; the standby, polling four
+    times as often as the leader's keeper, waits its grace and the leader has it back first."""
+    env = make_env(tmp_path)
+    dsn = pg_server.fresh_database()
+    a = HqNode(env.hq, store_url=dsn, node_name="hq-a")  # the default keeper poll, 0.5 s
+    runner = await serve(a, "127.0.0.1", env.port)
+    sb = Standby(env.hq, dsn, StandbySettings(poll_s=0.1))
+    waiting = asyncio.create_task(sb.wait_for_lead())
+    try:
+        await asyncio.sleep(0.3)
+        await asyncio.to_thread(pg_server.node.stop)
+        await asyncio.to_thread(pg_server.node.start)
+        await asyncio.sleep(3 * sb.settings.grace_s)
+        assert not waiting.done() and a.fenced is None
+        assert a.lead_lock is not None and a.lead_lock.held
+    finally:
+        waiting.cancel()
+        await asyncio.gather(waiting, return_exceptions=True)
+        sb.lock.close()
+        sb.store.close()
         await a.stop()
         await runner.cleanup()
