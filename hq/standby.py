@@ -10,9 +10,9 @@ standby watches the lock on its own connection and takes it (``pg_try_advisory_l
 it has been free for ``grace_s``: a database restart or failover ends *every* session, the live
 leader's too, and its keeper takes the lock again within one poll (HqSettings.lead_lock_poll_s),
 so a standby polling faster must not win that race and fail over from a healthy leader. Once it
-holds the lock it claims
-the store (epoch + 1, hq/store_db.py), catches up the tail and only then opens its listener, so
-the terminals' failover (sync_protocol/hq_nodes.py) finds a node that already leads.
+holds the lock it claims the store (epoch + 1, hq/store_db.py), catches up the tail and only then
+opens its listener, so the terminals' failover (sync_protocol/hq_nodes.py) finds a node that
+already leads.
 
 Why this is safe with the fence: the lock says only *when* to take over, never *who may write*.
 Exactly one node gives verdicts because every write checks the leadership row's epoch in its own
@@ -20,7 +20,7 @@ transaction (store_pg.py ``_fenced``). A leader that lost its lock but is still 
 connection cut, the database failed over under it) and writes again finds the standby's newer
 epoch and is ``Fenced`` with nothing written; a claim waits for a write in flight, so nothing the
 old leader committed is missed by the catch-up that follows the claim. Two nodes that both
-believe they lead can at worst both stop; they can never both acknowledge.
+believe they lead cost one of them (the older epoch stops); they can never both acknowledge.
 
 The tail reads refusals after each page of events: a batch's refusals are committed in the same
 transaction as its events, so a page's verdicts replay as they were decided (``Ledger.decided``).
