@@ -23,14 +23,14 @@ from appliance import procedures as P
 
 from ground.barcode import parse_barcode
 from ground.clock import Clock
-from appliance.eligibility import VotedInfo, decide, in_window
+from appliance.eligibility import VotedInfo, decide
 from ground.errors import NotFound, StationClosed, UsageError
 from ground.events import Event, EventKind
 from appliance.kana import is_valid_kana, kana_key
 from appliance.lookup import MAX_RESULTS
 from appliance.terminal import hlc_to_jst
 from appliance.zaigaipkg import card_number, digits
-from ground.model import ContestId, ElectionConfig, Level, Station, StationKind, TerminalId, Voter
+from ground.model import ContestId, ElectionConfig, Station, StationKind, TerminalId, Voter
 from ui_kivy.service_values import (BallotLine, CheckinAnswer, CheckinRow, CountRow, LateAlertInfo, LinkStatus,
                                     SearchAnswer, StationReport, StationState, VoterCard, VotedLine, ZaigaiCard,
                                     answer_lines, card_of, check_count, counts_from_events, hourly_checkins,
@@ -267,24 +267,7 @@ class FakeKioskService:
         key, now, st = z.voter_key, self.now(), self.station
         known = self._known(key)
         before = {str(c): (station_label(self.config, i.station), i.at) for c, i in known.items()}
-        refused: list[tuple[str, str]] = []
-        handed: list[str] = []
-        for c in self.config.contests:
-            cid = c.contest_id
-            if c.level is not Level.NATIONAL:
-                refused.append((cid, "在外選挙人は国政選挙だけです"))
-            elif st.kind is not StationKind.EARLY and now.date() != self.config.election_day:
-                refused.append((cid, "この投票所は選挙期日にだけ受け付けます"))
-            elif not in_window(st, now):
-                refused.append((cid, "受付時間外です"))
-            elif ContestId(cid) in known:
-                k = known[ContestId(cid)]
-                when = f" {k.at:%m月%d日 %H:%M}" if k.at else ""
-                refused.append((cid, f"投票済です（投票所 {k.station}{when}）。二重に交付しないでください"))
-            elif st.kind is StationKind.EARLY and not (c.early_voting_start <= now.date() <= c.early_voting_end):
-                refused.append((cid, "期日前投票の期間外です"))
-            else:
-                handed.append(cid)
+        handed, refused = P.zaigai_contests(self.config, st, known, now)
         card = zaigai_card(z, now.date())
         if not handed:
             return CheckinAnswer(None, zaigai_voter_card(card),

@@ -46,7 +46,7 @@ from appliance.procedures.tentative import (Declared, TentativeReason, Tentative
                                             record_tentative)
 from appliance.procedures.zaigai import (META_ZAIGAI_DESIGNATED, ZAIGAI_VERSION_META, ZaigaiCheckin, ZaigaiInstall,
                                          install_zaigai, installed_zaigai_version, zaigai_allowed_here,
-                                         zaigai_checkin, zaigai_lookup)
+                                         zaigai_checkin, zaigai_contests, zaigai_lookup)
 from appliance.zaigaipkg import ZAIGAI_COLUMNS, ZAIGAI_PREFIX, ZaigaiVoter, parse_zaigai_csv
 
 __all__ = ["OathReason", "OATH_LABELS", "parse_oath_reason", "checkin_marks", "DayState", "day_state",
@@ -56,6 +56,6 @@ __all__ = ["OathReason", "OATH_LABELS", "parse_oath_reason", "checkin_marks", "D
            "TentativeRecord", "record_tentative", "ABSENTEE_STATES", "ABSENTEE_STATE_JA", "AbsenteeWarning",
            "apply_absentee_notice", "absentee_warning", "ZaigaiVoter", "ZAIGAI_COLUMNS", "ZAIGAI_PREFIX", "parse_zaigai_csv",
            "install_zaigai", "installed_zaigai_version", "ZaigaiInstall",
-           "zaigai_checkin", "zaigai_lookup", "zaigai_allowed_here", "ZaigaiCheckin",
+           "zaigai_checkin", "zaigai_contests", "zaigai_lookup", "zaigai_allowed_here", "ZaigaiCheckin",
            "ProcedureError", "OathReasonRequired", "OathReasonInvalid", "TentativeInvalid", "ZaigaiRefused",
            "DECLARED_VOTER", "META_ZAIGAI_DESIGNATED", "ZAIGAI_VERSION_META", "journal_events"]

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from appliance import journal
-from appliance.eligibility import in_window
+from appliance.eligibility import VotedInfo, in_window
 from appliance.procedures.common import ZaigaiRefused, contest_name, short
 from appliance.procedures.station_day import ensure_accepting
 from appliance.store import Store
@@ -108,6 +108,32 @@ def zaigai_allowed_here(store: Store, station: Station) -> bool:
     return station.kind is StationKind.EARLY or station.station_id in designated
 
 
+def zaigai_contests(config: ElectionConfig, st: Station, known: Mapping[ContestId, VotedInfo],
+                    now: datetime) -> tuple[list[str], list[tuple[str, str]]]:
+    """Which contests a 在外選挙人 may be handed here now, and why each other one is refused: national
+    contests only, on election day unless at an early-voting station, within opening hours, not
+    already voted, within the early-voting period at an early station. Pure (the kiosk's fake uses it too)."""
+    refused: list[tuple[str, str]] = []
+    handed: list[str] = []
+    for c in config.contests:
+        cid = c.contest_id
+        if c.level is not Level.NATIONAL:
+            refused.append((cid, "在外選挙人は国政選挙だけです"))
+        elif st.kind is not StationKind.EARLY and now.date() != config.election_day:
+            refused.append((cid, "この投票所は選挙期日にだけ受け付けます"))
+        elif not in_window(st, now):
+            refused.append((cid, "受付時間外です"))
+        elif ContestId(cid) in known:
+            k = known[ContestId(cid)]
+            when = f" {k.at:%m月%d日 %H:%M}" if k.at else ""
+            refused.append((cid, f"投票済です（投票所 {k.station}{when}）。二重に交付しないでください"))
+        elif st.kind is StationKind.EARLY and not (c.early_voting_start <= now.date() <= c.early_voting_end):
+            refused.append((cid, "期日前投票の期間外です"))
+        else:
+            handed.append(cid)
+    return handed, refused
+
+
 def zaigai_checkin(term: Terminal, zaigai_id: str, card_no: str, clerk: str,
                    marks: Mapping[str, Any] | None = None) -> ZaigaiCheckin:
     """Check in a 在外選挙人: national contests only, at early or designated stations, after the
@@ -124,26 +150,9 @@ def zaigai_checkin(term: Terminal, zaigai_id: str, card_no: str, clerk: str,
     now = term.clock.now()
     st = term.station
     extra = dict(marks or {})
-    refused: list[tuple[str, str]] = []
-    handed: list[str] = []
     with term.store.atomic() as conn:
         known = term.known_voted(v.voter_key, conn)
-        for c in term.config.contests:
-            cid = c.contest_id
-            if c.level is not Level.NATIONAL:
-                refused.append((cid, "在外選挙人は国政選挙だけです"))
-            elif st.kind is not StationKind.EARLY and now.date() != term.config.election_day:
-                refused.append((cid, "この投票所は選挙期日にだけ受け付けます"))
-            elif not in_window(st, now):
-                refused.append((cid, "受付時間外です"))
-            elif ContestId(cid) in known:
-                k = known[ContestId(cid)]
-                when = f" {k.at:%m月%d日 %H:%M}" if k.at else ""
-                refused.append((cid, f"投票済です（投票所 {k.station}{when}）。二重に交付しないでください"))
-            elif st.kind is StationKind.EARLY and not (c.early_voting_start <= now.date() <= c.early_voting_end):
-                refused.append((cid, "期日前投票の期間外です"))
-            else:
-                handed.append(cid)
+        handed, refused = zaigai_contests(term.config, st, known, now)
         if not handed:
             return ZaigaiCheckin(v, None, (), tuple(refused))
         ev = journal.append(term.store, conn, EventKind.CHECKIN,
