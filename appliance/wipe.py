@@ -10,6 +10,8 @@ parses and prints.
   (JSON). The record lists as ``destroyed`` only files verified gone afterwards; any file that could
   not be shredded goes under ``not_destroyed`` / ``not_overwritten`` and the wipe is refused
   (``wipe_incomplete``).
+
+Never imports the protocol, HQ, the screens or the CLI: the export check comes in as an argument.
 """
 
 from __future__ import annotations

@@ -19,6 +19,8 @@ The HqDb Protocol has no "every row of every table" read, so this module reads a
 tables through each backend's own connection (SQLite's ``Store``, a psycopg connection of its
 own on the DSN); the table list is ``TABLES``. What is not HQ's records (the migrations'
 bookkeeping, the ``leadership`` fence: ``NOT_COPIED``) is never copied: each side keeps its own.
+
+Layer: hq. Never imports the screens, the CLI or the tooling; the command's parsing is cli/sync.py.
 """
 
 from __future__ import annotations

@@ -24,6 +24,8 @@ believe they lead cost one of them (the older epoch stops); they can never both 
 
 The tail reads refusals after each page of events: a batch's refusals are committed in the same
 transaction as its events, so a page's verdicts replay as they were decided (``Ledger.decided``).
+
+Layer: hq. Never imports the screens, the CLI or the tooling (lint-imports checks it).
 """
 
 from __future__ import annotations

@@ -27,6 +27,8 @@ The store URL: none (or ``sqlite``) is hq.db; ``postgresql://…`` (or ``postgre
 libpq keyword string (``host=a,b port=5432 dbname=meibo target_session_attrs=read-write``) is
 PostgreSQL. election.toml is handed to every terminal at enrollment, so a URL written there may
 not carry a password: libpq reads it from ``~/.pgpass`` or ``PGPASSFILE``.
+
+Layer: hq. Never imports the screens, the CLI or the tooling (lint-imports checks it).
 """
 
 from __future__ import annotations

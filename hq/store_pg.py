@@ -19,6 +19,8 @@ read from another thread out of a write's transaction.
 Leadership (store_db.py): ``claim`` bumps the one ``leadership`` row; once claimed, every write
 transaction first reads that row ``FOR SHARE`` (``_fenced``) and raises ``Fenced`` inside the
 transaction, so it rolls back, when the epoch is no longer ours. A reconnect keeps the epoch.
+
+Layer: hq. Never imports the screens, the CLI or the tooling (the test servers live in tooling/pgcluster.py).
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ default backend, and the SQL HQ has always run (store_db.py says what every back
 
 The schema is the numbered list ``MIGRATIONS`` (append only); the PostgreSQL backend has its own
 list making the same tables (store_pg.py).
+
+Layer: hq. Never imports the screens, the CLI or the tooling (lint-imports checks it).
 """
 
 from __future__ import annotations

@@ -11,6 +11,8 @@ Each node keeps its own back-off, the agent's existing one (initial, doubling up
 back-off of the node that failed. So after the leader dies the next node is tried after the
 initial back-off, not after the dead one's grown back-off; with one node the waits are exactly
 the single-address agent's. A node that answered (WELCOME) starts again from the initial back-off.
+
+Never imports HQ, the screens, the CLI or anything that does I/O (the purity test checks it).
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@ Through the terminal's running sync agent when there is one, else over a link op
 check-in (client.py ``resolve``). The outcome is in the journal before anyone is told: contests HQ
 says were already voted are ``withheld`` (not handed); when any verdict is missing within the
 budget the check-in is ``provisional`` and its ballots are ``offline_provisional``.
+
+Never imports HQ, the screens or the CLI (lint-imports checks it).
 """
 
 from __future__ import annotations
