@@ -6,8 +6,11 @@ PIP := $(VENV)/bin/pip
 # Debian packages meibo needs at run time and for its tests: PC/SC for the enrollment card
 # (pcscd, the vpcd virtual reader, headers and swig to build pyscard), a Japanese font for the
 # kiosk, poppler for looking at PDF reports, the network tools for the namespace harness, and
-# PostgreSQL (HQ's second store; tooling/pgcluster.py runs its binaries, not the system's cluster).
-DEB_PACKAGES := swig libpcsclite-dev pcscd vsmartcard-vpcd fonts-ipaexfont-gothic iproute2 nftables poppler-utils postgresql
+# PostgreSQL (HQ's second store; tooling/pgcluster.py runs its binaries, not the system's cluster),
+# etcd for Patroni's failover, the MJ font for names with variation sequences (IVS), and ghostscript +
+# zbar-tools to render and decode real ticket barcodes in the scanner tests.
+DEB_PACKAGES := swig libpcsclite-dev pcscd vsmartcard-vpcd fonts-ipaexfont-gothic iproute2 nftables poppler-utils postgresql \
+	etcd-server fonts-ipamj-mincho ghostscript zbar-tools
 STAMP := $(VENV)/.installed
 
 .PHONY: install test demo bench soak screenshots clean deb
@@ -25,7 +28,7 @@ deb:
 $(STAMP): pyproject.toml
 	@$(MAKE) --no-print-directory deb
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PIP) install -q -e '.[test,card,ui]'
+	$(PIP) install -q -e '.[test,card,ui,ha]'
 	touch $(STAMP)
 
 test: install
