@@ -273,17 +273,24 @@ def _cmd_export(args: argparse.Namespace) -> Outcome:
 
 def _cmd_backup(args: argparse.Namespace) -> Outcome:
     hq = HqDir(Path(args.hqdir)).require()
-    m = hq_backup.backup(hq, Path(args.out), clock_from_arg(args.now), args.store)
+    m = hq_backup.backup(hq, Path(args.out), clock_from_arg(args.now), args.store, logical=args.logical)
     heads = m["terminal_heads"]
+    db = m.get("database")
+    how = (f"\n  データベースは pg_dump（{hq_backup.DUMP}、本部受付順 {db['hq_order_head']} 番まで）"
+           if db else "")
     return Outcome({"code": "ok", "out": args.out, **m},
                    f"本部のバックアップを作成しました: {args.out}（{m['taken_at']}、ファイル {len(m['files'])} 件、"
-                   f"端末 {len(heads)} 台・受付記録 {sum(heads.values())} 件）")
+                   f"端末 {len(heads)} 台・受付記録 {sum(heads.values())} 件）{how}")
 
 
 def _cmd_restore(args: argparse.Namespace) -> Outcome:
     root = Path(args.hqdir)
-    out = hq_backup.restore(Path(args.backup), root, clock_from_arg(args.now), _serving(root), args.store)
+    out = hq_backup.restore(Path(args.backup), root, clock_from_arg(args.now), _serving(root), args.store,
+                            replace=args.replace)
     aside = f"\n  元のディレクトリは {out['moved_aside']} に残しました" if out["moved_aside"] else ""
+    if out["format"] == "pg_dump":
+        aside += (f"\n  データベースを pg_restore で復元し、目録と照合しました（本部受付順 {out['hq_order_head']} 番まで、"
+                  f"主系エポック {out['epoch']}）")
     return Outcome(out, f"本部を {out['taken_at']} のバックアップから復元しました: {root}{aside}\n"
                         "  hq serve を起動すると、端末が失われた受付記録を再送し、投票済情報は全端末に配信し直されます。"
                         "本部の画面の「本部の記録が巻き戻っています」を確認してください")
@@ -325,13 +332,17 @@ def register(cli: Cli) -> None:
     p.add_argument("hqdir")
     _store_option(p)
     p.add_argument("--out", required=True, help="new, empty directory")
+    p.add_argument("--logical", action="store_true", help="PostgreSQL store: export the rows as hq.db (restorable "
+                   "onto SQLite or PostgreSQL) instead of a pg_dump")
     p.add_argument("--now")
 
     p = cli.command("hq", "restore", _cmd_restore, "バックアップから本部を復元する（本部サーバ停止中のみ）")
     p.add_argument("backup")
     p.add_argument("hqdir")
     p.add_argument("--store", metavar="URL", help="the store to restore HQ's records into: sqlite (hq.db) or "
-                   "PostgreSQL, whose rows are replaced (default: [hq] store of the backup's election.toml)")
+                   "PostgreSQL (default: [hq] store of the backup's election.toml)")
+    p.add_argument("--replace", action="store_true", help="PostgreSQL: replace a database that holds HQ's "
+                   "records (they are dumped beside the HQ directory first)")
     p.add_argument("--now")
 
     p = cli.command("hq", "migrate-store", _cmd_migrate_store,

@@ -10,14 +10,17 @@ A restore verifies every file against the manifest first (a damaged backup chang
 refuses while HQ is serving, moves the current directory aside (never deletes it: it is
 evidence) and puts the copy in place, again through a ``.partial`` directory and a rename.
 
-On a PostgreSQL store (``--store URL`` or election.toml's ``[hq] store``) the backup's hq.db is a
-logical export of the database's rows (hq/migrate_store.py: one REPEATABLE READ snapshot,
-every table's count and digest checked), rather than a ``pg_dump``: the backup has one format
-whatever the backend (the same manifest, restorable onto either), needs no pg_dump binary as
-new as the server, and never carries what is not HQ's records (``schema_migrations``, a
-leadership or fencing row, which must never go back in time). A restore onto PostgreSQL first
-exports the rows it is about to replace into the directory moved aside (evidence), then
-replaces every row in one transaction, verified before it commits; HQDIR gets no hq.db.
+On a PostgreSQL store (``--store URL`` or election.toml's ``[hq] store``) the database is backed
+up as a database administrator backs up any PostgreSQL database: ``hq.dump``, a ``pg_dump -Fc`` of
+one snapshot, with that snapshot's row counts and digests, ``hq_order`` head, terminal heads and
+leadership epoch in the manifest (hq/backup_pg.py), and restored with ``pg_restore`` into the
+target database: refused when it holds HQ's records unless ``replace`` (then they are dumped into
+the directory moved aside first), checked against the manifest after, undone on a mismatch, its
+leadership epoch raised so every node that led before is fenced. ``logical`` keeps the older
+form, a logical export of the rows as hq.db (hq/migrate_store.py, one REPEATABLE READ snapshot):
+the one backup that restores onto either backend (PostgreSQL → SQLite, e.g. a cloud HQ moved back
+to one town hall server) and needs no pg_dump as new as the server. A restore never takes a
+backup of another election than the HQ directory it replaces (``backup_other_election``).
 
 What a restore cannot bring back, the protocol does (docs/protocol.md): terminals resend the
 events HQ lost, HQ's console shows 本部の記録が巻き戻っています when a terminal holds acknowledged
@@ -45,6 +48,7 @@ from hq.store_db import StoreUrl, parse_store_url
 
 MANIFEST = "manifest.json"
 DATABASES = ("hq.db", "roll.db")
+DUMP = "hq.dump"  # hq/backup_pg.py's pg_dump of a PostgreSQL store
 # never copied: a database's own side files (the backup API copies its content), runtime sockets
 _SKIP_SUFFIXES = ("-wal", "-shm", "-journal")
 
@@ -53,6 +57,12 @@ class BackupInvalid(MeiboError):
     """The backup is incomplete or damaged: restore from another one."""
 
     code = "backup_invalid"
+
+
+class BackupOtherElection(UsageError):
+    """The backup is of another election than the HQ directory it would replace."""
+
+    code = "backup_other_election"
 
 
 def _sha256(path: Path) -> str:
@@ -115,8 +125,10 @@ def store_url_of(hq: HqDir, store_url: str | None) -> StoreUrl:
                                                                                     from_config=True)
 
 
-def backup(hq: HqDir, out: Path, clock: Clock, store_url: str | None = None) -> dict[str, Any]:
-    """Copy ``hq`` to the new directory ``out``; returns the manifest."""
+def backup(hq: HqDir, out: Path, clock: Clock, store_url: str | None = None,
+           logical: bool = False) -> dict[str, Any]:
+    """Copy ``hq`` to the new directory ``out``; returns the manifest. On a PostgreSQL store the
+    database goes in as ``pg_dump`` (``logical``: as an hq.db export, see the module)."""
     hq.require()
     url = store_url_of(hq, store_url)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
@@ -135,17 +147,25 @@ def backup(hq: HqDir, out: Path, clock: Clock, store_url: str | None = None) -> 
             shutil.copy2(p, dst)
             with open(dst, "rb+") as f:
                 os.fsync(f.fileno())
+        database: dict[str, Any] | None = None
         for name in DATABASES:
             if name == "hq.db" and url.backend == "postgresql":
-                export_store(hq, url, stage / name)  # the database's rows, not a stale hq.db
+                if logical:
+                    export_store(hq, url, stage / name)  # the database's rows, not a stale hq.db
+                else:
+                    from hq import backup_pg  # lazy: psycopg loads only for a PostgreSQL store
+                    database = backup_pg.dump_store(url.dsn, stage / DUMP)
             elif (hq.root / name).exists():
                 _copy_database(hq.root / name, stage / name)
         for p in _regular_files(stage) + [stage / n for n in DATABASES if (stage / n).exists()]:
             files[p.relative_to(stage).as_posix()] = {"size": p.stat().st_size, "sha256": _sha256(p)}
+        heads = (database["terminal_heads"] if database is not None
+                 else _terminal_heads(stage / "hq.db") if (stage / "hq.db").exists() else {})
         manifest = {"format": 1, "hqdir": str(hq.root), "taken_at": clock.now().isoformat(timespec="seconds"),
                     "store": url.backend,
                     "election": hq.config().election_id,
-                    "terminal_heads": _terminal_heads(stage / "hq.db") if (stage / "hq.db").exists() else {},
+                    "terminal_heads": heads,
+                    **({"database": database} if database is not None else {}),
                     "files": dict(sorted(files.items()))}
         write_atomic(stage / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=1).encode("utf-8"))
         for d in sorted({stage} | {(stage / f).parent for f in files}, key=lambda x: -len(x.parts)):
@@ -182,15 +202,22 @@ def verify(backup_dir: Path) -> dict[str, Any]:
 
 
 def restore(backup_dir: Path, hq_root: Path, clock: Clock, serving: bool,
-            store_url: str | None = None) -> dict[str, Any]:
+            store_url: str | None = None, replace: bool = False) -> dict[str, Any]:
     """Put a verified backup in place of ``hq_root`` (moved aside, kept). ``serving``: HQ answers
     on its admin socket (the caller asks it): a running HQ is never restored under. On a
-    PostgreSQL store (``store_url``, else the backup's election.toml) the backup's hq.db
-    replaces the database's rows, the rows replaced kept in the directory moved aside."""
+    PostgreSQL store (``store_url``, else the backup's election.toml) the backup's database
+    (hq.dump, or an hq.db export) goes into it; a database holding HQ's records is replaced
+    only with ``replace``, its rows kept in the directory moved aside."""
     manifest = verify(backup_dir)
     if serving:
         raise UsageError("本部サーバが動いています。meibo hq serve を止めてから復元してください", code="hq_running")
+    _same_election(manifest, hq_root)
     url = store_url_of(HqDir(backup_dir), store_url)
+    dump = "database" in manifest
+    if dump and url.backend != "postgresql":
+        raise UsageError("このバックアップは PostgreSQL の pg_dump です。復元先に PostgreSQL のデータベースを "
+                         "--store で指定してください（SQLite へ戻すには hq backup --logical で取ったバックアップを使います）",
+                         code="backup_needs_postgresql")
     stage = hq_root.with_name(hq_root.name + ".partial")
     shutil.rmtree(stage, ignore_errors=True)
     stamp = clock.now().strftime('%Y%m%dT%H%M%S')
@@ -204,8 +231,14 @@ def restore(backup_dir: Path, hq_root: Path, clock: Clock, serving: bool,
             if p.is_file():
                 with open(p, "rb+") as f:
                     os.fsync(f.fileno())
-        if url.backend == "postgresql":
-            _restore_rows(HqDir(stage), url, evidence)
+        restored: dict[str, Any] = {}
+        if dump:
+            from hq import backup_pg  # lazy: psycopg loads only for a PostgreSQL store
+            restored = backup_pg.restore_store(stage / DUMP, manifest["database"], url.dsn, evidence,
+                                               replace=replace)
+            (stage / DUMP).unlink()  # the records live in the database; the dump stays in the backup
+        elif url.backend == "postgresql":
+            _restore_rows(HqDir(stage), url, evidence, replace)
         if aside is not None:
             hq_root.rename(aside)
         stage.rename(hq_root)
@@ -213,25 +246,46 @@ def restore(backup_dir: Path, hq_root: Path, clock: Clock, serving: bool,
             if aside is None:
                 aside = hq_root.with_name(f"{hq_root.name}.before-restore-{stamp}")
                 aside.mkdir()
-            (evidence / "hq.db").rename(aside / "store-before-restore.db")
+            for p in evidence.iterdir():
+                p.rename(aside / ("store-before-restore.db" if p.name == "hq.db" else p.name))
             shutil.rmtree(evidence)
         _fsync_dir(hq_root.parent)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
-        if evidence.exists() and not (evidence / "hq.db").exists():
+        if evidence.exists() and not any(evidence.iterdir()):
             shutil.rmtree(evidence)
         raise
     return {"code": "ok", "hqdir": str(hq_root), "backup": str(backup_dir), "taken_at": manifest["taken_at"],
-            "store": url.backend, "terminal_heads": manifest.get("terminal_heads", {}),
+            "store": url.backend, "format": "pg_dump" if dump else "files",
+            "terminal_heads": manifest.get("terminal_heads", {}),
+            **({"hq_order_head": restored["hq_order_head"], "epoch": restored["epoch"],
+                "replaced": restored["replaced"]} if dump else {}),
             "moved_aside": str(aside) if aside else None}
 
 
-def _restore_rows(stage: HqDir, url: StoreUrl, evidence: Path) -> None:
+def _same_election(manifest: dict[str, Any], hq_root: Path) -> None:
+    """A backup never replaces another election's HQ directory."""
+    if not (hq_root / "election.toml").exists():
+        return
+    here, there = HqDir(hq_root).config().election_id, manifest.get("election")
+    if there != here:
+        raise BackupOtherElection(f"バックアップは別の選挙（{there}）のものです。{hq_root} は選挙 {here} の本部です。"
+                                  "何も変えていません", code="backup_other_election", backup=there, hqdir=here)
+
+
+def _restore_rows(stage: HqDir, url: StoreUrl, evidence: Path, replace: bool) -> None:
     """The PostgreSQL store's rows kept (``evidence``/hq.db), then replaced by the staged hq.db's,
-    which leaves the stage: HQDIR on PostgreSQL holds no hq.db."""
+    which leaves the stage: HQDIR on PostgreSQL holds no hq.db. A store holding rows is
+    replaced only with ``replace``."""
     evidence.mkdir()
     try:
-        export_store(stage, url, evidence / "hq.db")
+        held = export_store(stage, url, evidence / "hq.db")
+        full = [name for name, t in held.items() if t["rows"]]
+        if full and not replace:
+            from hq.backup_pg import RestoreTargetNotEmpty  # lazy: psycopg, as above
+            raise RestoreTargetNotEmpty(f"復元先のデータベースには本部の記録があります（{'、'.join(full)}）。"
+                                        "置き換えてよければ --replace を付けてください。何も変えていません",
+                                        code="restore_target_not_empty", tables=full)
     except StoreSourceMissing:  # a fresh database: no rows to keep
         shutil.rmtree(evidence)
     except BaseException:
@@ -242,4 +296,4 @@ def _restore_rows(stage: HqDir, url: StoreUrl, evidence: Path) -> None:
         p.unlink()
 
 
-__all__ = ["backup", "verify", "restore", "BackupInvalid", "MANIFEST"]
+__all__ = ["backup", "verify", "restore", "BackupInvalid", "BackupOtherElection", "MANIFEST", "DUMP"]

@@ -2,8 +2,8 @@
 "HQ restored from a backup", on a real PostgreSQL server, tests/pg_fixtures.py).
 
 The shape of test_hq_restored_from_backup_loses_no_flag.py: terminals A and B sync with HQ, whose
-store is PostgreSQL; `meibo hq backup --store DSN` exports the database's rows while HQ serves; A
-checks in more voters; HQ is stopped and `meibo hq restore --store DSN` puts the rows back into
+store is PostgreSQL; `meibo hq backup --store DSN --logical` exports the database's rows while HQ
+serves; A checks in more voters; HQ is stopped and `meibo hq restore --store DSN --replace` puts the rows back into
 the database; C checks in a new voter X online; B syncs. B receives X's flag (the mark chain sends
 it the whole stream again), A resends what the restore lost, and HQ records the rollback
 (本部の記録が巻き戻っています)."""
@@ -74,7 +74,7 @@ async def test_flags_reach_every_terminal_after_hq_is_restored_from_a_postgresql
         await _until(lambda: a.pending() == 0 and b.pending() == 0 and bool(b.term.known_voted("100005")))
 
         rc, out = await asyncio.to_thread(meibo, monkeypatch, capsys, "hq", "backup", str(env.hq.root),
-                                          "--store", pg_database, "--out", str(tmp_path / "backup"))
+                                          "--store", pg_database, "--logical", "--out", str(tmp_path / "backup"))
         assert rc == 0 and out["terminal_heads"] == {"T01": 5, "T02": 1}  # taken while HQ serves
         assert out["store"] == "postgresql" and "hq.db" in out["files"]  # the database's rows, exported
 
@@ -87,7 +87,7 @@ async def test_flags_reach_every_terminal_after_hq_is_restored_from_a_postgresql
         await env.stop_hq()
 
         rc, out = await asyncio.to_thread(meibo, monkeypatch, capsys, "hq", "restore", str(tmp_path / "backup"),
-                                          str(env.hq.root), "--store", pg_database)
+                                          str(env.hq.root), "--store", pg_database, "--replace")
         assert rc == 0 and out["moved_aside"] and Path(out["moved_aside"]).is_dir()
         assert not env.hq.hq_db.exists()  # HQ's records went back into PostgreSQL, not into HQDIR
         kept = sqlite3.connect(Path(out["moved_aside"]) / "store-before-restore.db")
@@ -139,7 +139,7 @@ def test_a_backup_restored_into_a_fresh_database_gives_the_same_rows_and_a_damag
         store.record_rollback(TerminalId("T01"), 1, 2)
     finally:
         store.close()
-    rc, out = meibo(monkeypatch, capsys, "hq", "backup", str(env.hq.root), "--store", first, "--out",
+    rc, out = meibo(monkeypatch, capsys, "hq", "backup", str(env.hq.root), "--store", first, "--logical", "--out",
                     str(tmp_path / "bk"))
     assert rc == 0, out
     rc, out = meibo(monkeypatch, capsys, "hq", "restore", str(tmp_path / "bk"), str(env.hq.root), "--store", fresh)
