@@ -12,6 +12,7 @@ from datetime import date, time, timedelta
 from pathlib import Path
 from typing import Any
 
+from ground.barcode import format_problems
 from ground.errors import ConfigInvalid, Problem
 from ground.model import (BarcodeFormat, Contest, ContestId, ElectionConfig, Level,
                              OpenWindow, Station, StationId, StationKind)
@@ -289,20 +290,7 @@ def _build(data: dict[str, Any], c: _Collector) -> ElectionConfig | None:
         if sid and sname:
             stations.append(Station(StationId(sid), sname, kind, district, tuple(windows)))
 
-    bc = data.get("barcode", {})
-    barcode = BarcodeFormat()
-    if not isinstance(bc, dict):
-        c.add("barcode", "[barcode] は表で指定してください")
-    else:
-        prefix = bc.get("prefix", "")
-        luhn = bc.get("luhn", True)
-        if not isinstance(prefix, str) or not prefix.isascii() or not prefix.isdigit() and prefix != "":
-            c.add("barcode.prefix", f"数字で指定してください: {prefix!r}")
-            prefix = ""
-        if not isinstance(luhn, bool):
-            c.add("barcode.luhn", "true / false で指定してください")
-            luhn = True
-        barcode = BarcodeFormat(prefix, luhn)
+    barcode = _barcode(data.get("barcode", {}), eid or "", c)
     net = data.get("network", {})
     closed_apn = net.get("closed_apn") if isinstance(net, dict) else None
     if closed_apn is not None and not isinstance(closed_apn, str):
@@ -313,3 +301,51 @@ def _build(data: dict[str, Any], c: _Collector) -> ElectionConfig | None:
         return None
     return ElectionConfig(eid, name, day, ev_start, ev_end, hq_address, tuple(contests),
                           tuple(stations), barcode, closed_apn, hq_store=hq_store, hq_addresses=hq_addresses)
+
+
+_BARCODE_KEYS = {"prefix", "luhn", "symbology", "check", "nw7_start", "nw7_stop", "voter_digits",
+                 "election", "qr_separator", "qr_fields"}
+
+
+def _barcode(bc: Any, election_id: str, c: _Collector) -> BarcodeFormat:
+    """[barcode]: symbology, check scheme and layout (ground/barcode.py); absent = prefix + Luhn."""
+    if not isinstance(bc, dict):
+        c.add("barcode", "[barcode] は表で指定してください")
+        return BarcodeFormat()
+    before = len(c.problems)
+    for k in bc:
+        if k not in _BARCODE_KEYS:
+            c.add(f"barcode.{k}", "不明な項目です")
+    prefix = bc.get("prefix", "")
+    if not isinstance(prefix, str) or not prefix.isascii() or not prefix.isdigit() and prefix != "":
+        c.add("barcode.prefix", f"数字で指定してください: {prefix!r}")
+        prefix = ""
+    luhn = bc.get("luhn", True)
+    if not isinstance(luhn, bool):
+        c.add("barcode.luhn", "true / false で指定してください")
+        luhn = True
+    if "luhn" in bc and "check" in bc:
+        c.add("barcode.check", "check と luhn はどちらか一方だけ書いてください", code="barcode_check_unknown")
+    strs: dict[str, str] = {}
+    for key, default in (("symbology", "digits"), ("check", ""), ("nw7_start", "ABCD"), ("nw7_stop", "ABCD"),
+                         ("election", election_id), ("qr_separator", "|")):
+        v = bc.get(key, default)
+        if not isinstance(v, str):
+            c.add(f"barcode.{key}", f"文字列で指定してください: {v!r}")
+            v = default
+        strs[key] = v
+    digits = bc.get("voter_digits", 0)
+    if not isinstance(digits, int) or isinstance(digits, bool):
+        c.add("barcode.voter_digits", f"整数で指定してください: {digits!r}")
+        digits = 0
+    fields = bc.get("qr_fields", ["election", "district", "voter"])
+    if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields):
+        c.add("barcode.qr_fields", f"文字列の配列で指定してください: {fields!r}", code="barcode_layout_invalid")
+        fields = ["election", "district", "voter"]
+    fmt = BarcodeFormat(prefix, luhn, symbology=strs["symbology"], check=strs["check"],
+                        nw7_start=strs["nw7_start"].upper(), nw7_stop=strs["nw7_stop"].upper(),
+                        voter_digits=digits, election=strs["election"], qr_separator=strs["qr_separator"],
+                        qr_fields=tuple(fields))
+    for key, message, code in format_problems(fmt):
+        c.add(key, message, code=code)
+    return fmt if len(c.problems) == before else BarcodeFormat()

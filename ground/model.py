@@ -114,10 +114,21 @@ class Station:
 
 @dataclass(frozen=True)
 class BarcodeFormat:
-    """入場整理券 barcode: ``prefix`` + 選挙人番号 + one Luhn check digit (when ``luhn``)."""
+    """入場整理券 barcode: ``prefix`` + 選挙人番号 + a check digit, in one symbology (see ground/barcode.py).
+
+    The defaults read as before: bare digits, Luhn (``luhn``) unless ``check`` names a scheme.
+    """
 
     prefix: str = ""
     luhn: bool = True
+    symbology: str = "digits"          # digits | code128 | nw7 | qr
+    check: str = ""                     # "" = luhn/none from ``luhn``; else a scheme of ground.barcode
+    nw7_start: str = "ABCD"             # NW-7 start characters accepted (the first is printed)
+    nw7_stop: str = "ABCD"
+    voter_digits: int = 0               # 選挙人番号's fixed length, 0 = any
+    election: str = ""                  # QR: the election field's expected value
+    qr_separator: str = "|"
+    qr_fields: tuple[str, ...] = ("election", "district", "voter")
 
 
 @dataclass(frozen=True)
