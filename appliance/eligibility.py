@@ -31,6 +31,7 @@ from datetime import date, datetime, time, timedelta
 from enum import Enum
 from functools import cached_property
 
+from appliance.birthdate import BirthDate, reaches_age_by
 from ground.clock import JST
 from ground.model import (Contest, ContestId, DisplayReason, ElectionConfig, Level, Station,
                              StationKind, Status, Voter)
@@ -50,6 +51,8 @@ class Code(str, Enum):
     OUTSIDE_HOURS = "outside_hours"
     OUTSIDE_PERIOD = "outside_period"
     NOT_ELECTION_DAY = "not_election_day"
+    AGE_CONFIRM_ID = "age_confirm_id"  # 生年月日 不詳: confirm the age from an ID (年齢確認)
+    UNDERAGE = "underage"  # the known part of a 不詳 date proves under 18 on election day
 
 
 @dataclass(frozen=True)
@@ -249,3 +252,19 @@ def decide(config: ElectionConfig, station: Station, voter: Voter, now: datetime
     common = _voter_refusal(voter) or _station_refusal(config, station, voter, now)
     return Decision(tuple(_decide_contest(config, station, voter, now, c, known_voted.get(c.contest_id), common)
                           for c in config.contests))
+
+
+def age_rule(birth: BirthDate, election_day: date) -> tuple[Code, str]:
+    """The 18-year rule (年齢要件) decided from the known part of a possibly 不詳 birth date.
+
+    ``ok`` when the known part proves 18 by election day, ``underage`` when it proves under 18,
+    else ``age_confirm_id``: the poll worker confirms the age from an ID before handing a ballot.
+    """
+    verdict = reaches_age_by(birth, election_day, VOTING_AGE)
+    if verdict is True:
+        return Code.OK, ""
+    if verdict is False:
+        return Code.UNDERAGE, f"生年月日（{birth.ja()}）から、選挙期日に18歳未満です。交付できません"
+    return (Code.AGE_CONFIRM_ID,
+            f"生年月日が不詳（{birth.ja()}）のため年齢を判定できません。本人確認書類で"
+            f"{election_day:%Y年%m月%d日}に18歳以上であることを確認してください")
