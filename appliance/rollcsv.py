@@ -484,3 +484,13 @@ def _age_on(birth: date, day: date) -> int:
     # whose 18th birthday is the day after election day is of age on election day.
     nxt = day + timedelta(days=1)
     return nxt.year - birth.year - ((nxt.month, nxt.day) < (birth.month, birth.day))
+
+
+def check_fields(values: dict[str, str], shown: dict[str, str], row: int, file: str, limits: Limits = Limits(),
+                 election_day: date | None = None) -> list[Problem]:
+    """Every problem of one row given as field → raw text (``appliance.rollmap``'s dry run), as ``_row`` finds them."""
+    fields = list(values.values())
+    index = {f: i for i, f in enumerate(values)}
+    probs = _Problems(file, limits.max_problems)
+    _row(fields, index, shown, row, limits, probs, election_day)
+    return list(probs.items)

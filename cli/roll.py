@@ -24,6 +24,7 @@ from appliance.store import Store
 from appliance.synth import SynthSettings, write_roll_file
 from appliance.terminal import Terminal
 from appliance.wareki import WarekiInvalid, parse_date
+from appliance.rollmap import check as check_roll, load_map
 
 
 def _outcome(data: dict[str, Any], text: str, exit_status: int = 0) -> Outcome:
@@ -37,6 +38,21 @@ def cmd_import(args: argparse.Namespace) -> Outcome:
     text = (f"名簿を取り込みました: {res.rows} 人（登録 {st.get('registered', 0)}、抹消 {st.get('deleted', 0)}、"
             f"表示 {st.get('displayed', 0)}）。公開するには meibo roll publish を実行してください。")
     return _outcome({"code": "ok", "rows": res.rows, "by_status": st, "source_sha256": res.source_sha256}, text)
+
+
+def cmd_check(args: argparse.Namespace) -> Outcome:
+    """Dry run (試し読み): counts per status and the first problems; changes nothing."""
+    if args.first < 0:
+        raise UsageError("--first は 0 以上です", code="usage")
+    day = date.fromisoformat(args.election_day) if args.election_day else None
+    rep = check_roll(Path(args.csv), load_map(Path(args.map)), first=args.first, election_day=day)
+    c = rep.counts
+    lines = [f"{args.csv}: 正常 {c.get('ok', 0)} 行、生年月日不詳 {c.get('birth_unknown', 0)} 行、"
+             f"誤り {c.get('error', 0)} 行（誤り {rep.problem_total} 件）。何も変更していません。"]
+    lines += [f"  {p.where()}: {p.message}" for p in rep.problems]
+    if rep.problem_total > len(rep.problems):
+        lines.append(f"  ほか {rep.problem_total - len(rep.problems)} 件")
+    return _outcome(rep.as_json(), "\n".join(lines), 1 if rep.problem_total else 0)
 
 
 def cmd_publish(args: argparse.Namespace) -> Outcome:
@@ -142,6 +158,12 @@ def register(cli: Cli) -> None:
     p.add_argument("hqdir", metavar="HQDIR")
     p.add_argument("csv", metavar="ROLL_CSV")
     p.add_argument("--now", help="日時 (ISO 8601)")
+
+    p = cli.command("roll", "check", cmd_check, "名簿 CSV を列対応表で試し読みする（件数と誤りを表示、何も変更しない）")
+    p.add_argument("csv", metavar="ROLL_CSV")
+    p.add_argument("--map", required=True, metavar="MAP_TOML", help="列対応表（TOML）")
+    p.add_argument("--first", type=int, default=20, metavar="N", help="表示する誤りの件数（既定 20）")
+    p.add_argument("--election-day", metavar="YYYY-MM-DD", help="選挙期日（18歳未満の行を誤りとする）")
 
     p = cli.command("roll", "publish", cmd_publish, "名簿の次の版を署名して書き出す（前の版からの差分、--full で全件）")
     p.add_argument("hqdir", metavar="HQDIR")
