@@ -18,7 +18,10 @@ from tooling/pgcluster.py: a primary whose synchronous standby must flush every 
 - standby lag under a steady ingest load (500-event commits on a fixed schedule at half the
   ingest rate just measured, for 5 s): pg_stat_replication's write/flush/replay lag and the bytes
   from the primary's current WAL position to the standby's replay, sampled every 50 ms, against
-  the same samples while the bare COPY sends the same rows on the same schedule.
+  the same samples while the bare COPY sends the same rows on the same schedule;
+- failover to the first online verdict (bench/pg_verdict.py): real HQ processes and a station,
+  from the kill of the primary and the leading HQ to a verdict from the new leader, at 10k and
+  200k events; ``MEIBO_BENCH_PG_ONLY=verdict`` runs only that one.
 
 The ingest is run 3 times (``MEIBO_BENCH_INGEST_RUNS``; medians, and each run's own ratio);
 ``MEIBO_BENCH_PG_EVENTS`` (default 40,000, less the 500 held back for the commit after the kill)
@@ -40,6 +43,7 @@ from typing import Any, TypeVar
 import psycopg
 
 from appliance.dirs import HqDir
+from bench import pg_verdict
 from bench.sync import _frames, _p
 from ground.clock import FixedClock
 from ground.model import StationId, TerminalId
@@ -319,6 +323,8 @@ def _failover_pair(work: Path, n_terminals: int, per_terminal: int) -> list[dict
     finally:
         remove_base(base)
 def run() -> list[dict[str, Any]]:
+    if os.environ.get("MEIBO_BENCH_PG_ONLY") == "verdict":  # only the failover to the first online verdict
+        return pg_verdict.run()
     runs = int(os.environ.get("MEIBO_BENCH_INGEST_RUNS", "3"))
     large = int(os.environ.get("MEIBO_BENCH_PG_EVENTS", "40000"))
     results: list[dict[str, Any]] = []
@@ -346,7 +352,8 @@ def run() -> list[dict[str, Any]]:
                         large_runs[1]["lock_free_to_leading_s"] / small_runs[1]["lock_free_to_leading_s"], 2)})
     for r in results:
         print("  " + "  ".join(f"{k}={v}" for k, v in r.items()))
-    return results
+    # the whole path a poll worker waits through: kill → the first online verdict (bench/pg_verdict.py)
+    return results + pg_verdict.run()
 
 
 if __name__ == "__main__":
