@@ -212,3 +212,37 @@ def check(path: Path, cmap: ColumnMap, *, first: int = 20, limits: Limits = Limi
         else:
             rep.counts["ok"] += 1
     return rep
+
+
+def to_canonical(path: Path, cmap: ColumnMap, *, limits: Limits = Limits()) -> bytes:
+    """The export rewritten as the canonical UTF-8 CSV ``rollcsv`` reads (English headers, mapped
+    fields only, rows in the same order so row numbers stay the export's), after the checks only
+    a map can ask for: 宛名番号 check digit and duplicates. Raise ``RollInvalid`` listing them.
+
+    A 生年月日 不詳 row is refused here for now (code ``roll_birth_unknown``): the roll package
+    and terminal store do not yet carry the unknown part (issue 19, not done).
+    """
+    file = str(path)
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise RollInvalid(f"名簿ファイルを読めません: {file} ({e.strerror})", code="roll_unreadable") from e
+    rep = check(path, cmap, first=limits.max_problems, limits=limits)
+    if rep.problem_total == 0 and rep.counts.get("birth_unknown", 0) == 0:
+        reader = csv.reader(io.StringIO(_decode(data, cmap.encoding, file), newline=""), strict=True)
+        header = [h.strip() for h in next(reader)]
+        cols = {f: (w - 1 if isinstance(w, int) else header.index(w)) for f, w in cmap.columns.items() if f != "atena"}
+        out = io.StringIO()
+        w = csv.writer(out, lineterminator="\n")
+        w.writerow([COLUMNS[f][1] for f in cols])
+        for fields in reader:
+            w.writerow([fields[i] if i < len(fields) else "" for i in cols.values()] if fields else [])
+        return out.getvalue().encode("utf-8")
+    problems = list(rep.problems)
+    unknown = rep.counts.get("birth_unknown", 0)
+    if unknown:
+        problems.append(Problem("roll_birth_unknown", f"生年月日不詳の行が {unknown} 行あります。"
+                                "名簿パッケージが不詳を運べるようになるまで取り込めません", file))
+    total = rep.problem_total + (1 if unknown else 0)
+    raise RollInvalid(f"{file}: 名簿ファイルに誤りがあります（{total} 件）。何も取り込んでいません。",
+                      problems=problems, total=total)

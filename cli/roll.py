@@ -33,7 +33,8 @@ def _outcome(data: dict[str, Any], text: str, exit_status: int = 0) -> Outcome:
 
 def cmd_import(args: argparse.Namespace) -> Outcome:
     hq = HqDir(Path(args.hqdir)).require()
-    res = import_roll(hq, Path(args.csv), clock_from_arg(args.now))
+    cmap = load_map(Path(args.map)) if args.map else None
+    res = import_roll(hq, Path(args.csv), clock_from_arg(args.now), column_map=cmap)
     st = res.by_status
     text = (f"名簿を取り込みました: {res.rows} 人（登録 {st.get('registered', 0)}、抹消 {st.get('deleted', 0)}、"
             f"表示 {st.get('displayed', 0)}）。公開するには meibo roll publish を実行してください。")
@@ -157,6 +158,7 @@ def register(cli: Cli) -> None:
     p = cli.command("roll", "import", cmd_import, "市区町村の名簿 CSV を本部の名簿に取り込む（全件置き換え）")
     p.add_argument("hqdir", metavar="HQDIR")
     p.add_argument("csv", metavar="ROLL_CSV")
+    p.add_argument("--map", metavar="MAP_TOML", help="列対応表（TOML）: 市区町村の書き出し形式のまま読む")
     p.add_argument("--now", help="日時 (ISO 8601)")
 
     p = cli.command("roll", "check", cmd_check, "名簿 CSV を列対応表で試し読みする（件数と誤りを表示、何も変更しない）")

@@ -20,6 +20,7 @@ Rules:
 from __future__ import annotations
 
 import hashlib
+import io
 from contextlib import contextmanager
 import sqlite3
 from collections.abc import Iterator, Sequence
@@ -31,7 +32,8 @@ from typing import Any
 from ground.clock import Clock
 from appliance.dirs import HqDir, write_atomic
 from ground.errors import ApplianceError, MeiboError, RollInvalid, UsageError
-from appliance.rollcsv import Limits as CsvLimits, iter_roll_file
+from appliance.rollcsv import Limits as CsvLimits, iter_roll_file, parse_roll_stream
+from appliance.rollmap import ColumnMap, to_canonical
 from appliance.rollpkg import Kind, Manifest, Op, build_package, encode_voter
 from appliance.store import Migration, Store, _script
 from appliance.zaigaipkg import MAX_CSV_BYTES, ZaigaiVoter, build_zaigai_package, parse_zaigai_csv
@@ -105,9 +107,15 @@ class ImportResult:
     source_sha256: str
 
 
-def import_roll(hq: HqDir, csv_path: Path, clock: Clock, limits: CsvLimits = CsvLimits()) -> ImportResult:
-    """Replace HQ's master roll with ``csv_path``; raise ``RollInvalid`` (nothing changed) on any problem."""
+def import_roll(hq: HqDir, csv_path: Path, clock: Clock, limits: CsvLimits = CsvLimits(),
+                column_map: ColumnMap | None = None) -> ImportResult:
+    """Replace HQ's master roll with ``csv_path``; raise ``RollInvalid`` (nothing changed) on any problem.
+
+    With ``column_map`` (列対応表, issue 19) the municipality's own export is read through it; the
+    map's checks (宛名番号) run over the whole file before anything is written.
+    """
     cfg = hq.config()
+    mapped = to_canonical(csv_path, column_map, limits=limits) if column_map is not None else None
     store = open_roll_db(hq)
     by_status: dict[str, int] = {}
     try:
@@ -115,7 +123,10 @@ def import_roll(hq: HqDir, csv_path: Path, clock: Clock, limits: CsvLimits = Csv
             conn.execute("DELETE FROM roll")
 
             def rows() -> Iterator[tuple[Any, ...]]:
-                for v in iter_roll_file(csv_path, limits=limits, election_day=cfg.election_day):
+                voters = (iter_roll_file(csv_path, limits=limits, election_day=cfg.election_day) if mapped is None
+                          else parse_roll_stream(io.BytesIO(mapped), str(csv_path), limits=limits,
+                                                 election_day=cfg.election_day))
+                for v in voters:
                     by_status[v.status.value] = by_status.get(v.status.value, 0) + 1
                     yield (v.voter_id, v.district, v.name, v.name_kana, v.birth_date.isoformat(), v.sex.value,
                            v.address, v.status.value, v.display_reason.value if v.display_reason else None,

@@ -12,6 +12,7 @@ import pytest
 from appliance.rollmap import check, load_map
 from cli.main import main
 from ground.errors import RollInvalid
+from tests.builders_roll import make_pair
 
 IVS_NAME = "辻\U000E0100本　葛\U000E0101子"  # 辻 and 葛 with variation selectors (MJ 行政事務標準文字)
 GAIJI_NAME = "\uE0A1田　一郎"  # a private-use 外字 as the municipality's system writes it
@@ -108,3 +109,30 @@ def test_a_mapped_header_missing_from_the_export_is_named(tmp_path: Path) -> Non
                                        encoding="utf-8")
     rep = check(export, load_map(tmp_path / "map.toml"))
     assert [(p.row, p.column, p.code) for p in rep.problems] == [(1, "選挙人番号", "roll_missing_column")]
+
+
+def _import(capsys, hq: str, export: Path, cmap: Path) -> tuple[int, dict]:  # type: ignore[no-untyped-def, type-arg]
+    rc = main(["roll", "import", hq, str(export), "--map", str(cmap), "--now", "2027-04-01T09:00", "--json"])
+    return rc, json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+def test_import_with_map_reads_the_export_and_refuses_bad_atena_changing_nothing(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    pair = make_pair(tmp_path)
+    (tmp_path / "map.toml").write_text(MAP.format(enc="cp932"), encoding="utf-8")
+    good = [ROWS[0], ["100000000013", "0002", "渡邊　葛子", "ワタナベ カツコ", "佐藤", "サトウ", "S20.3.1", "2",
+                      "横浜市中区2-2", "1", "0000000002"]]
+    rc, d = _import(capsys, str(pair.hq.root), _export(tmp_path / "ok.csv", "cp932", good), tmp_path / "map.toml")
+    assert rc == 0 and d["rows"] == 2
+    assert pair.hq.roll_db.exists()
+    before = _snapshot(pair.hq.root)
+    rc, d = _import(capsys, str(pair.hq.root), _export(tmp_path / "bad.csv", "cp932", [ROWS[0], ROWS[4]]),
+                    tmp_path / "map.toml")
+    assert rc != 0 and ("roll_duplicate_atena", 3, "宛名番号") in {(p["code"], p["row"], p["column"]) for p in d["problems"]}
+    assert _snapshot(pair.hq.root) == before  # refused before the roll was opened
+
+
+def test_import_with_map_refuses_unknown_dates_until_the_package_carries_them(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    pair = make_pair(tmp_path)
+    (tmp_path / "map.toml").write_text(MAP.format(enc="utf-8"), encoding="utf-8")
+    rc, d = _import(capsys, str(pair.hq.root), _export(tmp_path / "u.csv", "utf-8", ROWS[:2]), tmp_path / "map.toml")
+    assert rc != 0 and "roll_birth_unknown" in {p["code"] for p in d["problems"]}
