@@ -22,6 +22,14 @@ epoch and is ``Fenced`` with nothing written; a claim waits for a write in fligh
 old leader committed is missed by the catch-up that follows the claim. Two nodes that both
 believe they lead cost one of them (the older epoch stops); they can never both acknowledge.
 
+A dead database machine (a pulled cable, no FIN) is noticed within seconds, not the kernel's two
+hours: the lock's connection carries libpq's TCP keepalives and ``tcp_user_timeout`` (``KEEPALIVES``,
+client side: the leader's keeper and the standby's tail see the server gone) and sets the same on
+the server's side of the session (``SERVER_KEEPALIVES``: the database releases the lock of a leader
+whose machine lost power within ~15 s, so the standby can take over). A DBA's own values in the
+DSN win. A drop between the claim and the catch-up (``take_over``) is retried with back-off until
+the store answers again or another node has claimed it since (``Fenced``: the epoch decides).
+
 The tail reads refusals after each page of events: a batch's refusals are committed in the same
 transaction as its events, so a page's verdicts replay as they were decided (``Ledger.decided``).
 
@@ -34,10 +42,13 @@ import asyncio
 import gc
 import logging
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from appliance.dirs import HqDir
 from ground.errors import UsageError
@@ -45,11 +56,29 @@ from ground.events import decode_batch
 from hq.ledger import Alarm, Ledger
 from hq.screen import UNKNOWN_STATION
 from hq.store import REPLAY_CHUNK, HqStore
-from hq.store_db import StoreUnreachable, redact
+from hq.store_db import Fenced, StoreUnreachable, redact
 from ground.model import TerminalId
 
 log = logging.getLogger("meibo.hq.standby")
 LEAD_LOCK = 0x6D6569626F48  # pg_advisory_lock key of the leading node: "meiboH"
+# libpq's client-side TCP keepalives: a silent server is given up after ~5 + 3 x 2 s idle, or
+# 10 s of unacknowledged sends (tcp_user_timeout, ms)
+KEEPALIVES: dict[str, int] = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2,
+                              "keepalives_count": 3, "tcp_user_timeout": 10_000}
+# the server's side of the same session (PostgreSQL settings any user may SET): a dead leader's
+# lock is released within ~15 s
+SERVER_KEEPALIVES: dict[str, int] = {"tcp_keepalives_idle": 5, "tcp_keepalives_interval": 2,
+                                     "tcp_keepalives_count": 3, "tcp_user_timeout": 10_000}
+
+
+def with_keepalives(dsn: str) -> str:
+    """The DSN with ``KEEPALIVES`` added where it sets none of its own (hq/store_pg.py's
+    connections should get the same)."""
+    params = conninfo_to_dict(dsn)
+    extra = {k: v for k, v in KEEPALIVES.items() if k not in params}
+    if "connect_timeout" not in params:
+        extra["connect_timeout"] = 5
+    return make_conninfo(dsn, **extra) if extra else dsn
 
 
 @dataclass(frozen=True)
@@ -57,13 +86,15 @@ class StandbySettings:
     poll_s: float = 0.2  # how often the standby looks at the lock and reads the tail
     grace_s: float = 1.5  # the lock free this long before it is taken: > the leader's re-take poll (0.5 s)
     chunk: int = REPLAY_CHUNK
+    retry_first_s: float = 0.2  # take_over's back-off while the store is unreachable: doubled each time
+    retry_max_s: float = 5.0
 
 
 class LeadLock:
     """The leader's advisory lock on a connection of its own. Thread-safe; every call is short."""
 
     def __init__(self, dsn: str) -> None:
-        self.dsn = dsn
+        self.dsn = with_keepalives(dsn)
         self._mutex = threading.Lock()
         self._c: psycopg.Connection[Any] | None = None
         self.held = False
@@ -74,11 +105,16 @@ class LeadLock:
             return c
         self._c, self.held = None, False  # a new session holds no lock of the old one
         try:
-            self._c = psycopg.connect(self.dsn, autocommit=True, connect_timeout=5)
+            c = psycopg.connect(self.dsn, autocommit=True)
+            unset = c.execute("SELECT name FROM pg_settings WHERE name = ANY(%s) AND source = 'default'",
+                              (list(SERVER_KEEPALIVES),)).fetchall()  # a DBA's own (options=-c ...) win
+            for (name,) in unset:
+                c.execute("SELECT set_config(%s, %s, false)", (name, str(SERVER_KEEPALIVES[name])))
         except psycopg.OperationalError as e:
             raise StoreUnreachable(f"本部のデータベースに接続できません: {redact(self.dsn)}",
                                    code="store_unreachable") from e
-        return self._c
+        self._c = c
+        return c
 
     def take(self) -> bool:
         """Hold the lock now if nobody else does; True while it is ours. A lost session (the
@@ -155,6 +191,9 @@ class Standby:
         self.store.screening(self.ledger)
         self.store.refresh_registry(self.ledger)
         self.applied = 0  # hq_order of the last event in the ledger
+        # take_over's hook, called after the claim and before the catch-up (tests cut the store there)
+        self.before_catch_up: Callable[[], None] | None = None
+        self.retried = threading.Event()  # set once take_over has met an unreachable store
         self.catch_up()
 
     def catch_up(self, store: HqStore | None = None) -> int:
@@ -209,7 +248,29 @@ class Standby:
     def take_over(self, store: HqStore) -> Ledger:
         """HqNode's hook, called right after its claim: the tail caught up (nothing can be
         committed behind the claim), screened by the node's own store, and the open alarms.
-        The node's store reads: the standby's own session may have died with the old primary."""
+        The node's store reads: the standby's own session may have died with the old primary.
+        An unreachable store is retried with back-off (logged) until it answers, unless another
+        node has claimed it meanwhile: then ``Fenced``, and this node never serves."""
+        if self.before_catch_up is not None:
+            self.before_catch_up()
+        delay, attempt = self.settings.retry_first_s, 0
+        while True:
+            try:
+                if attempt:
+                    store.db.check_fence()  # reachable again: do we still lead?
+                return self._take_over(store)
+            except StoreUnreachable as e:
+                attempt += 1
+                log.warning("standby take-over: store unreachable after the claim (attempt %d), retrying in "
+                            "%.1f s: %s", attempt, delay, e.message)
+                self.retried.set()
+                time.sleep(delay)
+                delay = min(delay * 2, self.settings.retry_max_s)
+            except Fenced:
+                log.warning("standby take-over: another HQ node claimed the store meanwhile; this node stops")
+                raise
+
+    def _take_over(self, store: HqStore) -> Ledger:
         ledger = self.ledger
         store.screening(ledger)  # the node's roll: this store's is closed below
         store.refresh_registry(ledger)
