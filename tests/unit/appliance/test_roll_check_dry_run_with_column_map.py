@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from appliance.rollcsv import parse_roll
 from appliance.rollmap import check, load_map
 from cli.main import main
 from ground.errors import RollInvalid
-from tests.builders_roll import make_pair
+from tests.builders_roll import csv_text, make_pair
 
 IVS_NAME = "辻\U000E0100本　葛\U000E0101子"  # 辻 and 葛 with variation selectors (MJ 行政事務標準文字)
 GAIJI_NAME = "\uE0A1田　一郎"  # a private-use 外字 as the municipality's system writes it
@@ -136,3 +137,11 @@ def test_import_with_map_refuses_unknown_dates_until_the_package_carries_them(tm
     (tmp_path / "map.toml").write_text(MAP.format(enc="utf-8"), encoding="utf-8")
     rc, d = _import(capsys, str(pair.hq.root), _export(tmp_path / "u.csv", "utf-8", ROWS[:2]), tmp_path / "map.toml")
     assert rc != 0 and "roll_birth_unknown" in {p["code"] for p in d["problems"]}
+
+
+def test_cp932_gaiji_in_the_user_defined_area_imports_as_the_same_private_use_character(tmp_path: Path) -> None:
+    # CP932 exports carry 外字 as user-defined codes 0xF040–0xF9FC, which read as U+E000–U+E757
+    data = csv_text([["0000000001", "1", GAIJI_NAME, "ヨシダ イチロウ", "1985-04-01", "男", "横浜市中区3-3"]]).encode("cp932")
+    assert b"\xf0\xe2" in data  # U+E0A1 as the export writes it
+    (v,) = parse_roll(data)
+    assert v.name == GAIJI_NAME and v.name.encode("utf-8") == GAIJI_NAME.encode("utf-8")
