@@ -232,12 +232,13 @@ def to_canonical(path: Path, cmap: ColumnMap, *, limits: Limits = Limits()) -> b
         reader = csv.reader(io.StringIO(_decode(data, cmap.encoding, file), newline=""), strict=True)
         header = [h.strip() for h in next(reader)]
         cols = {f: (w - 1 if isinstance(w, int) else header.index(w)) for f, w in cmap.columns.items() if f != "atena"}
-        out = io.StringIO()
-        w = csv.writer(out, lineterminator="\n")
-        w.writerow([COLUMNS[f][1] for f in cols])
+        # Not a csv.writer (those go through csvsafe, whose formula defusing would change a name):
+        # this text is never opened by a spreadsheet, only read back by rollcsv. Every field quoted.
+        lines = [",".join(COLUMNS[f][1] for f in cols)]
         for fields in reader:
-            w.writerow([fields[i] if i < len(fields) else "" for i in cols.values()] if fields else [])
-        return out.getvalue().encode("utf-8")
+            lines.append(",".join('"' + (fields[i] if i < len(fields) else "").replace('"', '""') + '"'
+                                  for i in cols.values()) if fields else "")
+        return ("\n".join(lines) + "\n").encode("utf-8")
     problems = list(rep.problems)
     unknown = rep.counts.get("birth_unknown", 0)
     if unknown:
