@@ -1,7 +1,9 @@
-"""The status bar: HQ link, LTE signal and carrier, last sync, events not yet acknowledged, clock."""
+"""The status bar: HQ link and the HQ node (本部ノード) it is on, LTE signal and carrier, last sync,
+events not yet acknowledged, clock."""
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,6 +21,20 @@ class StatusState:
     pending_warn: bool
     clock_text: str
     scanner_text: str = ""
+    node_text: str = ""  # 「本部: hq-b」: which HQ node the terminal is on (or dials next)
+
+
+def node_label(address: str) -> str:
+    """How an HQ node is named to the poll worker: its host name, or the whole address when the
+    host is an IP literal (two nodes may then differ by port only)."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        return address
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return host
+    return address
 
 
 def status_state(link: LinkStatus, radios: list[RadioInfo] | None, now: datetime,
@@ -44,4 +60,5 @@ def status_state(link: LinkStatus, radios: list[RadioInfo] | None, now: datetime
     scanner = ("" if scanner_connected is None else
                "スキャナ 接続" if scanner_connected else "× スキャナ 未接続")
     return StatusState(ok, link_text, signal, last_text, f"未送信 {link.pending} 件", link.pending > 0,
-                       f"{now.month}/{now.day} {now:%H:%M}", scanner)
+                       f"{now.month}/{now.day} {now:%H:%M}", scanner,
+                       f"本部: {node_label(link.hq)}" if link.hq else "")

@@ -19,12 +19,14 @@ class StatusBar(BoxLayout):  # type: ignore[misc]
     pending_text = StringProperty("")
     pending_warn = BooleanProperty(False)
     clock_text = StringProperty("")
+    node_text = StringProperty("")  # the HQ node the terminal is on (presenters/status.py)
 
     def show(self, s: Any) -> None:
         self.link_text, self.link_ok = s.link_text, s.link_ok
         self.signal_text = s.signal_text + (f"  {s.scanner_text}" if s.scanner_text else "")
         self.last_sync_text, self.pending_text = s.last_sync_text, s.pending_text
         self.pending_warn, self.clock_text = s.pending_warn, s.clock_text
+        self.node_text = s.node_text
 
 
 class NoticeBar(BoxLayout):  # type: ignore[misc]
