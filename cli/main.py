@@ -16,14 +16,14 @@ import sys
 from types import ModuleType
 
 from cli import (console, demo, enroll, hardware, kiosk, link, procedures, provision, roll, security, sim,
-                 sync, terminal)
+                 sync, terminal, hq_nodes)
 from cli.base import Cli, emit
 from ground.errors import MeiboError
 
 # The modules that add commands, in the order their commands appear in ``meibo --help``. Each owns
 # its commands and imports ``Cli``/``Outcome`` from cli/base.py; this file only dispatches.
 COMMAND_MODULES: list[ModuleType] = [terminal, roll, security, procedures, sync, link, sim, demo, provision,
-                                     enroll, hardware, kiosk, console]
+                                     enroll, hardware, kiosk, console, hq_nodes]
 
 GROUP_HELP = {
     "hq": "election HQ (選挙管理委員会事務局)",

@@ -158,12 +158,30 @@ def create_election_pki(pki_dir: Path, config: ElectionConfig, clock: Clock, *,
     write_private(p.ca_key, _key_pem(ca_key))
     write_atomic(p.ca_cert, ca.public_bytes(serialization.Encoding.PEM))
 
-    host = config.hq_address.rsplit(":", 1)[0].strip("[]")
+    write_hq_cert(pki_dir, config, clock, tls_clock=tls_clock)
+    write_atomic(p.issued, b"{}")
+    write_crl(pki_dir, clock, set(), tls_clock=tls_clock)
+
+
+def write_hq_cert(pki_dir: Path, config: ElectionConfig, clock: Clock, *, hosts: tuple[str, ...] = (),
+                  tls_clock: Clock = MACHINE_CLOCK) -> bytes:
+    """A fresh TLS key and server certificate for HQ (hq.key, hq.pem), issued by the election CA for
+    the election's HQ name and the closed-network host of ``config.hq_address`` plus ``hosts``
+    (host:port):
+    every HQ node has one of its own (hq/nodes.py). Returns the certificate's SHA-256 (DER)."""
+    p = PkiPaths(pki_dir)
+    ca_key, ca = _load_ca(p)
+    start, end = _validity(config, clock, tls_clock)
     sans: list[x509.GeneralName] = [x509.DNSName(hq_server_name(config.election_id))]
-    try:
-        sans.append(x509.IPAddress(ipaddress.ip_address(host)))
-    except ValueError:
-        sans.append(x509.DNSName(host))
+    for addr in (config.hq_address, *hosts):
+        host = addr.rsplit(":", 1)[0].strip("[]")  # host:port, as in [hq] address(es)
+        name: x509.GeneralName
+        try:
+            name = x509.IPAddress(ipaddress.ip_address(host))
+        except ValueError:
+            name = x509.DNSName(host)
+        if name not in sans:
+            sans.append(name)
     hq_key = ec.generate_private_key(ec.SECP256R1())
     hq = (x509.CertificateBuilder()
           .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hq_server_name(config.election_id))]))
@@ -176,8 +194,7 @@ def create_election_pki(pki_dir: Path, config: ElectionConfig, clock: Clock, *,
           .sign(ca_key, hashes.SHA256()))
     write_private(p.hq_key, _key_pem(hq_key))
     write_atomic(p.hq_cert, hq.public_bytes(serialization.Encoding.PEM))
-    write_atomic(p.issued, b"{}")
-    write_crl(pki_dir, clock, set(), tls_clock=tls_clock)
+    return hashlib.sha256(hq.public_bytes(serialization.Encoding.DER)).digest()
 
 
 def ca_fingerprint(pki_dir: Path) -> bytes:
