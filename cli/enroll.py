@@ -49,7 +49,7 @@ def _cmd_enroll(args: argparse.Namespace) -> Outcome:
                              replace=args.replace, election=args.election, supervisor_pin=supervisor,
                              settings=EnrollSettings(card_wait_s=args.wait), progress=progress))
     text = (f"端末 {res.terminal} を投票所 {res.station}（選挙 {res.election_id}）に登録しました: {args.tdir}\n"
-            f"  名簿 第 {res.roll_version} 版を導入済み。本部 {res.hq_address} と同期できます"
+            f"  登録窓口: {res.enrolled_via}。名簿 第 {res.roll_version} 版を導入済み。本部 {res.hq_address} と同期できます"
             f"（{res.timings.get('total_s', 0):.1f} 秒）。カードは使用済みになりました。")
     if res.replaced:
         text += f"\n  以前の端末ディレクトリは {res.replaced} に残しました（古い ID は失効しました）"
@@ -58,6 +58,7 @@ def _cmd_enroll(args: argparse.Namespace) -> Outcome:
     return Outcome({"code": "ok", "tdir": args.tdir, "terminal": res.terminal, "station": res.station,
                     "election": res.election_id, "card_serial": res.card_serial, "tls_serial": str(res.tls_serial),
                     "roll_version": res.roll_version, "hq_address": res.hq_address, "replaced": res.replaced,
+                    "enrolled_via": res.enrolled_via,
                     "timings": res.timings}, text)
 
 
@@ -102,8 +103,9 @@ def register(cli: Cli) -> None:
     p.add_argument("tdir", metavar="TDIR")
     p.add_argument("--reader", required=True, help="PC/SC のリーダー名")
     p.add_argument("--pin-file", help="カードの暗証番号を 1 行目に書いたファイル（省略時は入力を求めます）")
-    p.add_argument("--hq", metavar="ADDR:PORT",
-                   help="本部の登録窓口（既定: カードの本部アドレスのホスト、ポートは同期用 + 1）")
+    p.add_argument("--hq", metavar="ADDR:PORT", action="append",
+                   help="本部の登録窓口（既定: カードの本部アドレスのホスト、ポートは同期用 + 1）。"
+                        "本部ノードが複数なら繰り返して指定: つながらない窓口は飛ばして次を試します")
     p.add_argument("--replace", action="store_true", help="登録し直す（古い端末 ID は失効、古いディレクトリは残す）")
     p.add_argument("--election", help="想定する選挙 ID（指定すると別の選挙のカードを暗証番号の前に断る）")
     p.add_argument("--supervisor-pin-file", help="投票管理者 PIN のファイル（保存データの暗号化に使う）")

@@ -21,7 +21,7 @@ import json
 import os
 import shutil
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -98,6 +98,7 @@ class EnrollResult:
     hq_address: str
     replaced: str | None
     timings: dict[str, float] = field(default_factory=dict)
+    enrolled_via: str = ""  # the enrollment address that served (of several HQ nodes', the first reachable)
 
 
 class _Flow:
@@ -261,8 +262,38 @@ def _local_checks(out: Path, replace: bool) -> None:
         raise AlreadyEnrolled(f"ディレクトリが空ではありません（上書きしません）: {out}", code="dir_not_empty")
 
 
+def _addresses(hq: str | Sequence[str] | None, card_hq_address: str) -> list[str]:
+    """The enrollment addresses to try, in order: ``hq`` (one, or one per HQ node), else the
+    card's HQ address's (enroll.enrollment_address)."""
+    if isinstance(hq, str):
+        return [hq]
+    return list(hq) if hq else [enrollment_address(card_hq_address)]
+
+
+async def _first_reachable(addresses: Sequence[str], settings: EnrollSettings,
+                           progress: Progress) -> tuple[_Hq, CaInfo]:
+    """The first enrollment endpoint that answers, and its CA. Only an unreachable one is passed
+    over: one that answers and is not trusted (or refuses later) ends the enrollment, since
+    another node of the same HQ would answer the same."""
+    for i, address in enumerate(addresses):
+        link = _Hq(address, settings)
+        await link.open()
+        progress(f"本部の登録窓口 {link.address} に接続します")
+        try:
+            return link, await link.ca()
+        except HqUnreachable as e:
+            await link.close()
+            if i == len(addresses) - 1:
+                raise
+            progress(f"{e.message} 次の登録窓口 {addresses[i + 1]} を試します")
+        except BaseException:
+            await link.close()
+            raise
+    raise AssertionError("no enrollment address")  # _addresses never gives an empty list
+
+
 async def enroll(out: Path, reader: CardReader, reader_name: str, pin_source: PinSource, clock: Clock, *,
-                 hq: str | None = None, replace: bool = False, election: str | None = None,
+                 hq: str | Sequence[str] | None = None, replace: bool = False, election: str | None = None,
                  supervisor_pin: str | None = None, settings: EnrollSettings = EnrollSettings(),
                  progress: Progress = lambda s: None, on_state: OnState | None = None) -> EnrollResult:
     """Enroll this terminal into ``out`` with the card in ``reader_name``. Raises a MeiboError
@@ -302,10 +333,7 @@ async def enroll(out: Path, reader: CardReader, reader_name: str, pin_source: Pi
             csr = make_csr(tls_key_pem, data.terminal_id)
             flow("keys_made")
 
-            link = _Hq(hq or enrollment_address(data.hq_address), settings)
-            await link.open()
-            progress(f"本部の登録窓口 {link.address} に接続します")
-            info = await link.ca()
+            link, info = await _first_reachable(_addresses(hq, data.hq_address), settings, progress)
             if fingerprint(info.ca_pem) != data.hq_ca_fingerprint:
                 raise HqNotTrusted(f"本部（{link.address}）の選挙 CA がカードに記録された指紋と一致しません。"
                                    "接続先が正しいか本部に確認してください", code="hq_not_trusted")
@@ -387,7 +415,7 @@ async def enroll(out: Path, reader: CardReader, reader_name: str, pin_source: Pi
     flow("committed")  # outside the try: the directory is in place whatever a listener does
     timings["total_s"] = loop.time() - t0
     return EnrollResult(data.terminal_id, data.station_id, data.election_id, data.serial_hex, cert.serial, version,
-                        proven.hq_address, replaced, timings)
+                        proven.hq_address, replaced, timings, link.address)
 
 
 async def _commit(link: _Hq, session: bytes, settings: EnrollSettings) -> Any:
