@@ -53,6 +53,7 @@ from hq.store_db import Fenced, Leader
 from hq.ledger import Ledger
 from hq.session import HqSession, SessionResult
 from hq.crl_keeper import CrlKeeper
+from hq.nodes import node_name_of
 from sync_protocol.tls import ServerTls
 
 if TYPE_CHECKING:  # hq.standby imports psycopg: loaded only for a PostgreSQL store
@@ -114,7 +115,8 @@ class HqNode:
                  clock: Clock | None = None, store_url: str | None = None, node_name: str | None = None,
                  standby: Standby | None = None) -> None:
         self.hq = hq
-        self.node_name = node_name or f"{socket.gethostname()}:{os.getpid()}"
+        # a node made by ``hq add-node`` is named in its node.json (the console shows who leads)
+        self.node_name = node_name or node_name_of(hq) or f"{socket.gethostname()}:{os.getpid()}"
         self.fenced: Fenced | None = None  # once set, this node answers nothing more (module doc)
         self._refusing: set[asyncio.Task[None]] = set()
         self.settings = settings

@@ -5,6 +5,7 @@ nothing behind."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from cryptography import x509
 
 from appliance.dirs import HqDir
 from ground.clock import FixedClock
+from hq.server import HqNode
 from hq.nodes import NodeInvalid, add_node, node_name_of, own_cert_differs
 from hq.terminals import enroll_local, hq_init, read_terminals
 from provisioning.pki import PkiPaths, hq_server_name
@@ -79,3 +81,12 @@ def test_cli_add_node_answers_ok_in_json_and_refuses_a_non_empty_target(hq: HqDi
     again = subprocess.run(run + [str(tmp_path / "hq-b"), "--node-name", "hq-c", "--json"],
                            capture_output=True, text=True, timeout=60)
     assert again.returncode != 0 and json.loads(again.stdout)["code"] == "dir_not_empty"
+
+
+def test_a_node_made_by_add_node_leads_under_its_own_name(hq: HqDir, tmp_path: Path) -> None:
+    b = add_node(hq, tmp_path / "hq-b", "hq-b", FixedClock(EARLY_NOON))
+    node = HqNode(b)  # SQLite store here: the name is what matters
+    try:
+        assert node.node_name == "hq-b" and node.leadership.node == "hq-b"
+    finally:
+        asyncio.run(node.stop())
