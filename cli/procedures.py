@@ -216,6 +216,8 @@ def _cmd_absentee_status(args: argparse.Namespace) -> Outcome:
     clock = clock_from_arg(args.now)
     store = HqStore(hq, store_url=args.store)
     try:
+        if ask_hq(hq, {"op": "leader"}) is None:  # no node serving here: this command writes itself
+            hq_ops.refuse_behind_leader(store)
         ledger = store.load()
         if args.state == "accepted":  # validate before the ballot is recorded
             cur = H.absentee_current(store, args.voter_id).get((args.voter_id, args.contest))

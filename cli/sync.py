@@ -125,6 +125,7 @@ def _cmd_absentee(args: argparse.Namespace) -> Outcome:
     if out is None:
         store, ledger = _offline(hq, args.store)
         try:
+            hq_ops.refuse_behind_leader(store)
             out, events = hq_ops.record_absentee(store, ledger, args.voter_id, args.contest or None,
                                                  clock_from_arg(args.now))
             store.commit(events)
@@ -143,6 +144,7 @@ def _cmd_import(args: argparse.Namespace) -> Outcome:
     if out is None:
         store, ledger = _offline(hq, args.store)
         try:
+            hq_ops.refuse_behind_leader(store)
             out, events = hq_ops.import_journal(ledger, path, store.record_alarm)
             store.commit(events, refusals=ledger.refusals_for(events))
         finally:
@@ -162,6 +164,7 @@ def _cmd_alert(args: argparse.Namespace) -> Outcome:
     if out is None:
         store, ledger = _offline(hq, args.store)
         try:
+            hq_ops.refuse_behind_leader(store)
             out = hq_ops.set_alert(store, ledger, args.alert_id, args.state, args.who, args.note or "",
                                    clock_from_arg(args.now))
         finally:

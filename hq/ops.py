@@ -21,6 +21,24 @@ from sync_protocol.journal_file import read_journal_file
 from hq.ledger import Ledger
 from hq.session import HqSession
 
+
+def refuse_behind_leader(store: HqStore) -> None:
+    """An offline write (no node serving on this machine, so the command writes itself) on a
+    PostgreSQL store is refused while another HQ node leads, i.e. holds the lead lock
+    (hq/standby.py): it would write behind that node's ledger, unfenced. Reads are not refused.
+    On hq.db nothing to check: one HQ per file, and a serving node answers through its socket."""
+    if store.url.backend != "postgresql":
+        return
+    from hq.standby import LeadLock  # lazy: psycopg loads only for a PostgreSQL store
+    lock = LeadLock(store.url.dsn)
+    try:
+        free = lock.free()
+    finally:
+        lock.close()
+    if not free:
+        raise UsageError("別の本部ノードが主系として稼働中です。このコマンドはその本部ノード（主系）の上で実行してください"
+                         "（主系の裏で本部記録に書き込まないため、何も記録していません）", code="hq_leader_running")
+
 def hlc_iso(hlc: int) -> str:
     return datetime.fromtimestamp(wall_ms_of(hlc) / 1000, JST).isoformat(timespec="seconds")
 
