@@ -6,6 +6,7 @@ import pytest
 
 from tests.pcsc_fixtures import _pcscd_process, pcsc_reader, pcscd_service, virtual_card  # noqa: F401
 from tests.pg_fixtures import pg_database, pg_pair, pg_server  # noqa: F401  (real PostgreSQL servers)
+from tests.patroni_fixtures import patroni_cluster  # noqa: F401  (etcd + two Patroni members)
 
 
 @pytest.fixture(autouse=True)
