@@ -74,6 +74,7 @@ class Demo:
         self.outcomes: list[Outcome] = []
         self.report = DemoReport(hq_address=f"127.0.0.1:{self.hq_port}")
         self.pin_file = root / "supervisor.pin"
+        self.store_url: str | None = None  # HQ's store; None: hq.db (tooling/demo_pg.py sets the pair's DSN)
 
     # --- set-up ----------------------------------------------------------------------------
     def setup(self) -> None:
@@ -333,7 +334,7 @@ class Demo:
         rep = await self._hq_report()
         r.detected_double_votes = int(rep.get("active_alerts", -1))
         # every check-in a poll worker was told about must be at HQ, and every journal event too
-        store = HqStore(self.hq)
+        store = HqStore(self.hq, store_url=self.store_url)
         try:
             ledger = store.load()
         finally:

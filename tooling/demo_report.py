@@ -46,6 +46,11 @@ class DemoReport:
     enrollment: str = ""  # smart-card | enroll-local
     enroll_s: float = 0.0
     hq_address: str = ""
+    store: str = "sqlite"  # sqlite | postgresql (tooling/demo_pg.py)
+    failover_s: float = 0.0  # postgresql: the noon kill to the first online verdict at the new node
+    leader_before: str = ""
+    leader_after: str = ""
+    pg_base: str = ""  # postgresql: where its servers lived (removed at the end, pass or fail)
 
     def ok(self) -> bool:
         return (self.injected_double_votes == self.detected_double_votes and self.events_lost == 0
@@ -73,6 +78,11 @@ class DemoReport:
             f"回線上のバイト数（1 記録あたり、TLS 接続・他端末への投票済配信を含む）: {self.bytes_per_event:.1f} B",
             f"判定の応答時間: p50 {self.latency_p50_ms:.0f} ms / p99 {self.latency_p99_ms:.0f} ms",
             f"全端末の収束: 回線復旧後 {self.converged_s:.1f} 秒   所要時間 {self.wall_s:.0f} 秒",
+        ]
+        if self.store == "postgresql":
+            lines.append(f"本部の切替: 主系 {self.leader_before or '—'} → {self.leader_after or '—'}、停止から新しい主系の"
+                         f"最初のオンライン判定まで {self.failover_s:.1f} 秒（PostgreSQL、正午に主系を停止）")
+        lines += [
             "結果: " + ("正常（すべて一致）" if self.ok() else "異常あり"),
         ]
         return "\n".join(lines)
