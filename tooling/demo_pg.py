@@ -2,7 +2,8 @@
 PostgreSQL primary with a synchronous standby (tooling/pgcluster.py, Debian's binaries, run as the
 ``postgres`` user), the primary killed at noon on Saturday.
 
-Not wired into tooling/demo.py yet (see the issue): this module holds what the driver needs.
+``PgDemo`` is tooling/demo.py's ``Demo`` with these parts (``run_pg_demo``; cli/demo.py picks it
+for ``--store postgresql``), so the SQLite demo stays as it was:
 
 - ``PgDemoSite``: the database pair under a base directory of its own under /tmp, the multi-host
   DSN both HQ nodes use (a new connection finds whichever node accepts writes), HQ's SQLite store
