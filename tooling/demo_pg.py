@@ -188,9 +188,10 @@ class PgDemo(Demo):
             other.down(reset=True)
 
     async def one_checkin(self, *args: Any) -> None:
+        asked = time.monotonic()  # a verdict asked for after A's kill can only come from B
         await super().one_checkin(*args)
         o = self.outcomes[-1]
-        if o.seq is not None and not o.provisional:
+        if o.seq is not None and not o.provisional and self.killed_at is not None and asked > self.killed_at:
             self.verdict_times.append(time.monotonic())
 
     async def play_day(self, label: str, stations: list[StationPlan], attempts: Any, incidents: Any) -> None:
@@ -198,14 +199,14 @@ class PgDemo(Demo):
             incidents = [*incidents, (12.0, self.kill_at_noon)]
         await super().play_day(label, stations, attempts, incidents)
         if self.killed_at is not None and not self.report.failover_s:
-            after = [t for t in self.verdict_times if t > self.killed_at]
-            self.report.failover_s = (after[0] - self.killed_at) if after else -1.0
+            self.report.failover_s = (self.verdict_times[0] - self.killed_at) if self.verdict_times else -1.0
 
     async def kill_at_noon(self) -> None:
         assert self.site is not None
         self.say("    ✕ 正午: 主系データベース pg1 と本部 hq-a の機械が停止（SIGKILL）")
         self.a.send_signal(signal.SIGKILL)
-        self.killed_at = await asyncio.to_thread(self.site.fail_primary)
+        self.killed_at = time.monotonic()
+        await asyncio.to_thread(self.site.fail_primary)
         self.hq = self.hq_b  # the admin socket, revocations and the report go to the new leader
 
     async def reconcile(self) -> None:
