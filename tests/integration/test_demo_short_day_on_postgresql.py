@@ -13,10 +13,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 MEIBO = str(Path(sys.executable).parent / "meibo")
 ENV = {k: v for k, v in os.environ.items() if k != "PCSCLITE_CSOCK_NAME"}  # as test_demo_short_day.py
 
 
+@pytest.mark.slow  # ~105 s: in make soak, to keep make test within its budget; test_demo_pg_site_parts.py stays
 def test_short_demo_day_on_postgresql_survives_the_noon_kill_and_reconciles(tmp_path: Path) -> None:
     root = tmp_path / "demo"
     p = subprocess.run([MEIBO, "demo", "--store", "postgresql", "--voters", "3000", "--checkins", "300",

@@ -24,7 +24,7 @@ PURE = [
     "sync_protocol.session", "sync_protocol.hq_nodes",
     "hq.screen", "hq.session", "hq.ledger", "hq.ledger.core", "hq.ledger.streams", "hq.ledger.verdicts",
     "provisioning.enroll",
-    "appliance.eligibility", "appliance.wareki", "appliance.kana",
+    "appliance.eligibility", "appliance.wareki", "appliance.kana", "appliance.birthdate", "appliance.atena",
     "appliance.rollpkg", "appliance.zaigaipkg",  # the signed packages: verify and decode, bytes in, values out
 ]
 # Interfaces a pure module may import although the module also holds an adapter to the world:
