@@ -17,35 +17,16 @@ import pytest
 
 from hq import ops as hq_ops
 from hq.store import HqStore
+from tests.integration.restore_env import (
+    until as _until,
+    run_agent as _run,
+    stop_agent as _stop,
+    agent_again as _again,
+)
 from tests.integration.sync_env import checkin, make_env
 from tests.security_helpers import meibo
 
 TERMINALS = {"T01": "E01", "T02": "E02", "T03": "E01"}
-
-
-async def _until(cond, timeout=15.0):
-    """Wait for an event the test can see; the deadline only bounds a failure."""
-    async def poll():
-        while not cond():
-            await asyncio.sleep(0.02)
-    await asyncio.wait_for(poll(), timeout)
-
-
-async def _run(agent):
-    task = asyncio.create_task(agent.run())
-    await asyncio.wait_for(agent.online.wait(), 10)
-    return task
-
-
-async def _stop(agent, task):
-    agent.stop()
-    await asyncio.gather(task, return_exceptions=True)
-
-
-def _again(env, agent):
-    """The terminal's agent started anew (``meibo terminal run`` after a stop)."""
-    agent.term.close()
-    return env.agent(agent.term.terminal_id)
 
 
 async def test_flags_reach_every_terminal_after_hq_is_restored_from_a_backup(
