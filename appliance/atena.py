@@ -1,6 +1,6 @@
 """宛名番号 (the 住基 person number of a municipality's export): its modulus-11 check digit (issue 19).
 
-Pure: standard library only.
+Pure: standard library only; never the store, I/O, the clock or the CLI.
 
 The last digit is a check digit over the others, modulus 11 with weights 2–7: the digits are
 weighted 2, 3, 4, 5, 6, 7, 2, 3 … counting from the rightmost digit before the check digit; with

@@ -17,6 +17,8 @@ beside it, a wait chosen by design. The ratio of the two sizes' figures shows wh
 depends on the ledger's size (B's ledger is warm: it should not). The issue's goal: ≤ 10 s.
 
 ``MEIBO_BENCH_PG_VERDICT_EVENTS`` (default ``10000,200000``) sets the two ledger sizes.
+
+A benchmark: it drives real ``meibo`` processes and servers from outside; nothing of meibo imports it.
 """
 
 from __future__ import annotations

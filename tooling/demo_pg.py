@@ -17,6 +17,9 @@ for ``--store postgresql``), so the SQLite demo stays as it was:
   ``add_node`` replaces it once that lands).
 - ``with_addresses()``: an election.toml whose ``[hq]`` names every node, in the order a terminal
   tries them (each behind its station's LTE emulator).
+
+Tooling: it may import every layer below (hq, sync_protocol, appliance, the PostgreSQL harness in
+tooling/pgcluster.py); nothing but the CLI and tooling imports it, and it never imports the CLI.
 """
 
 from __future__ import annotations

@@ -18,6 +18,9 @@ and two Patroni members (自動フェイルオーバー) managing Debian's Postg
   machine dying; everything is stopped by PID and removed by ``remove()``.
 
 Every wait polls a condition until a deadline (pgcluster.wait_for); nothing sleeps for luck.
+
+Tooling for tests and the soak: it runs Patroni and etcd as child processes and never imports
+them, nor HQ, the CLI or the kiosk; only tests and tooling import it.
 """
 
 from __future__ import annotations
