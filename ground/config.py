@@ -16,6 +16,8 @@ from ground.barcode import format_problems
 from ground.errors import ConfigInvalid, Problem
 from ground.model import (BarcodeFormat, Contest, ContestId, ElectionConfig, Level,
                              OpenWindow, Station, StationId, StationKind)
+from ground.rehearsal import SUFFIX as REHEARSAL_SUFFIX
+from ground.rehearsal import is_rehearsal
 
 _HOURS = re.compile(r"^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$")
 _HOST_PORT = re.compile(r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$")
@@ -161,6 +163,8 @@ def _build(data: dict[str, Any], c: _Collector) -> ElectionConfig | None:
     eid = _str(el, "id", "election.id", c)
     if eid is not None and not _ID.match(eid):
         c.add("election.id", f"英数字と - _ . のみ、32 文字までで指定してください: {eid!r}")
+    elif eid is not None and is_rehearsal(eid):
+        c.add("election.id", f"{REHEARSAL_SUFFIX!r} で終わる id はリハーサル用のため使えません: {eid!r}")
     name = _str(el, "name", "election.name", c)
     day = _date(el.get("election_day"), "election.election_day", c) if "election_day" in el else None
     if "election_day" not in el:
