@@ -1,6 +1,8 @@
-"""A birth date that may be partly unknown (生年月日 不詳), as 住民記録 systems record it (issue 19).
+"""Reading a birth date that may be partly unknown (生年月日 不詳), as 住民記録 systems write it (issue 19).
 
-Pure: standard library and ``appliance.wareki`` only. Never import the store, the CLI or I/O.
+Pure: standard library, ``appliance.wareki`` and ``ground.birthdate`` only. Never import the
+store, the CLI or I/O. The value type ``BirthDate`` lives in ``ground/birthdate.py`` (``Voter``
+carries one and ground imports nothing of appliance); it is re-exported here for callers.
 
 A 住民記録 row may say a person was born in 1945 but not on which day, or not even the year:
 ``1945-00-00``, ``1945-03-00``, ``昭和20年不詳``, ``昭和20年3月不詳``, ``不詳``. Such a date is a
@@ -21,87 +23,42 @@ from __future__ import annotations
 import calendar
 import re
 import unicodedata
-from dataclasses import dataclass
 from datetime import date, timedelta
 
-from appliance.wareki import _BY_KEY, WarekiInvalid, parse_date
+from appliance.wareki import _BY_KEY, WarekiInvalid, parse_date, to_wareki
+from ground.birthdate import UNKNOWN_MARK, BirthDate, as_birth, parse_canonical
 
-UNKNOWN_MARK = "不詳"
+__all__ = ["BirthDate", "UNKNOWN_MARK", "as_birth", "from_canonical", "parse_birth", "reaches_age_by",
+           "birth_wareki"]
+
 _ISO_PARTIAL = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 _ERA_PARTIAL = re.compile(r"^(明治|大正|昭和|平成|令和|明|大|昭|平|令)(元|\d{1,3})年(?:(\d{1,2})月)?不詳$")
 
 
-@dataclass(frozen=True)
-class BirthDate:
-    """生年月日, each part ``None`` when the register says 不詳 (unknown)."""
-
-    year: int | None
-    month: int | None = None
-    day: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.year is None and (self.month is not None or self.day is not None):
-            raise WarekiInvalid("年が不詳のとき月日は書けません")
-        if self.month is None and self.day is not None:
-            raise WarekiInvalid("月が不詳のとき日は書けません")
-        if self.year is not None and not 1868 <= self.year <= 9999:
-            raise WarekiInvalid(f"年が正しくありません: {self.year}")
-        if self.month is not None and not 1 <= self.month <= 12:
-            raise WarekiInvalid(f"月が正しくありません: {self.month}")
-        if self.day is not None:
-            assert self.year is not None and self.month is not None
-            date(self.year, self.month, self.day)  # ValueError for 2月30日 (callers go through parse)
-
-    @classmethod
-    def of(cls, d: date) -> BirthDate:
-        return cls(d.year, d.month, d.day)
-
-    @property
-    def known(self) -> bool:
-        """Every part is known."""
-        return self.day is not None
-
-    def as_date(self) -> date | None:
-        """The calendar day, or ``None`` when any part is 不詳."""
-        if self.year is None or self.month is None or self.day is None:
-            return None
-        return date(self.year, self.month, self.day)
-
-    def earliest(self) -> date | None:
-        """The first day the date could be (``None`` when the year is unknown)."""
-        if self.year is None:
-            return None
-        return date(self.year, self.month or 1, self.day or 1)
-
-    def latest(self) -> date | None:
-        """The last day the date could be (``None`` when the year is unknown)."""
-        if self.year is None:
-            return None
-        month = self.month or 12
-        return date(self.year, month, self.day or calendar.monthrange(self.year, month)[1])
-
-    def canonical(self) -> str:
-        """``1945-03-00``; ``0000-00-00`` when nothing is known."""
-        return f"{self.year or 0:04d}-{self.month or 0:02d}-{self.day or 0:02d}"
-
-    def ja(self) -> str:
-        """For screens: ``1945年3月不詳``, ``不詳``, or ``1985年4月1日``."""
-        if self.year is None:
-            return UNKNOWN_MARK
-        if self.month is None:
-            return f"{self.year}年{UNKNOWN_MARK}"
-        if self.day is None:
-            return f"{self.year}年{self.month}月{UNKNOWN_MARK}"
-        return f"{self.year}年{self.month}月{self.day}日"
-
-
 def from_canonical(text: str) -> BirthDate:
     """Read ``canonical()`` back; raise ``WarekiInvalid`` for anything else."""
-    m = _ISO_PARTIAL.match(text)
-    if m is None:
-        raise WarekiInvalid(f"生年月日の形式が正しくありません: {text!r}")
-    y, mo, d = (int(x) for x in m.groups())
-    return _partial(y, mo, d, text)
+    try:
+        return parse_canonical(text)
+    except ValueError as e:
+        raise WarekiInvalid(str(e)) from None
+
+
+def birth_wareki(birth: BirthDate | date, *, short: bool = False) -> str:
+    """和暦 for screens and PDFs: ``昭和60年4月1日``; a 不詳 date as ``昭和20年3月不詳``, ``昭和20年不詳``
+    or ``不詳`` (the era of an unknown-day date is the era of its first possible day)."""
+    b = as_birth(birth)
+    d = b.as_date()
+    if d is not None:
+        return to_wareki(d, short=short)
+    first = b.earliest()
+    if first is None:
+        return UNKNOWN_MARK
+    if short:  # S20.3.1 → S20.3 不詳
+        parts = to_wareki(first, short=True).split(".")
+        return ".".join(parts[:2] if b.month is not None else parts[:1]) + f" {UNKNOWN_MARK}"
+    full = to_wareki(first)  # e.g. 昭和20年3月1日: keep era and year (and month), drop the rest
+    head = full[:full.index("年") + 1]
+    return f"{head}{b.month}月{UNKNOWN_MARK}" if b.month is not None else f"{head}{UNKNOWN_MARK}"
 
 
 def _partial(y: int, mo: int, d: int, shown: str) -> BirthDate:

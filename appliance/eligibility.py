@@ -17,8 +17,18 @@ The rules, in the order they are checked for each contest (the first that applie
 5. 表示(転出): national contests yes; prefectural only when moved within the prefecture within three
    months before election day, and the voter must show proof of the move (公職選挙法 44条3項,
    ``proof_required``); municipal never (``not_eligible_moved``).
-6. At early stations, a voter who turns 18 by election day but has not reached 18 today (age is
-   reached the day BEFORE the 18th birthday) → ``underage_early``: 不在者投票 at the 選挙管理委員会.
+6. The 18-year rule (``age_rule``), from the known part of the 生年月日 only (parts may be 不詳,
+   issue 19): under 18 on election day → ``underage``; at early stations, a voter who turns 18 by
+   election day but has not reached 18 today (age is reached the day BEFORE the 18th birthday) →
+   ``underage_early``: 不在者投票 at the 選挙管理委員会. When the known part cannot tell (a 不詳
+   date) → ``age_confirm_id`` (年齢確認): the poll worker must confirm the age from an ID before a
+   ballot; ``decide(..., age_confirmed=True)`` (the poll worker did) hands it with a note.
+
+API for the kiosk and console (slice 4): ``Decision.needs_age_confirm`` is True when any contest
+says ``age_confirm_id`` (its ``reason`` is the Japanese instruction); the kiosk then asks the poll
+worker, who checks an ID, and calls ``Terminal.checkin(..., marks={"age_confirmed": KIND})`` with
+``KIND`` one of ``AGE_ID_KINDS`` (the document seen). Without that mark such a check-in records
+nothing and answers ``age_confirm_id``.
 
 Must never import anything that does I/O (SQLite, sockets, files, clocks): ``now`` is an argument.
 """
@@ -26,7 +36,7 @@ Must never import anything that does I/O (SQLite, sockets, files, clocks): ``now
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from enum import Enum
 from functools import cached_property
@@ -37,6 +47,11 @@ from ground.model import (Contest, ContestId, DisplayReason, ElectionConfig, Lev
                              StationKind, Status, Voter)
 
 VOTING_AGE = 18
+# 年齢確認: the ID the poll worker saw for a voter whose 生年月日 is 不詳 (the ``age_confirmed`` mark).
+AGE_ID_KINDS: dict[str, str] = {
+    "mynumber": "マイナンバーカード", "license": "運転免許証", "passport": "旅券（パスポート）",
+    "insurance": "健康保険の資格確認書・保険証", "residence": "在留カード・特別永住者証明書", "other": "その他の本人確認書類",
+}
 MOVED_WITHIN_MONTHS = 3  # 転出 within the prefecture: still votes for the 知事 (公職選挙法 9条3項)
 
 
@@ -93,6 +108,11 @@ class Decision:
     @cached_property
     def refused(self) -> tuple[ContestDecision, ...]:
         return tuple(c for c in self.contests if c.code is not Code.OK)
+
+    @property
+    def needs_age_confirm(self) -> bool:
+        """Some contest waits for the poll worker's 年齢確認 (``age_confirm_id``, a 不詳 birth date)."""
+        return any(c.code is Code.AGE_CONFIRM_ID for c in self.contests)
 
     @property
     def code(self) -> Code:
@@ -199,10 +219,10 @@ def _moved_rule(config: ElectionConfig, contest: Contest, voter: Voter) -> Conte
 
 
 def decide_contest(config: ElectionConfig, station: Station, voter: Voter, now: datetime,
-                   contest: Contest, known: VotedInfo | None) -> ContestDecision:
+                   contest: Contest, known: VotedInfo | None, *, age_confirmed: bool = False) -> ContestDecision:
     """One contest's answer (``decide`` is the same for every contest, computed once)."""
     return _decide_contest(config, station, voter, now, contest, known, _voter_refusal(voter)
-                           or _station_refusal(config, station, voter, now))
+                           or _station_refusal(config, station, voter, now), age_confirmed)
 
 
 def _voter_refusal(voter: Voter) -> tuple[Code, str] | None:
@@ -215,7 +235,7 @@ def _voter_refusal(voter: Voter) -> tuple[Code, str] | None:
 
 def _decide_contest(config: ElectionConfig, station: Station, voter: Voter, now: datetime,
                     contest: Contest, known: VotedInfo | None,
-                    common: tuple[Code, str] | None) -> ContestDecision:
+                    common: tuple[Code, str] | None, age_confirmed: bool = False) -> ContestDecision:
     cid, name = contest.contest_id, contest.name
     if common is not None:  # rules 1 and 2: the same for every contest
         return ContestDecision(cid, name, common[0], common[1])
@@ -236,21 +256,49 @@ def _decide_contest(config: ElectionConfig, station: Station, voter: Voter, now:
         moved = _moved_rule(config, contest, voter)
         if moved is not None and not moved.handed:
             return moved
-    if early:
-        reached = age_reached_on(voter.birth_date)
-        if today < reached:
+    age = _age_decision(config, voter, today if early else None, cid, name, age_confirmed)
+    if age is not None and not age.handed:
+        return age
+    if moved is not None:
+        return moved if age is None else replace(moved, note=f"{moved.note}。{age.note}")
+    return age if age is not None else ContestDecision(cid, name, Code.OK)
+
+
+def _age_decision(config: ElectionConfig, voter: Voter, early_today: date | None, cid: ContestId, name: str,
+                  age_confirmed: bool) -> ContestDecision | None:
+    """Rule 6; ``None`` when the age is proven (nothing to say), else a refusal or a handed ballot
+    with the 年齢確認 note. ``early_today``: today at an early station (the age must be reached
+    today as well), None elsewhere."""
+    code, why = age_rule(voter.birth_date, config.election_day)
+    if code is Code.OK and early_today is not None:
+        verdict = reaches_age_by(voter.birth_date, early_today, VOTING_AGE)
+        if verdict is False:
+            d = voter.birth_date.as_date()
+            when = f"{age_reached_on(d):%Y年%m月%d日}から期日前投票ができます" if d is not None else "期日前投票はまだできません"
             return ContestDecision(cid, name, Code.UNDERAGE_EARLY,
-                                   f"まだ18歳に達していません（{reached:%Y年%m月%d日}から期日前投票ができます）。"
+                                   f"まだ18歳に達していません（{when}）。"
                                    "それまでは選挙管理委員会での不在者投票をご案内ください")
-    return moved if moved is not None else ContestDecision(cid, name, Code.OK)
+        if verdict is None:
+            code, why = Code.AGE_CONFIRM_ID, (f"生年月日が不詳（{voter.birth_date.ja()}）のため年齢を判定できません。"
+                                              f"本人確認書類で本日18歳以上であることを確認してください")
+    if code is Code.OK:
+        return None
+    if code is Code.AGE_CONFIRM_ID and age_confirmed:
+        return ContestDecision(cid, name, Code.OK,
+                               note=f"年齢確認済み: 生年月日不詳（{voter.birth_date.ja()}）のため本人確認書類で確認しました")
+    return ContestDecision(cid, name, code, why)
 
 
 def decide(config: ElectionConfig, station: Station, voter: Voter, now: datetime,
-           known_voted: Mapping[ContestId, VotedInfo]) -> Decision:
-    """Decide every contest for ``voter`` at ``station`` at ``now`` (read as Japan time)."""
+           known_voted: Mapping[ContestId, VotedInfo], *, age_confirmed: bool = False) -> Decision:
+    """Decide every contest for ``voter`` at ``station`` at ``now`` (read as Japan time).
+
+    ``age_confirmed``: the poll worker confirmed from an ID that the voter is of age (年齢確認);
+    it turns only ``age_confirm_id`` into a handed ballot, never any other refusal."""
     now = now.astimezone(JST) if now.tzinfo is not None else now.replace(tzinfo=JST)
     common = _voter_refusal(voter) or _station_refusal(config, station, voter, now)
-    return Decision(tuple(_decide_contest(config, station, voter, now, c, known_voted.get(c.contest_id), common)
+    return Decision(tuple(_decide_contest(config, station, voter, now, c, known_voted.get(c.contest_id), common,
+                                          age_confirmed)
                           for c in config.contests))
 
 

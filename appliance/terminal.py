@@ -5,6 +5,11 @@ A ``Terminal`` is opened from an enrolled ``TerminalDir`` with a ``Clock``. Its 
   row, the known voted flags and the journal head are all read inside ``BEGIN IMMEDIATE``, so two
   processes checking in one voter serialise and the second sees the first's ballots.
 - The ``checkin`` entry names only the ballots to hand over; nothing is appended when none is.
+- 年齢確認 (生年月日 不詳, issue 19): a voter whose age the known part of the birth date cannot
+  prove gets ``age_confirm_id`` and nothing is recorded, unless ``marks`` carries
+  ``age_confirmed`` (the ID kind the poll worker saw, ``eligibility.AGE_ID_KINDS``); then the
+  ballots are handed and the mark is a field of the ``checkin`` entry, so it survives restart,
+  export and reaches HQ with the journal. The mark is dropped when the voter did not need it.
   Only after the transaction committed (fsynced) is the poll worker told to hand them over.
 - ``voted`` holds every ballot this terminal knows was handed over (own check-ins and HQ's stream
   of flags from elsewhere); releasing a ballot (void, withheld) removes only this terminal's rows
@@ -36,7 +41,8 @@ from appliance import freshness, journal
 from ground.clock import JST, Clock
 from ground.config import load_config
 from appliance.dirs import TerminalDir, write_private
-from appliance.eligibility import ContestDecision, Decision, VotedInfo, decide
+from appliance.birthdate import from_canonical
+from appliance.eligibility import AGE_ID_KINDS, ContestDecision, Decision, VotedInfo, decide
 from ground.errors import ApplianceError, NotFound, StorageFailed, UsageError
 from ground.events import MAX_STR, Event, EventKind, decode
 from ground.hlc import HybridClock, wall_ms_of
@@ -48,7 +54,8 @@ META_HLC = "hlc.observed"  # highest HLC observed from HQ's stream (restores the
 # One voted flag from HQ's stream: (voter, contest, delta, station, terminal, seq, hlc).
 VotedFlag = tuple[str, str, int, str, str, int, int]
 LOOKUP_VIA = ("scan", "search")  # 入場券の読取 / 氏名・番号の検索
-MARK_KEYS: dict[str, type] = {"proxy": bool, "braille": bool, "oath_reason": str}  # 代理・点字・宣誓書事由
+MARK_KEYS: dict[str, type] = {"proxy": bool, "braille": bool, "oath_reason": str,  # 代理・点字・宣誓書事由
+                              "age_confirmed": str}  # 年齢確認: the ID seen (AGE_ID_KINDS)
 
 
 class VoidRefused(ApplianceError):
@@ -97,7 +104,7 @@ def voter_from_row(row: Mapping[str, Any]) -> Voter:
     mwp = row["moved_within_pref"]
     return Voter(
         voter_id=VoterId(str(row["voter_id"])), district=int(row["district"]), name=str(row["name"]),
-        name_kana=str(row["kana"]), birth_date=date.fromisoformat(str(row["birth_date"])),
+        name_kana=str(row["kana"]), birth_date=from_canonical(str(row["birth_date"])),
         sex=Sex(str(row["sex"])), address=str(row["address"]), status=Status(str(row["status"])),
         display_reason=DisplayReason(str(dr)) if dr else None,
         moved_on=date.fromisoformat(str(row["moved_on"])) if row["moved_on"] else None,
@@ -216,7 +223,12 @@ class Terminal:
         voter_id = voter_id.strip()
         with self._write() as conn:
             v = self.voter(voter_id, conn)
-            d = decide(self.config, self.station, v, self.clock.now(), self.known_voted(voter_id, conn))
+            now, known = self.clock.now(), self.known_voted(voter_id, conn)
+            d = decide(self.config, self.station, v, now, known)
+            if d.needs_age_confirm and "age_confirmed" in extra:
+                d = decide(self.config, self.station, v, now, known, age_confirmed=True)
+            else:
+                extra.pop("age_confirmed", None)  # record a 年齢確認 only where one was needed
             if not d.handed:
                 return LocalCheckin(v, d, None, None)
             contests = [c.contest for c in d.handed]
@@ -350,9 +362,13 @@ def _marks(marks: Mapping[str, Any]) -> dict[str, Any]:
     for k, v in marks.items():
         t = MARK_KEYS.get(k)
         if t is None or not isinstance(v, t):
-            raise UsageError(f"受付の付記が不正です: {k}={v!r}（proxy / braille / oath_reason）", code="marks_invalid")
+            raise UsageError(f"受付の付記が不正です: {k}={v!r}（proxy / braille / oath_reason / age_confirmed）",
+                             code="marks_invalid")
         if isinstance(v, str) and len(v) > MAX_STR:
             raise UsageError(f"受付の付記が長すぎます: {k}", code="marks_invalid")
+        if k == "age_confirmed" and v not in AGE_ID_KINDS:
+            raise UsageError(f"年齢確認に使った書類の種類が不正です: {v!r}（{' / '.join(AGE_ID_KINDS)}）",
+                             code="age_id_invalid")
         if v is not False and v != "":
             out[k] = v
     return out

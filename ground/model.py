@@ -1,6 +1,7 @@
 """The words of the domain as types: voters (選挙人), contests, stations, the election day.
 
 Pure: no I/O. Ids are ``NewType`` strings so that a station id is never passed as a voter id.
+A voter's 生年月日 is a ``ground.birthdate.BirthDate`` (parts may be 不詳, issue 19).
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import date, time
 from enum import Enum
 from typing import NewType
+
+from ground.birthdate import BirthDate, as_birth
 
 VoterId = NewType("VoterId", str)  # 選挙人番号
 TerminalId = NewType("TerminalId", str)
@@ -65,13 +68,18 @@ class Sex(str, Enum):
 
 @dataclass(frozen=True)
 class Voter:
-    """One row of the 選挙人名簿, holding only what a check-in needs."""
+    """One row of the 選挙人名簿, holding only what a check-in needs.
+
+    ``birth_date`` is a ``BirthDate`` whose parts may be 不詳; a ``date`` given here is taken as a
+    fully known birth date (converted on construction). ``atena`` is the 宛名番号 when the export
+    has one (kept at HQ; not carried in the roll package).
+    """
 
     voter_id: VoterId
     district: int  # 投票区
     name: str  # 氏名, kanji kept as written
     name_kana: str  # 氏名カナ, full-width katakana, one space between family and given name
-    birth_date: date
+    birth_date: BirthDate
     sex: Sex
     address: str
     status: Status = Status.REGISTERED
@@ -80,6 +88,11 @@ class Voter:
     moved_within_prefecture: bool | None = None
     page: int | None = None  # 頁
     line: int | None = None  # 行
+    atena: str | None = None  # 宛名番号 (住基 person number), check digit already validated
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.birth_date, BirthDate):
+            object.__setattr__(self, "birth_date", as_birth(self.birth_date))
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from ground.clock import Clock
+from appliance.birthdate import birth_wareki, from_canonical
 from appliance.dirs import HqDir, write_atomic
+from appliance.eligibility import Code, age_rule
 from ground.errors import ApplianceError, MeiboError, RollInvalid, UsageError
 from appliance.rollcsv import Limits as CsvLimits, iter_roll_file, parse_roll_stream
 from appliance.rollmap import ColumnMap, to_canonical
@@ -365,6 +367,53 @@ def zaigai_version_or_none(hq: HqDir) -> int | None:
         return None
 
 
+# ---- 年齢確認 (issue 19): voters whose 生年月日 不詳 leaves the 18-year rule open --------------------
+
+@dataclass(frozen=True)
+class AgeCheck:
+    """One voter the console lists: the poll worker must confirm the age from an ID (年齢確認)."""
+
+    voter_id: str
+    district: int
+    name: str
+    kana: str
+    birth_date: str  # canonical text, 00 for a 不詳 part (ground/birthdate.py)
+    birth_ja: str  # 和暦 for the screen: 昭和20年3月不詳
+    code: str  # age_confirm_id (the ID decides) or underage (the known part proves under 18)
+    reason: str  # Japanese, as the kiosk shows it
+
+    def as_json(self) -> dict[str, Any]:
+        return {"voter_id": self.voter_id, "district": self.district, "name": self.name, "kana": self.kana,
+                "birth_date": self.birth_date, "birth_wareki": self.birth_ja, "code": self.code,
+                "reason": self.reason}
+
+
+def age_checks(hq: HqDir) -> list[AgeCheck]:
+    """Voters of the master roll whose age the known part of a 不詳 birth date cannot prove on
+    election day (``age_confirm_id``) or proves under 18 (``underage``), in kana order; 抹消 and
+    失権 rows are left out (they get no ballot anyway). Reads roll.db only; [] before an import."""
+    if not hq.roll_db.exists():
+        return []
+    day = hq.config().election_day
+    store = open_roll_db(hq)
+    try:
+        rows = store.conn.execute(
+            "SELECT voter_id, district, name, kana, birth_date FROM roll WHERE (birth_date LIKE '%-00' "
+            "OR birth_date LIKE '%-00-%' OR birth_date LIKE '0000-%') AND status != 'deleted' "
+            "AND coalesce(display_reason, '') != 'lost_rights' ORDER BY kana, voter_id").fetchall()
+    finally:
+        store.close()
+    out = []
+    for vid, district, name, kana, text in rows:
+        birth = from_canonical(str(text))
+        code, why = age_rule(birth, day)
+        if code is not Code.OK:
+            out.append(AgeCheck(str(vid), int(district), str(name), str(kana), str(text), birth_wareki(birth),
+                                code.value, why))
+    return out
+
+
 __all__ = ["import_roll", "publish", "versions", "ImportResult", "PublishResult", "RollUnchanged",
            "RollNotImported", "open_roll_db", "import_zaigai", "publish_zaigai", "published_zaigai_version",
-           "zaigai_version_or_none", "ZaigaiImportResult", "ZaigaiUnchanged", "ZaigaiNotImported"]
+           "zaigai_version_or_none", "ZaigaiImportResult", "ZaigaiUnchanged", "ZaigaiNotImported", "AgeCheck",
+           "age_checks"]
