@@ -32,6 +32,7 @@ from hq import ops as hq_ops
 from hq.admin_client import ask_admin, ask_hq
 from hq.terminals import revoke_terminal
 from sync_protocol.client import SyncAgent, SyncSettings, until_acked
+from sync_protocol.hq_nodes import checked_addresses
 from hq.store import HqStore
 from sync_protocol.journal_file import export_journal
 from hq.listener import bound_port
@@ -181,12 +182,13 @@ def _cmd_revoke(args: argparse.Namespace) -> Outcome:
 
 def _cmd_run(args: argparse.Namespace) -> Outcome:
     tdir = TerminalDir(Path(args.tdir))
+    hq_nodes = checked_addresses(args.hq) if args.hq else None  # before anything opens
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
     async def main() -> None:
         term = Terminal.open(tdir, clock_from_arg(None))
-        agent = SyncAgent(tdir, term, SyncSettings(verdict_budget_s=args.budget), hq_address=args.hq)
+        agent = SyncAgent(tdir, term, SyncSettings(verdict_budget_s=args.budget), hq_addresses=hq_nodes)
         local = await agent.serve_local()
         task = asyncio.create_task(agent.run())
         hw = None
@@ -199,8 +201,10 @@ def _cmd_run(args: argparse.Namespace) -> Outcome:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        print(json.dumps({"code": "running", "terminal": term.terminal_id, "hq": agent.hq_address})
-              if args.json else f"端末 {term.terminal_id} 同期エージェント稼働中（本部 {agent.hq_address}）", flush=True)
+        print(json.dumps({"code": "running", "terminal": term.terminal_id, "hq": agent.hq_address,
+                          "hq_nodes": list(agent.nodes.addresses)})
+              if args.json else f"端末 {term.terminal_id} 同期エージェント稼働中（本部 {'、'.join(agent.nodes.addresses)}）",
+              flush=True)
         await stop.wait()
         if hw is not None:
             await hw.__aexit__(None, None, None)
@@ -236,10 +240,11 @@ def radio_of(snap: Any) -> dict[str, Any]:
 def _cmd_sync(args: argparse.Namespace) -> Outcome:
     """Connect once, send everything pending, take HQ's flags, and stop."""
     tdir = TerminalDir(Path(args.tdir))
+    hq_nodes = checked_addresses(args.hq) if args.hq else None
 
     async def main() -> dict[str, Any]:
         with Terminal.open(tdir, clock_from_arg(None)) as term:
-            agent = SyncAgent(tdir, term, hq_address=args.hq)
+            agent = SyncAgent(tdir, term, hq_addresses=hq_nodes)
             task = asyncio.create_task(agent.run())
             try:
                 await asyncio.wait_for(agent.online.wait(), args.timeout)
@@ -385,13 +390,15 @@ def register(cli: Cli) -> None:
     p.add_argument("tdir")
     p.add_argument("--modem", action="append", help="LTE modem serial port (twice for a second carrier)")
     p.add_argument("--scanner", help="入場整理券 scanner serial port")
-    p.add_argument("--hq", help="override HQ address (e.g. a link emulator)")
+    p.add_argument("--hq", metavar="ADDR:PORT", action="append",
+                   help="本部のアドレス（既定: 選挙設定の [hq] addresses）。本部ノードが複数なら繰り返して指定: "
+                        "この順に試し、つながらなければ次へ（例: リンクエミュレータ）")
     p.add_argument("--budget", type=float, default=1.5, help="seconds to wait for HQ's verdict")
     p.add_argument("--verbose", action="store_true")
 
     p = cli.command("terminal", "sync", _cmd_sync, "本部と一度同期する")
     p.add_argument("tdir")
-    p.add_argument("--hq")
+    p.add_argument("--hq", metavar="ADDR:PORT", action="append", help="本部のアドレス（繰り返し指定できます）")
     p.add_argument("--timeout", type=float, default=10.0)
 
     p = cli.command("terminal", "export", _cmd_export, "署名付き受付記録を書き出す（持ち込み用）")

@@ -17,10 +17,14 @@ Never imports HQ, the screens, the CLI or anything that does I/O (the purity tes
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ground.errors import MeiboError
+from ground.errors import MeiboError, UsageError
+
+# election.toml's rule for one node (ground/config.py): a host name, IPv4 or [IPv6], and a port
+_HOST_PORT = re.compile(r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$")
 
 
 @dataclass
@@ -29,6 +33,23 @@ class NodeState:
     backoff_s: float
     failures: int = 0  # in a row, since it last answered
     last_error: str | None = None
+
+
+def checked_addresses(addresses: Sequence[str]) -> list[str]:
+    """HQ node addresses given by hand (``meibo terminal run --hq A --hq B``), in the order to
+    try them, checked as election.toml checks ``[hq] addresses``: each ``host:port``
+    (``hq_address_malformed``), none twice (``hq_address_duplicate``), at least one."""
+    if not addresses:
+        raise UsageError("本部のアドレスがありません", code="hq_addresses_empty")
+    out: list[str] = []
+    for a in addresses:
+        m = _HOST_PORT.match(a)
+        if m is None or not 0 < int(m.group(2)) < 65536:
+            raise UsageError(f"本部のアドレスは host:port の形で指定してください: {a!r}", code="hq_address_malformed")
+        if a in out:
+            raise UsageError(f"本部のアドレスが重複しています: {a!r}", code="hq_address_duplicate")
+        out.append(a)
+    return out
 
 
 class HqNodes:
@@ -76,4 +97,4 @@ class HqNodes:
                  "last_error": n.last_error} for i, n in enumerate(self.nodes)]
 
 
-__all__ = ["HqNodes", "NodeState"]
+__all__ = ["HqNodes", "NodeState", "checked_addresses"]
