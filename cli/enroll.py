@@ -49,7 +49,8 @@ def _cmd_enroll(args: argparse.Namespace) -> Outcome:
                              replace=args.replace, election=args.election, supervisor_pin=supervisor,
                              settings=EnrollSettings(card_wait_s=args.wait), progress=progress))
     text = (f"端末 {res.terminal} を投票所 {res.station}（選挙 {res.election_id}）に登録しました: {args.tdir}\n"
-            f"  登録窓口: {res.enrolled_via}。名簿 第 {res.roll_version} 版を導入済み。本部 {res.hq_address} と同期できます"
+            f"  登録窓口: {res.enrolled_via}。名簿 第 {res.roll_version} 版を導入済み。"
+            f"本部 {'、'.join(res.hq_addresses or (res.hq_address,))} と同期できます"
             f"（{res.timings.get('total_s', 0):.1f} 秒）。カードは使用済みになりました。")
     if res.replaced:
         text += f"\n  以前の端末ディレクトリは {res.replaced} に残しました（古い ID は失効しました）"
@@ -58,7 +59,7 @@ def _cmd_enroll(args: argparse.Namespace) -> Outcome:
     return Outcome({"code": "ok", "tdir": args.tdir, "terminal": res.terminal, "station": res.station,
                     "election": res.election_id, "card_serial": res.card_serial, "tls_serial": str(res.tls_serial),
                     "roll_version": res.roll_version, "hq_address": res.hq_address, "replaced": res.replaced,
-                    "enrolled_via": res.enrolled_via,
+                    "enrolled_via": res.enrolled_via, "hq_addresses": list(res.hq_addresses or (res.hq_address,)),
                     "timings": res.timings}, text)
 
 

@@ -10,6 +10,11 @@ CSR of the TLS key and the public half of the device key.
 Trust: the first request (GET /enroll/v1/ca) runs without verification on purpose; what it
 returns is trusted only if its SHA-256 equals the fingerprint on the card. Every later request
 verifies HQ's certificate chain against exactly that CA (no system store) and HQ's stable name.
+
+HQ nodes (issue 18): the card names one HQ address, but the election.toml HQ sends (over the
+pinned link) lists every node in ``[hq] addresses``; the terminal keeps it, and records as its
+own HQ address the one HQ names, which must be one of them, so the sync agent dials every node
+(sync_protocol/client.py) whichever node enrolled it. ``EnrollResult.hq_addresses`` says which.
 """
 
 from __future__ import annotations
@@ -99,6 +104,7 @@ class EnrollResult:
     replaced: str | None
     timings: dict[str, float] = field(default_factory=dict)
     enrolled_via: str = ""  # the enrollment address that served (of several HQ nodes', the first reachable)
+    hq_addresses: tuple[str, ...] = ()  # every HQ node the terminal will sync with, in the order it tries them
 
 
 class _Flow:
@@ -362,6 +368,9 @@ async def enroll(out: Path, reader: CardReader, reader_name: str, pin_source: Pi
             if cfg.election_id != data.election_id:
                 raise EnrollProtocolError("本部から受け取った選挙の設定がカードの選挙と違います", code="config_mismatch")
             cfg.station(data.station_id)
+            if proven.hq_address not in cfg.hq_nodes:  # the agent would then know this one node only
+                raise EnrollProtocolError(f"本部の同期アドレス {proven.hq_address} が選挙の設定の本部アドレス "
+                                          f"{list(cfg.hq_nodes)} にありません", code="config_mismatch")
             version = await _install_rolls(link, chal.session, proven, t, data, supervisor_pin, progress, timings)
             flow("roll_installed")
             timings["to_roll_s"] = loop.time() - t0
@@ -415,7 +424,7 @@ async def enroll(out: Path, reader: CardReader, reader_name: str, pin_source: Pi
     flow("committed")  # outside the try: the directory is in place whatever a listener does
     timings["total_s"] = loop.time() - t0
     return EnrollResult(data.terminal_id, data.station_id, data.election_id, data.serial_hex, cert.serial, version,
-                        proven.hq_address, replaced, timings, link.address)
+                        proven.hq_address, replaced, timings, link.address, cfg.hq_nodes)
 
 
 async def _commit(link: _Hq, session: bytes, settings: EnrollSettings) -> Any:
