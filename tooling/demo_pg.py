@@ -11,10 +11,10 @@ for ``--store postgresql``), so the SQLite demo stays as it was:
   primary SIGKILLed and the standby promoted (``pg_ctl promote``, what the operator does by hand,
   「運用者が待機系データベースを昇格」). ``close()`` kills and removes whatever still runs there, pass or
   fail: call it in a ``finally``.
-- ``second_node()``: the standby HQ node's own directory, a copy of the first one's without its
-  SQLite store, sockets or TLS key, with a certificate of its own from the election CA for the
-  election's HQ name (modelled on tests/integration/hq_nodes_env.node_with_own_cert; hq/nodes.py's
-  ``add_node`` replaces it once that lands).
+- the standby HQ node's own directory is made by ``hq/nodes.add_node``, the office's provisioning
+  path (``meibo hq add-node``): the first node's election, keys, CA and registry without its SQLite
+  store or TLS key, a certificate of its own from the election CA for the election's HQ name, and
+  ``node.json`` naming it ``hq-b`` (the name it leads under, in the store and on the console).
 - ``with_addresses()``: an election.toml whose ``[hq]`` names every node, in the order a terminal
   tries them (each behind its station's LTE emulator).
 
@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import random
 import re
-import shutil
 import signal
 import time
 from dataclasses import dataclass, field
@@ -37,8 +36,8 @@ from typing import Any
 from appliance.dirs import HqDir
 from ground.clock import SystemClock
 from ground.errors import MeiboError
+from hq.nodes import add_node
 from hq.store import HqStore
-from provisioning.pki import write_hq_cert
 from sync_protocol.fault_proxy import FaultProxy
 from sync_protocol.lte_link import PROFILES
 from tooling.demo import Demo
@@ -46,12 +45,6 @@ from tooling.demo_day import StationPlan
 from tooling.demo_report import DemoReport
 from tooling.meibo_process import free_port, run_meibo
 from tooling.pgcluster import PgNode, multi_host_dsn, new_base, remove_base, start_primary, start_standby
-
-# Files of an HQ directory a second node must not take over: the SQLite store (the nodes share
-# the PostgreSQL one; a copy would be a second, diverging record), its journal and WAL files, the
-# admin socket and locks of a running node, and the first node's TLS key (replaced below).
-_NOT_COPIED = ("hq.db", "hq.db-*", "*.sock", "*.lock", "hq.key", "hq.pem")
-
 
 @dataclass
 class PgDemoSite:
@@ -104,18 +97,6 @@ class PgDemoSite:
         remove_base(self.base)
 
 
-def second_node(hq: HqDir, root: Path, hosts: tuple[str, ...] = ()) -> HqDir:
-    """Another machine's HQ directory for the same election: everything the first node's has but
-    its store and its TLS key, and a key and certificate of its own for the election's HQ name
-    (and ``hosts``, host:port)."""
-    if root.exists():
-        raise MeiboError(f"{root} はすでにあります", code="demo_step_failed")
-    shutil.copytree(hq.root, root, ignore=shutil.ignore_patterns(*_NOT_COPIED))
-    node = HqDir(root)
-    write_hq_cert(node.pki, node.config(), SystemClock(), hosts=hosts)
-    return node
-
-
 def with_addresses(toml: str, addresses: list[str]) -> str:
     """``toml`` with its one ``[hq] address`` line replaced by ``addresses = [...]``."""
     line = re.compile(r'^address = "[^"]*"$', re.M)
@@ -159,7 +140,8 @@ class PgDemo(Demo):
         self.store_url = self.site.dsn
         self.report.pg_base = str(self.site.base)
         self.site.migrate(self.hq)
-        second_node(self.hq, self.hq_b.root, hosts=(f"127.0.0.1:{self.port_b}",))
+        add_node(self.hq, self.hq_b.root, "hq-b", SystemClock(), host=f"127.0.0.1:{self.port_b}")
+        self.say("本部ノード hq-b を作成（meibo hq add-node: 専用の TLS 証明書、hq.db は写さない）")
 
     async def start(self) -> None:
         assert self.site is not None

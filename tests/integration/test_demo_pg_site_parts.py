@@ -11,10 +11,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from appliance.dirs import HqDir
+from ground.clock import SystemClock
+from hq.nodes import add_node
 from hq.store import HqStore
 from provisioning.pki import PkiPaths, hq_server_name
 from tooling.demo_day import ELECTION_DAY, election_toml, plan_stations
-from tooling.demo_pg import PgDemoSite, second_node, with_addresses
+from tooling.demo_pg import PgDemoSite, with_addresses
 from tooling.meibo_process import run_meibo
 
 
@@ -36,7 +38,7 @@ def test_demo_hq_moved_to_the_pair_survives_the_primary_killed_and_nothing_is_le
     site = PgDemoSite.start(said.append)
     try:
         site.migrate(hq)
-        b = second_node(hq, tmp_path / "hq-b", hosts=("127.0.0.1:7002",))
+        b = add_node(hq, tmp_path / "hq-b", "hq-b", SystemClock(), host="127.0.0.1:7002")  # as demo_pg does
         assert not (b.root / "hq.db").exists()  # the nodes share the PostgreSQL store
         name = hq_server_name(hq.config().election_id)
         ca, cb = _cert(hq), _cert(b)
