@@ -21,6 +21,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 GAIJI_MARK = "〓"  # U+3013 GETA MARK
+# Where a font with the MJ variants is found (data only; the kiosk, console and PDF makers look).
+NAME_FONT_ENV = "MEIBO_NAME_FONT"
+NAME_FONT_CANDIDATES: tuple[str, ...] = ("/usr/share/fonts/truetype/ipamj/ipamjm.ttf",)  # fonts-ipamj-mincho
 
 
 def is_private_use(cp: int) -> bool:
@@ -62,4 +65,5 @@ def display_name(name: str, kana: str = "", drawable: Callable[[int], bool] | No
     return text
 
 
-__all__ = ["GAIJI_MARK", "is_private_use", "is_variation_selector", "has_ivs", "has_gaiji", "display_name"]
+__all__ = ["GAIJI_MARK", "NAME_FONT_ENV", "NAME_FONT_CANDIDATES", "is_private_use", "is_variation_selector", "has_ivs",
+           "has_gaiji", "display_name"]
