@@ -5,6 +5,9 @@ lookups belongs to the journal's owner). Imports barcode and kana parsing; no CL
 
 Results are ordered by kana then birth date and capped at ``MAX_RESULTS``; each carries its 状態
 and the ballots the terminal knows the voter received (``voted`` table: contest, station, time).
+Narrowing by a full birth date also finds the 生年月日 不詳 rows that date could be (``1945-03-00``,
+``1945-00-00``, ``0000-00-00`` for 1945-03-10): a poll worker must not miss a voter because the
+register does not know the day. ``birth_unknown`` in ``as_dict`` says a date is partly unknown.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from ground.errors import ApplianceError, UsageError
 from ground.hlc import wall_ms_of
 from appliance.kana import is_valid_kana, kana_key, prefix_upper_bound
 from ground.model import BarcodeFormat, DisplayReason, Sex, Status, Voter, VoterId
-from appliance.wareki import to_wareki
+from appliance.birthdate import birth_wareki, from_canonical
 
 MAX_RESULTS = 50
 _COLS = ("voter_id, district, name, kana, birth_date, sex, address, status, display_reason, moved_on, "
@@ -50,7 +53,8 @@ class Found:
         v = self.voter
         return {
             "voter_id": v.voter_id, "district": v.district, "name": v.name, "name_kana": v.name_kana,
-            "birth_date": v.birth_date.isoformat(), "birth_wareki": to_wareki(v.birth_date), "sex": v.sex.value,
+            "birth_date": v.birth_date.canonical(), "birth_wareki": birth_wareki(v.birth_date),
+            "birth_unknown": not v.birth_date.known, "sex": v.sex.value,
             "address": v.address, "status": v.status.value, "status_ja": status_ja(v),
             "display_reason": v.display_reason.value if v.display_reason else None,
             "moved_on": v.moved_on.isoformat() if v.moved_on else None,
@@ -78,7 +82,7 @@ def status_ja(v: Voter) -> str:
 
 def _voter(r: tuple[Any, ...]) -> Voter:
     vid, district, name, kana, birth, sex, address, status, reason, moved_on, within = r
-    return Voter(VoterId(vid), district, name, kana, date.fromisoformat(birth), Sex(sex), address, Status(status),
+    return Voter(VoterId(vid), district, name, kana, from_canonical(birth), Sex(sex), address, Status(status),
                  DisplayReason(reason) if reason else None, date.fromisoformat(moved_on) if moved_on else None,
                  None if within is None else bool(within))
 
@@ -129,8 +133,10 @@ def by_kana(conn: sqlite3.Connection, query: str, birth: date | None = None) -> 
         rows = conn.execute(f"SELECT {_COLS} FROM voters WHERE kana_key >= ? AND kana_key < ? "
                             "ORDER BY kana_key, birth_date, voter_id LIMIT ?", (key, hi, MAX_RESULTS + 1)).fetchall()
     else:
-        rows = conn.execute(f"SELECT {_COLS} FROM voters WHERE kana_key >= ? AND kana_key < ? AND birth_date = ? "
-                            "ORDER BY kana_key, birth_date, voter_id LIMIT ?",
-                            (key, hi, birth.isoformat(), MAX_RESULTS + 1)).fetchall()
+        could_be = (birth.isoformat(), f"{birth.year:04d}-{birth.month:02d}-00", f"{birth.year:04d}-00-00",
+                    "0000-00-00")  # the date itself and the 不詳 forms it may be
+        rows = conn.execute(f"SELECT {_COLS} FROM voters WHERE kana_key >= ? AND kana_key < ? "
+                            "AND birth_date IN (?, ?, ?, ?) ORDER BY kana_key, birth_date, voter_id LIMIT ?",
+                            (key, hi, *could_be, MAX_RESULTS + 1)).fetchall()
     truncated = len(rows) > MAX_RESULTS
     return LookupResult(_found(conn, rows[:MAX_RESULTS]), truncated)

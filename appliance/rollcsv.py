@@ -10,7 +10,14 @@ Rules (issue 2, "Roll import"):
 - every bad field is a ``Problem`` with file, row (line of the file, header = 1) and column;
   all of them are collected and ``RollInvalid`` is raised when there is any: nothing imports;
 - bounded: files over ``Limits.max_file_bytes`` and fields over ``Limits.max_field_chars``
-  are refused; after ``Limits.max_problems`` problems the rest are counted, not listed.
+  are refused; after ``Limits.max_problems`` problems the rest are counted, not listed;
+- 生年月日 不詳 (issue 19: ``1945-00-00``, ``昭和20年不詳``, ``昭和20年3月不詳``, ``不詳``) imports
+  with the unknown parts kept (``appliance.birthdate.parse_birth``); a date malformed or
+  impossible without a 不詳 mark is an error as before, and so is one whose known part proves
+  the voter under 18 on election day;
+- 宛名番号 (``atena``, optional column): a value must carry a valid check digit
+  (``roll_atena_check_digit``) and no two rows may share one (``roll_duplicate_atena``, naming
+  both rows); an empty cell is a row without one.
 """
 
 from __future__ import annotations
@@ -27,6 +34,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ground.errors import Problem, RollInvalid
+from appliance import atena as atena_no
+from appliance.birthdate import BirthDate, parse_birth, reaches_age_by
 from appliance.kana import is_valid_kana, normalize_kana
 from ground.model import DisplayReason, Sex, Status, Voter, VoterId
 from appliance.wareki import WarekiInvalid, parse_date
@@ -55,6 +64,7 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "display_reason": ("表示事由", "display_reason"),
     "moved_on": ("転出日", "moved_on"),
     "moved_to": ("転出先", "moved_to"),
+    "atena": ("宛名番号", "atena"),
 }
 REQUIRED = ("voter_id", "district", "name", "name_kana", "birth_date", "sex", "address")
 _HEADER_TO_FIELD = {h: f for f, names in COLUMNS.items() for h in names}
@@ -230,6 +240,7 @@ def _parse_text(text: io.TextIOWrapper, file: str, limits: Limits, probs: _Probl
         return
 
     seen: dict[str, int] = {}
+    seen_atena: dict[str, int] = {}
     ncols = len(header)
     fast = _fast_parser(index, limits, election_day)
     prev_line = reader.line_num
@@ -260,6 +271,13 @@ def _parse_text(text: io.TextIOWrapper, file: str, limits: Limits, probs: _Probl
             probs.add(row, shown["voter_id"], f"選挙人番号 {v.voter_id} が重複しています（{first}行目と同じ）",
                       "roll_duplicate_voter")
             continue
+        if v.atena is not None:
+            first = seen_atena.get(v.atena)
+            if first is not None:
+                probs.add(row, shown["atena"], f"宛名番号 {v.atena} が重複しています（{first}行目と{row}行目）",
+                          "roll_duplicate_atena")
+                continue
+            seen_atena[v.atena] = row
         seen[v.voter_id] = row
         count += 1
         if not probs:
@@ -279,7 +297,7 @@ def _fast_parser(index: dict[str, int], limits: Limits,
     """
     i_id, i_d, i_n, i_k, i_b, i_s, i_a = (index[f] for f in REQUIRED)
     i_st = index.get("status")
-    i_p, i_l = index.get("page"), index.get("line")
+    i_p, i_l, i_at = index.get("page"), index.get("line"), index.get("atena")
     i_extra = [index[f] for f in ("display_reason", "moved_on", "moved_to") if f in index]
     max_chars = limits.max_field_chars
     max_id = limits.max_voter_id_len
@@ -287,6 +305,7 @@ def _fast_parser(index: dict[str, int], limits: Limits,
     statuses = {"": Status.REGISTERED, "登録": Status.REGISTERED, "抹消": Status.DELETED}
     ascii_digits = _DIGITS.match
     valid_kana = is_valid_kana
+    atena_problem = atena_no.problem
     control = _CONTROL.search
     iso = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$").match
     youngest = None
@@ -316,13 +335,19 @@ def _fast_parser(index: dict[str, int], limits: Limits,
             if not ascii_digits(fields[i_l]) or len(fields[i_l]) > 9:
                 return None
             line = int(fields[i_l])
+        at = None
+        if i_at is not None and fields[i_at]:
+            at = fields[i_at]
+            if not ascii_digits(at) or atena_problem(at) is not None:
+                return None
         try:
             birth = date.fromisoformat(birth_s)
         except ValueError:
             return None
         if birth.year < 1868 or (youngest is not None and birth > youngest):
             return None
-        return Voter(VoterId(vid), int(dist), name, kana, birth, sex, address, status, None, None, None, page, line)
+        return Voter(VoterId(vid), int(dist), name, kana, BirthDate(birth.year, birth.month, birth.day), sex, address,
+                     status, None, None, None, page, line, at)
 
     return parse
 
@@ -351,11 +376,11 @@ def _row(fields: list[str], index: dict[str, int], shown: dict[str, str], row: i
         flagged.add(field)
         return ""
 
-    def fail(field: str, message: str) -> None:
+    def fail(field: str, message: str, code: str = "roll_invalid") -> None:
         nonlocal bad
         bad = True
         if field not in flagged:
-            probs.add(row, shown.get(field, COLUMNS[field][0]), message)
+            probs.add(row, shown.get(field, COLUMNS[field][0]), message, code)
 
     vid = _nfkc(get("voter_id"))
     if not vid:
@@ -382,20 +407,24 @@ def _row(fields: list[str], index: dict[str, int], shown: dict[str, str], row: i
     elif not is_valid_kana(kana):
         fail("name_kana", f"カナ以外の文字があります: {kana_raw!r}")
 
-    birth: date | None = None
+    birth: BirthDate | None = None
     b_raw = get("birth_date")
     if not b_raw:
         fail("birth_date", "生年月日がありません")
     else:
         try:
-            birth = parse_date(b_raw)
+            birth = parse_birth(b_raw)
         except WarekiInvalid as e:
             fail("birth_date", str(e))
         else:
-            if election_day is not None and _age_on(birth, election_day) < 18:
+            known = birth.as_date()
+            if election_day is not None and known is not None and _age_on(known, election_day) < 18:
                 fail("birth_date", f"選挙期日（{election_day.isoformat()}）に 18 歳未満です: {b_raw!r}")
-            elif election_day is not None and birth > election_day:
+            elif election_day is not None and known is not None and known > election_day:
                 fail("birth_date", f"生年月日が選挙期日より後です: {b_raw!r}")
+            elif election_day is not None and known is None and reaches_age_by(birth, election_day) is False:
+                fail("birth_date", f"生年月日（不詳を含む）から、選挙期日（{election_day.isoformat()}）に "
+                                   f"18 歳未満です: {b_raw!r}")
 
     s_raw = _nfkc(get("sex")).upper()
     sex = _SEX.get(s_raw)
@@ -433,7 +462,8 @@ def _row(fields: list[str], index: dict[str, int], shown: dict[str, str], row: i
                 except WarekiInvalid as e:
                     fail("moved_on", str(e))
                 else:
-                    if birth is not None and moved_on < birth:
+                    first_day = birth.earliest() if birth is not None else None
+                    if first_day is not None and moved_on < first_day:
                         fail("moved_on", f"転出日が生年月日より前です: {mo_raw!r}")
             if not mt_raw:
                 fail("moved_to", "転出の表示には転出先（県内/県外）が必要です")
@@ -454,9 +484,19 @@ def _row(fields: list[str], index: dict[str, int], shown: dict[str, str], row: i
     page = _opt_int(get("page"), "page", fail)
     line = _opt_int(get("line"), "line", fail)
 
+    at: str | None = None
+    at_raw = atena_no.normalize(get("atena"))
+    if at_raw:
+        why = atena_no.problem(at_raw)
+        if why is not None:
+            fail("atena", why, "roll_atena_check_digit")
+        else:
+            at = at_raw
+
     if bad or sex is None or status is None or birth is None:
         return None
-    return Voter(VoterId(vid), district, name, kana, birth, sex, address, status, reason, moved_on, within, page, line)
+    return Voter(VoterId(vid), district, name, kana, birth, sex, address, status, reason, moved_on, within, page, line,
+                 at)
 
 
 def _opt_int(raw: str, field: str, fail: Callable[[str, str], None]) -> int | None:

@@ -13,8 +13,12 @@ A map is a small TOML file::
     name_kana = 4
     atena = "宛名番号"             # optional: the 住基 person number, check digit validated
 
-Fields are those of ``appliance.rollcsv.COLUMNS`` plus ``atena``. Names are read byte-exact:
-nothing here normalises 氏名 (IVS and private-use 外字 stay as written).
+Fields are those of ``appliance.rollcsv.COLUMNS`` (``atena`` among them). Names are read
+byte-exact: nothing here normalises 氏名 (IVS and private-use 外字 stay as written).
+
+The dry run counts rows per status: ``ok``, ``birth_unknown`` (a 生年月日 不詳 row, imported with
+its unknown part), ``age_confirm`` (of those, the ones whose age the known part cannot prove on
+election day: the poll worker confirms it from an ID, 年齢確認) and ``error``.
 """
 
 from __future__ import annotations
@@ -29,12 +33,12 @@ from pathlib import Path
 from typing import Any
 
 from appliance import atena
-from appliance.birthdate import BirthDate, parse_birth
+from appliance.birthdate import BirthDate, parse_birth, reaches_age_by
 from appliance.rollcsv import COLUMNS, REQUIRED, Limits, check_fields
 from appliance.wareki import WarekiInvalid
 from ground.errors import Problem, RollInvalid
 
-FIELDS = (*COLUMNS, "atena")
+FIELDS = tuple(COLUMNS)
 ENCODINGS = ("auto", "cp932", "utf-8")
 
 
@@ -101,7 +105,7 @@ class CheckReport:
 
     def as_json(self) -> dict[str, Any]:
         return {"code": "ok" if not self.problem_total else "roll_invalid",
-                "counts": {k: self.counts.get(k, 0) for k in ("ok", "birth_unknown", "error")},
+                "counts": {k: self.counts.get(k, 0) for k in ("ok", "birth_unknown", "age_confirm", "error")},
                 "problem_total": self.problem_total,
                 "problems": [{"code": p.code, "message": p.message, "file": p.file, "row": p.row,
                               "column": p.column} for p in self.problems]}
@@ -185,18 +189,13 @@ def check(path: Path, cmap: ColumnMap, *, first: int = 20, limits: Limits = Limi
             birth = parse_birth(canon["birth_date"].strip())
         except WarekiInvalid:
             pass  # check_fields reports it with its own message
-        if birth is not None and not birth.known:
-            canon["birth_date"] = "2000-01-01"  # only to check the rest of the row; never kept
-        probs = check_fields(canon, shown, row, file, limits, election_day if birth is None or birth.known else None)
+        probs = check_fields(canon, shown, row, file, limits, election_day)
         for p in probs:
             add(p.row, p.column, p.message, p.code)
-        if "atena" in canon:
-            num = atena.normalize(canon["atena"])
-            why = atena.problem(num)
-            if why is not None:
-                add(row, shown["atena"], why, "roll_atena_check_digit")
-            elif num in seen_atena:
-                add(row, shown["atena"], f"宛名番号 {num} が重複しています（{seen_atena[num]}行目と同じ）",
+        num = atena.normalize(canon.get("atena", ""))
+        if num and atena.problem(num) is None:  # a bad check digit is among ``probs`` already
+            if num in seen_atena:
+                add(row, shown["atena"], f"宛名番号 {num} が重複しています（{seen_atena[num]}行目と{row}行目）",
                     "roll_duplicate_atena")
             else:
                 seen_atena[num] = row
@@ -209,6 +208,8 @@ def check(path: Path, cmap: ColumnMap, *, first: int = 20, limits: Limits = Limi
             rep.counts["error"] += 1
         elif birth is not None and not birth.known:
             rep.counts["birth_unknown"] += 1
+            if election_day is not None and reaches_age_by(birth, election_day) is None:
+                rep.counts["age_confirm"] += 1  # only an election day can tell
         else:
             rep.counts["ok"] += 1
     return rep
@@ -219,8 +220,7 @@ def to_canonical(path: Path, cmap: ColumnMap, *, limits: Limits = Limits()) -> b
     fields only, rows in the same order so row numbers stay the export's), after the checks only
     a map can ask for: 宛名番号 check digit and duplicates. Raise ``RollInvalid`` listing them.
 
-    A 生年月日 不詳 row is refused here for now (code ``roll_birth_unknown``): the roll package
-    and terminal store do not yet carry the unknown part (issue 19, not done).
+    A 生年月日 不詳 row passes through as written; ``rollcsv`` keeps its unknown part.
     """
     file = str(path)
     try:
@@ -228,10 +228,10 @@ def to_canonical(path: Path, cmap: ColumnMap, *, limits: Limits = Limits()) -> b
     except OSError as e:
         raise RollInvalid(f"名簿ファイルを読めません: {file} ({e.strerror})", code="roll_unreadable") from e
     rep = check(path, cmap, first=limits.max_problems, limits=limits)
-    if rep.problem_total == 0 and rep.counts.get("birth_unknown", 0) == 0:
+    if rep.problem_total == 0:
         reader = csv.reader(io.StringIO(_decode(data, cmap.encoding, file), newline=""), strict=True)
         header = [h.strip() for h in next(reader)]
-        cols = {f: (w - 1 if isinstance(w, int) else header.index(w)) for f, w in cmap.columns.items() if f != "atena"}
+        cols = {f: (w - 1 if isinstance(w, int) else header.index(w)) for f, w in cmap.columns.items()}
         # Not a csv.writer (those go through csvsafe, whose formula defusing would change a name):
         # this text is never opened by a spreadsheet, only read back by rollcsv. Every field quoted.
         lines = [",".join(COLUMNS[f][1] for f in cols)]
@@ -239,11 +239,5 @@ def to_canonical(path: Path, cmap: ColumnMap, *, limits: Limits = Limits()) -> b
             lines.append(",".join('"' + (fields[i] if i < len(fields) else "").replace('"', '""') + '"'
                                   for i in cols.values()) if fields else "")
         return ("\n".join(lines) + "\n").encode("utf-8")
-    problems = list(rep.problems)
-    unknown = rep.counts.get("birth_unknown", 0)
-    if unknown:
-        problems.append(Problem("roll_birth_unknown", f"生年月日不詳の行が {unknown} 行あります。"
-                                "名簿パッケージが不詳を運べるようになるまで取り込めません", file))
-    total = rep.problem_total + (1 if unknown else 0)
-    raise RollInvalid(f"{file}: 名簿ファイルに誤りがあります（{total} 件）。何も取り込んでいません。",
-                      problems=problems, total=total)
+    raise RollInvalid(f"{file}: 名簿ファイルに誤りがあります（{rep.problem_total} 件）。何も取り込んでいません。",
+                      problems=list(rep.problems), total=rep.problem_total)

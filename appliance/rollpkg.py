@@ -29,6 +29,7 @@ from typing import Any, Literal
 import nacl.exceptions
 import nacl.signing
 
+from ground.birthdate import parse_canonical
 from ground.errors import RollRejected, RollSignatureInvalid
 from ground.events import canonical_json
 from ground.model import DisplayReason, Sex, Status, Voter, VoterId
@@ -111,7 +112,7 @@ def public_key_of(seed: bytes) -> bytes:
 
 def encode_voter(v: Voter) -> str:
     """One canonical TSV line (no newline) of the package columns ``FIELDS``."""
-    fields = (v.voter_id, str(v.district), v.name, v.name_kana, v.birth_date.isoformat(), v.sex.value,
+    fields = (v.voter_id, str(v.district), v.name, v.name_kana, v.birth_date.canonical(), v.sex.value,
               v.address, v.status.value, v.display_reason.value if v.display_reason else "",
               v.moved_on.isoformat() if v.moved_on else "",
               "" if v.moved_within_prefecture is None else ("1" if v.moved_within_prefecture else "0"))
@@ -146,7 +147,10 @@ def row_tuple(text: str) -> tuple[Any, ...]:
     if m is None:
         raise BadRow("形式")
     vid, district, name, kana, birth, sex, address, plain, lost, moved_on, within = m.groups()
-    date.fromisoformat(birth)  # a real calendar day (ValueError otherwise)
+    if "-00" in birth or birth[:4] == "0000":  # 生年月日 不詳: 00 for each unknown part
+        parse_canonical(birth)  # ValueError for 0000-03-00, 1945-00-12, 1945-13-00 …
+    else:
+        date.fromisoformat(birth)  # a real calendar day (ValueError otherwise)
     if moved_on is not None:
         date.fromisoformat(moved_on)
         status, reason = "displayed", "moved"
@@ -167,7 +171,7 @@ def decode_voter(line: str) -> Voter:
     except (BadRow, ValueError) as e:
         raise ValueError(f"bad roll row: {e}") from None
     vid, district, name, kana, _key, birth, sex, address, status, reason, moved_on, within = t
-    return Voter(VoterId(vid), district, name, kana, date.fromisoformat(birth), Sex(sex), address, Status(status),
+    return Voter(VoterId(vid), district, name, kana, parse_canonical(birth), Sex(sex), address, Status(status),
                  DisplayReason(reason) if reason else None, date.fromisoformat(moved_on) if moved_on else None,
                  None if within is None else bool(within))
 

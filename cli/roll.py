@@ -48,7 +48,8 @@ def cmd_check(args: argparse.Namespace) -> Outcome:
     day = date.fromisoformat(args.election_day) if args.election_day else None
     rep = check_roll(Path(args.csv), load_map(Path(args.map)), first=args.first, election_day=day)
     c = rep.counts
-    lines = [f"{args.csv}: 正常 {c.get('ok', 0)} 行、生年月日不詳 {c.get('birth_unknown', 0)} 行、"
+    confirm = f"（うち年齢確認が必要 {c.get('age_confirm', 0)} 行）" if day is not None else ""
+    lines = [f"{args.csv}: 正常 {c.get('ok', 0)} 行、生年月日不詳 {c.get('birth_unknown', 0)} 行{confirm}、"
              f"誤り {c.get('error', 0)} 行（誤り {rep.problem_total} 件）。何も変更していません。"]
     lines += [f"  {p.where()}: {p.message}" for p in rep.problems]
     if rep.problem_total > len(rep.problems):

@@ -14,13 +14,13 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 
 from appliance.dirs import write_atomic
 from ground.errors import UsageError
 from ground.model import ElectionConfig, StationKind
-from appliance.wareki import to_wareki
+from appliance.birthdate import BirthDate, birth_wareki, from_canonical
 from hq.ledger import Ledger
 from hq.records import hlc_dt
 
@@ -36,7 +36,7 @@ class RollRow:
     district: int
     name: str
     kana: str
-    birth_date: date
+    birth_date: BirthDate  # parts may be 不詳 (issue 19)
     sex: str
     address: str
     status: str
@@ -104,7 +104,7 @@ def build_extract(config: ElectionConfig, station_id: str, roll: Iterable[RollRo
 
 def roll_rows(conn: sqlite3.Connection) -> list[RollRow]:
     """Every row of HQDIR/roll.db's ``roll`` table."""
-    return [RollRow(str(r[0]), int(r[1]), str(r[2]), str(r[3]), date.fromisoformat(str(r[4])), str(r[5]),
+    return [RollRow(str(r[0]), int(r[1]), str(r[2]), str(r[3]), from_canonical(str(r[4])), str(r[5]),
                     str(r[6]), str(r[7])) for r in conn.execute(
         "SELECT voter_id, district, name, kana, birth_date, sex, address, status FROM roll")]
 
@@ -164,7 +164,7 @@ def render_pdf(ex: Extract, out: Path, font: Path = DEFAULT_FONT) -> int:
             v = er.voter
             style = voted_style if any(er.marks) else None
             r = t.row()
-            for cell in (v.voter_id, v.name, v.kana, f"{to_wareki(v.birth_date, short=True)}",
+            for cell in (v.voter_id, v.name, v.kana, f"{birth_wareki(v.birth_date, short=True)}",
                          {"M": "男", "F": "女"}.get(v.sex, v.sex), v.address[:40], STATUS_JA.get(v.status, v.status),
                          *er.marks, ""):
                 r.cell(cell, style=style)

@@ -26,6 +26,7 @@ from datetime import date, datetime
 from typing import Any, Protocol
 
 from appliance.csvsafe import excel_csv
+from ground.birthdate import BirthDate, parse_canonical
 from ground.errors import UsageError
 from ground.events import Event, EventKind, decode
 from ground.model import HQ_TERMINAL, ElectionConfig, StationId, StationKind, TerminalId, VoterId
@@ -125,7 +126,7 @@ def absentee_notices(current: Mapping[tuple[str, str], Mapping[str, Any]]) -> li
 class RollFact:
     district: int
     sex: str  # M / F
-    birth_date: date
+    birth_date: BirthDate | date  # a BirthDate from roll.db, parts may be 不詳 (issue 19)
     status: str  # registered / deleted / displayed
 
 
@@ -158,8 +159,19 @@ def checkin_marks(events: Iterable[Event]) -> dict[tuple[str, int], Mapping[str,
     return {(e.terminal, e.seq): e.data for e in events if e.kind is EventKind.CHECKIN}
 
 
-def age_on(birth: date, day: date) -> int:
+def age_on(birth: date | BirthDate, day: date) -> int | None:
+    """Full years on ``day``; ``None`` when a 不詳 birth date leaves the age open."""
+    if isinstance(birth, BirthDate):
+        return birth.age_on(day)
     return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
+
+
+AGE_UNKNOWN_BAND = "年齢不詳"  # 生年月日 不詳 leaves the age open: its own row, never guessed into a band
+
+
+def _band(birth: BirthDate | date, day: date) -> str | None:
+    a = age_on(birth, day)
+    return AGE_UNKNOWN_BAND if a is None else age_band(a)
 
 
 def age_band(age: int) -> str | None:
@@ -233,7 +245,7 @@ def turnout_by_age(ledger: Ledger, config: ElectionConfig, roll: Mapping[str, Ro
     day = config.election_day
     electors: dict[tuple[str, str], int] = {}
     for f in roll.values():
-        b = age_band(age_on(f.birth_date, day))
+        b = _band(f.birth_date, day)
         if f.status == "registered" and b:
             electors[(b, f.sex)] = electors.get((b, f.sex), 0) + 1
     voted: dict[tuple[str, str], set[str]] = {}
@@ -241,11 +253,14 @@ def turnout_by_age(ledger: Ledger, config: ElectionConfig, roll: Mapping[str, Ro
         fact = roll.get(v.voter)
         if fact is None or fact.status != "registered":
             continue
-        b = age_band(age_on(fact.birth_date, day))
+        b = _band(fact.birth_date, day)
         if b:
             voted.setdefault((b, fact.sex), set()).add(v.voter)
     rows = []
-    for label, _, _ in AGE_BANDS:
+    labels = [label for label, _, _ in AGE_BANDS]
+    if any(b == AGE_UNKNOWN_BAND for b, _ in electors):
+        labels.append(AGE_UNKNOWN_BAND)
+    for label in labels:
         e = {s: electors.get((label, s), 0) for s in ("M", "F")}
         n = {s: len(voted.get((label, s), ())) for s in ("M", "F")}
         te, tn = e["M"] + e["F"], n["M"] + n["F"]
@@ -405,7 +420,7 @@ def events_of_kinds(store: EventsStore, kinds: Sequence[str] = ("checkin", "tent
 
 def roll_facts(conn: sqlite3.Connection) -> dict[str, RollFact]:
     """From HQDIR/roll.db's ``roll`` table (hq/roll.py)."""
-    return {str(v): RollFact(int(d), str(s), date.fromisoformat(str(b)), str(st)) for v, d, s, b, st in conn.execute(
+    return {str(v): RollFact(int(d), str(s), parse_canonical(str(b)), str(st)) for v, d, s, b, st in conn.execute(
         "SELECT voter_id, district, sex, birth_date, status FROM roll")}
 
 

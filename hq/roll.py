@@ -82,7 +82,20 @@ def _m2(c: sqlite3.Connection) -> None:
     )
 
 
-HQ_ROLL_MIGRATIONS: list[Migration] = [_m1, _m2]
+def _m3(c: sqlite3.Connection) -> None:
+    # 宛名番号 (issue 19): kept when the export has it, never two rows with one. Existing rows keep
+    # NULL (the roll they came from had no such column). birth_date needs no change: its text is
+    # the canonical form, a 不詳 part written 00 (ground/birthdate.py).
+    _script(
+        c,
+        """
+        ALTER TABLE roll ADD COLUMN atena TEXT;
+        CREATE UNIQUE INDEX roll_atena ON roll(atena) WHERE atena IS NOT NULL;
+        """
+    )
+
+
+HQ_ROLL_MIGRATIONS: list[Migration] = [_m1, _m2, _m3]
 
 
 def open_roll_db(hq: HqDir) -> Store:
@@ -134,10 +147,12 @@ def import_roll(hq: HqDir, csv_path: Path, clock: Clock, limits: CsvLimits = Csv
                            v.address, v.status.value, v.display_reason.value if v.display_reason else None,
                            v.moved_on.isoformat() if v.moved_on else None,
                            None if v.moved_within_prefecture is None else int(v.moved_within_prefecture),
-                           v.page, v.line, encode_voter(v))
+                           v.page, v.line, encode_voter(v), v.atena)
 
             conn.execute("PRAGMA cache_size=-131072")
-            conn.executemany("INSERT INTO roll VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows())
+            conn.executemany("INSERT INTO roll(voter_id, district, name, kana, birth_date, sex, address, status, "
+                             "display_reason, moved_on, moved_within_pref, page, line, canon, atena) "
+                             "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows())
             conn.execute("PRAGMA cache_size=-2000")
             digest = _file_sha256(csv_path)
             for k, val in (("imported_at", clock.now().isoformat()), ("import_source", str(csv_path)),

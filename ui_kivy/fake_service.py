@@ -99,7 +99,7 @@ class FakeKioskService:
         if not is_valid_kana(key):
             raise UsageError(f"氏名カナはかな（ひらがな・カタカナ）で入力してください: {query!r}", code="kana_invalid")
         hits = sorted((v for v in self.voters if kana_key(v.name_kana).startswith(key)
-                       and (birth is None or v.birth_date == birth)),
+                       and (birth is None or v.birth_date.could_be(birth))),
                       key=lambda v: (kana_key(v.name_kana), v.birth_date, v.voter_id))
         return SearchAnswer(tuple(self._card(v) for v in hits[:MAX_RESULTS]), len(hits) > MAX_RESULTS)
 

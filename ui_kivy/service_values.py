@@ -21,6 +21,7 @@ from typing import Any
 from appliance import lookup, procedures
 from appliance.eligibility import Code, ContestDecision, Decision
 from appliance.terminal import hlc_to_jst
+from appliance.birthdate import birth_wareki
 from appliance.wareki import to_wareki
 from ground.errors import UsageError
 from ground.events import EventKind
@@ -54,9 +55,9 @@ class VoterCard:
     voter_id: str
     name: str
     kana: str
-    birth_date: date
+    birth_date: date | None  # None when the 生年月日 is partly 不詳 (birth_wareki says which part)
     birth_wareki: str
-    age: int
+    age: int | None  # None when a 不詳 birth date leaves it open
     sex_ja: str
     address: str
     district: int
@@ -204,8 +205,8 @@ def card_of(v: Voter, today: date, voted: Sequence[VotedLine] = (),
     if config is not None:  # the config's contest order, the order ballots are handed
         order: dict[str, int] = {c: i for i, c in enumerate(config.contest_ids)}
         voted = sorted(voted, key=lambda x: order.get(x.contest, len(order)))
-    return VoterCard(v.voter_id, v.name, v.name_kana, v.birth_date, to_wareki(v.birth_date),
-                     age_on(v.birth_date, today), v.sex.ja, v.address, v.district, lookup.status_ja(v),
+    return VoterCard(v.voter_id, v.name, v.name_kana, v.birth_date.as_date(), birth_wareki(v.birth_date),
+                     v.birth_date.age_on(today), v.sex.ja, v.address, v.district, lookup.status_ja(v),
                      tuple(voted))
 
 

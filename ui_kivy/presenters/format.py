@@ -16,7 +16,7 @@ def mdhm(at: datetime | None) -> str:
 
 
 def birth_text(card: VoterCard) -> str:
-    return f"{card.birth_wareki}（{card.age}歳）"
+    return f"{card.birth_wareki}（{card.age}歳）" if card.age is not None else f"{card.birth_wareki}（年齢不詳）"
 
 
 def bars_text(bars: int) -> str:

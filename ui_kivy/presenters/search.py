@@ -197,7 +197,8 @@ class SearchPresenter:
             self.state = replace(self.state, message=str(e.args[0]))
             return False
         self._run(None)
-        cards = tuple(c for c in self._cards if c.birth_date.year == first.year and era_of(c.birth_date) is era)
+        cards = tuple(c for c in self._cards if c.birth_date is not None and c.birth_date.year == first.year
+                      and era_of(c.birth_date) is era)
         self._show(cards, False)
         self.state = replace(self.state, birth_filter=f"生年 {b.era}{int(y)}年")
         return True

@@ -71,9 +71,9 @@ def test_dry_run_counts_statuses_names_problems_and_changes_nothing(tmp_path: Pa
     assert (bad_row, "生年月日", "roll_invalid") in problems  # 2月30日 without a 不詳 mark stays an error
     assert (bad_row + 1, "宛名番号", "roll_duplicate_atena") in problems
     if encoding == "utf-8":
-        assert d["counts"] == {"ok": 1, "birth_unknown": 2, "error": 2}
+        assert d["counts"] == {"ok": 1, "birth_unknown": 2, "age_confirm": 0, "error": 2}
     else:
-        assert d["counts"] == {"ok": 1, "birth_unknown": 0, "error": 2}
+        assert d["counts"] == {"ok": 1, "birth_unknown": 0, "age_confirm": 0, "error": 2}
 
 
 def test_text_output_says_nothing_changed(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -132,11 +132,16 @@ def test_import_with_map_reads_the_export_and_refuses_bad_atena_changing_nothing
     assert _snapshot(pair.hq.root) == before  # refused before the roll was opened
 
 
-def test_import_with_map_refuses_unknown_dates_until_the_package_carries_them(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_import_with_map_keeps_unknown_dates_and_atena(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    # Issue 19: a 不詳 row imports with its unknown part (it used to be refused as roll_birth_unknown).
     pair = make_pair(tmp_path)
     (tmp_path / "map.toml").write_text(MAP.format(enc="utf-8"), encoding="utf-8")
     rc, d = _import(capsys, str(pair.hq.root), _export(tmp_path / "u.csv", "utf-8", ROWS[:2]), tmp_path / "map.toml")
-    assert rc != 0 and "roll_birth_unknown" in {p["code"] for p in d["problems"]}
+    assert rc == 0 and d["rows"] == 2
+    import sqlite3
+    with sqlite3.connect(pair.hq.roll_db) as c:
+        rows = c.execute("SELECT voter_id, birth_date, atena FROM roll ORDER BY voter_id").fetchall()
+    assert rows == [("0000000001", "1985-04-01", "983205673214"), ("0000000002", "1945-00-00", "100000000013")]
 
 
 def test_cp932_gaiji_in_the_user_defined_area_imports_as_the_same_private_use_character(tmp_path: Path) -> None:

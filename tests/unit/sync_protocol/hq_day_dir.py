@@ -37,7 +37,8 @@ def hq_with_day(tmp: Path) -> tuple[HqDir, Day]:
         with rs.atomic() as c:
             for vid, f in roll().items():
                 i = int(vid)
-                c.execute("INSERT INTO roll VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                c.execute("INSERT INTO roll(voter_id, district, name, kana, birth_date, sex, address, status, display_reason, "
+                          "moved_on, moved_within_pref, page, line, canon) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                           (vid, f.district, f"選挙人{i:02d} 太郎", f"{KANA[i % 10]} タロウ{i:02d}", f.birth_date.isoformat(),
                            f.sex, f"横浜市中区本町{i}-1", f.status, None, None, None, None, None, f"canon-{vid}"))
     finally:
