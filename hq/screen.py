@@ -30,6 +30,9 @@ from ground.model import StationId, TerminalId, VoterId
 STATION_MISMATCH = "station_mismatch"
 VOTER_UNKNOWN = "voter_unknown"
 CONTEST_UNKNOWN = "contest_unknown"
+# a real check-in from a station one of whose terminals is still in test mode (hq/rehearsal.py):
+# refused as a whole, and the terminal is told so (a verdict "R", never オフライン受付)
+STATION_IN_REHEARSAL = "station_in_rehearsal"
 # the station HQ gives a terminal it replays events of but no longer has in its registry
 UNKNOWN_STATION = StationId("?")
 
@@ -37,6 +40,7 @@ _MESSAGES = {
     STATION_MISMATCH: "登録された投票所（{registered}）と異なる投票所（{claimed}）の受付として送られました。投票済として記録していません",
     VOTER_UNKNOWN: "公開した選挙人名簿にない選挙人（{voter}）の受付です。証拠として保存し、投票済として数えていません",
     CONTEST_UNKNOWN: "この選挙にない選挙（{contests}）の受付です。その選挙は記録していません",
+    STATION_IN_REHEARSAL: "試験モードの端末が残っている投票所（{registered}）の受付です。投票済として記録していません",
 }
 
 
@@ -96,5 +100,13 @@ def screen_checkin(terminal: TerminalId, seq: int, hlc: int, data: Mapping[str, 
     return cs, []
 
 
-__all__ = ["Refusal", "screen_checkin", "needs_screen", "STATION_MISMATCH", "VOTER_UNKNOWN", "CONTEST_UNKNOWN",
-           "UNKNOWN_STATION"]
+def rehearsal_refusal(terminal: TerminalId, seq: int, hlc: int, data: Mapping[str, Any],
+                      registered: StationId) -> Refusal:
+    """The whole check-in refused: its station still has a terminal in test mode."""
+    return Refusal(terminal, seq, STATION_IN_REHEARSAL, VoterId(str(data["voter"])),
+                   tuple(str(c) for c in data["contests"]), StationId(str(data.get("station", ""))), registered,
+                   hlc, str(data.get("clerk", "")))
+
+
+__all__ = ["Refusal", "screen_checkin", "needs_screen", "rehearsal_refusal", "STATION_MISMATCH", "VOTER_UNKNOWN",
+           "CONTEST_UNKNOWN", "STATION_IN_REHEARSAL", "UNKNOWN_STATION"]

@@ -52,6 +52,7 @@ from hq.store import HqStore
 from hq.store_db import Fenced, Leader
 from hq.ledger import Ledger
 from hq.session import HqSession, SessionResult
+from hq.rehearsal import RehearsalHost
 from hq.crl_keeper import CrlKeeper
 from hq.nodes import node_name_of
 from sync_protocol.tls import ServerTls
@@ -145,6 +146,7 @@ class HqNode:
         self.frames_in = 0
         self.bytes_in = 0
         self.bytes_out = 0
+        self.rehearsal = RehearsalHost(self)  # a rehearsal HELLO goes to the test ledger (hq/rehearsal.py)
 
     def _lead_lock(self) -> LeadLock | None:
         if self.store.url.backend != "postgresql":
@@ -223,6 +225,7 @@ class HqNode:
             if not fut.done():
                 fut.set_exception(SyncError("本部を停止中です", code="hq_stopping"))
         self._queue = []
+        await self.rehearsal.stop()
         await self.io(self.store.close)
         if self.lead_lock is not None:
             await asyncio.to_thread(self.lead_lock.close)
@@ -392,10 +395,15 @@ class HqNode:
         await ws.prepare(request)
         if pending is not None:
             pending.ws = ws  # from now on the deadline closes with 4008, not by dropping the socket
+        # a HELLO for the rehearsal's id is served by the test ledger, before anything here sees it
+        msgs = await self.rehearsal.route(ws, terminal, serial, pending, request.remote or "")
+        if msgs is None:
+            return ws
         sess = HqSession(self.ledger, terminal, roll_version=self.roll_version,
                          contests=list(self.store.config.contest_ids),
                          zaigai_version=lambda: zaigai_version_or_none(self.hq),
-                         certificate_current=lambda: self.store.certificate_current(terminal, serial))
+                         certificate_current=lambda: self.store.certificate_current(terminal, serial),
+                         rehearsing=self.rehearsal.stations)
         entry = (sess, ws)
         # a replaced certificate is refused at HELLO; meanwhile it is not the terminal online
         listed = sess.certificate_current()
@@ -405,7 +413,7 @@ class HqNode:
         try:
             if listed:
                 await self._touch(terminal, peer, None)
-            async for msg in ws:
+            async for msg in msgs:
                 if msg.type is not WSMsgType.BINARY:
                     if msg.type in (WSMsgType.TEXT,):
                         await ws.close(code=4000, message=b"binary frames only")

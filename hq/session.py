@@ -4,6 +4,14 @@ The terminal's end is ``TerminalLink`` (``sync_protocol/session.py``, where the 
 described). ``HqSession`` takes decoded frames in and gives frames and the events to commit out;
 ``hq/server.py`` and the simulator do the I/O. Its legal moves are a table; an illegal move raises
 ``IllegalTransition`` and leaves the state unchanged.
+
+The rehearsal (リハーサル, hq/rehearsal.py): a HELLO for ``rehearsal_id(election)`` is served by the
+test ledger's own session while HQ's switch is on (the server routes it there before this session
+sees it); one that reaches the real ledger's session means the switch is off, and is refused with
+``rehearsal_not_started``. ``rehearsing()`` names the stations with a terminal still in test mode:
+a real check-in from one of them is refused as a whole (hq/screen.py ``station_in_rehearsal``) and
+its verdict says so ("R"), so the kiosk stops with 試験モードの端末が残っています instead of
+handing ballots on オフライン受付.
 """
 
 from __future__ import annotations
@@ -14,8 +22,10 @@ from typing import Any, Callable, Sequence
 
 from ground.errors import IllegalTransition
 from ground.events import Event
+from ground.rehearsal import is_rehearsal, real_id
 from ground.model import TerminalId
 from hq.ledger import BatchCheck, Ledger
+from hq.screen import STATION_IN_REHEARSAL
 from sync_protocol.codec import PROTOCOL_VERSION, Frame, FrameType
 from sync_protocol.errors import BatchRejected, HeaderInvalid
 from sync_protocol.headers import MAX_UNDECIDED, check_frame
@@ -64,8 +74,10 @@ class HqSession:
 
     def __init__(self, ledger: Ledger, terminal: TerminalId, roll_version: Callable[[], int] = lambda: 0,
                  contests: list[str] | None = None, zaigai_version: Callable[[], int | None] | None = None,
-                 certificate_current: Callable[[], bool] = lambda: True) -> None:
+                 certificate_current: Callable[[], bool] = lambda: True,
+                 rehearsing: Callable[[], frozenset[str]] = frozenset) -> None:
         self.ledger = ledger
+        self._rehearsing = rehearsing  # stations with a terminal in test mode (module doc)
         self.terminal = terminal
         self.certificate_current = certificate_current
         self.state = SessionState.AWAIT_HELLO
@@ -105,6 +117,10 @@ class HqSession:
             if (bad := self._header_refusal(frame)) is not None:  # after ``v``: a newer version may differ
                 return bad
             if h.get("election") != self.ledger.election_id:
+                el = h.get("election")  # a str: checked by check_frame above
+                if isinstance(el, str) and is_rehearsal(el) and real_id(el) == self.ledger.election_id:
+                    return self._refuse("rehearsal_not_started",
+                                        "本部でリハーサル（試験モード）が開始されていません。本部に連絡してください")
                 return self._refuse("other_election", "別の選挙の端末です")
             if h.get("terminal") != self.terminal:
                 return self._refuse("identity_mismatch", "証明書と端末IDが一致しません")
@@ -154,6 +170,8 @@ class HqSession:
             if chk.gap_from is not None:
                 return SessionResult(send=[Frame(FrameType.RESEND, {"from": chk.gap_from})])
             self._move("batch")
+            # read by the ledger as the caller applies these events, right after this returns
+            self.ledger.rehearsing = self._rehearsing()
             seqs = [ev.seq for ev in frame.events]
             return SessionResult(to_commit=chk.new_events, pending_ack=(int(h["last"]), seqs))
         if frame.type is FrameType.STATUS:
@@ -181,6 +199,12 @@ class HqSession:
         """Check-ins whose every contest was accepted (the common case) travel as seq ranges in
         ``ok``; any other check-in lists each contest in ``v``. Bytes matter on metered LTE."""
         ok, detailed = self.ledger.verdict_wire(self.terminal, seqs)
+        if self.ledger.refusal_of:  # refused for a terminal in test mode at the station: told, as "R"
+            of = self.ledger.refusal_of
+            for s in seqs:
+                for r in of.get((self.terminal, s), ()):
+                    if r.code == STATION_IN_REHEARSAL:
+                        detailed.extend([s, c, "R", r.code] for c in r.contests)
         return {"ok": ok, "v": detailed}
 
     def flags_frame(self, committed_upto: int, limit: int = 5000) -> Frame | None:

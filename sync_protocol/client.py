@@ -41,6 +41,7 @@ from ground.clock import Clock, SystemClock
 from ground.errors import IllegalTransition, MeiboError
 from ground.events import EventKind, genesis_hash
 from ground.model import StationId, TerminalId
+from ground.rehearsal import real_id
 from appliance.store import Store
 from appliance.terminal import Terminal, VotedFlag
 from provisioning.pki import hq_server_name
@@ -216,7 +217,7 @@ class SyncAgent:
             return
         with self.store.atomic() as c:
             for v in verdicts:
-                if not v.accepted and v.contest in contests:
+                if not v.accepted and v.contest in contests and not v.code:  # "R": refused, no earlier ballot
                     c.execute("INSERT OR IGNORE INTO voted(voter_id, contest, terminal, station, hlc, seq) "
                               "VALUES(?,?,?,?,?,?)", (ev.voter, v.contest, v.terminal, v.station, v.hlc, v.first_seq))
 
@@ -283,7 +284,7 @@ class SyncAgent:
                                         sock_connect=self.settings.connect_timeout_s)
         async with aiohttp.ClientSession(timeout=timeout) as http:
             async with http.ws_connect(f"wss://{host}:{port}/sync", ssl=self._ssl,
-                                       server_hostname=hq_server_name(self.term.config.election_id),
+                                       server_hostname=hq_server_name(real_id(self.term.config.election_id)),  # a rehearsal's HQ is the election's
                                        heartbeat=self.settings.heartbeat_s, compress=0,
                                        max_msg_size=1 << 20) as ws:
                 self._ws = ws

@@ -78,11 +78,15 @@ def _ranges(v: Any) -> bool:
 
 
 def _verdict(e: Any) -> bool:
-    """One ``v`` entry: [seq, contest, "A"] or [seq, contest, "V", station, terminal, hlc, first_seq]."""
+    """One ``v`` entry: [seq, contest, "A"], [seq, contest, "V", station, terminal, hlc, first_seq],
+    or [seq, contest, "R", code]: HQ refused to count the check-in and says why (a station with a
+    terminal still in test mode, ``station_in_rehearsal``): no ballot, never オフライン受付."""
     if type(e) is not list or not e or not _uint(e[0]):
         return False
     if len(e) == 3:
         return _text(e[1]) and e[2] == "A"
+    if len(e) == 4:
+        return _text(e[1]) and e[2] == "R" and _text(e[3])
     return (len(e) == 7 and _text(e[1]) and e[2] == "V" and _text(e[3]) and _text(e[4]) and _uint(e[5])
             and _uint(e[6]))
 

@@ -69,6 +69,9 @@ class TerminalVerdict:
     terminal: TerminalId = TerminalId("")
     hlc: int = 0
     first_seq: int = 0  # the earlier ballot's sequence number on its terminal
+    # not accepted and no earlier ballot: HQ refused to count the check-in, and why (a "R" entry,
+    # e.g. ``station_in_rehearsal``: 試験モードの端末が残っています). The contest is withheld.
+    code: str = ""
 
 
 @dataclass
@@ -238,6 +241,8 @@ def _parse_verdicts(h: dict[str, Any]) -> list[TerminalVerdict]:
     for v in h.get("v", []):
         if v[2] == "A":
             out.append(TerminalVerdict(int(v[0]), str(v[1]), True))
+        elif v[2] == "R":
+            out.append(TerminalVerdict(int(v[0]), str(v[1]), False, code=str(v[3])))
         else:
             out.append(TerminalVerdict(int(v[0]), str(v[1]), False, StationId(str(v[3])), TerminalId(str(v[4])),
                                        int(v[5]), int(v[6])))

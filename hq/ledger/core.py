@@ -15,7 +15,7 @@ from sync_protocol.crypto import verify_batch
 from sync_protocol.errors import BatchRejected
 from hq.ledger.streams import ChainHashes, Flag, FlagLog
 from hq.ledger.verdicts import Alarm, Alert, BallotMap, BallotRef, CheckinMap, CheckinRec, ContestVerdict, CState
-from hq.screen import Refusal, needs_screen, screen_checkin
+from hq.screen import Refusal, needs_screen, rehearsal_refusal, screen_checkin
 
 
 @dataclass
@@ -60,6 +60,9 @@ class Ledger:
         self.roll: Container[str] | None = None
         self.refusals: list[Refusal] = []
         self.refusal_of: dict[tuple[str, int], list[Refusal]] = {}  # by check-in, for HqStore.commit
+        # stations with a terminal still in test mode (hq/rehearsal.py; set by HqSession before a
+        # batch is applied): their real check-ins are refused as a whole, live only (replay: decided)
+        self.rehearsing: frozenset[str] = frozenset()
         # Replay: the decisions stored at first ingest (HqStore.load), used instead of screening
         # again, so that a roll republished later or a registry edit never changes a verdict
         self.decided: dict[tuple[str, int], list[Refusal]] | None = None
@@ -192,6 +195,8 @@ class Ledger:
                     self._refused(ev, tuple(c for c in ev.data["contests"] if c not in gone), refused)
                 else:
                     self._checkin(ev)
+            elif self.rehearsing and ts.station in self.rehearsing:
+                self._refused(ev, (), [rehearsal_refusal(t, seq, ev.hlc, ev.data, ts.station)])
             elif needs_screen(ev.data, ts.station, self.contests, self.roll):
                 self._refused(ev, *screen_checkin(t, seq, ev.hlc, ev.data, ts.station, self.contests, self.roll))
             else:
