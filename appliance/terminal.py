@@ -220,6 +220,9 @@ class Terminal:
         extra = _marks(marks or {})
         if len(clerk) > MAX_STR:
             raise UsageError("担当者IDが長すぎます", code="clerk_invalid")
+        if (self.tdir.root / "rehearsal").exists():  # 試験モード (appliance/rehearsal.py): test area present
+            raise ApplianceError("この端末は試験モード（リハーサル）中のため本番の受付はできません。"
+                                 "投票管理者が試験モードを終了（ゼロ確認）してください", code="rehearsal_active")
         voter_id = voter_id.strip()
         with self._write() as conn:
             v = self.voter(voter_id, conn)

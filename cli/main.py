@@ -17,6 +17,7 @@ from types import ModuleType
 
 from cli import (console, demo, enroll, hardware, kiosk, link, procedures, provision, roll, security, sim,
                  sync, terminal, hq_nodes)
+from cli import rehearsal  # meibo terminal rehearsal … (after terminal: it adds to that group)
 from cli import hq_rehearsal  # meibo hq rehearsal …
 from cli.base import Cli, emit
 from ground.errors import MeiboError
@@ -24,7 +25,7 @@ from ground.errors import MeiboError
 # The modules that add commands, in the order their commands appear in ``meibo --help``. Each owns
 # its commands and imports ``Cli``/``Outcome`` from cli/base.py; this file only dispatches.
 COMMAND_MODULES: list[ModuleType] = [terminal, roll, security, procedures, sync, link, sim, demo, provision,
-                                     enroll, hardware, kiosk, console, hq_nodes, hq_rehearsal]
+                                     enroll, hardware, kiosk, console, hq_nodes, rehearsal, hq_rehearsal]
 
 GROUP_HELP = {
     "hq": "election HQ (選挙管理委員会事務局)",
