@@ -45,7 +45,7 @@ from ui_kivy.service_values import (ZAIGAI_NATIONAL_ONLY, BallotLine, CheckinAns
                                     StationState, VotedLine, VoterCard, ZaigaiCard, age_on, answer_lines,
                                     card_of, check_count, counts_from_events, hourly_checkins, interrupted_rows,
                                     line_of, live_checkins, radio_from_snapshot, station_label, zaigai_card,
-                                    zaigai_lines, zaigai_voter_card)
+                                    zaigai_lines, zaigai_voter_card, with_hq_refusals)
 
 
 META_LAST_SHOWN = "kiosk.last_shown_seq"
@@ -222,6 +222,7 @@ class TerminalService:
         if local.seq is None:
             return CheckinAnswer(None, card, answer_lines(self.config, local.decision, {}, False), False)
         contests = [c.contest for c in local.handed]
+        refused: dict[str, str] = {}  # HQ refused to count it, and why (試験モードの端末が残っています)
         if self.agent is None:
             self.term.record_provisional(local.seq)
             withheld: dict[str, tuple[str, datetime | None]] = {}
@@ -232,9 +233,10 @@ class TerminalService:
             by = {v.contest: v for v in res.verdicts}
             withheld = {c: (station_label(self.config, by[c].station) if c in by else "",
                             hlc_to_jst(by[c].hlc) if c in by and by[c].hlc else None) for c in res.withheld}
+            refused = {v.contest: v.code for v in res.verdicts if getattr(v, "code", "")}
             provisional = res.provisional
-        return CheckinAnswer(local.seq, card, answer_lines(self.config, local.decision, withheld, provisional),
-                             provisional)
+        return CheckinAnswer(local.seq, card, with_hq_refusals(answer_lines(self.config, local.decision, withheld,
+                                                                            provisional), refused), provisional)
 
     def void(self, seq: int, reason: str, clerk: str) -> None:
         self.term.void(seq, reason, clerk)

@@ -238,6 +238,21 @@ def answer_lines(config: ElectionConfig, decision: Decision, withheld: dict[str,
     return tuple(out)
 
 
+# HQ refused to count a check-in and said why (sync verdict "R", sync_protocol/session.py)
+HQ_REFUSAL_JA = {
+    "station_in_rehearsal": "試験モードの端末が残っています。本番の受付はできません。"
+                            "投票用紙を交付せず、端末の試験モードを終了してから本部に連絡してください",
+}
+
+
+def with_hq_refusals(lines: Sequence[BallotLine], refused: Mapping[str, str]) -> tuple[BallotLine, ...]:
+    """``refused``: contest → HQ's refusal code. Those contests are not handed and are not 投票済
+    either: the line says why, in Japanese (試験モードの端末が残っています)."""
+    return tuple(BallotLine(ln.contest, ln.name, Outcome.REFUSED, refused[ln.contest],
+                            HQ_REFUSAL_JA.get(refused[ln.contest], "本部が受付を認めませんでした。投票用紙を交付せず、本部に連絡してください"))
+                 if ln.contest in refused else ln for ln in lines)
+
+
 def zaigai_card(v: procedures.ZaigaiVoter, today: date) -> ZaigaiCard:
     return ZaigaiCard(v.zaigai_id, v.name, v.kana, v.birth_date, to_wareki(v.birth_date), age_on(v.birth_date, today),
                       v.country, v.last_address, v.status == "registered")

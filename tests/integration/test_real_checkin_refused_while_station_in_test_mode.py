@@ -1,7 +1,7 @@
 """A real check-in is refused while any terminal of its station is in test mode (issue 19 part 3),
 over real TLS 1.3 with two terminals of one station: T01 in test mode, T03 checking in for real.
 HQ refuses the whole check-in (no ballot, no flag) and says why in its verdict, so the terminal
-withholds every ballot at once (試験モードの端末が残っています) instead of handing them on
+withholds every ballot at once and the kiosk says 試験モードの端末が残っています, instead of handing them on
 オフライン受付; the decision survives HQ's restart; after finish the station takes voters again."""
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from hq.rehearsal import online_terminals
 from hq.screen import STATION_IN_REHEARSAL
 from tests.integration.rehearsal_env import agent_in_test_mode
 from tests.integration.sync_env import checkin, make_env
+from ui_kivy.presenters.result import ResultKind, result_state
+from ui_kivy.service import Outcome, TerminalService
 
 CONTESTS = {"shu", "shinsa", "governor", "mayor"}
 
@@ -79,8 +81,14 @@ async def test_registered_by_the_switch_stops_its_station_before_it_connects(tmp
     tasks = [asyncio.create_task(real.run()), asyncio.create_task(other.run())]
     try:
         await asyncio.wait_for(asyncio.gather(real.online.wait(), other.online.wait()), 10)
-        _, res = await checkin(real, "100007")
-        assert not res.provisional and set(res.withheld) == CONTESTS
+        # through the kiosk's service and result presenter: a stop that says why, not 投票済
+        svc = TerminalService(real.term, real)
+        svc.set_station("open", "supervisor")  # 開設 (the day's opening entry)
+        answer = await svc.checkin("100007", "clerk1")
+        assert not answer.provisional and {ln.outcome for ln in answer.lines} == {Outcome.REFUSED}
+        state = result_state(answer)
+        assert state.kind is ResultKind.INELIGIBLE and state.hand == () and not state.hard_stop
+        assert all(w.reason.startswith("試験モードの端末が残っています") for w in state.withhold)
         _refused_at_hq(node, "100007")
         _, res = await checkin(other, "100008")  # another station: no terminal of it in test mode
         assert not res.provisional and res.withheld == []
