@@ -256,6 +256,8 @@ class RunReport:
 
 # ``sync(term)`` → (HQ acknowledged the whole test journal?, what happened, in Japanese); None: no HQ
 SyncRound = Callable[[Terminal], tuple[bool, str]]
+# ``resolve_at(partner TDIR, its test terminal, seq, contests)`` → contests HQ withheld (recorded)
+PartnerResolve = Callable[[TerminalDir, Terminal, int, list[str]], list[str]]
 # ``detect([(terminal, events)…])`` → the (voter, contest) pairs HQ's detector flags as 二重投票
 Detector = Callable[[Sequence[tuple[str, str, list[Any]]]], list[tuple[str, str]]]
 
@@ -284,9 +286,12 @@ def _candidates(term: Terminal) -> list[str]:
 
 
 def run(tdir: TerminalDir, clock: Clock, *, sync: SyncRound | None = None,
-        partner: TerminalDir | None = None, detect: Detector | None = None) -> RunReport:
+        partner: TerminalDir | None = None, detect: Detector | None = None,
+        resolve_at: PartnerResolve | None = None) -> RunReport:
     """The scripted rehearsal on this terminal's test area (and ``partner``'s, for the staged
-    double vote across two stations). The real store's files are hashed before and after."""
+    double vote across two stations: online through HQ's test ledger when ``sync`` and
+    ``resolve_at`` are given, and offline, found by ``detect``). The real store's files are
+    hashed before and after."""
     meta = _area_meta(tdir)
     before = _sha_files(tdir.root)
     rep = RunReport(meta["terminal"], meta["station"], meta["election"], clock.now().isoformat(timespec="seconds"))
@@ -336,7 +341,10 @@ def run(tdir: TerminalDir, clock: Clock, *, sync: SyncRound | None = None,
         else:
             ok, seen = sync(term)
             rep.add("通信の復帰と本部への送信", "試験記録の全部を本部の試験台帳が受け取る", seen, ok)
-        _double_vote(rep, tdir, term, cands, {a, b or ""}, clock, partner, detect)
+        used = {a, b or ""}
+        if sync is not None and resolve_at is not None and partner is not None:
+            used.add(_online_double_vote(rep, term, cands, used, clock, partner, sync, resolve_at) or "")
+        _double_vote(rep, tdir, term, cands, used, clock, partner, detect)
         v = term.verify()
         rep.add("試験記録の連鎖の検証", "ハッシュ連鎖が正常", f"{v.entries} 件" + ("、正常" if v.ok else f"、{v.problem}"), v.ok)
     after = _sha_files(tdir.root)
@@ -344,6 +352,31 @@ def run(tdir: TerminalDir, clock: Clock, *, sync: SyncRound | None = None,
     rep.add("本番の記録に影響なし", "端末の本番ファイル（記録・名簿）が1バイトも変わらない",
             "変化なし" if not changed else "変化: " + "、".join(changed), not changed)
     return rep
+
+
+def _online_double_vote(rep: RunReport, term: Terminal, cands: list[str], skip: set[str], clock: Clock,
+                        partner: TerminalDir, sync: SyncRound, resolve_at: PartnerResolve) -> str | None:
+    """Prevention when online: HQ's test ledger holds this station's ballot, so the partner's
+    check-in of the same voter gets HQ's verdict 投票済 and every ballot is withheld there."""
+    name = "二重投票の阻止（2 投票所、オンライン）"
+    with open_test_terminal(partner, clock) as other:
+        c = next((v for v in cands if v not in skip and _eligible(term, [v], set()) and _eligible(other, [v], set())),
+                 None)
+        if c is None:
+            rep.add(name, "両方の投票所で交付できるテスト選挙人", "いません", False)
+            return None
+        here = term.checkin(c, CLERK)
+        ok, seen = sync(term)
+        if not ok:
+            rep.add(name, f"{c}: 本部の試験台帳に {term.station.station_id} の交付が届く", seen, False)
+            return c
+        there = other.checkin(c, CLERK)
+        handed = [x.contest for x in there.handed]
+        withheld = resolve_at(partner, other, there.seq, handed) if there.seq is not None else []
+        rep.add(name, f"{c}: {term.station.station_id} で交付後、{other.station.station_id} では本部の判定で全部差し止め",
+                f"{c}: {term.station.station_id} 交付 {len(here.handed)} 件、{other.station.station_id} 差し止め "
+                f"{len(withheld)} / {len(handed)} 件", bool(handed) and sorted(withheld) == sorted(handed))
+    return c
 
 
 def _double_vote(rep: RunReport, tdir: TerminalDir, term: Terminal, cands: list[str], skip: set[str],

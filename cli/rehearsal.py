@@ -72,6 +72,28 @@ def sync_round(tdir: TerminalDir, timeout_s: float) -> rehearsal.SyncRound:
     return run
 
 
+async def _resolve_online(tdir: TerminalDir, term: Terminal, seq: int, contests: list[str],
+                          timeout_s: float) -> list[str]:
+    agent = SyncAgent(tdir, term, SYNC_SETTINGS)
+    task = asyncio.create_task(agent.run())
+    try:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                while not agent.online.is_set() and agent.refused is None:
+                    await asyncio.sleep(0.05)
+        res = await agent.resolve(seq, contests)
+        return list(res.withheld)
+    finally:
+        agent.stop()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+def resolve_at(timeout_s: float) -> rehearsal.PartnerResolve:
+    def run(tdir: TerminalDir, term: Terminal, seq: int, contests: list[str]) -> list[str]:
+        return asyncio.run(_resolve_online(tdir, term, seq, contests, timeout_s))
+    return run
+
+
 def hq_versions(tdir: TerminalDir, clock: Any, timeout_s: float) -> rehearsal.HqVersions:
     def ask() -> tuple[dict[str, Any] | None, str]:
         try:
@@ -124,7 +146,7 @@ def _cmd_run(args: argparse.Namespace) -> Outcome:
     clock = clock_from_arg(args.now)
     rep = rehearsal.run(tdir, clock, sync=sync_round(tdir, args.hq_timeout) if args.hq else None,
                         partner=TerminalDir(Path(args.partner)) if args.partner else None,
-                        detect=detect_double_votes)
+                        detect=detect_double_votes, resolve_at=resolve_at(args.hq_timeout) if args.hq else None)
     d = rep.as_dict()
     d["code"] = {"PASS": "ok", "FAIL": "rehearsal_failed", "INCOMPLETE": "rehearsal_incomplete"}[rep.verdict]
     lines = [f"【試験】リハーサル  端末 {rep.terminal}  投票所 {rep.station}  判定 {rep.verdict}"]

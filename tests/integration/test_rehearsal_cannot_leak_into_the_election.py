@@ -22,7 +22,7 @@ from appliance.rollpkg import build_package, encode_voter, public_key_of
 from appliance.store import Store
 from appliance.synth import SynthSettings, write_roll_file
 from cli.main import main
-from cli.rehearsal import detect_double_votes, hq_versions, sync_round
+from cli.rehearsal import detect_double_votes, hq_versions, resolve_at, sync_round
 from ground.errors import MeiboError, RollRejected
 from ground.events import genesis_hash
 from hq.ledger import Ledger
@@ -221,3 +221,26 @@ def test_start_then_finish_refuse_clearly_outside_test_mode(env: Env, capsys: py
     assert rc != 0 and out["code"] == "not_in_rehearsal"
     with pytest.raises(MeiboError):
         rehearsal.open_test_terminal(TerminalDir(t1.root), env.clock)
+
+
+async def test_with_hq_in_rehearsal_mode_every_step_passes_and_the_real_ledger_stays_empty(
+        env: Env, tmp_path: Path) -> None:
+    from hq import rehearsal_report
+
+    t1, t2 = env.terminals["T01"], env.terminals["T02"]
+    rehearsal_report.start(env.hq, env.clock)
+    await env.start_hq()
+    try:
+        rehearsal.start(t1, env.clock)
+        rehearsal.start(t2, env.clock)
+        rep = await asyncio.to_thread(rehearsal.run, t1, env.clock, sync=sync_round(t1, 20.0), partner=t2,
+                                      detect=detect_double_votes, resolve_at=resolve_at(20.0))
+        results = {s.name: (s.result, s.seen) for s in rep.steps}
+        assert rep.verdict == "PASS", results  # nothing skipped: HQ's test ledger took part
+        assert results["二重投票の阻止（2 投票所、オンライン）"][0] == "PASS"
+        assert results["通信の復帰と本部への送信"][0] == "PASS"
+        node = env.node
+        assert node is not None and node.ledger.voted_set() == set()  # the real ledger saw nothing
+        assert render_report(rep.as_dict(), tmp_path / "r.pdf") == 1
+    finally:
+        await env.stop_hq()
