@@ -25,7 +25,7 @@ import re
 import unicodedata
 from datetime import date, timedelta
 
-from appliance.wareki import _BY_KEY, WarekiInvalid, parse_date, to_wareki
+from appliance.wareki import _BY_KEY, ERAS, WarekiInvalid, parse_date, to_wareki
 from ground.birthdate import UNKNOWN_MARK, BirthDate, as_birth, parse_canonical
 
 __all__ = ["BirthDate", "UNKNOWN_MARK", "as_birth", "from_canonical", "parse_birth", "reaches_age_by",
@@ -49,10 +49,13 @@ def birth_wareki(birth: BirthDate | date, *, short: bool = False) -> str:
     b = as_birth(birth)
     d = b.as_date()
     if d is not None:
-        return to_wareki(d, short=short)
-    first = b.earliest()
-    if first is None:
+        return to_wareki(d, short=short) if d >= ERAS[0].first else b.ja()  # before 明治: 西暦
+    first, last = b.earliest(), b.latest()
+    if first is None or last is None:
         return UNKNOWN_MARK
+    if last < ERAS[0].first:  # wholly before 明治's first day: 西暦
+        return b.ja()
+    first = max(first, ERAS[0].first)
     if short:  # S20.3.1 → S20.3 不詳
         parts = to_wareki(first, short=True).split(".")
         return ".".join(parts[:2] if b.month is not None else parts[:1]) + f" {UNKNOWN_MARK}"
