@@ -48,6 +48,7 @@ from hq.roll import publish
 from hq.server import ADMIN_SOCKET, HqNode
 from hq import terminals as hq_terminals
 from hq.admin_client import ask_admin
+from hq.rehearsal_report import status as rehearsal_status
 from ui_kivy.console.live import BODY_KINDS, Change, LiveRecords
 
 
@@ -92,6 +93,16 @@ def read_changes(conn: sqlite3.Connection, after: int, limit: int) -> list[tuple
     return as_changes(changes_after(conn, after, limit, _BODY_KINDS))
 
 
+def rehearsal_figures(hq: HqDir) -> dict[str, Any] | None:
+    """HQ's rehearsal (hq/rehearsal_report.py ``status``) while its switch is on, else None: the
+    header marks every page 試験 and shows the test ledger's figures apart from the real ones."""
+    try:
+        st = rehearsal_status(hq)
+    except (MeiboError, OSError, sqlite3.Error):
+        return None
+    return st if st.get("on") else None
+
+
 def _leader(leader: Leader) -> tuple[str, float] | None:
     return (leader.node, leader.since) if leader.node else None
 
@@ -106,6 +117,7 @@ class LocalHq:
         self.clock = clock
         self.settings = settings
         self.link = self.LINK
+        self.rehearsal: dict[str, Any] | None = None  # rehearsal_figures, at each snapshot
         self.caught_up = False
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="console-read")
         self._conn: sqlite3.Connection | None = None
@@ -156,6 +168,7 @@ class LocalHq:
                 return
 
     async def snapshot(self) -> ConsoleData:
+        self.rehearsal = await asyncio.to_thread(rehearsal_figures, self.node.hq)
         async with self._lock:
             await self.catch_up()
             node = self.node
@@ -221,6 +234,7 @@ class RemoteHq:
         self.per_refresh = per_refresh
         self.caught_up = False
         self.link = "別プロセスの本部サーバを監視中"
+        self.rehearsal: dict[str, Any] | None = None  # rehearsal_figures, at each snapshot
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="console-follow")
         self._store: HqStore | None = None
         self._ledger: RecordsLedger | None = None
@@ -282,6 +296,7 @@ class RemoteHq:
             online = frozenset()
             self.link = "本部サーバに接続できません（記録のみ表示）"
         data = await asyncio.get_running_loop().run_in_executor(self._pool, self._follow, online)
+        self.rehearsal = await asyncio.to_thread(rehearsal_figures, self.hq)
         if not self.caught_up:
             self.link += f"（記録を読み込み中: {data.events:,} 件まで表示）"
         return data

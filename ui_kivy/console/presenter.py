@@ -165,6 +165,7 @@ class ConsolePresenter:
         self.tab = Tab.ALERTS
         self.data: ConsoleData | None = None
         self.link = ""  # how the console reaches HQ (shown in the header)
+        self.rehearsal: dict[str, Any] | None = None  # HQ's rehearsal switch on: the test ledger's figures
         self.selected_alert: int | None = None
         self.operator = ""
         self.note = ""
@@ -217,9 +218,19 @@ class ConsolePresenter:
         d = self.data
         online = sum(1 for s in d.stations if s.online)
         terms = sum(1 for s in d.stations if s.terminal)
-        return (f"{d.election_name}（{d.election_id}）  {_time(d.at)} 現在  受信記録 {d.events} 件  "
+        return (self.rehearsal_line() + f"{d.election_name}（{d.election_id}）  {_time(d.at)} 現在  受信記録 {d.events} 件  "
                 f"接続中の端末 {online}/{terms}" + (f"  {self.leader_line()}" if d.leader else "")
                 + (f"  ［{self.link}］" if self.link else ""))
+
+    def rehearsal_line(self) -> str:
+        """While HQ's rehearsal switch is on, every page starts 【試験】 with the test ledger's own
+        figures, apart from the real ones that follow (hq/rehearsal.py)."""
+        r = self.rehearsal
+        if not r:
+            return ""
+        terms = "、".join(r.get("terminals_in_test_mode", [])) or "なし"
+        return (f"【試験】リハーサル中（試験台帳: 受付 {r.get('test_checkins', 0)} 件・二重投票の警告 "
+                f"{r.get('test_alerts', 0)} 件・試験モードの端末 {terms}）｜以下は本番の記録  ")
 
     def leader_line(self) -> str:
         """Which HQ node leads the store and since when (two nodes on one PostgreSQL database)."""
