@@ -120,6 +120,8 @@ def _cmd_checkin(args: argparse.Namespace) -> Outcome:
         marks["braille"] = True
     if args.oath_reason:
         marks["oath_reason"] = args.oath_reason
+    if args.age_confirmed:
+        marks["age_confirmed"] = args.age_confirmed  # 年齢確認 (生年月日 不詳), checked by Terminal.checkin
     with _open(args) as term:
         return run_checkin(term, args.voter_id, args.clerk, marks)
 
@@ -164,6 +166,9 @@ def register(cli: Cli) -> None:
     p.add_argument("--proxy", action="store_true", help="代理投票")
     p.add_argument("--braille", action="store_true", help="点字投票")
     p.add_argument("--oath-reason", help="宣誓書の事由")
+    p.add_argument("--age-confirmed", metavar="KIND",
+                   help="生年月日不詳の方の年齢を確認した本人確認書類（mynumber / license / passport / insurance / "
+                        "residence / other）")
     p.add_argument("--now", help="ISO 8601 (Japan time)")
 
     p = cli.command("terminal", "void", _cmd_void, "受付の取消（投票せずに帰った）")

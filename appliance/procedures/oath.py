@@ -8,7 +8,9 @@ import unicodedata
 from enum import Enum
 from typing import Any
 
+from appliance.eligibility import AGE_ID_KINDS
 from appliance.procedures.common import OathReasonInvalid, OathReasonRequired
+from ground.errors import UsageError
 from ground.model import Station, StationKind
 
 
@@ -52,10 +54,13 @@ def parse_oath_reason(text: str) -> OathReason:
 
 
 def checkin_marks(station: Station, *, oath_reason: str | None = None, proxy: bool = False,
-                  braille: bool = False, require_oath: bool = True) -> dict[str, Any]:
+                  braille: bool = False, require_oath: bool = True,
+                  age_confirmed: str | None = None) -> dict[str, Any]:
     """The marks of one check-in, validated for this station: the dict to pass to
     ``Terminal.checkin(..., marks)``. Early stations require a 宣誓書事由 (the kiosk always;
-    ``require_oath=False`` lets a rehearsal CLI omit it); others refuse one."""
+    ``require_oath=False`` lets a rehearsal CLI omit it); others refuse one. ``age_confirmed``:
+    the ID the poll worker checked for a 生年月日 不詳 voter (年齢確認), a key of
+    ``eligibility.AGE_ID_KINDS``; the terminal records it only when the voter needed it."""
     marks: dict[str, Any] = {}
     if station.kind is StationKind.EARLY:
         if oath_reason:
@@ -68,4 +73,9 @@ def checkin_marks(station: Station, *, oath_reason: str | None = None, proxy: bo
         marks["proxy"] = True  # 代理投票 (公職選挙法 48条)
     if braille:
         marks["braille"] = True  # 点字投票 (公職選挙法 47条)
+    if age_confirmed:
+        if age_confirmed not in AGE_ID_KINDS:
+            raise UsageError(f"年齢確認に使った書類の種類が不正です: {age_confirmed!r}（{' / '.join(AGE_ID_KINDS)}）",
+                             code="age_id_invalid")
+        marks["age_confirmed"] = age_confirmed  # 年齢確認 (生年月日 不詳)
     return marks

@@ -95,3 +95,24 @@ def test_checkin_refused_without_confirmation_recorded_with_it(tmp_path: Path) -
     for ev in events:
         led.apply(ev)
     assert led.ballot_count("200001", "shu") == 1 and not led.alerts
+
+
+def test_cli_checkin_asks_for_and_records_the_age_confirmation(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from cli.main import main
+    from appliance.procedures import checkin_marks
+
+    tdir = terminal_dir(tmp_path / "t", [voter("300001", birth_date=BirthDate(None))], station="C01")  # type: ignore[arg-type]
+    now = ["--now", "2027-04-25T12:00", "--json"]
+    rc = main(["terminal", "checkin", str(tdir.root), "300001", *now])
+    d = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert rc != 0 and d["code"] == "age_confirm_id"
+    rc = main(["terminal", "checkin", str(tdir.root), "300001", "--age-confirmed", "passport", *now])
+    d = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert rc == 0 and d["code"] == "ok"
+    with Terminal(tdir, FixedClock(ELECTION_NOON)) as t:
+        (body,) = t.store.conn.execute("SELECT body FROM journal WHERE kind='checkin'").fetchone()
+    assert json.loads(body)["d"]["age_confirmed"] == "passport"
+    assert checkin_marks(C01, age_confirmed="license") == {"age_confirmed": "license"}
+    with pytest.raises(UsageError) as e:
+        checkin_marks(C01, age_confirmed="nothing")
+    assert e.value.code == "age_id_invalid"
