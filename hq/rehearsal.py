@@ -206,8 +206,9 @@ class RehearsalHost:
             except RehearsalError as e:
                 log.error("%s", e.message)
                 self._state = None
-            if self._state is not None and self.store is None:
-                self.seen = set(seen_of_run(self.hq, str(self._state.get("started_at", ""))))
+            run = str(self._state.get("started_at", "")) if self._state is not None else None
+            if run != self.run:  # another rehearsal than the open test ledger's (or none): its own terminals
+                self.seen = set(seen_of_run(self.hq, run)) if run is not None else set()
             self._restations()
         return self._state
 
