@@ -16,7 +16,7 @@ from ground.clock import clock_from_arg
 from appliance.audit import audited_lookup
 from appliance.dirs import HqDir, TerminalDir
 from ground.errors import ApplianceError, RollSignatureInvalid, UsageError
-from hq.roll import import_roll, publish
+from hq.roll import age_checks, import_roll, publish
 from appliance.lookup import LookupResult
 from appliance.rollpkg import SIGNATURE_MESSAGE, Limits, open_package
 from appliance.rollinstall import install_verified
@@ -144,6 +144,19 @@ def cmd_lookup(args: argparse.Namespace) -> Outcome:
     return _outcome(data, _render(res))
 
 
+def cmd_age_check(args: argparse.Namespace) -> Outcome:
+    """年齢確認が必要な選挙人: 生年月日 不詳 leaves the 18-year rule open (issue 19)."""
+    hq = HqDir(Path(args.hqdir)).require()
+    rows = age_checks(hq)
+    data = {"code": "ok", "count": len(rows), "voters": [a.as_json() for a in rows]}
+    if not rows:
+        return _outcome(data, "年齢確認が必要な選挙人はいません。")
+    lines = [f"年齢確認が必要な選挙人: {len(rows)} 人（受付で本人確認書類により選挙期日に18歳以上かを確認）"]
+    lines += [f"  {a.voter_id}  {a.name}（{a.kana}）  生年月日 {a.birth_ja}  第{a.district}投票区"
+              + ("" if a.code == "age_confirm_id" else "  ※既知の部分から18歳未満") for a in rows]
+    return _outcome(data, "\n".join(lines))
+
+
 def cmd_synth(args: argparse.Namespace) -> Outcome:
     if args.voters < 1:
         raise UsageError("--voters は 1 以上です", code="usage")
@@ -167,6 +180,10 @@ def register(cli: Cli) -> None:
     p.add_argument("--map", required=True, metavar="MAP_TOML", help="列対応表（TOML）")
     p.add_argument("--first", type=int, default=20, metavar="N", help="表示する誤りの件数（既定 20）")
     p.add_argument("--election-day", metavar="YYYY-MM-DD", help="選挙期日（18歳未満の行を誤りとする）")
+
+    p = cli.command("roll", "age-check", cmd_age_check,
+                    "生年月日不詳で年齢確認（本人確認書類）が必要な選挙人を一覧する")
+    p.add_argument("hqdir", metavar="HQDIR")
 
     p = cli.command("roll", "publish", cmd_publish, "名簿の次の版を署名して書き出す（前の版からの差分、--full で全件）")
     p.add_argument("hqdir", metavar="HQDIR")

@@ -9,8 +9,9 @@ into another election.
 
 Kinds (``data`` fields):
 - ``checkin``  station, clerk, voter, contests [ids in hand-out order], optional marks
-               (proxy 代理投票, braille 点字投票, oath_reason 宣誓書事由) — ballots handed over,
-               unless a later ``withheld`` names it;
+               (proxy 代理投票, braille 点字投票, oath_reason 宣誓書事由, age_confirmed 年齢確認:
+               the ID kind seen for a 生年月日 不詳 voter) — ballots handed over, unless a later
+               ``withheld`` names it;
 - ``withheld`` ref, contests — HQ answered ALREADY_VOTED within the budget: these ballots were
                NOT handed over (not a double vote);
 - ``provisional`` ref — no verdict within the budget; the poll worker was told オフライン受付;

@@ -26,6 +26,7 @@ from datetime import date, datetime
 from typing import Any, Protocol
 
 from appliance.csvsafe import excel_csv
+from appliance.eligibility import AGE_ID_KINDS
 from ground.birthdate import BirthDate, parse_canonical
 from ground.errors import UsageError
 from ground.events import Event, EventKind, decode
@@ -157,6 +158,14 @@ def visits(ledger: Ledger, config: ElectionConfig) -> list[Visit]:
 def checkin_marks(events: Iterable[Event]) -> dict[tuple[str, int], Mapping[str, Any]]:
     """(terminal, seq) → the check-in's data (marks: proxy, braille, oath_reason, zaigai)."""
     return {(e.terminal, e.seq): e.data for e in events if e.kind is EventKind.CHECKIN}
+
+
+def age_confirmations(events: Iterable[Event]) -> list[dict[str, Any]]:
+    """Every check-in a poll worker made after a 年齢確認 (生年月日 不詳, issue 19), in ingest order:
+    terminal, seq, station, voter, the ID kind and its Japanese label (for the console and audits)."""
+    return [{"terminal": e.terminal, "seq": e.seq, "station": e.data.get("station"), "voter": e.data.get("voter"),
+             "id_kind": e.data["age_confirmed"], "id_label": AGE_ID_KINDS.get(str(e.data["age_confirmed"]), "不明")}
+            for e in events if e.kind is EventKind.CHECKIN and "age_confirmed" in e.data]
 
 
 def age_on(birth: date | BirthDate, day: date) -> int | None:
@@ -426,6 +435,6 @@ def roll_facts(conn: sqlite3.Connection) -> dict[str, RollFact]:
 
 __all__ = ["ABSENTEE_STATES", "ABSENTEE_STATE_JA", "ABSENTEE_MOVES", "AbsenteeMoveRefused",
            "absentee_current", "next_absentee_state", "set_absentee_status", "absentee_notices",
-           "RollFact", "Visit", "visits", "day_hourly", "early_by_hour", "turnout_by_age", "tohyoroku", "reconcile",
+           "RollFact", "Visit", "visits", "age_confirmations", "day_hourly", "early_by_hour", "turnout_by_age", "tohyoroku", "reconcile",
            "REPORTS", "build_report", "table_csv", "table_json", "events_of_kinds", "AbsenteeStore", "EventsStore", "roll_facts", "AGE_BANDS",
            "DEFAULT_REPORT_HOURS"]

@@ -94,6 +94,8 @@ def test_export_to_checkin(tmp_path: Path, capsys, encoding: str) -> None:  # ty
     assert [(a.voter_id, a.code, a.birth_ja) for a in checks] == [
         ("0000000006", "age_confirm_id", "平成21年不詳"), ("0000000005", "age_confirm_id", "不詳")]
     assert "本人確認書類" in checks[0].reason and checks[0].as_json()["birth_wareki"] == "平成21年不詳"
+    rc, d = _run(capsys, "roll", "age-check", hq)
+    assert rc == 0 and d["count"] == 2 and [v["voter_id"] for v in d["voters"]] == ["0000000006", "0000000005"]
 
     rc, d = _run(capsys, "roll", "publish", hq, "--out", str(tmp_path / "v1.mbr"), "--now", "2027-04-01T09:00")
     assert rc == 0 and d["row_count"] == 6

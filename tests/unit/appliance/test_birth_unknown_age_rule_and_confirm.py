@@ -17,6 +17,7 @@ from appliance.terminal import Terminal
 from ground.clock import FixedClock
 from ground.errors import UsageError
 from hq.ledger import Ledger
+from hq.procedures import age_confirmations
 from sync_protocol.journal_file import export_journal, read_journal_file
 from tests.builders import EARLY_NOON, ELECTION_NOON, election_config, terminal_dir, voter
 
@@ -95,6 +96,8 @@ def test_checkin_refused_without_confirmation_recorded_with_it(tmp_path: Path) -
     for ev in events:
         led.apply(ev)
     assert led.ballot_count("200001", "shu") == 1 and not led.alerts
+    assert age_confirmations(events) == [{"terminal": "T01", "seq": 1, "station": "C01", "voter": "200001",
+                                          "id_kind": "license", "id_label": "運転免許証"}]
 
 
 def test_cli_checkin_asks_for_and_records_the_age_confirmation(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
