@@ -29,7 +29,7 @@ from ground.errors import MeiboError
 from hardware.rig import TerminalHardware
 from hardware.cardreader.pcsc import PcscCardReader  # pyscard itself is optional there
 from sync_protocol.client import SyncAgent
-from ui_kivy.fonts import find_cjk_font, install_default_font
+from ui_kivy.fonts import find_cjk_font, find_name_font, install_default_font
 from ui_kivy.presenters.app_flow import KioskFlow
 from ui_kivy.presenters.enroll import CardEnrollPort, EnrollPresenter
 from ui_kivy.presenters.unlock import AtRestUnlock, UnlockPresenter, needs_unlock
@@ -54,6 +54,7 @@ def kivy_views() -> SimpleNamespace:
 def prepare_kivy(size: tuple[int, int] = (1280, 800), fullscreen: bool = False) -> Path:
     """Environment and window config; must run before the first ``import kivy``. Returns the font."""
     font = find_cjk_font()
+    find_name_font()  # names with IVS need IPAmj明朝: say so before any window opens
     os.environ.setdefault("KIVY_NO_ARGS", "1")
     os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
     os.environ.setdefault("KIVY_NO_FILELOG", "1")

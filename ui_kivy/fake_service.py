@@ -35,7 +35,7 @@ from ui_kivy.service_values import (BallotLine, CheckinAnswer, CheckinRow, Count
                                     SearchAnswer, StationReport, StationState, VoterCard, VotedLine, ZaigaiCard,
                                     answer_lines, card_of, check_count, counts_from_events, hourly_checkins,
                                     interrupted_rows, line_of, station_label, zaigai_card, zaigai_lines,
-                                    zaigai_voter_card)
+                                    zaigai_voter_card, age_marked)
 
 
 @dataclass
@@ -122,21 +122,25 @@ class FakeKioskService:
         return ev
 
     def checkin_marks(self, *, oath_reason: str | None = None, proxy: bool = False,
-                      braille: bool = False) -> dict[str, Any]:
+                      braille: bool = False, age_confirmed: str | None = None) -> dict[str, Any]:
         """The real rules (pure): 宣誓書事由 only at early stations, and one the law names."""
-        return P.checkin_marks(self.station, oath_reason=oath_reason, proxy=proxy, braille=braille,
-                               require_oath=False)
+        return age_marked(P.checkin_marks(self.station, oath_reason=oath_reason, proxy=proxy, braille=braille,
+                                          require_oath=False), age_confirmed)
 
     async def checkin(self, voter_id: str, clerk: str, marks: Mapping[str, Any] | None = None) -> CheckinAnswer:
         if not self.station_state().is_open:
             raise StationClosed("投票所が開設されていません。管理者メニューから開設してください")
         extra = {k: v for k, v in (marks or {}).items() if v is not False and v != ""}
-        if not set(extra) <= {"oath_reason", "proxy", "braille"}:
-            raise UsageError(f"受付の付記が不正です: {sorted(extra)}（proxy / braille / oath_reason）",
+        if not set(extra) <= {"oath_reason", "proxy", "braille", "age_confirmed"}:
+            raise UsageError(f"受付の付記が不正です: {sorted(extra)}（proxy / braille / oath_reason / age_confirmed）",
                              code="marks_invalid")
         self.checkin_calls += 1
         v = self._voter(voter_id)
         d = decide(self.config, self.station, v, self.now(), self._known(voter_id))
+        if d.needs_age_confirm and "age_confirmed" in extra:  # as Terminal.checkin: decided again, recorded
+            d = decide(self.config, self.station, v, self.now(), self._known(voter_id), age_confirmed=True)
+        else:
+            extra.pop("age_confirmed", None)
         if not d.handed:
             return CheckinAnswer(None, self._card(v), answer_lines(self.config, d, {}, False), False)
         ev = self._append(EventKind.CHECKIN, {"station": self.station.station_id, "clerk": clerk,

@@ -45,7 +45,7 @@ from ui_kivy.service_values import (ZAIGAI_NATIONAL_ONLY, BallotLine, CheckinAns
                                     StationState, VotedLine, VoterCard, ZaigaiCard, age_on, answer_lines,
                                     card_of, check_count, counts_from_events, hourly_checkins, interrupted_rows,
                                     line_of, live_checkins, radio_from_snapshot, station_label, zaigai_card,
-                                    zaigai_lines, zaigai_voter_card, with_hq_refusals)
+                                    zaigai_lines, zaigai_voter_card, with_hq_refusals, age_marked)
 
 
 META_LAST_SHOWN = "kiosk.last_shown_seq"
@@ -79,10 +79,11 @@ class KioskService(Protocol):
     def preview(self, voter_id: str) -> tuple[BallotLine, ...]: ...
 
     def checkin_marks(self, *, oath_reason: str | None = None, proxy: bool = False,
-                      braille: bool = False) -> dict[str, Any]:
-        """The marks of one check-in (宣誓書事由, 代理投票, 点字投票) validated for this station: what
-        ``checkin`` and ``zaigai_checkin`` take. Raises ``OathReasonInvalid`` (an unknown 事由, or one at a
-        station without 宣誓書). A missing 事由 is not refused here: the kiosk asks for it on screen."""
+                      braille: bool = False, age_confirmed: str | None = None) -> dict[str, Any]:
+        """The marks of one check-in (宣誓書事由, 代理投票, 点字投票, 年齢確認) validated for this station:
+        what ``checkin`` and ``zaigai_checkin`` take. Raises ``OathReasonInvalid`` (an unknown 事由, or one
+        at a station without 宣誓書), ``UsageError`` ``age_id_invalid`` (an ID kind not in
+        ``AGE_ID_KINDS``). A missing 事由 is not refused here: the kiosk asks for it on screen."""
         ...
 
     async def checkin(self, voter_id: str, clerk: str, marks: Mapping[str, Any] | None = None) -> CheckinAnswer:
@@ -209,9 +210,9 @@ class TerminalService:
         return tuple(line_of(self.config, c) for c in d.contests)
 
     def checkin_marks(self, *, oath_reason: str | None = None, proxy: bool = False,
-                      braille: bool = False) -> dict[str, Any]:
-        return procedures.checkin_marks(self.station, oath_reason=oath_reason, proxy=proxy, braille=braille,
-                                        require_oath=False)
+                      braille: bool = False, age_confirmed: str | None = None) -> dict[str, Any]:
+        return age_marked(procedures.checkin_marks(self.station, oath_reason=oath_reason, proxy=proxy,
+                                                   braille=braille, require_oath=False), age_confirmed)
 
     async def checkin(self, voter_id: str, clerk: str, marks: Mapping[str, Any] | None = None) -> CheckinAnswer:
         if not self.station_state().is_open:

@@ -79,7 +79,7 @@ async def test_zaigai_green_then_red_at_a_second_station(tmp_path: Path) -> None
             press_key(root, "検索")
             await until(lambda: flow.screen is Screen.ZAIGAI_CONFIRM)
             shown = "\n".join(root.texts())
-            for part in ("[b]鈴木 一郎[/b]", "スズキ イチロウ", "昭和50年5月5日（51歳）", "アメリカ合衆国"):
+            for part in ("[b][font=meibo_name]鈴木 一郎[/font][/b]", "スズキ イチロウ", "昭和50年5月5日（51歳）", "アメリカ合衆国"):
                 assert part in shown
             with pytest.raises(LookupError):
                 press_key_or_raise(root, "受付")  # disabled until the card number and the 宣誓書事由

@@ -163,6 +163,8 @@ class KioskFlow(Router):
     unshown_seq = _To[int | None]("checkin")
     can_confirm = _To[bool]("checkin")
     choose_oath = _To[Key]("checkin")
+    choose_age_id = _To[Key]("checkin")
+    age_panel = _To[proc.Panel | None]("checkin")
     toggle_proxy = _To[Intent0]("checkin")
     toggle_braille = _To[Intent0]("checkin")
     confirm_checkin = _To[Callable[[], Awaitable[ResultState | None]]]("checkin")

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from appliance import procedures as P
+from appliance.eligibility import AGE_ID_KINDS
 from ground.errors import MeiboError
 from ground.model import ElectionConfig
 from appliance.wareki import to_wareki
@@ -32,6 +33,11 @@ class Panel:
 def oath_choices() -> tuple[tuple[str, str], ...]:
     """(code, label) of the 宣誓書事由 buttons, in the order of the law's 号."""
     return tuple((r.value, f"{i}号 {r.ja}") for i, r in enumerate(P.OathReason, 1))
+
+
+def age_id_choices() -> tuple[tuple[str, str], ...]:
+    """(code, label) of the 年齢確認 buttons: the IDs a poll worker may check the age on."""
+    return tuple(AGE_ID_KINDS.items())
 
 
 def opening_panel(check: P.OpeningCheck) -> Panel:

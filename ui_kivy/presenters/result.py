@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from ground.names import display_name
 from ui_kivy.presenters.format import mdhm
 from ui_kivy.service import ZAIGAI_NATIONAL_ONLY, CheckinAnswer, Outcome
 
@@ -69,7 +70,7 @@ class ResultState:
     colour: str  # green | amber | red
     title: str
     subtitle: str
-    voter_name: str
+    voter_name: str  # as shown (ground.names.display_name)
     seq: int | None
     hand: tuple[HandLine, ...]
     withhold: tuple[WithholdLine, ...]
@@ -113,5 +114,5 @@ def result_state(answer: CheckinAnswer, hard_stop_actions: tuple[Action, ...] = 
     if kind is ResultKind.MIXED and answer.provisional:
         sub += "（オフライン受付）"
     actions = (NEXT,) + (hard_stop_actions if any(w.already_voted for w in withhold) else ())
-    return ResultState(kind, COLOURS[kind], TITLES[kind], sub, answer.voter.name, answer.seq, tuple(hand),
+    return ResultState(kind, COLOURS[kind], TITLES[kind], sub, display_name(answer.voter.name, answer.voter.kana), answer.seq, tuple(hand),
                        tuple(withhold), actions)

@@ -14,6 +14,7 @@ from datetime import date
 
 from ground.errors import MeiboError
 from appliance.wareki import ERAS, WarekiInvalid, era_of, from_era
+from ground.names import display_name
 from ui_kivy.presenters.format import birth_text
 from ui_kivy.service import KioskService, VoterCard
 
@@ -150,7 +151,7 @@ class SearchPresenter:
 
     def _show(self, cards: tuple[VoterCard, ...], truncated: bool) -> None:
         self._cards = cards
-        rows = tuple(ResultRow(c.voter_id, c.name, c.kana, birth_text(c), c.address,
+        rows = tuple(ResultRow(c.voter_id, display_name(c.name, c.kana), c.kana, birth_text(c), c.address,
                                "投票済あり" if c.voted else "") for c in cards)
         if not cards:
             count, msg = "0 件", "該当する方がいません。カナや生年月日を確かめてください"

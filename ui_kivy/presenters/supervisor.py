@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from ground.names import display_name
 from ui_kivy.service import CheckinRow, CountRow
 
 VOID_REASONS = ("投票せずに帰った", "受付の誤り（別の方を受付）", "二重に受付した")
@@ -104,7 +105,7 @@ def void_rows(rows: list[CheckinRow], selected: int | None) -> tuple[VoidRowView
     for r in rows:
         names = "・".join(r.contest_names)
         mark = "（取消済）" if r.voided else ""
-        out.append(VoidRowView(r.seq, f"受付 {r.seq}  {r.at:%H:%M}  {r.name}  {names}{mark}", r.voided,
+        out.append(VoidRowView(r.seq, f"受付 {r.seq}  {r.at:%H:%M}  {display_name(r.name)}  {names}{mark}", r.voided,
                                r.seq == selected))
     return tuple(out)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from ground.names import display_name
 from ui_kivy.service import ZaigaiCard
 
 MAX_ID = 16
@@ -47,7 +48,7 @@ class ZaigaiState:
         c = self.card
         if c is None:
             return ()
-        return (("氏名", c.name), ("カナ", c.kana), ("生年月日", f"{c.birth_wareki}（{c.age}歳）"),
+        return (("氏名", display_name(c.name, c.kana)), ("カナ", c.kana), ("生年月日", f"{c.birth_wareki}（{c.age}歳）"),
                 ("居住国", c.country), ("在外選挙人番号", c.zaigai_id))
 
 

@@ -5,6 +5,9 @@ Rules kept here:
   recorded (and HQ's verdict, or its absence, recorded too); while waiting the screen is 確認中.
 - 受付 at an early station waits for a 宣誓書事由 whenever a ballot would be handed; the marks are
   validated by the service (``checkin_marks``), never here.
+- 年齢確認 (issue 19): a voter whose 生年月日 不詳 leaves the 18-year rule open gets no ballot until
+  the poll worker has checked an ID and chosen which (``choose_age_id``); the check-in carries it
+  as the ``age_confirmed`` mark, and the terminal records it in the journal.
 - The hard stop offers no action that hands a ballot: ``add_hard_stop_action`` (e.g. 仮投票,
   issue 10) registers a handler that may record anything except a check-in.
 - After a result has been drawn the view calls ``result_shown()`` (leaving the result screen does
@@ -26,7 +29,7 @@ from ui_kivy.presenters.confirm import ConfirmState, confirm_state
 from ui_kivy.presenters.flows.router import Intent, Router, Screen, illegal
 from ui_kivy.presenters.flows.status import StatusPresenter
 from ui_kivy.presenters.result import Action, ResultState, result_state
-from ui_kivy.service import CheckinAnswer, KioskService, VoterCard
+from ui_kivy.service import BallotLine, CheckinAnswer, KioskService, VoterCard
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,9 @@ class MarksState:
     proxy: bool = False
     braille: bool = False
     choices: tuple[tuple[str, str], ...] = ()
+    age_required: bool = False  # 年齢確認: the 生年月日 is 不詳 and the 18-year rule is open
+    age_id: str | None = None  # the ID kind the poll worker checked (appliance.eligibility.AGE_ID_KINDS)
+    age_choices: tuple[tuple[str, str], ...] = ()
 
     @property
     def oath_text(self) -> str:
@@ -61,6 +67,7 @@ class CheckinPresenter:
         self.router = router
         self.status = status
         self.confirm: ConfirmState | None = None
+        self._preview: tuple[BallotLine, ...] = ()
         self.marks = MarksState(False)
         self.absentee: proc.Panel | None = None
         self.result: ResultState | None = None
@@ -84,8 +91,10 @@ class CheckinPresenter:
         if not r.can(Intent.VOTER):
             raise illegal(r.screen, Intent.VOTER)
         self.service.audit_lookup([card.voter_id], via, r.clerk)
-        self.confirm = confirm_state(card, self.service.preview(card.voter_id), via)
-        self.marks = station_marks(self.service)
+        self._preview = self.service.preview(card.voter_id)
+        self.confirm = confirm_state(card, self._preview, via)
+        self.marks = replace(station_marks(self.service), age_required=bool(self.confirm.age_check),
+                             age_choices=proc.age_id_choices() if self.confirm.age_check else ())
         self.absentee = proc.absentee_banner(self.service.absentee_warning(card.voter_id))
         r.go(Intent.VOTER)
         r.notify()
@@ -96,7 +105,32 @@ class CheckinPresenter:
         c = self.confirm
         if c is None:
             return False
+        if c.can_hand and self.marks.age_required and self.marks.age_id is None:
+            return False  # 年齢確認 first: no ballot before an ID was checked
         return not (c.can_hand and self.marks.oath_required and self.marks.oath is None)
+
+    @property
+    def age_panel(self) -> proc.Panel | None:
+        """The 年齢確認 box on the confirm screen: amber until an ID was chosen, then green."""
+        c = self.confirm
+        if c is None or not c.age_check:
+            return None
+        if c.age_id:
+            return proc.Panel("green", f"✓ 年齢確認済み（{c.age_id}で18歳以上を確認）", ())
+        return proc.Panel("amber", "！ 年齢確認が必要です — 生年月日が不詳のため、本人確認書類を確認してください",
+                          (c.age_check, "確認した書類を下から選ぶと「受付」できます（確認できないときは交付しない）"))
+
+    def choose_age_id(self, code: str) -> None:
+        """年齢確認: the poll worker checked this ID (マイナンバーカード …) and the voter is 18 or over."""
+        c = self.confirm
+        if self.router.screen is not Screen.CONFIRM or c is None or not self.marks.age_required:
+            raise illegal(self.router.screen, Intent.CONFIRM)
+        label = dict(self.marks.age_choices).get(code)
+        if label is None:
+            raise ValueError(f"no ID kind {code}")
+        self.marks = replace(self.marks, age_id=code)
+        self.confirm = confirm_state(c.card, self._preview, c.via, label)
+        self.router.notify()
 
     def choose_oath(self, code: str) -> None:
         if self.router.screen not in CONFIRM_SCREENS or not self.marks.oath_required:
@@ -124,13 +158,14 @@ class CheckinPresenter:
         r = self.router
         if self.confirm is None or not r.can(Intent.CONFIRM):
             raise illegal(r.screen, Intent.CONFIRM)
-        if not self.can_confirm:
-            r.tell("宣誓書の事由を選んでから「受付」を押してください")
-            return None
         m = self.marks
+        if not self.can_confirm:
+            r.tell("本人確認書類で年齢を確認し、確認した書類を選んでから「受付」を押してください"
+                   if m.age_required and m.age_id is None else "宣誓書の事由を選んでから「受付」を押してください")
+            return None
         try:
             marks = self.service.checkin_marks(oath_reason=m.oath if self.confirm.can_hand else None,
-                                               proxy=m.proxy, braille=m.braille)
+                                               proxy=m.proxy, braille=m.braille, age_confirmed=m.age_id)
         except MeiboError as e:
             r.tell(f"× {e.message}")
             return None

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ground.errors import MeiboError
+from ground.names import display_name
 from ui_kivy.presenters.flows.router import Intent, Router, Screen, illegal
 from ui_kivy.presenters.flows.supervisor import MENU, SupervisorPresenter
 from ui_kivy.service import CheckinRow
@@ -29,7 +30,7 @@ class InterruptedState:
     @property
     def prompt(self) -> str:
         r = self.row
-        return (f"受付 {r.seq}（{r.name} {r.at:%H:%M}）は結果を表示する前に中断されました。"
+        return (f"受付 {r.seq}（{display_name(r.name)} {r.at:%H:%M}）は結果を表示する前に中断されました。"
                 "投票用紙を交付しましたか？")
 
     @property

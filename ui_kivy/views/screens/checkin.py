@@ -7,9 +7,11 @@ from __future__ import annotations
 from kivy.factory import Factory
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.gridlayout import GridLayout
+from kivy.utils import escape_markup
 
+from ui_kivy.fonts import NAME_FONT
 from ui_kivy.views import theme
-from ui_kivy.views.screens.common import KioskScreen, PanelBox, big, choice, field, scrolled, txt
+from ui_kivy.views.screens.common import KioskScreen, PanelBox, big, choice, field, name_markup, scrolled, txt
 
 
 class ConfirmView(KioskScreen):
@@ -25,6 +27,8 @@ class ConfirmView(KioskScreen):
         self.box.add_widget(cols)
         self.absentee = PanelBox()
         self.box.add_widget(self.absentee)
+        self.age = PanelBox()  # 年齢確認 (生年月日 不詳)
+        self.box.add_widget(self.age)
         self.oaths = GridLayout(cols=3, spacing=8, size_hint_y=None, row_default_height=92, row_force_default=True)
         self.oaths.bind(minimum_height=self.oaths.setter("height"))
         self.box.add_widget(self.oaths)
@@ -48,10 +52,11 @@ class ConfirmView(KioskScreen):
         if c is None:
             return
         m = self.flow.marks
-        small = m.oath_required or self.flow.absentee is not None
+        small = m.oath_required or self.flow.absentee is not None or m.age_required
         if not small:
             self.col_l.add_widget(txt("本人確認", 24, color=theme.GREY))
-        self.col_l.add_widget(txt(f"[b]{c.name}[/b]", theme.TEXT_BIG if small else theme.TEXT_HUGE))
+        self.col_l.add_widget(txt(f"[b]{escape_markup(c.name)}[/b]", theme.TEXT_BIG if small else theme.TEXT_HUGE,
+                                  font_name=NAME_FONT))  # IPAmj明朝: IVS drawn as registered
         self.col_l.add_widget(txt(c.kana, theme.TEXT if small else theme.TEXT_BIG))
         if small:  # room for the 宣誓書 choices and the 不在者 warning: three lines of details
             self.col_l.add_widget(field("生年月日", c.birth, 24))
@@ -63,13 +68,18 @@ class ConfirmView(KioskScreen):
                 self.col_l.add_widget(field(label, value))
         self.col_l.add_widget(BoxLayout())
         self.absentee.show(self.flow.absentee, 24, 24)
+        self.age.show(self.flow.age_panel, 24, 22)
         if not small:
             self.col_r.add_widget(txt("この投票所での交付", 24, color=theme.GREY))
         for p in c.lines:
             colour = "0a6a2a" if p.ok else "b01010"
             self.col_r.add_widget(txt(f"[b]{p.name}[/b]  [color={colour}]{p.text}[/color]", 24))
         self.col_r.add_widget(BoxLayout())
-        if m.oath_required and c.can_hand:
+        if m.age_required and m.age_id is None and c.can_hand:  # 年齢確認 first, then the 宣誓書事由
+            for code, label in m.age_choices:
+                self.oaths.add_widget(choice(label, False, lambda code=code: self.flow.choose_age_id(code),
+                                             height=92, font_size=24))
+        elif m.oath_required and c.can_hand:
             for code, label in m.choices:
                 self.oaths.add_widget(choice(label, m.oath == code, lambda code=code: self.flow.choose_oath(code),
                                              height=92, font_size=24))
@@ -77,7 +87,8 @@ class ConfirmView(KioskScreen):
         self.braille.text = ("● " if m.braille else "") + "点字投票"
         for b, on in ((self.proxy, m.proxy), (self.braille, m.braille)):
             b.background_color = theme.BLUE if on else theme.GREY
-        self.ok.text = c.button_text if self.flow.can_confirm else "受付（事由を選ぶ）"
+        self.ok.text = (c.button_text if self.flow.can_confirm else
+                        "受付（年齢確認の書類を選ぶ）" if m.age_required and m.age_id is None else "受付（事由を選ぶ）")
         self.ok.disabled = not self.flow.can_confirm
         self.ok.background_color = theme.GREEN if c.can_hand else theme.GREY
 
@@ -105,7 +116,7 @@ class ResultView(KioskScreen):
             return
         self.banner.colour = r.colour
         self.banner.title = r.title
-        self.banner.subtitle = f"{r.voter_name} 様 — {r.subtitle}" + (f"（受付 {r.seq}）" if r.seq else "")
+        self.banner.subtitle = f"{name_markup(r.voter_name)} 様 — {escape_markup(r.subtitle)}" + (f"（受付 {r.seq}）" if r.seq else "")
         self.hand.clear_widgets()
         self.withhold.clear_widgets()
         self.cols.clear_widgets()

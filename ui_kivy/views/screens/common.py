@@ -15,11 +15,19 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.gridlayout import GridLayout
 from kivy.uix.screenmanager import Screen
 from kivy.uix.scrollview import ScrollView
+from kivy.utils import escape_markup
 
+from ui_kivy.fonts import NAME_FONT
 from ui_kivy.presenters.app_flow import KioskFlow
 from ui_kivy.views import theme
 
 Intent = Callable[..., Any]
+
+
+def name_markup(name: str) -> str:
+    """A voter's name (already through ``ground.names.display_name``) in the name font, which
+    draws IVS with their variant glyph; escaped, so a name is never read as markup."""
+    return f"[font={NAME_FONT}]{escape_markup(name)}[/font]"
 
 
 def txt(text: str = "", size: int = theme.TEXT, **kw: Any) -> Any:

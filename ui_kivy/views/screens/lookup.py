@@ -10,7 +10,7 @@ from kivy.uix.scrollview import ScrollView
 
 from ui_kivy.presenters.search import ERA_KEYS, KEYPAD
 from ui_kivy.views import theme
-from ui_kivy.views.screens.common import DIGITS, UNLISTED, KioskScreen, big, keypad, txt
+from ui_kivy.views.screens.common import DIGITS, UNLISTED, KioskScreen, big, keypad, name_markup, txt
 
 
 class IdleView(KioskScreen):
@@ -86,7 +86,7 @@ class ResultsView(KioskScreen):
         self.list.clear_widgets()
         for r in s.rows:
             voted = f"   [color=b01010]× {r.voted_text}[/color]" if r.voted_text else ""
-            b = Factory.Big(text=f"[size=36][b]{r.name}[/b][/size]  {r.kana}{voted}\n{r.birth}   {r.address}",
+            b = Factory.Big(text=f"[size=36][b]{name_markup(r.name)}[/b][/size]  {r.kana}{voted}\n{r.birth}   {r.address}",
                             markup=True, height=124, background_color=theme.WHITE, color=theme.INK, halign="left")
             b.bind(on_release=lambda _b, vid=r.voter_id: self.flow.pick(vid))
             self.list.add_widget(b)

@@ -10,7 +10,7 @@ from kivy.uix.gridlayout import GridLayout
 from ui_kivy.presenters.procedures import DECIDERS, TENTATIVE_INSTRUCTION, TENTATIVE_TITLE, Panel, who_text
 from ui_kivy.presenters.search import ERA_KEYS, NAME_KEYPAD
 from ui_kivy.views import theme
-from ui_kivy.views.screens.common import DIGITS, KioskScreen, PanelBox, big, choice, keypad, txt
+from ui_kivy.views.screens.common import DIGITS, KioskScreen, PanelBox, big, choice, keypad, name_markup, txt
 
 
 class TentativeView(KioskScreen):
@@ -32,7 +32,7 @@ class TentativeView(KioskScreen):
         self.row.clear_widgets()
         if t.done is not None:
             self.head.show(Panel("red", f"✓ 仮投票を記録しました — {TENTATIVE_INSTRUCTION}",
-                                 (f"{t.voter_name} 様",)), theme.TEXT_BIG, theme.TEXT)
+                                 (f"{name_markup(t.voter_name)} 様",)), theme.TEXT_BIG, theme.TEXT)
             for line in t.message.splitlines():
                 self.body.add_widget(txt(line.strip(), 26))
             self.body.add_widget(BoxLayout())

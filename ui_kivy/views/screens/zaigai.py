@@ -7,7 +7,7 @@ from kivy.uix.gridlayout import GridLayout
 
 from ui_kivy.presenters.zaigai import LETTERS
 from ui_kivy.views import theme
-from ui_kivy.views.screens.common import KioskScreen, big, choice, digit_pad, field, keypad, txt
+from ui_kivy.views.screens.common import KioskScreen, big, choice, digit_pad, field, keypad, name_markup, txt
 
 
 class ZaigaiIdView(KioskScreen):
@@ -91,7 +91,7 @@ class ZaigaiConfirmView(KioskScreen):
         self.left.add_widget(txt("在外選挙人（国政選挙のみ）", 24, color=theme.GREY))
         for label, value in z.details():
             size = theme.TEXT_BIG if label == "氏名" else 26
-            self.left.add_widget(field(label, f"[b]{value}[/b]" if label == "氏名" else value, size))
+            self.left.add_widget(field(label, f"[b]{name_markup(value)}[/b]" if label == "氏名" else value, size))
         if z.message:
             self.left.add_widget(txt(f"[color=b01010]{z.message}[/color]", 24))
         if m.oath_required:
