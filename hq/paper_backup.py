@@ -5,7 +5,9 @@ check-ins on the paper), and reconciles later: what the terminal wrote reaches H
 ``meibo hq import-journal``; what was written on paper is entered afterwards.
 
 ``build_extract`` is pure (roll rows + ledger → rows and marks); ``render_pdf`` lays it out with
-fpdf2 and an embedded Japanese font (IPAex ゴシック). Marks come from the ledger's ballots (state
+fpdf2 and an embedded Japanese font (IPAex ゴシック); the 氏名 column is drawn in IPAmj明朝 through
+``hq.pdftext.NamesPdf`` so a name with an IVS prints as registered, and a 外字 prints as 〓 with
+the kana (``ground.names.display_name``, issue 19). Marks come from the ledger's ballots (state
 ``ballot``) whose check-in time is at or before ``as_of``; a 不在者投票 counts. Never imports the UI.
 """
 
@@ -20,6 +22,7 @@ from pathlib import Path
 from appliance.dirs import write_atomic
 from ground.errors import UsageError
 from ground.model import ElectionConfig, StationKind
+from ground.names import display_name
 from appliance.birthdate import BirthDate, birth_wareki, from_canonical
 from hq.ledger import Ledger
 from hq.records import hlc_dt
@@ -109,10 +112,12 @@ def roll_rows(conn: sqlite3.Connection) -> list[RollRow]:
         "SELECT voter_id, district, name, kana, birth_date, sex, address, status FROM roll")]
 
 
-def render_pdf(ex: Extract, out: Path, font: Path = DEFAULT_FONT) -> int:
-    """Write the extract (A4 landscape) atomically; returns the page count."""
-    from fpdf import FPDF
+def render_pdf(ex: Extract, out: Path, font: Path = DEFAULT_FONT, name_font: Path | None = None) -> int:
+    """Write the extract (A4 landscape) atomically; returns the page count. ``name_font``: the
+    font for the 氏名 column (default: IPAmj明朝, ``MEIBO_NAME_FONT``)."""
     from fpdf.fonts import FontFace
+
+    from hq.pdftext import NAME_FAMILY, NamesPdf  # lazy: fpdf2, which only this function needs
 
     if not font.exists():
         raise UsageError(f"日本語フォントがありません: {font}（fonts-ipaexfont-gothic を入れてください）",
@@ -120,7 +125,7 @@ def render_pdf(ex: Extract, out: Path, font: Path = DEFAULT_FONT) -> int:
     where = f"第{ex.district}投票区" if ex.district is not None else "全投票区"
     stamp = f"{ex.as_of:%Y年%m月%d日 %H:%M} 現在"
 
-    class _Pdf(FPDF):
+    class _Pdf(NamesPdf):
         def header(self) -> None:
             self.set_font(FONT, size=10)
             self.cell(0, 6, f"選挙人名簿抄本（紙の予備）　{ex.station_name}（{ex.station}）　{where}　投票済の記載: {stamp}",
@@ -137,6 +142,7 @@ def render_pdf(ex: Extract, out: Path, font: Path = DEFAULT_FONT) -> int:
     pdf.alias_nb_pages()
     pdf.set_auto_page_break(auto=True, margin=14)
     pdf.add_font(FONT, "", str(font))
+    pdf.add_name_font(name_font)
     pdf.set_font(FONT, size=8)
     pdf.add_page()
     pdf.set_font(FONT, size=9)
@@ -155,6 +161,7 @@ def render_pdf(ex: Extract, out: Path, font: Path = DEFAULT_FONT) -> int:
     widths = (20, 30, 34, 30, 7, 62, 10) + (max(12, min(22, 60 // max(nc, 1))),) * nc + (22,)
     head_style = FontFace(fill_color=(220, 226, 235))
     voted_style = FontFace(fill_color=(255, 225, 220))
+    name_style, voted_name_style = FontFace(family=NAME_FAMILY), FontFace(family=NAME_FAMILY, fill_color=(255, 225, 220))
     with pdf.table(col_widths=widths, headings_style=head_style, line_height=4.6, text_align="LEFT",
                    first_row_as_headings=True, repeat_headings=1) as t:
         r = t.row()
@@ -162,9 +169,12 @@ def render_pdf(ex: Extract, out: Path, font: Path = DEFAULT_FONT) -> int:
             r.cell(h)
         for er in ex.rows:
             v = er.voter
-            style = voted_style if any(er.marks) else None
+            voted = any(er.marks)
+            style = voted_style if voted else None
             r = t.row()
-            for cell in (v.voter_id, v.name, v.kana, f"{birth_wareki(v.birth_date, short=True)}",
+            r.cell(v.voter_id, style=style)
+            r.cell(display_name(v.name, v.kana), style=voted_name_style if voted else name_style)
+            for cell in (v.kana, f"{birth_wareki(v.birth_date, short=True)}",
                          {"M": "男", "F": "女"}.get(v.sex, v.sex), v.address[:40], STATUS_JA.get(v.status, v.status),
                          *er.marks, ""):
                 r.cell(cell, style=style)

@@ -2,37 +2,39 @@
 font (IPAex ゴシック by default). No kivy import. Takes a ``records.DailyReport`` (figures built
 by the pure records code) and only lays it out: counts per station and contest, the hourly
 check-ins per station, 名簿対照数 vs 交付数 with differences marked, alerts and their resolutions.
+Made with ``hq.pdftext.NamesPdf`` (issue 19): any text with a variation selector (a clerk's or a
+note's name as written) is shaped, never drawn as a box.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from fpdf import FPDF
 from fpdf.fonts import FontFace
 
 from appliance.dirs import write_atomic
+from hq.pdftext import NamesPdf
 from hq.records import ALERT_STATE_JA, KIND_JA, DailyReport
 
 FONT = "ipaex"
 
 
-def _pdf(font: Path) -> FPDF:
-    pdf = FPDF(orientation="L", unit="mm", format="A4")
+def _pdf(font: Path) -> NamesPdf:
+    pdf = NamesPdf(orientation="L", unit="mm", format="A4")
     pdf.set_auto_page_break(auto=True, margin=12)
     pdf.add_font(FONT, "", str(font))
     pdf.set_font(FONT, size=9)
     return pdf
 
 
-def _heading(pdf: FPDF, text: str, size: int = 12) -> None:
+def _heading(pdf: NamesPdf, text: str, size: int = 12) -> None:
     pdf.ln(2)
     pdf.set_font(FONT, size=size)
     pdf.cell(0, 8, text, new_x="LMARGIN", new_y="NEXT")
     pdf.set_font(FONT, size=9)
 
 
-def _table(pdf: FPDF, header: list[str], rows: list[list[str]], widths: tuple[int, ...] | None = None,
+def _table(pdf: NamesPdf, header: list[str], rows: list[list[str]], widths: tuple[int, ...] | None = None,
            marked: set[int] | None = None) -> None:
     head_style = FontFace(fill_color=(220, 226, 235))
     with pdf.table(col_widths=widths, headings_style=head_style, line_height=5.5, text_align="LEFT",
