@@ -19,9 +19,10 @@ A check-in's station, voter and contests are the terminal's word: ``_apply`` scr
 the registry, election.toml and the published roll first (screen.py); a refused check-in stays in
 the chain (acknowledged like any event) but is a ``Refusal``, never a ballot or a flag.
 
-The package holds three rooms: ``verdicts`` (what is decided and held per check-in), ``streams``
-(the voted-flag stream with its mark chain, and each terminal's chain hashes) and ``core`` (the
-``Ledger`` that verifies and applies). The names are re-exported here, so ``from hq.ledger import X``
+The package holds four rooms: ``verdicts`` (what is decided and held per check-in), ``streams``
+(the voted-flag stream with its mark chain, and each terminal's chain hashes), ``core`` (the
+``Ledger`` that verifies and applies) and ``replay`` (HQ's cold start: stored events back into a
+ledger, the same as decoding and applying them, cheaper). The names are re-exported here, so ``from hq.ledger import X``
 keeps working.
 """
 
