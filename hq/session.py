@@ -202,6 +202,8 @@ class HqSession:
         if self.ledger.refusal_of:  # refused for a terminal in test mode at the station: told, as "R"
             of = self.ledger.refusal_of
             for s in seqs:
+                if self.ledger.checkins.raw((self.terminal, s)) is not None:
+                    continue  # handed on オフライン受付 before the refusal came: counted (ledger)
                 for r in of.get((self.terminal, s), ()):
                     if r.code == STATION_IN_REHEARSAL:
                         detailed.extend([s, c, "R", r.code] for c in r.contests)

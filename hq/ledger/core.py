@@ -15,7 +15,7 @@ from sync_protocol.crypto import verify_batch
 from sync_protocol.errors import BatchRejected
 from hq.ledger.streams import ChainHashes, Flag, FlagLog
 from hq.ledger.verdicts import Alarm, Alert, BallotMap, BallotRef, CheckinMap, CheckinRec, ContestVerdict, CState
-from hq.screen import Refusal, needs_screen, rehearsal_refusal, screen_checkin
+from hq.screen import STATION_IN_REHEARSAL, Refusal, needs_screen, rehearsal_refusal, screen_checkin
 
 
 @dataclass
@@ -336,10 +336,27 @@ class Ledger:
     def _provisional(self, ev: Event) -> None:
         rec = self._rec(ev)
         if rec is None:
+            self._handed_despite_rehearsal(ev)
             return
         for c, st in list(rec.state.items()):
             if st is CState.PENDING:
                 self._add_ballot(rec, c)
+
+    def _handed_despite_rehearsal(self, ev: Event) -> None:
+        """A check-in refused because its station had a terminal in test mode, which the terminal
+        handed out on オフライン受付 before HQ's refusal reached it (its PROVISIONAL marker says
+        so): the ballots exist, so they count after all (detect when offline). Replay does the
+        same from the stored refusal and the same marker."""
+        refused = self.refusal_of.get((ev.terminal, ev.ref))
+        if not refused or refused[0].code != STATION_IN_REHEARSAL or refused[0] not in self.refusals:
+            return
+        r = refused[0]
+        # kept in refusal_of: HqStore.commit may be storing it with this very group (the decision
+        # as first made, which replay starts from); out of the report's list of what did not count
+        self.refusals.remove(r)
+        self._checkin(Event(EventKind.CHECKIN, r.seq, r.hlc, r.terminal,
+                            {"station": r.claimed_station, "voter": r.voter, "contests": list(r.contests),
+                             "clerk": r.clerk}))
 
     def _void(self, ev: Event) -> None:
         rec = self._rec(ev)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from ground.events import EventKind
 from hq.screen import STATION_IN_REHEARSAL
 from hq.session import HqSession, SessionState
 from sync_protocol.codec import Frame, FrameType, decode, encode
@@ -76,3 +77,25 @@ def test_r_entry_has_a_strict_shape(entry: list[object], ok: bool) -> None:
     else:
         with pytest.raises(HeaderInvalid):
             check_frame(frame)
+
+
+def test_handed_offline_before_the_refusal_came_counts_and_replays_the_same() -> None:
+    """The R verdict came after the budget: the terminal had handed the ballots on オフライン受付
+    (its PROVISIONAL marker). The ballots exist, so HQ counts them after all — another station is
+    stopped or alerted as for any offline ballot — and a replay from the stored decision agrees."""
+    t3 = MemTerminal("T03", "E01")
+    led = hq_for(t3)
+    led.rehearsing = frozenset({"E01"})
+    ci = t3.checkin("V1", CONTESTS)
+    led.apply(ci)
+    assert led.ballot_count("V1", "shu") == 0
+    stored = led.refusals_for([ci])
+    assert [r.code for r in stored] == [STATION_IN_REHEARSAL]
+    prov = t3.append(EventKind.PROVISIONAL, {"ref": ci.seq})
+    led.apply(prov)
+    assert all(led.ballot_count("V1", c) == 1 for c in CONTESTS) and len(led.flags) == 2
+    assert led.refusals == []  # counted: no longer in the report's list of what did not count
+    again = hq_for(t3)
+    again.decided = {(ci.terminal, ci.seq): stored}
+    again.apply_all([ci, prov])
+    assert again.ballots == led.ballots and again.refusals == [] and len(again.flags) == 2
