@@ -19,6 +19,10 @@ keeps the directory's files, the manifest and the rename; this module is the dat
   the target's former one (store_db.py: an epoch only goes up), so a node that led before the
   restore is fenced at its next write rather than writing into the restored past.
 
+The shared files of two HQ nodes (``hq_files``, hq/shared_files.py) travel in the dump but are
+not in the manifest's figures (migrate_store.py ``NOT_COPIED``): they are copies of the nodes'
+own directories, and a node whose copy is newer than a restored row publishes it again.
+
 What the restore cannot bring back (events acknowledged after the dump) the protocol recovers,
 as after any restore: terminals ahead of HQ resend, HQ records 本部の記録が巻き戻っています, and
 a flag cursor into the old stream gets the stream again. A dump restored by hand with plain

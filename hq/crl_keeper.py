@@ -16,6 +16,11 @@ never undone by a re-issue). After the file changes, by this keeper or by anothe
 TLS context is rebuilt and swapped (sync_protocol/tls.py ``ServerTls``): the next handshake uses
 the new CRL, established links keep going.
 
+With two HQ nodes on one PostgreSQL store (hq/shared_files.py) each look starts with one step of
+the shared files (``shared``): a revocation, an enrollment or a CRL written on the other node is
+pulled here, so the registry watcher and the TLS swap below pick it up within one
+``check_interval_s``; a CRL this keeper issues is published by the step that ends the look.
+
 Status for ``meibo compliance`` goes to HQDIR/pki/crl-renewal.json (renewal on/off, lifetime,
 last issue, serving or not). The CA key must stay on HQ for renewal: without it the keeper logs,
 keeps the last CRL, and compliance ① fails.
@@ -43,12 +48,15 @@ from appliance.dirs import HqDir
 from ground.errors import MeiboError
 from provisioning import pki
 from provisioning.pki import CrlInfo, CrlSettings
+from hq import shared_files
+from hq.shared_files import SharedFiles
 from hq.store import read_registry, revoked_serials
 from sync_protocol.tls import ServerTls
 
 log = logging.getLogger("meibo.hq.crl")
 STATUS_FILE = "crl-renewal.json"
 _TIME_REASONS = ("half_life", "expired", "not_yet_valid")
+_SHARED_ERROR = "共有ファイルを同期できません（手元のファイルで継続）"
 
 
 def status_path(hq: HqDir) -> Path:
@@ -112,8 +120,9 @@ class CrlKeeper:
     """One per serving HQ (and one short-lived for an offline ``hq crl-renew``)."""
 
     def __init__(self, hq: HqDir, settings: CrlSettings = CrlSettings(), clock: Clock | None = None,
-                 tls: ServerTls | None = None) -> None:
+                 tls: ServerTls | None = None, shared: SharedFiles | None = None) -> None:
         self.hq = hq
+        self.shared = shared  # the files shared with the other HQ node (module doc); None on SQLite
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
         self.tls = tls
@@ -128,9 +137,22 @@ class CrlKeeper:
         self.quiet = False  # an operator's one-off re-issue: the error is raised, not logged
 
     # --- one look (synchronous; a worker thread runs it for the serving HQ) -------------------
+    def _sync_shared(self) -> None:
+        if self.shared is None:
+            return
+        try:
+            self.shared.sync()
+        except MeiboError as e:  # keep serving with the files we have; said once, in the status too
+            self._note_error(f"{_SHARED_ERROR}: {e.message}")
+            return
+        if self._last_error is not None and self._last_error.startswith(_SHARED_ERROR):
+            self._last_error = None  # the store answers again
+            self._write_status(self.clock)
+
     def check(self, force: str | None = None, clock: Clock | None = None) -> CheckResult:
         clock = clock or self.clock
         p = pki.PkiPaths(self.hq.pki)
+        self._sync_shared()
         reg_sig = _file_sig(self.hq.root / "terminals.json")
         if reg_sig != self._reg_sig or force:
             try:
@@ -161,6 +183,8 @@ class CrlKeeper:
             except MeiboError as e:
                 error, error_code = e.message, e.code
                 self._note_error(f"失効リストを再発行できません（{reason}）: {e.message}")
+        if issued:
+            self._sync_shared()  # the new CRL (and its status) to the other node now
         reloaded = self._reload_if_changed(p.crl)
         return CheckResult(issued, reason, info, reloaded, error, error_code)
 
@@ -219,6 +243,7 @@ class CrlKeeper:
                 await asyncio.sleep(self.settings.check_interval_s)
         finally:
             self._write_status(self.clock, serving=False)
+            await asyncio.to_thread(self._sync_shared)  # what changed here since the last look, before we stop
 
     async def renew_now(self, clock: Clock | None = None) -> dict[str, Any]:
         """The admin op behind ``meibo hq crl-renew`` on a serving HQ."""
@@ -234,7 +259,8 @@ def renew_offline(hq: HqDir, clock: Clock) -> dict[str, Any]:
     keeper = CrlKeeper(hq, settings_of_status(status), clock)
     keeper.status = status or {}
     keeper.quiet = True
-    res = keeper.check("operator")
+    with shared_files.edit(hq):  # the newest registry and CRL first; the new CRL published after
+        res = keeper.check("operator")
     if res.error is not None:
         raise pki.PkiError(res.error, code=res.error_code or "crl_renew_failed")
     return {**res.as_dict(), "via": "direct"}

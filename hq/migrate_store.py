@@ -18,7 +18,7 @@ Rules:
 The HqDb Protocol has no "every row of every table" read, so this module reads and writes the
 tables through each backend's own connection (SQLite's ``Store``, a psycopg connection of its
 own on the DSN); the table list is ``TABLES``. What is not HQ's records (the migrations'
-bookkeeping, the ``leadership`` fence: ``NOT_COPIED``) is never copied: each side keeps its own.
+bookkeeping, the ``leadership`` fence, the shared files: ``NOT_COPIED``) is never copied: each side keeps its own.
 
 Layer: hq. Never imports the screens, the CLI or the tooling; the command's parsing is cli/sync.py.
 """
@@ -67,8 +67,10 @@ TABLES: tuple[Table, ...] = (
 
 # Tables of both schemas that are not HQ's records and so are never copied: each store keeps its
 # own. ``leadership`` is the fence between HQ nodes (store_db.py): its epoch may only go up, so
-# neither a migration nor a restore may carry an older one across.
-NOT_COPIED: frozenset[str] = frozenset({"leadership"})
+# neither a migration nor a restore may carry an older one across. ``hq_files`` holds copies of
+# HQDIR's own files for the other HQ node (hq/shared_files.py): empty on hq.db, and re-published
+# from the nodes' directories on PostgreSQL (a node whose copy is newer than the store's publishes it).
+NOT_COPIED: frozenset[str] = frozenset({"leadership", "hq_files"})
 
 
 class StoreTargetNotEmpty(UsageError):

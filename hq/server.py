@@ -123,7 +123,8 @@ class HqNode:
         self.settings = settings
         self.tls = ServerTls(hq.pki)  # new handshakes use the current CRL (crl_keeper.py)
         self.crl = CrlKeeper(hq, settings.crl, clock, self.tls)
-        self.store = HqStore(hq, clock, store_url)  # hq/store_db.py; None: election.toml's, else hq.db
+        self.store = HqStore(hq, clock, store_url, share_files=True, node=self.node_name)  # hq/store_db.py; None: election.toml's, else hq.db
+        self.crl.shared = self.store.shared  # the other node's files pulled each look (hq/shared_files.py)
         # the lock tells a standby when this node is gone; the claim's fence decides who writes
         self.lead_lock: LeadLock | None = standby.lock if standby is not None else self._lead_lock()
         # claimed before the load: the node we take over from can commit nothing after it

@@ -27,8 +27,13 @@ hours: the lock's connection carries libpq's TCP keepalives and ``tcp_user_timeo
 client side: the leader's keeper and the standby's tail see the server gone) and sets the same on
 the server's side of the session (``SERVER_KEEPALIVES``: the database releases the lock of a leader
 whose machine lost power within ~15 s, so the standby can take over). A DBA's own values in the
-DSN win. A drop between the claim and the catch-up (``take_over``) is retried with back-off until
+DSN win. (The constants and ``with_keepalives`` live in store_pg.py: the store's own connections
+carry the same.) A drop between the claim and the catch-up (``take_over``) is retried with back-off until
 the store answers again or another node has claimed it since (``Fenced``: the epoch decides).
+
+The HQ directory's changing files (the registry, the CRL, the rolls: hq/shared_files.py) are
+pulled when the standby starts and every ``files_poll_s`` while it waits; the node it becomes
+pulls them once more when it opens its store, before its listener opens.
 
 The tail reads refusals after each page of events: a batch's refusals are committed in the same
 transaction as its events, so a page's verdicts replay as they were decided (``Ledger.decided``).
@@ -48,7 +53,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from appliance.dirs import HqDir
 from ground.errors import UsageError
@@ -57,28 +61,11 @@ from hq.ledger import Alarm, Ledger
 from hq.screen import UNKNOWN_STATION
 from hq.store import REPLAY_CHUNK, HqStore
 from hq.store_db import Fenced, StoreUnreachable, redact
+from hq.store_pg import KEEPALIVES as KEEPALIVES, SERVER_KEEPALIVES, with_keepalives
 from ground.model import TerminalId
 
 log = logging.getLogger("meibo.hq.standby")
 LEAD_LOCK = 0x6D6569626F48  # pg_advisory_lock key of the leading node: "meiboH"
-# libpq's client-side TCP keepalives: a silent server is given up after ~5 + 3 x 2 s idle, or
-# 10 s of unacknowledged sends (tcp_user_timeout, ms)
-KEEPALIVES: dict[str, int] = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2,
-                              "keepalives_count": 3, "tcp_user_timeout": 10_000}
-# the server's side of the same session (PostgreSQL settings any user may SET): a dead leader's
-# lock is released within ~15 s
-SERVER_KEEPALIVES: dict[str, int] = {"tcp_keepalives_idle": 5, "tcp_keepalives_interval": 2,
-                                     "tcp_keepalives_count": 3, "tcp_user_timeout": 10_000}
-
-
-def with_keepalives(dsn: str) -> str:
-    """The DSN with ``KEEPALIVES`` added where it sets none of its own (hq/store_pg.py's
-    connections should get the same)."""
-    params = conninfo_to_dict(dsn)
-    extra = {k: v for k, v in KEEPALIVES.items() if k not in params}
-    if "connect_timeout" not in params:
-        extra["connect_timeout"] = 5
-    return make_conninfo(dsn, **extra) if extra else dsn
 
 
 @dataclass(frozen=True)
@@ -88,6 +75,7 @@ class StandbySettings:
     chunk: int = REPLAY_CHUNK
     retry_first_s: float = 0.2  # take_over's back-off while the store is unreachable: doubled each time
     retry_max_s: float = 5.0
+    files_poll_s: float = 1.0  # how often the shared files (hq/shared_files.py) are pulled while waiting
 
 
 class LeadLock:
@@ -181,7 +169,8 @@ class Standby:
     def __init__(self, hq: HqDir, store_url: str | None = None, settings: StandbySettings = StandbySettings(),
                  ledger_cls: type[Ledger] = Ledger) -> None:
         self.settings = settings
-        self.store = HqStore(hq, store_url=store_url)  # never claims: reads only
+        # never claims: reads only (and pulls the shared files: hq/shared_files.py)
+        self.store = HqStore(hq, store_url=store_url, share_files=True)
         if self.store.url.backend != "postgresql":
             self.store.close()
             raise UsageError("待機系（--standby）は PostgreSQL の本部記録（--store）でだけ使えます",
@@ -229,7 +218,11 @@ class Standby:
         """Follow the store until the lead lock is ours: free for ``grace_s`` (module doc), then taken."""
         loop = asyncio.get_running_loop()
         free_since: float | None = None
+        files_at = loop.time()
         while True:
+            if loop.time() - files_at >= self.settings.files_poll_s:  # the files warm too (module doc)
+                files_at = loop.time()
+                await asyncio.to_thread(self.store.sync_files)
             try:
                 if await asyncio.to_thread(self.lock.free):
                     free_since = loop.time() if free_since is None else free_since

@@ -11,12 +11,19 @@ journal of the pseudo-terminal "HQ", hash-chained like any other.
 
 The registry of enrolled terminals is HQDIR/terminals.json (written by enrollment and by
 ``hq revoke``); HQ re-reads it when it changes, so a revocation takes effect at once.
+
+On PostgreSQL with two HQ nodes, the registry and the other files that change during the
+election are shared through the store (hq/shared_files.py): a store opened with
+``share_files=True`` (a serving node, a standby) takes one step of them before anything reads
+the registry or the roll, and keeps ``shared`` for the CRL keeper's periodic step. On SQLite
+``shared`` is None: one node, nothing to share.
 """
 
 from __future__ import annotations
 
 import gc
 import json
+import logging
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,14 +41,17 @@ from appliance.zaigaipkg import ZAIGAI_PREFIX
 from hq.ledger import HQ_STATION, Alarm, Ledger
 from hq.ledger.replay import replay
 from hq.screen import Refusal
+from hq.shared_files import SharedFiles
 from hq.store_db import HqDb, Leader, StoreUrl, parse_store_url
 from hq.store_sqlite import MIGRATIONS as MIGRATIONS  # hq.db's, where callers have always found them
 from hq.store_sqlite import SqliteHqDb
 
+log = logging.getLogger("meibo.hq.store")
 ALERT_STATES = ("open", "investigating", "resolved")
 # events read and decoded at once on replay: the size hardly matters (256 to 32,768 measured
 # alike on 100k events); this one keeps a chunk's bodies and events to a few MB
 REPLAY_CHUNK = 2048
+EPOCH_FILE = "leader-epoch.json"  # the epoch this directory last claimed, by store (HqStore.claim)
 _KIND_TEXT: dict[EventKind, str] = {k: k.value for k in EventKind}
 
 
@@ -167,13 +177,19 @@ class HqStore:
     """HQ's records: the registry and the published roll from HQDIR, the rows in an ``HqDb``
     chosen by ``store_url`` (store_db.py), else by election.toml's ``[hq] store``, else hq.db."""
 
-    def __init__(self, hq: HqDir, clock: Clock | None = None, store_url: str | None = None) -> None:
+    def __init__(self, hq: HqDir, clock: Clock | None = None, store_url: str | None = None, *,
+                 share_files: bool = False, node: str | None = None) -> None:
         self.hq = hq
         self.clock: Clock = clock or SystemClock()  # received_at, contacts, alarms, rollbacks
         self.config = hq.config()
         self.url = (parse_store_url(store_url) if store_url is not None
                     else parse_store_url(self.config.hq_store, from_config=True))
         self.db: HqDb = open_db(hq, self.url)
+        # the files shared with the other HQ node (module doc): pulled before the registry is read
+        self.shared: SharedFiles | None = None
+        if share_files and self.url.backend == "postgresql":
+            self.shared = SharedFiles(hq, self.url.dsn, node, self.clock)
+            self.sync_files()
         self.registry_mtime = 0.0
         self.registry: dict[str, TerminalRecord] = {}  # by TerminalId
         self.revoked_serials: set[int] = set()
@@ -192,8 +208,22 @@ class HqStore:
         """Seconds since the epoch, as the REAL columns hold them."""
         return self.clock.now().timestamp()
 
+    def sync_files(self) -> bool:
+        """One step of the shared files (hq/shared_files.py); False (logged) when it could not be
+        taken: the node goes on with the files it has, and the next step tries again."""
+        if self.shared is None:
+            return True
+        try:
+            self.shared.sync()
+            return True
+        except StorageFailed as e:
+            log.error("shared files not synchronised, serving with this directory's own: %s", e.message)
+            return False
+
     def close(self) -> None:
         self.db.close()
+        if self.shared is not None:
+            self.shared.close()
         if self._roll is not None:
             self._roll.close()
             self._roll = None
@@ -293,8 +323,23 @@ class HqStore:
 
     def claim(self, node: str) -> Leader:
         """This node leads the store from now (store_db.py): a serving HQ claims before it loads,
-        and on PostgreSQL every write after is fenced by the epoch it got."""
-        return self.db.claim(node, self._now())
+        and on PostgreSQL every write after is fenced by the epoch it got. Never at or below the
+        epoch this directory last claimed (``EPOCH_FILE``): a plain pg_restore of an old dump
+        puts an older epoch back, and a node that led after the dump must still be fenced."""
+        if self.url.backend != "postgresql":  # hq.db: one node, no fence (store_sqlite.py)
+            return self.db.claim(node, self._now())
+        path, key = self.hq.root / EPOCH_FILE, str(self.url)  # by database: the DSN without its password
+        try:
+            seen = json.loads(path.read_text("utf-8"))
+            seen = seen if isinstance(seen, dict) else {}
+        except (OSError, ValueError):
+            seen = {}
+        last = seen.get(key)
+        floor = last if isinstance(last, int) else 0
+        led = self.db.claim(node, self._now(), floor)
+        seen[key] = led.epoch
+        write_atomic(path, json.dumps(seen, ensure_ascii=False, indent=1).encode("utf-8"))
+        return led
 
     def leader(self) -> Leader:
         """Which node leads, at which epoch and since when (the console's fact)."""

@@ -19,6 +19,16 @@ read from another thread out of a write's transaction.
 Leadership (store_db.py): ``claim`` bumps the one ``leadership`` row; once claimed, every write
 transaction first reads that row ``FOR SHARE`` (``_fenced``) and raises ``Fenced`` inside the
 transaction, so it rolls back, when the epoch is no longer ours. A reconnect keeps the epoch.
+A claim never produces an epoch at or below one this process has seen (``seen_epoch``): a DBA's
+plain ``pg_restore`` of an old dump puts an old, lower epoch back (docs/backup-pg.md), and the
+next claim must still fence every node that led before.
+
+Every connection carries libpq's TCP keepalives (``KEEPALIVES``, ``with_keepalives``; the lead
+lock's in standby.py too): a database machine that vanished without a FIN is noticed in seconds.
+
+The shared files (``hq_files``, migration 6): the HQ directory's files that change during the
+election, one row each, written and read by hq/shared_files.py through ``PgFileRows`` on a
+connection of its own (a large roll.db must not hold up the commits of verdicts).
 
 Layer: hq. Never imports the screens, the CLI or the tooling (the test servers live in tooling/pgcluster.py).
 """
@@ -43,6 +53,26 @@ CONNECT_TIMEOUT_S = 5  # libpq waits forever by default; a store HQ cannot reach
 _MIGRATION_LOCK = 0x6D6569626F  # pg_advisory_xact_lock key: "meibo"
 
 PgMigration = Callable[[psycopg.Connection[Any]], None]
+
+
+# libpq's client-side TCP keepalives: a silent server is given up after ~5 + 3 x 2 s idle, or
+# 10 s of unacknowledged sends (tcp_user_timeout, ms)
+KEEPALIVES: dict[str, int] = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2,
+                              "keepalives_count": 3, "tcp_user_timeout": 10_000}
+# the server's side of the same session (PostgreSQL settings any user may SET): a dead leader's
+# lock is released within ~15 s (standby.py's LeadLock sets them)
+SERVER_KEEPALIVES: dict[str, int] = {"tcp_keepalives_idle": 5, "tcp_keepalives_interval": 2,
+                                     "tcp_keepalives_count": 3, "tcp_user_timeout": 10_000}
+
+
+def with_keepalives(dsn: str) -> str:
+    """The DSN with ``KEEPALIVES`` (and a connect timeout) added where it sets none of its own:
+    a DBA's own values in the DSN win."""
+    params = conninfo_to_dict(dsn)
+    extra: dict[str, int] = {k: v for k, v in KEEPALIVES.items() if k not in params}
+    if "connect_timeout" not in params:
+        extra["connect_timeout"] = CONNECT_TIMEOUT_S
+    return make_conninfo(dsn, **extra) if extra else dsn
 
 
 def _run(c: psycopg.Connection[Any], sql: str) -> None:
@@ -108,9 +138,22 @@ def _m5(c: psycopg.Connection[Any]) -> None:
     """)
 
 
+def _m6(c: psycopg.Connection[Any]) -> None:
+    # the HQ directory's changing files shared between HQ nodes (hq/shared_files.py): one row per
+    # file, its SHA-256 (hex) checked before a node writes the body; generation from one sequence,
+    # so "newer" is one number across every file
+    _run(c, """
+        CREATE SEQUENCE hq_files_generation;
+        CREATE TABLE hq_files (
+            name text PRIMARY KEY, sha256 text NOT NULL, body bytea NOT NULL,
+            written_at double precision NOT NULL, node text NOT NULL, generation bigint NOT NULL
+        )
+    """)
+
+
 # Every table of HQ's PostgreSQL schema comes from this list, in order (the same as hq.db's
 # MIGRATIONS, step for step); append only: a step once shipped is never edited or reordered.
-PG_MIGRATIONS: list[PgMigration] = [_m1, _m2, _m3, _m4, _m5]
+PG_MIGRATIONS: list[PgMigration] = [_m1, _m2, _m3, _m4, _m5, _m6]
 
 
 def migrate(c: psycopg.Connection[Any], steps: Sequence[PgMigration] = PG_MIGRATIONS) -> int:
@@ -144,10 +187,11 @@ class PgHqDb:
     backend: Backend = "postgresql"
 
     def __init__(self, dsn: str) -> None:
-        self.dsn = check_dsn(dsn)
+        self.dsn = with_keepalives(check_dsn(dsn))
         self._lock = threading.Lock()
         self._c: psycopg.Connection[Any] | None = None
         self.epoch: int | None = None  # ours once claimed; from then on every write is fenced
+        self.seen_epoch = 0  # the highest epoch this process read: a claim goes above it (module doc)
         with self._lock:
             with self._translate("接続"):
                 migrate(self._conn())
@@ -200,6 +244,8 @@ class PgHqDb:
         if self.epoch is None:  # not a claimant (the offline commands): nothing to fence
             return
         row = c.execute("SELECT epoch, node, since FROM leadership WHERE id = 1 FOR SHARE").fetchone()
+        if row is not None:
+            self.seen_epoch = max(self.seen_epoch, int(row[0]))
         if row is None or int(row[0]) != self.epoch:
             now = f"{row[1]}（エポック {row[0]}）" if row else "不明"
             raise Fenced(f"本部の主系は別のノードに移りました: {now}。このノード（エポック {self.epoch}）は"
@@ -288,16 +334,19 @@ class PgHqDb:
         self._write("設定の記録", "INSERT INTO meta(key, value) VALUES (%s, %s) "
                     "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))
 
-    def claim(self, node: str, at: float) -> Leader:
-        """Take the lead: epoch + 1, with our name and time, in one transaction (it waits for
-        the writes in flight that hold the row); from now on every write of ours is fenced."""
+    def claim(self, node: str, at: float, floor: int = 0) -> Leader:
+        """Take the lead: above both the stored epoch and every epoch seen (``seen_epoch``,
+        ``floor``: what the caller saw before, e.g. before a restart), with our name and time,
+        in one transaction (it waits for the writes in flight that hold the row); from now on
+        every write of ours is fenced."""
         with self._lock, self._translate("主系の取得"):
             c = self._conn()
             with c.transaction():
-                row = c.execute("UPDATE leadership SET epoch = epoch + 1, node = %s, since = %s WHERE id = 1 "
-                                "RETURNING epoch, node, since", (node, at)).fetchone()
+                row = c.execute("UPDATE leadership SET epoch = greatest(epoch, %s) + 1, node = %s, since = %s "
+                                "WHERE id = 1 RETURNING epoch, node, since",
+                                (max(self.seen_epoch, floor), node, at)).fetchone()
             assert row is not None  # the row is made by migration 5 and never deleted
-            self.epoch = int(row[0])
+            self.epoch = self.seen_epoch = int(row[0])
             return Leader(str(row[1]), int(row[0]), float(row[2]))
 
     def check_fence(self) -> None:
@@ -312,6 +361,8 @@ class PgHqDb:
 
     def leader(self) -> Leader:
         rows = self._read("SELECT node, epoch, since FROM leadership WHERE id = 1")
+        if rows:
+            self.seen_epoch = max(self.seen_epoch, int(rows[0][1]))
         return Leader(str(rows[0][0]), int(rows[0][1]), float(rows[0][2])) if rows else Leader("", 0, 0.0)
 
     # --- reads for the offline commands and the console ---------------------------------------
@@ -338,6 +389,92 @@ class PgHqDb:
                           "FROM events WHERE hq_order > %s ORDER BY hq_order LIMIT %s",
                           (list(body_kinds), after, limit), binary=True)
         return [(int(o), str(t), int(q), int(h), str(k), None if b is None else bytes(b)) for o, t, q, h, k, b in rows]
+
+
+_FILES_LOCK = 0x6D6569626F46  # pg_advisory_xact_lock key of the shared files: "meiboF"
+FileHead = tuple[int, str]  # (generation, sha256 hex) of one hq_files row
+FileRow = tuple[str, int, str, bytes]  # (name, generation, sha256 hex, body)
+
+
+class PgFileTx:
+    """One transaction on ``hq_files`` under the files lock (every node's sync is one of these)."""
+
+    def __init__(self, c: psycopg.Connection[Any]) -> None:
+        self.c = c
+
+    def heads(self) -> dict[str, FileHead]:
+        return {str(n): (int(g), str(h)) for n, g, h in self.c.execute("SELECT name, generation, sha256 FROM hq_files")}
+
+    def bodies(self, names: Sequence[str]) -> list[FileRow]:
+        rows = self.c.execute("SELECT name, generation, sha256, body FROM hq_files WHERE name = ANY(%s) ORDER BY name",
+                              (list(names),), binary=True).fetchall()
+        return [(str(n), int(g), str(h), bytes(b)) for n, g, h, b in rows]
+
+    def put(self, name: str, sha256: str, body: bytes, node: str, at: float) -> int:
+        """Write one file's row; its new generation (above every generation stored: a restored
+        dump's sequence may lag behind its rows)."""
+        row = self.c.execute(
+            "INSERT INTO hq_files(name, sha256, body, written_at, node, generation) "
+            "VALUES (%s, %s, %s, %s, %s, greatest(nextval('hq_files_generation'), "
+            "(SELECT coalesce(max(generation), 0) + 1 FROM hq_files))) "
+            "ON CONFLICT (name) DO UPDATE SET sha256 = excluded.sha256, body = excluded.body, "
+            "written_at = excluded.written_at, node = excluded.node, generation = excluded.generation "
+            "RETURNING generation", (name, sha256, body, at, node)).fetchone()
+        assert row is not None
+        return int(row[0])
+
+
+class PgFileRows:
+    """The shared files' rows, on a connection of their own (module doc). Thread-safe."""
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn = with_keepalives(check_dsn(dsn))
+        self._mutex = threading.Lock()
+        self._c: psycopg.Connection[Any] | None = None
+
+    def _conn(self) -> psycopg.Connection[Any]:
+        c = self._c
+        if c is not None and not c.closed and not c.broken:
+            return c
+        self._c = None
+        try:
+            c = psycopg.connect(self.dsn, autocommit=True)
+            c.execute("SET synchronous_commit TO on")
+            migrate(c)  # a store made before migration 6: the table, before the first sync
+        except psycopg.OperationalError as e:
+            raise StoreUnreachable(f"本部のデータベースに接続できません（共有ファイル）: {redact(self.dsn)}（{_first_line(e)}）",
+                                   code="store_unreachable") from e
+        self._c = c
+        return c
+
+    @contextmanager
+    def locked(self) -> Iterator[PgFileTx]:
+        """One transaction holding the files lock: every node's read-compare-write of the shared
+        files is serialised across machines (an exception inside rolls back what it wrote)."""
+        with self._mutex:
+            try:
+                c = self._conn()
+                with c.transaction():
+                    c.execute("SELECT pg_advisory_xact_lock(%s)", (_FILES_LOCK,))
+                    yield PgFileTx(c)
+            except psycopg.OperationalError as e:
+                self._drop()
+                raise StoreUnreachable(f"本部のデータベースとの接続が切れました（共有ファイル）: {_first_line(e)}",
+                                       code="store_unreachable") from e
+            except psycopg.Error as e:
+                raise StorageFailed(f"本部のデータベースで共有ファイルを扱えませんでした: {_first_line(e)}") from e
+
+    def _drop(self) -> None:
+        c, self._c = self._c, None
+        if c is not None:
+            try:
+                c.close()
+            except psycopg.Error:
+                pass
+
+    def close(self) -> None:
+        with self._mutex:
+            self._drop()
 
 
 def _first_line(e: BaseException) -> str:

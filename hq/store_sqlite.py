@@ -82,8 +82,19 @@ def _m5(c: sqlite3.Connection) -> None:
     """)
 
 
+def _m6(c: sqlite3.Connection) -> None:
+    # the files HQ nodes share through PostgreSQL (hq/shared_files.py); on hq.db (one node) it
+    # stays empty, and is here so both backends make the same tables (tests/contracts)
+    _script(c, """
+        CREATE TABLE hq_files (
+            name TEXT PRIMARY KEY, sha256 TEXT NOT NULL, body BLOB NOT NULL, written_at REAL NOT NULL,
+            node TEXT NOT NULL, generation INTEGER NOT NULL
+        )
+    """)
+
+
 # Every table of hq.db comes from this list, in order (none is created elsewhere); append only.
-MIGRATIONS: list[Migration] = [_m1, _m2, _m3, _m4, _m5]
+MIGRATIONS: list[Migration] = [_m1, _m2, _m3, _m4, _m5, _m6]
 
 
 class SqliteHqDb:
@@ -162,10 +173,12 @@ class SqliteHqDb:
         with self.store.atomic() as c:
             self.store.set_meta(c, key, value)
 
-    def claim(self, node: str, at: float) -> Leader:
-        """Recorded for ``leader()``; no fence: one HQ per hq.db (the file is this machine's)."""
+    def claim(self, node: str, at: float, floor: int = 0) -> Leader:
+        """Recorded for ``leader()``; no fence: one HQ per hq.db (the file is this machine's).
+        Above ``floor`` as on PostgreSQL (store_db.py)."""
         with self.store.atomic() as c:
-            c.execute("UPDATE leadership SET epoch = epoch + 1, node = ?, since = ? WHERE id = 1", (node, at))
+            c.execute("UPDATE leadership SET epoch = max(epoch, ?) + 1, node = ?, since = ? WHERE id = 1",
+                      (floor, node, at))
         return self.leader()
 
     def check_fence(self) -> None:
