@@ -18,7 +18,9 @@ order: re-check every rule; issue the certificate (the CA key may be offline: th
 anything else changed); mark the card used (cards.py: its own file lock, so a concurrent
 ``cancel-card`` either wins or loses cleanly); on ``replace`` revoke the old identity exactly as
 ``meibo hq revoke`` does (hq_store.update_registry, then pki.write_crl), so a running HqNode
-closes its links; append the new registry entry. Never imports the sync server's node, the
+closes its links; append the new registry entry. With two HQ nodes on one PostgreSQL store the
+whole COMMIT runs inside ``shared_files.edit`` (the other node's registry, cards and CA register
+pulled first, this enrollment published after: hq/shared_files.py). Never imports the sync server's node, the
 terminal store or pyscard.
 """
 
@@ -43,6 +45,7 @@ from aiohttp import web
 from ground.clock import Clock
 from appliance.dirs import HqDir, write_atomic
 from ground.errors import IllegalTransition, MeiboError
+from hq import shared_files
 from hq.listener import bound_port
 from hq.roll import versions
 from hq.store import update_registry
@@ -133,8 +136,9 @@ def server_context(pki_dir: Path, chain_dir: Path) -> ssl.SSLContext:
 class EnrollService:
     def __init__(self, hq: HqDir, clock: Clock, random_bytes: RandomBytes = os.urandom,
                  settings: EnrollServerSettings = EnrollServerSettings(),
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic, store_url: str | None = None) -> None:
         self.hq = hq.require()
+        self.store_url = store_url  # the store the files are shared through, when not election.toml's
         self.config = hq.config()
         self.clock = clock
         self.random_bytes = random_bytes
@@ -166,6 +170,10 @@ class EnrollService:
         return card, chain
 
     def _commit(self, s: _Session) -> Certified:
+        with shared_files.edit(self.hq, self.store_url):  # module doc
+            return self._commit_shared(s)
+
+    def _commit_shared(self, s: _Session) -> Certified:
         assert s.proof is not None
         hello = s.hello
         self._admit(hello)  # again: a cancel-card or another enrollment may have happened since

@@ -14,7 +14,9 @@ Rules:
 - the package file is written (fsynced) under HQDIR/rolls/ before the version is committed;
   if the commit fails the file is removed, so a version number never names two packages;
 - the 在外選挙人名簿 (``zaigai*`` tables, migration 2) has its own version sequence and is always
-  published whole, signed with the same key in the same layout (appliance/zaigaipkg.py).
+  published whole, signed with the same key in the same layout (appliance/zaigaipkg.py);
+- after an import or a publish, roll.db (a consistent snapshot) and the new package go to the
+  other HQ node through the PostgreSQL store when there is one (hq/shared_files.py ``publish``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from ground.clock import Clock
+from hq import shared_files
 from appliance.birthdate import birth_wareki, from_canonical
 from appliance.dirs import HqDir, write_atomic
 from appliance.eligibility import Code, age_rule
@@ -162,6 +165,7 @@ def import_roll(hq: HqDir, csv_path: Path, clock: Clock, limits: CsvLimits = Csv
         raise RollInvalid(f"名簿を取り込めません: {e}", code="roll_invalid") from e
     finally:
         store.close()
+    shared_files.publish(hq)  # to the other HQ node (module doc)
     return ImportResult(sum(by_status.values()), by_status, digest)
 
 
@@ -258,6 +262,7 @@ def publish(hq: HqDir, out: Path | None, clock: Clock, *, full: bool = False) ->
         conn.execute("INSERT INTO versions VALUES (?,?,?,?,?,?,?)",
                      (version, kind, manifest.base_version, manifest.row_count, manifest.body_sha256,
                       manifest.created, str(path)))
+    shared_files.publish(hq)  # to the other HQ node (module doc)
     if out is not None and out.resolve() != path.resolve():
         write_atomic(out, data)
     return PublishResult(manifest, path, len(data))
@@ -319,6 +324,7 @@ def import_zaigai(hq: HqDir, csv_path: Path, designated: Sequence[str], clock: C
                 store.set_meta(conn, k, val)
     finally:
         store.close()
+    shared_files.publish(hq)  # to the other HQ node (module doc)
     return ZaigaiImportResult(len(voters), sum(v.status == "registered" for v in voters), stations, digest)
 
 
@@ -356,6 +362,7 @@ def publish_zaigai(hq: HqDir, out: Path | None, clock: Clock) -> PublishResult:
         conn.execute("INSERT INTO zaigai_versions VALUES (?,?,?,?,?,?)",
                      (version, manifest.row_count, manifest.body_sha256, ",".join(stations), manifest.created,
                       str(path)))
+    shared_files.publish(hq)  # to the other HQ node (module doc)
     if out is not None and out.resolve() != path.resolve():
         write_atomic(out, data)
     return PublishResult(manifest, path, len(data))

@@ -4,6 +4,12 @@
 to it is made under ``HqDir.registry_lock()``. A revocation reaches the CRL by one writer: the
 serving HQ re-issues it through its admin socket (``hq/admin_client.py``); with HQ stopped, it is
 written here.
+
+With two HQ nodes on one PostgreSQL store, every change here is made inside
+``shared_files.edit`` (hq/shared_files.py): the newest registry, CRL and CA register are pulled
+first, so the change is made to them, and published after, so the other node serves by it; a
+store that cannot be reached before the change refuses it (``store_unreachable``, nothing changed).
+``store_url`` names the store where election.toml's ``[hq] store`` does not.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from ground.clock import Clock
 from ground.config import load_config
 from ground.errors import ApplianceError, MeiboError, UsageError
 from ground.model import ElectionConfig, HQ_TERMINAL, StationId, TerminalId
+from hq import shared_files
 from hq.admin_client import ask_hq
 from hq.crl_keeper import renew_offline
 from hq.store import read_registry, retire_identity, revoked_serials, update_registry
@@ -69,11 +76,17 @@ def read_terminals(hq: HqDir) -> list[dict[str, Any]]:
 
 
 def enroll_local(hq_root: Path, terminal: str, station: str, out: Path, clock: Clock, *,
-                 replace: bool = False, pin: str | None = None) -> dict[str, Any]:
+                 replace: bool = False, pin: str | None = None, store_url: str | None = None) -> dict[str, Any]:
     """``meibo hq enroll-local``: a terminal directory made at HQ without a card (identity, device
     key, TLS certificate, empty journal; the store sealed under ``pin`` when given). ``replace``
     keeps the old directory beside the new one and revokes every earlier certificate at once."""
     hq = HqDir(hq_root).require()
+    with shared_files.edit(hq, store_url):  # the other node's enrollments first; this one published after
+        return _enroll_local(hq, terminal, station, out, clock, replace=replace, pin=pin)
+
+
+def _enroll_local(hq: HqDir, terminal: str, station: str, out: Path, clock: Clock, *,
+                  replace: bool, pin: str | None) -> dict[str, Any]:
     config = hq.config()
     if not TERMINAL_ID.match(terminal) or terminal == HQ_TERMINAL:
         raise UsageError(f"端末IDは英数字と - _ . で 32 文字まで（HQ は使えません）: {terminal!r}",
@@ -155,10 +168,17 @@ def publish_revocation(hq: HqDir, clock: Clock) -> None:
         renew_offline(hq, clock)
 
 
-def revoke_terminal(hq_root: Path, terminal: str, reason: str, clock: Clock, now: str | None = None) -> dict[str, Any]:
+def revoke_terminal(hq_root: Path, terminal: str, reason: str, clock: Clock, now: str | None = None,
+                    store_url: str | None = None) -> dict[str, Any]:
     """``meibo hq revoke``: the registry first (a serving HQ refuses the terminal's sessions from
-    that moment), then the CRL. ``now`` is passed on to a serving HQ (the tests' clock)."""
+    that moment), then the CRL; both published to the other HQ node (module doc). ``now`` is
+    passed on to a serving HQ (the tests' clock)."""
     hq = HqDir(hq_root).require()
+    with shared_files.edit(hq, store_url):
+        return _revoke_terminal(hq, terminal, reason, clock, now)
+
+
+def _revoke_terminal(hq: HqDir, terminal: str, reason: str, clock: Clock, now: str | None) -> dict[str, Any]:
     reg = read_registry(hq)
     tid = TerminalId(terminal)
     if tid not in reg:
