@@ -12,9 +12,10 @@ What the new directory gets, and why:
   on by hand when needed, as on the first node (``ca_key_missing`` otherwise).
 - the state that changes during the election, as it is now: ``terminals.json`` (the registry),
   ``cards.json``, ``pki/issued.json``, ``pki/crl.pem`` and ``pki/crl-renewal.json``, ``rolls/``,
-  ``roll.db`` (through SQLite's backup API: a file copy of a live database can be torn). These
-  are a snapshot: a change made on one node after ``add-node`` (a revocation, an enrollment, a
-  published roll) does NOT yet reach the other (issue 18, not done: see docs/hq-nodes.md).
+  ``roll.db`` (through SQLite's backup API: a file copy of a live database can be torn). This is
+  only the starting point: from then on both nodes keep these files the same through the
+  PostgreSQL store (hq/shared_files.py, the ``hq_files`` table), so a revocation, an enrollment or
+  a published roll made on one node reaches the other (docs/hq-nodes.md).
 - a TLS key and certificate OF ITS OWN (``pki/hq.key``, ``pki/hq.pem``), issued here by the
   election CA for the election's HQ name (terminals check ``hq.<election>.meibo``, 特定通信 ②)
   and the node's host.
