@@ -471,7 +471,7 @@ def finish(tdir: TerminalDir, clock: Clock, *, hq_versions: HqVersions | None = 
           f"{head.seq} 件、先頭 {head.hash.hex()[:16]}…（起点 {genesis.hex()[:16]}…）", head.seq == 0 and head.hash == genesis)
     check("本番の記録に試験の記録がない",
           f"記録・名簿とも選挙 {eid}、{NAME_MARK}の選挙人 0 人、投票済 0 件",
-          f"記録 {j_el}、名簿 {store_el}、{NAME_MARK} {marked} 人、投票済 {voted} 件",
+          f"記録 {j_el}、名簿 {store_el or '未導入'}、{NAME_MARK} {marked} 人、投票済 {voted} 件",
           j_el == eid and store_el in (eid, None) and marked == 0 and voted == 0)
     if hq is None:
         check("名簿・選挙の版が本部と一致", "本部の公開している版", f"未確認: {why}", None)

@@ -24,16 +24,16 @@ from typing import Any
 
 from appliance import journal
 from appliance.dirs import TerminalDir
-from appliance.terminal import Terminal
 from ground.errors import MeiboError
 from hardware.rig import TerminalHardware
 from hardware.cardreader.pcsc import PcscCardReader  # pyscard itself is optional there
-from sync_protocol.client import SyncAgent
 from ui_kivy.fonts import find_cjk_font, find_name_font, install_default_font
 from ui_kivy.presenters.app_flow import KioskFlow
 from ui_kivy.presenters.enroll import CardEnrollPort, EnrollPresenter
 from ui_kivy.presenters.unlock import AtRestUnlock, UnlockPresenter, needs_unlock
-from ui_kivy.service import TerminalService, radio_from_snapshot
+from ui_kivy.presenters.rehearsal import ENTER
+from ui_kivy.rehearsal_service import open_kiosk_terminal, presenter_for
+from ui_kivy.service import radio_from_snapshot
 
 # Kivy itself, and the views (they import Kivy), stay inside functions: Kivy reads its environment and
 # config at first import, which ``prepare_kivy`` must set first. (pyscard, optional, loads with the
@@ -45,10 +45,10 @@ KV = Path(__file__).with_name("views") / "kiosk.kv"
 def kivy_views() -> SimpleNamespace:
     """The kiosk's Kivy views, imported on first use: Kivy reads its environment at first import,
     which ``prepare_kivy`` sets first. The one place this module imports views."""
-    from ui_kivy.views import enroll, root, stopped, unlock  # lazy: imports kivy, after prepare_kivy
+    from ui_kivy.views import enroll, rehearsal, root, stopped, unlock  # lazy: imports kivy, after prepare_kivy
 
     return SimpleNamespace(KioskRoot=root.KioskRoot, UnlockRoot=unlock.UnlockRoot, EnrollRoot=enroll.EnrollRoot,
-                           StoppedRoot=stopped.StoppedRoot)
+                           StoppedRoot=stopped.StoppedRoot, ZeroProofRoot=rehearsal.ZeroProofRoot)
 
 
 def prepare_kivy(size: tuple[int, int] = (1280, 800), fullscreen: bool = False) -> Path:
@@ -143,7 +143,10 @@ class StationRun:
     agent and hardware → the kiosk (the opening check first while the station is not open). The
     kiosk's supervisor menu calls ``flow.on_enroll``: the terminal, agent and hardware stop and the
     enrollment screen comes back in re-enrollment mode (やめる returns to the kiosk); after either
-    the walk starts again from the top. Closing the window ends it all. A terminal that refuses to
+    the walk starts again from the top. Its 試験モード item closes the kiosk the same way: the walk
+    reopens it on the test area (rehearsal_service.py; a red 試験 strip over every screen) or,
+    leaving test mode, finishes the rehearsal (the test area destroyed) and shows ゼロ確認 until the
+    supervisor goes on to the real kiosk. Closing the window ends it all. A terminal that refuses to
     open with an alarm (``store_rolled_back``: appliance/freshness.py) shows 受付停止 in red instead
     of the kiosk, and ``run()`` then ends with that error.
 
@@ -174,6 +177,7 @@ class StationRun:
         self._built = asyncio.Event()
         self._reader: Any = None
         self.stopped_by: Any = None  # the alarm (a MeiboError) the 受付停止 screen shows
+        self._switch: tuple[str, Any] | None = None  # (enter | leave, RehearsalPresenter) asked from the menu
         self.app = self._make_app()
 
     # -- the App and its one root ------------------------------------------------------------
@@ -275,6 +279,9 @@ class StationRun:
                     raise
                 await self._stopped(e)  # e.g. store_rolled_back: never continues
                 return
+            if self._switch is not None:  # 試験モード on or off (the kiosk's terminal is closed now)
+                await self._switch_mode()
+                continue
             await self._enrollment(replace=True, election_id=TerminalDir(self.tdir_path).config().election_id,
                                    live_terminal=live)
 
@@ -332,6 +339,21 @@ class StationRun:
         await asyncio.sleep(self.settings.unlocked_pause_s)  # let "✓ 開きました" be read
         self.unlock = None
 
+    async def _switch_mode(self) -> None:
+        """試験モード: start it (the kiosk comes back on the test area, bannered), or end it: finish
+        (destroy the test area, the zero proof) and show ゼロ確認 until the supervisor goes on."""
+        what, presenter = self._switch or ("", None)
+        self._switch = None
+        if what == ENTER:
+            presenter.enter()
+            return
+        presenter.leave()
+        done = asyncio.Event()
+        self.root.show(kivy_views().ZeroProofRoot(presenter, on_done=done.set))
+        self.screen = "zero_proof"
+        await done.wait()
+        self.screen = ""
+
     async def _stopped(self, e: Any) -> None:
         """受付停止 in red until the window is closed (appliance/freshness.py alarms)."""
         StoppedRoot = kivy_views().StoppedRoot
@@ -347,15 +369,18 @@ class StationRun:
         KioskRoot = kivy_views().KioskRoot
 
         tdir = TerminalDir(self.tdir_path)
-        term = Terminal.open(tdir, self.clock)
-        agent = SyncAgent(tdir, term, hq_address=self.hq)
+        term, agent, service = open_kiosk_terminal(tdir, self.clock, self.hq)  # the test area in 試験モード
         agent_task: asyncio.Task[Any] | None = None
         try:
             hw = TerminalHardware.from_paths(self.modems, self.scanner, config=term.config, clock=self.clock)
-            flow = KioskFlow(TerminalService(term, agent), self.clerk)
+            flow = KioskFlow(service, self.clerk)
             reenroll = asyncio.Event()
             # The supervisor menu shows 端末の登録（スマートカード） when this is set (app_flow.py).
             setattr(flow, "on_enroll", reenroll.set)
+            self._switch = None
+            rehearsal = presenter_for(tdir, self.clock, lambda what: (setattr(self, "_switch", (what, rehearsal)),
+                                                                       reenroll.set()))
+            setattr(flow, "rehearsal", rehearsal)  # the menu's 試験モード item, the banner (views/rehearsal.py)
             if not flow.service.station_state().is_open:
                 flow.show_opening()  # 開設前の確認 first (本部と再確認 once the link is up)
             hw.on_scan(flow.on_scan_event)

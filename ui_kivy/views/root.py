@@ -14,6 +14,7 @@ from kivy.uix.widget import Widget
 
 from ui_kivy.presenters.app_flow import KioskFlow, Screen
 from ui_kivy.views import screens, theme
+from ui_kivy.views.rehearsal import BANNER_H, test_banner
 from ui_kivy.views.widgets import AlertOverlay, Banner, NoticeBar, StatusBar
 
 VIEWS: dict[Screen, type[screens.KioskScreen]] = {
@@ -52,6 +53,10 @@ class KioskRoot(FloatLayout):  # type: ignore[misc]
         col.add_widget(self.notice)
         col.add_widget(self.manager)
         self.add_widget(col)
+        self.test_banner = test_banner(flow)  # 試験モード: a red strip over every screen (views/rehearsal.py)
+        if self.test_banner is not None:
+            col.padding = (0, BANNER_H, 0, 0)
+            self.add_widget(self.test_banner)
         self.overlay: AlertOverlay | None = None
         self._shown_pending = False
         self._unsubscribe = flow.subscribe(self.refresh)
@@ -70,6 +75,9 @@ class KioskRoot(FloatLayout):  # type: ignore[misc]
         if a is not None and self.overlay is None:
             self.overlay = AlertOverlay(flow=f)
             self.add_widget(self.overlay)
+            if self.test_banner is not None:  # the banner stays above the overlay too
+                self.remove_widget(self.test_banner)
+                self.add_widget(self.test_banner)
         if a is None and self.overlay is not None:
             self.remove_widget(self.overlay)
             self.overlay = None
@@ -100,6 +108,8 @@ class KioskRoot(FloatLayout):  # type: ignore[misc]
         parts: list[Widget] = [self.status, self.notice, self.manager.current_screen]
         if self.overlay is not None:
             parts.append(self.overlay)
+        if self.test_banner is not None:
+            parts.append(self.test_banner)
         return [w for p in parts for w in self._walk(p)]
 
     def texts(self) -> list[str]:

@@ -50,6 +50,9 @@ class MenuView(KioskScreen):
             g.add_widget(w)
         self.enroll_btn = big("端末の登録（スマートカード）", f.enroll, height=110, background_color=theme.GREY)
         g.add_widget(self.enroll_btn)
+        rp = getattr(f, "rehearsal", None)  # 試験モード (presenters/rehearsal.py), when the app wired it
+        if rp is not None:
+            g.add_widget(big(rp.menu_text, rp.menu_pressed, height=110, background_color=theme.RED))
         self.box.add_widget(g)
         self.box.add_widget(BoxLayout())
         self.box.add_widget(big("受付画面に戻る", f.back, background_color=theme.GREY))
