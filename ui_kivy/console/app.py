@@ -78,6 +78,7 @@ async def refresher(presenter: Any, source: Any, settings: ConsoleSettings, stop
             data = await source.snapshot()
             presenter.link = source.link
             presenter.rehearsal = getattr(source, "rehearsal", None)  # 【試験】 on every page while on
+            presenter.age_checks = getattr(source, "age_checks", [])  # 年齢確認 (issue 19)
             presenter.on_data(data)
         except Exception as e:  # a failed refresh must not stop the console; show it
             log.exception("refresh failed")

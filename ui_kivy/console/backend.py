@@ -49,6 +49,7 @@ from hq.server import ADMIN_SOCKET, HqNode
 from hq import terminals as hq_terminals
 from hq.admin_client import ask_admin
 from hq.rehearsal_report import status as rehearsal_status
+from ui_kivy.console.age import AgeChecks, AgeRow, age_rows
 from ui_kivy.console.live import BODY_KINDS, Change, LiveRecords
 
 
@@ -118,6 +119,8 @@ class LocalHq:
         self.settings = settings
         self.link = self.LINK
         self.rehearsal: dict[str, Any] | None = None  # rehearsal_figures, at each snapshot
+        self.age_checks: list[AgeRow] = []  # 年齢確認: voters whose 不詳 birth date needs an ID check
+        self._ages = AgeChecks(node.hq)
         self.caught_up = False
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="console-read")
         self._conn: sqlite3.Connection | None = None
@@ -169,6 +172,7 @@ class LocalHq:
 
     async def snapshot(self) -> ConsoleData:
         self.rehearsal = await asyncio.to_thread(rehearsal_figures, self.node.hq)
+        checks = await asyncio.to_thread(self._ages.read)
         async with self._lock:
             await self.catch_up()
             node = self.node
@@ -186,6 +190,7 @@ class LocalHq:
             facts = HqFacts(contacts, states, _revoked_reasons(node.store), frozenset(node.online()),
                             unacked_flags=unacked, rollbacks=rollbacks, leader=_leader(leader))
             data = self._live.build(ledger, facts, self.clock.now())
+            self.age_checks = age_rows(checks, ledger, node.store.config)  # on the loop: the ledger's thread
             self.link = self.LINK if self.caught_up else (
                 f"{self.LINK}（記録を読み込み中: {data.events:,} 件中 {self._live.observed:,} 件まで表示）")
             return data
@@ -235,6 +240,8 @@ class RemoteHq:
         self.caught_up = False
         self.link = "別プロセスの本部サーバを監視中"
         self.rehearsal: dict[str, Any] | None = None  # rehearsal_figures, at each snapshot
+        self.age_checks: list[AgeRow] = []  # 年齢確認: voters whose 不詳 birth date needs an ID check
+        self._ages = AgeChecks(hq)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="console-follow")
         self._store: HqStore | None = None
         self._ledger: RecordsLedger | None = None
@@ -285,6 +292,7 @@ class RemoteHq:
                 ledger.raise_alarm(Alarm(TerminalId(terminal), seq, reason, held, offered))
         facts = HqFacts(store.contacts(), store.alert_states(), _revoked_reasons(store), online,
                         rollbacks=tuple(store.rollbacks()), leader=_leader(store.leader()))
+        self.age_checks = age_rows(self._ages.read(), ledger, store.config)  # the follower's thread owns the ledger
         return live.build(ledger, facts, self.clock.now())
 
     async def snapshot(self) -> ConsoleData:

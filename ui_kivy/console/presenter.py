@@ -4,7 +4,8 @@ this module computes, so every screen state is tested without a window.
 
 Screens (tabs): 警告 (alerts first: double votes side by side, clone alarms, hourly
 名簿対照数/交付数 differences), 端末 (every station and terminal), 投票者数 (turnout per hour and
-by station kind), 操作 (revoke a terminal, record a 不在者投票, publish a roll update).
+by station kind), 年齢確認 (voters whose 生年月日 不詳 needs an ID check at the kiosk, and whether
+they have checked in: issue 19), 操作 (revoke a terminal, record a 不在者投票, publish a roll update).
 
 Rules:
 - the alert workflow is a table (``ALERT_MOVES``); a move not in it is refused with a message
@@ -32,10 +33,11 @@ class Tab(str, Enum):
     ALERTS = "alerts"
     STATIONS = "stations"
     TURNOUT = "turnout"
+    AGE = "age"
     ACTIONS = "actions"
 
 
-TAB_JA = {Tab.ALERTS: "警告", Tab.STATIONS: "端末", Tab.TURNOUT: "投票者数", Tab.ACTIONS: "操作"}
+TAB_JA = {Tab.ALERTS: "警告", Tab.STATIONS: "端末", Tab.TURNOUT: "投票者数", Tab.AGE: "年齢確認", Tab.ACTIONS: "操作"}
 
 # alert workflow: state -> states it may move to (open → investigating → resolved; reopen allowed)
 ALERT_MOVES: dict[str, tuple[str, ...]] = {
@@ -166,6 +168,7 @@ class ConsolePresenter:
         self.data: ConsoleData | None = None
         self.link = ""  # how the console reaches HQ (shown in the header)
         self.rehearsal: dict[str, Any] | None = None  # HQ's rehearsal switch on: the test ledger's figures
+        self.age_checks: list[Any] = []  # console.age.AgeRow: 年齢確認 voters, from the backend
         self.selected_alert: int | None = None
         self.operator = ""
         self.note = ""
@@ -209,6 +212,8 @@ class ConsolePresenter:
                      + self.flagged_counts())
                 if n:
                     label += f"（{n}）"
+            if t is Tab.AGE and self.age_checks:
+                label += f"（{len(self.age_checks)}）"
             out.append((t, label))
         return out
 
@@ -242,6 +247,22 @@ class ConsolePresenter:
     def select_tab(self, tab: Tab | str) -> None:
         self.tab = Tab(tab)
         self._changed()
+
+    # --- 年齢確認 -----------------------------------------------------------------------------
+    def age_summary(self) -> str:
+        rows = self.age_checks
+        if not rows:
+            return "生年月日が不詳で年齢確認が必要な選挙人はいません"
+        done = sum(1 for a in rows if a.done)
+        return (f"生年月日が不詳のため、受付で本人確認書類による年齢確認が必要な選挙人 {len(rows)} 人"
+                f"（受付済 {done} 人・未受付 {len(rows) - done} 人）。投票所の端末は確認を求めます")
+
+    def age_lines(self) -> list[tuple[str, str, bool]]:
+        """(name as shown, details, checked in) per voter, 未受付 first, then kana order."""
+        rows = sorted(self.age_checks, key=lambda a: (a.done, a.kana, a.voter_id))
+        return [(a.name, f"{a.kana}　生年月日 {a.birth}　第{a.district}投票区　選挙人番号 {a.voter_id}"
+                 + ("　（判明部分で18歳未満）" if a.code == "underage" else "") + f"　{a.checked_in}", a.done)
+                for a in rows]
 
     # --- alerts ---------------------------------------------------------------------------
     def alert_cards(self) -> list[AlertCard]:

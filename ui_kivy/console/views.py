@@ -18,12 +18,15 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.button import Button
 from kivy.uix.label import Label
 from kivy.uix.modalview import ModalView
+from kivy.uix.scrollview import ScrollView
 from kivy.uix.widget import Widget
 
 from ui_kivy.console.font import cjk_font_path
 from ui_kivy.console.presenter import ConsolePresenter, Tab
+from ui_kivy.fonts import NAME_FONT, find_name_font
 
 LabelBase.register(DEFAULT_FONT, str(cjk_font_path()))
+LabelBase.register(NAME_FONT, str(find_name_font()))  # IPAmj明朝: names with IVS as registered
 Builder.load_file(str(Path(__file__).with_name("hq_console.kv")))
 
 INK = (0.12, 0.13, 0.16, 1)
@@ -204,6 +207,33 @@ class TurnoutPane(BoxLayout):
             totals.add_widget(label(line, font_size="15sp"))
 
 
+class AgePane(BoxLayout):
+    """年齢確認: voters whose 生年月日 不詳 needs an ID check, 未受付 first (name in the name font)."""
+
+    def __init__(self, p: ConsolePresenter, **kw: Any) -> None:
+        kw.setdefault("orientation", "vertical")
+        kw.setdefault("padding", dp(8))
+        kw.setdefault("spacing", dp(4))
+        super().__init__(**kw)
+        self.p = p
+        self.summary = label("", font_size="16sp", bold=True)
+        self.add_widget(self.summary)
+        self.box = BoxLayout(orientation="vertical", size_hint_y=None, spacing=dp(2))
+        self.box.bind(minimum_height=self.box.setter("height"))
+        sv = ScrollView(do_scroll_x=False)
+        sv.add_widget(self.box)
+        self.add_widget(sv)
+
+    def refresh(self) -> None:
+        self.summary.text = self.p.age_summary()
+        self.box.clear_widgets()
+        for name, details, done in self.p.age_lines():
+            pan = Panel(bg=SEVERITY_BG["ok" if done else "warn"])
+            pan.add_widget(label(name, font_size="18sp", font_name=NAME_FONT))
+            pan.add_widget(label(details, font_size="14sp"))
+            self.box.add_widget(pan)
+
+
 class ActionsPane(BoxLayout):
     def __init__(self, p: ConsolePresenter, **kw: Any) -> None:
         super().__init__(**kw)
@@ -245,7 +275,7 @@ class ConsoleRoot(BoxLayout):
         super().__init__(**kw)
         self.p = p
         self.panes: dict[Tab, Any] = {Tab.ALERTS: AlertsPane(p), Tab.STATIONS: StationsPane(p),
-                                      Tab.TURNOUT: TurnoutPane(p), Tab.ACTIONS: ActionsPane(p)}
+                                      Tab.TURNOUT: TurnoutPane(p), Tab.AGE: AgePane(p), Tab.ACTIONS: ActionsPane(p)}
         self.confirm_view: ConfirmView | None = None
         self.shown: Tab | None = None
         p.subscribe(self.refresh)
