@@ -346,7 +346,7 @@ def _fast_parser(index: dict[str, int], limits: Limits,
             return None
         if birth.year < 1868 or (youngest is not None and birth > youngest):
             return None
-        return Voter(VoterId(vid), int(dist), name, kana, BirthDate(birth.year, birth.month, birth.day), sex, address,
+        return Voter(VoterId(vid), int(dist), name, kana, BirthDate.of(birth), sex, address,
                      status, None, None, None, page, line, at)
 
     return parse

@@ -52,7 +52,12 @@ class BirthDate:
 
     @classmethod
     def of(cls, d: date) -> BirthDate:
-        return cls(d.year, d.month, d.day)
+        """A fully known birth date (no checks to repeat: ``d`` is a real day; hot on roll import)."""
+        if d.year < MIN_YEAR:
+            raise ValueError(f"年が正しくありません: {d.year}")
+        b = object.__new__(cls)
+        b.__dict__.update(year=d.year, month=d.month, day=d.day)
+        return b
 
     @property
     def known(self) -> bool:
@@ -137,7 +142,7 @@ def parse_canonical(text: str) -> BirthDate:
             raise ValueError(f"存在しない日付です: {text!r}") from None
         if d.year < MIN_YEAR:
             raise ValueError(f"年が古すぎます: {text!r}")
-        return BirthDate(d.year, d.month, d.day)
+        return BirthDate.of(d)
     m = CANONICAL.match(text)
     if m is None:
         raise ValueError(f"生年月日の形式が正しくありません: {text!r}")
@@ -159,5 +164,5 @@ def as_birth(value: BirthDate | date) -> BirthDate:
     if isinstance(value, BirthDate):
         return value
     if isinstance(value, date):
-        return BirthDate(value.year, value.month, value.day)
+        return BirthDate.of(value)
     raise TypeError(f"birth date must be a BirthDate or a date, not {type(value).__name__}")
