@@ -22,6 +22,7 @@ from ground.clock import clock_from_arg
 from ground.errors import ConfigInvalid, MeiboError, Problem, UsageError
 from ground.model import ElectionConfig, StationId, TerminalId
 from hardware.cardreader.base import CardAbsent, msg_card_absent
+from hq import shared_files
 from provisioning import card_session, cards
 from provisioning.card_client import CardClient, Personalisation, PinInvalid, valid_pin
 from provisioning.pki import PkiPaths, ca_fingerprint
@@ -104,6 +105,7 @@ def cmd_issue_card(args: argparse.Namespace) -> Outcome:
         terminal_id=TerminalId(terminal), station_id=StationId(station),
         public_key=public_key.hex(), issued_at=clock.now().isoformat())
     cards.record_issued(hqdir, record)
+    shared_files.publish(HqDir(hqdir))  # the card register to the other HQ node (hq/shared_files.py)
     st = config.station(station)
     return Outcome(
         {"code": "ok", **record.to_json()},
@@ -127,7 +129,8 @@ def cmd_list_cards(args: argparse.Namespace) -> Outcome:
 def cmd_cancel_card(args: argparse.Namespace) -> Outcome:
     hqdir = Path(args.hqdir)
     _hq_config(hqdir)
-    rec = cards.cancel(hqdir, args.serial, args.reason, clock_from_arg(args.now))
+    with shared_files.edit(HqDir(hqdir)):  # the other HQ node refuses the card too (hq/shared_files.py)
+        rec = cards.cancel(hqdir, args.serial, args.reason, clock_from_arg(args.now))
     return Outcome({"code": "ok", **rec.to_json()},
                    f"カード {rec.serial}（端末 {rec.terminal_id}）を取り消しました。理由: {rec.cancel_reason}")
 

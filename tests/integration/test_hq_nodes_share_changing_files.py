@@ -6,6 +6,7 @@ PostgreSQL server (tests/pg_fixtures.py, one per module):
   B's CRL keeper period (B pulls the registry and the CRL, and swaps its TLS context);
 - a terminal enrolled on A (``hq enroll-local``) is served by B;
 - a roll published on A is offered by B after B takes over as the leader;
+- a card cancelled on A (``provision cancel-card``, the store from election.toml) is cancelled on B;
 - a corrupted ``hq_files`` row (digest mismatch, or a name outside the shared files) is refused
   with ``shared_file_invalid`` and nothing on disk changes.
 """
@@ -24,7 +25,9 @@ import pytest
 from appliance.dirs import HqDir, TerminalDir
 from appliance.store import Store
 from appliance.synth import SynthSettings, write_roll_file
+from cli.main import main
 from ground.clock import FixedClock, SystemClock
+from ground.model import StationId, TerminalId
 from hq.nodes import add_node
 from hq.roll import import_roll, publish
 from hq.server import HqNode, HqSettings, serve
@@ -32,7 +35,7 @@ from hq.shared_files import STATE_FILE, SharedFileInvalid, SharedFiles, merge_re
 from hq.standby import Standby, StandbySettings
 from hq.store import read_registry
 from hq.terminals import enroll_local, revoke_terminal
-from provisioning import pki
+from provisioning import cards, pki
 from provisioning.pki import CrlSettings, hq_server_name
 from sync_protocol.tls import client_context
 from tests.builders import EARLY_NOON, TEST_PIN, insert_voters, open_station
@@ -212,3 +215,25 @@ def test_two_registries_changed_apart_are_merged_and_a_revocation_is_never_lost(
     assert {d["terminal"] for d in merged} == {"T01", "T09"} and len(merged) == 2
     t01 = next(d for d in merged if d["terminal"] == "T01")
     assert t01["revoked"] and t01["revoked_reason"] == "紛失" and t01["tls_serials"] == [3, 5]
+
+
+def test_a_card_cancelled_on_a_is_cancelled_on_b_through_election_tomls_store(
+        tmp_path: Path, pg_server: PgServer, capsys: pytest.CaptureFixture[str]) -> None:
+    """The offline commands find the store in ``[hq] store`` (no --store): ``provision
+    cancel-card`` on A reaches B's card register, which a card enrollment on B checks."""
+    env = make_env(tmp_path, {"T01": "E01"})
+    dsn = pg_server.fresh_database()
+    text = env.hq.config_path.read_text("utf-8")
+    env.hq.config_path.write_text(text.replace("[hq]\n", f"[hq]\nstore = {json.dumps(dsn)}\n", 1), "utf-8")
+    b_dir = add_node(env.hq, tmp_path / "hq-b", "hq-b", FixedClock(EARLY_NOON))
+    serial = "00112233445566AA"
+    cards.record_issued(env.hq.root, cards.CardRecord(serial, ELECTION, TerminalId("T05"), StationId("E01"),
+                                                      "ab" * 32, env.clock.now().isoformat()))
+    assert main(["provision", "cancel-card", str(env.hq.root), serial, "--reason", "紛失", "--json"]) == 0
+    capsys.readouterr()
+    b = SharedFiles(b_dir, dsn, "hq-b")
+    try:
+        assert "cards.json" in b.sync().pulled
+    finally:
+        b.close()
+    assert cards.find_card(b_dir.root, serial).state is cards.CardRecordState.CANCELLED
