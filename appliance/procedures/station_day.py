@@ -16,7 +16,7 @@ from appliance.procedures.common import StationClosedForDay, append, journal_eve
 from appliance.procedures.oath import OathReason
 from appliance.store import Store
 from appliance.terminal import Terminal, hlc_to_jst
-from ground.errors import UsageError
+from ground.errors import ApplianceError, UsageError
 from ground.events import Event, EventKind, decode
 from ground.model import ElectionConfig, Station
 
@@ -38,7 +38,11 @@ def day_state(store: Store) -> DayState:
 
 
 def ensure_accepting(store: Store) -> None:
-    """Called first by every check-in path: a station closed by its supervisor refuses."""
+    """Called first by every check-in path: a station closed by its supervisor refuses; so does a
+    terminal in 試験モード (its test area beside the store: appliance/rehearsal.py)."""
+    if (store.path.parent / "rehearsal").exists():
+        raise ApplianceError("この端末は試験モード（リハーサル）中のため本番の受付はできません。"
+                             "投票管理者が試験モードを終了（ゼロ確認）してください", code="rehearsal_active")
     st = day_state(store)
     if st.state == "closed":
         when = f"（{st.at:%m月%d日 %H:%M} 閉鎖）" if st.at else ""

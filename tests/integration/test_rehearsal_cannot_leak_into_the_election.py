@@ -79,6 +79,9 @@ def test_whole_rehearsal_leaves_the_real_journal_byte_identical_and_finish_prove
     assert rc == 0 and st["active"] is True and st["test_journal_seq"] == 0
     rc, real = _cli("terminal", "checkin", str(t1.root), "100001", capsys=capsys)
     assert rc != 0 and real["code"] == "rehearsal_active"  # the real check-in path, refused
+    rc, real = _cli("terminal", "tentative", str(t1.root), "--voter", "100001", "--reason", "claims_not_voted",
+                    "--decided-by", "管理者", capsys=capsys)
+    assert rc != 0 and real["code"] == "rehearsal_active"  # and 仮投票 (every path through ensure_accepting)
 
     # every test voter is marked, and the test roll is for the test id only
     with rehearsal.open_test_terminal(t1, env.clock) as term:
