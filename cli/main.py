@@ -19,13 +19,14 @@ from cli import (console, demo, enroll, hardware, kiosk, link, procedures, provi
                  sync, terminal, hq_nodes)
 from cli import rehearsal  # meibo terminal rehearsal … (after terminal: it adds to that group)
 from cli import hq_rehearsal  # meibo hq rehearsal …
+from cli import bench_fleet  # meibo bench fleet
 from cli.base import Cli, emit
 from ground.errors import MeiboError
 
 # The modules that add commands, in the order their commands appear in ``meibo --help``. Each owns
 # its commands and imports ``Cli``/``Outcome`` from cli/base.py; this file only dispatches.
 COMMAND_MODULES: list[ModuleType] = [terminal, roll, security, procedures, sync, link, sim, demo, provision,
-                                     enroll, hardware, kiosk, console, hq_nodes, rehearsal, hq_rehearsal]
+                                     enroll, hardware, kiosk, console, hq_nodes, rehearsal, hq_rehearsal, bench_fleet]
 
 GROUP_HELP = {
     "hq": "election HQ (選挙管理委員会事務局)",

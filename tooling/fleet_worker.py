@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import cProfile
+import fcntl
 import logging
 import os
 import random
@@ -124,12 +126,18 @@ class Worker:
         self.slots = [_Slot(t, TerminalDir(spec.root / t.tid)) for t in spec.terminals]
         self.rng = random.Random(spec.seed)
         self.stopping = False
+        self.lags: list[float] = []
+        self._tick: asyncio.Task[None] | None = None
 
     # --- set-up (before HQ serves) -------------------------------------------------------
     def setup(self) -> dict[str, Any]:
         t0 = time.perf_counter()
         for s in self.slots:
-            enroll_local(self.spec.hq_root, s.spec.tid, s.spec.station, s.tdir.root, self.clock, pin=PIN)
+            # one enroll-local at a time across the workers: two at once race on the CA's register
+            # of issued serials (pki/issued.json is replaced through one fixed temporary name)
+            with open(self.spec.root.parent / "enroll.lock", "a+b") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                enroll_local(self.spec.hq_root, s.spec.tid, s.spec.station, s.tdir.root, self.clock, pin=PIN)
             atrest.open_station(s.tdir, PIN)
             rows = [_voter_row(voter_id(phase, s.spec.index, n))
                     for phase, count in self.spec.voters.items() for n in range(count)]
@@ -154,12 +162,29 @@ class Worker:
             s.agent = FleetAgent(s.tdir, s.term, settings, rng=random.Random(s.spec.seed + 1),
                                  hq_address=f"{host}:{port}")
             s.task = asyncio.create_task(s.agent.run(), name=f"agent-{s.spec.tid}")
+        self._tick = asyncio.create_task(self._ticker())
         t0 = time.perf_counter()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(online_timeout_s):
                 await asyncio.gather(*(s.agent.online.wait() for s in self.slots if s.agent))
         online = sum(1 for s in self.slots if s.agent and s.agent.online.is_set())
         return {"online": online, "online_s": time.perf_counter() - t0}
+
+    async def _ticker(self) -> None:
+        """The loop's lag: how late a 50 ms sleep wakes. Hundreds of agents share this loop, so a
+        late wake-up says the emulator (not HQ) is what a verdict waited for."""
+        while True:
+            t0 = time.perf_counter()
+            await asyncio.sleep(0.05)
+            self.lags.append(time.perf_counter() - t0 - 0.05)
+
+    def probe(self) -> dict[str, Any]:
+        """Byte counters, this process's CPU seconds and RSS, and the loop lag since the last probe."""
+        lags, self.lags = self.lags, []
+        t = os.times()
+        return {**self.wire_bytes(), "rss_kb": _rss_kb(os.getpid()), "cpu_s": t.user + t.system,
+                "lag_p99_s": sorted(lags)[int(0.99 * (len(lags) - 1))] if lags else 0.0,
+                "lag_max_s": max(lags, default=0.0)}
 
     def wire_bytes(self) -> dict[str, int]:
         up = down = conns = 0
@@ -168,9 +193,6 @@ class Worker:
                 st = s.proxy.stats()
                 up, down, conns = up + st.up.bytes_out, down + st.down.bytes_out, conns + st.connections_total
         return {"up": up, "down": down, "connections": conns}
-
-    def rss_kb(self) -> int:
-        return _rss_kb(os.getpid())
 
     async def _one(self, s: _Slot, phase: int, tally: _Tally, budget_s: float | None = None) -> None:
         assert s.term is not None and s.agent is not None
@@ -350,6 +372,8 @@ class Worker:
         if self.stopping:
             return {}
         self.stopping = True
+        if self._tick is not None:
+            self._tick.cancel()
         for s in self.slots:
             if s.agent is not None:
                 s.agent.stop()
@@ -388,9 +412,16 @@ def worker_main(conn: Connection) -> None:
     os.environ[HEAD_DIR_ENV] = str(spec.root / "heads")  # each terminal's head record, off its TDIR
     logging.basicConfig(level=logging.ERROR)  # the agents' link chatter is the storm's normal
     worker = Worker(spec)
+    prof_dir = os.environ.get("MEIBO_FLEET_PROFILE")  # a directory: each worker's cProfile there
+    prof = cProfile.Profile() if prof_dir else None
     try:
+        if prof is not None:
+            prof.enable()
         asyncio.run(_serve(conn, worker))
     finally:
+        if prof is not None and prof_dir:
+            prof.disable()
+            prof.dump_stats(str(Path(prof_dir) / f"worker-{os.getpid()}.prof"))
         worker.close_stations()
         conn.close()
 
@@ -404,7 +435,7 @@ async def _serve(conn: Connection, worker: Worker) -> None:
         "storm_down": lambda a: worker.storm_down(),
         "storm_backlog": lambda a: worker.storm_backlog(**a),
         "storm_up": lambda a: worker.storm_up(**a),
-        "bytes": lambda a: _sync(lambda: {**worker.wire_bytes(), "rss_kb": worker.rss_kb()}),
+        "bytes": lambda a: _sync(worker.probe),
     }
     try:
         while True:
