@@ -371,7 +371,7 @@ def _online_double_vote(rep: RunReport, term: Terminal, cands: list[str], skip: 
             rep.add(name, f"{c}: 本部の試験台帳に {term.station.station_id} の交付が届く", seen, False)
             return c
         there = other.checkin(c, CLERK)
-        handed = [x.contest for x in there.handed]
+        handed = [str(x.contest) for x in there.handed]
         withheld = resolve_at(partner, other, there.seq, handed) if there.seq is not None else []
         rep.add(name, f"{c}: {term.station.station_id} で交付後、{other.station.station_id} では本部の判定で全部差し止め",
                 f"{c}: {term.station.station_id} 交付 {len(here.handed)} 件、{other.station.station_id} 差し止め "
