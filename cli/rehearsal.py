@@ -16,11 +16,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from appliance import rehearsal
+from appliance import atrest, rehearsal
 from appliance.dirs import TerminalDir
 from appliance.rehearsal_pdf import render_proof, render_report
 from appliance.terminal import Terminal
 from cli.base import Cli, Outcome
+from cli.security import read_pin_file
 from cli.terminal import run_checkin
 from ground.clock import clock_from_arg
 from ground.model import StationId, TerminalId
@@ -162,7 +163,18 @@ def _cmd_run(args: argparse.Namespace) -> Outcome:
 def _cmd_finish(args: argparse.Namespace) -> Outcome:
     tdir = _tdir(args)
     clock = clock_from_arg(args.now)
-    proof = rehearsal.finish(tdir, clock, hq_versions=hq_versions(tdir, clock, args.hq_timeout) if args.hq else None)
+    # A locked store is unlocked for the proof only and locked again: never through meibo terminal
+    # open, whose 開設 entry would itself make the real journal non-empty.
+    unlocked_here = False
+    if args.pin_file and atrest.is_protected(tdir) and atrest.unlocked_key(tdir) is None:
+        atrest.open_station(tdir, read_pin_file(args.pin_file))
+        unlocked_here = True
+    try:
+        proof = rehearsal.finish(tdir, clock,
+                                 hq_versions=hq_versions(tdir, clock, args.hq_timeout) if args.hq else None)
+    finally:
+        if unlocked_here:
+            atrest.close_station(tdir)
     lines = [f"試験モードを終了し、試験のデータを消去しました。ゼロ確認: {proof['verdict']}"]
     for c in proof["checks"]:
         lines.append(f"  [{c['result']}] {c['name']}: {c['seen']}")
@@ -201,3 +213,4 @@ def register(cli: Cli) -> None:
     p.add_argument("--hq", action="store_true", help="名簿・選挙の版を本部に確認する")
     p.add_argument("--hq-timeout", type=float, default=10.0)
     p.add_argument("--pdf", help="ゼロ確認書（PDF）の出力先")
+    p.add_argument("--pin-file", help="投票管理者 PIN のファイル: 保存データが閉じているとき、確認の間だけ開く（開設の記録はしない）")

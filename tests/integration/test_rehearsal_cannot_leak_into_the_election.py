@@ -247,3 +247,22 @@ async def test_with_hq_in_rehearsal_mode_every_step_passes_and_the_real_ledger_s
         assert render_report(rep.as_dict(), tmp_path / "r.pdf") == 1
     finally:
         await env.stop_hq()
+
+
+def test_finish_on_a_locked_store_unlocks_for_the_proof_only_and_records_nothing(
+        env: Env, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from appliance import atrest
+    from tests.builders import TEST_PIN, open_station
+
+    t1 = env.terminals["T01"]
+    rehearsal.start(t1, env.clock)
+    atrest.close_station(t1)  # the real store locked, as a terminal is between days
+    rc, out = _cli("terminal", "rehearsal", "finish", str(t1.root), capsys=capsys)
+    assert rc != 0 and out["code"] == "station_closed" and rehearsal.active(t1)  # nothing destroyed
+    pin = tmp_path / "pin"
+    pin.write_text(TEST_PIN, "utf-8")
+    rc, proof = _cli("terminal", "rehearsal", "finish", str(t1.root), "--pin-file", str(pin), capsys=capsys)
+    assert rc == 0 and proof["verdict"] == "PASS_UNCONFIRMED" and proof["journal_head_seq"] == 0
+    assert atrest.unlocked_key(t1) is None and not rehearsal.active(t1)  # locked again, test area gone
+    open_station(t1)
+    assert _journal_rows(env, "T01") == []  # no 開設 entry: the unlock for the proof recorded nothing
