@@ -19,7 +19,8 @@ with the store for each file. Then for each file:
 - both changed: for ``terminals.json`` the two registries are merged (every entry of both, a
   revocation in either wins: a revocation is never lost), and the merge is published; for any
   other file the store's copy wins and ours is kept beside it as ``<name>.conflict-<generation>``
-  (logged, and named in the result), never silently dropped.
+  (logged, and named in the result), never silently dropped. The same for a file this directory
+  never agreed on that differs from the store's (a node made by add-node: its copy is older).
 
 A pulled row is checked first: its name must be one of the shared files (a row can never write
 outside them), and its body must hash to its digest. A row that fails is refused with
@@ -94,8 +95,11 @@ class SyncResult:
                 "conflicts": self.conflicts}
 
 
+CONFLICT = ".conflict-"  # a copy kept aside (module doc): never a shared file itself
+
+
 def is_shared(name: str) -> bool:
-    return name in FIXED or bool(ROLL_FILE.match(name))
+    return name in FIXED or (bool(ROLL_FILE.match(name)) and CONFLICT not in name and not name.endswith(".tmp"))
 
 
 def sha256(data: bytes) -> str:
@@ -174,8 +178,7 @@ def write_local(hq: HqDir, name: str, body: bytes) -> None:
 def local_names(hq: HqDir) -> list[str]:
     names = [n for n in FIXED if (hq.root / n).exists()]
     if hq.rolls.is_dir():
-        names += [f"rolls/{p.name}" for p in sorted(hq.rolls.iterdir())
-                  if p.is_file() and ROLL_FILE.match(f"rolls/{p.name}") and not p.name.endswith(".tmp")]
+        names += [f"rolls/{p.name}" for p in sorted(hq.rolls.iterdir()) if p.is_file() and is_shared(f"rolls/{p.name}")]
     return names
 
 
@@ -291,6 +294,8 @@ class SharedFiles:
                 "sha256" in agreed or name == REGISTRY)
             if not changed_here or mine == digest:
                 if mine != digest:
+                    if mine is not None and "sha256" not in agreed:  # never agreed here: kept, not lost
+                        self._keep_aside(name, gen, result, "has never been agreed with the store", logging.WARNING)
                     write_local(self.hq, name, body)
                     result.pulled.append(name)
                 files[name] = {"generation": gen, "sha256": digest, "sig": _sig(self.hq, name)}
@@ -306,14 +311,10 @@ class SharedFiles:
                 result.merged.append(name)
                 local.pop(name, None)
                 continue
-            aside = self.hq.root / f"{name}.conflict-{gen}"
-            write_atomic(aside, read_local(self.hq, name) or b"")
+            self._keep_aside(name, gen, result, "changed here and on another node")
             write_local(self.hq, name, body)
             files[name] = {"generation": gen, "sha256": digest, "sig": _sig(self.hq, name)}
             local.pop(name, None)
-            result.conflicts.append(name)
-            log.error("shared file %s changed here and on another node: the store's copy is kept, this node's "
-                      "is at %s", name, aside)
         for name in sorted(set(local_names(self.hq)) | set(heads)):
             mine_body, mine = here(name)
             if mine is None:
@@ -333,6 +334,13 @@ class SharedFiles:
             published[name] = {"generation": tx.put(name, digest, body, self.node, at), "sha256": digest, "sig": sig}
             result.published.append(name)
         return result, published
+
+    def _keep_aside(self, name: str, gen: int, result: SyncResult, why: str, level: int = logging.ERROR) -> None:
+        """This directory's copy of ``name``, about to be replaced by the store's, kept beside it."""
+        aside = self.hq.root / f"{name}{CONFLICT}{gen}"
+        write_atomic(aside, read_local(self.hq, name) or b"")
+        result.conflicts.append(name)
+        log.log(level, "shared file %s %s: the store's copy is taken, this directory's is kept at %s", name, why, aside)
 
     @contextmanager
     def edit(self) -> Iterator[None]:

@@ -7,6 +7,8 @@ PostgreSQL server (tests/pg_fixtures.py, one per module):
 - a terminal enrolled on A (``hq enroll-local``) is served by B;
 - a roll published on A is offered by B after B takes over as the leader;
 - a card cancelled on A (``provision cancel-card``, the store from election.toml) is cancelled on B;
+- a file changed on both nodes apart: registries merged (a revocation kept), any other file the
+  store's copy with the losing one kept beside it;
 - a corrupted ``hq_files`` row (digest mismatch, or a name outside the shared files) is refused
   with ``shared_file_invalid`` and nothing on disk changes.
 """
@@ -33,7 +35,7 @@ from hq.roll import import_roll, publish
 from hq.server import HqNode, HqSettings, serve
 from hq.shared_files import STATE_FILE, SharedFileInvalid, SharedFiles, merge_registries
 from hq.standby import Standby, StandbySettings
-from hq.store import read_registry
+from hq.store import read_registry, update_registry
 from hq.terminals import enroll_local, revoke_terminal
 from provisioning import cards, pki
 from provisioning.pki import CrlSettings, hq_server_name
@@ -237,3 +239,36 @@ def test_a_card_cancelled_on_a_is_cancelled_on_b_through_election_tomls_store(
     finally:
         b.close()
     assert cards.find_card(b_dir.root, serial).state is cards.CardRecordState.CANCELLED
+
+
+def test_a_file_changed_on_both_nodes_keeps_both_changes_or_the_losing_copy(
+        tmp_path: Path, pg_server: PgServer) -> None:
+    """Changed apart (a writer that ran without the store): the registries are merged and the
+    revocation made on B survives A's later change; any other file takes the store's copy and
+    keeps B's beside it, never dropped."""
+    env = make_env(tmp_path, {"T01": "E01", "T02": "E02"})
+    dsn = pg_server.fresh_database()
+    b_dir = add_node(env.hq, tmp_path / "hq-b", "hq-b", FixedClock(EARLY_NOON))
+    a = SharedFiles(env.hq, dsn, "hq-a")
+    b = SharedFiles(b_dir, dsn, "hq-b")
+    try:
+        a.sync()
+        b.sync()
+        update_registry(b_dir, "T02", revoked=True, revoked_reason="紛失")  # on B, the store not asked
+        (b_dir.root / "cards.json").write_bytes(b'{"cards": [], "by": "b"}')
+        update_registry(env.hq, "T01", station="E02")  # on A, published first
+        (env.hq.root / "cards.json").write_bytes(b'{"cards": [], "by": "a"}')
+        assert set(a.sync().published) == {"terminals.json", "cards.json"}
+        res = b.sync()
+        assert res.merged == ["terminals.json"] and res.conflicts == ["cards.json"]
+        merged = read_registry(b_dir)
+        assert merged["T02"].revoked and merged["T01"].station == "E02"
+        assert (b_dir.root / "cards.json").read_bytes() == b'{"cards": [], "by": "a"}'
+        kept = list(b_dir.root.glob("cards.json.conflict-*"))
+        assert len(kept) == 1 and kept[0].read_bytes() == b'{"cards": [], "by": "b"}'
+        assert "terminals.json" in res.published  # the merge goes back to the store ...
+        a.sync()
+        assert read_registry(env.hq)["T02"].revoked  # ... and A takes it: the revocation is not lost
+    finally:
+        a.close()
+        b.close()
