@@ -119,3 +119,18 @@ def test_cli_checkin_asks_for_and_records_the_age_confirmation(tmp_path: Path, c
     with pytest.raises(UsageError) as e:
         checkin_marks(C01, age_confirmed="nothing")
     assert e.value.code == "age_id_invalid"
+
+
+def test_display_and_reports_never_guess_the_unknown_part() -> None:
+    from appliance.birthdate import birth_wareki
+    from hq.procedures import AGE_UNKNOWN_BAND, RollFact, turnout_by_age
+
+    assert birth_wareki(BirthDate(1945, 3)) == "昭和20年3月不詳" and birth_wareki(BirthDate(1945)) == "昭和20年不詳"
+    assert birth_wareki(BirthDate(1945, 3), short=True) == "S20.3 不詳" and birth_wareki(BirthDate(None)) == "不詳"
+    assert birth_wareki(BirthDate(1985, 4, 1)) == "昭和60年4月1日"
+    assert BirthDate(1945).age_text(DAY) == "81〜82歳" and BirthDate(1945, 3).age_on(DAY) == 82
+    assert BirthDate(None).age_on(DAY) is None and BirthDate(None).age_text(DAY) == "年齢不詳"
+    roll = {"1": RollFact(1, "M", BirthDate(1945), "registered"), "2": RollFact(1, "F", date(1985, 4, 1), "registered")}
+    rows = {r["band"]: r for r in turnout_by_age(Ledger(CFG.election_id), CFG, roll).rows}
+    assert rows[AGE_UNKNOWN_BAND]["electors"] == 1  # its own row, never put into a band by a guess
+    assert sum(r["electors"] for r in rows.values()) == 2
