@@ -13,6 +13,10 @@ unknown month or day and ``0000-00-00`` for an unknown year, so a known date rea
 ``date.isoformat()`` always did and old stores and packages read unchanged. Ordering follows the
 canonical text (an unknown part sorts before every known one), so ``ORDER BY birth_date`` in SQL
 and ``sorted`` in Python agree.
+
+Hand-written rather than a partial-date library (EDTF's ``1945-XX-XX`` in ``edtf``): the stores,
+the signed package and roll.db already hold ``YYYY-MM-DD`` text, and the 00 convention keeps every
+known date byte-identical there; the value needs only bounds and ordering, a few lines of stdlib.
 """
 
 from __future__ import annotations

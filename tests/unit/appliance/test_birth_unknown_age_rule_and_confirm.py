@@ -134,3 +134,19 @@ def test_display_and_reports_never_guess_the_unknown_part() -> None:
     rows = {r["band"]: r for r in turnout_by_age(Ledger(CFG.election_id), CFG, roll).rows}
     assert rows[AGE_UNKNOWN_BAND]["electors"] == 1  # its own row, never put into a band by a guess
     assert sum(r["electors"] for r in rows.values()) == 2
+
+
+def test_import_refuses_a_unknown_date_whose_known_part_proves_under_18() -> None:
+    from appliance.rollcsv import parse_roll
+    from ground.errors import RollInvalid
+    from tests.builders_roll import csv_text
+
+    def rows(birth: str) -> bytes:
+        return csv_text([["0000000001", "1", "山田 太郎", "ヤマダ タロウ", birth, "男", "横浜市中区1-1"]]).encode()
+
+    (v,) = parse_roll(rows("平成21年不詳"), election_day=DAY)  # 2009: the ID decides at the station
+    assert v.birth_date == BirthDate(2009)
+    with pytest.raises(RollInvalid) as e:
+        parse_roll(rows("2010-00-00"), election_day=DAY)
+    (p,) = e.value.problems
+    assert (p.row, p.column) == (2, "生年月日") and "18 歳未満" in p.message
