@@ -26,10 +26,10 @@ from cli.terminal import run_checkin
 from ground.clock import clock_from_arg
 from ground.model import StationId, TerminalId
 from hq.ledger import Ledger
-from sync_protocol.client import SyncAgent, SyncSettings
+from sync_protocol.client import SyncAgent
+from sync_protocol.hq_round import ROUND_SETTINGS, agent_round, published_versions
 from sync_protocol.resolve import ContestOutcome
 
-SYNC_SETTINGS = SyncSettings(verdict_budget_s=1.5, backoff_initial_s=0.05, backoff_max_s=0.5)
 
 
 def detect_double_votes(journals: Sequence[tuple[str, str, list[Any]]]) -> list[tuple[str, str]]:
@@ -42,26 +42,9 @@ def detect_double_votes(journals: Sequence[tuple[str, str, list[Any]]]) -> list[
     return [(str(a.voter), str(a.contest)) for a in ledger.active_alerts()]
 
 
-async def _agent_round(tdir: TerminalDir, term: Terminal, timeout_s: float) -> SyncAgent:
-    agent = SyncAgent(tdir, term, SYNC_SETTINGS)
-    task = asyncio.create_task(agent.run())
-    try:
-        async with asyncio.timeout(timeout_s):
-            while agent.refused is None and not (agent.online.is_set() and agent.pending() == 0
-                                                 and agent.hq_roll_version is not None):
-                await asyncio.sleep(0.05)
-    except TimeoutError:
-        pass
-    finally:
-        agent.stop()
-        with contextlib.suppress(Exception):
-            await task
-    return agent
-
-
 def sync_round(tdir: TerminalDir, timeout_s: float) -> rehearsal.SyncRound:
     def run(term: Terminal) -> tuple[bool, str]:
-        agent = asyncio.run(_agent_round(tdir, term, timeout_s))
+        agent = asyncio.run(agent_round(tdir, term, timeout_s))
         head = term.head().seq
         if agent.refused is not None:
             not_started = agent.refused in ("other_election", "rehearsal_not_started")
@@ -75,7 +58,7 @@ def sync_round(tdir: TerminalDir, timeout_s: float) -> rehearsal.SyncRound:
 
 async def _resolve_online(tdir: TerminalDir, term: Terminal, seq: int, contests: list[str],
                           timeout_s: float) -> list[str]:
-    agent = SyncAgent(tdir, term, SYNC_SETTINGS)
+    agent = SyncAgent(tdir, term, ROUND_SETTINGS)
     task = asyncio.create_task(agent.run())
     try:
         with contextlib.suppress(TimeoutError):
@@ -97,16 +80,7 @@ def resolve_at(timeout_s: float) -> rehearsal.PartnerResolve:
 
 def hq_versions(tdir: TerminalDir, clock: Any, timeout_s: float) -> rehearsal.HqVersions:
     def ask() -> tuple[dict[str, Any] | None, str]:
-        try:
-            with Terminal.open(tdir, clock) as term:
-                agent = asyncio.run(_agent_round(tdir, term, timeout_s))
-        except Exception as e:  # the proof says 未確認 and why; finishing goes on
-            return None, f"本部に接続できません（{e}）"
-        if agent.refused is not None:
-            return None, f"本部が接続を拒否しました（{agent.refused}）"
-        if agent.hq_roll_version is None:
-            return None, f"本部に接続できません（{timeout_s:.0f} 秒以内に応答なし）"
-        return {"roll": agent.hq_roll_version, "contests": agent.hq_contests}, ""
+        return asyncio.run(published_versions(tdir, clock, timeout_s))
     return ask
 
 

@@ -27,6 +27,7 @@ from appliance.dirs import TerminalDir
 from ground.errors import MeiboError
 from hardware.rig import TerminalHardware
 from hardware.cardreader.pcsc import PcscCardReader  # pyscard itself is optional there
+from sync_protocol.hq_round import published_versions
 from ui_kivy.fonts import find_cjk_font, find_name_font, install_default_font
 from ui_kivy.presenters.app_flow import KioskFlow
 from ui_kivy.presenters.enroll import CardEnrollPort, EnrollPresenter
@@ -48,7 +49,8 @@ def kivy_views() -> SimpleNamespace:
     from ui_kivy.views import enroll, rehearsal, root, stopped, unlock  # lazy: imports kivy, after prepare_kivy
 
     return SimpleNamespace(KioskRoot=root.KioskRoot, UnlockRoot=unlock.UnlockRoot, EnrollRoot=enroll.EnrollRoot,
-                           StoppedRoot=stopped.StoppedRoot, ZeroProofRoot=rehearsal.ZeroProofRoot)
+                           StoppedRoot=stopped.StoppedRoot, ZeroProofRoot=rehearsal.ZeroProofRoot,
+                           ProofPendingRoot=rehearsal.ProofPendingRoot)
 
 
 def prepare_kivy(size: tuple[int, int] = (1280, 800), fullscreen: bool = False) -> Path:
@@ -153,6 +155,8 @@ class StationRun:
     The card reader is made by ``reader_factory`` (default ``PcscCardReader``) so tests and
     rehearsals can pass theirs; everything else is the real path.
     """
+
+    rehearsal_hq_check_s = 10.0  # leaving 試験モード: how long to ask HQ for its roll and contests
 
     def __init__(self, tdir_path: Path, *, clock: Any, clerk: str, scanner: str | None = None,
                  modems: list[str] | None = None, hq: str | None = None, enroll_hq: str | None = None,
@@ -347,6 +351,11 @@ class StationRun:
         if what == ENTER:
             presenter.enter()
             return
+        self.root.show(kivy_views().ProofPendingRoot())  # asking HQ for its versions takes a moment
+        self.screen = "zero_proof_pending"
+        versions = await published_versions(TerminalDir(self.tdir_path), self.clock, self.rehearsal_hq_check_s,
+                                            hq_address=self.hq)
+        presenter.port.hq_versions = lambda: versions  # the zero proof's 名簿・選挙の版 against HQ's
         presenter.leave()
         done = asyncio.Event()
         self.root.show(kivy_views().ZeroProofRoot(presenter, on_done=done.set))

@@ -43,6 +43,7 @@ async def test_supervisor_menu_enters_and_leaves_test_mode(tmp_path: Path) -> No
     tdir = terminal_dir(tmp_path / "T01", [voter("100001")])
     write_pin(tdir, TEST_PIN)
     run = StationRun(tdir.root, clock=CLOCK, clerk="係員A", font=prepare_kivy((1280, 800)))
+    run.rehearsal_hq_check_s = 0.5  # no HQ here: the proof says 未確認 (and why) after this long
     failure: list[BaseException] = []
 
     async def script() -> None:
@@ -60,6 +61,7 @@ async def test_supervisor_menu_enters_and_leaves_test_mode(tmp_path: Path) -> No
         run.root.press("試験モードを終了（ゼロ確認）")
         await until(lambda: run.screen == "zero_proof", 20)
         assert "ゼロ確認: 確認済（一部未確認）" in run.root.texts()
+        assert any(t.startswith("－ 名簿・選挙の版が本部と一致: 未確認: 本部に接続できません") for t in run.root.texts())
         assert not rehearsal.active(tdir)
         run.root.press("受付画面へ")
         await until(lambda: run.screen == "kiosk", 20)

@@ -47,6 +47,21 @@ def test_banner(flow: Any) -> TestModeBanner | None:
 test_banner.__test__ = False  # type: ignore[attr-defined]  # not a pytest function
 
 
+class ProofPendingRoot(Probe, BoxLayout):  # type: ignore[misc]
+    """While leaving test mode: the test kiosk is closed, HQ is asked for its versions."""
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(orientation="vertical", padding=32, **kw)
+        with self.canvas.before:
+            Color(*theme.BG)
+            self._bg = Rectangle(pos=self.pos, size=self.size)
+        self.bind(pos=lambda *_: setattr(self._bg, "pos", self.pos), size=lambda *_: setattr(self._bg, "size", self.size))
+        self.add_widget(txt("ゼロ確認中です。本部に名簿・選挙の版を確認しています…", theme.TEXT_BIG, halign="center"))
+
+    def close(self) -> None:
+        pass
+
+
 class ZeroProofRoot(Probe, BoxLayout):  # type: ignore[misc]
     """ゼロ確認: shown once test mode ended (the test area destroyed); one button back to 本番."""
 
@@ -73,4 +88,4 @@ class ZeroProofRoot(Probe, BoxLayout):  # type: ignore[misc]
         pass
 
 
-__all__ = ["TestModeBanner", "test_banner", "ZeroProofRoot", "BANNER_H"]
+__all__ = ["TestModeBanner", "test_banner", "ProofPendingRoot", "ZeroProofRoot", "BANNER_H"]

@@ -1,0 +1,59 @@
+"""One short session of the sync agent with HQ, for callers that are not the long-running agent:
+the rehearsal's sync round (the test journal sent to HQ's test ledger) and the zero proof's
+question "which roll and contests has HQ published?" (HQ's WELCOME says it).
+
+Owns nothing but the waiting: the agent (client.py) does the protocol. May import what client.py
+imports; never HQ, the screens or the CLI (both the CLI and the kiosk call it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from appliance.dirs import TerminalDir
+from appliance.terminal import Terminal
+from ground.errors import MeiboError
+from sync_protocol.client import SyncAgent, SyncSettings
+
+ROUND_SETTINGS = SyncSettings(verdict_budget_s=1.5, backoff_initial_s=0.05, backoff_max_s=0.5)
+
+
+async def agent_round(tdir: TerminalDir, term: Terminal, timeout_s: float,
+                      settings: SyncSettings = ROUND_SETTINGS, hq_address: str | None = None) -> SyncAgent:
+    """Run the agent until HQ refused it, or it is online with nothing pending and HQ's versions
+    heard, or ``timeout_s`` passed; then stop it. The agent is returned for what it learnt."""
+    agent = SyncAgent(tdir, term, settings, hq_address=hq_address)
+    task = asyncio.create_task(agent.run())
+    try:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                while agent.refused is None and not (agent.online.is_set() and agent.pending() == 0
+                                                     and agent.hq_roll_version is not None):
+                    await asyncio.sleep(0.05)
+    finally:
+        agent.stop()
+        await asyncio.gather(task, return_exceptions=True)
+    return agent
+
+
+async def published_versions(tdir: TerminalDir, clock: Any, timeout_s: float,
+                             hq_address: str | None = None) -> tuple[dict[str, Any] | None, str]:
+    """({"roll": n, "contests": [...]}, "") as HQ's WELCOME to the real terminal says, or (None, why not)."""
+    try:
+        term = Terminal.open(tdir, clock)
+    except MeiboError as e:
+        return None, f"端末の記録を開けません（{e.message}）"
+    try:
+        agent = await agent_round(tdir, term, timeout_s, hq_address=hq_address)
+    finally:
+        term.close()
+    if agent.refused is not None:
+        return None, f"本部が接続を拒否しました（{agent.refused}）"
+    if agent.hq_roll_version is None:
+        return None, f"本部に接続できません（{timeout_s:.0f} 秒以内に応答なし）"
+    return {"roll": agent.hq_roll_version, "contests": agent.hq_contests}, ""
+
+
+__all__ = ["ROUND_SETTINGS", "agent_round", "published_versions"]
