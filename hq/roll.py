@@ -16,7 +16,10 @@ Rules:
 - the 在外選挙人名簿 (``zaigai*`` tables, migration 2) has its own version sequence and is always
   published whole, signed with the same key in the same layout (appliance/zaigaipkg.py);
 - after an import or a publish, roll.db (a consistent snapshot) and the new package go to the
-  other HQ node through the PostgreSQL store when there is one (hq/shared_files.py ``publish``).
+  other HQ node through the PostgreSQL store when there is one (hq/shared_files.py ``publish``);
+- issue 19: ``birth_date`` holds the canonical text with 00 for a 不詳 part; ``atena`` (migration
+  3) the 宛名番号 when the export has one; ``age_checks`` lists the voters whose age the known part
+  cannot prove (年齢確認, for the console and ``meibo roll age-check``).
 """
 
 from __future__ import annotations
