@@ -158,9 +158,65 @@ class Ledger:
         return self.flags[before:]
 
     def apply_all(self, events: Iterable[Event]) -> None:
-        """``apply`` each event in order, without building the flag changes for the caller."""
-        for ev in events:
-            self._apply(ev)
+        """``apply`` each event in order, without building the flag changes for the caller.
+
+        The batch ``check_batch`` just verified (the very list, as the server hands it on) is
+        applied in one loop: its chain hashes are taken by position, and a plain check-in (every
+        contest a first ballot, nothing refused) goes straight into the ledger's rows, as
+        ``_checkin`` would put it there; anything else goes through ``_dispatch`` as always."""
+        evs = events if type(events) is list else list(events)
+        v = self._verified.get(evs[0].terminal) if evs else None
+        if v is None or v[1] is not evs or type(self)._apply is not Ledger._apply:
+            for ev in evs:
+                self._apply(ev)
+            return
+        t = evs[0].terminal
+        del self._verified[t]
+        hashes = v[2]
+        ts = self.terminals[t]
+        inline = (self._plain_add_ballot and type(self)._checkin is Ledger._checkin and self.decided is None
+                  and not (self.rehearsing and ts.station in self.rehearsing))
+        station, contests_ok, roll = ts.station, self.contests, self.roll
+        checkins, ballots, rows = self.checkins, self.ballots, self.flags._rows
+        claim, add_row, buf = ballots.setdefault, rows.append, ts.hashes._buf
+        for i, ev in enumerate(evs):
+            seq = ev.seq
+            if seq != ts.acked_seq + 1:  # check_batch guarantees this; a bug if not
+                raise BatchRejected("連番が連続していません", code="batch_gap")
+            h = hashes[i]
+            buf += h  # ChainHashes.append: h is a SHA-256 digest, 32 bytes
+            ts.head = h
+            ts.acked_seq = seq
+            self.order += 1
+            if not inline or ev.kind is not _CHECKIN:
+                self._dispatch(ev, ts)
+                continue
+            data = ev.data
+            if needs_screen(data, station, contests_ok, roll):
+                self._refused(ev, *screen_checkin(t, seq, ev.hlc, data, station, contests_ok, roll))
+                continue
+            # _checkin, when every contest is a first ballot: claimed at once, undone if one is not
+            voter, contests = VoterId(str(data["voter"])), tuple(data["contests"])
+            key = (t, seq)
+            one = (key,)
+            first = len(set(contests)) == len(contests)
+            if first:
+                for j, c in enumerate(contests):
+                    if claim((voter, c), one) is not one:
+                        for u in contests[:j]:
+                            del ballots[(voter, u)]
+                        first = False
+                        break
+            if not first:
+                self._checkin(ev)
+                continue
+            ref = (t, seq, str(data.get("station", "")), ev.hlc, str(data.get("clerk", "")))
+            _dict_set(checkins, key, (voter, ref, contests))
+            n = len(rows)
+            st, hlc = ref[2], ref[3]
+            for c in contests:
+                n += 1
+                add_row((n, voter, c, 1, st, t, seq, hlc))
 
     def _apply(self, ev: Event) -> None:
         t, seq = ev.terminal, ev.seq
@@ -183,6 +239,11 @@ class Ledger:
         ts.head = h
         ts.acked_seq = seq
         self.order += 1
+        self._dispatch(ev, ts)
+
+    def _dispatch(self, ev: Event, ts: TermState) -> None:
+        """What an event means, once its place in the chain is taken (``_apply``)."""
+        t, seq = ev.terminal, ev.seq
         kind = ev.kind
         if kind is _CHECKIN:
             # the body is the terminal's word: station, voter and contests are checked against
