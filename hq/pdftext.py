@@ -52,7 +52,7 @@ def find_name_font(path: Path | None = None) -> Path:
 
 def _selectors_join_their_character() -> None:
     """Make fpdf2 keep a variation selector in its base character's run (see the module opening)."""
-    lookup = _fpdf_mod.get_unicode_script
+    lookup = getattr(_fpdf_mod, "get_unicode_script")  # fpdf2's module global, read at each call
     if getattr(lookup, "meibo_inherited_joins", False):
         return
 
@@ -62,7 +62,7 @@ def _selectors_join_their_character() -> None:
 
     script_of.cache_clear = lookup.cache_clear  # type: ignore[attr-defined]  # fpdf2 clears it at output()
     script_of.meibo_inherited_joins = True  # type: ignore[attr-defined]
-    _fpdf_mod.get_unicode_script = script_of  # type: ignore[assignment]
+    setattr(_fpdf_mod, "get_unicode_script", script_of)
 
 
 class NamesPdf(FPDF):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from ground.birthdate import BirthDate
 from ground.config import parse_config
 from appliance.zaigaipkg import ZaigaiVoter, parse_zaigai_csv
 from ground.model import DisplayReason, ElectionConfig, Sex, Status, Voter, VoterId
@@ -70,7 +71,7 @@ def demo_config() -> ElectionConfig:
     return parse_config(DEMO_TOML.encode("utf-8"))
 
 
-def _v(vid: str, name: str, kana: str, birth: date, sex: Sex = Sex.MALE, address: str = "横浜市中区本町1-1",
+def _v(vid: str, name: str, kana: str, birth: date | BirthDate, sex: Sex = Sex.MALE, address: str = "横浜市中区本町1-1",
        **kw: object) -> Voter:
     return Voter(VoterId(vid), 1, name, kana, birth, sex, address, **kw)  # type: ignore[arg-type]
 
@@ -86,6 +87,10 @@ DEMO_VOTERS: tuple[Voter, ...] = (
     _v("100007", "高橋 健", "タカハシ ケン", date(1979, 9, 9), address="東京都千代田区1-1",
        status=Status.DISPLAYED, display_reason=DisplayReason.MOVED, moved_on=date(2027, 1, 10),
        moved_within_prefecture=False),
+    # names as registered (issue 19): an IVS (葛 + U+E0102, IPAmj明朝's variant) whose 生年月日 is 不詳
+    # (平成21年: the year alone cannot prove 18 by election day → 年齢確認), and a 外字 (private use)
+    _v("100008", "葛\U000E0102城 一郎", "カツラギ イチロウ", BirthDate(2009), address="横浜市中区山手町9"),  # type: ignore[arg-type]
+    _v("100009", "\ue000城 花子", "カツラギ ハナコ", date(1972, 8, 30), Sex.FEMALE, "横浜市中区山手町9"),
 )
 
 

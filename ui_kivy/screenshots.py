@@ -264,6 +264,20 @@ async def _interrupted(f: KioskFlow, s: FakeKioskService) -> None:
     f.refresh_status()
 
 
+def _names_search(f: KioskFlow, s: FakeKioskService) -> None:
+    """Names as registered (issue 19): an IVS drawn with its variant, a 外字 as 〓 with the kana."""
+    f.interrupted_handed()  # back on 待受
+    f.open_search()
+    for k in "カツラギ":
+        f.on_kana(k)
+    f.show_results()
+
+
+def _age_check(f: KioskFlow, s: FakeKioskService) -> None:
+    """年齢確認: 生年月日 不詳 (平成21年), the ID buttons before the 宣誓書事由."""
+    f.pick("100008")
+
+
 SHOTS: list[tuple[str, Step]] = [
     ("01_idle", lambda f, s: None),
     ("06_result_green_ok", _green),
@@ -295,6 +309,8 @@ SHOTS: list[tuple[str, Step]] = [
     ("25_closing_entry", _closing_entry),
     ("17_closing_figures", _closing),
     ("26_interrupted_checkin", _interrupted),
+    ("27_search_names_as_registered", _names_search),
+    ("28_confirm_age_check", _age_check),
 ]
 
 

@@ -10,7 +10,7 @@ import pytest
 from ui_kivy.rendered import frame, offscreen_env, run_rendered
 from ui_kivy.screenshots import SHOTS, demo_flow
 
-pytestmark = [pytest.mark.ui, pytest.mark.timeout(60)]
+pytestmark = [pytest.mark.ui, pytest.mark.timeout(120)]
 
 MIN_TOUCH = 90
 MIN_TEXT = 24

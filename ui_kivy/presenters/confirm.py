@@ -48,8 +48,8 @@ def confirm_state(card: VoterCard, lines: tuple[BallotLine, ...], via: str, age_
     preview = []
     for b in lines:
         if b.code == AGE_CONFIRM_ID:
-            preview.append(PreviewLine(b.name, bool(age_id), f"✓ 交付可（年齢確認済み: {age_id}）" if age_id
-                                       else "！ 年齢確認が必要（本人確認書類で18歳以上を確認）"))
+            preview.append(PreviewLine(b.name, bool(age_id), "✓ 交付可（年齢確認済み）" if age_id
+                                       else "！ 年齢確認が必要"))  # the box below says how and with what
         elif b.outcome.hand:
             preview.append(PreviewLine(b.name, True, "✓ 交付可" + ("（証明の確認が必要）" if b.note else "")))
         elif b.where:

@@ -78,8 +78,8 @@ async def test_no_ballot_until_an_id_is_chosen_then_the_checkin_carries_it(svc: 
         flow.choose_age_id("bogus")
     flow.choose_age_id("license")
     c = flow.confirm
-    assert c is not None and all(p.ok and "年齢確認済み: 運転免許証" in p.text for p in c.lines)
-    assert flow.age_panel is not None and flow.age_panel.colour == "green"
+    assert c is not None and all(p.ok and "年齢確認済み" in p.text for p in c.lines) and c.age_id == "運転免許証"
+    assert flow.age_panel is not None and flow.age_panel.colour == "green" and "運転免許証" in flow.age_panel.title
     assert flow.can_confirm
     r = await flow.confirm_checkin()
     assert r is not None and r.kind is ResultKind.OFFLINE and len(r.hand) == 4

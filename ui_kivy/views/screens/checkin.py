@@ -68,7 +68,7 @@ class ConfirmView(KioskScreen):
                 self.col_l.add_widget(field(label, value))
         self.col_l.add_widget(BoxLayout())
         self.absentee.show(self.flow.absentee, 24, 24)
-        self.age.show(self.flow.age_panel, 24, 22)
+        self.age.show(self.flow.age_panel, 24, 24)
         if not small:
             self.col_r.add_widget(txt("この投票所での交付", 24, color=theme.GREY))
         for p in c.lines:
