@@ -45,7 +45,6 @@ from typing import Any
 
 from appliance import freshness, journal
 from appliance.dirs import TerminalDir, TerminalIdentity, write_atomic, write_private
-from appliance.journal import Head
 from appliance.procedures.tentative import record_tentative
 from appliance.rollcsv import parse_roll
 from appliance.rollinstall import install_package
@@ -408,10 +407,6 @@ def _double_vote(rep: RunReport, tdir: TerminalDir, term: Terminal, cands: list[
                 + (f"（{', '.join(x[1] for x in mine)}）" if mine else ""), bool(mine) and here.recorded and there.recorded)
 
 
-def report_json(rep: RunReport) -> dict[str, Any]:
-    return rep.as_dict()
-
-
 # ---------------------------------------------------------------------------------------------
 # ゼロ確認: finish, destroy the test area, prove the real journal is empty
 
@@ -509,11 +504,6 @@ def _instance_of(area: TerminalDir) -> str | None:
         s.close()
 
 
-def real_head(tdir: TerminalDir, clock: Clock) -> Head:
-    with Terminal.open(tdir, clock) as t:
-        return t.head()
-
-
 __all__ = ["AREA", "NAME_MARK", "RehearsalError", "RehearsalActive", "NotInRehearsal", "RealJournalNotEmpty",
            "RehearsalClock", "Step", "RunReport", "active", "area_dir", "start", "status", "run", "finish",
-           "open_test_terminal", "test_config", "test_voters", "real_head"]
+           "open_test_terminal", "test_config", "test_voters"]
