@@ -173,7 +173,7 @@ def render_pdf(ex: Extract, out: Path, font: Path = DEFAULT_FONT, name_font: Pat
             style = voted_style if voted else None
             r = t.row()
             r.cell(v.voter_id, style=style)
-            r.cell(display_name(v.name, v.kana), style=voted_name_style if voted else name_style)
+            r.cell(display_name(v.name, v.kana, pdf.name_drawable), style=voted_name_style if voted else name_style)
             for cell in (v.kana, f"{birth_wareki(v.birth_date, short=True)}",
                          {"M": "男", "F": "女"}.get(v.sex, v.sex), v.address[:40], STATUS_JA.get(v.status, v.status),
                          *er.marks, ""):

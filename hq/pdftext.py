@@ -79,6 +79,10 @@ class NamesPdf(FPDF):
         self.name_face = FontFace(family=NAME_FAMILY)
         return self.name_face
 
+    def name_drawable(self, cp: int) -> bool:
+        """The name font has a glyph for ``cp`` (for ``ground.names.display_name``: 〓, never a box)."""
+        return cp in self.fonts[NAME_FAMILY].cmap  # type: ignore[union-attr]
+
     @contextmanager
     def _shaped_if_needed(self, text: object) -> Iterator[None]:
         if self.text_shaping or not isinstance(text, str) or not has_ivs(text):
