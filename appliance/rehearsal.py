@@ -16,7 +16,9 @@ Rules kept here:
   ``Terminal.checkin``); finishing is the only way out and is refused when the real journal is
   not empty (``real_journal_not_empty``: a rehearsal after voting began is an error to report).
 - Finish destroys the area as wipe.py destroys a terminal (overwrite, fsync, unlink, checked
-  gone), the test store's head record included, and only then writes the zero proof.
+  gone), the test store's head record included, and only then writes the zero proof. It is
+  refused (``rehearsal_in_use``) while a test terminal is open in any process (a kiosk in test
+  mode): each holds a shared ``flock`` on area.json, finish takes it exclusively.
 - The test roll is generated here (appliance/synth.py, deterministic per election, so every
   terminal of a station holds the same テスト voters), every name starting with 【テスト】, signed
   with a throw-away key made at start and installed through the real installer for the test id.
@@ -31,6 +33,7 @@ them all).
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import hashlib
 import io
 import json
@@ -74,6 +77,12 @@ class RehearsalActive(RehearsalError):
     """Already in test mode: finish the rehearsal (ゼロ確認) first."""
 
     code = "rehearsal_active"
+
+
+class RehearsalInUse(RehearsalError):
+    """The test area is open (a kiosk in test mode, a run): close it, then finish."""
+
+    code = "rehearsal_in_use"
 
 
 class NotInRehearsal(RehearsalError):
@@ -193,13 +202,47 @@ def _fsync_dir(p: Path) -> None:
         os.close(fd)
 
 
+class _TestTerminal(Terminal):
+    """The test area's terminal. While open it holds a shared ``flock`` on the area's area.json,
+    so ``finish`` (which takes it exclusively) never shreds a store a kiosk or a run still uses."""
+
+    lock_fd: int = -1
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            if self.lock_fd >= 0:
+                os.close(self.lock_fd)  # releases the lock
+                self.lock_fd = -1
+
+
 def open_test_terminal(tdir: TerminalDir, clock: Clock) -> Terminal:
     """The test area's terminal: the test store, the test journal, the test id, the rehearsal clock."""
     meta = _area_meta(tdir)
     real = load_config(tdir.config_path)
     station = real.station(meta["station"])
     rclock = RehearsalClock(clock, station, datetime.fromisoformat(meta["started_at"]))
-    return Terminal(area_dir(tdir), rclock, config=test_config(real))
+    fd = os.open(tdir.root / AREA / "area.json", os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        term = _TestTerminal(area_dir(tdir), rclock, config=test_config(real))
+    except BaseException:
+        os.close(fd)
+        raise
+    term.lock_fd = fd
+    return term
+
+
+def _lock_area(tdir: TerminalDir) -> int:
+    """The area's exclusive lock, or ``RehearsalInUse`` while a test terminal is open anywhere."""
+    fd = os.open(tdir.root / AREA / "area.json", os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise RehearsalInUse("試験モードの端末（キオスク・リハーサルの実行）が使用中です。閉じてから終了してください")
+    return fd
 
 
 def status(tdir: TerminalDir, clock: Clock) -> dict[str, Any]:
@@ -431,6 +474,15 @@ def finish(tdir: TerminalDir, clock: Clock, *, hq_versions: HqVersions | None = 
     the test area and return the zero proof (``zero_proof``)."""
     meta = _area_meta(tdir)
     ident = tdir.identity()
+    lock = _lock_area(tdir)
+    try:
+        return _finish(tdir, clock, meta, ident, hq_versions, run_report)
+    finally:
+        os.close(lock)
+
+
+def _finish(tdir: TerminalDir, clock: Clock, meta: dict[str, Any], ident: TerminalIdentity,
+            hq_versions: HqVersions | None, run_report: dict[str, Any] | None) -> dict[str, Any]:
     with Terminal.open(tdir, clock) as real:  # station_closed when it is not open: the proof needs to read it
         eid = real.config.election_id
         head = real.head()
@@ -504,6 +556,6 @@ def _instance_of(area: TerminalDir) -> str | None:
         s.close()
 
 
-__all__ = ["AREA", "NAME_MARK", "RehearsalError", "RehearsalActive", "NotInRehearsal", "RealJournalNotEmpty",
-           "RehearsalClock", "Step", "RunReport", "active", "area_dir", "start", "status", "run", "finish",
+__all__ = ["AREA", "NAME_MARK", "RehearsalError", "RehearsalActive", "RehearsalInUse", "NotInRehearsal",
+           "RealJournalNotEmpty", "RehearsalClock", "Step", "RunReport", "active", "area_dir", "start", "status", "run", "finish",
            "open_test_terminal", "test_config", "test_voters"]

@@ -266,3 +266,17 @@ def test_finish_on_a_locked_store_unlocks_for_the_proof_only_and_records_nothing
     assert atrest.unlocked_key(t1) is None and not rehearsal.active(t1)  # locked again, test area gone
     open_station(t1)
     assert _journal_rows(env, "T01") == []  # no 開設 entry: the unlock for the proof recorded nothing
+
+
+def test_finish_is_refused_while_a_test_terminal_is_open(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    t1 = env.terminals["T01"]
+    rehearsal.start(t1, env.clock)
+    term = rehearsal.open_test_terminal(t1, env.clock)  # a kiosk in test mode, say
+    try:
+        rc, out = _cli("terminal", "rehearsal", "finish", str(t1.root), capsys=capsys)
+        assert rc != 0 and out["code"] == "rehearsal_in_use"
+        assert rehearsal.active(t1) and term.head().seq == 0  # nothing shredded under it
+    finally:
+        term.close()
+    rc, proof = _cli("terminal", "rehearsal", "finish", str(t1.root), capsys=capsys)
+    assert rc == 0 and not rehearsal.active(t1)
