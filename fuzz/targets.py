@@ -172,8 +172,13 @@ def seeds(name: str) -> list[bytes]:
     if name == "frame":
         from sync_protocol.codec import Frame, FrameType, encode
 
-        return [encode(Frame(FrameType.HELLO, {"v": 1, "terminal": "T01", "head": 3})),
-                encode(Frame(FrameType.FLAGS, {"cursor": 2}, flags=(("1", "shu", 1),)))]
+        hlc = 1 << 56
+        return [encode(Frame(FrameType.HELLO, {"v": 2, "terminal": "T01", "head": 3})),
+                encode(Frame(FrameType.FLAGS, {"cursor": 2}, flags=(("1", "shu", 1),)), compact=False),
+                # protocol 2's compact forms (codec.BATCH_COMPACT, FLAGS_COMPACT)
+                encode(Frame(FrameType.FLAGS, {"cursor": 3, "mark": "00ff"}, flags=(
+                    (2, "0000012345", "shu", 1, "E01", "T01", 7, hlc), (3, "x", "shu", -1, "E01", "T02", 8, hlc - 9)))),
+                encode(Frame(FrameType.BATCH, {"first": 1, "last": 1, "prev": "00" * 32, "sig": "11" * 64}))]
     if name == "journal_file":
         from sync_protocol.journal_file import MAGIC
 

@@ -26,7 +26,7 @@ from ground.rehearsal import is_rehearsal, real_id
 from ground.model import TerminalId
 from hq.ledger import BatchCheck, Ledger
 from hq.screen import STATION_IN_REHEARSAL
-from sync_protocol.codec import PROTOCOL_VERSION, Frame, FrameType
+from sync_protocol.codec import PROTOCOL_VERSION, SUPPORTED_VERSIONS, Frame, FrameType
 from sync_protocol.errors import BatchRejected, HeaderInvalid
 from sync_protocol.headers import MAX_UNDECIDED, check_frame
 from sync_protocol.session import radio_fields
@@ -83,6 +83,7 @@ class HqSession:
         self.state = SessionState.AWAIT_HELLO
         self.cursor = 0  # flags durably applied by the terminal
         self.sent_cursor = 0  # flags sent on this connection
+        self.version = PROTOCOL_VERSION  # the HELLO's ``v``: protocol 1 or 2 (codec.SUPPORTED_VERSIONS)
         self._roll_version = roll_version
         self._contests = contests
         self._zaigai_version = zaigai_version  # HQ's published 在外選挙人名簿 version (None: unknown)
@@ -112,8 +113,11 @@ class HqSession:
             if self.state is not SessionState.AWAIT_HELLO:
                 raise IllegalTransition("hq session: second HELLO")
             ts = self.ledger.terminals.get(self.terminal)
-            if type(h.get("v")) is not int or h.get("v") != PROTOCOL_VERSION:  # true == 1 in Python
-                return self._refuse("protocol_version", "プロトコルの版が違います")
+            if type(h.get("v")) is not int or h.get("v") not in SUPPORTED_VERSIONS:  # true == 1 in Python
+                return self._refuse("protocol_version",
+                                    f"プロトコルの版が違います（本部は版 {SUPPORTED_VERSIONS[0]}〜{PROTOCOL_VERSION} に対応）。"
+                                    "端末のソフトウェアを本部と同じ版に更新してください")
+            self.version = h["v"]  # FLAGS go in this version's wire form (codec.Frame.wire)
             if (bad := self._header_refusal(frame)) is not None:  # after ``v``: a newer version may differ
                 return bad
             if h.get("election") != self.ledger.election_id:
@@ -218,7 +222,8 @@ class HqSession:
         if pos == self.sent_cursor:
             return None
         self.sent_cursor = pos
-        return Frame(FrameType.FLAGS, {"cursor": pos, "mark": self.ledger.flags.mark(pos)}, flags=tuple(rows))
+        return Frame(FrameType.FLAGS, {"cursor": pos, "mark": self.ledger.flags.mark(pos)}, flags=tuple(rows),
+                     wire=self.version)
 
     def close(self) -> None:
         self._move("close")

@@ -4,21 +4,37 @@ A frame is one WebSocket binary message::
 
     type (1 byte) | header length (unsigned LEB128) | header (canonical JSON) | body
 
-The header is canonical JSON (sorted keys, no spaces, UTF-8). The body, present only for BATCH
-and FLAGS, is zlib-compressed: for BATCH the concatenation of ``LEB128 length || event`` for
-each journal event in its canonical encoding (ground/events.py), for FLAGS a canonical JSON
-list. Sizes are bounded before anything is allocated: a hostile frame costs at most
-``MAX_FRAME`` bytes in and ``MAX_BODY`` bytes decompressed.
+The header is canonical JSON (sorted keys, no spaces, UTF-8). Protocol 2 (issue 20: bytes on
+metered LTE) sends BATCH and FLAGS in a compact binary form under their own type bytes
+(``BATCH_COMPACT`` 10, ``FLAGS_COMPACT`` 11): raw hashes and signature instead of hex in JSON,
+no ``head`` (the receiver recomputes the chain from ``prev`` over the events; the signature covers
+it), event bodies deflated against a fixed dictionary of the events' own JSON shape, and flags as
+packed rows over a per-frame string table. ``decode`` turns either form into the same ``Frame``
+(header fields as protocol 1 names them, hashes as hex), so the state machines, the ledger and
+what HQ stores are unchanged: only the wire form differs, converted here at the edge. The
+protocol-1 forms (types 3 and 5) still decode: journal files exported before protocol 2 hold them.
+
+Compression and CRIME-like attacks: a compressed body holds only the sender's own journal events
+or HQ's flags, compressed frame by frame with a fresh compressor and a public dictionary; no
+secret (key, token, password) ever shares a compression context with anything a third party
+chooses, and TLS compression stays off (tls.py).
+
+Hand-written rather than CBOR/protobuf: the layout is a few LEB128 integers and fixed-size byte
+strings, checked strictly in one place, and must stay byte-exact for the test vectors.
+
+Sizes are bounded before anything is allocated: a hostile frame costs at most ``MAX_FRAME``
+bytes in and ``MAX_BODY`` bytes decompressed.
 
 Pure: no sockets, no aiohttp, no SQLite.
 """
 
 from __future__ import annotations
 
+import hashlib
 import zlib
 
 import orjson
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
@@ -26,7 +42,8 @@ from ground.events import Event, canonical_json, decode_batch
 from ground.errors import JournalCorrupt
 from sync_protocol.errors import FrameInvalid
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
+SUPPORTED_VERSIONS = (1, 2)  # HQ speaks both: a protocol-1 link gets protocol-1 FLAGS (Frame.wire)
 MAX_FRAME = 1 << 20  # 1 MiB on the wire
 MAX_HEADER = 64 << 10
 MAX_BODY = 8 << 20  # decompressed
@@ -46,12 +63,31 @@ class FrameType(IntEnum):
     STATUS = 9  # T→H: the terminal's radio as it changes (LTE bars, carrier, closed APN)
 
 
+# Wire type bytes of the compact forms (protocol 2); decoded as BATCH / FLAGS.
+BATCH_COMPACT = 10
+FLAGS_COMPACT = 11
+HASH_LEN = 32  # SHA-256 chain hash
+SIG_LEN = 64  # Ed25519
+MAX_MARK = 32  # FLAGS ``mark``: 8 bytes today (hq/ledger FlagLog.mark)
+
+# The deflate dictionary of compact BATCH bodies: the JSON shape every journal event shares
+# (ground/events.py), most frequent last. Part of protocol 2: never changed without a new version.
+EVENT_DICT = (b'"kind":"tentative","lookup","station","count","via":"void","reason":"withheld",'
+              b'"proxy":true,"braille":true,"oath_reason":"age_confirmed":"'
+              b'{"d":{"ref":1,"clerk":"c","contests":["governor","mayor"],"station":"E0'
+              b'{"d":{"clerk":"c","contests":["governor","mayor"],"station":"E0","voter":"00000'
+              b'"},"h":45000000000000000,"k":"provisional","s":1,"t":"T0'
+              b'"},"h":45000000000000000,"k":"checkin","s":1,"t":"T0"}')
+
+
 @dataclass(frozen=True)
 class Frame:
     type: FrameType
     header: dict[str, Any]
     events: tuple[Event, ...] = ()
     flags: tuple[tuple[Any, ...], ...] = ()
+    # the protocol version whose wire form ``encode`` writes (BATCH and FLAGS differ); not content
+    wire: int = field(default=PROTOCOL_VERSION, compare=False)
 
 
 def _leb(n: int) -> bytes:
@@ -69,7 +105,7 @@ def _leb(n: int) -> bytes:
 def _read_leb(buf: bytes, pos: int, limit: int) -> tuple[int, int]:
     n = shift = 0
     while True:
-        if pos >= len(buf) or shift > 35:
+        if pos >= len(buf) or shift > 63:
             raise FrameInvalid("長さの表現が不正です", code="frame_truncated")
         b = buf[pos]
         pos += 1
@@ -82,7 +118,93 @@ def _read_leb(buf: bytes, pos: int, limit: int) -> tuple[int, int]:
     return n, pos
 
 
-def encode(frame: Frame) -> bytes:
+def _zigzag(n: int) -> int:
+    return (n << 1) if n >= 0 else ((-n << 1) - 1)
+
+
+def _unzigzag(n: int) -> int:
+    return (n >> 1) if not n & 1 else -((n + 1) >> 1)
+
+
+def _deflate(raw: bytes, zdict: bytes | None = None) -> bytes:
+    c = zlib.compressobj(9, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY, *((zdict,) if zdict else ()))
+    return c.compress(raw) + c.flush()
+
+
+def _raw_hash(v: Any, size: int, name: str) -> bytes:
+    try:
+        b = bytes.fromhex(v) if isinstance(v, str) else b""
+    except ValueError:
+        b = b""
+    if len(b) != size:
+        raise FrameInvalid(f"{name} の長さが不正です", code="frame_header_invalid")
+    return b
+
+
+def _encode_batch_compact(frame: Frame) -> bytes:
+    h = frame.header
+    first, last = h.get("first"), h.get("last")
+    if type(first) is not int or type(last) is not int or not 0 <= first <= last:
+        raise FrameInvalid("一括送信の範囲が不正です", code="frame_header_invalid")
+    raw = b"".join(_leb(len(e)) + e for e in (ev.encode() for ev in frame.events))
+    return (bytes([BATCH_COMPACT]) + _leb(first) + _leb(last - first) + _raw_hash(h.get("prev"), HASH_LEN, "prev")
+            + _raw_hash(h.get("sig"), SIG_LEN, "sig") + _deflate(raw, EVENT_DICT))
+
+
+def _strings_form(s: str) -> bytes:
+    """One string of a compact FLAGS table: ``LEB(len << 1 | 1) LEB(value)`` for 1–18 ASCII
+    digits (voter ids: "0000012345" keeps its width), else ``LEB(len << 1) UTF-8``."""
+    if 0 < len(s) <= 18 and s.isascii() and s.isdigit():
+        return _leb(len(s) << 1 | 1) + _leb(int(s))
+    b = s.encode()
+    return _leb(len(b) << 1) + b
+
+
+def _encode_flags_compact(frame: Frame) -> bytes:
+    h = frame.header
+    cursor, mark = h.get("cursor"), h.get("mark", "")
+    if type(cursor) is not int or cursor < 0:
+        raise FrameInvalid("cursor が不正です", code="frame_header_invalid")
+    try:
+        mb = bytes.fromhex(mark) if isinstance(mark, str) and mark == mark.lower() else None
+    except ValueError:
+        mb = None
+    if mb is None or len(mb) > MAX_MARK:
+        raise FrameInvalid("mark が不正です", code="frame_header_invalid")
+    table: dict[str, int] = {}
+    rows = bytearray()
+    pc = ph = 0
+    for f in frame.flags:
+        if len(f) != 8 or not all(type(f[i]) is int for i in (0, 3, 6, 7)) or not all(
+                type(f[i]) is str for i in (1, 2, 4, 5)) or f[3] not in (-1, 0, 1) or f[0] < 0 or f[6] < 0 or f[7] < 0:
+            raise FrameInvalid("投票済情報の形式が不正です", code="frame_body_invalid")
+        idx = [table.setdefault(f[i], len(table)) for i in (1, 2, 4, 5)]
+        rows += (_leb(_zigzag(f[0] - pc)) + _leb(idx[0]) + _leb(idx[1]) + bytes([f[3] + 1]) + _leb(idx[2])
+                 + _leb(idx[3]) + _leb(f[6]) + _leb(_zigzag(f[7] - ph)))
+        pc, ph = f[0], f[7]
+    payload = _leb(len(table)) + b"".join(_strings_form(s) for s in table) + _leb(len(frame.flags)) + bytes(rows)
+    packed = _deflate(payload)
+    body = (b"\x01" + packed) if len(packed) + 1 < len(payload) else (b"\x00" + payload)
+    return bytes([FLAGS_COMPACT]) + _leb(cursor) + _leb(len(mb)) + mb + body
+
+
+def encode(frame: Frame, compact: bool | None = None) -> bytes:
+    """The frame's wire bytes: BATCH and FLAGS in their compact forms (protocol 2) unless
+    ``compact`` is False or, left None, the frame is for a protocol-1 peer (``frame.wire``)."""
+    if compact is None:
+        compact = frame.wire >= 2
+    if compact and frame.type is FrameType.BATCH:
+        out = _encode_batch_compact(frame)
+    elif compact and frame.type is FrameType.FLAGS:
+        out = _encode_flags_compact(frame)
+    else:
+        out = _encode_v1(frame)
+    if len(out) > MAX_FRAME:
+        raise FrameInvalid("フレームが大きすぎます", code="frame_too_large")
+    return out
+
+
+def _encode_v1(frame: Frame) -> bytes:
     header = canonical_json(frame.header)
     body = b""
     if frame.type is FrameType.BATCH:
@@ -96,8 +218,8 @@ def encode(frame: Frame) -> bytes:
     return out
 
 
-def _inflate(body: bytes) -> bytes:
-    d = zlib.decompressobj()
+def _inflate(body: bytes, wbits: int = 15, zdict: bytes | None = None) -> bytes:
+    d = zlib.decompressobj(wbits, *((zdict,) if zdict else ()))
     try:
         raw = d.decompress(body, MAX_BODY)
         if d.unconsumed_tail or not d.eof:
@@ -109,12 +231,141 @@ def _inflate(body: bytes) -> bytes:
     return raw
 
 
+def _read_uint(buf: bytes, pos: int) -> tuple[int, int]:
+    """One LEB128 integer of a compact header, in its shortest form only (one encoding per
+    value, as the canonical JSON header is one text per value)."""
+    n, end = _read_leb(buf, pos, MAX_UINT)
+    if end - pos > 1 and buf[end - 1] == 0:
+        raise FrameInvalid("整数の表現が正規形ではありません", code="frame_header_invalid")
+    return n, end
+
+
+MAX_UINT = (1 << 63) - 1  # as headers.MAX_UINT: seqs, cursors and HLCs fit SQLite's INTEGER
+
+
+def _split_events(raw: bytes) -> tuple[Event, ...]:
+    # Split first, then decode the events as one batch (ground.events.decode_batch); a
+    # framing fault is raised only after the events before it decoded, so the first fault in
+    # stream order is the one reported, as when each event was decoded as it was split off.
+    raws: list[bytes] = []
+    fault: FrameInvalid | None = None
+    p, end = 0, len(raw)
+    while p < end:
+        if len(raws) >= MAX_BATCH_EVENTS:
+            fault = FrameInvalid("一括送信の件数が上限を超えています", code="batch_too_large")
+            break
+        b = raw[p]
+        if b < 0x80:  # LEB128 inline: events are < 16 KiB, so one or two bytes
+            n, p = b, p + 1
+        elif p + 1 < end and raw[p + 1] < 0x80:
+            n, p = (b & 0x7F) | (raw[p + 1] << 7), p + 2
+        else:
+            try:
+                n, p = _read_leb(raw, p, 1 << 16)
+            except FrameInvalid as e:
+                fault = e
+                break
+        if p + n > end:
+            fault = FrameInvalid("記録が途切れています", code="frame_truncated")
+            break
+        raws.append(raw[p:p + n])
+        p += n
+    try:
+        events = decode_batch(raws)
+    except JournalCorrupt as e:
+        raise FrameInvalid(f"記録が不正です: {e.message}", code="frame_event_invalid")
+    if fault is not None:
+        raise fault
+    return tuple(events)
+
+
+def _decode_batch_compact(data: bytes) -> Frame:
+    first, pos = _read_uint(data, 1)
+    span, pos = _read_uint(data, pos)
+    if first + span > MAX_UINT:
+        raise FrameInvalid("一括送信の範囲が不正です", code="frame_header_invalid")
+    if pos + HASH_LEN + SIG_LEN > len(data):
+        raise FrameInvalid("ヘッダが途切れています", code="frame_truncated")
+    prev = data[pos:pos + HASH_LEN]
+    sig = data[pos + HASH_LEN:pos + HASH_LEN + SIG_LEN]
+    events = _split_events(_inflate(data[pos + HASH_LEN + SIG_LEN:], -15, EVENT_DICT))
+    h = prev
+    sha256 = hashlib.sha256
+    for ev in events:  # the head the terminal signed, recomputed (not sent: the signature covers it)
+        h = sha256(h + ev.encode()).digest()
+    header = {"first": first, "head": h.hex(), "last": first + span, "prev": prev.hex(), "sig": sig.hex()}
+    return Frame(FrameType.BATCH, header, events)
+
+
+def _decode_flags_compact(data: bytes) -> Frame:
+    cursor, pos = _read_uint(data, 1)
+    mlen, pos = _read_leb(data, pos, MAX_MARK)
+    if pos + mlen + 1 > len(data):
+        raise FrameInvalid("ヘッダが途切れています", code="frame_truncated")
+    mark = data[pos:pos + mlen].hex()
+    pos += mlen
+    mode = data[pos]
+    if mode == 1:
+        buf = _inflate(data[pos + 1:], -15)
+    elif mode == 0:
+        buf = data[pos + 1:]
+    else:
+        raise FrameInvalid("投票済情報の形式が不正です", code="frame_body_invalid")
+    p = 0
+    nstr, p = _read_leb(buf, p, MAX_FLAGS * 4)
+    table: list[str] = []
+    for _ in range(nstr):
+        tag, p = _read_leb(buf, p, 1 << 20)
+        n = tag >> 1
+        if tag & 1:
+            if not 0 < n <= 18:
+                raise FrameInvalid("投票済情報の形式が不正です", code="frame_body_invalid")
+            v, p = _read_leb(buf, p, 10 ** n - 1)
+            table.append(str(v).zfill(n))
+        else:
+            if p + n > len(buf):
+                raise FrameInvalid("投票済情報が途切れています", code="frame_truncated")
+            try:
+                table.append(buf[p:p + n].decode())
+            except UnicodeDecodeError:
+                raise FrameInvalid("投票済情報が読めません", code="frame_body_invalid")
+            p += n
+    nflags, p = _read_leb(buf, p, MAX_FLAGS)
+    flags: list[tuple[Any, ...]] = []
+    pc = ph = 0
+    nt = len(table)
+    try:
+        for _ in range(nflags):
+            dc, p = _read_leb(buf, p, MAX_UINT * 2)
+            iv, p = _read_leb(buf, p, nt - 1)
+            ic, p = _read_leb(buf, p, nt - 1)
+            delta = buf[p] - 1
+            p += 1
+            ist, p = _read_leb(buf, p, nt - 1)
+            itm, p = _read_leb(buf, p, nt - 1)
+            seq, p = _read_leb(buf, p, MAX_UINT)
+            dh, p = _read_leb(buf, p, MAX_UINT * 2)
+            pc, ph = pc + _unzigzag(dc), ph + _unzigzag(dh)
+            if not -1 <= delta <= 1:
+                raise FrameInvalid("投票済情報の形式が不正です", code="frame_body_invalid")
+            flags.append((pc, table[iv], table[ic], delta, table[ist], table[itm], seq, ph))
+    except IndexError:
+        raise FrameInvalid("投票済情報が途切れています", code="frame_truncated")
+    if p != len(buf):
+        raise FrameInvalid("投票済情報の後に余分なデータがあります", code="frame_body_invalid")
+    return Frame(FrameType.FLAGS, {"cursor": cursor, "mark": mark}, flags=tuple(flags))
+
+
 def decode(data: bytes) -> Frame:
-    """Decode one frame; any malformation raises ``FrameInvalid`` and nothing else."""
+    """Decode one frame, either form; any malformation raises ``FrameInvalid`` and nothing else."""
     if len(data) > MAX_FRAME:
         raise FrameInvalid("フレームが大きすぎます", code="frame_too_large")
     if not data:
         raise FrameInvalid("空のフレームです", code="frame_truncated")
+    if data[0] == BATCH_COMPACT:
+        return _decode_batch_compact(data)
+    if data[0] == FLAGS_COMPACT:
+        return _decode_flags_compact(data)
     try:
         ftype = FrameType(data[0])
     except ValueError:
@@ -130,42 +381,10 @@ def decode(data: bytes) -> Frame:
     if not isinstance(header, dict) or canonical_json(header) != hraw:
         raise FrameInvalid("ヘッダが正規形ではありません", code="frame_header_invalid")
     body = data[pos + hlen:]
-    events: list[Event] = []
+    events: tuple[Event, ...] = ()
     flags: list[tuple[Any, ...]] = []
     if ftype is FrameType.BATCH:
-        raw = _inflate(body)
-        # Split first, then decode the events as one batch (ground.events.decode_batch); a
-        # framing fault is raised only after the events before it decoded, so the first fault in
-        # stream order is the one reported, as when each event was decoded as it was split off.
-        raws: list[bytes] = []
-        fault: FrameInvalid | None = None
-        p, end = 0, len(raw)
-        while p < end:
-            if len(raws) >= MAX_BATCH_EVENTS:
-                fault = FrameInvalid("一括送信の件数が上限を超えています", code="batch_too_large")
-                break
-            b = raw[p]
-            if b < 0x80:  # LEB128 inline: events are < 16 KiB, so one or two bytes
-                n, p = b, p + 1
-            elif p + 1 < end and raw[p + 1] < 0x80:
-                n, p = (b & 0x7F) | (raw[p + 1] << 7), p + 2
-            else:
-                try:
-                    n, p = _read_leb(raw, p, 1 << 16)
-                except FrameInvalid as e:
-                    fault = e
-                    break
-            if p + n > end:
-                fault = FrameInvalid("記録が途切れています", code="frame_truncated")
-                break
-            raws.append(raw[p:p + n])
-            p += n
-        try:
-            events = decode_batch(raws)
-        except JournalCorrupt as e:
-            raise FrameInvalid(f"記録が不正です: {e.message}", code="frame_event_invalid")
-        if fault is not None:
-            raise fault
+        events = _split_events(_inflate(body))
     elif ftype is FrameType.FLAGS:
         try:
             lst = orjson.loads(_inflate(body))
@@ -176,4 +395,4 @@ def decode(data: bytes) -> Frame:
         flags = [tuple(x) for x in lst]
     elif body:
         raise FrameInvalid("このフレームに本文はありません", code="frame_body_invalid")
-    return Frame(ftype, header, tuple(events), tuple(flags))
+    return Frame(ftype, header, events, tuple(flags), wire=1)  # re-encodes as it came
