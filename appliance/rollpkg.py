@@ -134,8 +134,27 @@ _ROW = re.compile(
     rf"(?:(registered|deleted)\t\t\t|displayed\t(?:(lost_rights)\t\t|moved\t({_DATE})\t([01])))\Z")
 
 
+# A whole decompressed chunk of a full roll ("+\t" and a row, lines joined by "\n"), checked in one
+# C-level match: the same row as ``_ROW`` (groups made non-capturing), possessive so that the
+# match keeps no backtracking state per row. ``rollinstall`` uses it to check a chunk's shape
+# without a Python call per voter, and falls back to ``row_tuple`` line by line to name the row
+# when it fails.
+_ROW_SHAPE = (rf"[0-9]{{1,20}}\t(?:0|[1-9][0-9]{{0,3}})\t{_TEXT}\t{_KANA}\t{_DATE}\t[MF]\t{_TEXT}\t"
+              rf"(?:(?:registered|deleted)\t\t\t|displayed\t(?:lost_rights\t\t|moved\t{_DATE}\t[01]))")
+FULL_CHUNK = re.compile(rf"(?:\+\t{_ROW_SHAPE}\n)*+\+\t{_ROW_SHAPE}")
+
+
 class BadRow(Exception):
     pass
+
+
+def check_birth(birth: str) -> None:
+    """``ValueError`` unless ``birth`` (already of the shape NNNN-NN-NN) is a real day or a valid
+    生年月日 不詳 form: the calendar half of ``row_tuple``'s check."""
+    if "-00" in birth or birth[:4] == "0000":  # 生年月日 不詳: 00 for each unknown part
+        parse_canonical(birth)  # ValueError for 0000-03-00, 1945-00-12, 1945-13-00 …
+    else:
+        date.fromisoformat(birth)  # a real calendar day (ValueError otherwise)
 
 
 def row_tuple(text: str) -> tuple[Any, ...]:
@@ -147,10 +166,7 @@ def row_tuple(text: str) -> tuple[Any, ...]:
     if m is None:
         raise BadRow("形式")
     vid, district, name, kana, birth, sex, address, plain, lost, moved_on, within = m.groups()
-    if "-00" in birth or birth[:4] == "0000":  # 生年月日 不詳: 00 for each unknown part
-        parse_canonical(birth)  # ValueError for 0000-03-00, 1945-00-12, 1945-13-00 …
-    else:
-        date.fromisoformat(birth)  # a real calendar day (ValueError otherwise)
+    check_birth(birth)
     if moved_on is not None:
         date.fromisoformat(moved_on)
         status, reason = "displayed", "moved"
@@ -297,6 +313,15 @@ def body_invalid(detail: str) -> RollRejected:
 def iter_lines(manifest: Manifest, body: memoryview | bytes, limits: Limits = Limits()) -> Iterator[list[str]]:
     """Decompress in bounded chunks and yield the complete lines of each chunk (op still in front).
 
+    Raises as ``iter_text`` does."""
+    for text in iter_text(manifest, body, limits):
+        yield text.split("\n")
+
+
+def iter_text(manifest: Manifest, body: memoryview | bytes, limits: Limits = Limits()) -> Iterator[str]:
+    """Decompress in bounded chunks and yield the complete lines of each chunk as one string (lines
+    joined by "\n", no final newline).
+
     Raises ``RollRejected`` (``roll_body_invalid``) when the stream is longer than the manifest
     says, longer than the bomb limit, not UTF-8, or has an over-long line.
     """
@@ -329,7 +354,7 @@ def iter_lines(manifest: Manifest, body: memoryview | bytes, limits: Limits = Li
             if len(rest) > limits.max_line_bytes:
                 raise body_invalid("行が長すぎます")
             if cut:
-                yield buf[:cut - 1].decode("utf-8").split("\n")
+                yield buf[:cut - 1].decode("utf-8")
             if d.eof and not d.unconsumed_tail and pos >= n:
                 break
     except zlib.error:
@@ -356,5 +381,5 @@ def decode_package(data: bytes, public_key: bytes, limits: Limits = Limits()) ->
 
 
 __all__ = ["MAGIC", "FIELDS", "FORMAT_NAME", "KIND_NAMES", "Limits", "Manifest", "build_package", "open_package",
-           "decode_package", "iter_lines", "row_tuple", "BadRow", "body_invalid", "encode_voter", "decode_voter", "sign_header",
-           "verify_header", "public_key_of"]
+           "decode_package", "iter_lines", "iter_text", "row_tuple", "check_birth", "FULL_CHUNK", "BadRow",
+           "body_invalid", "encode_voter", "decode_voter", "sign_header", "verify_header", "public_key_of"]
