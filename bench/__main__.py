@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-ALL = ["checkin", "sync", "restart", "roll", "enroll", "console", "pg", "fleet"]
+ALL = ["checkin", "sync", "restart", "steps", "roll", "enroll", "console", "pg", "fleet"]
 
 
 def main(names: list[str]) -> int:

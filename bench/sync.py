@@ -2,7 +2,9 @@
 
 - HQ ingest, verified (codec, signature, chain) and durable (SQLite WAL, synchronous=FULL,
   one commit per batch) vs a bare ``executemany`` of the same rows with the same durability:
-  goal ≥ 20,000 events/s and ≥ 0.3× the floor (3 runs, ``MEIBO_BENCH_INGEST_RUNS``; medians);
+  goal ≥ 20,000 events/s and ≥ 0.5× the floor (issue 20; 3 runs, ``MEIBO_BENCH_INGEST_RUNS``;
+  medians), with the cyclic collector as a fresh process has it and as ``meibo hq serve`` runs
+  it (heap frozen after the load); bench steps says where each microsecond goes;
 - verdict round trip p50/p99 through an emulated 70 ms RTT link (fault proxy) vs that link's
   own measured RTT: goal p99 ≤ 2×RTT + 20 ms;
 - bytes on the wire per event for a 2,000-event backlog after an outage (TLS handshake,
@@ -12,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import random
 import statistics
@@ -73,7 +76,10 @@ def _frames(n_terminals: int, per_terminal: int, election: str, prefix: str = "T
     return frames, keys
 
 
-def bench_ingest(workdir: Path) -> dict[str, Any]:
+def bench_ingest(workdir: Path, serve_gc: bool = False) -> dict[str, Any]:
+    """One ingest run and its floor. ``serve_gc``: the cyclic collector as ``meibo hq serve``
+    runs it, the heap frozen once the ledger is loaded (cli/sync.py ``freeze_startup_heap``);
+    else as a fresh process has it (what this bench always measured)."""
     cfg = workdir / "election.toml"
     cfg.write_text(election_toml(election_id="bench"), "utf-8")
     hq = HqDir(workdir / "hq")
@@ -87,16 +93,23 @@ def bench_ingest(workdir: Path) -> dict[str, Any]:
     sessions = {tid: HqSession(ledger, tid) for tid in keys}
     for tid, s in sessions.items():
         s.state = s.state.READY
-    t0 = time.perf_counter()
-    total = 0
-    for tid, data in frames:
-        res = sessions[tid].receive(decode(data))
-        ledger.apply_all(res.to_commit)  # as the server does
-        store.commit(res.to_commit)
-        sessions[tid].ack_frame(res.pending_ack)  # type: ignore[arg-type]
-        total += len(res.to_commit)
-    ingest_s = time.perf_counter() - t0
-    store.close()
+    if serve_gc:
+        gc.collect()
+        gc.freeze()
+    try:
+        t0 = time.perf_counter()
+        total = 0
+        for tid, data in frames:
+            res = sessions[tid].receive(decode(data))
+            ledger.apply_all(res.to_commit)  # as the server does
+            store.commit(res.to_commit)
+            sessions[tid].ack_frame(res.pending_ack)  # type: ignore[arg-type]
+            total += len(res.to_commit)
+        ingest_s = time.perf_counter() - t0
+    finally:
+        if serve_gc:
+            gc.unfreeze()
+        store.close()
     # floor: the same rows, same table shape and durability, one commit per 500
     rows = []
     for tid, data in frames:
@@ -115,19 +128,20 @@ def bench_ingest(workdir: Path) -> dict[str, Any]:
     floor_s = time.perf_counter() - t0
     conn.close()
     rate, floor = total / ingest_s, len(rows) / floor_s
-    return {"name": "hq_ingest", "events": total, "events_per_s": round(rate), "floor_events_per_s": round(floor),
-            "ratio_to_floor": round(rate / floor, 3), "goal": "≥ 20000/s and ≥ 0.3× floor"}
+    return {"name": "hq_ingest", "gc": "as hq serve (frozen heap)" if serve_gc else "fresh process",
+            "events": total, "events_per_s": round(rate), "floor_events_per_s": round(floor),
+            "ratio_to_floor": round(rate / floor, 3), "goal": "≥ 20000/s and ≥ 0.5× floor"}
 
 
-def bench_ingest_repeated(workdir: Path, runs: int) -> dict[str, Any]:
+def bench_ingest_repeated(workdir: Path, runs: int, serve_gc: bool = False) -> dict[str, Any]:
     """``bench_ingest`` ``runs`` times (this machine is shared and noisy): medians of the rate, of
     the floor, and of each run's ratio to the floor measured in that same run."""
     rs = []
     for i in range(runs):
-        d = workdir / f"ingest{i}"
+        d = workdir / f"ingest{i}{'s' if serve_gc else ''}"
         d.mkdir()
-        rs.append(bench_ingest(d))
-    return {"name": "hq_ingest", "runs": runs, "events": rs[0]["events"],
+        rs.append(bench_ingest(d, serve_gc))
+    return {"name": "hq_ingest", "gc": rs[0]["gc"], "runs": runs, "events": rs[0]["events"],
             "events_per_s": round(statistics.median(r["events_per_s"] for r in rs)),
             "floor_events_per_s": round(statistics.median(r["floor_events_per_s"] for r in rs)),
             "ratio_to_floor": round(statistics.median(r["ratio_to_floor"] for r in rs), 3),
@@ -219,7 +233,8 @@ def run() -> list[dict[str, Any]]:
     idle_s = float(os.environ.get("MEIBO_BENCH_IDLE_S", "65"))
     with tempfile.TemporaryDirectory(prefix="meibo-bench-sync-") as d:
         work = Path(d)
-        results = [bench_ingest_repeated(work, int(os.environ.get("MEIBO_BENCH_INGEST_RUNS", "3")))]
+        runs = int(os.environ.get("MEIBO_BENCH_INGEST_RUNS", "3"))
+        results = [bench_ingest_repeated(work, runs), bench_ingest_repeated(work, runs, serve_gc=True)]
         results += asyncio.run(_link_benches(work, idle_s))
     for r in results:
         print("  " + "  ".join(f"{k}={v}" for k, v in r.items()))
