@@ -4,6 +4,8 @@ On an absent (or empty) TDIR it starts at the smart-card enrollment screen; then
 unlock (encrypted store), the opening check and the kiosk, with the sync agent and the hardware
 drivers, all on one asyncio loop in one window (ui_kivy/app.py ``StationRun``).
 Kivy is imported only when the command runs, so ``meibo --help`` works without a display.
+``--hq`` names HQ nodes to try in order, repeatable like ``meibo terminal run --hq A --hq B``,
+checked by sync_protocol/hq_nodes.checked_addresses before anything opens.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from appliance.dirs import TerminalDir
 from cli.base import Cli, Outcome
 from ground.clock import clock_from_arg
 from ground.errors import UsageError
+from sync_protocol.hq_nodes import checked_addresses
 from ui_kivy.fonts import find_cjk_font
 
 
@@ -39,6 +42,7 @@ def _hostport(text: str) -> str:
 
 
 def _cmd_kiosk(args: argparse.Namespace) -> Outcome:
+    hq_nodes = checked_addresses(args.hq) if args.hq else None  # hq_address_malformed / _duplicate
     # lazy: the Kivy app; kept off the start-up of every other meibo command (and of --help)
     from ui_kivy.app import run_kiosk
 
@@ -53,7 +57,7 @@ def _cmd_kiosk(args: argparse.Namespace) -> Outcome:
     if args.enroll_hq is not None:
         _hostport(args.enroll_hq)
     asyncio.run(run_kiosk(tdir, clock=clock_from_arg(args.now), clerk=args.clerk, scanner=args.scanner,
-                          modems=list(args.modem or []), hq=args.hq, size=size, fullscreen=args.fullscreen,
+                          modems=list(args.modem or []), hq=hq_nodes, size=size, fullscreen=args.fullscreen,
                           enroll_hq=args.enroll_hq))
     return Outcome({"code": "ok"}, "")
 
@@ -64,7 +68,9 @@ def register(cli: Cli) -> None:
     p.add_argument("--now", help="現在時刻（ISO 8601、リハーサル・試験用）")
     p.add_argument("--scanner", help="入場整理券スキャナのシリアルポート")
     p.add_argument("--modem", action="append", help="LTE モデムのシリアルポート（2 台まで、繰り返し指定）")
-    p.add_argument("--hq", help="本部のアドレス host:port（既定は登録時のもの）")
+    p.add_argument("--hq", metavar="ADDR:PORT", action="append",
+                   help="本部のアドレス host:port（既定: 選挙設定の [hq] addresses、なければ登録時のもの）。"
+                        "本部ノードが複数なら繰り返して指定: この順に試し、つながらなければ次へ")
     p.add_argument("--enroll-hq", help="本部の登録窓口 host:port（既定はカードに記録された本部のアドレスのポート + 1）")
     p.add_argument("--size", default="1280x800", help="画面の大きさ（既定 1280x800）")
     p.add_argument("--fullscreen", action="store_true", help="全画面で表示する")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
 from typing import Any
 
 from appliance.dirs import TerminalDir
@@ -21,10 +22,11 @@ ROUND_SETTINGS = SyncSettings(verdict_budget_s=1.5, backoff_initial_s=0.05, back
 
 
 async def agent_round(tdir: TerminalDir, term: Terminal, timeout_s: float,
-                      settings: SyncSettings = ROUND_SETTINGS, hq_address: str | None = None) -> SyncAgent:
+                      settings: SyncSettings = ROUND_SETTINGS, hq_address: str | None = None,
+                      hq_addresses: Sequence[str] | None = None) -> SyncAgent:
     """Run the agent until HQ refused it, or it is online with nothing pending and HQ's versions
     heard, or ``timeout_s`` passed; then stop it. The agent is returned for what it learnt."""
-    agent = SyncAgent(tdir, term, settings, hq_address=hq_address)
+    agent = SyncAgent(tdir, term, settings, hq_address=hq_address, hq_addresses=hq_addresses)
     task = asyncio.create_task(agent.run())
     try:
         with contextlib.suppress(TimeoutError):
@@ -39,14 +41,15 @@ async def agent_round(tdir: TerminalDir, term: Terminal, timeout_s: float,
 
 
 async def published_versions(tdir: TerminalDir, clock: Any, timeout_s: float,
-                             hq_address: str | None = None) -> tuple[dict[str, Any] | None, str]:
+                             hq_address: str | None = None, hq_addresses: Sequence[str] | None = None
+                             ) -> tuple[dict[str, Any] | None, str]:
     """({"roll": n, "contests": [...]}, "") as HQ's WELCOME to the real terminal says, or (None, why not)."""
     try:
         term = Terminal.open(tdir, clock)
     except MeiboError as e:
         return None, f"端末の記録を開けません（{e.message}）"
     try:
-        agent = await agent_round(tdir, term, timeout_s, hq_address=hq_address)
+        agent = await agent_round(tdir, term, timeout_s, hq_address=hq_address, hq_addresses=hq_addresses)
     finally:
         term.close()
     if agent.refused is not None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -159,7 +159,7 @@ class StationRun:
     rehearsal_hq_check_s = 10.0  # leaving 試験モード: how long to ask HQ for its roll and contests
 
     def __init__(self, tdir_path: Path, *, clock: Any, clerk: str, scanner: str | None = None,
-                 modems: list[str] | None = None, hq: str | None = None, enroll_hq: str | None = None,
+                 modems: list[str] | None = None, hq: str | Sequence[str] | None = None, enroll_hq: str | None = None,
                  font: Path, reader_factory: Callable[[], Any] | None = None, enroll_settings: Any = None,
                  settings: StationSettings = StationSettings()) -> None:
         self.tdir_path = tdir_path
@@ -167,7 +167,7 @@ class StationRun:
         self.clerk = clerk
         self.scanner = scanner
         self.modems = list(modems or [])
-        self.hq = hq
+        self.hq = [hq] if isinstance(hq, str) else (list(hq) if hq else None)  # HQ nodes, in order
         self.enroll_hq = enroll_hq
         self.font = font
         self.reader_factory = reader_factory
@@ -354,7 +354,7 @@ class StationRun:
         self.root.show(kivy_views().ProofPendingRoot())  # asking HQ for its versions takes a moment
         self.screen = "zero_proof_pending"
         versions = await published_versions(TerminalDir(self.tdir_path), self.clock, self.rehearsal_hq_check_s,
-                                            hq_address=self.hq)
+                                            hq_addresses=self.hq)
         presenter.port.hq_versions = lambda: versions  # the zero proof's 名簿・選挙の版 against HQ's
         presenter.leave()
         done = asyncio.Event()
@@ -413,7 +413,8 @@ class StationRun:
 
 
 async def run_kiosk(tdir_path: Path, *, clock: Any, clerk: str, scanner: str | None, modems: list[str],
-                    hq: str | None, size: tuple[int, int], fullscreen: bool, enroll_hq: str | None = None) -> None:
+                    hq: Sequence[str] | None, size: tuple[int, int], fullscreen: bool,
+                    enroll_hq: str | None = None) -> None:
     """``meibo kiosk TDIR``: enrollment (if needed) → unlock (if locked) → opening check → kiosk."""
     font = prepare_kivy(size, fullscreen)
     await StationRun(tdir_path, clock=clock, clerk=clerk, scanner=scanner, modems=modems, hq=hq,

@@ -12,6 +12,7 @@ Never imports the CLI.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from appliance import rehearsal
@@ -51,15 +52,16 @@ class AreaPort:
         return rehearsal.finish(self.tdir, self.clock, hq_versions=self.hq_versions)
 
 
-def open_kiosk_terminal(tdir: TerminalDir, clock: Any, hq: str | None = None
+def open_kiosk_terminal(tdir: TerminalDir, clock: Any, hq: Sequence[str] | None = None
                         ) -> tuple[Terminal, SyncAgent, TerminalService]:
-    """(terminal, agent, service) for the kiosk: the test area's while TDIR is in test mode."""
+    """(terminal, agent, service) for the kiosk: the test area's while TDIR is in test mode;
+    ``hq``: the HQ nodes to try in order (``meibo kiosk --hq A --hq B``), else the configured ones."""
     if rehearsal.active(tdir):
         term = rehearsal.open_test_terminal(tdir, clock)
-        agent = SyncAgent(tdir, term, hq_address=hq)
+        agent = SyncAgent(tdir, term, hq_addresses=hq)
         return term, agent, TestAreaService(tdir, term, agent)
     term = Terminal.open(tdir, clock)
-    agent = SyncAgent(tdir, term, hq_address=hq)
+    agent = SyncAgent(tdir, term, hq_addresses=hq)
     return term, agent, TerminalService(term, agent)
 
 
