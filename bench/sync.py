@@ -4,7 +4,12 @@
   one commit per batch) vs a bare ``executemany`` of the same rows with the same durability:
   goal ≥ 20,000 events/s and ≥ 0.5× the floor (issue 20; 3 runs, ``MEIBO_BENCH_INGEST_RUNS``;
   medians), with the cyclic collector as a fresh process has it and as ``meibo hq serve`` runs
-  it (heap frozen after the load); bench steps says where each microsecond goes;
+  it (heap frozen after the load); bench steps says where each microsecond goes. Issue 20,
+  old and new code side by side on the shared 2-core machine (load average ~10; medians of 3):
+  ratio 0.176 → 0.212 (fresh process), 0.206 → 0.236 (as hq serve): ``apply_all`` of a
+  verified batch in one loop. Short of 0.5×: per event (CPU, bench steps) frame decode
+  ~16 µs, check_batch ~4.4, apply ~11.6, rows ~1.2, ACK ~1.8, the collector ~5 inside them,
+  against a floor whose own insert and fsync is what our commit also pays;
 - verdict round trip p50/p99 through an emulated 70 ms RTT link (fault proxy) vs that link's
   own measured RTT: goal p99 ≤ 2×RTT + 20 ms;
 - bytes on the wire per event for a 2,000-event backlog after an outage (TLS handshake,
