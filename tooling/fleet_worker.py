@@ -112,7 +112,7 @@ class _Tally:
     errors: list[str] = field(default_factory=list)
     ballots: int = 0
     events: int = 0  # journal entries written (check-ins and their outcome entries)
-    lat: dict[str, list[float]] = field(default_factory=dict)  # profile → seconds (answered, online)
+    lat: dict[str, list[float]] = field(default_factory=dict)  # profile → seconds (HQ's verdicts, begun online)
     lag: list[float] = field(default_factory=list)  # arrival → start (a queue at the desk)
 
     def as_dict(self) -> dict[str, Any]:
@@ -223,7 +223,7 @@ class Worker:
                 tally.offline_at_start += 1
         else:
             tally.answered += 1
-        if online:
+        if online and not res.provisional:  # a verdict's time; a provisional one's is the budget
             tally.lat.setdefault(s.spec.profile, []).append(dt)
 
     async def _drive(self, s: _Slot, phase: int, t0_wall: float, duration_s: float, rate_per_s: float,

@@ -14,9 +14,11 @@ LOAD_FIGURES = {"terminals_online", "checkins_offered", "checkins_answered", "de
                 "hq_rss_start", "hq_rss_peak", "hq_rss_end", "hq_rss_growth_per_event",
                 "hq_rss_growth_per_event_after_warmup", "wire_bytes_per_checkin",
                 "wire_down_per_checkin_per_terminal", "wire_bytes_per_checkin_at_6", "wire_connections",
+                "terminal_processes_cpu", "terminal_loop_lag_p99",
                 "pending_after_load"}
 STORM_FIGURES = {"storm_terminals", "storm_all_uploaded", "storm_all_converged", "storm_reconnect_per_terminal",
                  "storm_uploaded_per_terminal", "storm_converged_per_terminal",
+                 "storm_upload_after_reconnect_per_terminal", "storm_terminal_loop_lag_p99",
                  "storm_starvation_max_over_median", "storm_new_checkins", "storm_hq_cpu", "storm_hq_rss_peak",
                  "storm_wire_up_per_backlog_entry", "storm_wire_down_per_backlog_ballot_per_terminal"}
 PROFILES = ("good", "handover", "cell-edge")
