@@ -197,7 +197,8 @@ class HqSession:
         """After the batch's events are durable: the ACK with a verdict for every check-in."""
         last, seqs = pending
         ts = self.ledger.terminals[self.terminal]
-        return Frame(FrameType.ACK, {"acked_seq": min(last, ts.acked_seq), **self._verdict_fields(seqs)})
+        return Frame(FrameType.ACK, {"acked_seq": min(last, ts.acked_seq), **self._verdict_fields(seqs)},
+                     wire=self.version)
 
     def _verdict_fields(self, seqs: Sequence[int]) -> dict[str, Any]:
         """Check-ins whose every contest was accepted (the common case) travel as seq ranges in

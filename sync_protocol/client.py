@@ -27,6 +27,7 @@ import logging
 import os
 import random
 import ssl
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,6 +62,11 @@ META_LAST_SYNC = "sync.last_contact"
 META_REFUSED = "sync.refused"
 FENCED = "hq_fenced"  # REFUSED code (and close message) of an HQ node that does not lead: try the next one
 SOCKET_NAME = "agent.sock"
+# FLAGS_ACK is lazy (issue 20: one per FLAGS frame was ~45 B per check-in per terminal on the
+# wire): HQ only keeps the cursor for its own view, resume goes by HELLO's cursor and mark. Sent
+# once this many flags are applied since the last one, else at most every FLAGS_ACK_PERIOD_S.
+FLAGS_ACK_EVERY = 1000
+FLAGS_ACK_PERIOD_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -158,6 +164,9 @@ class SyncAgent:
         self._radio_dirty = False
         self._ssl: ssl.SSLContext | None = None
         self._refused_now: str | None = None  # the REFUSED code of the link that just ended
+        self._flags_acked = 0  # the cursor of the last FLAGS_ACK on this link (HELLO's at first)
+        self._flags_applied: int | None = None  # applied, not yet acknowledged to HQ
+        self._flags_acked_at = 0.0  # time.monotonic() of that FLAGS_ACK
 
     @property
     def store(self) -> Store:
@@ -293,6 +302,7 @@ class SyncAgent:
                 mark = self.store.get_meta(META_MARK, "") or ""
                 roll = int(self.store.get_meta("roll_version", "0") or 0)
                 await self._send(self.link.connect(head.seq, head.hash, cursor, roll, list(self._waiters), mark))
+                self._flags_acked, self._flags_applied, self._flags_acked_at = cursor, None, time.monotonic()
                 reader = asyncio.create_task(self._reader(ws))
                 kicker = asyncio.create_task(self._sender())
                 stopper = asyncio.create_task(self._stop.wait())
@@ -334,11 +344,20 @@ class SyncAgent:
                     await self._kick.wait()
             self._kick.clear()
             await self._send_pending()
+            if self._flags_applied is not None and time.monotonic() - self._flags_acked_at >= FLAGS_ACK_PERIOD_S:
+                await self._ack_flags()
             if self._radio_dirty and self.radio is not None:
                 frame = self.link.status(self.radio)
                 if frame is not None:
                     self._radio_dirty = False
                     await self._send(frame)
+
+    async def _ack_flags(self) -> None:
+        """FLAGS_ACK for the flags applied so far (lazy: see FLAGS_ACK_EVERY)."""
+        c, self._flags_applied = self._flags_applied, None
+        if c is not None and self.link.state is LinkState.READY:
+            self._flags_acked, self._flags_acked_at = c, time.monotonic()
+            await self._send(self.link.flags_applied(c))
 
     def _hash_at(self, seq: int) -> bytes | None:
         if seq == 0:
@@ -407,7 +426,9 @@ class SyncAgent:
             # On the loop's thread: the store's connection is not shared across threads.
             self.apply_flags(a.flags, a.flags_cursor, a.flags_mark)
         if a.flags_cursor is not None:
-            await self._send(self.link.flags_applied(a.flags_cursor))
+            self._flags_applied = a.flags_cursor
+            if a.flags_cursor - self._flags_acked >= FLAGS_ACK_EVERY or a.flags_cursor < self._flags_acked:
+                await self._ack_flags()
         if a.need_events_from is not None:
             self._kick.set()
 

@@ -6,10 +6,10 @@ A frame is one WebSocket binary message::
 
 The header is canonical JSON (sorted keys, no spaces, UTF-8). Protocol 2 (issue 20: bytes on
 metered LTE) sends BATCH and FLAGS in a compact binary form under their own type bytes
-(``BATCH_COMPACT`` 10, ``FLAGS_COMPACT`` 11): raw hashes and signature instead of hex in JSON,
+(``BATCH_COMPACT`` 10, ``FLAGS_COMPACT`` 11, ``ACK_COMPACT`` 12): raw hashes and signature instead of hex in JSON,
 no ``head`` (the receiver recomputes the chain from ``prev`` over the events; the signature covers
-it), event bodies deflated against a fixed dictionary of the events' own JSON shape, and flags as
-packed rows over a per-frame string table. ``decode`` turns either form into the same ``Frame``
+it), event bodies deflated against a fixed dictionary of the events' own JSON shape, flags as
+packed rows over a per-frame string table, and an ACK's ``ok`` ranges as LEB128 deltas. ``decode`` turns either form into the same ``Frame``
 (header fields as protocol 1 names them, hashes as hex), so the state machines, the ledger and
 what HQ stores are unchanged: only the wire form differs, converted here at the edge. The
 protocol-1 forms (types 3 and 5) still decode: journal files exported before protocol 2 hold them.
@@ -66,6 +66,7 @@ class FrameType(IntEnum):
 # Wire type bytes of the compact forms (protocol 2); decoded as BATCH / FLAGS.
 BATCH_COMPACT = 10
 FLAGS_COMPACT = 11
+ACK_COMPACT = 12
 HASH_LEN = 32  # SHA-256 chain hash
 SIG_LEN = 64  # Ed25519
 MAX_MARK = 32  # FLAGS ``mark``: 8 bytes today (hq/ledger FlagLog.mark)
@@ -86,7 +87,7 @@ class Frame:
     header: dict[str, Any]
     events: tuple[Event, ...] = ()
     flags: tuple[tuple[Any, ...], ...] = ()
-    # the protocol version whose wire form ``encode`` writes (BATCH and FLAGS differ); not content
+    # the protocol version whose wire form ``encode`` writes (BATCH, FLAGS, ACK differ); not content
     wire: int = field(default=PROTOCOL_VERSION, compare=False)
 
 
@@ -188,6 +189,54 @@ def _encode_flags_compact(frame: Frame) -> bytes:
     return bytes([FLAGS_COMPACT]) + _leb(cursor) + _leb(len(mb)) + mb + body
 
 
+def _ack_compactable(h: dict[str, Any]) -> bool:
+    ok = h.get("ok", [])
+    return (set(h) <= {"acked_seq", "ok", "v"} and type(h.get("acked_seq")) is int and 0 <= h["acked_seq"] <= MAX_UINT
+            and type(ok) is list and all(type(r) is list and len(r) == 2 and all(type(x) is int and 0 <= x <= MAX_UINT
+                                                                                   for x in r) and r[0] <= r[1] for r in ok)
+            and type(h.get("v", [])) is list)
+
+
+def _encode_ack_compact(h: dict[str, Any]) -> bytes:
+    """``type | LEB acked_seq | LEB n | n × (LEB zigzag(base - hi), LEB hi - lo) | v``: each
+    ``ok`` range relative to the one before (the first to ``acked_seq``), then the ``v`` list as
+    canonical JSON, left out when empty (the usual ACK: every contest accepted)."""
+    out = bytearray([ACK_COMPACT]) + _leb(h["acked_seq"]) + _leb(len(h.get("ok", [])))
+    base = h["acked_seq"]
+    for lo, hi in h.get("ok", []):
+        out += _leb(_zigzag(base - hi)) + _leb(hi - lo)
+        base = lo
+    if h.get("v"):
+        out += canonical_json(h["v"])
+    return bytes(out)
+
+
+def _decode_ack_compact(data: bytes) -> Frame:
+    acked, pos = _read_uint(data, 1)
+    n, pos = _read_leb(data, pos, len(data))
+    ok: list[list[int]] = []
+    base = acked
+    for _ in range(n):
+        d, pos = _read_uint(data, pos)
+        span, pos = _read_uint(data, pos)
+        hi = base - _unzigzag(d)
+        lo = hi - span
+        if lo < 0 or hi > MAX_UINT:
+            raise FrameInvalid("判定の範囲が不正です", code="frame_header_invalid")
+        ok.append([lo, hi])
+        base = lo
+    v: Any = []
+    if pos < len(data):
+        raw = data[pos:]
+        try:
+            v = orjson.loads(raw)
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            raise FrameInvalid("判定が読めません", code="frame_header_invalid")
+        if type(v) is not list or not v or canonical_json(v) != raw:
+            raise FrameInvalid("判定が正規形ではありません", code="frame_header_invalid")
+    return Frame(FrameType.ACK, {"acked_seq": acked, "ok": ok, "v": v})
+
+
 def encode(frame: Frame, compact: bool | None = None) -> bytes:
     """The frame's wire bytes: BATCH and FLAGS in their compact forms (protocol 2) unless
     ``compact`` is False or, left None, the frame is for a protocol-1 peer (``frame.wire``)."""
@@ -197,6 +246,8 @@ def encode(frame: Frame, compact: bool | None = None) -> bytes:
         out = _encode_batch_compact(frame)
     elif compact and frame.type is FrameType.FLAGS:
         out = _encode_flags_compact(frame)
+    elif compact and frame.type is FrameType.ACK and _ack_compactable(frame.header):
+        out = _encode_ack_compact(frame.header)
     else:
         out = _encode_v1(frame)
     if len(out) > MAX_FRAME:
@@ -366,6 +417,8 @@ def decode(data: bytes) -> Frame:
         return _decode_batch_compact(data)
     if data[0] == FLAGS_COMPACT:
         return _decode_flags_compact(data)
+    if data[0] == ACK_COMPACT:
+        return _decode_ack_compact(data)
     try:
         ftype = FrameType(data[0])
     except ValueError:

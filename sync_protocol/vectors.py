@@ -27,6 +27,8 @@ def vectors() -> list[tuple[str, bytes]]:
     batch = link.batch([e1, e2], g)
     assert batch is not None
     head = chain_hash(chain_hash(g, e1.encode()), e2.encode())
+    ack = Frame(FrameType.ACK, {"acked_seq": 2, "ok": [[4, 9]], "v": [
+        [1, "governor", "A"], [1, "mayor", "V", "E02", "T07", e1.hlc - 5, 3]]})
     flags = Frame(FrameType.FLAGS, {"cursor": 2, "mark": "00112233445566ff"}, flags=(
         (1, "0000012345", "governor", 1, "E01", "T01", 1, e1.hlc),
         (2, "0000012345", "governor", -1, "E01", "T01", 1, e1.hlc)))
@@ -37,8 +39,9 @@ def vectors() -> list[tuple[str, bytes]]:
         ("WELCOME", encode(Frame(FrameType.WELCOME, {"acked_seq": 0, "acked_head": g.hex(), "roll": 1}))),
         ("BATCH", encode(batch)),
         ("BATCH (protocol 1)", encode(batch, compact=False)),
-        ("ACK", encode(Frame(FrameType.ACK, {"acked_seq": 2, "ok": [[4, 9]], "v": [
-            [1, "governor", "A"], [1, "mayor", "V", "E02", "T07", e1.hlc - 5, 3]]}))),
+        ("ACK", encode(ack)),
+        ("ACK, every contest accepted", encode(Frame(FrameType.ACK, {"acked_seq": 1234, "ok": [[1233, 1234]], "v": []}))),
+        ("ACK (protocol 1)", encode(ack, compact=False)),
         ("FLAGS", encode(flags)),
         ("FLAGS (protocol 1)", encode(Frame(FrameType.FLAGS, {"cursor": 2}, flags=flags.flags), compact=False)),
         ("RESEND", encode(Frame(FrameType.RESEND, {"from": 3}))),
