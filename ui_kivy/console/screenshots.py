@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from hq.records import console_data
+from hq.roll import AgeCheck
+from ui_kivy.console.age import age_rows
 from ui_kivy.console.app import ConsoleSettings, kivy_env, run_app
 from ui_kivy.console.demo import DEMO_NOW, demo_config, demo_ledger
 from ui_kivy.console.presenter import ConsolePresenter, Tab
@@ -29,6 +31,12 @@ class DemoSource:
         self.config = demo_config()
         self.now = DEMO_NOW
         self.actions: list[tuple[str, Any]] = []
+        # 年齢確認 (issue 19): three voters whose 生年月日 不詳 needs an ID check; 100555 came at 09:03
+        self.age_checks = age_rows([
+            AgeCheck("100555", 1, "葛\U000E0102城 一郎", "カツラギ イチロウ", "2009-00-00", "平成21年不詳", "age_confirm_id", ""),
+            AgeCheck("100601", 2, "\ue000城 花子", "カツラギ ハナコ", "0000-00-00", "不詳", "age_confirm_id", ""),
+            AgeCheck("100602", 1, "佐々木 三郎", "ササキ サブロウ", "2009-04-00", "平成21年4月不詳", "age_confirm_id", ""),
+        ], self.ledger, self.config)
 
     async def snapshot(self) -> Any:
         hist = {k: list(v) for k, v in self.facts.alert_history.items()}
@@ -71,7 +79,7 @@ async def _shoot(out: Path) -> list[Path]:
                 break
             await asyncio.sleep(0.05)
         app.root.panes[Tab.ALERTS].ids.operator.text = "選管 田中"
-        for tab in (Tab.ALERTS, Tab.STATIONS, Tab.TURNOUT, Tab.ACTIONS):
+        for tab in (Tab.ALERTS, Tab.STATIONS, Tab.TURNOUT, Tab.AGE, Tab.ACTIONS):
             p.select_tab(tab)
             await frames()
             path = out / f"console-{tab.value}.png"
