@@ -35,7 +35,7 @@ from ui_kivy.service_values import (BallotLine, CheckinAnswer, CheckinRow, Count
                                     SearchAnswer, StationReport, StationState, VoterCard, VotedLine, ZaigaiCard,
                                     answer_lines, card_of, check_count, counts_from_events, hourly_checkins,
                                     interrupted_rows, line_of, station_label, zaigai_card, zaigai_lines,
-                                    zaigai_voter_card, age_marked)
+                                    zaigai_voter_card)
 
 
 @dataclass
@@ -124,8 +124,8 @@ class FakeKioskService:
     def checkin_marks(self, *, oath_reason: str | None = None, proxy: bool = False,
                       braille: bool = False, age_confirmed: str | None = None) -> dict[str, Any]:
         """The real rules (pure): 宣誓書事由 only at early stations, and one the law names."""
-        return age_marked(P.checkin_marks(self.station, oath_reason=oath_reason, proxy=proxy, braille=braille,
-                                          require_oath=False), age_confirmed)
+        return P.checkin_marks(self.station, oath_reason=oath_reason, proxy=proxy, braille=braille,
+                               require_oath=False, age_confirmed=age_confirmed)
 
     async def checkin(self, voter_id: str, clerk: str, marks: Mapping[str, Any] | None = None) -> CheckinAnswer:
         if not self.station_state().is_open:

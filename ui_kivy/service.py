@@ -45,7 +45,7 @@ from ui_kivy.service_values import (ZAIGAI_NATIONAL_ONLY, BallotLine, CheckinAns
                                     StationState, VotedLine, VoterCard, ZaigaiCard, age_on, answer_lines,
                                     card_of, check_count, counts_from_events, hourly_checkins, interrupted_rows,
                                     line_of, live_checkins, radio_from_snapshot, station_label, zaigai_card,
-                                    zaigai_lines, zaigai_voter_card, with_hq_refusals, age_marked)
+                                    zaigai_lines, zaigai_voter_card, with_hq_refusals)
 
 
 META_LAST_SHOWN = "kiosk.last_shown_seq"
@@ -211,8 +211,8 @@ class TerminalService:
 
     def checkin_marks(self, *, oath_reason: str | None = None, proxy: bool = False,
                       braille: bool = False, age_confirmed: str | None = None) -> dict[str, Any]:
-        return age_marked(procedures.checkin_marks(self.station, oath_reason=oath_reason, proxy=proxy,
-                                                   braille=braille, require_oath=False), age_confirmed)
+        return procedures.checkin_marks(self.station, oath_reason=oath_reason, proxy=proxy, braille=braille,
+                                        require_oath=False, age_confirmed=age_confirmed)
 
     async def checkin(self, voter_id: str, clerk: str, marks: Mapping[str, Any] | None = None) -> CheckinAnswer:
         if not self.station_state().is_open:

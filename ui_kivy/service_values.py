@@ -19,7 +19,7 @@ from enum import Enum
 from typing import Any
 
 from appliance import lookup, procedures
-from appliance.eligibility import AGE_ID_KINDS, Code, ContestDecision, Decision
+from appliance.eligibility import Code, ContestDecision, Decision
 from appliance.terminal import hlc_to_jst
 from appliance.birthdate import birth_wareki
 from appliance.wareki import to_wareki
@@ -210,16 +210,6 @@ def card_of(v: Voter, today: date, voted: Sequence[VotedLine] = (),
                      tuple(voted))
 
 
-def age_marked(marks: dict[str, Any], age_confirmed: str | None) -> dict[str, Any]:
-    """``marks`` with the 年齢確認 (the ID kind the poll worker checked), validated; unchanged for None."""
-    if age_confirmed is None:
-        return marks
-    if age_confirmed not in AGE_ID_KINDS:
-        raise UsageError(f"年齢確認に使った書類の種類が不正です: {age_confirmed!r}（{' / '.join(AGE_ID_KINDS)}）",
-                         code="age_id_invalid")
-    return {**marks, "age_confirmed": age_confirmed}
-
-
 def line_of(config: ElectionConfig, d: ContestDecision, outcome: Outcome | None = None) -> BallotLine:
     if outcome is None:
         outcome = (Outcome.HAND if d.handed else
@@ -373,4 +363,4 @@ __all__ = ["Outcome", "VotedLine", "VoterCard", "BallotLine", "CheckinAnswer", "
            "RadioInfo", "LateAlertInfo", "CheckinRow", "StationState", "CountRow", "ZaigaiCard", "StationReport",
            "ZAIGAI_NATIONAL_ONLY", "age_on", "station_label", "card_of", "line_of", "answer_lines", "zaigai_card",
            "zaigai_voter_card", "zaigai_lines", "live_checkins", "hourly_checkins", "interrupted_rows",
-           "radio_from_snapshot", "check_count", "counts_from_events", "age_marked"]
+           "radio_from_snapshot", "check_count", "counts_from_events"]
