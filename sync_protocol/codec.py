@@ -175,14 +175,24 @@ def _encode_flags_compact(frame: Frame) -> bytes:
     table: dict[str, int] = {}
     rows = bytearray()
     pc = ph = 0
-    for f in frame.flags:
+    fl = frame.flags
+    for f in fl:
         if len(f) != 8 or not all(type(f[i]) is int for i in (0, 3, 6, 7)) or not all(
                 type(f[i]) is str for i in (1, 2, 4, 5)) or f[3] not in (-1, 0, 1) or f[0] < 0 or f[6] < 0 or f[7] < 0:
             raise FrameInvalid("投票済情報の形式が不正です", code="frame_body_invalid")
-        idx = [table.setdefault(f[i], len(table)) for i in (1, 2, 4, 5)]
-        rows += (_leb(_zigzag(f[0] - pc)) + _leb(idx[0]) + _leb(idx[1]) + bytes([f[3] + 1]) + _leb(idx[2])
-                 + _leb(idx[3]) + _leb(f[6]) + _leb(_zigzag(f[7] - ph)))
-        pc, ph = f[0], f[7]
+    i, n = 0, len(fl)
+    while i < n:
+        f = fl[i]
+        j = i + 1  # the contests of one check-in: consecutive cursors, all else equal, share a row
+        while (j < n and j - i < 64 and fl[j][0] == fl[j - 1][0] + 1 and fl[j][1] == f[1] and fl[j][3:] == f[3:]):
+            j += 1
+        idx = [table.setdefault(f[k], len(table)) for k in (1, 4, 5)]
+        contests = [table.setdefault(fl[k][2], len(table)) for k in range(i, j)]
+        rows += (_leb(_zigzag(f[0] - pc)) + _leb(idx[0]) + _leb((j - i - 1) << 2 | (f[3] + 1))
+                 + b"".join(_leb(c) for c in contests) + _leb(idx[1]) + _leb(idx[2]) + _leb(f[6])
+                 + _leb(_zigzag(f[7] - ph)))
+        pc, ph = fl[j - 1][0], f[7]
+        i = j
     payload = _leb(len(table)) + b"".join(_strings_form(s) for s in table) + _leb(len(frame.flags)) + bytes(rows)
     packed = _deflate(payload)
     body = (b"\x01" + packed) if len(packed) + 1 < len(payload) else (b"\x00" + payload)
@@ -386,20 +396,25 @@ def _decode_flags_compact(data: bytes) -> Frame:
     pc = ph = 0
     nt = len(table)
     try:
-        for _ in range(nflags):
+        while len(flags) < nflags:
             dc, p = _read_leb(buf, p, MAX_UINT * 2)
             iv, p = _read_leb(buf, p, nt - 1)
-            ic, p = _read_leb(buf, p, nt - 1)
-            delta = buf[p] - 1
-            p += 1
+            kd, p = _read_leb(buf, p, 255)
+            k, delta = (kd >> 2) + 1, (kd & 3) - 1
+            if delta > 1 or len(flags) + k > nflags:
+                raise FrameInvalid("投票済情報の形式が不正です", code="frame_body_invalid")
+            cs = []
+            for _ in range(k):
+                ic, p = _read_leb(buf, p, nt - 1)
+                cs.append(table[ic])
             ist, p = _read_leb(buf, p, nt - 1)
             itm, p = _read_leb(buf, p, nt - 1)
             seq, p = _read_leb(buf, p, MAX_UINT)
             dh, p = _read_leb(buf, p, MAX_UINT * 2)
             pc, ph = pc + _unzigzag(dc), ph + _unzigzag(dh)
-            if not -1 <= delta <= 1:
-                raise FrameInvalid("投票済情報の形式が不正です", code="frame_body_invalid")
-            flags.append((pc, table[iv], table[ic], delta, table[ist], table[itm], seq, ph))
+            v, st, tm = table[iv], table[ist], table[itm]
+            flags.extend((pc + x, v, c, delta, st, tm, seq, ph) for x, c in enumerate(cs))
+            pc += k - 1
     except IndexError:
         raise FrameInvalid("投票済情報が途切れています", code="frame_truncated")
     if p != len(buf):

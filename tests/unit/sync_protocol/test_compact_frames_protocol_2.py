@@ -55,8 +55,8 @@ def test_compact_and_protocol_1_forms_decode_to_the_same_frame_and_the_compact_i
     # the figures issue 20 is about (a check-in with two contests)
     assert len(encode(_checkin_batch())) <= 160 < len(encode(_checkin_batch(), compact=False)) / 2
     assert len(encode(Frame(FrameType.ACK, {"acked_seq": 1234, "ok": [[1234, 1234]], "v": []}))) <= 8
-    assert len(encode(_flags())) <= 75
-    assert len(encode(_flags(400))) / 200 <= 20  # a backlog: bytes per check-in (two flags)
+    assert len(encode(_flags())) <= 62
+    assert len(encode(_flags(400))) / 200 <= 8  # a backlog: bytes per check-in (two flags)
 
 
 def test_every_truncation_and_corruption_of_a_compact_frame_is_a_clear_refusal():
