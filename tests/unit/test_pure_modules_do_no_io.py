@@ -19,7 +19,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 PURE = [
-    "ground.errors", "ground.model", "ground.birthdate", "ground.events", "ground.barcode", "ground.hlc", "ground.rehearsal",
+    "ground.errors", "ground.model", "ground.birthdate", "ground.events", "ground.barcode", "ground.hlc", "ground.rehearsal", "ground.names",
     "sync_protocol.errors", "sync_protocol.codec", "sync_protocol.headers", "sync_protocol.crypto",
     "sync_protocol.session", "sync_protocol.hq_nodes",
     "hq.screen", "hq.session", "hq.ledger", "hq.ledger.core", "hq.ledger.streams", "hq.ledger.verdicts",
