@@ -14,6 +14,9 @@ through each terminal's own journal and asks that terminal's agent for HQ's verd
 (不在者投票, a revocation), then checks the day against what it injected. Beside it: the day's
 script in demo_day.py, the card desk in card_desk.py, the report in demo_report.py, the windows
 after the day in demo_windows.py, and running ``meibo`` as a child in meibo_process.py.
+No orphans: every long-lived child (HQ nodes, sync agents) is started by tooling/lifeline.py's
+``popen`` and dies with the demo even when the demo is SIGKILLed; PostgreSQL servers (demo_pg.py)
+are removed by their base's watchdog.
 
 Two days are replayed at ``--speed``: Saturday, the last day of early voting (期日前投票所 only),
 and Sunday, election day (共通投票所 and a 当日投票所). Some voters try a second station: the
@@ -52,6 +55,7 @@ from tooling.card_desk import CardDesk
 from tooling.demo_day import (ELECTION_DAY, SATURDAY, Attempt, StationPlan, election_toml, eligible_voters,
                               make_attempts, plan_stations)
 from tooling.demo_report import DemoReport, Outcome, tally
+from tooling.lifeline import popen
 from tooling.meibo_process import free_port, meibo_argv, run_meibo
 
 
@@ -143,7 +147,7 @@ class Demo:
     # --- processes ---------------------------------------------------------------------------
     def _spawn(self, args: list[str], log: str) -> subprocess.Popen[bytes]:
         f = open(self.root / log, "wb")
-        p = subprocess.Popen(meibo_argv() + args, stdout=subprocess.PIPE, stderr=f)
+        p = popen(meibo_argv() + args, stdout=subprocess.PIPE, stderr=f)  # dies with us, even on SIGKILL
         self.procs.append(p)
         assert p.stdout is not None
         line = p.stdout.readline()

@@ -10,7 +10,8 @@ for ``--store postgresql``), so the SQLite demo stays as it was:
   copied in by ``meibo hq migrate-store`` before any node serves, and ``fail_primary()``: the
   primary SIGKILLed and the standby promoted (``pg_ctl promote``, what the operator does by hand,
   「運用者が待機系データベースを昇格」). ``close()`` kills and removes whatever still runs there, pass or
-  fail: call it in a ``finally``.
+  fail: call it in a ``finally``. A demo SIGKILLed before it can (a test's timeout) leaves nothing
+  either: the base's watchdog (tooling/lifeline.py, started by ``new_base``) removes it.
 - the standby HQ node's own directory is made by ``hq/nodes.add_node``, the office's provisioning
   path (``meibo hq add-node``): the first node's election, keys, CA and registry without its SQLite
   store or TLS key, a certificate of its own from the election CA for the election's HQ name, and

@@ -17,6 +17,9 @@ without touching the machine's own cluster (/etc/postgresql):
   that still waited for a synchronous standby of its own would hang on every commit).
 - Servers are stopped by the postmaster's PID (postmaster.pid), never by name: other engineers'
   and other test runs' servers share the machine.
+- No orphans: pg_ctl daemonises the postmaster, so it would outlive a SIGKILLed owner (a demo, a
+  test run). ``new_base()`` therefore starts a watchdog (tooling/lifeline.py) that removes the
+  base, servers and all, when the process that made it exits without ``remove_base()``.
 
 Every wait polls a condition until a deadline (``PgSettings``); nothing sleeps for luck.
 """
@@ -38,6 +41,7 @@ import psycopg
 from psycopg.rows import TupleRow
 
 from ground.errors import MeiboError
+from tooling.lifeline import dismiss, watch_base
 from tooling.meibo_process import free_port
 
 DATABASE = "meibo"
@@ -305,20 +309,33 @@ def _quoted(name: str | None) -> str:
     return f'"{name}"'
 
 
+# Each base's watchdog (tooling/lifeline.py), dismissed by remove_base once the base is gone.
+_WATCHDOGS: dict[Path, subprocess.Popen[bytes]] = {}
+
+
 def new_base() -> Path:
-    """A fresh base directory under /tmp for servers, owned by ``postgres`` when we are root."""
+    """A fresh base directory under /tmp for servers, owned by ``postgres`` when we are root,
+    watched: if this process dies before ``remove_base()``, its watchdog removes it."""
     base = Path(tempfile.mkdtemp(prefix="meibo-pg-", dir="/tmp"))
-    _own(base)
+    try:
+        _own(base)
+        _WATCHDOGS[base] = watch_base(base)
+    except BaseException:
+        shutil.rmtree(base, ignore_errors=True)
+        raise
     return base
 
 
 def remove_base(base: Path) -> None:
     """Stop every server still running under ``base`` (SIGKILL: it is being thrown away), then
-    remove it."""
+    remove it, then dismiss its watchdog (the watchdog itself has none of its own)."""
     for pidfile in base.glob("*/data/postmaster.pid"):
         data = pidfile.parent
         PgNode(data.parent.name, data, 0, data.parent / "sock").kill()
     shutil.rmtree(base, ignore_errors=True)
+    watchdog = _WATCHDOGS.pop(base, None)
+    if watchdog is not None:
+        dismiss(watchdog)
 
 
 def _own(path: Path) -> None:
