@@ -8,10 +8,12 @@ roll and its meta keys. Raw sqlite3 ``executemany`` here: this is the hot path o
 
 from __future__ import annotations
 
+import re
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
-from itertools import islice
+from itertools import islice, repeat
 from operator import lt
 from typing import Any
 
@@ -90,11 +92,11 @@ def _install_full(conn: sqlite3.Connection, manifest: Manifest, body: memoryview
         prev = ""
         seen: tuple[set[str], set[str]] = (set(), set())  # birth dates and 転出 dates already checked
         for text in iter_text(manifest, body, limits):
-            fields = _chunk_fields(text, prev, seen)
-            if fields is not None:
+            checked = _chunk_fields(text, prev, seen)
+            if checked is not None:
+                k, prev, fields = checked
                 conn.executemany(_INSERT_FIELDS, fields)
-                n += len(fields)
-                prev = fields[-1][1]
+                n += k
             else:  # something in this chunk is wrong: find it row by row, and say which row
                 rows = _chunk_rows(text.split("\n"), n, prev)
                 conn.executemany(_INSERT, rows)
@@ -111,32 +113,41 @@ def _install_full(conn: sqlite3.Connection, manifest: Manifest, body: memoryview
         conn.execute("PRAGMA temp_store=DEFAULT")
 
 
-def _chunk_fields(text: str, prev: str, seen: tuple[set[str], set[str]]) -> list[list[str]] | None:
-    """The chunk's lines split at their tabs when every check ``_chunk_rows`` makes passes, else None.
+# Columns of a chunk whose shape FULL_CHUNK has accepted (so each line is "+", then 11 fields):
+# (over "\n" + text: a literal "\n+\t" in front lets the regex engine skip to each line quickly)
+_IDS = re.compile(r"\n\+\t([0-9]+)\t")
+_BIRTHS = re.compile(r"\n\+\t[0-9]+\t[0-9]+\t[^\t]*\t[^\t]*\t([^\t]*)\t")
+_MOVED_ON = re.compile(r"\tmoved\t([0-9]{4}-[0-9]{2}-[0-9]{2})\t[01]$", re.M)  # the line's last 3 fields
+
+
+def _chunk_fields(text: str, prev: str,
+                  seen: tuple[set[str], set[str]]) -> tuple[int, str, Iterator[list[str]]] | None:
+    """(rows, last voter id, the lines split at their tabs, lazily) when every check ``_chunk_rows``
+    makes passes, else None.
 
     The same checks, made per chunk instead of per voter (the install's hot path, profiled in
     bench/roll.py): the shape of every row in one regex match, the calendar on each distinct date
     once (a million voters have some 40,000 birth dates), the strictly increasing voter ids with
-    one C-level comparison over the column."""
+    one C-level comparison over the column. The columns are plain strings (not tracked by the
+    garbage collector) and each split line is made only when executemany takes it, then freed: a
+    million lists held at once would cost more in collector passes than the split itself."""
     if FULL_CHUNK.fullmatch(text) is None:
         return None
-    fields = [line.split("\t") for line in text.split("\n")]  # 12 each: the shape says so
-    cols = list(zip(*fields))
-    ids = cols[1]
+    lines = "\n" + text
+    ids = _IDS.findall(lines)
     if ids[0] <= prev or not all(map(lt, ids, islice(ids, 1, None))):
         return None
     births, moved = seen
     try:
-        for b in set(cols[5]) - births:
+        for b in set(_BIRTHS.findall(lines)) - births:
             check_birth(b)
             births.add(b)
-        for m in set(cols[10]) - moved:
-            if m:
-                date.fromisoformat(m)
+        for m in set(_MOVED_ON.findall(text)) - moved:
+            date.fromisoformat(m)
             moved.add(m)
     except ValueError:
         return None
-    return fields
+    return len(ids), ids[-1], map(str.split, text.split("\n"), repeat("\t"))
 
 
 def _chunk_rows(lines: list[str], n: int, prev: str) -> list[tuple[Any, ...]]:
