@@ -25,15 +25,18 @@ class StatusState:
 
 
 def node_label(address: str) -> str:
-    """How an HQ node is named to the poll worker: its host name, or the whole address when the
-    host is an IP literal (two nodes may then differ by port only)."""
+    """How an HQ node is named to the poll worker, compactly: the node's name (the first label of
+    its host name: hq-b.meibo.lg.jp → hq-b), or the whole address when the host is an IP literal
+    (two nodes may then differ by port only)."""
+    if address.count(":") > 1 and not address.startswith("["):
+        return address  # an IPv6 literal without a port
     host, sep, port = address.rpartition(":")
     if not sep or not port.isdigit():
-        return address
+        host = address
     try:
         ipaddress.ip_address(host.strip("[]"))
     except ValueError:
-        return host
+        return host.split(".", 1)[0] or host
     return address
 
 

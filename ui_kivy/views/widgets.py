@@ -1,9 +1,16 @@
-"""Small Kivy widgets whose look lives in kiosk.kv; they only hold properties."""
+"""Small Kivy widgets whose look lives in kiosk.kv; they hold properties, and the status bar also
+fits its items to the window (StatusBar.fit).
+
+Imports Kivy and ui_kivy.views.theme only. The fitting is hand-written because Kivy's BoxLayout
+shares width by size hints, not by text length: with long texts (an IPv6 HQ address, オフライン,
+未送信 9999 件) the labels' texts spilled over each other and the clock ran off the right edge.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from kivy.core.text import Label as CoreLabel
 from kivy.properties import BooleanProperty, ListProperty, ObjectProperty, StringProperty
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.floatlayout import FloatLayout
@@ -11,7 +18,44 @@ from kivy.uix.floatlayout import FloatLayout
 from ui_kivy.views import theme
 
 
+# The items that are never shortened (a figure cut short would be wrong, not just short), and the
+# order in which the others give way when the bar is too narrow: the LTE text first, the HQ link last.
+_WHOLE = ("clock", "pending", "last_sync")
+_GIVE_WAY = ("signal", "hq_node", "link")
+_MIN_SHORT = 60  # a shortened item still shows a few characters and its …
+
+
+def text_width(text: str, font_size: float, font_name: str) -> int:
+    """The width ``text`` takes drawn in that font (what the label's texture will be)."""
+    if not text:
+        return 0
+    return int(CoreLabel(font_size=font_size, font_name=font_name).get_extents(text)[0]) + 2
+
+
+def fit_widths(natural: dict[str, int], room: int) -> dict[str, int]:
+    """Widths for the bar's items within ``room`` px: the _WHOLE ones as wide as their text; the
+    others their text's width too while it fits, else cut in _GIVE_WAY order down to _MIN_SHORT
+    (and the last ones further if that is still too wide)."""
+    widths = dict(natural)
+    over = sum(widths.values()) - room
+    for name in _GIVE_WAY:
+        if over <= 0:
+            break
+        cut = min(over, max(0, widths.get(name, 0) - _MIN_SHORT))
+        widths[name] = widths.get(name, 0) - cut
+        over -= cut
+    for name in _GIVE_WAY:
+        if over <= 0:
+            break
+        cut = min(over, widths.get(name, 0))
+        widths[name] = widths.get(name, 0) - cut
+        over -= cut
+    return widths
+
+
 class StatusBar(BoxLayout):  # type: ignore[misc]
+    """The top bar (ステータスバー): each item as wide as its text, none overlapping another."""
+
     link_text = StringProperty("")
     link_ok = BooleanProperty(False)
     signal_text = StringProperty("")
@@ -27,6 +71,20 @@ class StatusBar(BoxLayout):  # type: ignore[misc]
         self.last_sync_text, self.pending_text = s.last_sync_text, s.pending_text
         self.pending_warn, self.clock_text = s.pending_warn, s.clock_text
         self.node_text = s.node_text
+
+    def on_kv_post(self, *_: Any) -> None:
+        self.bind(width=self.fit, padding=self.fit, spacing=self.fit)
+        for name in (*_WHOLE, *_GIVE_WAY):
+            self.ids[name].bind(text=self.fit, font_size=self.fit, font_name=self.fit)
+        self.fit()
+
+    def fit(self, *_: Any) -> None:
+        items = {n: self.ids[n] for n in (*_WHOLE, *_GIVE_WAY)}
+        natural = {n: text_width(w.text, w.font_size, w.font_name) for n, w in items.items()}
+        pad_l, _, pad_r, _ = self.padding
+        room = int(self.width - pad_l - pad_r - self.spacing * (len(self.children) - 1))
+        for n, w in fit_widths(natural, room).items():
+            items[n].width = w
 
 
 class NoticeBar(BoxLayout):  # type: ignore[misc]

@@ -1,5 +1,5 @@
 """The status bar names the HQ node the terminal is on (本部ノード, issue 18): 「本部: hq-b」 for
-a host name, the whole address for an IP literal (two nodes on one machine differ by port), and
+a host name (its first label), the whole address for an IP literal (two nodes on one machine differ by port), and
 the name changes when the agent moves to another node."""
 
 from __future__ import annotations
@@ -15,11 +15,15 @@ NOW: datetime = jst(2027, 4, 20, 12, 0)
 
 
 def test_the_node_is_named_by_host_name_or_by_address_when_the_host_is_an_ip() -> None:
-    assert node_label("hq-b.meibo.lg.jp:8443") == "hq-b.meibo.lg.jp"
+    assert node_label("hq-b.meibo.lg.jp:8443") == "hq-b"  # the node's name, not the whole domain
+    assert node_label("hq-b.meibo.lg.jp") == "hq-b"
     assert node_label("hq-a:8443") == "hq-a"
     assert node_label("10.1.2.3:8443") == "10.1.2.3:8443"
     assert node_label("[fd00::2]:8443") == "[fd00::2]:8443"
     assert node_label("hq-a") == "hq-a"
+    assert node_label("[2001:db8::10]:8443") == "[2001:db8::10]:8443"
+    assert node_label("2001:db8::10") == "2001:db8::10"
+    assert node_label("10.1.2.3") == "10.1.2.3"
 
 
 def test_status_bar_shows_the_node_and_its_change_online_and_offline() -> None:
