@@ -23,6 +23,7 @@ from ground.errors import MeiboError
 from provisioning.applet import blank_card
 from provisioning.pcsc_service import PcscdService, PcscUnavailable, start_pcscd, stop_pcscd
 from provisioning.virtual_card import VirtualCard, VirtualCardSettings
+from tooling.lifeline import popen
 from tooling.meibo_process import free_port, meibo_argv, run_meibo
 
 
@@ -71,7 +72,7 @@ class CardDesk:
     def _start_endpoint(self) -> None:
         port = free_port()
         log = open(self.root / "provisioning.log", "wb")
-        p = subprocess.Popen(meibo_argv() + ["hq", "provisioning", str(self.hq.root), "--listen", f"127.0.0.1:{port}",
+        p = popen(meibo_argv() + ["hq", "provisioning", str(self.hq.root), "--listen", f"127.0.0.1:{port}",
                                              "--dev-loopback", "--json"], stdout=subprocess.PIPE, stderr=log)
         log.close()
         self.endpoint = p
