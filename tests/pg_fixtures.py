@@ -60,7 +60,8 @@ class PgPair:
 
 
 # Bases not yet removed: a run that ends without tearing down (Ctrl-C twice, an internal error)
-# still removes them at exit. Only a SIGKILLed pytest leaves servers behind (under /tmp/meibo-pg-*).
+# still removes them at exit. A SIGKILLed pytest leaves none either: each base's watchdog
+# (tooling/lifeline.py, started by new_base) removes it when pytest is gone.
 _LIVE: set[Path] = set()
 
 
