@@ -355,6 +355,7 @@ class Demo:
                 r.acknowledged_missing += 1
         wire = sum(p.stats().up.bytes_in + p.stats().down.bytes_in for p in self.proxies.values())
         r.bytes_per_event = wire / max(1, total_events)
+        r.wire_connections = sum(p.stats().connections_total for p in self.proxies.values())
 
 
 def run_demo(root: Path, *, stations: int = 6, voters: int = 100_000, hours: float = 13, speed: float = 600,

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tooling.demo_day import Attempt, StationPlan
+from sync_protocol.codec import PROTOCOL_VERSION
 
 
 @dataclass
@@ -34,6 +35,7 @@ class DemoReport:
     events_lost: int = 0
     acknowledged_missing: int = 0
     bytes_per_event: float = 0.0
+    wire_connections: int = 0  # TLS connections made through the demo's links (each a full handshake)
     latency_p50_ms: float = 0.0
     latency_p99_ms: float = 0.0
     checkins: int = 0
@@ -75,7 +77,8 @@ class DemoReport:
             f"二重投票（オフライン中に発生）: 注入 {self.injected_double_votes} / 本部が検出 {self.detected_double_votes}"
             + ("  ✓ 一致" if self.injected_double_votes == self.detected_double_votes else "  ✕ 不一致"),
             f"失われた記録: {self.events_lost}   本部にない受付（通知済み）: {self.acknowledged_missing}",
-            f"回線上のバイト数（1 記録あたり、TLS 接続・他端末への投票済配信を含む）: {self.bytes_per_event:.1f} B",
+            f"回線上のバイト数（1 記録あたり、TLS 接続 {self.wire_connections} 回・他端末への投票済配信を含む、"
+            f"同期プロトコル版 {PROTOCOL_VERSION}）: {self.bytes_per_event:.1f} B",
             f"判定の応答時間: p50 {self.latency_p50_ms:.0f} ms / p99 {self.latency_p99_ms:.0f} ms",
             f"全端末の収束: 回線復旧後 {self.converged_s:.1f} 秒   所要時間 {self.wall_s:.0f} 秒",
         ]
