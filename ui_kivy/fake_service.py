@@ -332,8 +332,16 @@ class FakeKioskService:
                 left = [c for c in e.contests if c not in withheld.get(e.seq, set())]
                 if left:
                     rows.append(CheckinRow(e.seq, hlc_to_jst(e.hlc), e.voter, self._name(e.voter),
-                                           tuple(names[c] for c in left), e.seq in voided))
+                                           tuple(names[c] for c in left), e.seq in voided, self._kana(e.voter)))
         return rows[:limit]
+
+    def _kana(self, voter: str) -> str:
+        try:
+            if voter.startswith(P.ZAIGAI_PREFIX):
+                return self._zaigai(voter[len(P.ZAIGAI_PREFIX):]).kana
+            return self._voter(voter).name_kana
+        except NotFound:
+            return ""
 
     def _name(self, voter: str) -> str:
         try:

@@ -344,7 +344,7 @@ class TerminalService:
                 continue  # nothing was handed over: nothing to void
             name = self._name(e.voter)
             rows.append(CheckinRow(e.seq, hlc_to_jst(e.hlc), e.voter, name, tuple(names.get(c, c) for c in left),
-                                   e.seq in voided))
+                                   e.seq in voided, self._kana(e.voter)))
             if len(rows) >= limit:
                 break
         return rows
@@ -356,6 +356,14 @@ class TerminalService:
             return self.term.voter(voter).name
         except NotFound:
             return "（名簿にない選挙人）"
+
+    def _kana(self, voter: str) -> str:
+        try:
+            if voter.startswith(procedures.ZAIGAI_PREFIX):
+                return procedures.zaigai_lookup(self.term.store, voter[len(procedures.ZAIGAI_PREFIX):]).kana
+            return self.term.voter(voter).name_kana
+        except NotFound:
+            return ""
 
     def check_pin(self, pin: str) -> bool:
         return check_pin(self.term.tdir, pin)

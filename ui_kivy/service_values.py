@@ -127,6 +127,7 @@ class CheckinRow:
     name: str
     contest_names: tuple[str, ...]
     voided: bool
+    kana: str = ""  # the voter's カナ, shown after a name with 外字 (ground.names.display_name)
 
 
 @dataclass(frozen=True)

@@ -85,6 +85,7 @@ class VoidRowView:
     text: str  # "受付 12  12:03  山田 太郎  衆議院…ほか"
     voided: bool
     selected: bool
+    name: str = ""  # the voter's name in ``text`` as shown (display_name): the view draws it in the name font
 
 
 @dataclass(frozen=True)
@@ -105,8 +106,9 @@ def void_rows(rows: list[CheckinRow], selected: int | None) -> tuple[VoidRowView
     for r in rows:
         names = "・".join(r.contest_names)
         mark = "（取消済）" if r.voided else ""
-        out.append(VoidRowView(r.seq, f"受付 {r.seq}  {r.at:%H:%M}  {display_name(r.name)}  {names}{mark}", r.voided,
-                               r.seq == selected))
+        name = display_name(r.name, r.kana)
+        out.append(VoidRowView(r.seq, f"受付 {r.seq}  {r.at:%H:%M}  {name}  {names}{mark}", r.voided,
+                               r.seq == selected, name))
     return tuple(out)
 
 

@@ -28,9 +28,14 @@ class InterruptedState:
     left: int  # how many such check-ins wait, this one included
 
     @property
+    def name(self) -> str:
+        """The voter's name as shown (外字 as 〓 with the カナ); the view draws it in the name font."""
+        return display_name(self.row.name, self.row.kana)
+
+    @property
     def prompt(self) -> str:
         r = self.row
-        return (f"受付 {r.seq}（{display_name(r.name)} {r.at:%H:%M}）は結果を表示する前に中断されました。"
+        return (f"受付 {r.seq}（{self.name} {r.at:%H:%M}）は結果を表示する前に中断されました。"
                 "投票用紙を交付しましたか？")
 
     @property

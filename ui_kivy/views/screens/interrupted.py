@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from kivy.uix.boxlayout import BoxLayout
+from kivy.utils import escape_markup
 
 from ui_kivy.presenters.procedures import Panel
 from ui_kivy.views import theme
-from ui_kivy.views.screens.common import KioskScreen, PanelBox, big
+from ui_kivy.views.screens.common import KioskScreen, PanelBox, big, name_markup
 
 
 class InterruptedView(KioskScreen):
@@ -29,7 +30,9 @@ class InterruptedView(KioskScreen):
         if it is None:
             return self.panel.show(None)
         nb = "\u00a0"  # keep 氏名 and the time on one line
-        self.panel.show(Panel("amber", "！ 中断された受付があります", (it.prompt.replace(" ", nb),
+        head, _, tail = it.prompt.partition(it.name)
+        prompt = escape_markup(head) + name_markup(it.name) + escape_markup(tail)  # the name as registered
+        self.panel.show(Panel("amber", "！ 中断された受付があります", (prompt.replace(" ", nb),
                                                                    it.detail.replace(" ", nb),
                                                                    "交付していなければ、管理者の PIN で取り消します")),
                         theme.TEXT_BIG, theme.TEXT)

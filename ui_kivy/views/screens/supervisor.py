@@ -5,12 +5,13 @@ day's report.
 from __future__ import annotations
 
 from kivy.factory import Factory
+from kivy.utils import escape_markup
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.gridlayout import GridLayout
 from kivy.uix.scrollview import ScrollView
 
 from ui_kivy.views import theme
-from ui_kivy.views.screens.common import DIGITS, KioskScreen, PanelBox, big, keypad, scrolled_panel, txt
+from ui_kivy.views.screens.common import DIGITS, KioskScreen, PanelBox, big, keypad, name_markup, scrolled_panel, txt
 
 
 class PinView(KioskScreen):
@@ -88,7 +89,9 @@ class VoidView(KioskScreen):
         self.list.clear_widgets()
         for r in s.rows:
             mark = "● " if r.selected else ""
-            b = Factory.Big(text=mark + r.text, background_color=theme.BLUE if r.selected else theme.WHITE,
+            head, _, tail = r.text.partition(r.name) if r.name else (r.text, "", "")
+            text = escape_markup(mark + head) + (name_markup(r.name) if r.name else "") + escape_markup(tail)
+            b = Factory.Big(text=text, markup=True, background_color=theme.BLUE if r.selected else theme.WHITE,
                             color=theme.WHITE if r.selected else theme.INK, disabled=r.voided, halign="left")
             b.bind(on_release=lambda _b, seq=r.seq: self.flow.void_select(seq))
             self.list.add_widget(b)
