@@ -170,6 +170,7 @@ def seeds(name: str) -> list[bytes]:
                                seed=TEST_SEED)
         return [pkg, m.encode() + b"\n" + pkg[-(m.body_bytes):]]
     if name == "frame":
+        from ground.events import Event, EventKind
         from sync_protocol.codec import Frame, FrameType, encode
 
         hlc = 1 << 56
@@ -178,7 +179,9 @@ def seeds(name: str) -> list[bytes]:
                 # protocol 2's compact forms (codec.BATCH_COMPACT, FLAGS_COMPACT)
                 encode(Frame(FrameType.FLAGS, {"cursor": 3, "mark": "00ff"}, flags=(
                     (2, "0000012345", "shu", 1, "E01", "T01", 7, hlc), (3, "x", "shu", -1, "E01", "T02", 8, hlc - 9)))),
-                encode(Frame(FrameType.BATCH, {"first": 1, "last": 1, "prev": "00" * 32, "sig": "11" * 64}))]
+                encode(Frame(FrameType.BATCH, {"first": 1, "last": 1, "prev": "00" * 32, "sig": "11" * 64})),
+                encode(Frame(FrameType.BATCH, {"first": 1, "last": 40, "prev": "00" * 32, "sig": "11" * 64}, tuple(
+                    Event(EventKind.PROVISIONAL, s, hlc + s, "T01", {"ref": s}) for s in range(1, 41))))]
     if name == "journal_file":
         from sync_protocol.journal_file import MAGIC
 

@@ -15,9 +15,10 @@ import pytest
 from nacl.signing import SigningKey
 
 from ground.errors import MeiboError
-from ground.events import Event, EventKind, genesis_hash
+from ground.events import Event, EventKind, chain_hash, genesis_hash
 from hq.session import HqSession
-from sync_protocol.codec import (ACK_COMPACT, BATCH_COMPACT, FLAGS_COMPACT, Frame, FrameType, decode, encode)
+from sync_protocol.codec import (ACK_COMPACT, BATCH_COMPACT, BATCH_LZMA, FLAGS_COMPACT, Frame, FrameType, decode,
+                                 encode)
 from sync_protocol.headers import check_frame
 from sync_protocol.session import TerminalLink
 from tests.unit.sync_protocol.pure_harness import ELECTION, MemTerminal, hq_for, sync
@@ -36,6 +37,22 @@ def _checkin_batch(seq: int = 1234) -> Frame:
     return b
 
 
+def _backlog(n: int = 500) -> Frame:
+    """A terminal's offline catch-up: n check-ins, voters and times as a day gives them."""
+    rng = random.Random(n)
+    evs, hlc = [], HLC
+    for s in range(1, n + 1):
+        hlc += rng.randint(1000, 60000) << 16
+        evs.append(Event(EventKind.CHECKIN, s, hlc, "T0003", {"station": "S0003", "clerk": "c1",
+                                                            "voter": f"{rng.randrange(10**9):010d}",
+                                                            "contests": ["governor", "mayor"]}))
+    head = bytes(32)
+    for ev in evs:
+        head = chain_hash(head, ev.encode())
+    return Frame(FrameType.BATCH, {"first": 1, "head": head.hex(), "last": n, "prev": "00" * 32, "sig": "11" * 64},
+                 tuple(evs))
+
+
 def _flags(n: int = 2) -> Frame:
     rows = tuple((100 + i, f"{1310400000 + i // 2:010d}", ("governor", "mayor")[i % 2], 1, "E02", "T02", 50 + i // 2,
                   HLC + i // 2) for i in range(n))
@@ -43,12 +60,12 @@ def _flags(n: int = 2) -> Frame:
 
 
 def test_compact_and_protocol_1_forms_decode_to_the_same_frame_and_the_compact_is_small():
-    for f in (_checkin_batch(), _flags(), _flags(400),
+    for f in (_checkin_batch(), _backlog(), _flags(), _flags(400),
               Frame(FrameType.ACK, {"acked_seq": 1234, "ok": [[1234, 1234]], "v": []}),
               Frame(FrameType.ACK, {"acked_seq": 9, "ok": [[1, 3], [5, 9]], "v": [[4, "mayor", "V", "E02", "T07", HLC, 3],
                                                                                  [4, "governor", "R", "x"]]})):
         compact, old = encode(f), encode(f, compact=False)
-        assert compact[0] in (BATCH_COMPACT, FLAGS_COMPACT, ACK_COMPACT) and old[0] == f.type
+        assert compact[0] in (BATCH_COMPACT, BATCH_LZMA, FLAGS_COMPACT, ACK_COMPACT) and old[0] == f.type
         assert decode(compact) == decode(old) == f
         check_frame(decode(compact))
         assert encode(decode(compact)) == compact  # one encoding per frame
@@ -57,11 +74,12 @@ def test_compact_and_protocol_1_forms_decode_to_the_same_frame_and_the_compact_i
     assert len(encode(Frame(FrameType.ACK, {"acked_seq": 1234, "ok": [[1234, 1234]], "v": []}))) <= 8
     assert len(encode(_flags())) <= 62
     assert len(encode(_flags(400))) / 200 <= 8  # a backlog: bytes per check-in (two flags)
+    assert encode(_backlog())[0] == BATCH_LZMA and len(encode(_backlog())) / 500 <= 12  # the backlog goal
 
 
 def test_every_truncation_and_corruption_of_a_compact_frame_is_a_clear_refusal():
     rng = random.Random(20)
-    for f in (_checkin_batch(), _flags(), _flags(40), Frame(FrameType.ACK, {"acked_seq": 7, "ok": [[6, 7]],
+    for f in (_checkin_batch(), _backlog(40), _flags(), _flags(40), Frame(FrameType.ACK, {"acked_seq": 7, "ok": [[6, 7]],
                                                                              "v": [[5, "mayor", "A"]]})):
         data = encode(f)
         mutants = [data[:i] for i in range(len(data))]
