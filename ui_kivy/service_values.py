@@ -23,6 +23,7 @@ from appliance.eligibility import Code, ContestDecision, Decision
 from appliance.terminal import hlc_to_jst
 from appliance.birthdate import birth_wareki
 from appliance.wareki import to_wareki
+from ground.birthdate import BirthDate
 from ground.errors import UsageError
 from ground.events import EventKind
 from ground.model import ElectionConfig, Level, Voter
@@ -63,6 +64,7 @@ class VoterCard:
     district: int
     status_ja: str
     voted: tuple[VotedLine, ...] = ()
+    birth: BirthDate | None = None  # the 生年月日 as registered, 不詳 parts included (None: not known here)
 
 
 @dataclass(frozen=True)
@@ -208,7 +210,7 @@ def card_of(v: Voter, today: date, voted: Sequence[VotedLine] = (),
         voted = sorted(voted, key=lambda x: order.get(x.contest, len(order)))
     return VoterCard(v.voter_id, v.name, v.name_kana, v.birth_date.as_date(), birth_wareki(v.birth_date),
                      v.birth_date.age_on(today), v.sex.ja, v.address, v.district, lookup.status_ja(v),
-                     tuple(voted))
+                     tuple(voted), v.birth_date)
 
 
 def line_of(config: ElectionConfig, d: ContestDecision, outcome: Outcome | None = None) -> BallotLine:

@@ -3,7 +3,10 @@
 No physical keyboard at a station: every character comes from ``on_kana`` with one key of
 ``KEYPAD``. ゛/゜ voice the last letter, 小 toggles its small form. Results update after every key
 (the roll lookup reads at most 51 rows by index). Birth-date narrowing takes an era and the year
-alone (filters the shown results) or year, month and day (an exact lookup).
+alone (filters the shown results) or year, month and day (an exact lookup). A 生年月日 partly 不詳
+never hides a voter: a known year with an unknown month or day matches its year (and the full
+date of any day it could be, in the lookup); an unknown year matches any narrowing and the row is
+marked 生年月日 不詳, so the poll worker sees why it is there.
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ import unicodedata
 from dataclasses import dataclass, field, replace
 from datetime import date
 
+from ground.birthdate import BirthDate
 from ground.errors import MeiboError
-from appliance.wareki import ERAS, WarekiInvalid, era_of, from_era
+from appliance.wareki import ERAS, Era, WarekiInvalid, era_of, from_era
 from ground.names import display_name
 from ui_kivy.presenters.format import birth_text
 from ui_kivy.service import KioskService, VoterCard
@@ -117,6 +121,27 @@ def birth_date(b: BirthInput) -> date:
     return from_era(era, int(y), int(m), int(d))
 
 
+UNSURE_MARK = "生年月日 不詳"  # shown on a row kept by a narrowing its unknown year cannot rule out
+
+
+def birth_of(card: VoterCard) -> BirthDate | None:
+    """The card's 生年月日 as registered (``None`` when nothing of it is known)."""
+    if card.birth is not None:
+        return card.birth
+    return BirthDate.of(card.birth_date) if card.birth_date is not None else None
+
+
+def year_match(card: VoterCard, era: Era, year: int) -> bool | None:
+    """Could the voter have been born in western ``year`` of ``era``? True / False, or ``None`` when
+    the year is 不詳 (it could be any)."""
+    b = birth_of(card)
+    if b is None or b.year is None:
+        return None
+    first, last = b.earliest(), b.latest()
+    assert first is not None and last is not None
+    return b.year == year and era in (era_of(first), era_of(last))
+
+
 class SearchPresenter:
     def __init__(self, service: KioskService) -> None:
         self.service = service
@@ -149,10 +174,11 @@ class SearchPresenter:
             return
         self._show(ans.cards, ans.truncated)
 
-    def _show(self, cards: tuple[VoterCard, ...], truncated: bool) -> None:
+    def _show(self, cards: tuple[VoterCard, ...], truncated: bool, unsure: frozenset[str] = frozenset()) -> None:
         self._cards = cards
-        rows = tuple(ResultRow(c.voter_id, display_name(c.name, c.kana), c.kana, birth_text(c), c.address,
-                               "投票済あり" if c.voted else "") for c in cards)
+        rows = tuple(ResultRow(c.voter_id, display_name(c.name, c.kana), c.kana,
+                               f"{UNSURE_MARK}（絞り込めません）" if c.voter_id in unsure else birth_text(c),
+                               c.address, "投票済あり" if c.voted else "") for c in cards)
         if not cards:
             count, msg = "0 件", "該当する方がいません。カナや生年月日を確かめてください"
         else:
@@ -198,9 +224,9 @@ class SearchPresenter:
             self.state = replace(self.state, message=str(e.args[0]))
             return False
         self._run(None)
-        cards = tuple(c for c in self._cards if c.birth_date is not None and c.birth_date.year == first.year
-                      and era_of(c.birth_date) is era)
-        self._show(cards, False)
+        matched = {c.voter_id: year_match(c, era, first.year) for c in self._cards}
+        cards = tuple(c for c in self._cards if matched[c.voter_id] is not False)
+        self._show(cards, False, frozenset(v for v, m in matched.items() if m is None))
         self.state = replace(self.state, birth_filter=f"生年 {b.era}{int(y)}年")
         return True
 
