@@ -36,7 +36,8 @@ async def test_prompt_first_then_void_behind_the_pin(tmp_path: Path) -> None:
     async def script(root: Any) -> None:
         shown = "\n".join(root.texts()).replace("\u00a0", " ")
         assert "！ 中断された受付があります" in shown
-        assert f"受付 {lost.seq}（[font=meibo_name]佐藤 一郎[/font] 12:00）は結果を表示する前に中断されました。投票用紙を交付しましたか？" in shown
+        assert f"受付 {lost.seq}（[font=meibo_name]佐藤 一郎[/font] 12:00）は結果を表示する前に中断されました。" in shown.split("\n")
+        assert "投票用紙を交付しましたか？" in shown.split("\n")  # the question on its own line
         root.press("交付していない")
         await frame()
         assert flow.screen is Screen.PIN

@@ -91,3 +91,15 @@ async def test_status_bar_items_never_overlap(size: tuple[int, int]) -> None:
     await run_rendered(flow, look, size=size, tick_s=3600)
     assert checked == ["online=True", "online=False", "longest"]
     assert problems == []
+
+
+def test_items_give_way_in_order_and_figures_never() -> None:
+    from ui_kivy.views.widgets import fit_widths
+
+    natural = {"clock": 130, "pending": 170, "last_sync": 210, "signal": 300, "hq_node": 200, "link": 300}
+    assert fit_widths(natural, 2000) == natural
+    got = fit_widths(natural, sum(natural.values()) - 200, {"signal": 150})
+    assert got == {**natural, "signal": 150, "hq_node": 150}  # LTE down to its bars, then the node
+    tight = fit_widths(natural, 600, {"signal": 150})
+    assert {k: tight[k] for k in ("clock", "pending", "last_sync")} == {"clock": 130, "pending": 170, "last_sync": 210}
+    assert sum(tight.values()) <= 600 and min(tight.values()) >= 0

@@ -32,16 +32,17 @@ def text_width(text: str, font_size: float, font_name: str) -> int:
     return int(CoreLabel(font_size=font_size, font_name=font_name).get_extents(text)[0]) + 2
 
 
-def fit_widths(natural: dict[str, int], room: int) -> dict[str, int]:
+def fit_widths(natural: dict[str, int], room: int, least: dict[str, int] | None = None) -> dict[str, int]:
     """Widths for the bar's items within ``room`` px: the _WHOLE ones as wide as their text; the
-    others their text's width too while it fits, else cut in _GIVE_WAY order down to _MIN_SHORT
-    (and the last ones further if that is still too wide)."""
+    others their text's width too while it fits, else cut in _GIVE_WAY order down to ``least``
+    (default _MIN_SHORT), and the last ones further if that is still too wide."""
     widths = dict(natural)
+    least = least or {}
     over = sum(widths.values()) - room
     for name in _GIVE_WAY:
         if over <= 0:
             break
-        cut = min(over, max(0, widths.get(name, 0) - _MIN_SHORT))
+        cut = min(over, max(0, widths.get(name, 0) - least.get(name, _MIN_SHORT)))
         widths[name] = widths.get(name, 0) - cut
         over -= cut
     for name in _GIVE_WAY:
@@ -83,7 +84,9 @@ class StatusBar(BoxLayout):  # type: ignore[misc]
         natural = {n: text_width(w.text, w.font_size, w.font_name) for n, w in items.items()}
         pad_l, _, pad_r, _ = self.padding
         room = int(self.width - pad_l - pad_r - self.spacing * (len(self.children) - 1))
-        for n, w in fit_widths(natural, room).items():
+        sig = items["signal"]  # the LTE bars stay whole when the carrier's name gives way
+        least = {"signal": text_width(" ".join(sig.text.split(" ")[:2]) + "…", sig.font_size, sig.font_name)}
+        for n, w in fit_widths(natural, room, least).items():
             items[n].width = w
 
 

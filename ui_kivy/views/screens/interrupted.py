@@ -31,8 +31,10 @@ class InterruptedView(KioskScreen):
             return self.panel.show(None)
         nb = "\u00a0"  # keep 氏名 and the time on one line
         head, _, tail = it.prompt.partition(it.name)
-        prompt = escape_markup(head) + name_markup(it.name) + escape_markup(tail)  # the name as registered
-        self.panel.show(Panel("amber", "！ 中断された受付があります", (prompt.replace(" ", nb),
+        # the name as registered; the question on its own line (Kivy breaks a line where the font changes)
+        sentence, stop, question = tail.partition("。")
+        prompt = escape_markup(head) + name_markup(it.name) + escape_markup(sentence + stop)
+        self.panel.show(Panel("amber", "！ 中断された受付があります", (prompt.replace(" ", nb), escape_markup(question),
                                                                    it.detail.replace(" ", nb),
                                                                    "交付していなければ、管理者の PIN で取り消します")),
                         theme.TEXT_BIG, theme.TEXT)
