@@ -11,8 +11,10 @@ HQDIR                                   TDIR
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
+import tempfile
 import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,27 +26,50 @@ from ground.errors import ApplianceError, UsageError
 from ground.model import ElectionConfig, StationId, TerminalId
 
 
-def write_private(path: Path, data: bytes) -> None:
-    """Write a secret with mode 0600, atomically (temp file + fsync + rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+def _fsync_dir(path: Path) -> None:
+    """A rename is durable only once its directory is synced (a power cut may otherwise undo it)."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        os.write(fd, data)
         os.fsync(fd)
     finally:
         os.close(fd)
-    os.replace(tmp, path)
+
+
+def _replace_with(path: Path, data: bytes, mode: int) -> None:
+    """Temp file of its own in the same directory + fsync + rename + directory fsync.
+
+    The temp name is unique (mkstemp), so two writers of the same file at once each rename a whole
+    file of their own (the last one wins) instead of one renaming the other's half-written temp or
+    finding it gone: ``enroll-local`` beside a serving HQ's enrollment hit exactly that with one
+    fixed ``NAME.tmp``. A read-modify-write of the same file still needs its own lock.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        try:
+            os.fchmod(fd, mode)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write a secret with mode 0600, atomically and durably."""
+    _replace_with(path, data, 0o600)
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """Write a file whole or not at all, durably (mode 0644)."""
+    _replace_with(path, data, 0o644)
 
 
 @dataclass(frozen=True)

@@ -26,11 +26,13 @@ because TLS judges it by the machine's real clock (a ``--now`` rehearsal must no
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import ipaddress
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -131,6 +133,18 @@ def _load_ca(p: PkiPaths) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]
     return key, cert
 
 
+@contextlib.contextmanager
+def _issued_lock(p: PkiPaths) -> Iterator[None]:
+    """An flock beside issued.json: HQ's enrollment desk and ``hq enroll-local`` may issue at once."""
+    p.issued.parent.mkdir(parents=True, exist_ok=True)
+    with open(p.issued.with_name("issued.json.lock"), "a+b") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
 def _issued(p: PkiPaths) -> dict[str, dict[str, str]]:
     if not p.issued.exists():
         return {}
@@ -222,9 +236,10 @@ def issue_device_cert(pki_dir: Path, config: ElectionConfig, terminal: str, stat
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
             .sign(ca_key, hashes.SHA256()))
-    issued = _issued(p)
-    issued[str(serial)] = {"terminal": terminal, "station": station, "not_after": end.isoformat()}
-    write_atomic(p.issued, json.dumps(issued, ensure_ascii=False, indent=1).encode("utf-8"))
+    with _issued_lock(p):  # read-modify-write: two issuances at once must not lose a serial
+        issued = _issued(p)
+        issued[str(serial)] = {"terminal": terminal, "station": station, "not_after": end.isoformat()}
+        write_atomic(p.issued, json.dumps(issued, ensure_ascii=False, indent=1).encode("utf-8"))
     return cert.public_bytes(serialization.Encoding.PEM), serial
 
 
