@@ -182,6 +182,7 @@ class Standby:
         self.applied = 0  # hq_order of the last event in the ledger
         # take_over's hook, called after the claim and before the catch-up (tests cut the store there)
         self.before_catch_up: Callable[[], None] | None = None
+        self.before_retry: Callable[[], None] | None = None  # a test's seam: runs before each retry's wait
         self.retried = threading.Event()  # set once take_over has met an unreachable store
         self.catch_up()
 
@@ -257,6 +258,8 @@ class Standby:
                 log.warning("standby take-over: store unreachable after the claim (attempt %d), retrying in "
                             "%.1f s: %s", attempt, delay, e.message)
                 self.retried.set()
+                if self.before_retry is not None:
+                    self.before_retry()
                 time.sleep(delay)
                 delay = min(delay * 2, self.settings.retry_max_s)
             except Fenced:

@@ -122,11 +122,17 @@ def test_standby_take_over_stops_when_another_node_claimed_during_the_drop(
     env = make_env(tmp_path)
     dsn = pg_server.fresh_database()
 
+    claimed = threading.Event()
+
     def other_claims() -> None:
         other = HqStore(env.hq, store_url=dsn)
         other.claim("hq-c")
         other.close()
+        claimed.set()
     sb = Standby(env.hq, dsn, StandbySettings(retry_first_s=0.05, retry_max_s=0.5))
+    # the other node's claim lands while the standby is still cut off: its next retry finds the
+    # store reachable AND claimed (without the gate the retry could win the ~100 ms after restart)
+    sb.before_retry = lambda: claimed.wait(30)  # set after ``retried``, which starts the restart
     t = _cut_after_claim(sb, pg_server, other_claims)
     try:
         with pytest.raises(Fenced):
