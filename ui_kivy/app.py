@@ -32,7 +32,7 @@ from ui_kivy.fonts import find_cjk_font, find_name_font, install_default_font
 from ui_kivy.presenters.app_flow import KioskFlow
 from ui_kivy.presenters.enroll import CardEnrollPort, EnrollPresenter
 from ui_kivy.presenters.unlock import AtRestUnlock, UnlockPresenter, needs_unlock
-from ui_kivy.presenters.rehearsal import ENTER
+from ui_kivy.presenters.rehearsal import ENTER, RUN
 from ui_kivy.rehearsal_service import open_kiosk_terminal, presenter_for
 from ui_kivy.service import radio_from_snapshot
 
@@ -50,7 +50,8 @@ def kivy_views() -> SimpleNamespace:
 
     return SimpleNamespace(KioskRoot=root.KioskRoot, UnlockRoot=unlock.UnlockRoot, EnrollRoot=enroll.EnrollRoot,
                            StoppedRoot=stopped.StoppedRoot, ZeroProofRoot=rehearsal.ZeroProofRoot,
-                           ProofPendingRoot=rehearsal.ProofPendingRoot)
+                           ProofPendingRoot=rehearsal.ProofPendingRoot, RunPendingRoot=rehearsal.RunPendingRoot,
+                           RunResultRoot=rehearsal.RunResultRoot)
 
 
 def prepare_kivy(size: tuple[int, int] = (1280, 800), fullscreen: bool = False) -> Path:
@@ -351,6 +352,16 @@ class StationRun:
         if what == ENTER:
             presenter.enter()
             return
+        if what == RUN:  # 試験手順を実行: slow (the sync step waits for HQ), so in a worker thread
+            self.root.show(kivy_views().RunPendingRoot())
+            self.screen = "rehearsal_run_pending"
+            await asyncio.to_thread(presenter.run_steps)
+            done = asyncio.Event()
+            self.root.show(kivy_views().RunResultRoot(presenter, on_done=done.set))
+            self.screen = "rehearsal_run"
+            await done.wait()
+            self.screen = ""
+            return
         self.root.show(kivy_views().ProofPendingRoot())  # asking HQ for its versions takes a moment
         self.screen = "zero_proof_pending"
         versions = await published_versions(TerminalDir(self.tdir_path), self.clock, self.rehearsal_hq_check_s,
@@ -388,7 +399,7 @@ class StationRun:
             setattr(flow, "on_enroll", reenroll.set)
             self._switch = None
             rehearsal = presenter_for(tdir, self.clock, lambda what: (setattr(self, "_switch", (what, rehearsal)),
-                                                                       reenroll.set()))
+                                                                       reenroll.set()), hq=self.hq)
             setattr(flow, "rehearsal", rehearsal)  # the menu's 試験モード item, the banner (views/rehearsal.py)
             if not flow.service.station_state().is_open:
                 flow.show_opening()  # 開設前の確認 first (本部と再確認 once the link is up)

@@ -7,18 +7,27 @@ PIN is the real terminal's (the test area keeps no PIN of its own, and the poll 
 not change for a rehearsal). ``open_kiosk_terminal`` gives the app the terminal, the sync agent and
 the service for whichever mode TDIR is in: the agent always uses the terminal's real certificate
 and key, and its HELLO names the terminal's election, so a test kiosk reaches only HQ's test ledger.
+``AreaPort.run`` runs the scripted steps (appliance.rehearsal.run) for 「試験手順を実行」: the sync
+step goes to the kiosk's HQ nodes (the same round as ``meibo terminal rehearsal run --hq``: that
+code is in the CLI, which the UI may not import, so its dozen lines are repeated here); the two
+double-vote steps need a second station's terminal directory and are SKIP at a single kiosk. The
+report and the ゼロ確認書 are written as PDF to ``TDIR/reports/`` (``REPORTS``).
 Never imports the CLI.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from appliance import rehearsal
 from appliance.dirs import TerminalDir
+from appliance.rehearsal_pdf import render_proof, render_report
 from appliance.terminal import Terminal, check_pin
 from sync_protocol.client import SyncAgent
+from sync_protocol.hq_round import agent_round
 from ui_kivy.presenters.rehearsal import RehearsalPresenter
 from ui_kivy.service import TerminalService
 
@@ -34,13 +43,56 @@ class TestAreaService(TerminalService):
         return check_pin(self.real, pin)
 
 
-class AreaPort:
-    """``RehearsalPort`` over a terminal directory."""
+REPORTS = "reports"
+SYNC_TIMEOUT_S = 20.0
 
-    def __init__(self, tdir: TerminalDir, clock: Any, hq_versions: Any = None) -> None:
+
+def reports_dir(tdir: TerminalDir) -> Path:
+    return tdir.root / REPORTS
+
+
+def sync_round(tdir: TerminalDir, hq: Sequence[str] | None, timeout_s: float) -> rehearsal.SyncRound:
+    """One agent round of the test terminal against HQ's test ledger (as cli/rehearsal.py's)."""
+    def run(term: Terminal) -> tuple[bool, str]:
+        agent = asyncio.run(agent_round(tdir, term, timeout_s, hq_addresses=hq))
+        head = term.head().seq
+        if agent.refused is not None:
+            not_started = agent.refused in ("other_election", "rehearsal_not_started")
+            why = "本部でリハーサルが開始されていません" if not_started else "本部が拒否"
+            return False, f"{why}（{agent.refused}）"
+        if agent.link.acked_seq >= head:
+            return True, f"試験記録 {head} 件を本部の試験台帳が受け取りました"
+        return False, f"本部に届きません（{timeout_s:.0f} 秒以内に確認なし、送信待ち {head - agent.link.acked_seq} 件）"
+    return run
+
+
+class AreaPort:
+    """``RehearsalPort`` over a terminal directory; ``hq``: the kiosk's HQ nodes (None: the sync
+    step is SKIP, as ``meibo terminal rehearsal run`` without --hq)."""
+
+    def __init__(self, tdir: TerminalDir, clock: Any, hq_versions: Any = None,
+                 hq: Sequence[str] | None = None, sync_timeout_s: float = SYNC_TIMEOUT_S) -> None:
         self.tdir = tdir
         self.clock = clock
         self.hq_versions = hq_versions
+        self.hq = list(hq) if hq else None
+        self.sync_timeout_s = sync_timeout_s
+        self.last_run: dict[str, Any] | None = None
+
+    def _pdf_path(self, kind: str) -> Path:
+        stamp = self.clock.now().strftime("%Y%m%d-%H%M%S")
+        d = reports_dir(self.tdir)
+        d.mkdir(exist_ok=True)
+        return d / f"{kind}-{self.tdir.identity().terminal_id}-{stamp}.pdf"
+
+    def run(self) -> dict[str, Any]:
+        sync = sync_round(self.tdir, self.hq, self.sync_timeout_s) if self.hq else None
+        rep = rehearsal.run(self.tdir, self.clock, sync=sync).as_dict()
+        out = self._pdf_path("rehearsal-report")
+        rep["pages"] = render_report(rep, out)
+        rep["pdf"] = str(out)
+        self.last_run = rep
+        return rep
 
     def active(self) -> bool:
         return rehearsal.active(self.tdir)
@@ -49,7 +101,11 @@ class AreaPort:
         return rehearsal.start(self.tdir, self.clock)
 
     def finish(self) -> dict[str, Any]:
-        return rehearsal.finish(self.tdir, self.clock, hq_versions=self.hq_versions)
+        proof = rehearsal.finish(self.tdir, self.clock, hq_versions=self.hq_versions, run_report=self.last_run)
+        out = self._pdf_path("zero-proof")
+        proof["pages"] = render_proof(proof, out)
+        proof["pdf"] = str(out)
+        return proof
 
 
 def open_kiosk_terminal(tdir: TerminalDir, clock: Any, hq: Sequence[str] | None = None
@@ -65,8 +121,9 @@ def open_kiosk_terminal(tdir: TerminalDir, clock: Any, hq: Sequence[str] | None 
     return term, agent, TerminalService(term, agent)
 
 
-def presenter_for(tdir: TerminalDir, clock: Any, on_switch: Any) -> RehearsalPresenter:
-    return RehearsalPresenter(AreaPort(tdir, clock), on_switch)
+def presenter_for(tdir: TerminalDir, clock: Any, on_switch: Any,
+                  hq: Sequence[str] | None = None) -> RehearsalPresenter:
+    return RehearsalPresenter(AreaPort(tdir, clock, hq=hq), on_switch)
 
 
-__all__ = ["TestAreaService", "AreaPort", "open_kiosk_terminal", "presenter_for"]
+__all__ = ["REPORTS", "reports_dir", "sync_round", "TestAreaService", "AreaPort", "open_kiosk_terminal", "presenter_for"]

@@ -1,5 +1,7 @@
 """The kiosk's 試験モード (リハーサル): the banner every screen shows, the supervisor menu's item,
-and the ゼロ確認 result shown when test mode ends.
+the ゼロ確認 result shown when test mode ends, and 「試験手順を実行」: the scripted steps of
+appliance.rehearsal.run with 期待 / 結果 / 合格・不合格・スキップ per step (the word always with the
+colour), and the report PDF's name.
 
 Plain Python, no Kivy (views/rehearsal.py draws it). The verbs are appliance/rehearsal.py's,
 reached through a ``RehearsalPort`` so the presenter is tested without files; the app
@@ -20,6 +22,9 @@ from ground.errors import MeiboError
 BANNER = "試験モード（リハーサル）　本番の受付ではありません"
 ENTER = "enter"
 LEAVE = "leave"
+RUN = "run"
+RUN_MENU = "試験手順を実行"
+RESULT_WORD = {"PASS": "合格", "FAIL": "不合格", "SKIP": "スキップ"}
 
 
 class RehearsalPort(Protocol):
@@ -28,6 +33,8 @@ class RehearsalPort(Protocol):
     def start(self) -> dict[str, Any]: ...
 
     def finish(self) -> dict[str, Any]: ...
+
+    def run(self) -> dict[str, Any]: ...  # RunReport.as_dict(), plus "pdf" when written
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,7 @@ class ZeroProofState:
     verdict: str  # PASS | PASS_UNCONFIRMED | FAIL
     title: str
     lines: tuple[ProofLine, ...]
+    pdf: str = ""  # the ゼロ確認書 written, if any
 
     @property
     def ok(self) -> bool:
@@ -57,7 +65,46 @@ class ZeroProofState:
         word = {"PASS": "ゼロ確認: 確認済", "PASS_UNCONFIRMED": "ゼロ確認: 確認済（一部未確認）",
                 "FAIL": "ゼロ確認: 不一致があります。本部に連絡してください"}[proof["verdict"]]
         return cls(proof["verdict"], word,
-                   tuple(ProofLine(c["name"], c["seen"], c["result"]) for c in proof["checks"]))
+                   tuple(ProofLine(c["name"], c["seen"], c["result"]) for c in proof["checks"]),
+                   str(proof.get("pdf") or ""))
+
+
+@dataclass(frozen=True)
+class StepLine:
+    """One scripted step (試験手順): what was expected, what was seen, 合格/不合格/スキップ."""
+    name: str
+    expected: str
+    seen: str
+    result: str  # PASS | FAIL | SKIP
+
+    @property
+    def word(self) -> str:
+        return RESULT_WORD.get(self.result, self.result)
+
+    @property
+    def text(self) -> str:
+        mark = {"PASS": "○", "FAIL": "×", "SKIP": "－"}.get(self.result, "?")
+        return f"{mark} {self.name}: {self.word}"
+
+
+@dataclass(frozen=True)
+class RunState:
+    verdict: str  # PASS | INCOMPLETE | FAIL
+    title: str
+    steps: tuple[StepLine, ...]
+    pdf: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict != "FAIL"
+
+    @classmethod
+    def of(cls, rep: dict[str, Any]) -> "RunState":
+        word = {"PASS": "試験手順: すべて合格", "INCOMPLETE": "試験手順: 合格（一部スキップ）",
+                "FAIL": "試験手順: 不合格があります。本部に連絡してください"}[rep["verdict"]]
+        return cls(rep["verdict"], word,
+                   tuple(StepLine(s["name"], s["expected"], s["seen"], s["result"]) for s in rep["steps"]),
+                   str(rep.get("pdf") or ""))
 
 
 class RehearsalPresenter:
@@ -66,6 +113,7 @@ class RehearsalPresenter:
         self.on_switch = on_switch  # the app closes the kiosk's terminal, then calls enter()/leave()
         self.active = port.active()
         self.proof: ZeroProofState | None = None
+        self.report: RunState | None = None
         self.message = ""
 
     @property
@@ -81,6 +129,24 @@ class RehearsalPresenter:
         self.message = ""
         if self.on_switch is not None:
             self.on_switch(LEAVE if self.active else ENTER)
+
+    def run_pressed(self) -> None:
+        """「試験手順を実行」 (in test mode only): the steps need the test area to themselves, so the
+        app closes the kiosk's terminal first, then calls run_steps() off the UI thread."""
+        self.message = ""
+        if self.active and self.on_switch is not None:
+            self.on_switch(RUN)
+
+    def run_steps(self) -> RunState | None:
+        """Slow (the sync step waits for HQ): the app calls it in a worker thread."""
+        self.report = None
+        try:
+            rep = self.port.run()
+        except MeiboError as e:
+            self.message = e.message
+            return None
+        self.report = RunState.of(rep)
+        return self.report
 
     def enter(self) -> bool:
         """Called by the app once the real kiosk's terminal is closed."""
@@ -104,4 +170,4 @@ class RehearsalPresenter:
         return self.proof
 
 
-__all__ = ["BANNER", "ENTER", "LEAVE", "RehearsalPort", "RehearsalPresenter", "ZeroProofState", "ProofLine"]
+__all__ = ["RUN", "RUN_MENU", "RunState", "StepLine", "BANNER", "ENTER", "LEAVE", "RehearsalPort", "RehearsalPresenter", "ZeroProofState", "ProofLine"]

@@ -10,6 +10,7 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.gridlayout import GridLayout
 from kivy.uix.scrollview import ScrollView
 
+from ui_kivy.presenters.rehearsal import RUN_MENU
 from ui_kivy.views import theme
 from ui_kivy.views.screens.common import DIGITS, KioskScreen, PanelBox, big, keypad, name_markup, scrolled_panel, txt
 
@@ -54,6 +55,8 @@ class MenuView(KioskScreen):
         rp = getattr(f, "rehearsal", None)  # 試験モード (presenters/rehearsal.py), when the app wired it
         if rp is not None:
             g.add_widget(big(rp.menu_text, rp.menu_pressed, height=110, background_color=theme.RED))
+            if rp.active:  # 試験手順を実行 (the scripted steps and their report)
+                g.add_widget(big(RUN_MENU, rp.run_pressed, height=110, background_color=theme.RED))
         self.box.add_widget(g)
         self.box.add_widget(BoxLayout())
         self.box.add_widget(big("受付画面に戻る", f.back, background_color=theme.GREY))
