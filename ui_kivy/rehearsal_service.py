@@ -29,7 +29,7 @@ from appliance.terminal import Terminal, check_pin
 from sync_protocol.client import SyncAgent
 from sync_protocol.hq_round import agent_round
 from ui_kivy.presenters.rehearsal import RehearsalPresenter
-from ui_kivy.service import TerminalService
+from ui_kivy.service import META_LAST_SHOWN, TerminalService
 
 
 class TestAreaService(TerminalService):
@@ -88,6 +88,11 @@ class AreaPort:
     def run(self) -> dict[str, Any]:
         sync = sync_round(self.tdir, self.hq, self.sync_timeout_s) if self.hq else None
         rep = rehearsal.run(self.tdir, self.clock, sync=sync).as_dict()
+        # the steps' check-ins were answered on the results screen: the kiosk, back on the test
+        # area, must not take them for check-ins interrupted before their answer was seen
+        with rehearsal.open_test_terminal(self.tdir, self.clock) as term:
+            with term.store.atomic() as c:
+                term.store.set_meta(c, META_LAST_SHOWN, str(term.head().seq))
         out = self._pdf_path("rehearsal-report")
         rep["pages"] = render_report(rep, out)
         rep["pdf"] = str(out)
