@@ -145,6 +145,9 @@ class RehearsalPresenter:
         except MeiboError as e:
             self.message = e.message
             return None
+        except OSError as e:  # e.g. the reports directory full or unwritable: said, not a crash
+            self.message = f"試験手順の報告書を書けませんでした（{e.strerror or e}）。本部に連絡してください"
+            return None
         self.report = RunState.of(rep)
         return self.report
 
