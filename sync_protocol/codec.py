@@ -403,8 +403,8 @@ def _decode_flags_compact(data: bytes) -> Frame:
         if tag & 1:
             if not 0 < n <= 18:
                 raise FrameInvalid("投票済情報の形式が不正です", code="frame_body_invalid")
-            v, p = _read_leb(buf, p, 10 ** n - 1)
-            table.append(str(v).zfill(n))
+            num, p = _read_leb(buf, p, 10 ** n - 1)
+            table.append(str(num).zfill(n))
         else:
             if p + n > len(buf):
                 raise FrameInvalid("投票済情報が途切れています", code="frame_truncated")
