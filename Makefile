@@ -44,6 +44,7 @@ bench: install
 
 soak: install
 	$(VENV)/bin/pytest -q -m slow -p no:cacheprovider
+	MEIBO_HQ_KILLS=40 MEIBO_TERMINAL_KILLS=100 $(VENV)/bin/pytest -q -p no:cacheprovider tests/integration/test_sigkill_recovery.py
 	$(VENV)/bin/meibo sim --seeds 100000
 
 screenshots: install

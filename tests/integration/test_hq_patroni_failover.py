@@ -23,11 +23,17 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
+
 from ground.model import VoterId
 from hq.store import HqStore
 from provisioning.pki import hq_server_name
 from sync_protocol.client import SyncAgent, until_acked
 from tests.integration.hq_nodes_env import node_with_own_cert, two_node_env, until
+
+# ~40 s with etcd and two Patroni members: make soak runs it beside the Patroni soak (make test's budget);
+# make test keeps the pg_ctl promote failover (test_hq_failover_kill_mid_ingest.py)
+pytestmark = pytest.mark.slow
 from tests.integration.sync_env import free_port
 from tests.integration.test_hq_failover_kill_mid_ingest import CONTESTS, Serving, _add_station, _listening
 from tooling.patroni import PatroniCluster
