@@ -27,7 +27,7 @@ from ground.clock import clock_from_arg
 from ground.model import StationId, TerminalId
 from hq.ledger import Ledger
 from sync_protocol.client import SyncAgent
-from sync_protocol.hq_round import ROUND_SETTINGS, agent_round, published_versions
+from sync_protocol.hq_round import ROUND_SETTINGS, published_versions, rehearsal_sync_round
 from sync_protocol.resolve import ContestOutcome
 
 
@@ -43,17 +43,7 @@ def detect_double_votes(journals: Sequence[tuple[str, str, list[Any]]]) -> list[
 
 
 def sync_round(tdir: TerminalDir, timeout_s: float) -> rehearsal.SyncRound:
-    def run(term: Terminal) -> tuple[bool, str]:
-        agent = asyncio.run(agent_round(tdir, term, timeout_s))
-        head = term.head().seq
-        if agent.refused is not None:
-            not_started = agent.refused in ("other_election", "rehearsal_not_started")
-            why = "本部でリハーサルが開始されていません" if not_started else "本部が拒否"
-            return False, f"{why}（{agent.refused}）"
-        if agent.link.acked_seq >= head:
-            return True, f"試験記録 {head} 件を本部の試験台帳が受け取りました"
-        return False, f"本部に届きません（{timeout_s:.0f} 秒以内に確認なし、送信待ち {head - agent.link.acked_seq} 件）"
-    return run
+    return rehearsal_sync_round(tdir, timeout_s)
 
 
 async def _resolve_online(tdir: TerminalDir, term: Terminal, seq: int, contests: list[str],

@@ -13,6 +13,7 @@ import contextlib
 from collections.abc import Sequence
 from typing import Any
 
+from appliance import rehearsal
 from appliance.dirs import TerminalDir
 from appliance.terminal import Terminal
 from ground.errors import MeiboError
@@ -59,4 +60,22 @@ async def published_versions(tdir: TerminalDir, clock: Any, timeout_s: float,
     return {"roll": agent.hq_roll_version, "contests": agent.hq_contests}, ""
 
 
-__all__ = ["ROUND_SETTINGS", "agent_round", "published_versions"]
+
+def rehearsal_sync_round(tdir: TerminalDir, timeout_s: float,
+                         hq_addresses: Sequence[str] | None = None) -> rehearsal.SyncRound:
+    """The rehearsal's sync step: one agent round of the test terminal against HQ's test ledger,
+    told as (passed, what was seen). The CLI (``terminal rehearsal run --hq``) and the kiosk's
+    試験手順を実行 both run it."""
+    def run(term: Terminal) -> tuple[bool, str]:
+        agent = asyncio.run(agent_round(tdir, term, timeout_s, hq_addresses=hq_addresses))
+        head = term.head().seq
+        if agent.refused is not None:
+            not_started = agent.refused in ("other_election", "rehearsal_not_started")
+            why = "本部でリハーサルが開始されていません" if not_started else "本部が拒否"
+            return False, f"{why}（{agent.refused}）"
+        if agent.link.acked_seq >= head:
+            return True, f"試験記録 {head} 件を本部の試験台帳が受け取りました"
+        return False, f"本部に届きません（{timeout_s:.0f} 秒以内に確認なし、送信待ち {head - agent.link.acked_seq} 件）"
+    return run
+
+__all__ = ["ROUND_SETTINGS", "agent_round", "published_versions", "rehearsal_sync_round"]

@@ -17,7 +17,6 @@ Never imports the CLI.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ from appliance.dirs import TerminalDir
 from appliance.rehearsal_pdf import render_proof, render_report
 from appliance.terminal import Terminal, check_pin
 from sync_protocol.client import SyncAgent
-from sync_protocol.hq_round import agent_round
+from sync_protocol.hq_round import rehearsal_sync_round
 from ui_kivy.presenters.rehearsal import RehearsalPresenter
 from ui_kivy.service import META_LAST_SHOWN, TerminalService
 
@@ -52,18 +51,8 @@ def reports_dir(tdir: TerminalDir) -> Path:
 
 
 def sync_round(tdir: TerminalDir, hq: Sequence[str] | None, timeout_s: float) -> rehearsal.SyncRound:
-    """One agent round of the test terminal against HQ's test ledger (as cli/rehearsal.py's)."""
-    def run(term: Terminal) -> tuple[bool, str]:
-        agent = asyncio.run(agent_round(tdir, term, timeout_s, hq_addresses=hq))
-        head = term.head().seq
-        if agent.refused is not None:
-            not_started = agent.refused in ("other_election", "rehearsal_not_started")
-            why = "本部でリハーサルが開始されていません" if not_started else "本部が拒否"
-            return False, f"{why}（{agent.refused}）"
-        if agent.link.acked_seq >= head:
-            return True, f"試験記録 {head} 件を本部の試験台帳が受け取りました"
-        return False, f"本部に届きません（{timeout_s:.0f} 秒以内に確認なし、送信待ち {head - agent.link.acked_seq} 件）"
-    return run
+    """One agent round of the test terminal against HQ's test ledger (the CLI's, in hq_round)."""
+    return rehearsal_sync_round(tdir, timeout_s, hq_addresses=hq)
 
 
 class AreaPort:
